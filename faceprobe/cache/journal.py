@@ -1,0 +1,94 @@
+"""Crash-safe result parts: each finished batch is one file, written whole or not at all.
+
+A featurize run appends results here as it goes; :func:`faceprobe.cache.store.commit` folds
+them into the HDF5 file atomically and then deletes them. A run killed at any moment leaves
+only complete parts, which the next run commits before computing anything.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layout import journal_dir
+
+__all__ = ["Part", "write_part", "read_parts", "part_files", "remove_parts"]
+
+
+@dataclass
+class Part:
+    """Results of one batch.
+
+    Attributes
+    ----------
+    run : dict
+        Provenance of the run that computed it (``run_id`` is unique per run).
+    images : dict of str -> ndarray
+        Image-table rows (columns of ``IMAGE_COLUMNS``) for the batch's images.
+    features : dict of str -> dict
+        Per feature key: ``spec`` (dict), ``sha256`` (n,), ``vectors`` (n, d) float32,
+        ``face`` (n,) int8 and ``box`` (n, 4) int32.
+    """
+
+    run: dict
+    images: dict = field(default_factory=dict)
+    features: dict = field(default_factory=dict)
+
+
+def part_files(cache: str) -> list[str]:
+    """Complete part files of a cache's journal, oldest first."""
+    return sorted(glob.glob(os.path.join(journal_dir(cache), "part-*.npz")))
+
+
+def write_part(cache: str, name: str, part: Part) -> str:
+    """Write one part atomically (temporary file, fsync, rename) and return its path."""
+    folder = journal_dir(cache)
+    os.makedirs(folder, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    keys = sorted(part.features)
+    meta = {"run": part.run, "keys": {k: part.features[k]["spec"] for k in keys}, "order": keys}
+    arrays["meta"] = np.array(json.dumps(meta))
+    for col, values in part.images.items():
+        arrays[f"img__{col}"] = np.asarray(values)
+    for i, key in enumerate(keys):
+        for col in ("sha256", "vectors", "face", "box"):
+            arrays[f"f{i}__{col}"] = np.asarray(part.features[key][col])
+    final = os.path.join(folder, f"part-{name}.npz")
+    tmp = final + ".tmp"
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def read_parts(cache: str) -> list[Part]:
+    """Read every complete part; leftovers of interrupted writes (``*.tmp``) are ignored."""
+    parts = []
+    for path in part_files(cache):
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            images = {k[len("img__"):]: data[k] for k in data.files if k.startswith("img__")}
+            features = {}
+            for i, key in enumerate(meta["order"]):
+                features[key] = {"spec": meta["keys"][key]}
+                for col in ("sha256", "vectors", "face", "box"):
+                    features[key][col] = data[f"f{i}__{col}"]
+        parts.append(Part(meta["run"], images, features))
+    return parts
+
+
+def remove_parts(cache: str) -> None:
+    """Delete the journal (after a successful commit)."""
+    folder = journal_dir(cache)
+    for path in glob.glob(os.path.join(folder, "part-*")):
+        os.remove(path)
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass

@@ -1,0 +1,105 @@
+"""The HDF5 cache layout: names, format version, feature keys and safe opening.
+
+See docs/cache-format.md for the full description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+
+from ..errors import FaceprobeError
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "IMAGE_COLUMNS",
+    "feature_key",
+    "open_cache",
+    "journal_dir",
+    "lock_path",
+]
+
+FORMAT_NAME = "faceprobe-cache"
+FORMAT_VERSION = 1
+
+IMAGE_COLUMNS = {
+    # name: (kind, fill) -- kind "str" is UTF-8 variable length, else a numpy dtype
+    "path": ("str", ""),
+    "sha256": ("str", ""),
+    "label": ("str", ""),
+    "subject": ("str", ""),
+    "width": ("int32", -1),
+    "height": ("int32", -1),
+    "bytes": ("int64", -1),
+    "mtime_ns": ("int64", -1),
+    "status": ("str", ""),
+    "reason": ("str", ""),
+}
+"""Columns of ``/images``, one row per image path."""
+
+
+def feature_key(spec: dict) -> str:
+    """Name of the feature matrix for a full preprocessing spec.
+
+    ``<backbone>.<crop method>.<view>.<10 hex of sha256(spec)>``: readable, and different
+    whenever anything that changes a number differs (weights hash, transform, crop, view).
+    """
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{spec['backbone']}.{spec['crop']['method']}.{spec['view']}.{digest}"
+
+
+def journal_dir(cache: str | os.PathLike) -> str:
+    """Folder of not-yet-committed result parts of a cache."""
+    return os.fspath(cache) + ".journal"
+
+
+def lock_path(cache: str | os.PathLike) -> str:
+    """Lock file held by the one writer of a cache."""
+    return os.fspath(cache) + ".lock"
+
+
+@contextmanager
+def open_cache(path: str | os.PathLike, mode: str = "r"):
+    """Open a faceprobe cache with h5py, refusing unreadable or foreign files with one line.
+
+    Parameters
+    ----------
+    path : path
+        The cache file.
+    mode : str, default="r"
+        h5py mode.
+
+    Yields
+    ------
+    h5py.File
+    """
+    import h5py
+
+    path = os.fspath(path)
+    if mode == "r" and not os.path.exists(path):
+        raise FaceprobeError(f"{path}: no such cache; run featurize first")
+    if os.path.isdir(path):
+        raise FaceprobeError(f"{path}: is a folder, not a cache file")
+    try:
+        handle = h5py.File(path, mode)
+    except OSError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FaceprobeError(
+            f"{path}: not a readable HDF5 cache ({first}); it may be truncated or corrupt: "
+            "move it away and featurize again"
+        ) from None
+    with handle:
+        if mode == "r" or len(handle.attrs) or len(handle):
+            name = handle.attrs.get("format")
+            if name != FORMAT_NAME:
+                raise FaceprobeError(f"{path}: an HDF5 file but not a faceprobe cache (no format={FORMAT_NAME!r} attribute)")
+            version = int(handle.attrs.get("format_version", -1))
+            if version != FORMAT_VERSION:
+                raise FaceprobeError(
+                    f"{path}: cache format version {version}, this faceprobe reads {FORMAT_VERSION}; "
+                    "featurize into a new cache file"
+                )
+        yield handle

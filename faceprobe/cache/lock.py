@@ -1,0 +1,42 @@
+"""One writer per cache: an advisory lock file that the kernel releases when the holder dies."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+
+from ..errors import FaceprobeError
+from .layout import lock_path
+
+__all__ = ["writer_lock"]
+
+
+@contextmanager
+def writer_lock(cache: str):
+    """Hold the cache's writer lock for the duration of the block.
+
+    Raises
+    ------
+    FaceprobeError
+        ``locked by PID N`` when another live process holds it. A lock left by a killed
+        process is free again: ``flock`` locks die with their process.
+    """
+    path = lock_path(cache)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise FaceprobeError(f"{cache}: locked by PID {holder}, another featurize is writing it; wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -1,0 +1,267 @@
+"""Read the HDF5 feature cache, and commit new results to it atomically.
+
+Commits never modify the live file in place: they write a copy next to it and rename it over
+the original, so a reader (or a process killed mid-commit) only ever sees a complete file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import __version__
+from .journal import Part
+from .layout import FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
+
+__all__ = ["FeatureMatrix", "commit", "read_images", "read_feature_hashes", "read_features", "read_root_attrs"]
+
+CHUNK_ROWS = 512
+
+
+@dataclass
+class FeatureMatrix:
+    """One feature key's rows, as stored.
+
+    Attributes
+    ----------
+    key : str
+    spec : dict
+        What produced the numbers (backbone, weights sha256, transform, crop, view).
+    sha256 : ndarray of str, shape (n,)
+        Content hash of each row's source image.
+    vectors : ndarray of float32, shape (n, d)
+        NaN rows for images skipped under ``--no-face skip``.
+    face : ndarray of int8, shape (n,)
+        1 face found, 0 none found, -1 no detector.
+    box : ndarray of int32, shape (n, 4)
+    runs : list of dict
+        Provenance of each run that added rows; ``run`` indexes it.
+    run : ndarray of int32, shape (n,)
+    """
+
+    key: str
+    spec: dict
+    sha256: np.ndarray
+    vectors: np.ndarray
+    face: np.ndarray
+    box: np.ndarray
+    runs: list
+    run: np.ndarray
+
+
+def _read_table(group) -> dict[str, np.ndarray]:
+    cols = {}
+    for name, (kind, _) in IMAGE_COLUMNS.items():
+        ds = group[name]
+        cols[name] = np.asarray(ds.asstr()[()], dtype=object) if kind == "str" else ds[()]
+    return cols
+
+
+def read_root_attrs(path: str) -> dict:
+    """The cache's root attributes, JSON values decoded."""
+    with open_cache(path) as f:
+        out = {}
+        for k, v in f.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode()
+            if isinstance(v, str) and v[:1] in "{[":
+                v = json.loads(v)
+            out[k] = v
+        return out
+
+
+def read_images(path: str) -> dict[str, np.ndarray]:
+    """The ``/images`` table as columns (empty columns when none is stored yet)."""
+    with open_cache(path) as f:
+        if "images" not in f:
+            return {name: np.array([], dtype=object if kind == "str" else kind) for name, (kind, _) in IMAGE_COLUMNS.items()}
+        return _read_table(f["images"])
+
+
+def read_feature_hashes(path: str) -> dict[str, set[str]]:
+    """For each feature key, the set of image hashes it holds rows for."""
+    with open_cache(path) as f:
+        if "features" not in f:
+            return {}
+        return {key: set(grp["sha256"].asstr()[()]) for key, grp in f["features"].items()}
+
+
+def read_features(path: str, key: str) -> FeatureMatrix:
+    """Load one feature key completely (vectors as float32)."""
+    from ..errors import FaceprobeError
+
+    with open_cache(path) as f:
+        if "features" not in f or key not in f["features"]:
+            have = sorted(f["features"]) if "features" in f else []
+            raise FaceprobeError(f"{path}: no feature key {key!r}; the cache holds: {', '.join(have) or 'none'}")
+        g = f["features"][key]
+        return FeatureMatrix(
+            key=key,
+            spec=json.loads(g.attrs["spec"]),
+            sha256=np.asarray(g["sha256"].asstr()[()], dtype=object),
+            vectors=g["vectors"][()].astype(np.float32, copy=False),
+            face=g["face"][()],
+            box=g["box"][()],
+            runs=json.loads(g.attrs["runs"]),
+            run=g["run"][()],
+        )
+
+
+# ------------------------------------------------------------------ commit
+
+
+def _write_table(f, columns: dict[str, np.ndarray]) -> None:
+    import h5py
+
+    if "images" in f:
+        del f["images"]
+    grp = f.create_group("images")
+    n = len(columns["path"])
+    for name, (kind, fill) in IMAGE_COLUMNS.items():
+        values = columns.get(name)
+        if values is None:
+            values = [fill] * n
+        if kind == "str":
+            grp.create_dataset(name, data=np.asarray([str(v) for v in values], dtype=object), dtype=h5py.string_dtype())
+        else:
+            grp.create_dataset(name, data=np.asarray(values, dtype=kind))
+
+
+def _merge_images(old: dict[str, np.ndarray] | None, updates: list[dict[str, np.ndarray]]) -> dict[str, list]:
+    rows: dict[str, dict] = {}
+    for table in ([old] if old is not None else []) + updates:
+        if table is None or not len(table.get("path", [])):
+            continue
+        names = [c for c in IMAGE_COLUMNS if c in table]
+        for i, p in enumerate(table["path"]):
+            row = rows.setdefault(str(p), {c: fill for c, (_, fill) in IMAGE_COLUMNS.items()})
+            for c in names:
+                row[c] = table[c][i]
+    ordered = sorted(rows)
+    return {c: [rows[p][c] for p in ordered] for c in IMAGE_COLUMNS}
+
+
+def _feature_group(f, key: str, spec: dict, dim: int):
+    """The group of a feature key, created empty (resizable, chunked datasets) when missing."""
+    import h5py
+
+    feats = f.require_group("features")
+    if key in feats:
+        return feats[key]
+    g = feats.create_group(key)
+    g.attrs["spec"] = json.dumps(spec, sort_keys=True)
+    g.attrs["feature_dim"] = dim
+    g.attrs["runs"] = "[]"
+    g.create_dataset("sha256", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("ascii", 64), chunks=(4096,))
+    g.create_dataset("vectors", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(CHUNK_ROWS, dim))
+    g.create_dataset("face", shape=(0,), maxshape=(None,), dtype="int8", chunks=(4096,))
+    g.create_dataset("box", shape=(0, 4), maxshape=(None, 4), dtype="int32", chunks=(4096, 4))
+    g.create_dataset("run", shape=(0,), maxshape=(None,), dtype="int32", chunks=(4096,))
+    return g
+
+
+def _append_rows(g, block: dict, run_index: int, have: set) -> int:
+    """Append a block's rows whose image hash is not in ``have`` (updated); return how many."""
+    sha = np.asarray(block["sha256"]).astype(str)
+    keep = []
+    for i, h in enumerate(sha):
+        if h not in have:
+            have.add(h)
+            keep.append(i)
+    if not keep:
+        return 0
+    idx = np.asarray(keep)
+    n0, n = g["sha256"].shape[0], len(idx)
+    for name, values in (
+        ("sha256", sha[idx].astype("S64")),
+        ("vectors", np.asarray(block["vectors"], dtype=np.float32)[idx]),
+        ("face", np.asarray(block["face"], dtype=np.int8)[idx]),
+        ("box", np.asarray(block["box"], dtype=np.int32)[idx]),
+        ("run", np.full(n, run_index, dtype=np.int32)),
+    ):
+        g[name].resize(n0 + n, axis=0)
+        g[name][n0:] = values
+    return n
+
+
+def _run_index(group, run: dict) -> int:
+    runs = json.loads(group.attrs["runs"])
+    for i, r in enumerate(runs):
+        if r.get("run_id") == run.get("run_id"):
+            return i
+    runs.append(run)
+    group.attrs["runs"] = json.dumps(runs, sort_keys=True)
+    return len(runs) - 1
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: list[Part] = (), root_attrs: dict | None = None) -> int:
+    """Fold image rows and result parts into the cache, atomically.
+
+    Parameters
+    ----------
+    path : str
+        Cache file; created when missing.
+    images : dict of column -> array, optional
+        Image rows to insert or update (by path), e.g. the labels of this run's source.
+    parts : list of Part
+        Results from the journal. Rows whose image hash a key already holds are dropped, so
+        committing a part twice never duplicates a row.
+    root_attrs : dict, optional
+        Root attributes to set (dicts are stored as JSON).
+
+    Returns
+    -------
+    int
+        Number of feature rows added.
+    """
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    if os.path.exists(path):
+        shutil.copyfile(path, tmp)
+        mode = "a"
+    else:
+        mode = "w"
+    added = 0
+    try:
+        with open_cache(tmp, mode) as f:
+            if mode == "w":
+                f.attrs["format"] = FORMAT_NAME
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            f.attrs["faceprobe_version"] = __version__
+            old = _read_table(f["images"]) if "images" in f else None
+            updates = [p.images for p in parts] + ([images] if images is not None else [])
+            _write_table(f, _merge_images(old, updates))
+            held: dict[str, set] = {}
+            for part in parts:
+                for key, block in part.features.items():
+                    grp = _feature_group(f, key, block["spec"], np.asarray(block["vectors"]).shape[1])
+                    if key not in held:
+                        held[key] = set(grp["sha256"].asstr()[()])
+                    added += _append_rows(grp, block, _run_index(grp, part.run), held[key])
+            for k, v in (root_attrs or {}).items():
+                f.attrs[k] = json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return added

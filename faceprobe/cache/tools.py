@@ -1,0 +1,171 @@
+"""Inspect, check and export a feature cache: what ``faceprobe cache ls|info|verify|export`` do."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+
+import numpy as np
+
+from ..errors import FaceprobeError
+from .journal import part_files
+from .layout import IMAGE_COLUMNS, open_cache
+from .store import read_features, read_images
+
+__all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
+
+
+def list_keys(path: str) -> list[dict]:
+    """One dict per feature key: key, backbone, view, crop, rows, dim, precision(s)."""
+    out = []
+    with open_cache(path) as f:
+        for key, g in (f["features"].items() if "features" in f else []):
+            spec = json.loads(g.attrs["spec"])
+            runs = json.loads(g.attrs["runs"])
+            n = g["vectors"].shape[0]
+            skipped = int(np.count_nonzero(g["face"][()] == 0)) if spec["crop"].get("no_face") == "skip" else 0
+            out.append({
+                "key": key,
+                "backbone": spec["backbone"],
+                "view": spec["view"],
+                "crop": spec["crop"]["method"],
+                "rows": n - skipped,
+                "skipped_no_face": skipped,
+                "dim": int(g.attrs["feature_dim"]),
+                "precision": sorted({r.get("precision", "?") for r in runs}),
+                "devices": sorted({r.get("device", "?") for r in runs}),
+            })
+    return sorted(out, key=lambda r: r["key"])
+
+
+def resolve_key(path: str, key: str | None) -> str:
+    """Accept a full key, a unique prefix of one (``efficientnet_lite0``), or None when there is one key."""
+    keys = [r["key"] for r in list_keys(path)]
+    if not keys:
+        raise FaceprobeError(f"{path}: the cache holds no features yet")
+    if key is None:
+        originals = [k for k in keys if ".orig." in k]
+        if len(originals) == 1:
+            return originals[0]
+        raise FaceprobeError(f"{path}: several feature keys; choose one with --key: {', '.join(keys)}")
+    if key in keys:
+        return key
+    matches = [k for k in keys if k.startswith(key + ".")]
+    originals = [k for k in matches if ".orig." in k]
+    if len(matches) == 1 or len(originals) == 1:
+        return matches[0] if len(matches) == 1 else originals[0]
+    if matches:
+        raise FaceprobeError(f"feature key {key!r} is ambiguous: {', '.join(matches)}")
+    raise FaceprobeError(f"unknown feature key {key!r}; the cache holds: {', '.join(keys)}")
+
+
+def cache_info(path: str) -> dict:
+    """Summary of a cache: format, images by status and label, keys, provenance."""
+    with open_cache(path) as f:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items() if k != "backbones"}
+        attrs = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in attrs.items()}
+    images = read_images(path)
+    status = Counter(str(s) for s in images["status"])
+    labels = Counter(str(lab) for lab, s in zip(images["label"], images["status"]) if s == "ok")
+    subjects = {str(s) for s in images["subject"] if s}
+    bad = [(str(p), str(r)) for p, s, r in zip(images["path"], images["status"], images["reason"]) if s == "bad"]
+    return {
+        "path": os.path.abspath(path),
+        "bytes": os.path.getsize(path),
+        "attrs": attrs,
+        "images": len(images["path"]),
+        "status": dict(status),
+        "labels": dict(sorted(labels.items())),
+        "subjects": len(subjects),
+        "bad": bad,
+        "keys": list_keys(path),
+        "journal_parts": len(part_files(path)),
+    }
+
+
+def verify_cache(path: str) -> list[str]:
+    """Check a cache thoroughly; return the problems found (empty when it is sound).
+
+    Never raises for a damaged file: an unreadable file is itself reported as a problem.
+    """
+    problems: list[str] = []
+    try:
+        with open_cache(path) as f:
+            if "images" not in f:
+                problems.append("no /images table")
+            else:
+                lengths = {c: f["images"][c].shape[0] for c in IMAGE_COLUMNS if c in f["images"]}
+                missing = sorted(set(IMAGE_COLUMNS) - set(lengths))
+                if missing:
+                    problems.append(f"/images lacks columns: {', '.join(missing)}")
+                if len(set(lengths.values())) > 1:
+                    problems.append(f"/images columns differ in length: {lengths}")
+            known = set(f["images"]["sha256"].asstr()[()]) if "images" in f and "sha256" in f["images"] else set()
+            for key, g in (f["features"].items() if "features" in f else []):
+                need = ("sha256", "vectors", "face", "box", "run")
+                absent = [d for d in need if d not in g]
+                if absent:
+                    problems.append(f"{key}: missing datasets {', '.join(absent)}")
+                    continue
+                n = g["sha256"].shape[0]
+                if any(g[d].shape[0] != n for d in need):
+                    problems.append(f"{key}: datasets differ in length")
+                    continue
+                try:
+                    spec = json.loads(g.attrs["spec"])
+                    runs = json.loads(g.attrs["runs"])
+                except (KeyError, ValueError):
+                    problems.append(f"{key}: spec or runs attribute missing or not JSON")
+                    continue
+                sha = g["sha256"].asstr()[()]
+                if len(set(sha)) != n:
+                    problems.append(f"{key}: {n - len(set(sha))} duplicate rows")
+                orphans = len(set(sha) - known)
+                if orphans:
+                    problems.append(f"{key}: {orphans} rows whose image is not in /images")
+                if g["run"].shape[0] and int(g["run"][()].max()) >= len(runs):
+                    problems.append(f"{key}: rows point to unknown runs")
+                vec = g["vectors"][()]
+                bad_rows = ~np.isfinite(vec).all(axis=1)
+                allowed = g["face"][()] == 0 if spec["crop"].get("no_face") == "skip" else np.zeros(n, bool)
+                if np.any(bad_rows & ~allowed):
+                    problems.append(f"{key}: {int(np.sum(bad_rows & ~allowed))} rows with NaN or infinite values")
+    except FaceprobeError as exc:
+        return [str(exc)]
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        problems.append(f"unreadable data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    parts = part_files(path)
+    if parts:
+        problems.append(f"{len(parts)} uncommitted result parts from an interrupted run; run featurize again to commit them")
+    return problems
+
+
+def export_key(path: str, key: str | None, out: str, fmt: str = "npz") -> dict:
+    """Write one feature key with labels, subjects and paths to ``.npz`` or ``.csv``.
+
+    Rows are the images with status ok that the key holds a vector for, sorted by path; an
+    image listed under several paths appears once per path.
+    """
+    key = resolve_key(path, key)
+    fm = read_features(path, key)
+    images = read_images(path)
+    row_of = {s: i for i, s in enumerate(fm.sha256)}
+    sel = [(i, row_of[s]) for i, (s, st) in enumerate(zip(images["sha256"], images["status"])) if st == "ok" and s in row_of]
+    sel = [(i, r) for i, r in sel if np.isfinite(fm.vectors[r]).all()]
+    img_idx = np.asarray([i for i, _ in sel], dtype=int)
+    rows = np.asarray([r for _, r in sel], dtype=int)
+    X = fm.vectors[rows] if len(rows) else np.zeros((0, fm.vectors.shape[1]), np.float32)
+    cols = {c: np.asarray(images[c][img_idx]).astype(str) for c in ("path", "label", "subject", "sha256")}
+    if fmt == "npz":
+        np.savez_compressed(out, X=X, key=np.array(key), spec=np.array(json.dumps(fm.spec)), **cols)
+    elif fmt == "csv":
+        with open(out, "w", newline="", encoding="utf-8") as handle:
+            w = csv.writer(handle)
+            w.writerow(["path", "label", "subject", "sha256", *[f"f{j}" for j in range(X.shape[1])]])
+            for j in range(len(rows)):
+                w.writerow([cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(f"{v:.8g}" for v in X[j])])
+    else:
+        raise FaceprobeError(f"--format must be npz or csv, got {fmt!r}")
+    return {"key": key, "rows": int(len(rows)), "dim": int(X.shape[1]), "out": out}

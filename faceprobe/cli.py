@@ -1,0 +1,43 @@
+"""Command-line entry points: ``faceprobe`` (all commands), ``featurize`` and ``classify``.
+
+Commands live next to the code they drive (``featurize/command.py``, ``cache/command.py``,
+``classify/command.py``); this module only assembles them. Heavy imports happen inside the
+commands, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import __version__
+from .cache.command import cache_group
+from .featurize.command import backbones_command, featurize_command
+
+__all__ = ["cli", "main", "featurize_main"]
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="faceprobe")
+def cli():
+    """faceprobe: frozen-CNN features for facial expression and pain recognition, evaluated without leaks.
+
+    \b
+    Stage 1:  featurize --backbone densenet121 DATA/
+    Stage 2:  classify --head svm --cv 10
+    """
+
+
+cli.add_command(featurize_command)
+cli.add_command(cache_group)
+cli.add_command(backbones_command)
+
+
+def main() -> None:
+    cli(prog_name="faceprobe")
+
+
+def featurize_main() -> None:
+    featurize_command.context_settings.update(CONTEXT)
+    featurize_command(prog_name="featurize")

@@ -1,0 +1,33 @@
+"""What every command shares: clean error reporting and JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+
+from .errors import FaceprobeError
+
+__all__ = ["clean_errors", "echo_json"]
+
+
+def clean_errors(func):
+    """Turn library errors into one-line click errors (exit 1), Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except FaceprobeError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; results computed so far are kept, run the same command to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,121 @@
+"""The ``featurize`` command: parse options, call :func:`faceprobe.featurize.pipeline.featurize`."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli_common import clean_errors, echo_json
+
+__all__ = ["featurize_command", "backbones_command"]
+
+MAX_LISTED = 10
+
+
+def _report(s) -> None:
+    keys = ", ".join(s.keys)
+    if s.forward_passes == 0 and s.computed == 0:
+        click.echo(f"all {s.cached} images already cached under {keys}: 0 forward passes ({s.seconds:.2f} s)")
+    else:
+        click.echo(
+            f"featurized {s.computed} images ({s.forward_passes} forward passes, {s.cached} already cached) "
+            f"into {s.cache} in {s.seconds:.1f} s ({s.images_per_second:.1f} img/s, {s.device}, {s.precision})"
+        )
+        click.echo(f"feature keys: {keys}")
+    if s.recovered_rows:
+        click.echo(f"committed {s.recovered_rows} rows left by an interrupted run")
+    if s.no_face:
+        click.echo(f"no face found in {s.no_face} images (recorded per image)")
+    if s.repeats:
+        click.echo(f"{s.repeats} paths listed more than once with the same label were counted once")
+    if s.duplicates_by_content:
+        click.echo(f"{s.duplicates_by_content} images have the same bytes as another listed image; computed once")
+    for label, items in (("listed with different labels, left out", s.conflicts), ("unusable images, skipped", s.bad)):
+        if items:
+            click.echo(f"{len(items)} {label}:", err=True)
+            for path, why in items[:MAX_LISTED]:
+                click.echo(f"  {path}: {why if isinstance(why, str) else ' / '.join(why)}", err=True)
+            if len(items) > MAX_LISTED:
+                click.echo(f"  ... and {len(items) - MAX_LISTED} more (faceprobe cache info --json lists all)", err=True)
+
+
+@click.command("featurize")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--backbone", "-b", "backbones", multiple=True, required=True, help="Backbone name; repeat for several in one pass (see `faceprobe backbones`).")
+@click.option("--weights", "-w", multiple=True, default=("DEFAULT",), show_default=True, help="DEFAULT, a weights name (IMAGENET1K_V2), a state-dict FILE, or none (random, --seed); once, or once per --backbone.")
+@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache.")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder that relative manifest paths start from (default: the manifest's folder).")
+@click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
+@click.option("--label-col", default="label", show_default=True, help="Manifest column of labels.")
+@click.option("--subject-col", default="subject", show_default=True, help="Manifest column of subjects (optional column).")
+@click.option("--crop", type=click.Choice(["none", "haar"]), default="none", show_default=True, help="Face crop: none, or haar (Viola-Jones, largest face).")
+@click.option("--margin", type=float, default=0.2, show_default=True, help="Fraction of the face box added on each side.")
+@click.option("--no-face", type=click.Choice(["keep", "skip"]), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
+@click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance.")
+@click.option("--augment", default="", help="Augmented views stored under their own keys: hflip,brightness,saturation.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. Stored as float32.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")
+@click.option("--strict", is_flag=True, help="Stop at the first bad image instead of recording and skipping it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
+@clean_errors
+def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, margin, no_face,
+                      equalize, augment, device, precision, batch_size, workers, seed, strict, quiet, as_json):
+    """Put every image of SOURCE through each frozen backbone once; cache the vectors.
+
+    SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
+
+    \b
+    Example:
+      featurize --backbone densenet121 DATA/
+      featurize -b efficientnet_lite0 manifest.csv --root images/ --crop haar
+    """
+    from .crop import CropSpec
+    from .pipeline import FeaturizeConfig, featurize
+    from .views import parse_views
+
+    cfg = FeaturizeConfig(
+        source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
+        path_col=path_col, label_col=label_col, subject_col=subject_col,
+        crop=CropSpec(crop, margin, no_face, equalize), views=parse_views(augment), device=device,
+        precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
+        progress=not (quiet or as_json),
+    )
+    summary = featurize(cfg)
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        _report(summary)
+
+
+@click.command("backbones")
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def backbones_command(names, as_json):
+    """List backbones: name, feature size and weights status.
+
+    \b
+    Example:
+      faceprobe backbones
+      faceprobe backbones densenet121 resnet50 efficientnet_lite0
+    """
+    import warnings
+
+    from .backbones import family_of, list_backbones
+
+    for n in names:
+        family_of(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = list_backbones(list(names) or None)
+    if as_json:
+        echo_json(rows)
+        return
+    width = max(len(r["name"]) for r in rows)
+    click.echo(f"{'name':<{width}}  {'dim':>5}  weights")
+    for r in rows:
+        dim = r["feature_dim"] if r["feature_dim"] is not None else "-"
+        click.echo(f"{r['name']:<{width}}  {dim:>5}  {r['weights']}")
