@@ -45,7 +45,11 @@ def part_files(cache: str) -> list[str]:
 
 
 def write_part(cache: str, name: str, part: Part) -> str:
-    """Write one part atomically (temporary file, fsync, rename) and return its path."""
+    """Write one part atomically (temporary file, then rename) and return its path.
+
+    The rename makes a part all-or-nothing for a killed process; parts are not fsynced
+    (the committed HDF5 file is), so a power cut can lose the last parts, never corrupt them.
+    """
     folder = journal_dir(cache)
     os.makedirs(folder, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
@@ -61,8 +65,6 @@ def write_part(cache: str, name: str, part: Part) -> str:
     tmp = final + ".tmp"
     with open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
     os.replace(tmp, final)
     return final
 

@@ -54,7 +54,7 @@ def _report(s) -> None:
 @click.option("--augment", default="", help="Augmented views stored under their own keys: hflip,brightness,saturation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. Stored as float32.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 32 on CPU, 128 on CUDA).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad image instead of recording and skipping it.")

@@ -121,6 +121,8 @@ CROPPERS: dict[str, Callable[[Image.Image, CropSpec], CropResult]] = {
 
 def equalize(img: Image.Image) -> Image.Image:
     """Histogram-equalise the luminance (Y of YCbCr), leaving colour as it is."""
+    if img.mode == "L":
+        return ImageOps.equalize(img)
     y, cb, cr = img.convert("YCbCr").split()
     return Image.merge("YCbCr", (ImageOps.equalize(y), cb, cr)).convert("RGB")
 
@@ -131,7 +133,7 @@ def crop_face(img: Image.Image, spec: CropSpec) -> CropResult:
     Parameters
     ----------
     img : PIL.Image.Image
-        RGB image.
+        Grey (L) or RGB image.
     spec : CropSpec
         Crop settings.
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import BadImage
 from .crop import CropSpec, crop_face
-from .decode import decode_rgb
+from .decode import decode_image
 from .preprocess import TransformSpec, to_uint8_chw
 from .views import apply_view
 
@@ -53,7 +53,7 @@ class FaceDataset:
         job = self.jobs[i]
         item = {"index": job.index, "ok": False, "reason": "", "width": -1, "height": -1, "face": -1, "box": (-1, -1, -1, -1)}
         try:
-            img = decode_rgb(job.path, draft_size=self.draft)
+            img = decode_image(job.path, draft_size=self.draft)
         except BadImage as exc:
             item["reason"] = str(exc)
             return item

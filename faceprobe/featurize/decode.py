@@ -10,16 +10,22 @@ from PIL import Image, ImageOps
 
 from ..errors import BadImage
 
-__all__ = ["MIN_SIDE", "decode_rgb"]
+__all__ = ["MIN_SIDE", "decode_image"]
 
 MIN_SIDE = 16
 """Images with a side shorter than this many pixels are rejected as unusable."""
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode (grey, palette, CMYK, 16-bit, alpha) to 8-bit RGB."""
-    if img.mode == "RGB":
+def _to_l_or_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode (palette, CMYK, 16-bit, alpha, ...) to 8-bit grey (L) or RGB.
+
+    Grey images stay one-channel through crop and resize (twice as fast) and become three
+    identical channels only in the final array.
+    """
+    if img.mode in ("RGB", "L"):
         return img
+    if img.mode == "1":
+        return img.convert("L")
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # scale high bit depths to 8 bits by the type's range, not by clipping
         arr = np.asarray(img, dtype=np.float64)
@@ -27,17 +33,19 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         if img.mode in ("I", "F") and arr.max() <= 255:
             top = 255.0
         grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return Image.fromarray(grey, mode="L")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
+        # composite transparent pixels onto white
         rgba = img.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        out_mode = "L" if img.mode in ("LA", "La") else "RGB"
+        canvas = Image.new(out_mode, rgba.size, 255 if out_mode == "L" else (255, 255, 255))
+        canvas.paste(rgba.convert(out_mode), mask=rgba.getchannel("A"))
         return canvas
     return img.convert("RGB")
 
 
-def decode_rgb(path: str, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
-    """Open an image file as 8-bit RGB with its EXIF orientation applied.
+def decode_image(path: str, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Open an image file as 8-bit grey (``L``) or ``RGB``, with its EXIF orientation applied.
 
     Parameters
     ----------
@@ -50,7 +58,7 @@ def decode_rgb(path: str, *, draft_size: tuple[int, int] | None = None) -> Image
     Returns
     -------
     PIL.Image.Image
-        RGB image, fully loaded.
+        Mode ``L`` for grey images, ``RGB`` for all others; fully loaded.
 
     Raises
     ------
@@ -71,10 +79,10 @@ def decode_rgb(path: str, *, draft_size: tuple[int, int] | None = None) -> Image
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 if draft_size is not None and img.format == "JPEG":
-                    img.draft("RGB", draft_size)
+                    img.draft(img.mode if img.mode in ("L", "RGB") else None, draft_size)
                 img.load()
                 img = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(img)
+                rgb = _to_l_or_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImage(f"decompression bomb: {exc}") from None
     except Image.UnidentifiedImageError:

@@ -41,6 +41,8 @@ class TransformSpec:
 def to_uint8_chw(img: Image.Image, spec: TransformSpec) -> np.ndarray:
     """Resize the shorter side to ``spec.resize``, centre-crop ``spec.crop``, return uint8 (3, H, W).
 
+    Accepts ``L`` (grey, replicated to three channels at the end) or ``RGB`` images.
+
     Normalisation is left to the model wrapper, so workers ship 4x fewer bytes.
     """
     w, h = img.size
@@ -50,4 +52,7 @@ def to_uint8_chw(img: Image.Image, spec: TransformSpec) -> np.ndarray:
         img = img.resize((new_w, new_h), _RESAMPLE[spec.interpolation], reducing_gap=None)
     left, top = (new_w - spec.crop) // 2, (new_h - spec.crop) // 2
     img = img.crop((left, top, left + spec.crop, top + spec.crop))
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1))
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.ndim == 2:  # grey: three identical channels
+        return np.ascontiguousarray(np.broadcast_to(arr, (3, *arr.shape)))
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))

@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from faceprobe.errors import FaceprobeError
+from faceprobe.featurize.sources import read_source
+
+
+def test_folder_labels_are_lowercased_and_recursive(image_folder: Path):
+    (image_folder / "pain" / "deeper").mkdir()
+    (image_folder / "pain" / "s1_21.png").rename(image_folder / "pain" / "deeper" / "s1_21.png")
+    (image_folder / "Happy" / "notes.txt").write_text("not an image")
+    table = read_source(image_folder)
+    labels = sorted({e.label for e in table.entries})
+    assert labels == ["happy", "neutral", "pain"]
+    assert len(table.entries) == 12
+    assert all(Path(e.path).is_absolute() for e in table.entries)
+    assert any(e.path.endswith("deeper/s1_21.png") and e.label == "pain" for e in table.entries)
+
+
+def test_manifest_with_root_subjects_duplicates_and_conflicts(image_folder: Path, tmp_path: Path):
+    files = sorted(p.relative_to(image_folder) for p in image_folder.rglob("*.png"))
+    text = "img,cls,who\n"
+    text += f"{files[0]}, Pain ,alice\n{files[0]},pain,alice\n"  # same label twice: counted once
+    text += f"{files[1]},happy,bob\n{files[1]},neutral,bob\n"  # different labels: left out
+    text += f"{files[2]},NEUTRAL,carol\n"
+    csv = tmp_path / "m.csv"
+    csv.write_text(text)
+    table = read_source(csv, root=image_folder, path_col="img", label_col="cls", subject_col="who")
+    assert [(Path(e.path).name, e.label, e.subject) for e in table.entries] == [
+        (files[0].name, "pain", "alice"),
+        (files[2].name, "neutral", "carol"),
+    ]
+    assert table.repeats == 1
+    assert table.conflicts == [(str(image_folder / files[1]), ["happy", "neutral"])]
+
+
+def test_manifest_missing_column_names_option(manifest: Path):
+    with pytest.raises(FaceprobeError, match=r"no column 'file' \(set --path-col\)"):
+        read_source(manifest, path_col="file")
+
+
+def test_missing_source_and_empty_folder(tmp_path: Path):
+    with pytest.raises(FaceprobeError, match="no such file or folder"):
+        read_source(tmp_path / "nope")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(FaceprobeError, match="no images found"):
+        read_source(tmp_path / "empty")
+
+
+def test_real_manifest_reads_all_rows(real_dir: Path):
+    table = read_source(real_dir / "manifest.csv", root=real_dir / "images")
+    assert len(table.entries) == 1730
+    assert not table.conflicts
+    assert all(e.subject for e in table.entries)
