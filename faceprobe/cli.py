@@ -41,3 +41,7 @@ def main() -> None:
 def featurize_main() -> None:
     featurize_command.context_settings.update(CONTEXT)
     featurize_command(prog_name="featurize")
+
+
+if __name__ == "__main__":
+    main()

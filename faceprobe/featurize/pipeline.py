@@ -228,9 +228,8 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
     cache = cfg.cache
     with writer_lock(cache):
+        summary.recovered_rows = _recover(cache)
         exists = os.path.exists(cache)
-        if exists:
-            summary.recovered_rows = _recover(cache)
         old = read_images(cache) if exists else {c: np.array([], dtype=object) for c in ("path", "sha256", "status")}
         known = {str(p): (str(s), int(b), int(m)) for p, s, b, m in zip(old["path"], old["sha256"], old.get("bytes", []), old.get("mtime_ns", []))}
         hashes = hash_files([e.path for e in table.entries], known)

@@ -1,0 +1,223 @@
+"""featurize end to end on tiny synthetic images with a small random-weight backbone."""
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceprobe.cache.store import read_feature_hashes, read_features, read_images
+from faceprobe.cache.tools import verify_cache
+from faceprobe.errors import FaceprobeError
+from faceprobe.featurize.crop import CropSpec
+from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+from .conftest import TINY
+from .test_decode import bad_corpus
+
+
+def config(source, cache, **kw):
+    kw.setdefault("backbones", [TINY])
+    kw.setdefault("weights", ["none"])
+    kw.setdefault("progress", False)
+    kw.setdefault("workers", 0)
+    kw.setdefault("precision", "fp32")
+    return FeaturizeConfig(source=str(source), cache=str(cache), **kw)
+
+
+def test_first_run_then_cached_rerun(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    s1 = featurize(config(image_folder, cache))
+    assert (s1.images, s1.computed, s1.forward_passes, s1.cached) == (12, 12, 12, 0)
+    assert len(s1.keys) == 1 and s1.keys[0].startswith(f"{TINY}.none.orig.")
+    fm = read_features(str(cache), s1.keys[0])
+    assert fm.vectors.shape == (12, 1024) and np.isfinite(fm.vectors).all()
+    assert fm.spec["weights_sha256"] and fm.runs[0]["precision"] == "fp32"
+    images = read_images(str(cache))
+    assert sorted(set(images["label"])) == ["happy", "neutral", "pain"]
+    assert set(images["status"]) == {"ok"}
+    mtime = cache.stat().st_mtime_ns
+    s2 = featurize(config(image_folder, cache))
+    assert (s2.computed, s2.forward_passes, s2.cached) == (0, 0, 12)
+    assert cache.stat().st_mtime_ns == mtime, "a no-op rerun must not rewrite the cache"
+    assert verify_cache(str(cache)) == []
+
+
+def test_only_new_and_changed_images_are_computed(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    key = featurize(config(image_folder, cache)).keys[0]
+    before = read_features(str(cache), key)
+    old_vec = dict(zip(before.sha256, before.vectors))
+    # a new image, a copy under another name (same bytes), and a changed file
+    shutil.copy(image_folder / "pain" / "s0_20.jpg", image_folder / "pain" / "copy.jpg")
+    Image.new("RGB", (50, 50), (200, 100, 0)).save(image_folder / "Happy" / "new.png")
+    Image.new("RGB", (50, 50), (0, 100, 200)).save(image_folder / "neutral" / "s1_11.png")
+    s = featurize(config(image_folder, cache))
+    assert (s.images, s.computed) == (14, 2)
+    assert s.duplicates_by_content == 1
+    after = read_features(str(cache), key)
+    assert len(after.sha256) == 14  # old row of the changed file stays, keyed by its old content
+    for sha, vec in zip(after.sha256, after.vectors):
+        if sha in old_vec:
+            np.testing.assert_array_equal(vec, old_vec[sha])
+    images = read_images(str(cache))
+    assert len(images["path"]) == 14
+
+
+def test_same_numbers_every_time(image_folder: Path, tmp_path: Path):
+    a = featurize(config(image_folder, tmp_path / "a.h5"))
+    b = featurize(config(image_folder, tmp_path / "b.h5", batch_size=5))
+    assert a.keys == b.keys
+    fa, fb = read_features(str(tmp_path / "a.h5"), a.keys[0]), read_features(str(tmp_path / "b.h5"), b.keys[0])
+    va = dict(zip(fa.sha256, fa.vectors))
+    for sha, vec in zip(fb.sha256, fb.vectors):
+        np.testing.assert_allclose(vec, va[sha], rtol=1e-4, atol=1e-5)
+
+
+def test_seed_changes_random_weights_key(image_folder: Path, tmp_path: Path):
+    a = featurize(config(image_folder, tmp_path / "c.h5", seed=0))
+    b = featurize(config(image_folder, tmp_path / "c.h5", seed=1))
+    assert a.keys != b.keys and b.computed == 12
+    assert len(read_feature_hashes(str(tmp_path / "c.h5"))) == 2
+
+
+def test_bad_images_recorded_and_skipped(image_folder: Path, tmp_path: Path):
+    reasons = bad_corpus(image_folder / "pain")
+    cache = tmp_path / "f.h5"
+    s = featurize(config(image_folder, cache))
+    assert s.computed == 12
+    bad = {Path(p).name: why for p, why in s.bad}
+    assert set(bad) == set(reasons)
+    for name, fragment in reasons.items():
+        assert fragment in bad[name]
+    images = read_images(str(cache))
+    status = {Path(p).name: st for p, st in zip(images["path"], images["status"])}
+    assert all(status[n] == "bad" for n in reasons)
+    # bad files are not retried while their bytes stay the same
+    again = featurize(config(image_folder, cache))
+    assert again.computed == 0 and len(again.bad) == len(reasons)
+
+
+def test_strict_stops_and_keeps_results(image_folder: Path, tmp_path: Path):
+    (image_folder / "pain" / "zz_empty.jpg").write_bytes(b"")
+    cache = tmp_path / "f.h5"
+    with pytest.raises(FaceprobeError, match=r"zz_empty.jpg: empty file \(--strict"):
+        featurize(config(image_folder, cache, strict=True, batch_size=4))
+    computed = read_feature_hashes(str(cache))
+    assert sum(len(v) for v in computed.values()) >= 8  # the batches before the bad one were kept
+
+
+def test_nothing_usable_is_an_error(tmp_path: Path):
+    folder = tmp_path / "d" / "x"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(b"")
+    with pytest.raises(FaceprobeError, match="no image could be featurized"):
+        featurize(config(tmp_path / "d", tmp_path / "f.h5"))
+
+
+def test_two_backbones_and_views_share_one_pass(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    s = featurize(config(image_folder, cache, backbones=[TINY, "squeezenet1_1", "resnet18"][::2], views=["orig", "hflip", "brightness"]))
+    assert len(s.keys) == 6 and s.forward_passes == 12 * 6 and s.computed == 12
+    by_view = {k.split(".")[2] for k in s.keys}
+    assert by_view == {"orig", "hflip", "brightness"}
+    orig = read_features(str(cache), next(k for k in s.keys if k.startswith(TINY) and ".orig." in k))
+    flip = read_features(str(cache), next(k for k in s.keys if k.startswith(TINY) and ".hflip." in k))
+    assert list(orig.sha256) == list(flip.sha256)  # views are linked to their source image
+    assert not np.allclose(orig.vectors, flip.vectors, rtol=1e-3, atol=0)
+    # a third backbone later computes only its own rows
+    s2 = featurize(config(image_folder, cache, backbones=[TINY, "resnet18"], views=["orig"]))
+    assert s2.forward_passes == 0
+
+
+def test_haar_crop_settings_are_part_of_the_key(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    a = featurize(config(image_folder, cache, crop=CropSpec("haar", 0.2, "keep")))
+    b = featurize(config(image_folder, cache, crop=CropSpec("haar", 0.2, "skip")))
+    assert a.keys != b.keys
+    assert a.no_face == 12  # synthetic blobs are not faces: recorded per image
+    skipped = read_features(str(cache), b.keys[0])
+    assert (skipped.face == 0).all() and np.isnan(skipped.vectors).all()
+    kept = read_features(str(cache), a.keys[0])
+    assert (kept.face == 0).all() and np.isfinite(kept.vectors).all()
+
+
+def test_weights_count_must_match(image_folder: Path, tmp_path: Path):
+    with pytest.raises(FaceprobeError, match="--weights given 2 times for 3 backbones"):
+        featurize(config(image_folder, tmp_path / "f.h5", backbones=["a", "b", "c"], weights=["none", "none"]))
+
+
+def test_offline_default_weights_name_the_file(image_folder: Path, tmp_path: Path):
+    with pytest.raises(FaceprobeError) as info:
+        featurize(config(image_folder, tmp_path / "f.h5", backbones=["resnet18"], weights=["DEFAULT"]))
+    msg = str(info.value)
+    assert "resnet18-f37072fd.pth" in msg and "hub/checkpoints" in msg and "--weights FILE" in msg
+
+
+def test_weights_file_round_trip(image_folder: Path, tmp_path: Path):
+    import torch
+    from torchvision.models import get_model
+
+    torch.manual_seed(3)
+    path = tmp_path / "w.pth"
+    torch.save(get_model(TINY, weights=None).state_dict(), path)
+    s = featurize(config(image_folder, tmp_path / "f.h5", weights=[str(path)]))
+    fm = read_features(str(tmp_path / "f.h5"), s.keys[0])
+    assert fm.runs[0]["weights"][TINY]["file"] == str(path)
+    bad = tmp_path / "bad.pth"
+    bad.write_text("nope")
+    with pytest.raises(FaceprobeError, match="cannot load a PyTorch state dict"):
+        featurize(config(image_folder, tmp_path / "g.h5", weights=[str(bad)]))
+
+
+def test_locked_cache_names_the_holder(image_folder: Path, tmp_path: Path):
+    import os
+
+    from faceprobe.cache.lock import writer_lock
+
+    cache = tmp_path / "f.h5"
+    with writer_lock(str(cache)):
+        # flock is per open file description: a second open in this process conflicts too
+        with pytest.raises(FaceprobeError, match=f"locked by PID {os.getpid()}"):
+            featurize(config(image_folder, cache))
+
+
+def test_corrupt_and_foreign_caches_are_refused(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    featurize(config(image_folder, cache))
+    data = cache.read_bytes()
+    trunc = tmp_path / "t.h5"
+    trunc.write_bytes(data[: len(data) // 3])
+    with pytest.raises(FaceprobeError, match="not a readable HDF5 cache"):
+        featurize(config(image_folder, trunc))
+    assert "not a readable HDF5 cache" in verify_cache(str(trunc))[0]
+    foreign = tmp_path / "x.h5"
+    with h5py.File(foreign, "w") as f:
+        f["a"] = [1, 2]
+    with pytest.raises(FaceprobeError, match="not a faceprobe cache"):
+        featurize(config(image_folder, foreign))
+
+
+def test_verify_finds_damage(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    key = featurize(config(image_folder, cache)).keys[0]
+    with h5py.File(cache, "a") as f:
+        f["features"][key]["vectors"][3, 5] = np.nan
+        f["features"][key]["sha256"][4] = f["features"][key]["sha256"][5]
+    problems = verify_cache(str(cache))
+    assert any("1 rows with NaN" in p for p in problems)
+    assert any("duplicate rows" in p for p in problems)
+
+
+def test_real_faces_with_efficientnet_lite0(real_subset: Path, real_dir: Path, tmp_path: Path):
+    cache = tmp_path / "real.h5"
+    s = featurize(config(real_subset, cache, backbones=["efficientnet_lite0"], weights=["DEFAULT"], root=str(real_dir / "images"), precision="auto"))
+    assert s.computed == 48 and not s.bad
+    fm = read_features(str(cache), s.keys[0])
+    assert fm.vectors.shape == (48, 1280)
+    # real features separate people: two images are never identical, and are non-negative pools
+    assert np.unique(fm.vectors.round(4), axis=0).shape[0] == 48
+    assert json.loads(json.dumps(fm.spec))["transform"]["mean"] == [0.5, 0.5, 0.5]
