@@ -24,8 +24,9 @@ def cli():
     """faceprobe: frozen-CNN features for facial expression and pain recognition, evaluated without leaks.
 
     \b
-    Stage 1:  featurize --backbone densenet121 DATA/
-    Stage 2:  classify --head svm --cv 10
+    Example:
+      featurize --backbone densenet121 DATA/
+      faceprobe cache info
     """
 
 

@@ -1,0 +1,168 @@
+"""Benchmark featurize on the real dev faces; prints one JSON object.
+
+Every figure is a ratio to a baseline measured in the same run, on the same machine:
+
+* end-to-end ``featurize()`` on a fresh cache versus the pure forward pass on ready tensors
+  (same backbone, batch size and precision);
+* bf16 versus fp32 forward speed, and the cosine similarity of their features;
+* the cached rerun's time as a fraction of the first run's (in-process, and as a CLI process);
+* two backbones in one pass versus two separate runs.
+
+Usage::
+
+    python benchmarks/featurize.py [--data ../shared/data/muxspace-dev] [--limit N] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "muxspace-dev"
+# ImageNet weights of torchvision models cannot be downloaded here; their speed does not
+# depend on the weights' values, so densenet121 runs with random weights.
+BACKBONES = {"efficientnet_lite0": "DEFAULT", "densenet121": "none"}
+
+
+def ready_tensors(loaded, manifest: Path, root: Path, n: int):
+    """Decode and preprocess ``n`` dev faces once, outside any timing."""
+    import torch
+
+    from faceprobe.featurize.decode import decode_image
+    from faceprobe.featurize.preprocess import to_uint8_chw
+    from faceprobe.featurize.sources import read_source
+
+    entries = read_source(manifest, root=root).entries[:n]
+    return torch.from_numpy(np.stack([to_uint8_chw(decode_image(e.path), loaded.transform) for e in entries]))
+
+
+def forward_rate(runner, data, batch: int, total: int) -> tuple[float, np.ndarray]:
+    """Images/s of the forward pass over ``total`` images cycled from ``data``; plus the features of ``data``."""
+    runner(data[:batch])  # warm-up
+    t0 = time.perf_counter()
+    done = 0
+    while done < total:
+        start = done % len(data)
+        chunk = data[start:start + batch]
+        runner(chunk)
+        done += len(chunk)
+    rate = done / (time.perf_counter() - t0)
+    feats = np.concatenate([runner(data[i:i + batch]) for i in range(0, len(data), batch)])
+    return rate, feats
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def timed_featurize(cfg) -> tuple[float, object]:
+    from faceprobe.featurize.pipeline import featurize
+
+    t0 = time.perf_counter()
+    summary = featurize(cfg)
+    return time.perf_counter() - t0, summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N images of the manifest")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args()
+
+    import torch
+
+    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.device import cpu_info, plan_execution
+    from faceprobe.featurize.pipeline import FeaturizeConfig
+    from faceprobe.featurize.runner import FeatureRunner
+
+    manifest, root = args.data / "manifest.csv", args.data / "images"
+    if args.limit:
+        tmp_manifest = Path(tempfile.mkdtemp()) / "manifest.csv"
+        lines = manifest.read_text().splitlines()
+        tmp_manifest.write_text("\n".join(lines[: args.limit + 1]) + "\n")
+        manifest = tmp_manifest
+    n_images = len(manifest.read_text().splitlines()) - 1
+    plan = plan_execution("auto", "auto")
+    work = Path(tempfile.mkdtemp(prefix="faceprobe-bench-"))
+    result = {
+        "benchmark": "featurize",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpu": cpu_info(),
+        "cores": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": plan.device,
+        "precision_auto": plan.precision,
+        "images": n_images,
+        "batch_size": args.batch_size,
+        "backbones": {},
+    }
+    first_run_seconds = {}
+    for name, weights in BACKBONES.items():
+        loaded = load_backbone(name, weights)
+        data = ready_tensors(loaded, manifest, root, min(256, n_images))
+        fp32 = FeatureRunner(loaded, plan_execution(plan.device, "fp32"))
+        rate32, f32 = forward_rate(fp32, data, args.batch_size, n_images)
+        rates = {"fp32": rate32}
+        cos = None
+        if plan.precision != "fp32":
+            low = FeatureRunner(loaded, plan)
+            rates[plan.precision], flow = forward_rate(low, data, args.batch_size, n_images)
+            c = cosine_rows(f32, flow)
+            cos = {"min": float(c.min()), "mean": float(c.mean())}
+        pure = rates[plan.precision]
+
+        cache = work / f"{name}.h5"
+        cfg = FeaturizeConfig(str(manifest), [name], [weights], str(cache), root=str(root), batch_size=args.batch_size, progress=False)
+        first, s1 = timed_featurize(cfg)
+        assert s1.computed == n_images - len(s1.bad), s1
+        rerun, s2 = timed_featurize(cfg)
+        assert s2.forward_passes == 0, s2
+        cli = [sys.executable, "-m", "faceprobe.cli", "featurize", str(manifest), "--root", str(root), "-b", name, "-w", weights, "--cache", str(cache), "-q"]
+        t0 = time.perf_counter()
+        subprocess.run(cli, check=True, capture_output=True)
+        rerun_cli = time.perf_counter() - t0
+        first_run_seconds[name] = first
+        result["backbones"][name] = {
+            "weights": weights,
+            "pure_forward_img_s": round(pure, 1),
+            "end_to_end_img_s": round(n_images / first, 1),
+            "end_to_end_vs_pure_forward": round(n_images / first / pure, 3),
+            "forward_img_s_by_precision": {k: round(v, 1) for k, v in rates.items()},
+            f"{plan.precision}_vs_fp32_speed": round(pure / rate32, 3) if plan.precision != "fp32" else 1.0,
+            f"{plan.precision}_vs_fp32_cosine": cos,
+            "first_run_s": round(first, 2),
+            "cached_rerun_s": round(rerun, 3),
+            "cached_rerun_fraction": round(rerun / first, 4),
+            "cached_rerun_cli_process_s": round(rerun_cli, 3),
+            "cached_rerun_cli_fraction": round(rerun_cli / first, 4),
+        }
+    names = list(BACKBONES)
+    cfg = FeaturizeConfig(str(manifest), names, [BACKBONES[n] for n in names], str(work / "both.h5"), root=str(root), batch_size=args.batch_size, progress=False)
+    both, _ = timed_featurize(cfg)
+    separate = sum(first_run_seconds.values())
+    result["two_backbones"] = {
+        "one_pass_s": round(both, 2),
+        "separate_runs_s": round(separate, 2),
+        "one_pass_vs_separate": round(both / separate, 3),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
