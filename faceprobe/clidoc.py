@@ -10,11 +10,14 @@ import click
 __all__ = ["render"]
 
 
-def _walk(cmd: click.Command, path: list[str]):
-    yield path, cmd
+def _walk(ctx: click.Context):
+    """Yield a context per command; children inherit settings (``-h``) as they do when run."""
+    yield ctx
+    cmd = ctx.command
     if isinstance(cmd, click.Group):
         for name in sorted(cmd.commands):
-            yield from _walk(cmd.commands[name], path + [name])
+            sub = cmd.commands[name]
+            yield from _walk(click.Context(sub, info_name=name, parent=ctx, **sub.context_settings))
 
 
 def render() -> str:
@@ -24,9 +27,9 @@ def render() -> str:
     out = ["# CLI reference", "", "Generated from the commands' `--help` by `python -m faceprobe.clidoc`; do not edit.", ""]
     out.append("The `featurize` entry point is the same command as `faceprobe featurize`.")
     out.append("")
-    for path, cmd in _walk(cli, ["faceprobe"]):
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100)
-        out += [f"## {' '.join(path)}", "", "```", cmd.get_help(ctx), "```", ""]
+    root = click.Context(cli, info_name="faceprobe", terminal_width=100, **cli.context_settings)
+    for ctx in _walk(root):
+        out += [f"## {ctx.command_path}", "", "```", ctx.command.get_help(ctx), "```", ""]
     return "\n".join(out)
 
 

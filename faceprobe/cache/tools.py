@@ -34,7 +34,7 @@ def list_keys(path: str) -> list[dict]:
                 "rows": n - skipped,
                 "skipped_no_face": skipped,
                 "dim": int(g.attrs["feature_dim"]),
-                "precision": sorted({r.get("precision", "?") for r in runs}),
+                "precision": sorted({r.get("precision_by_backbone", {}).get(spec["backbone"], r.get("precision", "?")) for r in runs}),
                 "devices": sorted({r.get("device", "?") for r in runs}),
             })
     return sorted(out, key=lambda r: r["key"])

@@ -90,6 +90,7 @@ class FeaturizeSummary:
     keys: list = field(default_factory=list)
     device: str = ""
     precision: str = ""
+    precision_check: dict = field(default_factory=dict)
     seconds: float = 0.0
     images_per_second: float = 0.0
 
@@ -274,6 +275,20 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     return summary
 
 
+def _check_precision(runners: dict, t_index: dict, tensors, run: dict) -> None:
+    """``--precision auto``: keep reduced precision per backbone only where it is faithful.
+
+    Runs on the first batch of real images; the outcome is recorded in the run's provenance.
+    """
+    checks = {}
+    for name, runner in runners.items():
+        cos = runner.check_fidelity(tensors[0][t_index[name]][:32])
+        if cos is not None:
+            checks[name] = {"min_cosine_to_fp32": round(cos, 6), "kept": runner.precision != "fp32"}
+    run["precision_check"] = checks
+    run["precision_by_backbone"] = {name: r.precision for name, r in runners.items()}
+
+
 def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, summary) -> None:
     """Load the backbones, stream the missing images through them, journal every batch."""
     import torch
@@ -295,8 +310,11 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
         recs[name] = record_resolution(loaded[name])
         resolutions[request_id(name, w, cfg.seed)] = recs[name]
         runners[name] = FeatureRunner(loaded[name], plan)
-    transforms = sorted({transform_of(r) for r in recs.values()}, key=repr)
-    t_index = {name: transforms.index(transform_of(recs[name])) for name in recs}
+    # backbones that resize and crop alike share one array; normalisation happens on the device
+    geometry = {name: (transform_of(r).resize, transform_of(r).crop, transform_of(r).interpolation) for name, r in recs.items()}
+    shapes = sorted(set(geometry.values()))
+    transforms = [next(transform_of(recs[n]) for n in recs if geometry[n] == g) for g in shapes]
+    t_index = {name: shapes.index(geometry[name]) for name in recs}
     keys = {(name, view): feature_key(key_spec(name, recs[name], cfg.crop, view)) for name in recs for view in cfg.views}
     specs = {k: key_spec(name, recs[name], cfg.crop, view) for (name, view), k in keys.items()}
     summary.keys = sorted(set(keys.values()))
@@ -317,6 +335,7 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
     )
     bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
     seq = 0
+    checked = cfg.precision != "auto"
     try:
         for batch in loader:
             meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
@@ -334,6 +353,12 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
                 if it["face"] == 0:
                     summary.no_face += 1
             part.images = {c: np.asarray(v) for c, v in img_cols.items()}
+            if not checked and tensors is not None:
+                _check_precision(runners, t_index, tensors, run)
+                checked = True
+                precisions = sorted({r.precision for r in runners.values()})
+                summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in runners.items())
+                summary.precision_check = run["precision_check"]
             usable = [i for i, it in enumerate(meta) if it["ok"]]
             pos_in_stack = {m: r for r, m in enumerate(rows)}
             for (name, view), key in keys.items():

@@ -9,7 +9,11 @@ import numpy as np
 from .backbones import LoadedBackbone
 from .device import ExecutionPlan
 
-__all__ = ["FeatureRunner"]
+__all__ = ["FeatureRunner", "FIDELITY_COSINE"]
+
+FIDELITY_COSINE = 0.999
+"""``--precision auto`` keeps bf16/fp16 for a backbone only while every feature vector of a
+calibration batch stays at least this close (cosine) to its fp32 value."""
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 
@@ -29,6 +33,7 @@ class FeatureRunner:
         self.backbone = backbone
         self.plan = plan
         self.device = torch.device(plan.device)
+        self.precision = plan.precision
         self.model = backbone.model.to(self.device).eval().to(memory_format=torch.channels_last)
         t = backbone.transform
         self.mean = torch.tensor(t.mean, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -37,9 +42,9 @@ class FeatureRunner:
     def autocast(self):
         import torch
 
-        if self.plan.precision == "fp32":
+        if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=getattr(torch, _DTYPES[self.plan.precision]))
+        return torch.autocast(self.device.type, dtype=getattr(torch, _DTYPES[self.precision]))
 
     def forward_float(self, x):
         """Forward an already normalised float batch on the device; returns a float32 tensor."""
@@ -60,3 +65,21 @@ class FeatureRunner:
         with torch.inference_mode():
             out = self.forward_float(self.normalise(batch_uint8))
         return out.cpu().numpy().astype(np.float32, copy=False)
+
+    def check_fidelity(self, batch_uint8, threshold: float = FIDELITY_COSINE) -> float | None:
+        """Compare this runner's reduced precision with fp32 on a real batch.
+
+        Falls back to fp32 (for the rest of the run) when any vector's cosine similarity to
+        its fp32 value is below ``threshold``. Returns the smallest cosine, or None when the
+        runner already computes in fp32.
+        """
+        if self.precision == "fp32":
+            return None
+        low = self(batch_uint8)
+        wanted, self.precision = self.precision, "fp32"
+        ref = self(batch_uint8)
+        denom = np.linalg.norm(low, axis=1) * np.linalg.norm(ref, axis=1)
+        cos = float(np.min(np.where(denom > 0, (low * ref).sum(1) / np.maximum(denom, 1e-30), 1.0)))
+        if cos >= threshold:
+            self.precision = wanted
+        return cos

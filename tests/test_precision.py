@@ -1,0 +1,51 @@
+"""Device and precision choice, and the fidelity check behind --precision auto."""
+
+import pytest
+import torch
+
+from faceprobe.errors import FaceprobeError
+from faceprobe.featurize.backbones import load_backbone
+from faceprobe.featurize.device import ExecutionPlan, cpu_info, plan_execution
+from faceprobe.featurize.runner import FeatureRunner
+
+from .conftest import TINY
+
+
+def test_auto_on_cpu_follows_the_flags():
+    plan = plan_execution("auto", "auto")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: auto picks CUDA")
+    assert plan.device == "cpu" and not plan.pin_memory
+    assert plan.precision == ("bf16" if cpu_info()["native_bf16"] else "fp32")
+
+
+def test_bad_requests():
+    with pytest.raises(FaceprobeError, match="--precision must be one of"):
+        plan_execution("cpu", "int8")
+    with pytest.raises(FaceprobeError, match="not a device"):
+        plan_execution("gpu0", "fp32")
+    if not torch.cuda.is_available():
+        with pytest.raises(FaceprobeError, match="no CUDA GPU is available"):
+            plan_execution("cuda", "auto")
+
+
+def test_fidelity_check_keeps_or_drops_reduced_precision():
+    torch.manual_seed(0)
+    runner = FeatureRunner(load_backbone("resnet18", "none"), ExecutionPlan("cpu", "bf16", False))
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    cos = runner.check_fidelity(x, threshold=-1.0)
+    assert -1.0 <= cos <= 1.0 + 1e-6 and runner.precision == "bf16"
+    runner.check_fidelity(x, threshold=1.5)
+    assert runner.precision == "fp32"
+    assert runner.check_fidelity(x) is None
+
+
+def test_auto_precision_is_recorded(image_folder, tmp_path):
+    from faceprobe.cache.store import read_features
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+    s = featurize(FeaturizeConfig(str(image_folder), [TINY], ["none"], str(tmp_path / "f.h5"), workers=0, progress=False))
+    run = read_features(str(tmp_path / "f.h5"), s.keys[0]).runs[0]
+    assert run["precision_by_backbone"][TINY] in ("fp32", "bf16")
+    if run["precision"] != "fp32":
+        assert TINY in run["precision_check"] and s.precision_check == run["precision_check"]
