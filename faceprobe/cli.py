@@ -11,9 +11,10 @@ import click
 
 from . import __version__
 from .cache.command import cache_group
+from .classify.command import classify_command
 from .featurize.command import backbones_command, featurize_command
 
-__all__ = ["cli", "main", "featurize_main"]
+__all__ = ["cli", "main", "featurize_main", "classify_main"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -26,11 +27,12 @@ def cli():
     \b
     Example:
       featurize --backbone densenet121 DATA/
-      faceprobe cache info
+      classify --head svm --cv 10
     """
 
 
 cli.add_command(featurize_command)
+cli.add_command(classify_command)
 cli.add_command(cache_group)
 cli.add_command(backbones_command)
 
@@ -42,6 +44,11 @@ def main() -> None:
 def featurize_main() -> None:
     featurize_command.context_settings.update(CONTEXT)
     featurize_command(prog_name="featurize")
+
+
+def classify_main() -> None:
+    classify_command.context_settings.update(CONTEXT)
+    classify_command(prog_name="classify")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""The ``classify`` command: parse options, call :func:`faceprobe.classify.run.run_classify`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..cli_common import clean_errors
+
+__all__ = ["classify_command"]
+
+
+@click.command("classify")
+@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache.")
+@click.option("--backbone", "-b", "key", default=None, help="Feature key or its backbone prefix (needed when the cache holds several).")
+@click.option("--head", default="all", show_default=True, help="svm, knn, logreg, mlp, dnn, a comma list, or all.")
+@click.option("--cv", type=int, default=None, help="Stratified K-fold cross-validation (default 10).")
+@click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work).")
+@click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats.")
+@click.option("--group", type=click.Choice(["auto", "subject", "none"]), default="auto", show_default=True, help="auto: group splits by subject when every image's subject is known.")
+@click.option("--balance", type=click.Choice(["none", "undersample", "class-weight"]), default="none", show_default=True, help="Class balancing, inside training folds only.")
+@click.option("--classes", multiple=True, help="Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest.")
+@click.option("--min-count", type=int, default=0, show_default=True, help="Leave out classes with fewer images.")
+@click.option("--augmented", is_flag=True, help="Add training images' augmented views (featurize --augment) to training folds.")
+@click.option("--param", "params", multiple=True, help="Hyperparameter values, e.g. C=0.1,1,10; several values are chosen by inner CV.")
+@click.option("--pca", type=int, default=None, help="PCA components, fitted inside each training fold.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Parallel folds (joblib); -1 for all cores.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results and provenance to this JSON file.")
+@clean_errors
+def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, json_out):
+    """Cross-validate classifier heads on cached features (CPU only).
+
+    \b
+    Example:
+      classify --head svm --cv 10
+      classify --head all --holdout 0.2 --repeats 10 --balance undersample
+      classify --head logreg --classes pain=pain,grimace --classes nopain=neutral
+    """
+    from .report import format_results
+    from .run import ClassifyOptions, run_classify
+
+    res = run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
+                                       augmented, list(params), pca, seed, jobs))
+    click.echo(format_results(res))
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as handle:
+            json.dump(res, handle, indent=1, sort_keys=True, default=str)
+        click.echo(f"\nwrote {json_out}")

@@ -1,0 +1,175 @@
+"""Load a labelled feature matrix from the cache, without torch: X, y, subjects, views."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..cache.store import read_features, read_images
+from ..cache.tools import list_keys, resolve_key
+from ..errors import FaceprobeError
+
+__all__ = ["Dataset", "load_dataset", "parse_class_map"]
+
+
+@dataclass
+class Dataset:
+    """Rows to evaluate, one per distinct image.
+
+    Attributes
+    ----------
+    key : str
+        Feature key of ``X``.
+    X : ndarray of float32, shape (n, d)
+    y : ndarray of str, shape (n,)
+    groups : ndarray of str, shape (n,)
+        Subject of each row ("" when unknown).
+    sha256, paths : ndarray of str, shape (n,)
+    views : dict of str -> ndarray of float32, shape (n, d)
+        Augmented views aligned with the rows (NaN where a view is missing); training folds only.
+    spec : dict
+        The feature key's spec (provenance).
+    notes : list of str
+        What was dropped or merged, for the report.
+    """
+
+    key: str
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    sha256: np.ndarray
+    paths: np.ndarray
+    spec: dict
+    views: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    @property
+    def has_subjects(self) -> bool:
+        return bool(len(self.groups)) and all(g for g in self.groups)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.y))
+
+
+def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["pain=pain,grimace", "nopain=neutral"]`` -> {"pain": "pain", "grimace": "pain", "neutral": "nopain"}.
+
+    A bare name (``happiness``) keeps that class; ``rest=*`` puts every other label into
+    ``rest`` (one-vs-rest).
+    """
+    mapping: dict[str, str] = {}
+    for spec in specs:
+        target, eq, sources = spec.partition("=")
+        target = target.strip().lower()
+        if not target:
+            raise FaceprobeError(f"--classes {spec!r}: expected NEW=old1,old2 or a label")
+        for src in (sources.split(",") if eq else [target]):
+            src = src.strip().lower()
+            if not src:
+                continue
+            if src in mapping and mapping[src] != target:
+                raise FaceprobeError(f"--classes: label {src!r} mapped to both {mapping[src]!r} and {target!r}")
+            mapping[src] = target
+    return mapping
+
+
+def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.ndarray:
+    if not mapping:
+        return y
+    known = set(y)
+    unknown = sorted(s for s in mapping if s != "*" and s not in known)
+    if unknown:
+        raise FaceprobeError(f"--classes: unknown label(s) {', '.join(unknown)}; the cache has: {', '.join(sorted(known))}")
+    rest = mapping.get("*")
+    out = np.array([mapping.get(lab, rest if rest else "") for lab in y], dtype=object)
+    dropped = int(np.sum(out == ""))
+    if dropped:
+        notes.append(f"--classes left out {dropped} rows of other labels")
+    return out
+
+
+def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] | None = None,
+                 min_count: int = 0, with_views: bool = False) -> Dataset:
+    """Join the image table with one feature key.
+
+    Parameters
+    ----------
+    cache : str
+    key : str or None
+        Feature key or its backbone prefix (``efficientnet_lite0``); None when the cache holds one.
+    classes : dict, optional
+        Label mapping from :func:`parse_class_map`; unmapped labels are left out.
+    min_count : int, default=0
+        Leave out classes with fewer rows (noted in ``notes``).
+    with_views : bool, default=False
+        Also load the augmented views of the key (same backbone, weights, crop).
+
+    Returns
+    -------
+    Dataset
+        One row per distinct image content, sorted by path (deterministic); images listed
+        under several paths appear once, so no copy of a test image can sit in training.
+    """
+    key = resolve_key(cache, key)
+    fm = read_features(cache, key)
+    images = read_images(cache)
+    row_of = {s: i for i, s in enumerate(fm.sha256)}
+    notes: list[str] = []
+    seen: set[str] = set()
+    pick_img, pick_row = [], []
+    for i in np.argsort(images["path"].astype(str), kind="stable"):
+        s = images["sha256"][i]
+        if images["status"][i] != "ok" or s not in row_of or s in seen:
+            continue
+        r = row_of[s]
+        if not np.isfinite(fm.vectors[r]).all():
+            continue  # skipped for lack of a face
+        seen.add(s)
+        pick_img.append(i)
+        pick_row.append(r)
+    if not pick_img:
+        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows")
+    img_idx, rows = np.asarray(pick_img), np.asarray(pick_row)
+    y = np.asarray(images["label"][img_idx], dtype=object)
+    y = _apply_classes(y, classes or {}, notes)
+    keep = y != ""
+    counts = Counter(y[keep])
+    if min_count:
+        small = sorted(c for c, n in counts.items() if n < min_count)
+        if small:
+            notes.append("left out classes with fewer than %d rows: %s" % (min_count, ", ".join(f"{c} ({counts[c]})" for c in small)))
+            keep &= ~np.isin(y, small)
+    img_idx, rows, y = img_idx[keep], rows[keep], y[keep]
+    if len(set(y)) < 2:
+        raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
+    ds = Dataset(
+        key=key, X=fm.vectors[rows], y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
+        sha256=np.asarray(fm.sha256[rows]).astype(str), paths=np.asarray(images["path"][img_idx]).astype(str),
+        spec=fm.spec, notes=notes,
+    )
+    if with_views:
+        ds.views = _load_views(cache, fm.spec, ds.sha256)
+        if not ds.views:
+            raise FaceprobeError(f"--augmented: the cache holds no augmented views for {key}; featurize with --augment hflip,...")
+    return ds
+
+
+def _load_views(cache: str, spec: dict, sha: np.ndarray) -> dict[str, np.ndarray]:
+    views = {}
+    for info in list_keys(cache):
+        if info["view"] == "orig" or info["backbone"] != spec["backbone"]:
+            continue
+        vm = read_features(cache, info["key"])
+        same = {k: v for k, v in vm.spec.items() if k not in ("view", "view_params")}
+        if same != {k: v for k, v in spec.items() if k not in ("view", "view_params")}:
+            continue
+        row_of = {s: i for i, s in enumerate(vm.sha256)}
+        out = np.full((len(sha), vm.vectors.shape[1]), np.nan, dtype=np.float32)
+        for j, s in enumerate(sha):
+            if s in row_of:
+                out[j] = vm.vectors[row_of[s]]
+        views[vm.spec["view"]] = out
+    return views

@@ -1,0 +1,249 @@
+"""Cross-validate heads on cached features, with everything that learns fitted inside training folds."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import FaceprobeError
+from .data import Dataset
+from .heads import HEADS, make_head
+from .metrics import SUMMARY_METRICS, fold_metrics
+from .splits import SplitSpec, make_splits
+
+__all__ = ["EvalConfig", "evaluate", "prepare_fold", "BALANCE"]
+
+BALANCE = ("none", "undersample", "class-weight")
+_WEIGHTED = {"svm", "logreg"}  # take class_weight="balanced"
+_SAMPLE_WEIGHTED = {"mlp", "dnn"}  # take sample_weight in fit
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and how.
+
+    Attributes
+    ----------
+    heads : list of str
+    grid : dict of str -> list
+        ``--param`` values; each head uses the names it takes. More than one combination
+        is chosen by an inner CV inside each outer training fold (nested CV).
+    split : SplitSpec
+    balance : str
+        ``none``, ``undersample`` (training rows of larger classes dropped at random, per
+        fold) or ``class-weight``.
+    pca : int or None
+        PCA components, fitted on the training fold.
+    augmented : bool
+        Add the training images' augmented views to training folds.
+    inner_cv : int
+        Folds of the inner CV that picks hyperparameters.
+    jobs : int
+        Parallel folds (joblib).
+    """
+
+    heads: list[str]
+    grid: dict = field(default_factory=dict)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    balance: str = "none"
+    pca: int | None = None
+    augmented: bool = False
+    inner_cv: int = 3
+    jobs: int = 1
+
+
+def _head_grid(head: str, grid: dict) -> list[dict]:
+    own = {k: v for k, v in grid.items() if k in HEADS[head].defaults}
+    names = sorted(own)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(own[n] for n in names))] or [{}]
+
+
+def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
+    if cfg.balance not in BALANCE:
+        raise FaceprobeError(f"--balance must be one of {', '.join(BALANCE)}, got {cfg.balance!r}")
+    taken = set().union(*(HEADS[h].defaults for h in cfg.heads))
+    stray = sorted(set(cfg.grid) - taken)
+    if stray:
+        raise FaceprobeError(f"--param {stray[0]}: no selected head takes it ({', '.join(cfg.heads)})")
+    if cfg.balance == "class-weight" and "knn" in cfg.heads:
+        raise FaceprobeError("knn takes no class weights; use --balance undersample with knn")
+    if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
+        raise FaceprobeError(f"--pca must be between 1 and {ds.X.shape[1]}, got {cfg.pca}")
+    if cfg.split.group and not ds.has_subjects:
+        raise FaceprobeError("--group subject: the cache does not know every image's subject; use --group none")
+
+
+def _undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    classes, counts = np.unique(y, return_counts=True)
+    n = counts.min()
+    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False) for c in classes])
+    return np.sort(keep)
+
+
+def prepare_fold(ds: Dataset, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int):
+    """Training and test matrices of one fold: balance, views, scaler and PCA fitted on training rows only.
+
+    Returns
+    -------
+    Xtr, ytr, gtr, Xte : ndarrays
+        ``gtr`` are the training rows' subjects (for grouped inner CV).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    if cfg.balance == "undersample":
+        train = train[_undersample(ds.y[train], np.random.default_rng(seed))]
+    Xtr, ytr, gtr = [ds.X[train]], [ds.y[train]], [ds.groups[train]]
+    if cfg.augmented:
+        for view in sorted(ds.views):
+            rows = ds.views[view][train]
+            ok = np.isfinite(rows).all(axis=1)
+            Xtr.append(rows[ok])
+            ytr.append(ds.y[train][ok])
+            gtr.append(ds.groups[train][ok])
+    Xtr, ytr, gtr = np.concatenate(Xtr), np.concatenate(ytr), np.concatenate(gtr)
+    scaler = StandardScaler().fit(Xtr)
+    Xtr, Xte = scaler.transform(Xtr), scaler.transform(ds.X[test])
+    if cfg.pca:
+        pca = PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)
+        Xtr, Xte = pca.transform(Xtr), pca.transform(Xte)
+    return Xtr.astype(np.float32), ytr, gtr, Xte.astype(np.float32)
+
+
+def _fit(head: str, params: dict, cfg: EvalConfig, Xtr, ytr, seed: int):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    est = make_head(head, params, seed)
+    if cfg.balance == "class-weight" and head in _WEIGHTED:
+        est.set_params(class_weight="balanced")
+    if cfg.balance == "class-weight" and head in _SAMPLE_WEIGHTED:
+        return est.fit(Xtr, ytr, sample_weight=compute_sample_weight("balanced", ytr))
+    return est.fit(Xtr, ytr)
+
+
+def _choose(head: str, cands: list[dict], cfg: EvalConfig, Xtr, ytr, gtr, seed: int) -> tuple[dict, dict]:
+    """Pick hyperparameters by inner CV on the training fold (balanced accuracy)."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if len(cands) == 1:
+        return cands[0], {}
+    k = min(cfg.inner_cv, int(np.unique(ytr, return_counts=True)[1].min()))
+    if k < 2:
+        raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of --param grids")
+    if cfg.split.group:
+        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(Xtr, ytr, gtr))
+    else:
+        inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(Xtr, ytr))
+    scores = {}
+    for i, params in enumerate(cands):
+        vals = [balanced_accuracy_score(ytr[te], _fit(head, params, cfg, Xtr[tr], ytr[tr], seed).predict(Xtr[te])) for tr, te in inner]
+        scores[i] = float(np.mean(vals))
+    best = max(scores, key=lambda i: (scores[i], -i))
+    return cands[best], {str(sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+
+
+def _scores(est, X, classes: list[str]) -> np.ndarray | None:
+    order = [list(est.classes_).index(c) if c in est.classes_ else None for c in classes]
+    if hasattr(est, "decision_function"):
+        raw = est.decision_function(X)
+        if raw.ndim == 1:  # binary: positive column is classes_[1]
+            raw = np.stack([-raw, raw], axis=1)
+    elif hasattr(est, "predict_proba"):
+        raw = est.predict_proba(X)
+    else:
+        return None
+    out = np.full((len(X), len(classes)), -np.inf if hasattr(est, "decision_function") else 0.0)
+    for j, o in enumerate(order):
+        if o is not None:
+            out[:, j] = raw[:, o]
+    if hasattr(est, "decision_function"):
+        out[np.isinf(out)] = np.nanmin(raw) - 1.0
+    return out
+
+
+def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test, classes, seed: int) -> list[dict]:
+    Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, cfg, seed)
+    out = []
+    for head in cfg.heads:
+        params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, Xtr, ytr, gtr, seed)
+        est = _fit(head, params, cfg, Xtr, ytr, seed)
+        pred = est.predict(Xte)
+        m = fold_metrics(ds.y[test], pred, classes, _scores(est, Xte, classes))
+        out.append({"head": head, "fold": fold, "repeat": repeat, "params": params, "inner_scores": inner,
+                    "n_train": int(len(ytr)), "n_test": int(len(test)), **m})
+    return out
+
+
+def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
+    summary = {}
+    for name in SUMMARY_METRICS:
+        vals = [f[name] for f in folds if f[name] is not None]
+        if not vals:
+            summary[name] = None
+            continue
+        if repeats > 1:  # spread over repeated runs: std of each run's mean
+            per_run = [np.mean([f[name] for f in folds if f["repeat"] == r and f[name] is not None]) for r in range(repeats)]
+            summary[name] = {"mean": float(np.mean(per_run)), "std": float(np.std(per_run, ddof=1)), "over": "repeats"}
+        else:
+            summary[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "over": "folds"}
+    cm = np.sum([f["confusion"] for f in folds], axis=0)
+    pooled = fold_metrics(*_expand(cm, classes), classes)
+    return {"summary": summary, "per_class": pooled["per_class"], "confusion": cm.tolist(), "folds": folds}
+
+
+def _expand(cm: np.ndarray, classes: list[str]):
+    y_true, y_pred = [], []
+    for i, a in enumerate(classes):
+        for j, b in enumerate(classes):
+            y_true += [a] * int(cm[i, j])
+            y_pred += [b] * int(cm[i, j])
+    return np.asarray(y_true), np.asarray(y_pred)
+
+
+def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
+    """Evaluate every head under the split protocol.
+
+    Parameters
+    ----------
+    ds : Dataset
+    cfg : EvalConfig
+
+    Returns
+    -------
+    dict
+        ``heads``: per head the ``summary`` (mean and std of each metric), pooled
+        ``per_class`` figures and ``confusion`` (summed over test folds, rows true), and the
+        per-fold results; ``classes``, ``rows``, ``subjects``, ``splits``, ``notes``.
+    """
+    from joblib import Parallel, delayed
+
+    _check_config(cfg, ds)
+    classes = ds.classes
+    splits = make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
+    notes = list(ds.notes)
+    for r, train, test in splits:
+        missing = sorted(set(classes) - set(ds.y[test]))
+        if missing:
+            notes.append(f"repeat {r}: a test set has no {', '.join(missing)} rows (macro averages skip them there)")
+            break
+    per_repeat: dict[int, int] = {}
+    tasks = []
+    for r, train, test in splits:
+        fold = per_repeat.get(r, 0)
+        per_repeat[r] = fold + 1
+        tasks.append(delayed(_run_fold)(ds, cfg, fold, r, train, test, classes, cfg.split.seed + r))
+    results = Parallel(n_jobs=cfg.jobs)(tasks) if cfg.jobs != 1 else [t[0](*t[1], **t[2]) for t in tasks]
+    flat = [res for fold in results for res in fold]
+    heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
+    return {
+        "classes": classes,
+        "rows": int(len(ds.y)),
+        "subjects": int(len(set(ds.groups))) if ds.has_subjects else None,
+        "class_counts": {c: int(np.sum(ds.y == c)) for c in classes},
+        "splits": len(splits),
+        "notes": notes,
+        "heads": heads,
+    }

@@ -1,0 +1,59 @@
+"""Text tables of classify results, laid out like published ones (heads as columns)."""
+
+from __future__ import annotations
+
+__all__ = ["format_results"]
+
+ROWS = [
+    ("accuracy", "accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("precision_macro", "precision (macro)"),
+    ("recall_macro", "recall (macro)"),
+    ("f1_macro", "F1 (macro)"),
+    ("roc_auc_ovr", "ROC AUC (ovr)"),
+]
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
+
+
+def format_results(res: dict) -> str:
+    """Metrics table (mean ± std in %), then per head the per-class table and confusion matrix."""
+    heads = list(res["heads"])
+    prov = res.get("provenance", {})
+    split = prov.get("split", {})
+    lines = []
+    if prov:
+        proto = f"{split.get('cv')}-fold CV" if split.get("cv") else f"{split.get('holdout'):.0%} holdout"
+        if split.get("repeats", 1) > 1:
+            proto += f", {split['repeats']} repeats"
+        grouped = "grouped by subject" if split.get("group") else "NOT grouped by subject"
+        lines.append(f"{prov.get('key')}: {res['rows']} images, {len(res['classes'])} classes, {proto}, {grouped}, seed {split.get('seed')}")
+    for note in res.get("notes", []):
+        lines.append(f"note: {note}")
+    lines.append("")
+    rows = [[label] + [_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
+    lines += _table(["metric (%)"] + heads, rows)
+    for h in heads:
+        r = res["heads"][h]
+        lines += ["", f"{h}: per class (pooled over test folds)"]
+        pc = [[c, f"{100 * v['precision']:.1f}", _pct(v["recall"]), _pct(v["specificity"]), _pct(v["f1"]), str(v["support"])]
+              for c, v in r["per_class"].items()]
+        lines += _table(["class", "precision", "recall/sens.", "specificity", "F1", "n"], pc)
+        lines += ["", f"{h}: confusion matrix (rows true, columns predicted)"]
+        classes = res["classes"]
+        lines += _table(["true \\ pred"] + classes, [[c] + [str(v) for v in row] for c, row in zip(classes, r["confusion"])])
+    return "\n".join(lines)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"

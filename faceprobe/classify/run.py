@@ -1,0 +1,82 @@
+"""One classify run from options to a results dict with provenance (what the command calls)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .. import __version__
+from .data import load_dataset, parse_class_map
+from .evaluate import EvalConfig, evaluate
+from .heads import HEADS, head_names, parse_params
+from .splits import SplitSpec
+
+__all__ = ["ClassifyOptions", "run_classify"]
+
+
+@dataclass
+class ClassifyOptions:
+    """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject`` or ``none``."""
+
+    cache: str = "features.h5"
+    key: str | None = None
+    head: str = "all"
+    cv: int | None = None
+    holdout: float | None = None
+    repeats: int = 1
+    group: str = "auto"
+    balance: str = "none"
+    classes: list = field(default_factory=list)
+    min_count: int = 0
+    augmented: bool = False
+    params: list = field(default_factory=list)
+    pca: int | None = None
+    seed: int = 0
+    jobs: int = 1
+
+
+def run_classify(opts: ClassifyOptions) -> dict:
+    """Load the features, evaluate the heads, attach provenance.
+
+    Returns
+    -------
+    dict
+        :func:`faceprobe.classify.evaluate.evaluate`'s results plus ``provenance``.
+    """
+    import numpy
+    import sklearn
+
+    heads = head_names(opts.head)
+    grid = parse_params(opts.params)
+    ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented)
+    if opts.group == "auto":
+        group = ds.has_subjects
+        ds.notes.insert(0, f"splits grouped by subject ({len(set(ds.groups))} subjects); --group none for random splits"
+                        if group else "subjects unknown: splits are not grouped, so one person can be in training and test")
+    else:
+        group = opts.group == "subject"
+    cv = opts.cv if (opts.cv or opts.holdout) else 10
+    split = SplitSpec(cv=cv if not opts.holdout else None, holdout=opts.holdout, repeats=opts.repeats, group=group, seed=opts.seed)
+    cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs)
+    t0 = time.perf_counter()
+    res = evaluate(ds, cfg)
+    res["provenance"] = {
+        "key": ds.key,
+        "feature_spec": ds.spec,
+        "cache": opts.cache,
+        "heads": {h: {**HEADS[h].defaults, "grid": {k: v for k, v in grid.items() if k in HEADS[h].defaults}} for h in heads},
+        "split": split.as_dict(),
+        "balance": opts.balance,
+        "pca": opts.pca,
+        "augmented_views": sorted(ds.views) if opts.augmented else [],
+        "classes_map": opts.classes,
+        "min_count": opts.min_count,
+        "seed": opts.seed,
+        "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()},
+        "argv": sys.argv[1:],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return res

@@ -1,0 +1,187 @@
+"""classify: metrics, splits, leakage guards, heads, CLI; real features at the end."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from faceprobe.cache.journal import Part
+from faceprobe.cache.store import commit
+from faceprobe.classify.data import Dataset, load_dataset, parse_class_map
+from faceprobe.classify.evaluate import EvalConfig, evaluate, prepare_fold
+from faceprobe.classify.metrics import fold_metrics
+from faceprobe.classify.splits import SplitSpec, make_splits
+from faceprobe.cli import cli
+from faceprobe.errors import FaceprobeError
+
+SPEC = {"backbone": "toy", "weights_sha256": "0" * 64, "transform": {}, "output": "x", "crop": {"method": "none", "equalize": False}, "view": "orig", "view_params": {}}
+
+
+def synthetic_cache(path: Path, n_subjects=12, per_subject=4, d=8, seed=0, views=()):
+    """A cache with 3 separable classes; each subject has its own offset (so subject leaks matter)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["anger", "happy", "neutral"])
+    rows = {"path": [], "sha256": [], "label": [], "subject": [], "status": []}
+    vec, sha = [], []
+    for s in range(n_subjects):
+        offset = rng.normal(0, 1.0, d)
+        for i in range(per_subject):
+            lab = labels[(s + i) % 3]
+            h = f"{s:02d}{i:02d}".ljust(64, "a")
+            centre = np.eye(d)[list(labels).index(lab)] * 3
+            vec.append(centre + offset + rng.normal(0, 0.5, d))
+            sha.append(h)
+            for c, v in zip(rows, (f"/x/s{s}_{i}.jpg", h, lab, f"subj{s}", "ok")):
+                rows[c].append(v)
+    features = {"toy.none.orig.0000000000": {"spec": SPEC, "sha256": np.array(sha), "vectors": np.array(vec, np.float32),
+                                            "face": np.full(len(sha), -1, np.int8), "box": np.full((len(sha), 4), -1, np.int32)}}
+    for v in views:
+        spec = {**SPEC, "view": v}
+        features[f"toy.none.{v}.000000000{len(v)}"] = {**features["toy.none.orig.0000000000"], "spec": spec,
+                                                      "vectors": np.array(vec, np.float32) + 100.0}
+    commit(str(path), images={k: np.array(v) for k, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, features)])
+    return path
+
+
+def test_metrics_against_hand_computed_case():
+    y = np.array(["a", "a", "a", "b", "b", "c"])
+    p = np.array(["a", "a", "b", "b", "c", "c"])
+    m = fold_metrics(y, p, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["a"]["recall"] == pytest.approx(2 / 3)
+    assert m["per_class"]["a"]["precision"] == pytest.approx(1.0)
+    assert m["per_class"]["b"]["precision"] == pytest.approx(1 / 2)
+    assert m["per_class"]["c"]["specificity"] == pytest.approx(4 / 5)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    f1_b = 2 * 0.5 * 0.5 / 1.0
+    assert m["per_class"]["b"]["f1"] == pytest.approx(f1_b)
+    assert m["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+
+
+def test_grouped_splits_never_split_a_subject():
+    y = np.array(["a", "b"] * 30)
+    groups = np.repeat([f"s{i}" for i in range(15)], 4)
+    for _, train, test in make_splits(y, groups, SplitSpec(cv=5, group=True, seed=1)):
+        assert not set(groups[train]) & set(groups[test])
+    for _, train, test in make_splits(y, groups, SplitSpec(cv=None, holdout=0.2, group=True, repeats=3)):
+        assert not set(groups[train]) & set(groups[test])
+        assert 0.1 < len(test) / len(y) < 0.35
+
+
+def test_too_small_class_names_it():
+    y = np.array(["a"] * 20 + ["rare"] * 3)
+    with pytest.raises(FaceprobeError, match="class 'rare' has 3 rows, fewer than the 5 splits need; use --cv 3"):
+        make_splits(y, None, SplitSpec(cv=5, group=False))
+
+
+def test_scaler_pca_and_undersampling_fit_on_training_rows_only(tmp_path):
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5")))
+    train, test = np.arange(0, 36), np.arange(36, 48)
+    ds.X[test] += 1000.0  # if test rows leaked into the scaler, training rows would collapse
+    cfg = EvalConfig(heads=["logreg"], pca=3, balance="undersample")
+    Xtr, ytr, _, Xte = prepare_fold(ds, train, test, cfg, seed=0)
+    assert np.allclose(Xtr.mean(axis=0), 0, atol=1e-4)
+    assert Xte.mean() > 50 or Xte.mean() < -50 or np.abs(Xte).max() > 50
+    _, counts = np.unique(ytr, return_counts=True)
+    assert len(set(counts)) == 1
+
+
+def test_augmented_views_reach_training_folds_only(tmp_path):
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", views=("hflip",))), "toy", with_views=True)
+    assert set(ds.views) == {"hflip"}
+    train, test = np.arange(0, 30), np.arange(30, 48)
+    Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, EvalConfig(heads=["knn"], augmented=True), seed=0)
+    assert len(ytr) == 60 and Xte.shape[0] == 18
+    assert set(gtr) == set(ds.groups[train])  # views carry their source image's subject
+
+
+def test_every_head_runs_and_grouping_matters(tmp_path):
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
+    res = evaluate(ds, EvalConfig(heads=["dnn", "knn", "logreg", "mlp", "svm"], split=SplitSpec(cv=3, group=True)))
+    for h, r in res["heads"].items():
+        assert 0.0 <= r["summary"]["accuracy"]["mean"] <= 1.0
+        assert np.sum(r["confusion"]) == 60
+    assert res["heads"]["logreg"]["summary"]["accuracy"]["mean"] > 0.6
+
+
+def test_nested_grid_records_choices(tmp_path):
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
+    res = evaluate(ds, EvalConfig(heads=["svm", "knn"], grid={"C": [0.01, 10], "k": [1, 7]}, split=SplitSpec(cv=3, group=True)))
+    for f in res["heads"]["svm"]["folds"]:
+        assert f["params"]["C"] in (0.01, 10) and len(f["inner_scores"]) == 2
+    with pytest.raises(FaceprobeError, match="--param gamma: no selected head takes it"):
+        evaluate(ds, EvalConfig(heads=["knn"], grid={"gamma": [1]}))
+
+
+def test_parallel_equals_serial(tmp_path):
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5")))
+    a = evaluate(ds, EvalConfig(heads=["logreg", "knn"], split=SplitSpec(cv=3), jobs=1))
+    b = evaluate(ds, EvalConfig(heads=["logreg", "knn"], split=SplitSpec(cv=3), jobs=2))
+    for h in a["heads"]:
+        assert a["heads"][h]["summary"] == b["heads"][h]["summary"]
+
+
+def test_class_map():
+    assert parse_class_map(["pain=pain,grimace", "nopain=neutral"]) == {"pain": "pain", "grimace": "pain", "neutral": "nopain"}
+    with pytest.raises(FaceprobeError, match="mapped to both"):
+        parse_class_map(["a=x", "b=x"])
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_table_json_and_errors(tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
+    r = invoke("classify", "--cache", cache, "--head", "logreg,knn", "--cv", 3, "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    assert "grouped by subject (15 subjects)" in r.output
+    assert "balanced accuracy" in r.output and "confusion matrix" in r.output and "logreg" in r.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["provenance"]["split"]["group"] is True and data["provenance"]["seed"] == 0
+    r2 = invoke("classify", "--cache", cache, "--head", "logreg", "--cv", 3, "--group", "none")
+    assert "NOT grouped by subject" in r2.output
+    for args, msg in [
+        (("--head", "tree"), "unknown head 'tree'; choose from: dnn, knn, logreg, mlp, svm, all"),
+        (("--backbone", "resnet"), "unknown feature key 'resnet'"),
+        (("--cv", 50), "fewer than the 50 splits need"),
+        (("--classes", "pain=grimace"), "--classes: unknown label(s) grimace"),
+    ]:
+        res = invoke("classify", "--cache", cache, *args)
+        assert res.exit_code == 1 and msg in res.output, res.output
+
+
+def test_foreign_file_refused(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f["a"] = 1
+    r = invoke("classify", "--cache", tmp_path / "x.h5")
+    assert r.exit_code == 1 and "not a faceprobe cache" in r.output
+
+
+def test_classify_never_imports_torch(tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
+    code = ("import sys; from faceprobe.cli import cli; "
+            f"cli(['classify', '--cache', r'{cache}', '--head', 'logreg', '--cv', '3'], standalone_mode=False); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print('TORCHLESS')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "TORCHLESS" in out.stdout
+
+
+def test_real_features_grouped_vs_random(real_subset, real_dir, tmp_path):
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+    cache = tmp_path / "real.h5"
+    featurize(FeaturizeConfig(str(real_dir / "demo.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
+                              root=str(real_dir / "images"), progress=False, workers=0))
+    ds = load_dataset(str(cache))
+    assert len(ds.y) == 240 and ds.has_subjects
+    res = evaluate(ds, EvalConfig(heads=["logreg"], split=SplitSpec(cv=5, group=True)))
+    acc = res["heads"]["logreg"]["summary"]["accuracy"]["mean"]
+    assert 0.3 < acc <= 1.0  # five balanced classes: chance is 0.2; real features carry signal
