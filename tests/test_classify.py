@@ -185,3 +185,41 @@ def test_real_features_grouped_vs_random(real_subset, real_dir, tmp_path):
     res = evaluate(ds, EvalConfig(heads=["logreg"], split=SplitSpec(cv=5, group=True)))
     acc = res["heads"]["logreg"]["summary"]["accuracy"]["mean"]
     assert 0.3 < acc <= 1.0  # five balanced classes: chance is 0.2; real features carry signal
+
+
+def test_fast_path_equals_plain_sklearn(tmp_path):
+    from sklearn.model_selection import cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    from faceprobe.classify.heads import make_head
+
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15, d=16)))
+    split = SplitSpec(cv=3, group=True, seed=2)
+    heads = ["dnn", "knn", "logreg", "mlp", "svm"]
+    ours = evaluate(ds, EvalConfig(heads=heads, split=split, jobs=2))
+    folds = [(tr, te) for _, tr, te in make_splits(ds.y, ds.groups, split)]
+    with threadpool_limits(limits=1):
+        for h in heads:
+            plain = cross_validate(make_pipeline(StandardScaler(), make_head(h, seed=split.seed)), ds.X, ds.y, cv=folds,
+                                   scoring=["accuracy", "balanced_accuracy"])
+            got = [f["accuracy"] for f in ours["heads"][h]["folds"]]
+            assert got == pytest.approx(list(plain["test_accuracy"]), abs=1e-12), h
+            got = [f["balanced_accuracy"] for f in ours["heads"][h]["folds"]]
+            assert got == pytest.approx(list(plain["test_balanced_accuracy"]), abs=1e-12), h
+
+
+def test_precomputed_matrices_match_estimators_on_grids(tmp_path, monkeypatch):
+    from faceprobe.classify import fastpath
+
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
+    cfg = EvalConfig(heads=["svm", "knn"], grid={"C": [0.1, 10], "gamma": ["scale", 0.05], "kernel": ["rbf", "linear"],
+                                                 "k": [1, 5], "metric": ["euclidean", "cosine"], "weights": ["uniform", "distance"]},
+                     split=SplitSpec(cv=3, group=True))
+    fast = evaluate(ds, cfg)
+    monkeypatch.setattr(fastpath, "MAX_ROWS", 0)  # force the plain estimators
+    plain = evaluate(ds, cfg)
+    for h in ("svm", "knn"):
+        for a, b in zip(fast["heads"][h]["folds"], plain["heads"][h]["folds"]):
+            assert a["params"] == b["params"] and a["confusion"] == b["confusion"]

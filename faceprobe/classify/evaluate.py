@@ -9,7 +9,8 @@ import numpy as np
 
 from ..errors import FaceprobeError
 from .data import Dataset
-from .heads import HEADS, make_head
+from .fastpath import FoldMatrices, fit_predict
+from .heads import HEADS
 from .metrics import SUMMARY_METRICS, fold_metrics
 from .splits import SplitSpec, make_splits
 
@@ -112,18 +113,23 @@ def prepare_fold(ds: Dataset, train: np.ndarray, test: np.ndarray, cfg: EvalConf
     return Xtr.astype(np.float32), ytr, gtr, Xte.astype(np.float32)
 
 
-def _fit(head: str, params: dict, cfg: EvalConfig, Xtr, ytr, seed: int):
+def _balance_args(head: str, cfg: EvalConfig, y_fit: np.ndarray) -> tuple[dict, dict]:
+    """(fit kwargs, estimator params) that implement ``--balance class-weight`` for a head."""
+    if cfg.balance != "class-weight":
+        return {}, {}
+    if head in _WEIGHTED:
+        return {}, {"class_weight": "balanced"}
     from sklearn.utils.class_weight import compute_sample_weight
 
-    est = make_head(head, params, seed)
-    if cfg.balance == "class-weight" and head in _WEIGHTED:
-        est.set_params(class_weight="balanced")
-    if cfg.balance == "class-weight" and head in _SAMPLE_WEIGHTED:
-        return est.fit(Xtr, ytr, sample_weight=compute_sample_weight("balanced", ytr))
-    return est.fit(Xtr, ytr)
+    return {"sample_weight": compute_sample_weight("balanced", y_fit)}, {}
 
 
-def _choose(head: str, cands: list[dict], cfg: EvalConfig, Xtr, ytr, gtr, seed: int) -> tuple[dict, dict]:
+def _fit_predict(head, params, cfg, m: FoldMatrices, tr, te, y_fit, seed):
+    fit_kwargs, est_params = _balance_args(head, cfg, y_fit)
+    return fit_predict(head, params, m, tr, te, y_fit, seed, fit_kwargs, est_params)
+
+
+def _choose(head: str, cands: list[dict], cfg: EvalConfig, m: FoldMatrices, ytr, gtr, seed: int) -> tuple[dict, dict]:
     """Pick hyperparameters by inner CV on the training fold (balanced accuracy)."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -133,47 +139,51 @@ def _choose(head: str, cands: list[dict], cfg: EvalConfig, Xtr, ytr, gtr, seed: 
     k = min(cfg.inner_cv, int(np.unique(ytr, return_counts=True)[1].min()))
     if k < 2:
         raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of --param grids")
+    dummy = np.zeros(len(ytr))
     if cfg.split.group:
-        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(Xtr, ytr, gtr))
+        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr, gtr))
     else:
-        inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(Xtr, ytr))
+        inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
     scores = {}
     for i, params in enumerate(cands):
-        vals = [balanced_accuracy_score(ytr[te], _fit(head, params, cfg, Xtr[tr], ytr[tr], seed).predict(Xtr[te])) for tr, te in inner]
+        vals = [balanced_accuracy_score(ytr[te], _fit_predict(head, params, cfg, m, tr, te, ytr[tr], seed)[1]) for tr, te in inner]
         scores[i] = float(np.mean(vals))
     best = max(scores, key=lambda i: (scores[i], -i))
     return cands[best], {str(sorted(c.items())): scores[i] for i, c in enumerate(cands)}
 
 
-def _scores(est, X, classes: list[str]) -> np.ndarray | None:
-    order = [list(est.classes_).index(c) if c in est.classes_ else None for c in classes]
-    if hasattr(est, "decision_function"):
-        raw = est.decision_function(X)
-        if raw.ndim == 1:  # binary: positive column is classes_[1]
-            raw = np.stack([-raw, raw], axis=1)
-    elif hasattr(est, "predict_proba"):
-        raw = est.predict_proba(X)
-    else:
-        return None
-    out = np.full((len(X), len(classes)), -np.inf if hasattr(est, "decision_function") else 0.0)
-    for j, o in enumerate(order):
-        if o is not None:
-            out[:, j] = raw[:, o]
-    if hasattr(est, "decision_function"):
-        out[np.isinf(out)] = np.nanmin(raw) - 1.0
+def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Scores with one column per dataset class (a class absent from training gets the minimum)."""
+    if raw.ndim == 1:  # binary decision values: positive column is classes_[1]
+        raw = np.stack([-raw, raw], axis=1)
+    out = np.full((len(raw), len(classes)), float(np.min(raw)) - 1.0)
+    for j, c in enumerate(classes):
+        if c in est.classes_:
+            out[:, j] = raw[:, list(est.classes_).index(c)]
     return out
 
 
 def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test, classes, seed: int) -> list[dict]:
+    """One fold, every head. BLAS runs single-threaded, so the numbers do not depend on
+    ``--jobs`` or on the machine's core count (iterative solvers such as lbfgs sum in a
+    thread-count-dependent order)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed)
+
+
+def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[dict]:
     Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, cfg, seed)
+    m = FoldMatrices(Xtr, Xte)  # shared by every head and hyperparameter of this fold
+    tr, te = np.arange(m.n_train), np.arange(m.n_train, len(m.X))
     out = []
     for head in cfg.heads:
-        params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, Xtr, ytr, gtr, seed)
-        est = _fit(head, params, cfg, Xtr, ytr, seed)
-        pred = est.predict(Xte)
-        m = fold_metrics(ds.y[test], pred, classes, _scores(est, Xte, classes))
+        params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, m, ytr, gtr, seed)
+        est, pred, raw = _fit_predict(head, params, cfg, m, tr, te, ytr, seed)
+        met = fold_metrics(ds.y[test], pred, classes, _in_class_order(est, raw, classes))
         out.append({"head": head, "fold": fold, "repeat": repeat, "params": params, "inner_scores": inner,
-                    "n_train": int(len(ytr)), "n_test": int(len(test)), **m})
+                    "n_train": int(len(ytr)), "n_test": int(len(test)), **met})
     return out
 
 

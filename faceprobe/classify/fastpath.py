@@ -1,0 +1,113 @@
+"""Fit and predict heads on a fold, reusing one distance matrix across hyperparameters.
+
+For svm and knn, the pairwise squared distances (and dot products) of a fold's rows are
+computed once in float64; every gamma, C, k and every inner-CV subset then reads a block of
+them, instead of libsvm or the neighbour search recomputing them per fit. Other heads, and
+folds too large for an n x n matrix, take the plain scikit-learn path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .heads import HEADS, make_head
+
+__all__ = ["FoldMatrices", "fit_predict", "MAX_ROWS"]
+
+MAX_ROWS = 12000
+"""Largest fold (training + test rows) given an n x n float64 matrix (about 1.1 GB)."""
+
+
+class FoldMatrices:
+    """A fold's rows (training first, then test) and lazily computed pairwise matrices.
+
+    Parameters
+    ----------
+    Xtr, Xte : ndarray of shape (n_train, d), (n_test, d)
+    """
+
+    def __init__(self, Xtr: np.ndarray, Xte: np.ndarray):
+        self.X = np.vstack([Xtr, Xte]).astype(np.float64)
+        self.n_train = len(Xtr)
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return len(self.X) <= MAX_ROWS
+
+    def gram(self) -> np.ndarray:
+        if "gram" not in self._cache:
+            self._cache["gram"] = self.X @ self.X.T
+        return self._cache["gram"]
+
+    def sqdist(self) -> np.ndarray:
+        if "sqdist" not in self._cache:
+            g = self.gram()
+            sq = np.diag(g)
+            d = sq[:, None] + sq[None, :] - 2.0 * g
+            np.maximum(d, 0.0, out=d)
+            np.fill_diagonal(d, 0.0)
+            self._cache["sqdist"] = d
+        return self._cache["sqdist"]
+
+    def cosdist(self) -> np.ndarray:
+        if "cosdist" not in self._cache:
+            g = self.gram()
+            norm = np.sqrt(np.maximum(np.diag(g), 1e-300))
+            d = 1.0 - g / norm[:, None] / norm[None, :]
+            np.maximum(d, 0.0, out=d)
+            self._cache["cosdist"] = d
+        return self._cache["cosdist"]
+
+
+def _svm_kernel(m: FoldMatrices, p: dict, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    if p["kernel"] == "linear":
+        return m.gram()[np.ix_(rows, cols)]
+    return np.exp(-p["_gamma"] * m.sqdist()[np.ix_(rows, cols)])
+
+
+def _gamma(p: dict, Xfit: np.ndarray) -> float:
+    """libsvm's gamma as SVC resolves it: 'scale' = 1 / (d * var(X)), 'auto' = 1 / d."""
+    g = p["gamma"]
+    if g == "scale":
+        var = Xfit.var()
+        return 1.0 / (Xfit.shape[1] * var) if var != 0 else 1.0
+    if g == "auto":
+        return 1.0 / Xfit.shape[1]
+    return float(g)
+
+
+def fit_predict(head: str, params: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray,
+                seed: int, fit_kwargs: dict | None = None, est_params: dict | None = None):
+    """Fit ``head`` on rows ``tr`` of the fold matrices, predict rows ``te``.
+
+    Returns
+    -------
+    estimator, pred, scores
+        ``scores`` are decision values (svm) or probabilities, in ``estimator.classes_`` order.
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
+
+    p = {**HEADS[head].defaults, **params}
+    fit_kwargs = fit_kwargs or {}
+    if m.enabled and head == "svm" and p["kernel"] in ("rbf", "linear"):
+        p["_gamma"] = _gamma(p, m.X[tr])
+        est = SVC(kernel="precomputed", C=float(p["C"]), random_state=seed, **(est_params or {}))
+        est.fit(_svm_kernel(m, p, tr, tr), y_fit, **fit_kwargs)
+        k_te = _svm_kernel(m, p, te, tr)
+        return est, est.predict(k_te), est.decision_function(k_te)
+    if m.enabled and head == "knn" and p["metric"] in ("euclidean", "cosine"):
+        d = m.sqdist() if p["metric"] == "euclidean" else m.cosdist()
+        d = np.sqrt(d) if p["metric"] == "euclidean" else d
+        est = KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric="precomputed")
+        est.fit(d[np.ix_(tr, tr)], y_fit)
+        d_te = d[np.ix_(te, tr)]
+        return est, est.predict(d_te), est.predict_proba(d_te)
+    est = make_head(head, params, seed)
+    if est_params:
+        est.set_params(**est_params)
+    est.fit(m.X[tr].astype(np.float32), y_fit, **fit_kwargs)
+    Xte = m.X[te].astype(np.float32)
+    scores = est.decision_function(Xte) if hasattr(est, "decision_function") else est.predict_proba(Xte)
+    return est, est.predict(Xte), scores
