@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .cache.command import cache_group
-from .classify.command import classify_command
+from .classify.command import classify_command, fit_command, predict_command
 from .featurize.command import backbones_command, featurize_command
 
 __all__ = ["cli", "main", "featurize_main", "classify_main"]
@@ -33,6 +33,8 @@ def cli():
 
 cli.add_command(featurize_command)
 cli.add_command(classify_command)
+cli.add_command(fit_command)
+cli.add_command(predict_command)
 cli.add_command(cache_group)
 cli.add_command(backbones_command)
 

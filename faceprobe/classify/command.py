@@ -8,26 +8,35 @@ import click
 
 from ..cli_common import clean_errors
 
-__all__ = ["classify_command"]
+__all__ = ["classify_command", "fit_command", "predict_command"]
+
+
+def evaluation_options(func):
+    """Options shared by classify and fit: data selection, protocol, balancing, grids."""
+    for option in reversed([
+        click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache."),
+        click.option("--backbone", "-b", "key", default=None, help="Feature key or its backbone prefix (needed when the cache holds several)."),
+        click.option("--cv", type=int, default=None, help="Stratified K-fold cross-validation (default 10)."),
+        click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work)."),
+        click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats."),
+        click.option("--group", type=click.Choice(["auto", "subject", "none"]), default="auto", show_default=True, help="auto: group splits by subject when every image's subject is known."),
+        click.option("--balance", type=click.Choice(["none", "undersample", "class-weight"]), default="none", show_default=True, help="Class balancing, inside training folds only."),
+        click.option("--classes", multiple=True, help="Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest."),
+        click.option("--min-count", type=int, default=0, show_default=True, help="Leave out classes with fewer images."),
+        click.option("--augmented", is_flag=True, help="Add training images' augmented views (featurize --augment) to training folds."),
+        click.option("--param", "params", multiple=True, help="Hyperparameter values, e.g. C=0.1,1,10; several values are chosen by inner CV."),
+        click.option("--pca", type=int, default=None, help="PCA components, fitted inside each training fold."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Parallel folds (joblib); -1 for all cores."),
+    ]):
+        func = option(func)
+    return func
 
 
 @click.command("classify")
-@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache.")
-@click.option("--backbone", "-b", "key", default=None, help="Feature key or its backbone prefix (needed when the cache holds several).")
 @click.option("--head", default="all", show_default=True, help="svm, knn, logreg, mlp, dnn, a comma list, or all.")
-@click.option("--cv", type=int, default=None, help="Stratified K-fold cross-validation (default 10).")
-@click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work).")
-@click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats.")
-@click.option("--group", type=click.Choice(["auto", "subject", "none"]), default="auto", show_default=True, help="auto: group splits by subject when every image's subject is known.")
-@click.option("--balance", type=click.Choice(["none", "undersample", "class-weight"]), default="none", show_default=True, help="Class balancing, inside training folds only.")
-@click.option("--classes", multiple=True, help="Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest.")
-@click.option("--min-count", type=int, default=0, show_default=True, help="Leave out classes with fewer images.")
-@click.option("--augmented", is_flag=True, help="Add training images' augmented views (featurize --augment) to training folds.")
-@click.option("--param", "params", multiple=True, help="Hyperparameter values, e.g. C=0.1,1,10; several values are chosen by inner CV.")
-@click.option("--pca", type=int, default=None, help="PCA components, fitted inside each training fold.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Parallel folds (joblib); -1 for all cores.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results and provenance to this JSON file.")
+@evaluation_options
 @clean_errors
 def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, json_out):
     """Cross-validate classifier heads on cached features (CPU only).
@@ -48,3 +57,53 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
         with open(json_out, "w", encoding="utf-8") as handle:
             json.dump(res, handle, indent=1, sort_keys=True, default=str)
         click.echo(f"\nwrote {json_out}")
+
+
+@click.command("fit")
+@click.option("--head", required=True, help="One head: svm, knn, logreg, mlp or dnn.")
+@evaluation_options
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
+@clean_errors
+def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, output):
+    """Train one head on all cached rows and save it, with its cross-validated metrics.
+
+    The model file is a joblib pickle: load only models from sources you trust.
+
+    \b
+    Example:
+      faceprobe fit --head logreg -o model.joblib
+    """
+    from .run import ClassifyOptions, run_fit
+
+    if "," in head or head == "all":
+        raise click.UsageError("fit trains one head; give one of svm, knn, logreg, mlp, dnn")
+    model = run_fit(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
+                                    augmented, list(params), pca, seed, jobs), output)
+    acc = model["cv"]["summary"]["balanced_accuracy"]
+    click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
+               f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")
+
+
+@click.command("predict")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False), help="Model from faceprobe fit.")
+@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="Feature cache used (and filled) for the new images.")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder that relative manifest paths start from.")
+@click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
+@click.option("--output", "-o", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@clean_errors
+def predict_command(source, model_path, cache, root, path_col, output, quiet):
+    """Predict the class of new images: path,label,p_<class>... CSV.
+
+    SOURCE is a folder of images (searched recursively) or a CSV with a path column.
+
+    \b
+    Example:
+      faceprobe predict --model model.joblib new_faces/ -o predictions.csv
+    """
+    from .model import load_model, predict_source
+
+    model = load_model(model_path)
+    n = predict_source(model, source, cache, output, root=root, path_col=path_col, progress=not quiet)
+    click.echo(f"wrote {n} predictions to {output}")

@@ -122,7 +122,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     pick_img, pick_row = [], []
     for i in np.argsort(images["path"].astype(str), kind="stable"):
         s = images["sha256"][i]
-        if images["status"][i] != "ok" or s not in row_of or s in seen:
+        if images["status"][i] != "ok" or not images["label"][i] or s not in row_of or s in seen:
             continue
         r = row_of[s]
         if not np.isfinite(fm.vectors[r]).all():

@@ -13,7 +13,7 @@ from .evaluate import EvalConfig, evaluate
 from .heads import HEADS, head_names, parse_params
 from .splits import SplitSpec
 
-__all__ = ["ClassifyOptions", "run_classify"]
+__all__ = ["ClassifyOptions", "run_classify", "run_fit"]
 
 
 @dataclass
@@ -37,17 +37,7 @@ class ClassifyOptions:
     jobs: int = 1
 
 
-def run_classify(opts: ClassifyOptions) -> dict:
-    """Load the features, evaluate the heads, attach provenance.
-
-    Returns
-    -------
-    dict
-        :func:`faceprobe.classify.evaluate.evaluate`'s results plus ``provenance``.
-    """
-    import numpy
-    import sklearn
-
+def _prepare(opts: ClassifyOptions):
     heads = head_names(opts.head)
     grid = parse_params(opts.params)
     ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented)
@@ -60,6 +50,35 @@ def run_classify(opts: ClassifyOptions) -> dict:
     cv = opts.cv if (opts.cv or opts.holdout) else 10
     split = SplitSpec(cv=cv if not opts.holdout else None, holdout=opts.holdout, repeats=opts.repeats, group=group, seed=opts.seed)
     cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs)
+    return ds, cfg
+
+
+def run_fit(opts: ClassifyOptions, out: str) -> dict:
+    """Cross-validate one head for the record, train it on all rows, save it to ``out``."""
+    from ..cache.store import read_features
+    from .model import fit_model, save_model
+
+    ds, cfg = _prepare(opts)
+    runs = read_features(opts.cache, ds.key).runs
+    weights = runs[-1].get("weights", {}).get(ds.spec["backbone"], {})
+    model = fit_model(ds, cfg, weights)
+    model["sha256"] = save_model(model, out)
+    return model
+
+
+def run_classify(opts: ClassifyOptions) -> dict:
+    """Load the features, evaluate the heads, attach provenance.
+
+    Returns
+    -------
+    dict
+        :func:`faceprobe.classify.evaluate.evaluate`'s results plus ``provenance``.
+    """
+    import numpy
+    import sklearn
+
+    ds, cfg = _prepare(opts)
+    heads, grid, split = cfg.heads, cfg.grid, cfg.split
     t0 = time.perf_counter()
     res = evaluate(ds, cfg)
     res["provenance"] = {

@@ -70,6 +70,7 @@ class FeaturizeConfig:
     seed: int = 0
     strict: bool = False
     progress: bool = True
+    labelled: bool = True
 
 
 @dataclass
@@ -166,18 +167,21 @@ def _source_rows(entries, hashes, old: dict) -> tuple[dict, dict]:
     """Image-table rows for the source, with statuses carried over from unchanged files."""
     prev = {str(p): i for i, p in enumerate(old["path"])}
     cols: dict[str, list] = {c: [] for c in ("path", "sha256", "label", "subject", "width", "height", "bytes", "mtime_ns", "status", "reason")}
+    # what is known of each content, whatever path it was seen under
     status_by_sha: dict[str, tuple] = {}
+    for j, (sha, st) in enumerate(zip(old["sha256"], old["status"])):
+        if sha and st in ("ok", "bad"):
+            status_by_sha.setdefault(str(sha), (str(st), str(old["reason"][j]), int(old["width"][j]), int(old["height"][j])))
     for e, h in zip(entries, hashes):
         i = prev.get(e.path)
-        same = i is not None and h.sha256 and old["sha256"][i] == h.sha256 and old["status"][i] in ("ok", "bad")
         if h.error:
             status = ("bad", h.error, -1, -1)
-        elif same:
-            status = (old["status"][i], old["reason"][i], int(old["width"][i]), int(old["height"][i]))
-            status_by_sha.setdefault(h.sha256, status)
         else:
-            status = ("pending", "", -1, -1)
-        for c, v in zip(("path", "sha256", "label", "subject", "bytes", "mtime_ns"), (e.path, h.sha256, e.label, e.subject, h.size, h.mtime_ns)):
+            status = status_by_sha.get(h.sha256, ("pending", "", -1, -1))
+        label, subject = e.label, e.subject
+        if not label and i is not None:  # an unlabelled source (predict) keeps known labels
+            label, subject = str(old["label"][i]), subject or str(old["subject"][i])
+        for c, v in zip(("path", "sha256", "label", "subject", "bytes", "mtime_ns"), (e.path, h.sha256, label, subject, h.size, h.mtime_ns)):
             cols[c].append(v)
         for c, v in zip(("status", "reason", "width", "height"), status):
             cols[c].append(v)
@@ -225,7 +229,8 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise FaceprobeError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     weights = _weights_per_backbone(cfg)
-    table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col, subject_col=cfg.subject_col)
+    table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
+                        subject_col=cfg.subject_col, labelled=cfg.labelled)
     summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
     cache = cfg.cache
     with writer_lock(cache):

@@ -72,10 +72,11 @@ def _deduplicate(rows: list[ImageEntry]) -> SourceTable:
     return table
 
 
-def _read_folder(root: Path) -> list[ImageEntry]:
+def _read_folder(root: Path, labelled: bool = True) -> list[ImageEntry]:
     rows = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        label = _clean_label(class_dir.name)
+    tops = sorted(p for p in root.iterdir() if p.is_dir()) if labelled else [root]
+    for class_dir in tops:
+        label = _clean_label(class_dir.name) if labelled else ""
         for dirpath, dirnames, filenames in os.walk(class_dir):
             dirnames.sort()
             # a directory named like an image is listed so that it is reported, not silently ignored
@@ -92,14 +93,15 @@ def _read_folder(root: Path) -> list[ImageEntry]:
 
 
 def _read_manifest(
-    manifest: Path, root: Path | None, path_col: str, label_col: str, subject_col: str
+    manifest: Path, root: Path | None, path_col: str, label_col: str, subject_col: str, labelled: bool = True
 ) -> list[ImageEntry]:
     base = root if root is not None else manifest.parent
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
-            for col, option in ((path_col, "--path-col"), (label_col, "--label-col")):
+            needed = ((path_col, "--path-col"), (label_col, "--label-col")) if labelled else ((path_col, "--path-col"),)
+            for col, option in needed:
                 if col not in header:
                     raise FaceprobeError(
                         f"{manifest}: no column {col!r} (set {option}); columns are: {', '.join(header) or 'none'}"
@@ -109,7 +111,7 @@ def _read_manifest(
             for line_no, rec in enumerate(reader, start=2):
                 raw_path = (rec.get(path_col) or "").strip()
                 label = _clean_label(rec.get(label_col) or "")
-                if not raw_path or not label:
+                if not raw_path or (labelled and not label):
                     raise FaceprobeError(f"{manifest}, line {line_no}: empty {path_col!r} or {label_col!r}")
                 subject = (rec.get(subject_col) or "").strip() if has_subject else ""
                 full = os.path.abspath(os.path.join(base, raw_path))
@@ -130,6 +132,7 @@ def read_source(
     path_col: str = "path",
     label_col: str = "label",
     subject_col: str = "subject",
+    labelled: bool = True,
 ) -> SourceTable:
     """Read the labelled images of a folder or a CSV manifest.
 
@@ -142,6 +145,9 @@ def read_source(
         Folder that relative manifest paths start from; default: the manifest's folder.
     path_col, label_col, subject_col : str
         Manifest column names.
+    labelled : bool, default=True
+        False for images to predict: a folder is searched as a whole (no class folders) and
+        a manifest needs no label column.
 
     Returns
     -------
@@ -155,9 +161,9 @@ def read_source(
     if src.is_dir():
         if root is not None:
             raise FaceprobeError("--root applies to a CSV manifest, not to a folder SOURCE")
-        rows = _read_folder(src)
+        rows = _read_folder(src, labelled)
     else:
         if root is not None and not Path(root).is_dir():
             raise FaceprobeError(f"--root {root}: not a folder")
-        rows = _read_manifest(src, Path(root) if root is not None else None, path_col, label_col, subject_col)
+        rows = _read_manifest(src, Path(root) if root is not None else None, path_col, label_col, subject_col, labelled)
     return _deduplicate(rows)

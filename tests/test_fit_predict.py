@@ -1,0 +1,55 @@
+"""fit trains one head on all rows; predict featurizes new images through the cache."""
+
+import csv
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from faceprobe.cli import cli
+
+from .conftest import TINY
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    r = invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
+    assert r.exit_code == 0, r.output
+    model = tmp_path / "m.joblib"
+    r = invoke("fit", "--head", "logreg", "--cache", cache, "--cv", 2, "-o", model)
+    assert r.exit_code == 0, r.output
+    assert "trained logreg on 12 images" in r.output and (tmp_path / "m.joblib.sha256").exists()
+
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(image_folder / "pain" / "s0_20.jpg", new / "a.jpg")
+    shutil.copy(image_folder / "Happy" / "s1_01.png", new / "b.png")
+    out = tmp_path / "pred.csv"
+    r = invoke("predict", "--model", model, "--cache", cache, new, "-o", out, "-q")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(out.open()))
+    assert [Path(x["path"]).name for x in rows] == ["a.jpg", "b.png"]
+    assert set(rows[0]) == {"path", "label", "p_happy", "p_neutral", "p_pain"}
+    for x in rows:
+        probs = [float(x[f"p_{c}"]) for c in ("happy", "neutral", "pain")]
+        assert abs(sum(probs) - 1) < 1e-4 and x["label"] in ("happy", "neutral", "pain")
+    # training images keep their labels after being predicted again
+    r = invoke("classify", "--cache", cache, "--head", "knn", "--cv", 2)
+    assert r.exit_code == 0 and "12 images" in r.output, r.output
+
+
+def test_tampered_model_is_refused(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "f.h5"
+    invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
+    model = tmp_path / "m.joblib"
+    assert invoke("fit", "--head", "knn", "--cache", cache, "--cv", 2, "-o", model).exit_code == 0
+    with model.open("ab") as handle:
+        handle.write(b"x")
+    r = invoke("predict", "--model", model, "--cache", cache, image_folder)
+    assert r.exit_code == 1 and "sha256 does not match" in r.output
+    r = invoke("fit", "--head", "knn,svm", "--cache", cache, "-o", model)
+    assert r.exit_code == 2 and "fit trains one head" in r.output
