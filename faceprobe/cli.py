@@ -12,6 +12,8 @@ import click
 from . import __version__
 from .cache.command import cache_group
 from .classify.command import classify_command, fit_command, predict_command
+from .demo.command import demo_command
+from .report.command import report_command
 from .featurize.command import backbones_command, featurize_command
 
 __all__ = ["cli", "main", "featurize_main", "classify_main"]
@@ -35,6 +37,8 @@ cli.add_command(featurize_command)
 cli.add_command(classify_command)
 cli.add_command(fit_command)
 cli.add_command(predict_command)
+cli.add_command(report_command)
+cli.add_command(demo_command)
 cli.add_command(cache_group)
 cli.add_command(backbones_command)
 

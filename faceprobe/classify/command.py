@@ -36,9 +36,10 @@ def evaluation_options(func):
 @click.command("classify")
 @click.option("--head", default="all", show_default=True, help="svm, knn, logreg, mlp, dnn, a comma list, or all.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results and provenance to this JSON file.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write an HTML (or .md) report, as faceprobe report does.")
 @evaluation_options
 @clean_errors
-def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, json_out):
+def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, json_out, report_path):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -57,6 +58,10 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
         with open(json_out, "w", encoding="utf-8") as handle:
             json.dump(res, handle, indent=1, sort_keys=True, default=str)
         click.echo(f"\nwrote {json_out}")
+    if report_path:
+        from ..report.render import write_report
+
+        click.echo(f"wrote {write_report(res, report_path)} report {report_path}")
 
 
 @click.command("fit")

@@ -181,9 +181,12 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[d
     for head in cfg.heads:
         params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, m, ytr, gtr, seed)
         est, pred, raw = _fit_predict(head, params, cfg, m, tr, te, ytr, seed)
-        met = fold_metrics(ds.y[test], pred, classes, _in_class_order(est, raw, classes))
+        scores = _in_class_order(est, raw, classes)
+        met = fold_metrics(ds.y[test], pred, classes, scores)
         out.append({"head": head, "fold": fold, "repeat": repeat, "params": params, "inner_scores": inner,
-                    "n_train": int(len(ytr)), "n_test": int(len(test)), **met})
+                    "n_train": int(len(ytr)), "n_test": int(len(test)), **met,
+                    "test_paths": ds.paths[test].tolist(), "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
+                    "scores": np.round(scores, 6).tolist()})
     return out
 
 

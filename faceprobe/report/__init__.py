@@ -1,0 +1,1 @@
+"""Reports of classify results: self-contained HTML (plots embedded) or Markdown."""

@@ -1,0 +1,68 @@
+"""Matplotlib figures of a head's results, returned as PNG bytes (no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+__all__ = ["confusion_png", "roc_png"]
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _figure(size):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def confusion_png(confusion: list[list[int]], classes: list[str], title: str) -> bytes:
+    """Heatmap of a confusion matrix normalised by row (true class), with counts written in."""
+    cm = np.asarray(confusion, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    n = len(classes)
+    fig, ax = _figure((1.2 + 0.75 * n, 1.0 + 0.7 * n))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=45, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if frac[i, j] > 0.5 else "black", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    return _png(fig)
+
+
+def roc_png(y_true: list[str], scores: list[list[float]], classes: list[str], title: str) -> bytes:
+    """One-vs-rest ROC curve per class from scores pooled over test folds."""
+    from sklearn.metrics import auc, roc_curve
+
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=float)
+    fig, ax = _figure((5, 4.2))
+    for j, c in enumerate(classes):
+        pos = y == c
+        if pos.all() or not pos.any():
+            continue
+        fpr, tpr, _ = roc_curve(pos, s[:, j])
+        ax.plot(fpr, tpr, label=f"{c} (AUC {auc(fpr, tpr):.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)

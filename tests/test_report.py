@@ -1,0 +1,103 @@
+"""Reports (HTML, Markdown), the report command, the demo, and the page rendering in Chromium."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from faceprobe.classify.data import load_dataset
+from faceprobe.classify.evaluate import EvalConfig, evaluate
+from faceprobe.classify.splits import SplitSpec
+from faceprobe.cli import cli
+from faceprobe.report.render import render_html, render_markdown
+
+from .test_classify import synthetic_cache
+
+
+@pytest.fixture
+def results(tmp_path):
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
+    res = evaluate(ds, EvalConfig(heads=["logreg", "svm"], split=SplitSpec(cv=3)))
+    res["provenance"] = {"key": ds.key, "split": SplitSpec(cv=3).as_dict(), "seed": 0}
+    return res
+
+
+def test_html_has_tables_plots_and_provenance(results):
+    page = render_html(results)
+    assert page.count('<table id="metrics">') == 1 and page.count("class='per-class'") == 2
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 4  # confusion + ROC per head
+    assert "<pre id='provenance'>" in page and "grouped by subject" in page
+
+
+def test_markdown_report(results):
+    md = render_markdown(results)
+    assert "| balanced accuracy |" in md and "## svm" in md and "```json" in md
+
+
+def test_report_command(results, tmp_path):
+    rj = tmp_path / "r.json"
+    rj.write_text(json.dumps(results))
+    r = CliRunner().invoke(cli, ["report", str(rj), "-o", str(tmp_path / "r.md")])
+    assert r.exit_code == 0 and "wrote md report" in r.output
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    r = CliRunner().invoke(cli, ["report", str(bad), "-o", str(tmp_path / "x.html")])
+    assert r.exit_code == 1 and "not classify results" in r.output
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("Chromium is not installed and cannot be installed here (needs root and apt-get)")
+    for cmd in (["apt-get", "install", "-y", "-q", "chromium"], ["sh", "-c", "apt-get update -q && apt-get install -y -q chromium"]):
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, timeout=900, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            break
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            continue
+    found = shutil.which("chromium")
+    if not found:
+        pytest.skip("Chromium could not be installed with apt-get")
+    return found
+
+
+def test_report_renders_in_headless_chromium(results, tmp_path):
+    browser = _chromium()
+    page = render_html(results).replace(
+        "</body>",
+        "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-widths',"
+        "[...document.images].map(i=>i.naturalWidth).join(','));"
+        "document.body.setAttribute('data-tables',document.querySelectorAll('table#metrics tr').length)});</script></body>")
+    path = tmp_path / "report.html"
+    path.write_text(page)
+    out = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    widths = re.search(r'data-widths="([0-9,]*)"', out.stdout)
+    assert widths, out.stderr[-2000:]
+    values = [int(w) for w in widths.group(1).split(",")]
+    assert len(values) == 4 and all(w > 100 for w in values)
+    rows = re.search(r'data-tables="(\d+)"', out.stdout)
+    assert rows and int(rows.group(1)) == 7  # header + six metric rows
+
+
+def test_demo_runs_offline_and_reuses_its_cache(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite_pytorch", reason="the lite extra is not installed")
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    r1 = CliRunner().invoke(cli, ["demo", "-q", "--report", str(tmp_path / "demo.html")], catch_exceptions=False)
+    assert r1.exit_code == 0, r1.output
+    assert "featurized 240 demo faces" in r1.output and "240 images, 5 classes, 5-fold CV, grouped by subject" in r1.output
+    assert (tmp_path / "home" / "demo-features.h5").exists() and (tmp_path / "demo.html").exists()
+    r2 = CliRunner().invoke(cli, ["demo", "-q"], catch_exceptions=False)
+    assert "reused the cached features of 240 demo faces" in r2.output
+    table = lambda out: out[out.index("metric (%)"):out.index("dnn: per class")]
+    assert table(r1.output) == table(r2.output)  # same numbers every run
