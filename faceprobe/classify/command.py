@@ -37,9 +37,10 @@ def evaluation_options(func):
 @click.option("--head", default="all", show_default=True, help="svm, knn, logreg, mlp, dnn, a comma list, or all.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results and provenance to this JSON file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write an HTML (or .md) report, as faceprobe report does.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @evaluation_options
 @clean_errors
-def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, json_out, report_path):
+def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, json_out, report_path, quiet):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -52,7 +53,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
     from .run import ClassifyOptions, run_classify
 
     res = run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
-                                       augmented, list(params), pca, seed, jobs))
+                                       augmented, list(params), pca, seed, jobs, progress=not quiet))
     click.echo(format_results(res))
     if json_out:
         with open(json_out, "w", encoding="utf-8") as handle:

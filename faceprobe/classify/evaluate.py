@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,8 @@ class EvalConfig:
         Folds of the inner CV that picks hyperparameters.
     jobs : int
         Parallel folds (joblib).
+    progress : bool
+        Show a progress bar over folds (stderr).
     """
 
     heads: list[str]
@@ -53,6 +56,7 @@ class EvalConfig:
     augmented: bool = False
     inner_cv: int = 3
     jobs: int = 1
+    progress: bool = False
 
 
 def _head_grid(head: str, grid: dict) -> list[dict]:
@@ -248,7 +252,13 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         fold = per_repeat.get(r, 0)
         per_repeat[r] = fold + 1
         tasks.append(delayed(_run_fold)(ds, cfg, fold, r, train, test, classes, cfg.split.seed + r))
-    results = Parallel(n_jobs=cfg.jobs)(tasks) if cfg.jobs != 1 else [t[0](*t[1], **t[2]) for t in tasks]
+    from tqdm import tqdm
+
+    if cfg.jobs != 1:
+        stream = Parallel(n_jobs=cfg.jobs, return_as="generator")(tasks)
+    else:
+        stream = (t[0](*t[1], **t[2]) for t in tasks)
+    results = list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=not cfg.progress, file=sys.stderr))
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
     return {

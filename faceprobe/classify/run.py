@@ -35,6 +35,7 @@ class ClassifyOptions:
     pca: int | None = None
     seed: int = 0
     jobs: int = 1
+    progress: bool = False
 
 
 def _prepare(opts: ClassifyOptions):
@@ -49,7 +50,8 @@ def _prepare(opts: ClassifyOptions):
         group = opts.group == "subject"
     cv = opts.cv if (opts.cv or opts.holdout) else 10
     split = SplitSpec(cv=cv if not opts.holdout else None, holdout=opts.holdout, repeats=opts.repeats, group=group, seed=opts.seed)
-    cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs)
+    cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
+                     progress=opts.progress)
     return ds, cfg
 
 

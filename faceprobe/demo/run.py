@@ -42,5 +42,6 @@ def run_demo(*, progress: bool = True, jobs: int | None = None) -> tuple[dict, d
                                         root=str(data / "images"), progress=progress))
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    res = run_classify(ClassifyOptions(cache=cache, key=summary.keys[0], head="all", cv=5, group="subject", seed=0, jobs=jobs))
+    res = run_classify(ClassifyOptions(cache=cache, key=summary.keys[0], head="all", cv=5, group="subject", seed=0, jobs=jobs,
+                                       progress=progress))
     return summary.as_dict(), res
