@@ -21,6 +21,12 @@ def _report(s) -> None:
             f"into {s.cache} in {s.seconds:.1f} s ({s.images_per_second:.1f} img/s, {s.device}, {s.precision})"
         )
         click.echo(f"feature keys: {keys}")
+    for name, mode in s.compile.items():
+        if name == "notes":
+            for note in mode:
+                click.echo(f"note: {note}")
+        elif name != "note" and mode != "none":
+            click.echo(f"{name}: compiled with {mode}")
     if s.recovered_rows:
         click.echo(f"committed {s.recovered_rows} rows left by an interrupted run")
     if s.no_face:
@@ -54,6 +60,7 @@ def _report(s) -> None:
 @click.option("--augment", default="", help="Augmented views stored under their own keys: hflip,brightness,saturation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. Stored as float32.")
+@click.option("--compile", "compile_mode", type=click.Choice(["auto", "none", "freeze", "inductor"]), default="auto", show_default=True, help="Compiled graph: auto times freeze and inductor on the first batch and keeps the fastest whose features match eager (cosine >= 0.9999).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 32 on CPU, 128 on CUDA).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")
@@ -62,7 +69,7 @@ def _report(s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
 def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, margin, no_face,
-                      equalize, augment, device, precision, batch_size, workers, seed, strict, quiet, as_json):
+                      equalize, augment, device, precision, compile_mode, batch_size, workers, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
@@ -81,7 +88,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
         path_col=path_col, label_col=label_col, subject_col=subject_col,
         crop=CropSpec(crop, margin, no_face, equalize), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
-        progress=not (quiet or as_json),
+        progress=not (quiet or as_json), compile=compile_mode,
     )
     summary = featurize(cfg)
     if as_json:

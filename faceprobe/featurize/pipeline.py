@@ -50,6 +50,8 @@ class FeaturizeConfig:
         Seed of random weights (``--weights none``).
     strict : bool
         Fail on the first bad image instead of recording it.
+    compile : str
+        ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.compile`).
     progress : bool
     """
 
@@ -71,6 +73,7 @@ class FeaturizeConfig:
     strict: bool = False
     progress: bool = True
     labelled: bool = True
+    compile: str = "auto"
 
 
 @dataclass
@@ -92,8 +95,11 @@ class FeaturizeSummary:
     device: str = ""
     precision: str = ""
     precision_check: dict = field(default_factory=dict)
+    compile: dict = field(default_factory=dict)
     seconds: float = 0.0
     images_per_second: float = 0.0
+    setup_seconds: float = 0.0
+    steady_images_per_second: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -294,6 +300,20 @@ def _check_precision(runners: dict, t_index: dict, tensors, run: dict) -> None:
     run["precision_by_backbone"] = {name: r.precision for name, r in runners.items()}
 
 
+def _choose_compile(runners: dict, t_index: dict, tensors, run: dict, mode: str, summary) -> None:
+    """Pick each backbone's compile mode on the first batch; record it in the run's provenance."""
+    from .compile import choose_compile
+
+    reports = {name: choose_compile(r, tensors[0][t_index[name]], mode) for name, r in runners.items()}
+    run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
+    run["compile_check"] = reports
+    summary.compile.update(run["compile"])
+    for name, rep in reports.items():
+        if mode != "auto" and rep["mode"] != mode:
+            why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or "unknown"
+            summary.compile.setdefault("notes", []).append(f"{name}: --compile {mode} not used ({why}); eager instead")
+
+
 def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, summary) -> None:
     """Load the backbones, stream the missing images through them, journal every batch."""
     import torch
@@ -305,6 +325,7 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
     from .device import plan_execution
     from .runner import FeatureRunner
 
+    t_setup = time.perf_counter()
     plan = plan_execution(cfg.device, cfg.precision)
     summary.device, summary.precision = plan.device, plan.precision
     loaded, runners, recs = {}, {}, {}
@@ -314,7 +335,7 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
         loaded[name] = load_backbone(name, w, seed=cfg.seed)
         recs[name] = record_resolution(loaded[name])
         resolutions[request_id(name, w, cfg.seed)] = recs[name]
-        runners[name] = FeatureRunner(loaded[name], plan)
+        runners[name] = FeatureRunner(loaded[name], plan, pad_to=cfg.batch_size or (128 if plan.is_cuda else 32))
     # backbones that resize and crop alike share one array; normalisation happens on the device
     geometry = {name: (transform_of(r).resize, transform_of(r).crop, transform_of(r).interpolation) for name, r in recs.items()}
     shapes = sorted(set(geometry.values()))
@@ -338,9 +359,15 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
         pin_memory=plan.pin_memory, worker_init_fn=worker_init if workers else None,
         prefetch_factor=4 if workers else None,
     )
+    steady_from, steady_images = None, 0
     bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
     seq = 0
     checked = cfg.precision != "auto"
+    compile_mode = cfg.compile
+    if compile_mode == "auto" and len(jobs) < 8 * batch_size:
+        compile_mode = "none"  # compiling costs seconds; not worth it for a few batches
+        summary.compile["note"] = f"--compile auto: {len(jobs)} images are too few to repay compiling; eager"
+    compiled = compile_mode == "none"
     try:
         for batch in loader:
             meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
@@ -364,6 +391,9 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
                 precisions = sorted({r.precision for r in runners.values()})
                 summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in runners.items())
                 summary.precision_check = run["precision_check"]
+            if not compiled and tensors is not None:
+                _choose_compile(runners, t_index, tensors, run, compile_mode, summary)
+                compiled = True
             usable = [i for i, it in enumerate(meta) if it["ok"]]
             pos_in_stack = {m: r for r, m in enumerate(rows)}
             for (name, view), key in keys.items():
@@ -390,8 +420,15 @@ def _compute(cfg, weights, todo, first_path, have, status_by_sha, resolutions, s
             write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
             seq += 1
             summary.computed += len(usable)
+            if steady_from is None:  # loading, checks and compiling end with the first batch
+                steady_from = time.perf_counter()
+                summary.setup_seconds = round(steady_from - t_setup, 3)
+            else:
+                steady_images += len(usable)
             bar.update(len(meta))
             if bad_here is not None and cfg.strict:
                 raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (--strict stops at the first bad image)")
     finally:
         bar.close()
+        if steady_from is not None and steady_images:
+            summary.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)

@@ -27,13 +27,16 @@ class FeatureRunner:
     plan : ExecutionPlan
     """
 
-    def __init__(self, backbone: LoadedBackbone, plan: ExecutionPlan):
+    def __init__(self, backbone: LoadedBackbone, plan: ExecutionPlan, pad_to: int = 32):
         import torch
 
         self.backbone = backbone
         self.plan = plan
         self.device = torch.device(plan.device)
         self.precision = plan.precision
+        self.pad_to = pad_to  # compiled graphs see one batch shape; short batches are padded
+        self.compile_mode = "none"
+        self.compiled = None
         self.model = backbone.model.to(self.device).eval().to(memory_format=torch.channels_last)
         t = backbone.transform
         self.mean = torch.tensor(t.mean, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -46,13 +49,23 @@ class FeatureRunner:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=getattr(torch, _DTYPES[self.precision]))
 
+    def set_compiled(self, mode: str, module) -> None:
+        """Use ``module`` (a compiled version of the model) from now on; ``none`` for eager."""
+        self.compile_mode, self.compiled = mode, module
+
     def forward_float(self, x):
         """Forward an already normalised float batch on the device; returns a float32 tensor."""
         import torch
 
+        n = x.shape[0]
+        model = self.model
+        if self.compiled is not None:
+            model = self.compiled
+            if n < self.pad_to:  # keep the one shape the graph was built for
+                x = torch.cat([x, x[-1:].expand(self.pad_to - n, *x.shape[1:])])
         with torch.inference_mode(), self.autocast():
-            out = self.model(x.contiguous(memory_format=torch.channels_last))
-        return out.float()
+            out = model(x.contiguous(memory_format=torch.channels_last))
+        return out[:n].float()
 
     def normalise(self, batch_uint8):
         """uint8 (n, 3, H, W) on the host -> normalised float32 on the device."""
@@ -75,11 +88,12 @@ class FeatureRunner:
         """
         if self.precision == "fp32":
             return None
+        from .compile import min_cosine
+
         low = self(batch_uint8)
         wanted, self.precision = self.precision, "fp32"
         ref = self(batch_uint8)
-        denom = np.linalg.norm(low, axis=1) * np.linalg.norm(ref, axis=1)
-        cos = float(np.min(np.where(denom > 0, (low * ref).sum(1) / np.maximum(denom, 1e-30), 1.0)))
+        cos = min_cosine(low, ref)
         if cos >= threshold:
             self.precision = wanted
         return cos

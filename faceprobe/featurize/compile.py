@@ -1,0 +1,118 @@
+"""Compiled forward graphs: a registry of compile modes, and the choice among them on real data.
+
+Modes: ``none`` (eager PyTorch), ``freeze`` (``torch.jit.trace`` + ``torch.jit.freeze``:
+constant folding, conv-batchnorm fusion, oneDNN fused kernels) and ``inductor``
+(``torch.compile``; its compiled kernels are cached on disk by PyTorch, so the warm-up is paid
+once per machine). A mode is only used when, on the run's first batch of real images, every
+feature vector stays within cosine 0.9999 of the eager model's, so rows of any mode can share
+a feature key. ``auto`` times each mode that passes and keeps the fastest.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["COMPILERS", "COMPILE_MODES", "COMPILE_COSINE", "choose_compile", "min_cosine"]
+
+COMPILE_COSINE = 0.9999
+COMPILE_MODES = ("none", "freeze", "inductor", "auto")
+
+
+def _freeze(runner, example):
+    import warnings
+
+    import torch
+
+    with torch.inference_mode(), runner.autocast(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.compile; it still runs
+        traced = torch.jit.trace(runner.model, example, check_trace=False)
+        return torch.jit.freeze(traced.eval())
+
+
+def _inductor(runner, example):
+    import torch
+
+    return torch.compile(runner.model, dynamic=False)
+
+
+COMPILERS: dict[str, Callable] = {"freeze": _freeze, "inductor": _inductor}
+"""mode -> (runner, example float batch on the device) -> callable module."""
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Smallest row-wise cosine similarity of two feature matrices (1.0 for two zero rows)."""
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(denom > 0, (a * b).sum(1) / np.maximum(denom, 1e-30), 1.0)
+    return float(cos.min())
+
+
+def _timed(runner, batch, repeats: int = 2) -> tuple[float, np.ndarray]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = runner(batch)
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def choose_compile(runner, batch_uint8, mode: str) -> dict:
+    """Set ``runner.compiled`` to the mode to use for the rest of the run; return a report.
+
+    Parameters
+    ----------
+    runner : FeatureRunner
+    batch_uint8 : tensor (n, 3, H, W)
+        A batch of real images (the run's first).
+    mode : str
+        ``none``, ``freeze``, ``inductor`` or ``auto``.
+
+    Returns
+    -------
+    dict
+        ``mode`` (the one used), and per tried mode its ``seconds_per_batch``, ``warmup_s``,
+        ``min_cosine`` to eager, or ``failed`` with the reason.
+    """
+    import torch
+
+    report: dict = {"requested": mode}
+    runner.set_compiled("none", None)
+    if mode == "none":
+        report["mode"] = "none"
+        return report
+    eager_s, eager = _timed(runner, batch_uint8)
+    report["none"] = {"seconds_per_batch": round(eager_s, 4)}
+    candidates = {"none": eager_s}
+    example = runner.normalise(batch_uint8[: runner.pad_to])
+    if example.shape[0] < runner.pad_to:  # trace and compile at the one batch shape used later
+        example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
+    built = {}
+    for name in (["freeze", "inductor"] if mode == "auto" else [mode]):
+        t0 = time.perf_counter()
+        try:
+            built[name] = COMPILERS[name](runner, example)
+            runner.set_compiled(name, built[name])
+            runner(batch_uint8)  # the first call compiles (inductor)
+            warm = time.perf_counter() - t0
+            secs, out = _timed(runner, batch_uint8)
+        except Exception as exc:  # tracing and compiling fail in many ways; eager still works
+            report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+            runner.set_compiled("none", None)
+            continue
+        cos = min_cosine(eager, out)
+        report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7)}
+        if cos >= COMPILE_COSINE:
+            candidates[name] = secs
+        else:
+            report[name]["rejected"] = f"features differ from eager (cosine {cos:.6f} < {COMPILE_COSINE})"
+        runner.set_compiled("none", None)
+    if mode == "auto":
+        best = min(candidates, key=candidates.get)
+    else:  # an explicit mode is honoured whenever it works and is faithful
+        best = mode if mode in candidates else "none"
+    if best != "none":
+        runner.set_compiled(best, built[best])
+    report["mode"] = best
+    return report

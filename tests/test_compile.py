@@ -1,0 +1,76 @@
+"""Compiled graphs: explicit modes, the fidelity check, fallback when compiling fails, auto."""
+
+import numpy as np
+import pytest
+import torch
+
+from faceprobe.cache.store import read_features
+from faceprobe.featurize import compile as fcompile
+from faceprobe.featurize.backbones import load_backbone
+from faceprobe.featurize.device import ExecutionPlan
+from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.runner import FeatureRunner
+
+from .conftest import TINY
+
+
+def runner(pad_to=4):
+    torch.manual_seed(0)
+    return FeatureRunner(load_backbone("resnet18", "none"), ExecutionPlan("cpu", "fp32", False), pad_to=pad_to)
+
+
+def test_freeze_matches_eager_and_pads_short_batches():
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    eager = r(x)
+    report = fcompile.choose_compile(r, x, "freeze")
+    assert report["mode"] == "freeze" and r.compile_mode == "freeze"
+    assert report["freeze"]["min_cosine"] >= fcompile.COMPILE_COSINE
+    np.testing.assert_allclose(r(x), eager, rtol=1e-3, atol=1e-4)
+    short = r(x[:3])  # padded to the traced shape, cut back
+    assert short.shape == (3, 512)
+    np.testing.assert_allclose(short, eager[:3], rtol=1e-3, atol=1e-4)
+
+
+def test_failing_or_unfaithful_compilers_fall_back(monkeypatch):
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+
+    def broken(runner, example):
+        raise RuntimeError("cannot trace this model")
+
+    monkeypatch.setitem(fcompile.COMPILERS, "freeze", broken)
+    rep = fcompile.choose_compile(r, x, "freeze")
+    assert rep["mode"] == "none" and "cannot trace" in rep["freeze"]["failed"] and r.compiled is None
+
+    def wrong(runner, example):
+        return lambda t: runner.model(t) * 0 + 1.0  # a "compiled" model that changes the numbers
+
+    monkeypatch.setitem(fcompile.COMPILERS, "freeze", wrong)
+    rep = fcompile.choose_compile(r, x, "freeze")
+    assert rep["mode"] == "none" and "features differ from eager" in rep["freeze"]["rejected"]
+
+
+def test_pipeline_records_mode_and_notes(image_folder, tmp_path, monkeypatch):
+    def broken(runner, example):
+        raise RuntimeError("no tracing today")
+
+    monkeypatch.setitem(fcompile.COMPILERS, "freeze", broken)
+    cfg = FeaturizeConfig(str(image_folder), [TINY], ["none"], str(tmp_path / "f.h5"), workers=0, progress=False,
+                          precision="fp32", compile="freeze", batch_size=4)
+    s = featurize(cfg)
+    assert s.compile[TINY] == "none" and "no tracing today" in s.compile["notes"][0]
+    run = read_features(str(tmp_path / "f.h5"), s.keys[0]).runs[0]
+    assert run["compile"] == {TINY: "none"} and run["compile_check"][TINY]["requested"] == "freeze"
+    few = featurize(FeaturizeConfig(str(image_folder), [TINY], ["none"], str(tmp_path / "g.h5"), workers=0, progress=False))
+    assert "too few to repay compiling" in few.compile["note"]
+
+
+@pytest.mark.slow
+def test_inductor_matches_eager():
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    rep = fcompile.choose_compile(r, x, "inductor")
+    if "failed" in rep.get("inductor", {}):
+        pytest.skip(f"torch.compile is not usable here: {rep['inductor']['failed']}")
+    assert rep["mode"] == "inductor" and rep["inductor"]["min_cosine"] >= fcompile.COMPILE_COSINE
