@@ -1,0 +1,193 @@
+"""Benchmark compiled graphs and decoding on the dev faces; prints one JSON object.
+
+Measured in one run, on the same machine:
+
+* the pure forward pass on ready tensors: eager, ``freeze`` and ``inductor`` (images/s, warm-up);
+* end-to-end ``featurize`` with ``--compile none|freeze|inductor|auto`` on a fresh cache: total
+  time, setup (loading, checks, compiling) and the steady images/s after it;
+* the plain per-image loop users write (open, transform, forward one image);
+* decode-and-resize rates of Pillow and torchvision.io on one thread.
+
+Each forward and end-to-end figure runs in a fresh process: tracing with ``torch.jit.freeze``
+was seen to speed up later eager runs in the same process (70 -> 92 img/s), which would
+flatter the eager baseline of anything measured after it.
+
+Usage::
+
+    python benchmarks/compile.py [--data ../shared/data/muxspace-dev] [--backbone efficientnet_lite0] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "muxspace-dev"
+
+
+def best_rate(fn, n_images: int, repeats: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return n_images / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--backbone", default="efficientnet_lite0")
+    ap.add_argument("--weights", default="DEFAULT")
+    ap.add_argument("--precision", default="fp32", help="fp32: what --precision auto keeps for efficientnet_lite0 here")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--loop-images", type=int, default=300)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args)))
+        return
+    import subprocess
+    import sys
+
+    def fresh(what: str) -> dict:
+        cmd = [sys.executable, __file__, "--child", what, "--data", str(args.data), "--backbone", args.backbone,
+               "--weights", args.weights, "--precision", args.precision, "--batch-size", str(args.batch_size)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    import torch
+
+    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.decode import decode_image
+    from faceprobe.featurize.device import cpu_info, plan_execution
+    from faceprobe.featurize.preprocess import to_uint8_chw
+    from faceprobe.featurize.sources import read_source
+
+    manifest, root = args.data / "manifest.csv", args.data / "images"
+    entries = read_source(manifest, root=root).entries
+    n = len(entries)
+    plan = plan_execution("auto", args.precision)
+    loaded = load_backbone(args.backbone, args.weights)
+    result = {"benchmark": "compile", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
+              "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__, "backbone": args.backbone,
+              "precision": plan.precision, "batch_size": args.batch_size, "images": n}
+
+    forward = {mode: fresh(f"pure:{mode}") for mode in ("none", "freeze", "inductor")}
+    eager_rate = forward["none"]["img_s"]
+    for mode in ("freeze", "inductor"):
+        if "img_s" in forward[mode]:
+            forward[mode]["vs_eager"] = round(forward[mode]["img_s"] / eager_rate, 3)
+    result["pure_forward"] = forward
+    e2e = {mode: fresh(f"e2e:{mode}") for mode in ("none", "freeze", "inductor", "auto")}
+    for v in e2e.values():
+        v["steady_vs_eager_pure_forward"] = round(v["steady_img_s"] / eager_rate, 3)
+        v["total_img_s"] = round(n / v["total_s"], 1)
+    result["end_to_end"] = e2e
+
+    # the per-image loop people write: open, torchvision-style transform, forward one image
+    from PIL import Image
+
+    t = loaded.transform
+    mean = torch.tensor(t.mean).view(3, 1, 1)
+    std = torch.tensor(t.std).view(3, 1, 1)
+    model = loaded.model.eval()
+
+    def loop():
+        with torch.inference_mode():
+            for e in entries[: args.loop_images]:
+                img = Image.open(e.path).convert("RGB")
+                w, h = img.size
+                s = t.resize / min(w, h)
+                img = img.resize((round(w * s), round(h * s)), Image.BILINEAR)
+                left, top = (img.width - t.crop) // 2, (img.height - t.crop) // 2
+                img = img.crop((left, top, left + t.crop, top + t.crop))
+                x = (torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255 - mean) / std
+                model(x[None])
+
+    loop_rate = best_rate(loop, args.loop_images, repeats=1)
+    result["per_image_loop_img_s"] = round(loop_rate, 1)
+    best_e2e = max(v["steady_img_s"] for v in e2e.values())
+    result["best_end_to_end_vs_per_image_loop"] = round(best_e2e / loop_rate, 2)
+
+    # decoding alone, one thread
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+    import torchvision.transforms.v2.functional as TF
+
+    torch.set_num_threads(1)
+    files = [e.path for e in entries[:400]]
+    blobs = [read_file(f) for f in files]
+
+    def pillow():
+        for f in files:
+            to_uint8_chw(decode_image(f, draft_size=(t.resize, t.resize)), t)
+
+    def tvio():
+        for b in blobs:
+            img = TF.center_crop(TF.resize(decode_jpeg(b, mode=ImageReadMode.UNCHANGED), t.resize, antialias=True), t.crop)
+            if img.shape[0] == 1:
+                img.expand(3, -1, -1).contiguous()
+
+    result["decode_resize_one_thread_img_s"] = {"pillow": round(best_rate(pillow, len(files)), 1),
+                                                "torchvision_io": round(best_rate(tvio, len(files)), 1)}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+def child(args) -> dict:
+    """One measurement in this (fresh) process: ``pure:MODE`` or ``e2e:MODE``."""
+    import torch
+
+    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.compile import COMPILERS, min_cosine
+    from faceprobe.featurize.decode import decode_image
+    from faceprobe.featurize.device import plan_execution
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.preprocess import to_uint8_chw
+    from faceprobe.featurize.runner import FeatureRunner
+    from faceprobe.featurize.sources import read_source
+
+    kind, mode = args.child.split(":")
+    manifest, root = args.data / "manifest.csv", args.data / "images"
+    entries = read_source(manifest, root=root).entries
+    n = len(entries)
+    if kind == "e2e":
+        cache = Path(tempfile.mkdtemp(prefix="faceprobe-bench-")) / "f.h5"
+        cfg = FeaturizeConfig(str(manifest), [args.backbone], [args.weights], str(cache), root=str(root),
+                              precision=args.precision, batch_size=args.batch_size, compile=mode, progress=False)
+        t0 = time.perf_counter()
+        s = featurize(cfg)
+        return {"total_s": round(time.perf_counter() - t0, 2), "setup_s": s.setup_seconds,
+                "chosen": s.compile.get(args.backbone, "none"), "steady_img_s": s.steady_images_per_second}
+    loaded = load_backbone(args.backbone, args.weights)
+    runner = FeatureRunner(loaded, plan_execution("auto", args.precision), pad_to=args.batch_size)
+    data = torch.from_numpy(np.stack([to_uint8_chw(decode_image(e.path), loaded.transform) for e in entries[:256]]))
+    batches = [data[i:i + args.batch_size] for i in range(0, len(data), args.batch_size)]
+    reps = int(np.ceil(n / len(data)))
+    eager = np.concatenate([runner(b) for b in batches])
+    out = {}
+    if mode != "none":
+        t0 = time.perf_counter()
+        try:
+            runner.set_compiled(mode, COMPILERS[mode](runner, runner.normalise(batches[0])))
+            runner(batches[0])
+        except Exception as exc:
+            return {"failed": f"{type(exc).__name__}: {exc}"[:200]}
+        out["warmup_s"] = round(time.perf_counter() - t0, 2)
+        out["min_cosine_to_eager"] = round(min_cosine(eager, np.concatenate([runner(b) for b in batches])), 7)
+    out["img_s"] = round(best_rate(lambda: [runner(b) for _ in range(reps) for b in batches], reps * len(data)), 1)
+    return out
+
+
+if __name__ == "__main__":
+    main()
