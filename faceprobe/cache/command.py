@@ -102,3 +102,25 @@ def export_command(cache, key, fmt, output):
 
     res = export_key(cache, key, output, fmt)
     click.echo(f"wrote {res['rows']} rows x {res['dim']} of {res['key']} to {res['out']}")
+
+
+@cache_group.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Merged cache (extended if it exists).")
+@clean_errors
+def merge_command(inputs, output):
+    """Merge caches whose feature keys agree, e.g. the shards of featurize --shard i/n.
+
+    \b
+    Example:
+      featurize -b resnet50 DATA/ --shard 0/2 --cache s0.h5
+      featurize -b resnet50 DATA/ --shard 1/2 --cache s1.h5
+      faceprobe cache merge s0.h5 s1.h5 -o features.h5
+    """
+    from .lock import writer_lock
+    from .merge import merge_caches
+
+    with writer_lock(output):
+        res = merge_caches(list(inputs), output)
+    click.echo(f"merged {len(inputs)} caches into {output}: {res['images']} images; "
+               + ", ".join(f"{k} {n} rows" for k, n in sorted(res["keys"].items())))

@@ -63,13 +63,14 @@ def _report(s) -> None:
 @click.option("--compile", "compile_mode", type=click.Choice(["auto", "none", "freeze", "inductor"]), default="auto", show_default=True, help="Compiled graph: auto times freeze and inductor on the first batch and keeps the fastest whose features match eager (cosine >= 0.9999).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 32 on CPU, 128 on CUDA).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
+@click.option("--shard", default=None, help="i/n: compute only shard i (0-based) of n, split by content hash; merge shards with `faceprobe cache merge`.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad image instead of recording and skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
 def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, margin, no_face,
-                      equalize, augment, device, precision, compile_mode, batch_size, workers, seed, strict, quiet, as_json):
+                      equalize, augment, device, precision, compile_mode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
@@ -83,12 +84,20 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
     from .pipeline import FeaturizeConfig, featurize
     from .views import parse_views
 
+    shard_spec = None
+    if shard:
+        try:
+            i, n = (int(v) for v in shard.split("/"))
+        except ValueError:
+            raise click.BadParameter(f"expected i/n such as 0/4, got {shard!r}", param_hint="--shard") from None
+        shard_spec = (i, n)
+
     cfg = FeaturizeConfig(
         source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
         path_col=path_col, label_col=label_col, subject_col=subject_col,
         crop=CropSpec(crop, margin, no_face, equalize), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
-        progress=not (quiet or as_json), compile=compile_mode,
+        progress=not (quiet or as_json), compile=compile_mode, shard=shard_spec,
     )
     summary = featurize(cfg)
     if as_json:

@@ -52,6 +52,10 @@ class FeaturizeConfig:
         Fail on the first bad image instead of recording it.
     compile : str
         ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.compile`).
+    shard : (int, int) or None
+        ``(i, n)``: compute only images whose content hash falls in shard i of n, so that
+        n jobs (e.g. a Slurm array) split the work deterministically; merge their caches
+        with ``faceprobe cache merge``.
     progress : bool
     """
 
@@ -74,6 +78,7 @@ class FeaturizeConfig:
     progress: bool = True
     labelled: bool = True
     compile: str = "auto"
+    shard: tuple[int, int] | None = None
 
 
 @dataclass
@@ -232,6 +237,8 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     t0 = time.perf_counter()
     if not cfg.backbones:
         raise FaceprobeError("give at least one --backbone")
+    if cfg.shard is not None and not (cfg.shard[1] >= 1 and 0 <= cfg.shard[0] < cfg.shard[1]):
+        raise FaceprobeError(f"--shard must be i/n with 0 <= i < n, got {cfg.shard[0]}/{cfg.shard[1]}")
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise FaceprobeError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     weights = _weights_per_backbone(cfg)
@@ -260,6 +267,9 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         def keys_for(rec_by_name):
             return {(name, view): feature_key(key_spec(name, rec, cfg.crop, view)) for name, rec in rec_by_name.items() for view in cfg.views}
 
+        if cfg.shard is not None:
+            i, n = cfg.shard
+            first_path = {s: p for s, p in first_path.items() if int(s[:15], 16) % n == i}
         todo = list(first_path)
         if all(recs.values()):
             keys = keys_for(recs)
@@ -281,7 +291,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     summary.bad = [(p, r) for p, st, r in zip(rows["path"], rows["status"], rows["reason"]) if st == "bad"]
     summary.seconds = round(time.perf_counter() - t0, 3)
     summary.images_per_second = round(summary.computed / summary.seconds, 2) if summary.seconds else 0.0
-    if not any(st == "ok" for st in rows["status"]):
+    if not any(st == "ok" for st in rows["status"]) and not (cfg.shard and not first_path):
         raise FaceprobeError(f"no image could be featurized: all {len(rows['path'])} are unusable (first: {summary.bad[0][0]}: {summary.bad[0][1]})" if summary.bad else "no image could be featurized")
     return summary
 
