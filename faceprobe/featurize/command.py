@@ -74,11 +74,13 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
+    Under torchrun, each rank computes one content-hash shard and rank 0 merges them.
 
     \b
     Example:
       featurize --backbone densenet121 DATA/
       featurize -b efficientnet_lite0 manifest.csv --root images/ --crop haar
+      torchrun --nproc-per-node 4 -m faceprobe.cli featurize -b resnet50 DATA/
     """
     from .crop import CropSpec
     from .pipeline import FeaturizeConfig, featurize
@@ -99,7 +101,9 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
         progress=not (quiet or as_json), compile=compile_mode, shard=shard_spec,
     )
-    summary = featurize(cfg)
+    from .distributed import featurize_distributed, torchrun_env
+
+    summary = featurize_distributed(cfg) if (torchrun_env() and shard_spec is None) else featurize(cfg)
     if as_json:
         echo_json(summary.as_dict())
     else:

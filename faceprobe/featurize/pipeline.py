@@ -56,6 +56,8 @@ class FeaturizeConfig:
         ``(i, n)``: compute only images whose content hash falls in shard i of n, so that
         n jobs (e.g. a Slurm array) split the work deterministically; merge their caches
         with ``faceprobe cache merge``.
+    done_in : list of str
+        Other caches (read only) whose rows count as done, e.g. the main cache of a sharded job.
     progress : bool
     """
 
@@ -79,6 +81,7 @@ class FeaturizeConfig:
     labelled: bool = True
     compile: str = "auto"
     shard: tuple[int, int] | None = None
+    done_in: list = field(default_factory=list)
 
 
 @dataclass
@@ -254,8 +257,16 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         hashes = hash_files([e.path for e in table.entries], known)
         rows, status_by_sha = _source_rows(table.entries, hashes, old)
         resolutions = dict(read_root_attrs(cache).get("backbones", {})) if exists else {}
+        for other in cfg.done_in:
+            if os.path.exists(other):
+                for req, rec in read_root_attrs(other).get("backbones", {}).items():
+                    resolutions.setdefault(req, rec)
         recs = {name: cached_resolution(resolutions, name, w, cfg.seed) for name, w in zip(cfg.backbones, weights)}
         have = read_feature_hashes(cache) if exists else {}
+        for other in cfg.done_in:
+            if os.path.exists(other):
+                for key, hashes in read_feature_hashes(other).items():
+                    have.setdefault(key, set()).update(hashes)
 
         # unique contents still to do (bad files are not retried unless their bytes changed)
         first_path: dict[str, str] = {}
@@ -291,7 +302,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     summary.bad = [(p, r) for p, st, r in zip(rows["path"], rows["status"], rows["reason"]) if st == "bad"]
     summary.seconds = round(time.perf_counter() - t0, 3)
     summary.images_per_second = round(summary.computed / summary.seconds, 2) if summary.seconds else 0.0
-    if not any(st == "ok" for st in rows["status"]) and not (cfg.shard and not first_path):
+    if not any(st == "ok" for st in rows["status"]) and cfg.shard is None and not cfg.done_in:
         raise FaceprobeError(f"no image could be featurized: all {len(rows['path'])} are unusable (first: {summary.bad[0][0]}: {summary.bad[0][1]})" if summary.bad else "no image could be featurized")
     return summary
 
