@@ -223,3 +223,22 @@ def test_precomputed_matrices_match_estimators_on_grids(tmp_path, monkeypatch):
     for h in ("svm", "knn"):
         for a, b in zip(fast["heads"][h]["folds"], plain["heads"][h]["folds"]):
             assert a["params"] == b["params"] and a["confusion"] == b["confusion"]
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_results(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
+    cfg = dict(heads=["logreg", "svm", "dnn"], split=SplitSpec(cv=3), jobs=2)
+    local = evaluate(ds, EvalConfig(**cfg))
+    dask = evaluate(ds, EvalConfig(**cfg, backend="dask"))
+    for h in local["heads"]:
+        assert local["heads"][h]["summary"] == dask["heads"][h]["summary"]
+        assert [f["confusion"] for f in local["heads"][h]["folds"]] == [f["confusion"] for f in dask["heads"][h]["folds"]]
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
+    r = invoke("classify", "--cache", cache, "--head", "logreg", "--cv", 3, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    assert r.exit_code == 1 and "cannot reach the Dask scheduler" in r.output, r.output

@@ -46,6 +46,11 @@ class EvalConfig:
         Parallel folds (joblib).
     progress : bool
         Show a progress bar over folds (stderr).
+    backend : str
+        ``local`` (joblib processes on this machine) or ``dask`` (joblib's Dask backend on a
+        dask.distributed cluster; the ``dask`` extra). Results are identical either way.
+    scheduler : str or None
+        Dask scheduler address; None starts a local cluster with ``jobs`` workers.
     """
 
     heads: list[str]
@@ -57,6 +62,8 @@ class EvalConfig:
     inner_cv: int = 3
     jobs: int = 1
     progress: bool = False
+    backend: str = "local"
+    scheduler: str | None = None
 
 
 def _head_grid(head: str, grid: dict) -> list[dict]:
@@ -66,6 +73,8 @@ def _head_grid(head: str, grid: dict) -> list[dict]:
 
 
 def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
+    if cfg.backend not in ("local", "dask"):
+        raise FaceprobeError(f"--backend must be local or dask, got {cfg.backend!r}")
     if cfg.balance not in BALANCE:
         raise FaceprobeError(f"--balance must be one of {', '.join(BALANCE)}, got {cfg.balance!r}")
     taken = set().union(*(HEADS[h].defaults for h in cfg.heads))
@@ -194,6 +203,32 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[d
     return out
 
 
+def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
+    """Run the fold tasks through joblib's Dask backend (the dataset is scattered once)."""
+    from joblib import Parallel, parallel_config
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise FaceprobeError("--backend dask needs dask.distributed: pip install 'faceprobe[dask]'") from None
+    cluster = None
+    try:
+        if cfg.scheduler:
+            client = Client(cfg.scheduler, timeout=10)
+        else:
+            workers = cfg.jobs if cfg.jobs > 0 else None
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+    except OSError as exc:
+        raise FaceprobeError(f"--scheduler {cfg.scheduler}: cannot reach the Dask scheduler ({exc})") from None
+    try:
+        with client, parallel_config(backend="dask", scatter=[ds]):
+            return run(Parallel(n_jobs=-1, return_as="generator")(tasks))
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
 def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
     summary = {}
     for name in SUMMARY_METRICS:
@@ -254,11 +289,15 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         tasks.append(delayed(_run_fold)(ds, cfg, fold, r, train, test, classes, cfg.split.seed + r))
     from tqdm import tqdm
 
-    if cfg.jobs != 1:
-        stream = Parallel(n_jobs=cfg.jobs, return_as="generator")(tasks)
+    def run(stream):
+        return list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=not cfg.progress, file=sys.stderr))
+
+    if cfg.backend == "dask":
+        results = _run_on_dask(tasks, ds, cfg, run)
+    elif cfg.jobs != 1:
+        results = run(Parallel(n_jobs=cfg.jobs, return_as="generator")(tasks))
     else:
-        stream = (t[0](*t[1], **t[2]) for t in tasks)
-    results = list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=not cfg.progress, file=sys.stderr))
+        results = run(t[0](*t[1], **t[2]) for t in tasks)
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
     return {

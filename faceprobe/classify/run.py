@@ -36,6 +36,8 @@ class ClassifyOptions:
     seed: int = 0
     jobs: int = 1
     progress: bool = False
+    backend: str = "local"
+    scheduler: str | None = None
 
 
 def _prepare(opts: ClassifyOptions):
@@ -51,7 +53,7 @@ def _prepare(opts: ClassifyOptions):
     cv = opts.cv if (opts.cv or opts.holdout) else 10
     split = SplitSpec(cv=cv if not opts.holdout else None, holdout=opts.holdout, repeats=opts.repeats, group=group, seed=opts.seed)
     cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
-                     progress=opts.progress)
+                     progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler)
     return ds, cfg
 
 
@@ -95,6 +97,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "classes_map": opts.classes,
         "min_count": opts.min_count,
         "seed": opts.seed,
+        "backend": opts.backend,
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()},
         "argv": sys.argv[1:],
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
