@@ -44,7 +44,6 @@ def main() -> None:
                                   root=str(args.data / "images"), progress=False))
 
     import sklearn
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
     from sklearn.model_selection import cross_validate
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

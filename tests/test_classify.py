@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from faceprobe.cache.journal import Part
 from faceprobe.cache.store import commit
-from faceprobe.classify.data import Dataset, load_dataset, parse_class_map
+from faceprobe.classify.data import load_dataset, parse_class_map
 from faceprobe.classify.evaluate import EvalConfig, evaluate, prepare_fold
 from faceprobe.classify.metrics import fold_metrics
 from faceprobe.classify.splits import SplitSpec, make_splits
