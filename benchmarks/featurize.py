@@ -8,7 +8,8 @@ Every figure is a ratio to a baseline measured in the same run, on the same mach
 * the cached rerun's time as a fraction of the first run's (in-process, and as a CLI process);
 * two backbones in one pass versus two separate runs, without and with Haar face cropping.
 
-End-to-end runs use ``--precision auto``, so they run at the precision featurize picks (bf16
+End-to-end runs use eager PyTorch (``--compile none``; benchmarks/compile.py covers compiled
+graphs) and ``--precision auto``, so they run at the precision featurize picks (bf16
 only where it is native and faithful); the pure forward pass is timed at that same precision.
 Each figure is the best of ``--repeats`` interleaved runs.
 
@@ -125,7 +126,7 @@ def main() -> None:
         fp32 = FeatureRunner(loaded, plan_execution(plan.device, "fp32"))
         low = FeatureRunner(loaded, plan) if plan.precision != "fp32" else None
         cache = work / f"{name}.h5"
-        cfg = FeaturizeConfig(str(manifest), [name], [weights], str(cache), root=str(root), batch_size=args.batch_size, progress=False)
+        cfg = FeaturizeConfig(str(manifest), [name], [weights], str(cache), root=str(root), batch_size=args.batch_size, progress=False, compile="none")
         rates: dict[str, list] = {"fp32": [], plan.precision: []}
         firsts, chosen = [], None
         for _ in range(args.repeats):  # interleaved, best of N: the machine is shared and noisy
@@ -181,7 +182,7 @@ def main() -> None:
             if path.exists():
                 path.unlink()
             c = FeaturizeConfig(str(sub), which, [BACKBONES[n] for n in which], str(path), root=str(root),
-                                crop=CropSpec(crop), batch_size=args.batch_size, progress=False)
+                                crop=CropSpec(crop), batch_size=args.batch_size, progress=False, compile="none")
             return timed_featurize(c)[0]
         if crop == "none":
             separate = sum(first_run_seconds.values())
