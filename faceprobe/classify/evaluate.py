@@ -12,7 +12,7 @@ from ..errors import FaceprobeError
 from .data import Dataset
 from .fastpath import FoldMatrices, fit_predict
 from .heads import HEADS
-from .metrics import SUMMARY_METRICS, fold_metrics
+from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import SplitSpec, make_splits
 
 __all__ = ["EvalConfig", "evaluate", "prepare_fold", "BALANCE"]
@@ -242,17 +242,8 @@ def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
         else:
             summary[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "over": "folds"}
     cm = np.sum([f["confusion"] for f in folds], axis=0)
-    pooled = fold_metrics(*_expand(cm, classes), classes)
+    pooled = confusion_metrics(cm, classes)
     return {"summary": summary, "per_class": pooled["per_class"], "confusion": cm.tolist(), "folds": folds}
-
-
-def _expand(cm: np.ndarray, classes: list[str]):
-    y_true, y_pred = [], []
-    for i, a in enumerate(classes):
-        for j, b in enumerate(classes):
-            y_true += [a] * int(cm[i, j])
-            y_pred += [b] * int(cm[i, j])
-    return np.asarray(y_true), np.asarray(y_pred)
 
 
 def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:

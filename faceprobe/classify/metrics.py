@@ -4,9 +4,44 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SUMMARY_METRICS", "fold_metrics"]
+__all__ = ["SUMMARY_METRICS", "confusion_metrics", "fold_metrics"]
 
 SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr")
+
+
+def confusion_metrics(cm: np.ndarray, classes: list[str]) -> dict:
+    """Everything that follows from a confusion matrix (rows true, columns predicted).
+
+    Summary metrics (``roc_auc_ovr`` None: it needs scores), ``per_class``, ``confusion`` and
+    ``missing_in_test``; macro averages run over the classes present among the true labels.
+    """
+    cm = np.asarray(cm)
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1).astype(float)
+    predicted = cm.sum(axis=0).astype(float)
+    n = cm.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, np.nan)
+        tn = n - support - predicted + tp
+        specificity = np.where(n - support > 0, tn / (n - support), np.nan)
+        f1 = np.where(precision + np.nan_to_num(recall) > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = support > 0
+    return {
+        "accuracy": float(tp.sum() / n),
+        "balanced_accuracy": float(np.mean(recall[present])),
+        "precision_macro": float(np.mean(precision[present])),
+        "recall_macro": float(np.mean(recall[present])),
+        "f1_macro": float(np.mean(np.where(np.isnan(f1), 0.0, f1)[present])),
+        "roc_auc_ovr": None,
+        "per_class": {
+            c: {"precision": float(precision[i]), "recall": _f(recall[i]), "specificity": _f(specificity[i]),
+                "f1": _f(f1[i]), "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "confusion": cm.tolist(),
+        "missing_in_test": [c for c, p in zip(classes, present) if not p],
+    }
 
 
 def fold_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], scores: np.ndarray | None = None) -> dict:
@@ -29,33 +64,8 @@ def fold_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], sco
     """
     from sklearn.metrics import confusion_matrix, roc_auc_score
 
-    cm = confusion_matrix(y_true, y_pred, labels=classes)
-    tp = np.diag(cm).astype(float)
-    support = cm.sum(axis=1).astype(float)
-    predicted = cm.sum(axis=0).astype(float)
-    n = cm.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, np.nan)
-        tn = n - support - predicted + tp
-        specificity = np.where(n - support > 0, tn / (n - support), np.nan)
-        f1 = np.where(precision + np.nan_to_num(recall) > 0, 2 * precision * recall / (precision + recall), 0.0)
-    present = support > 0
-    out = {
-        "accuracy": float(tp.sum() / n),
-        "balanced_accuracy": float(np.mean(recall[present])),
-        "precision_macro": float(np.mean(precision[present])),
-        "recall_macro": float(np.mean(recall[present])),
-        "f1_macro": float(np.mean(np.where(np.isnan(f1), 0.0, f1)[present])),
-        "roc_auc_ovr": None,
-        "per_class": {
-            c: {"precision": float(precision[i]), "recall": _f(recall[i]), "specificity": _f(specificity[i]),
-                "f1": _f(f1[i]), "support": int(support[i])}
-            for i, c in enumerate(classes)
-        },
-        "confusion": cm.tolist(),
-        "missing_in_test": [c for c, p in zip(classes, present) if not p],
-    }
+    out = confusion_metrics(confusion_matrix(y_true, y_pred, labels=classes), classes)
+    present = np.asarray([c not in out["missing_in_test"] for c in classes])
     if scores is not None and present.sum() >= 2:
         cols = np.flatnonzero(present)
         s = scores[:, cols]
