@@ -77,3 +77,26 @@ def test_torchrun_shards_merge_and_relaunch_computes_nothing_twice(folder: Path,
     assert verify_cache(str(cache)) == []
     again = torchrun(2, folder, cache)
     assert sum(s["computed"] for s in again) == 0
+
+
+def test_leftover_journal_only_shard_is_folded_in(folder: Path, tmp_path: Path):
+    """A rank killed before its first commit leaves only journal parts; rank 0 folds them in."""
+    from faceprobe.cache.journal import Part, part_files, write_part
+    from faceprobe.cache.store import read_feature_hashes
+    from faceprobe.featurize.distributed import _fold_in_shards
+
+    donor = tmp_path / "donor.h5"
+    featurize(FeaturizeConfig(str(folder), [TINY], ["none"], str(donor), workers=0, progress=False,
+                              precision="fp32", compile="none", batch_size=4))
+    main = tmp_path / "f.h5"
+    featurize(FeaturizeConfig(str(folder), [TINY], ["none"], str(main), workers=0, progress=False,
+                              precision="fp32", compile="none", shard=(0, 2)))
+    (key,) = read_feature_hashes(str(donor))
+    fm = read_features(str(donor), key)
+    block = {"spec": fm.spec, "sha256": fm.sha256.astype(str), "vectors": fm.vectors, "face": fm.face, "box": fm.box}
+    shard = str(main) + ".rank1-of-2.h5"
+    write_part(shard, "x-000000", Part(fm.runs[0], {}, {fm.key: block}))
+    assert part_files(shard) and not Path(shard).exists()
+    assert _fold_in_shards(str(main), f"{main}.rank*-of-*.h5") == 1
+    assert sorted(read_features(str(main), fm.key).sha256) == sorted(fm.sha256)
+    assert not list(tmp_path.glob("f.h5.rank*"))

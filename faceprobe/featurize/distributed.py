@@ -36,8 +36,9 @@ def torchrun_env() -> tuple[int, int, int] | None:
 
 def _fold_in_shards(main: str, pattern: str) -> int:
     """Commit each shard's journal, merge the shards into ``main``, delete them."""
-    shards = sorted(p for p in glob.glob(pattern) if not p.endswith((".lock", ".journal")))
-    shards = [p for p in shards if os.path.isfile(p) or part_files(p)]
+    # a rank killed before its first commit leaves only a journal, no cache file yet
+    named = set(glob.glob(pattern)) | {j[: -len(".journal")] for j in glob.glob(pattern + ".journal")}
+    shards = sorted(p for p in named if os.path.isfile(p) or part_files(p))
     if not shards:
         return 0
     for shard in shards:
