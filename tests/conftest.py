@@ -67,6 +67,17 @@ def real_subset(real_dir: Path, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def real_lite0_cache(real_dir: Path, tmp_path_factory) -> Path:
+    """efficientnet_lite0 features (genuine ImageNet weights) of the 240 faces in demo.csv."""
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+    cache = tmp_path_factory.mktemp("real-lite0") / "real.h5"
+    featurize(FeaturizeConfig(str(real_dir / "demo.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
+                              root=str(real_dir / "images"), progress=False, workers=0))
+    return cache
+
+
 @pytest.fixture(autouse=True)
 def _isolated_torch_home(tmp_path_factory, monkeypatch):
     """Never touch the user's torch hub folder; weights downloads fail fast offline."""

@@ -174,13 +174,8 @@ def test_classify_never_imports_torch(tmp_path):
     assert "TORCHLESS" in out.stdout
 
 
-def test_real_features_grouped_vs_random(real_subset, real_dir, tmp_path):
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-
-    cache = tmp_path / "real.h5"
-    featurize(FeaturizeConfig(str(real_dir / "demo.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
-                              root=str(real_dir / "images"), progress=False, workers=0))
-    ds = load_dataset(str(cache))
+def test_real_features_grouped_vs_random(real_lite0_cache):
+    ds = load_dataset(str(real_lite0_cache))
     assert len(ds.y) == 240 and ds.has_subjects
     res = evaluate(ds, EvalConfig(heads=["logreg"], split=SplitSpec(cv=5, group=True)))
     acc = res["heads"]["logreg"]["summary"]["accuracy"]["mean"]

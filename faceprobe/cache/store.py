@@ -34,14 +34,16 @@ class FeatureMatrix:
         What produced the numbers (backbone, weights sha256, transform, crop, view).
     sha256 : ndarray of str, shape (n,)
         Content hash of each row's source image.
-    vectors : ndarray of float32, shape (n, d)
-        NaN rows for images skipped under ``--no-face skip``.
+    vectors : ndarray of float32, shape (n, d), or None
+        NaN rows for images skipped under ``--no-face skip``; None when read without them.
     face : ndarray of int8, shape (n,)
         1 face found, 0 none found, -1 no detector.
     box : ndarray of int32, shape (n, 4)
     runs : list of dict
         Provenance of each run that added rows; ``run`` indexes it.
     run : ndarray of int32, shape (n,)
+    dim : int
+        Feature dimension ``d``.
     """
 
     key: str
@@ -52,6 +54,7 @@ class FeatureMatrix:
     box: np.ndarray
     runs: list
     run: np.ndarray
+    dim: int = 0
 
 
 def _read_table(group) -> dict[str, np.ndarray]:
@@ -91,8 +94,9 @@ def read_feature_hashes(path: str) -> dict[str, set[str]]:
         return {key: set(grp["sha256"].asstr()[()]) for key, grp in f["features"].items()}
 
 
-def read_features(path: str, key: str) -> FeatureMatrix:
-    """Load one feature key completely (vectors as float32)."""
+def read_features(path: str, key: str, *, vectors: bool = True) -> FeatureMatrix:
+    """Load one feature key completely (vectors as float32), or all but its vectors
+    (``vectors=False``: ``vectors`` is None, ``dim`` still given)."""
     from ..errors import FaceprobeError
 
     with open_cache(path) as f:
@@ -104,11 +108,12 @@ def read_features(path: str, key: str) -> FeatureMatrix:
             key=key,
             spec=json.loads(g.attrs["spec"]),
             sha256=np.asarray(g["sha256"].asstr()[()], dtype=object),
-            vectors=g["vectors"][()].astype(np.float32, copy=False),
+            vectors=g["vectors"][()].astype(np.float32, copy=False) if vectors else None,
             face=g["face"][()],
             box=g["box"][()],
             runs=json.loads(g.attrs["runs"]),
             run=g["run"][()],
+            dim=int(g["vectors"].shape[1]),
         )
 
 

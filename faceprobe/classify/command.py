@@ -30,6 +30,7 @@ def evaluation_options(func):
         click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Parallel folds (joblib); -1 for all cores."),
         click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True, help="dask: run folds on a dask.distributed cluster (same results)."),
         click.option("--scheduler", default=None, help="Dask scheduler address (default with --backend dask: a local cluster of --jobs workers)."),
+        click.option("--max-memory", default="auto", show_default=True, help="Memory budget, e.g. 8G; past it knn and logreg read features from the cache in blocks, other heads are refused. auto: half the free memory."),
     ]):
         func = option(func)
     return func
@@ -42,7 +43,8 @@ def evaluation_options(func):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @evaluation_options
 @clean_errors
-def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, backend, scheduler, json_out, report_path, quiet):
+def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, backend, scheduler,
+                     max_memory, json_out, report_path, quiet):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -56,7 +58,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
 
     res = run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                        augmented, list(params), pca, seed, jobs, progress=not quiet,
-                                       backend=backend, scheduler=scheduler))
+                                       backend=backend, scheduler=scheduler, max_memory=max_memory))
     click.echo(format_results(res))
     if json_out:
         with open(json_out, "w", encoding="utf-8") as handle:
@@ -74,7 +76,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
 @clean_errors
 def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs,
-                backend, scheduler, output):
+                backend, scheduler, max_memory, output):
     """Train one head on all cached rows and save it, with its cross-validated metrics.
 
     The model file is a joblib pickle: load only models from sources you trust.
@@ -88,7 +90,8 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes,
     if "," in head or head == "all":
         raise click.UsageError("fit trains one head; give one of svm, knn, logreg, mlp, dnn")
     model = run_fit(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
-                                    augmented, list(params), pca, seed, jobs, backend=backend, scheduler=scheduler), output)
+                                    augmented, list(params), pca, seed, jobs, backend=backend, scheduler=scheduler,
+                                    max_memory=max_memory), output)
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")

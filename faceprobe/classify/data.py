@@ -10,6 +10,7 @@ import numpy as np
 from ..cache.store import read_features, read_images
 from ..cache.tools import list_keys, resolve_key
 from ..errors import FaceprobeError
+from .diskrows import DiskMatrix, MemoryPlan, plan_memory
 
 __all__ = ["Dataset", "load_dataset", "parse_class_map"]
 
@@ -22,17 +23,21 @@ class Dataset:
     ----------
     key : str
         Feature key of ``X``.
-    X : ndarray of float32, shape (n, d)
+    X : ndarray of float32, shape (n, d), or DiskMatrix
+        A :class:`~faceprobe.classify.diskrows.DiskMatrix` when the rows stay on disk.
     y : ndarray of str, shape (n,)
     groups : ndarray of str, shape (n,)
         Subject of each row ("" when unknown).
     sha256, paths : ndarray of str, shape (n,)
-    views : dict of str -> ndarray of float32, shape (n, d)
-        Augmented views aligned with the rows (NaN where a view is missing); training folds only.
+    views : dict of str -> ndarray of float32, shape (n, d), or DiskMatrix
+        Augmented views aligned with the rows (NaN, or disk row -1, where a view is missing);
+        training folds only.
     spec : dict
         The feature key's spec (provenance).
     notes : list of str
         What was dropped or merged, for the report.
+    plan : MemoryPlan or None
+        Why ``X`` is in memory or on disk.
     """
 
     key: str
@@ -44,6 +49,7 @@ class Dataset:
     spec: dict
     views: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    plan: MemoryPlan | None = None
 
     @property
     def has_subjects(self) -> bool:
@@ -92,7 +98,7 @@ def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.nd
 
 
 def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] | None = None,
-                 min_count: int = 0, with_views: bool = False) -> Dataset:
+                 min_count: int = 0, with_views: bool = False, max_memory: int | None = None, jobs: int = 1) -> Dataset:
     """Join the image table with one feature key.
 
     Parameters
@@ -106,6 +112,12 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         Leave out classes with fewer rows (noted in ``notes``).
     with_views : bool, default=False
         Also load the augmented views of the key (same backbone, weights, crop).
+    max_memory : int or None
+        Memory budget in bytes (None: half the available memory). When evaluating in memory
+        would need more (see :func:`~faceprobe.classify.diskrows.plan_memory`), ``X`` and the
+        views stay on disk and are read in blocks.
+    jobs : int, default=1
+        Parallel folds planned (each holds copies in memory).
 
     Returns
     -------
@@ -114,7 +126,17 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         under several paths appear once, so no copy of a test image can sit in training.
     """
     key = resolve_key(cache, key)
-    fm = read_features(cache, key)
+    fm = read_features(cache, key, vectors=False)
+    view_keys = _view_keys(cache, fm.spec) if with_views else []
+    plan = plan_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
+    if plan.in_memory:
+        fm.vectors = read_features(cache, key).vectors
+        finite = np.isfinite(fm.vectors).all(axis=1)
+    else:
+        everything = DiskMatrix(cache, key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
+        finite = np.zeros(len(fm.sha256), dtype=bool)
+        for pos, _ in everything.blocks(everything.rows):
+            finite[pos] = True
     images = read_images(cache)
     row_of = {s: i for i, s in enumerate(fm.sha256)}
     notes: list[str] = []
@@ -125,7 +147,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         if images["status"][i] != "ok" or not images["label"][i] or s not in row_of or s in seen:
             continue
         r = row_of[s]
-        if not np.isfinite(fm.vectors[r]).all():
+        if not finite[r]:
             continue  # skipped for lack of a face
         seen.add(s)
         pick_img.append(i)
@@ -145,31 +167,41 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     img_idx, rows, y = img_idx[keep], rows[keep], y[keep]
     if len(set(y)) < 2:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
+    X = fm.vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
+    if not plan.in_memory:
+        notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
     ds = Dataset(
-        key=key, X=fm.vectors[rows], y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
+        key=key, X=X, y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
         sha256=np.asarray(fm.sha256[rows]).astype(str), paths=np.asarray(images["path"][img_idx]).astype(str),
-        spec=fm.spec, notes=notes,
+        spec=fm.spec, notes=notes, plan=plan,
     )
     if with_views:
-        ds.views = _load_views(cache, fm.spec, ds.sha256)
-        if not ds.views:
+        if not view_keys:
             raise FaceprobeError(f"--augmented: the cache holds no augmented views for {key}; featurize with --augment hflip,...")
+        ds.views = _load_views(cache, view_keys, ds.sha256, plan)
     return ds
 
 
-def _load_views(cache: str, spec: dict, sha: np.ndarray) -> dict[str, np.ndarray]:
+def _view_keys(cache: str, spec: dict) -> list[str]:
+    """Keys of the augmented views made with the same backbone, weights and preprocessing as ``spec``."""
+    def base(s: dict) -> dict:
+        return {k: v for k, v in s.items() if k not in ("view", "view_params")}
+
+    return [info["key"] for info in list_keys(cache)
+            if info["view"] != "orig" and info["backbone"] == spec["backbone"]
+            and base(read_features(cache, info["key"], vectors=False).spec) == base(spec)]
+
+
+def _load_views(cache: str, keys: list[str], sha: np.ndarray, plan: MemoryPlan) -> dict:
     views = {}
-    for info in list_keys(cache):
-        if info["view"] == "orig" or info["backbone"] != spec["backbone"]:
-            continue
-        vm = read_features(cache, info["key"])
-        same = {k: v for k, v in vm.spec.items() if k not in ("view", "view_params")}
-        if same != {k: v for k, v in spec.items() if k not in ("view", "view_params")}:
-            continue
+    for key in keys:
+        vm = read_features(cache, key, vectors=plan.in_memory)
         row_of = {s: i for i, s in enumerate(vm.sha256)}
-        out = np.full((len(sha), vm.vectors.shape[1]), np.nan, dtype=np.float32)
-        for j, s in enumerate(sha):
-            if s in row_of:
-                out[j] = vm.vectors[row_of[s]]
+        disk = np.array([row_of.get(s, -1) for s in sha], dtype=np.int64)
+        if plan.in_memory:
+            out = np.full((len(sha), vm.dim), np.nan, dtype=np.float32)
+            out[disk >= 0] = vm.vectors[disk[disk >= 0]]
+        else:
+            out = DiskMatrix(cache, key, disk, vm.dim, plan.block_rows)
         views[vm.spec["view"]] = out
     return views

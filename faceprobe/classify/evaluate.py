@@ -10,12 +10,14 @@ import numpy as np
 
 from ..errors import FaceprobeError
 from .data import Dataset
-from .fastpath import FoldMatrices, fit_predict
+from .diskrows import DiskMatrix
+from .fastpath import FoldMatrices
+from .fastpath import fit_predict as fit_predict_matrices
 from .heads import HEADS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import SplitSpec, make_splits
 
-__all__ = ["EvalConfig", "evaluate", "prepare_fold", "BALANCE"]
+__all__ = ["EvalConfig", "evaluate", "prepare_fold", "training_rows", "BALANCE"]
 
 BALANCE = ("none", "undersample", "class-weight")
 _WEIGHTED = {"svm", "logreg"}  # take class_weight="balanced"
@@ -85,6 +87,14 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
         raise FaceprobeError("knn takes no class weights; use --balance undersample with knn")
     if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
         raise FaceprobeError(f"--pca must be between 1 and {ds.X.shape[1]}, got {cfg.pca}")
+    if isinstance(ds.X, DiskMatrix):
+        from .chunked import CHUNKED_HEADS
+
+        refused = [h for h in cfg.heads if h not in CHUNKED_HEADS]
+        if refused:
+            raise FaceprobeError(f"{', '.join(refused)} need{'s' if len(refused) == 1 else ''} the feature matrix in memory, but "
+                                 f"{ds.plan.describe(*ds.X.shape)}; heads that read it in blocks: {', '.join(CHUNKED_HEADS)} "
+                                 f"(or raise --max-memory, or lower --jobs)")
     if cfg.split.group and not ds.has_subjects:
         raise FaceprobeError("--group subject: the cache does not know every image's subject; use --group none")
 
@@ -94,6 +104,22 @@ def _undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n = counts.min()
     keep = np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False) for c in classes])
     return np.sort(keep)
+
+
+def training_rows(ds: Dataset, train: np.ndarray, cfg: EvalConfig, seed: int):
+    """The rows a model learns from: ``train`` balanced by undersampling when asked, then the
+    training images' augmented views (when ``--augmented``), with labels and subjects."""
+    if cfg.balance == "undersample":
+        train = train[_undersample(ds.y[train], np.random.default_rng(seed))]
+    Xtr, ytr, gtr = [ds.X[train]], [ds.y[train]], [ds.groups[train]]
+    if cfg.augmented:
+        for view in sorted(ds.views):
+            rows = ds.views[view][train]
+            ok = np.isfinite(rows).all(axis=1)
+            Xtr.append(rows[ok])
+            ytr.append(ds.y[train][ok])
+            gtr.append(ds.groups[train][ok])
+    return np.concatenate(Xtr), np.concatenate(ytr), np.concatenate(gtr)
 
 
 def prepare_fold(ds: Dataset, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int):
@@ -107,17 +133,7 @@ def prepare_fold(ds: Dataset, train: np.ndarray, test: np.ndarray, cfg: EvalConf
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
-    if cfg.balance == "undersample":
-        train = train[_undersample(ds.y[train], np.random.default_rng(seed))]
-    Xtr, ytr, gtr = [ds.X[train]], [ds.y[train]], [ds.groups[train]]
-    if cfg.augmented:
-        for view in sorted(ds.views):
-            rows = ds.views[view][train]
-            ok = np.isfinite(rows).all(axis=1)
-            Xtr.append(rows[ok])
-            ytr.append(ds.y[train][ok])
-            gtr.append(ds.groups[train][ok])
-    Xtr, ytr, gtr = np.concatenate(Xtr), np.concatenate(ytr), np.concatenate(gtr)
+    Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)
     scaler = StandardScaler().fit(Xtr)
     Xtr, Xte = scaler.transform(Xtr), scaler.transform(ds.X[test])
     if cfg.pca:
@@ -137,12 +153,25 @@ def _balance_args(head: str, cfg: EvalConfig, y_fit: np.ndarray) -> tuple[dict, 
     return {"sample_weight": compute_sample_weight("balanced", y_fit)}, {}
 
 
-def _fit_predict(head, params, cfg, m: FoldMatrices, tr, te, y_fit, seed):
-    fit_kwargs, est_params = _balance_args(head, cfg, y_fit)
-    return fit_predict(head, params, m, tr, te, y_fit, seed, fit_kwargs, est_params)
+def _memory_fold(ds: Dataset, train, test, cfg: EvalConfig, seed: int):
+    """Prepare one fold in memory: training labels and subjects, and its ``fit_predict``.
+
+    ``fit_predict(head, params, tr, te, y_fit)`` takes positions in the training rows;
+    ``te=None`` predicts the test fold. One :class:`FoldMatrices` serves every head and
+    hyperparameter of the fold.
+    """
+    Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, cfg, seed)
+    m = FoldMatrices(Xtr, Xte)
+    test_pos = np.arange(m.n_train, len(m.X))
+
+    def fit_predict(head, params, tr, te, y_fit):
+        fit_kwargs, est_params = _balance_args(head, cfg, y_fit)
+        return fit_predict_matrices(head, params, m, tr, test_pos if te is None else te, y_fit, seed, fit_kwargs, est_params)
+
+    return ytr, gtr, fit_predict
 
 
-def _choose(head: str, cands: list[dict], cfg: EvalConfig, m: FoldMatrices, ytr, gtr, seed: int) -> tuple[dict, dict]:
+def _choose(head: str, cands: list[dict], cfg: EvalConfig, fit_predict, ytr, gtr, seed: int) -> tuple[dict, dict]:
     """Pick hyperparameters by inner CV on the training fold (balanced accuracy)."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
@@ -159,7 +188,7 @@ def _choose(head: str, cands: list[dict], cfg: EvalConfig, m: FoldMatrices, ytr,
         inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
     scores = {}
     for i, params in enumerate(cands):
-        vals = [balanced_accuracy_score(ytr[te], _fit_predict(head, params, cfg, m, tr, te, ytr[tr], seed)[1]) for tr, te in inner]
+        vals = [balanced_accuracy_score(ytr[te], fit_predict(head, params, tr, te, ytr[tr])[1]) for tr, te in inner]
         scores[i] = float(np.mean(vals))
     best = max(scores, key=lambda i: (scores[i], -i))
     return cands[best], {str(sorted(c.items())): scores[i] for i, c in enumerate(cands)}
@@ -187,13 +216,18 @@ def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test,
 
 
 def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[dict]:
-    Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, cfg, seed)
-    m = FoldMatrices(Xtr, Xte)  # shared by every head and hyperparameter of this fold
-    tr, te = np.arange(m.n_train), np.arange(m.n_train, len(m.X))
+    if isinstance(ds.X, DiskMatrix):
+        from .chunked import chunked_fold
+
+        fold_ = chunked_fold(ds, train, test, cfg, seed)
+        ytr, gtr, fit_predict = fold_.ytr, fold_.gtr, fold_.fit_predict
+    else:
+        ytr, gtr, fit_predict = _memory_fold(ds, train, test, cfg, seed)
+    tr = np.arange(len(ytr))
     out = []
     for head in cfg.heads:
-        params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, m, ytr, gtr, seed)
-        est, pred, raw = _fit_predict(head, params, cfg, m, tr, te, ytr, seed)
+        params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, fit_predict, ytr, gtr, seed)
+        est, pred, raw = fit_predict(head, params, tr, None, ytr)
         scores = _in_class_order(est, raw, classes)
         met = fold_metrics(ds.y[test], pred, classes, scores)
         out.append({"head": head, "fold": fold, "repeat": repeat, "params": params, "inner_scores": inner,

@@ -42,7 +42,7 @@ def _knn(p: dict, seed: int):
 def _logreg(p: dict, seed: int):
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=float(p["C"]), max_iter=int(p["max_iter"]), random_state=seed)
+    return LogisticRegression(C=float(p["C"]), max_iter=int(p["max_iter"]), tol=float(p["tol"]), random_state=seed)
 
 
 def _mlp(p: dict, seed: int):
@@ -69,7 +69,7 @@ def _dnn(p: dict, seed: int):
 HEADS: dict[str, HeadSpec] = {
     "dnn": HeadSpec(_dnn, {"hidden": 256, "batch": 32, "epochs": 25, "lr": 0.001, "alpha": 0.0001}, "one 256-unit hidden layer, Adam, batch 32, 25 epochs"),
     "knn": HeadSpec(_knn, {"k": 5, "weights": "uniform", "metric": "euclidean"}, "k nearest neighbours (euclidean or cosine)"),
-    "logreg": HeadSpec(_logreg, {"C": 1.0, "max_iter": 2000}, "multinomial logistic regression"),
+    "logreg": HeadSpec(_logreg, {"C": 1.0, "max_iter": 2000, "tol": 0.0001}, "multinomial logistic regression (lbfgs)"),
     "mlp": HeadSpec(_mlp, {"hidden": "256", "alpha": 0.0001, "max_iter": 200}, "scikit-learn MLP with early stopping"),
     "svm": HeadSpec(_svm, {"kernel": "rbf", "C": 1.0, "gamma": "scale"}, "support vector machine (rbf or linear)"),
 }

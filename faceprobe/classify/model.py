@@ -17,8 +17,10 @@ import numpy as np
 from .. import __version__
 from ..errors import FaceprobeError
 from .data import Dataset
-from .evaluate import EvalConfig, _balance_args, _choose, _head_grid, evaluate
+from .diskrows import DiskMatrix
+from .evaluate import EvalConfig, _balance_args, _choose, _head_grid, evaluate, training_rows
 from .fastpath import FoldMatrices
+from .fastpath import fit_predict as fit_predict_matrices
 from .heads import HEADS, make_head
 
 __all__ = ["MODEL_FORMAT", "fit_model", "save_model", "load_model", "predict_source"]
@@ -43,26 +45,15 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
     dict
         The model record that :func:`save_model` writes.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
     if len(cfg.heads) != 1:
         raise FaceprobeError(f"fit trains one head; got {', '.join(cfg.heads)}")
     head = cfg.heads[0]
+    if isinstance(ds.X, DiskMatrix) and head != "logreg":
+        raise FaceprobeError(f"fit --head {head} needs the feature matrix in memory, but {ds.plan.describe(*ds.X.shape)}; "
+                             "fit --head logreg trains from blocks read off the disk (or raise --max-memory)")
     metrics = evaluate(ds, cfg) if cv_results else None
-    steps = [("scale", StandardScaler())]
-    if cfg.pca:
-        steps.append(("pca", PCA(n_components=cfg.pca, random_state=cfg.split.seed)))
-    prep = Pipeline(steps).fit(ds.X)
-    Z = prep.transform(ds.X).astype(np.float32)
-    m = FoldMatrices(Z, Z[:0])
-    params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, m, ds.y, ds.groups, cfg.split.seed)
-    fit_kwargs, est_params = _balance_args(head, cfg, ds.y)
-    est = make_head(head, params, cfg.split.seed)
-    if est_params:
-        est.set_params(**est_params)
-    est.fit(Z, ds.y, **fit_kwargs)
+    fit = _fit_on_disk if isinstance(ds.X, DiskMatrix) else _fit_in_memory
+    pipeline, params, inner, n_rows = fit(ds, cfg, head, cfg.split.seed)
     import sklearn
 
     return {
@@ -71,16 +62,54 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         "key": ds.key,
         "feature_spec": ds.spec,
         "weights": weights_info,
-        "classes": list(est.classes_),
+        "classes": [str(c) for c in pipeline[-1].classes_],
         "head": head,
         "params": {**HEADS[head].defaults, **params},
         "inner_scores": inner,
-        "pipeline": Pipeline(steps + [("head", est)]),
+        "pipeline": pipeline,
         "cv": _cv_record(metrics, head),
-        "trained_rows": int(len(ds.y)),
+        "trained_rows": n_rows,
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__},
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _fit_in_memory(ds: Dataset, cfg: EvalConfig, head: str, seed: int):
+    """Scaler, optional PCA and head fitted on every row (balanced and with views as in a fold)."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, g = training_rows(ds, np.arange(len(ds.y)), cfg, seed)
+    steps = [("scale", StandardScaler())]
+    if cfg.pca:
+        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed)))
+    prep = Pipeline(steps).fit(X)
+    Z = prep.transform(X).astype(np.float32)
+    m = FoldMatrices(Z, Z[:0])
+
+    def fit_predict(h, params, tr, te, y_fit):
+        fit_kwargs, est_params = _balance_args(h, cfg, y_fit)
+        return fit_predict_matrices(h, params, m, tr, te, y_fit, seed, fit_kwargs, est_params)
+
+    params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, fit_predict, y, g, seed)
+    fit_kwargs, est_params = _balance_args(head, cfg, y)
+    est = make_head(head, params, seed)
+    if est_params:
+        est.set_params(**est_params)
+    est.fit(Z, y, **fit_kwargs)
+    return Pipeline(steps + [("head", est)]), params, inner, int(len(y))
+
+
+def _fit_on_disk(ds: Dataset, cfg: EvalConfig, head: str, seed: int):
+    """logreg fitted by passes over blocks of every row, returned as a scikit-learn Pipeline."""
+    from .chunked import chunked_fold, logreg_fit, logreg_pipeline
+
+    fold = chunked_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
+    params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, fold.fit_predict, fold.ytr, fold.gtr, seed)
+    model = logreg_fit(params, fold.rows, fold.ytr, fold.prep, cfg.pca or ds.X.shape[1],
+                       class_weight="balanced" if cfg.balance == "class-weight" else None)
+    return logreg_pipeline(fold.prep, model, params), params, inner, int(len(fold.ytr))
 
 
 def _cv_record(metrics: dict | None, head: str) -> dict | None:
@@ -169,22 +198,25 @@ def predict_source(model: dict, source: str, cache: str, out: str, *, root: str 
     if model["key"] not in summary.keys:
         raise FaceprobeError(f"these images were featurized as {', '.join(summary.keys)}, but the model was trained on "
                              f"{model['key']} (different weights or preprocessing)")
-    fm = read_features(cache, model["key"])
+    fm = read_features(cache, model["key"], vectors=False)
     row_of = {s: i for i, s in enumerate(fm.sha256)}
     images = read_images(cache)
     sha_of = {str(p): str(s) for p, s in zip(images["path"], images["sha256"])}
     entries = read_source(source, root=root, path_col=path_col, labelled=False).entries
+    disk = np.array([row_of.get(sha_of.get(e.path, ""), -1) for e in entries], dtype=np.int64)
+    vectors = np.full((len(entries), fm.dim), np.nan, dtype=np.float32)  # only these rows are read, not the whole key
+    for pos, block in DiskMatrix(cache, model["key"], disk, fm.dim, 4096).blocks(np.arange(len(entries))):
+        vectors[pos] = block
     pipe, classes = model["pipeline"], model["classes"]
     n = 0
     with open(out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", *[f"p_{c}" for c in classes]])
-        for e in entries:
-            r = row_of.get(sha_of.get(e.path, ""))
-            if r is None or not np.isfinite(fm.vectors[r]).all():
+        for e, x in zip(entries, vectors):
+            if not np.isfinite(x).all():
                 writer.writerow([e.path, "", *[""] * len(classes)])
                 continue
-            x = fm.vectors[r : r + 1]
+            x = x[None, :]
             if hasattr(pipe, "predict_proba") and hasattr(pipe[-1], "predict_proba"):
                 p = pipe.predict_proba(x)[0]
             else:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from .data import load_dataset, parse_class_map
+from .diskrows import parse_size
 from .evaluate import EvalConfig, evaluate
 from .heads import HEADS, head_names, parse_params
 from .splits import SplitSpec
@@ -38,12 +39,14 @@ class ClassifyOptions:
     progress: bool = False
     backend: str = "local"
     scheduler: str | None = None
+    max_memory: str = "auto"
 
 
 def _prepare(opts: ClassifyOptions):
     heads = head_names(opts.head)
     grid = parse_params(opts.params)
-    ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented)
+    ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented,
+                      max_memory=parse_size(opts.max_memory), jobs=opts.jobs)
     if opts.group == "auto":
         group = ds.has_subjects
         ds.notes.insert(0, f"splits grouped by subject ({len(set(ds.groups))} subjects); --group none for random splits"
@@ -98,6 +101,8 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "min_count": opts.min_count,
         "seed": opts.seed,
         "backend": opts.backend,
+        "memory": {"in_memory": ds.plan.in_memory, "max_memory": opts.max_memory, "budget_bytes": ds.plan.budget,
+                   "need_bytes": ds.plan.need, "block_rows": None if ds.plan.in_memory else ds.plan.block_rows},
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()},
         "argv": sys.argv[1:],
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
