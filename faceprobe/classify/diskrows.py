@@ -8,6 +8,7 @@ blocks of ascending disk rows, so each pass reads the file sequentially and hold
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -68,7 +69,8 @@ class MemoryPlan:
     in_memory : bool
     need : int
         Estimated bytes for the in-memory evaluation: the matrix and its views, plus per
-        parallel fold a float32 and a float64 copy of the rows and the fold's distance matrices.
+        parallel fold a float32 and a float64 copy of the rows and the fold's distance
+        matrices (n x n in float64 up to 12,000 rows, else scikit-learn's 1 GiB of chunks).
     budget : int
         ``--max-memory`` in bytes (auto: half the available memory).
     block_rows : int
@@ -106,10 +108,13 @@ def plan_memory(n: int, d: int, *, views: int = 0, jobs: int = 1, budget: int | 
     budget = available_memory() // 2 if budget is None else budget
     jobs = max(1, jobs if jobs > 0 else (os.cpu_count() or 1))
     matrix = n * d * 4
-    pair = min(n, MAX_ROWS) ** 2 * 8 * 2  # gram + one distance matrix in float64
+    # gram, distances, their root and the indexed fold blocks in float64 on the fast path; past it, scikit-learn's
+    # pairwise chunks (its working_memory, 1 GiB by default)
+    pair = n**2 * 8 * 4 if n <= MAX_ROWS else 1 << 30
     need = matrix * (1 + views) + jobs * (n * (1 + views) * d * 12 + pair)
     per_job = budget // jobs
-    block = per_job // (d * 8 * 6)  # a block, its transformed copy and a distance block of the same width
+    # a block in float64, its transformed copies, and knn's block x block distances with their indices
+    block = min(per_job // (d * 8 * 6), math.isqrt(per_job // 32))
     block = int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, block)))
     return MemoryPlan(in_memory=need <= budget, need=need, budget=budget, block_rows=block, matrix_bytes=matrix)
 
