@@ -74,3 +74,42 @@ def test_inductor_matches_eager():
     if "failed" in rep.get("inductor", {}):
         pytest.skip(f"torch.compile is not usable here: {rep['inductor']['failed']}")
     assert rep["mode"] == "inductor" and rep["inductor"]["min_cosine"] >= fcompile.COMPILE_COSINE
+
+
+def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(monkeypatch):
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    rep = fcompile.choose_compile(r, x, "auto", n_images=8)
+    assert rep["mode"] == "none" and r.compiled is None
+    assert all("less than the" in rep[m]["skipped"] for m in ("freeze", "inductor"))
+    # a mode whose warm-up the run repays is tried and kept when faster
+    calls = []
+
+    def fast(runner, example):
+        calls.append(1)
+        return runner.model
+
+    monkeypatch.setitem(fcompile.WARMUP_GUESS_S, "freeze", 0.0)
+    monkeypatch.setitem(fcompile.COMPILERS, "freeze", fast)
+    rep = fcompile.choose_compile(r, x, "auto", n_images=8)
+    assert calls and "skipped" not in rep["freeze"] and "skipped" in rep["inductor"]
+    # an explicit mode is honoured however few the images
+    rep = fcompile.choose_compile(r, x, "freeze", n_images=1)
+    assert rep["mode"] == "freeze"
+
+
+def test_core_plan_gives_the_model_the_cores_workers_leave():
+    from faceprobe.featurize.cores import plan_cores, torch_threads
+
+    one = plan_cores(False, "none", 2)
+    assert (one.workers, one.torch_threads) == (0, 2)
+    two = plan_cores(False, "haar", 2)
+    assert (two.workers, two.torch_threads) == (1, 1)  # measured: 1.4x faster than 1 worker + 2 threads
+    many = plan_cores(False, "none", 32)
+    assert many.workers == 2 and many.torch_threads == 30
+    assert plan_cores(False, "none", 8, workers=3).torch_threads == 5
+    assert plan_cores(True, "none", 16).torch_threads is None and plan_cores(True, "none", 16).workers == 8
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

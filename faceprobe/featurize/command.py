@@ -61,7 +61,7 @@ def _report(s) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. Stored as float32.")
 @click.option("--compile", "compile_mode", type=click.Choice(["auto", "none", "freeze", "inductor"]), default="auto", show_default=True, help="Compiled graph: auto times freeze and inductor on the first batch and keeps the fastest whose features match eager (cosine >= 0.9999).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 32 on CPU, 128 on CUDA).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 16 on CPU, 128 on CUDA).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
 @click.option("--shard", default=None, help="i/n: compute only shard i (0-based) of n, split by content hash; merge shards with `faceprobe cache merge`.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")

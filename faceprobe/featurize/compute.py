@@ -3,7 +3,6 @@ the first batch, stream the missing images through the models, journal every bat
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import time
@@ -15,25 +14,10 @@ from .. import __version__
 from ..cache.journal import Part, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
+from .cores import plan_cores, torch_threads, usable_cores
 from .resolve import key_spec, record_resolution, request_id, transform_of
 
 __all__ = ["compute_missing"]
-
-
-def _default_workers(cuda: bool, crop: str) -> int:
-    """Worker processes for decode and crop.
-
-    On CUDA the CPU only feeds the GPU: use up to 8 cores. On a CPU the cores run the forward
-    pass; decoding a face costs a few percent of it, and on two cores a worker process slows
-    the forward pass more than it saves (measured), so decoding stays in-process there unless
-    a face detector makes it expensive.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cuda:
-        return min(8, cores)
-    if crop != "none":
-        return max(1, cores - 1)
-    return 0 if cores <= 2 else max(1, min(4, cores // 4))
 
 
 def _run_record(plan, cfg, loaded: dict) -> dict:
@@ -79,11 +63,14 @@ def _check_precision(runners: dict, t_index: dict, tensors, run: dict) -> None:
     run["precision_by_backbone"] = {name: r.precision for name, r in runners.items()}
 
 
-def _choose_compile(runners: dict, t_index: dict, tensors, run: dict, mode: str, summary) -> None:
+def _choose_compile(runners: dict, t_index: dict, tensors, run: dict, mode: str, n_images: int, summary) -> None:
     """Pick each backbone's compile mode on the first batch; record it in the run's provenance."""
     from .compile import choose_compile
 
-    reports = {name: choose_compile(r, tensors[0][t_index[name]], mode) for name, r in runners.items()}
+    reports = {name: choose_compile(r, tensors[0][t_index[name]], mode, n_images) for name, r in runners.items()}
+    skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(m, {}) for m in ("freeze", "inductor"))]
+    if skipped:
+        summary.compile["note"] = f"--compile auto: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
     run["compile_check"] = reports
     summary.compile.update(run["compile"])
@@ -107,6 +94,7 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     t_setup = time.perf_counter()
     plan = plan_execution(cfg.device, cfg.precision)
     summary.device, summary.precision = plan.device, plan.precision
+    batch_size = cfg.batch_size or plan.default_batch_size
     loaded, runners, recs = {}, {}, {}
     for name, w in zip(cfg.backbones, weights):
         if name in loaded:
@@ -114,7 +102,7 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
         loaded[name] = load_backbone(name, w, seed=cfg.seed)
         recs[name] = record_resolution(loaded[name])
         resolutions[request_id(name, w, cfg.seed)] = recs[name]
-        runners[name] = FeatureRunner(loaded[name], plan, pad_to=cfg.batch_size or (128 if plan.is_cuda else 32))
+        runners[name] = FeatureRunner(loaded[name], plan, pad_to=batch_size)
     # backbones that resize and crop alike share one array; normalisation happens on the device
     geometry = {name: (transform_of(r).resize, transform_of(r).crop, transform_of(r).interpolation) for name, r in recs.items()}
     shapes = sorted(set(geometry.values()))
@@ -127,12 +115,13 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     summary.cached = len(first_path) - len(todo)
     if not todo:
         return
-    batch_size = cfg.batch_size or (128 if plan.is_cuda else 32)
     run = _run_record(plan, cfg, loaded)
     run["batch_size"] = batch_size
     jobs = [Job(i, first_path[s], s) for i, s in enumerate(todo)]
     dataset = FaceDataset(jobs, cfg.crop, transforms, cfg.views)
-    workers = _default_workers(plan.is_cuda, cfg.crop.method) if cfg.workers is None else cfg.workers
+    cores = plan_cores(plan.is_cuda, cfg.crop.method, usable_cores(), cfg.workers)
+    workers = cores.workers
+    run["workers"], run["torch_threads"] = workers, cores.torch_threads
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
         pin_memory=plan.pin_memory, worker_init_fn=worker_init if workers else None,
@@ -142,72 +131,69 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
     seq = 0
     checked = cfg.precision != "auto"
-    compile_mode = cfg.compile
-    if compile_mode == "auto" and len(jobs) < 8 * batch_size:
-        compile_mode = "none"  # compiling costs seconds; not worth it for a few batches
-        summary.compile["note"] = f"--compile auto: {len(jobs)} images are too few to repay compiling; eager"
-    compiled = compile_mode == "none"
-    try:
-        for batch in loader:
-            meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
-            part = Part(run)
-            img_cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}
-            bad_here = None
-            for it in meta:
-                job = jobs[it["index"]]
-                status = ("ok", "", it["width"], it["height"]) if it["ok"] else ("bad", it["reason"], -1, -1)
-                status_by_sha[job.sha256] = status
-                for c, v in zip(img_cols, (job.path, job.sha256, *status)):
-                    img_cols[c].append(v)
-                if not it["ok"] and bad_here is None:
-                    bad_here = (job.path, it["reason"])
-                if it["face"] == 0:
-                    summary.no_face += 1
-            part.images = {c: np.asarray(v) for c, v in img_cols.items()}
-            if not checked and tensors is not None:
-                _check_precision(runners, t_index, tensors, run)
-                checked = True
-                precisions = sorted({r.precision for r in runners.values()})
-                summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in runners.items())
-                summary.precision_check = run["precision_check"]
-            if not compiled and tensors is not None:
-                _choose_compile(runners, t_index, tensors, run, compile_mode, summary)
-                compiled = True
-            usable = [i for i, it in enumerate(meta) if it["ok"]]
-            pos_in_stack = {m: r for r, m in enumerate(rows)}
-            for (name, view), key in keys.items():
-                vi, ti = cfg.views.index(view), t_index[name]
-                held = have.setdefault(key, set())
-                need = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
-                if not need:
-                    continue
-                vectors = np.full((len(need), loaded[name].feature_dim), np.nan, dtype=np.float32)
-                stacked = [j for j, i in enumerate(need) if i in pos_in_stack]
-                if stacked:
-                    sel = torch.as_tensor([pos_in_stack[need[j]] for j in stacked])
-                    vectors[stacked] = runners[name](tensors[vi][ti].index_select(0, sel))
-                    summary.forward_passes += len(stacked)
-                shas = [jobs[meta[i]["index"]].sha256 for i in need]
-                held.update(shas)
-                part.features[key] = {
-                    "spec": specs[key],
-                    "sha256": np.asarray(shas),
-                    "vectors": vectors,
-                    "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
-                    "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
-                }
-            write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
-            seq += 1
-            summary.computed += len(usable)
-            if steady_from is None:  # loading, checks and compiling end with the first batch
-                steady_from = time.perf_counter()
-                summary.setup_seconds = round(steady_from - t_setup, 3)
-            else:
-                steady_images += len(usable)
-            bar.update(len(meta))
-            if bad_here is not None and cfg.strict:
-                raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (--strict stops at the first bad image)")
-    finally:
-        bar.close()
-        if steady_from is not None and steady_images:
-            summary.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)
+    compiled = cfg.compile == "none"
+    with torch_threads(cores.torch_threads):
+        try:
+            for batch in loader:
+                meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
+                part = Part(run)
+                img_cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}
+                bad_here = None
+                for it in meta:
+                    job = jobs[it["index"]]
+                    status = ("ok", "", it["width"], it["height"]) if it["ok"] else ("bad", it["reason"], -1, -1)
+                    status_by_sha[job.sha256] = status
+                    for c, v in zip(img_cols, (job.path, job.sha256, *status)):
+                        img_cols[c].append(v)
+                    if not it["ok"] and bad_here is None:
+                        bad_here = (job.path, it["reason"])
+                    if it["face"] == 0:
+                        summary.no_face += 1
+                part.images = {c: np.asarray(v) for c, v in img_cols.items()}
+                if not checked and tensors is not None:
+                    _check_precision(runners, t_index, tensors, run)
+                    checked = True
+                    precisions = sorted({r.precision for r in runners.values()})
+                    summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in runners.items())
+                    summary.precision_check = run["precision_check"]
+                if not compiled and tensors is not None:
+                    _choose_compile(runners, t_index, tensors, run, cfg.compile, len(jobs), summary)
+                    compiled = True
+                usable = [i for i, it in enumerate(meta) if it["ok"]]
+                pos_in_stack = {m: r for r, m in enumerate(rows)}
+                for (name, view), key in keys.items():
+                    vi, ti = cfg.views.index(view), t_index[name]
+                    held = have.setdefault(key, set())
+                    need = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
+                    if not need:
+                        continue
+                    vectors = np.full((len(need), loaded[name].feature_dim), np.nan, dtype=np.float32)
+                    stacked = [j for j, i in enumerate(need) if i in pos_in_stack]
+                    if stacked:
+                        sel = torch.as_tensor([pos_in_stack[need[j]] for j in stacked])
+                        vectors[stacked] = runners[name](tensors[vi][ti].index_select(0, sel))
+                        summary.forward_passes += len(stacked)
+                    shas = [jobs[meta[i]["index"]].sha256 for i in need]
+                    held.update(shas)
+                    part.features[key] = {
+                        "spec": specs[key],
+                        "sha256": np.asarray(shas),
+                        "vectors": vectors,
+                        "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
+                        "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
+                    }
+                write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
+                seq += 1
+                summary.computed += len(usable)
+                if steady_from is None:  # loading, checks and compiling end with the first batch
+                    steady_from = time.perf_counter()
+                    summary.setup_seconds = round(steady_from - t_setup, 3)
+                else:
+                    steady_images += len(usable)
+                bar.update(len(meta))
+                if bad_here is not None and cfg.strict:
+                    raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (--strict stops at the first bad image)")
+        finally:
+            bar.close()
+            if steady_from is not None and steady_images:
+                summary.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)

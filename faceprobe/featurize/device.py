@@ -54,6 +54,13 @@ class ExecutionPlan:
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
+    @property
+    def default_batch_size(self) -> int:
+        """Images per forward pass when ``--batch-size`` is not given: 128 on CUDA; 16 on a
+        CPU, where smaller batches stay in cache (measured on 2 cores, fp32 eager: 16 ran
+        densenet121 1.2x and efficientnet_lite0 1.1x faster than 32; 1.6x with inductor)."""
+        return 128 if self.is_cuda else 16
+
 
 def plan_execution(device: str = "auto", precision: str = "auto") -> ExecutionPlan:
     """Resolve ``--device`` and ``--precision``.

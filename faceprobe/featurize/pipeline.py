@@ -38,7 +38,7 @@ class FeaturizeConfig:
         ``orig`` first, then augmented views.
     device, precision : str
     batch_size : int or None
-        Images per forward pass; None: 32 on CPU (faster than larger batches there), 128 on CUDA.
+        Images per forward pass; None: 16 on CPU (faster than larger batches there), 128 on CUDA.
     workers : int or None
         DataLoader worker processes; None picks from the device and core count.
     seed : int
