@@ -27,6 +27,10 @@ def _report(s) -> None:
                 click.echo(f"note: {note}")
         elif name != "note" and mode != "none":
             click.echo(f"{name}: compiled with {mode}")
+    if s.decode == "device":
+        click.echo(f"decoded JPEGs on {s.device}" + (" with nvJPEG" if s.device.startswith("cuda") else ""))
+    for note in s.notes:
+        click.echo(f"note: {note}")
     if s.recovered_rows:
         click.echo(f"committed {s.recovered_rows} rows left by an interrupted run")
     if s.no_face:
@@ -61,6 +65,7 @@ def _report(s) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. Stored as float32.")
 @click.option("--compile", "compile_mode", type=click.Choice(["auto", "none", "freeze", "inductor"]), default="auto", show_default=True, help="Compiled graph: auto times freeze and inductor on the first batch and keeps the fastest whose features match eager (cosine >= 0.9999).")
+@click.option("--decode", type=click.Choice(["auto", "cpu", "device"]), default="auto", show_default=True, help="Where JPEGs are decoded: device uses nvJPEG on CUDA when its features match the CPU path's; auto does so only when CPU decoding is the bottleneck.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 16 on CPU, 128 on CUDA).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
 @click.option("--shard", default=None, help="i/n: compute only shard i (0-based) of n, split by content hash; merge shards with `faceprobe cache merge`.")
@@ -70,7 +75,7 @@ def _report(s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
 def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, margin, no_face,
-                      equalize, augment, device, precision, compile_mode, batch_size, workers, shard, seed, strict, quiet, as_json):
+                      equalize, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
@@ -99,7 +104,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
         path_col=path_col, label_col=label_col, subject_col=subject_col,
         crop=CropSpec(crop, margin, no_face, equalize), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
-        progress=not (quiet or as_json), compile=compile_mode, shard=shard_spec,
+        progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,
     )
     from .distributed import featurize_distributed, torchrun_env
 

@@ -80,6 +80,18 @@ def _choose_compile(runners: dict, t_index: dict, tensors, run: dict, mode: str,
             summary.compile.setdefault("notes", []).append(f"{name}: --compile {mode} not used ({why}); eager instead")
 
 
+def _choose_decoder(cfg, dataset, runners: dict, t_index: dict, plan, workers: int, run: dict, summary) -> None:
+    """Decide where JPEGs are decoded (``--decode``); record it in the run's provenance."""
+    from .devdecode import choose_decoder
+
+    report = choose_decoder(cfg.decode, dataset, runners, t_index, plan.device, workers, plan.is_cuda)
+    run["decode"] = report
+    dataset.on_device = report["decode"] == "device"
+    summary.decode = report["decode"]
+    if cfg.decode == "device" and not dataset.on_device:
+        summary.notes.append(f"--decode device not used ({report.get('reason', 'unknown')}); CPU decoding instead")
+
+
 def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolutions, summary) -> None:
     """Load the backbones, stream the missing images through them, journal every batch."""
     import torch
@@ -87,7 +99,7 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     from tqdm import tqdm
 
     from .backbones import load_backbone
-    from .dataset import FaceDataset, Job, collate, worker_init
+    from .dataset import FaceDataset, Job, collate, finish_on_device, worker_init
     from .device import plan_execution
     from .runner import FeatureRunner
 
@@ -133,8 +145,11 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     checked = cfg.precision != "auto"
     compiled = cfg.compile == "none"
     with torch_threads(cores.torch_threads):
+        _choose_decoder(cfg, dataset, runners, t_index, plan, workers, run, summary)
         try:
             for batch in loader:
+                if batch["jpeg"]:
+                    batch = finish_on_device(batch, dataset, plan.device)
                 meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
                 part = Part(run)
                 img_cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}

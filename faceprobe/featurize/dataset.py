@@ -12,7 +12,7 @@ from .decode import decode_image
 from .preprocess import TransformSpec, to_uint8_chw
 from .views import apply_view
 
-__all__ = ["FaceDataset", "collate", "worker_init"]
+__all__ = ["FaceDataset", "collate", "finish_on_device", "worker_init"]
 
 
 @dataclass(frozen=True)
@@ -35,23 +35,38 @@ class FaceDataset:
     transforms : list of TransformSpec
         Distinct input pipelines of the run's backbones (backbones sharing one share the arrays).
     views : list of str
+    on_device : bool, default=False
+        Ship the bytes of JPEGs the model's device can decode (see :mod:`.devdecode`) instead
+        of decoding them here.
     """
 
-    def __init__(self, jobs: list[Job], crop: CropSpec, transforms: list[TransformSpec], views: list[str]):
+    def __init__(self, jobs: list[Job], crop: CropSpec, transforms: list[TransformSpec], views: list[str], on_device: bool = False):
         self.jobs = jobs
         self.crop = crop
         self.transforms = transforms
         self.views = views
+        self.on_device = on_device
         # let JPEG decode at reduced size when the face fills the frame; keep detail for detection
-        largest = max(t.resize for t in transforms)
-        self.draft = (largest, largest) if crop.method == "none" else (2 * largest, 2 * largest)
+        self.largest = max(t.resize for t in transforms)
+        self.draft = (self.largest,) * 2 if crop.method == "none" else (2 * self.largest,) * 2
 
     def __len__(self) -> int:
         return len(self.jobs)
 
     def __getitem__(self, i: int) -> dict:
+        return self.load(i, self.on_device)
+
+    def load(self, i: int, on_device: bool) -> dict:
+        """Item ``i``: metadata plus ``arrays`` (decoded here) or ``jpeg`` (bytes for the device)."""
         job = self.jobs[i]
         item = {"index": job.index, "ok": False, "reason": "", "width": -1, "height": -1, "face": -1, "box": (-1, -1, -1, -1)}
+        if on_device:
+            from .devdecode import jpeg_for_device
+
+            blob = jpeg_for_device(job.path, self.largest)
+            if blob is not None:
+                item.update(ok=True, jpeg=blob)
+                return item
         try:
             img = decode_image(job.path, draft_size=self.draft)
         except BadImage as exc:
@@ -83,7 +98,8 @@ def collate(items: list[dict]) -> dict:
     -------
     dict
         ``meta``: the items without arrays; ``rows``: positions in ``meta`` of the stacked
-        rows; ``tensors[v][t]``: uint8 tensor (n, 3, H, W) for view v and transform t.
+        rows; ``tensors[v][t]``: uint8 tensor (n, 3, H, W) for view v and transform t;
+        ``jpeg``: (position, bytes) of items left for the device to decode.
     """
     import torch
 
@@ -92,8 +108,44 @@ def collate(items: list[dict]) -> dict:
     if rows:
         n_views, n_t = len(items[rows[0]]["arrays"]), len(items[rows[0]]["arrays"][0])
         tensors = [[torch.from_numpy(np.stack([items[r]["arrays"][v][t] for r in rows])) for t in range(n_t)] for v in range(n_views)]
-    meta = [{k: v for k, v in it.items() if k != "arrays"} for it in items]
-    return {"meta": meta, "rows": rows, "tensors": tensors}
+    jpeg = [(i, it["jpeg"]) for i, it in enumerate(items) if "jpeg" in it]
+    meta = [{k: v for k, v in it.items() if k not in ("arrays", "jpeg")} for it in items]
+    return {"meta": meta, "rows": rows, "tensors": tensors, "jpeg": jpeg}
+
+
+def finish_on_device(batch: dict, dataset: FaceDataset, device) -> dict:
+    """Decode the batch's JPEG bytes on ``device`` and append them to its tensors.
+
+    A JPEG the device decoder rejects is decoded here on the CPU instead, so a bad file gets
+    the CPU path's reason. Single view (``orig``) only, as :func:`.devdecode.choose_decoder`
+    ensures.
+    """
+    import torch
+
+    from .devdecode import decode_on_device
+
+    if not batch["jpeg"]:
+        return batch
+    meta, rows = batch["meta"], list(batch["rows"])
+    n_t = len(dataset.transforms)
+    host = batch["tensors"][0] if batch["tensors"] else [None] * n_t
+    parts = [[h.to(device)] if h is not None else [] for h in host]
+    positions = [p for p, _ in batch["jpeg"]]
+    for pos, got in zip(positions, decode_on_device([b for _, b in batch["jpeg"]], dataset.transforms, device)):
+        if got is None:  # the CPU path decodes it, or records why it cannot
+            item = dataset.load(meta[pos]["index"], on_device=False)
+            meta[pos] = {k: v for k, v in item.items() if k != "arrays"}
+            if not item["ok"]:
+                continue
+            width, height, arrays = item["width"], item["height"], [torch.from_numpy(a).to(device) for a in item["arrays"][0]]
+        else:
+            width, height, arrays = got
+        meta[pos].update(width=width, height=height)
+        rows.append(pos)
+        for t in range(n_t):
+            parts[t].append(arrays[t][None])
+    tensors = [[torch.cat(p) for p in parts]] if rows else None
+    return {"meta": meta, "rows": rows, "tensors": tensors, "jpeg": []}
 
 
 def worker_init(_worker_id: int) -> None:

@@ -14,6 +14,7 @@ from ..cache.lock import writer_lock
 from ..cache.store import commit, read_feature_hashes, read_images, read_root_attrs
 from ..errors import FaceprobeError
 from .crop import CropSpec
+from .devdecode import DECODE_MODES
 from .hashing import hash_files
 from .resolve import cached_resolution, key_spec
 from .sources import read_source
@@ -47,6 +48,9 @@ class FeaturizeConfig:
         Fail on the first bad image instead of recording it.
     compile : str
         ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.compile`).
+    decode : str
+        Where JPEGs are decoded: ``cpu``, ``device`` (nvJPEG on CUDA) or ``auto`` (the device
+        only on CUDA when CPU decoding is the bottleneck; see :mod:`faceprobe.featurize.devdecode`).
     shard : (int, int) or None
         ``(i, n)``: compute only images whose content hash falls in shard i of n, so that
         n jobs (e.g. a Slurm array) split the work deterministically; merge their caches
@@ -75,6 +79,7 @@ class FeaturizeConfig:
     progress: bool = True
     labelled: bool = True
     compile: str = "auto"
+    decode: str = "auto"
     shard: tuple[int, int] | None = None
     done_in: list = field(default_factory=list)
 
@@ -99,6 +104,8 @@ class FeaturizeSummary:
     precision: str = ""
     precision_check: dict = field(default_factory=dict)
     compile: dict = field(default_factory=dict)
+    decode: str = ""
+    notes: list = field(default_factory=list)
     seconds: float = 0.0
     images_per_second: float = 0.0
     setup_seconds: float = 0.0
@@ -192,6 +199,8 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         raise FaceprobeError("give at least one --backbone")
     if cfg.shard is not None and not (cfg.shard[1] >= 1 and 0 <= cfg.shard[0] < cfg.shard[1]):
         raise FaceprobeError(f"--shard must be i/n with 0 <= i < n, got {cfg.shard[0]}/{cfg.shard[1]}")
+    if cfg.decode not in DECODE_MODES:
+        raise FaceprobeError(f"--decode must be one of {', '.join(DECODE_MODES)}, got {cfg.decode!r}")
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise FaceprobeError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     weights = _weights_per_backbone(cfg)
