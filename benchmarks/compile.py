@@ -6,15 +6,19 @@ Measured in one run, on the same machine:
 * end-to-end ``featurize`` with ``--compile none|freeze|inductor|auto`` on a fresh cache: total
   time, setup (loading, checks, compiling) and the steady images/s after it;
 * the plain per-image loop users write (open, transform, forward one image);
-* decode-and-resize rates of Pillow and torchvision.io on one thread.
+* decoding on one thread: Pillow versus torchvision.io (libjpeg-turbo), decode only and
+  decode plus resize to the backbone's input, each checked to give identical pixels.
 
 Each forward and end-to-end figure runs in a fresh process: tracing with ``torch.jit.freeze``
 was seen to speed up later eager runs in the same process (70 -> 92 img/s), which would
 flatter the eager baseline of anything measured after it.
 
+``benchmarks/featurize.py`` runs this too and nests its result under ``"compile"``.
+
 Usage::
 
     python benchmarks/compile.py [--data ../shared/data/muxspace-dev] [--backbone efficientnet_lite0] [--out FILE]
+    python benchmarks/compile.py --backbone resnet50 --weights none --precision fp16 --batch-size 256   # on a GPU
 """
 
 from __future__ import annotations
@@ -41,20 +45,32 @@ def best_rate(fn, n_images: int, repeats: int = 2) -> float:
     return n_images / best
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--backbone", default="efficientnet_lite0")
     ap.add_argument("--weights", default="DEFAULT")
     ap.add_argument("--precision", default="fp32", help="fp32: what --precision auto keeps for efficientnet_lite0 here")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: featurize's (16 on CPU, 128 on CUDA)")
     ap.add_argument("--loop-images", type=int, default=300)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.child:
         print(json.dumps(child(args)))
         return
+    text = json.dumps(measure(args), indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+def measure(args) -> dict:
+    """All figures of this benchmark, as a dict (see the module docstring)."""
     import subprocess
     import sys
 
@@ -67,18 +83,18 @@ def main() -> None:
     import torch
 
     from faceprobe.featurize.backbones import load_backbone
-    from faceprobe.featurize.decode import decode_image
     from faceprobe.featurize.device import cpu_info, plan_execution
-    from faceprobe.featurize.preprocess import to_uint8_chw
     from faceprobe.featurize.sources import read_source
 
     manifest, root = args.data / "manifest.csv", args.data / "images"
     entries = read_source(manifest, root=root).entries
     n = len(entries)
     plan = plan_execution("auto", args.precision)
+    args.batch_size = args.batch_size or plan.default_batch_size
     loaded = load_backbone(args.backbone, args.weights)
     result = {"benchmark": "compile", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
-              "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__, "backbone": args.backbone,
+              "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__, "device": plan.device,
+              "device_name": torch.cuda.get_device_name() if plan.is_cuda else None, "backbone": args.backbone,
               "precision": plan.precision, "batch_size": args.batch_size, "images": n}
 
     forward = {mode: fresh(f"pure:{mode}") for mode in ("none", "freeze", "inductor")}
@@ -97,9 +113,9 @@ def main() -> None:
     from PIL import Image
 
     t = loaded.transform
-    mean = torch.tensor(t.mean).view(3, 1, 1)
-    std = torch.tensor(t.std).view(3, 1, 1)
-    model = loaded.model.eval()
+    mean = torch.tensor(t.mean, device=plan.device).view(3, 1, 1)
+    std = torch.tensor(t.std, device=plan.device).view(3, 1, 1)
+    model = loaded.model.eval().to(plan.device)
 
     def loop():
         with torch.inference_mode():
@@ -110,38 +126,64 @@ def main() -> None:
                 img = img.resize((round(w * s), round(h * s)), Image.BILINEAR)
                 left, top = (img.width - t.crop) // 2, (img.height - t.crop) // 2
                 img = img.crop((left, top, left + t.crop, top + t.crop))
-                x = (torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255 - mean) / std
-                model(x[None])
+                x = (torch.from_numpy(np.asarray(img).copy()).to(plan.device).permute(2, 0, 1).float() / 255 - mean) / std
+                model(x[None]).cpu()
 
     loop_rate = best_rate(loop, args.loop_images, repeats=1)
     result["per_image_loop_img_s"] = round(loop_rate, 1)
     best_e2e = max(v["steady_img_s"] for v in e2e.values())
     result["best_end_to_end_vs_per_image_loop"] = round(best_e2e / loop_rate, 2)
 
-    # decoding alone, one thread
-    from torchvision.io import ImageReadMode, decode_jpeg, read_file
-    import torchvision.transforms.v2.functional as TF
+    result["decode_one_thread"] = decode_rates(entries[:400], t)
+    return result
 
+
+def decode_rates(entries, t) -> dict:
+    """Images/s on one thread: Pillow versus torchvision.io, decode only and decode + resize.
+
+    Each pair is asserted to give identical pixels: torchvision's decode_jpeg (libjpeg-turbo)
+    with EXIF orientation applied, and for the resize faceprobe's exact port of Pillow's
+    resampling (the --decode device path, here on the CPU).
+    """
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    from faceprobe.featurize.decode import decode_image
+    from faceprobe.featurize.devdecode import decode_on_device, jpeg_for_device
+    from faceprobe.featurize.preprocess import to_uint8_chw
+
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    files = [e.path for e in entries[:400]]
-    blobs = [read_file(f) for f in files]
+    files = [e.path for e in entries]
+    blobs = {f: jpeg_for_device(f, t.resize) for f in files}
+    files = [f for f in files if blobs[f] is not None]  # plain JPEGs (the set has one WebP)
+    tensors = [torch.from_numpy(blobs[f]) for f in files]
 
-    def pillow():
-        for f in files:
-            to_uint8_chw(decode_image(f, draft_size=(t.resize, t.resize)), t)
+    def pillow_decode():
+        return [np.asarray(decode_image(f)) for f in files]
 
-    def tvio():
-        for b in blobs:
-            img = TF.center_crop(TF.resize(decode_jpeg(b, mode=ImageReadMode.UNCHANGED), t.resize, antialias=True), t.crop)
-            if img.shape[0] == 1:
-                img.expand(3, -1, -1).contiguous()
+    def tv_decode():
+        return [decode_jpeg(b, mode=ImageReadMode.UNCHANGED, apply_exif_orientation=True) for b in tensors]
 
-    result["decode_resize_one_thread_img_s"] = {"pillow": round(best_rate(pillow, len(files)), 1),
-                                                "torchvision_io": round(best_rate(tvio, len(files)), 1)}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    def pillow_resize():
+        return [to_uint8_chw(decode_image(f, draft_size=(t.resize, t.resize)), t) for f in files]
+
+    def tv_resize():
+        return [decode_on_device([blobs[f]], [t], "cpu")[0][2][0] for f in files]
+
+    for a, b in zip(pillow_decode(), tv_decode()):
+        b = b.numpy()
+        assert np.array_equal(a, b[0] if b.shape[0] == 1 else b.transpose(1, 2, 0)), "decoders disagree"
+    for a, b in zip(pillow_resize(), tv_resize()):
+        assert np.array_equal(a, b.numpy()), "resizers disagree"
+    out = {"images": len(files),
+           "decode_only": {"pillow": round(best_rate(pillow_decode, len(files)), 1),
+                           "torchvision_io": round(best_rate(tv_decode, len(files)), 1)},
+           "decode_and_resize": {"pillow": round(best_rate(pillow_resize, len(files)), 1),
+                                 "torchvision_io_plus_exact_pillow_resize_in_torch": round(best_rate(tv_resize, len(files)), 1)},
+           "identical_pixels": True}
+    torch.set_num_threads(threads)
+    return out
 
 
 def child(args) -> dict:
@@ -170,7 +212,9 @@ def child(args) -> dict:
         return {"total_s": round(time.perf_counter() - t0, 2), "setup_s": s.setup_seconds,
                 "chosen": s.compile.get(args.backbone, "none"), "steady_img_s": s.steady_images_per_second}
     loaded = load_backbone(args.backbone, args.weights)
-    runner = FeatureRunner(loaded, plan_execution("auto", args.precision), pad_to=args.batch_size)
+    plan = plan_execution("auto", args.precision)
+    args.batch_size = args.batch_size or plan.default_batch_size
+    runner = FeatureRunner(loaded, plan, pad_to=args.batch_size)
     data = torch.from_numpy(np.stack([to_uint8_chw(decode_image(e.path), loaded.transform) for e in entries[:256]]))
     batches = [data[i:i + args.batch_size] for i in range(0, len(data), args.batch_size)]
     reps = int(np.ceil(n / len(data)))

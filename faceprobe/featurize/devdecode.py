@@ -96,13 +96,21 @@ _FILTERS = {"bilinear": (_bilinear, 1.0), "bicubic": (_bicubic, 2.0)}
 
 
 @functools.lru_cache(maxsize=1024)
-def _pillow_weights(in_size: int, out_size: int, interpolation: str) -> np.ndarray:
-    """Pillow's resampling coefficients (``precompute_coeffs`` + 8-bit fixed point), (out, in)."""
+def _pillow_weights(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's resampling coefficients (``precompute_coeffs`` in 8-bit fixed point), banded.
+
+    Returns
+    -------
+    index, weight : ndarray (out_size, taps)
+        Input positions and integer weights of each output pixel (zero weights pad the band).
+    """
     kernel, support = _FILTERS[interpolation]
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support *= filterscale
-    weights = np.zeros((out_size, in_size))
+    taps = int(np.ceil(support)) * 2 + 1
+    index = np.zeros((out_size, taps), dtype=np.int64)
+    weight = np.zeros((out_size, taps))
     for xx in range(out_size):
         center = (xx + 0.5) * scale
         xmin = max(0, int(center - support + 0.5))
@@ -110,21 +118,29 @@ def _pillow_weights(in_size: int, out_size: int, interpolation: str) -> np.ndarr
         k = np.array([kernel((x - center + 0.5) / filterscale) for x in range(xmin, xmax)])
         if k.sum() != 0:
             k = k / k.sum()
-        weights[xx, xmin:xmax] = np.trunc(np.where(k < 0, -0.5, 0.5) + k * (1 << _PRECISION_BITS))
-    return weights
+        index[xx, : xmax - xmin] = np.arange(xmin, xmax)
+        weight[xx, : xmax - xmin] = np.trunc(np.where(k < 0, -0.5, 0.5) + k * (1 << _PRECISION_BITS))
+    return index, weight
 
 
-def _resample(x, weights, dim: int):
-    """One Pillow pass along ``dim`` of a float64 (C, H, W) tensor of 8-bit values; exact in float64."""
+def _resample(x, in_size: int, out_size: int, interpolation: str, dim: int):
+    """One Pillow pass along ``dim`` (-1 width, -2 height) of float64 8-bit values; exact in float64."""
     import torch
 
-    w = torch.as_tensor(weights, dtype=torch.float64, device=x.device)
-    acc = torch.matmul(x, w.T) if dim == 2 else torch.matmul(w, x)
-    return torch.floor((acc + (1 << (_PRECISION_BITS - 1))) / (1 << _PRECISION_BITS)).clamp_(0, 255)
+    index, weight = _pillow_weights(in_size, out_size, interpolation)
+    index = torch.as_tensor(index, device=x.device)
+    weight = torch.as_tensor(weight, device=x.device)
+    if dim == -1:  # rows gather far faster than columns: resample the transpose
+        x = x.transpose(-1, -2).contiguous()
+    acc = x.index_select(-2, index[:, 0]) * weight[:, 0, None]
+    for k in range(1, index.shape[1]):
+        acc += x.index_select(-2, index[:, k]) * weight[:, k, None]
+    acc = torch.floor((acc + (1 << (_PRECISION_BITS - 1))) / (1 << _PRECISION_BITS)).clamp_(0, 255)
+    return acc.transpose(-1, -2) if dim == -1 else acc
 
 
 def _resize_like_pillow(img, spec):
-    """uint8 (3, H, W) on any device -> uint8 (3, crop, crop), as ``to_uint8_chw`` does it.
+    """uint8 (..., 3, H, W) on any device -> uint8 (..., 3, crop, crop), as ``to_uint8_chw`` does it.
 
     Pillow resamples horizontally, rounds to 8 bits, then vertically, with fixed-point
     coefficients; this repeats that arithmetic exactly (float64 holds the integer sums).
@@ -136,15 +152,15 @@ def _resize_like_pillow(img, spec):
     new_w, new_h = max(spec.crop, round(w * scale)), max(spec.crop, round(h * scale))
     x = img.to(torch.float64)
     if new_w != w:
-        x = _resample(x, _pillow_weights(w, new_w, spec.interpolation), 2)
+        x = _resample(x, w, new_w, spec.interpolation, -1)
     if new_h != h:
-        x = _resample(x, _pillow_weights(h, new_h, spec.interpolation), 1)
+        x = _resample(x, h, new_h, spec.interpolation, -2)
     top, left = (new_h - spec.crop) // 2, (new_w - spec.crop) // 2
-    return x[:, top:top + spec.crop, left:left + spec.crop].to(torch.uint8)
+    return x[..., top:top + spec.crop, left:left + spec.crop].to(torch.uint8)
 
 
 def decode_on_device(blobs: list, transforms: list, device) -> list:
-    """Decode and resize JPEG byte arrays on ``device``.
+    """Decode and resize JPEG byte arrays on ``device``; images of one size resize together.
 
     Returns
     -------
@@ -152,12 +168,19 @@ def decode_on_device(blobs: list, transforms: list, device) -> list:
         Per blob, None when the device decoder rejected it (send it down the CPU path), else
         ``(width, height, [uint8 (3, crop, crop) tensor per transform])``.
     """
-    out = []
-    for img in _decode(blobs, device):
-        if img is None:
-            out.append(None)
-            continue
-        out.append((img.shape[-1], img.shape[-2], [_resize_like_pillow(img, t) for t in transforms]))
+    import torch
+
+    images = _decode(blobs, device)
+    out: list = [None] * len(images)
+    by_shape: dict = {}
+    for i, img in enumerate(images):
+        if img is not None:
+            by_shape.setdefault(tuple(img.shape), []).append(i)
+    for (_, h, w), members in by_shape.items():
+        stack = torch.stack([images[i] for i in members])
+        resized = [_resize_like_pillow(stack, t) for t in transforms]
+        for j, i in enumerate(members):
+            out[i] = (w, h, [r[j] for r in resized])
     return out
 
 
