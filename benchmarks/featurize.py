@@ -6,7 +6,10 @@ Every figure is a ratio to a baseline measured in the same run, on the same mach
   (same backbone, batch size and precision);
 * bf16 versus fp32 forward speed, and the cosine similarity of their features;
 * the cached rerun's time as a fraction of the first run's (in-process, and as a CLI process);
-* two backbones in one pass versus two separate runs, without and with Haar face cropping.
+* two backbones in one pass versus two separate runs, without and with Haar face cropping;
+* compiled graphs and decoding (``benchmarks/compile.py``, nested under ``"compile"``): eager
+  versus each compile mode, pure forward and end to end, warm-up, the per-image loop, and
+  decode-only rates. ``--skip-compile`` leaves it out.
 
 End-to-end runs use eager PyTorch (``--compile none``; benchmarks/compile.py covers compiled
 graphs) and ``--precision auto``, so they run at the precision featurize picks (bf16
@@ -83,7 +86,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images of the manifest")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: featurize's (16 on CPU, 128 on CUDA)")
+    ap.add_argument("--skip-compile", action="store_true", help="leave out the compiled-graph and decode figures")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per figure; the best is kept")
     ap.add_argument("--haar-images", type=int, default=400, help="images for the two-backbone run with --crop haar")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
@@ -105,6 +109,7 @@ def main() -> None:
         manifest = tmp_manifest
     n_images = len(manifest.read_text().splitlines()) - 1
     plan = plan_execution("auto", "auto")
+    args.batch_size = args.batch_size or plan.default_batch_size
     work = Path(tempfile.mkdtemp(prefix="faceprobe-bench-"))
     result = {
         "benchmark": "featurize",
@@ -195,6 +200,13 @@ def main() -> None:
             "separate_runs_s": round(separate, 2),
             "one_pass_vs_separate": round(both / separate, 3),
         }
+    if not args.skip_compile:
+        import importlib
+
+        sys.path.insert(0, str(HERE))
+        compile_bench = importlib.import_module("compile")
+        cargs = compile_bench.parser().parse_args(["--data", str(args.data)])
+        result["compile"] = compile_bench.measure(cargs)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -32,8 +32,8 @@ class CorePlan:
 def plan_cores(cuda: bool, crop: str, cores: int, workers: int | None = None) -> CorePlan:
     """Size the worker pool to the cores the model leaves over, and the model to the rest.
 
-    Measured on the dev faces (2 cores): decoding and resizing a face costs about 1/16 of an
-    efficientnet_lite0 forward pass per core, so without a face detector decoding stays in the
+    Measured on the dev faces (2 cores): decoding and resizing a face costs about 1/14 of a
+    compiled efficientnet_lite0 forward pass per core, so without a face detector decoding stays in the
     main process (a worker would take a whole core from the model) until there are 16 cores
     per worker. Viola-Jones detection costs about as much as the forward pass, so half the
     cores detect; there one worker plus one model thread ran 1.4x faster than one worker
