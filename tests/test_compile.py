@@ -110,6 +110,8 @@ def test_core_plan_gives_the_model_the_cores_workers_leave():
     assert plan_cores(False, "none", 8, workers=3).torch_threads == 5
     assert plan_cores(True, "none", 16).torch_threads is None and plan_cores(True, "none", 16).workers == 8
     before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
+    with torch_threads(1) as n:
+        assert torch.get_num_threads() == n == 1
     assert torch.get_num_threads() == before
+    with torch_threads(before + 4) as n:  # a cap: never more threads than the user allowed
+        assert n == before == torch.get_num_threads()

@@ -35,10 +35,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(n: int, folder: Path, cache: Path) -> list[dict]:
+def torchrun(n: int, folder: Path, cache: Path, extra: list | None = None) -> list[dict]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-addr", "127.0.0.1",
            "--master-port", str(free_port()),
-           "-m", "faceprobe.cli", "featurize", str(folder), "--cache", str(cache), "--json", *ARGS]
+           "-m", "faceprobe.cli", "featurize", str(folder), "--cache", str(cache), "--json", *(ARGS if extra is None else extra)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
     return [json.loads(block) for block in _json_blocks(out.stdout)]
@@ -100,3 +100,68 @@ def test_leftover_journal_only_shard_is_folded_in(folder: Path, tmp_path: Path):
     assert _fold_in_shards(str(main), f"{main}.rank*-of-*.h5") == 1
     assert sorted(read_features(str(main), fm.key).sha256) == sorted(fm.sha256)
     assert not list(tmp_path.glob("f.h5.rank*"))
+
+
+def _rank_pid(launcher_pid: int, rank: int) -> int | None:
+    """PID of the torchrun worker process with RANK=rank (Linux /proc)."""
+    import os
+
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                env = dict(kv.split(b"=", 1) for kv in handle.read().split(b"\0") if b"=" in kv)
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if ppid == launcher_pid and env.get(b"RANK") == str(rank).encode():
+            return int(entry)
+    return None
+
+
+@pytest.mark.slow
+def test_real_faces_killed_rank_resumes_and_merge_equals_one_process(real_dir: Path, tmp_path: Path):
+    """muxspace-dev under torchrun (2 gloo CPU ranks): SIGKILL rank 1 mid-run, relaunch, and the
+    merged cache equals a single-process run row for row."""
+    import os
+    import signal
+    import time
+
+    from faceprobe.cache.journal import part_files
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join((real_dir / "demo.csv").read_text().splitlines()[:121]) + "\n")
+    common = ["--root", str(real_dir / "images"), *ARGS[:-1], "1"]  # batch 1: many journal parts per rank
+    ref = tmp_path / "ref.h5"
+    subprocess.run([sys.executable, "-m", "faceprobe.cli", "featurize", str(manifest), "--cache", str(ref), *common],
+                   check=True, capture_output=True, timeout=300)
+    cache = tmp_path / "f.h5"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(free_port()), "-m", "faceprobe.cli", "featurize", str(manifest), "--cache", str(cache), *common]
+    launcher = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shard1 = f"{cache}.rank1-of-2.h5"
+    deadline = time.time() + 240
+    while len(part_files(shard1)) < 3 and time.time() < deadline and launcher.poll() is None:
+        time.sleep(0.02)
+    pid = _rank_pid(launcher.pid, 1)
+    assert pid is not None and launcher.poll() is None, "rank 1 finished before it could be killed"
+    os.kill(pid, signal.SIGKILL)
+    assert launcher.wait(timeout=120) != 0  # torchrun reports the dead rank and stops the job
+    assert part_files(shard1) and not cache.exists()  # what rank 1 computed survives as a journal
+    summaries = torchrun(2, manifest, cache, extra=common)
+    assert sum(s["computed"] for s in summaries) < 120  # the killed job's work is not redone
+    a, b = read_features(str(ref), read_features_keys(ref)), read_features(str(cache), read_features_keys(ref))
+    assert sorted(a.sha256) == sorted(b.sha256) and len(a.sha256) >= 118
+    va = dict(zip(a.sha256, a.vectors))
+    for sha, vec in zip(b.sha256, b.vectors):
+        np.testing.assert_allclose(vec, va[sha], rtol=1e-5, atol=1e-6)
+    assert verify_cache(str(cache)) == [] and not list(tmp_path.glob("f.h5.rank*"))
+
+
+def read_features_keys(cache: Path) -> str:
+    from faceprobe.cache.store import read_feature_hashes
+
+    (key,) = read_feature_hashes(str(cache))
+    return key

@@ -92,9 +92,46 @@ def _choose_decoder(cfg, dataset, runners: dict, t_index: dict, plan, workers: i
         summary.notes.append(f"--decode device not used ({report.get('reason', 'unknown')}); CPU decoding instead")
 
 
+def _image_rows(meta: list, jobs: list, status_by_sha: dict, summary) -> tuple[dict, tuple | None]:
+    """The batch's rows of the image table, and the first bad image (path, reason) if any."""
+    cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}
+    bad = None
+    for it in meta:
+        job = jobs[it["index"]]
+        status = ("ok", "", it["width"], it["height"]) if it["ok"] else ("bad", it["reason"], -1, -1)
+        status_by_sha[job.sha256] = status
+        for c, v in zip(cols, (job.path, job.sha256, *status)):
+            cols[c].append(v)
+        if not it["ok"] and bad is None:
+            bad = (job.path, it["reason"])
+        if it["face"] == 0:
+            summary.no_face += 1
+    return {c: np.asarray(v) for c, v in cols.items()}, bad
+
+
+def _feature_rows(need: list, meta: list, jobs: list, pos_in_stack: dict, batch_x, runner, spec: dict, summary) -> dict:
+    """One feature key's rows for the batch items ``need``: vectors of the stacked ones, NaN
+    for those without an array (no face found with ``--no-face skip``)."""
+    import torch
+
+    vectors = np.full((len(need), runner.backbone.feature_dim), np.nan, dtype=np.float32)
+    stacked = [j for j, i in enumerate(need) if i in pos_in_stack]
+    if stacked:
+        rows = [pos_in_stack[need[j]] for j in stacked]
+        x = batch_x if rows == list(range(batch_x.shape[0])) else batch_x.index_select(0, torch.as_tensor(rows, device=batch_x.device))
+        vectors[stacked] = runner(x)
+        summary.forward_passes += len(stacked)
+    return {
+        "spec": spec,
+        "sha256": np.asarray([jobs[meta[i]["index"]].sha256 for i in need]),
+        "vectors": vectors,
+        "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
+        "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
+    }
+
+
 def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolutions, summary) -> None:
     """Load the backbones, stream the missing images through them, journal every batch."""
-    import torch
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
@@ -131,9 +168,9 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     run["batch_size"] = batch_size
     jobs = [Job(i, first_path[s], s) for i, s in enumerate(todo)]
     dataset = FaceDataset(jobs, cfg.crop, transforms, cfg.views)
-    cores = plan_cores(plan.is_cuda, cfg.crop.method, usable_cores(), cfg.workers)
+    cores = plan_cores(plan.is_cuda, cfg.crop.method, cfg.cores or usable_cores(), cfg.workers)
     workers = cores.workers
-    run["workers"], run["torch_threads"] = workers, cores.torch_threads
+    run["workers"] = workers
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
         pin_memory=plan.pin_memory, worker_init_fn=worker_init if workers else None,
@@ -144,7 +181,8 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     seq = 0
     checked = cfg.precision != "auto"
     compiled = cfg.compile == "none"
-    with torch_threads(cores.torch_threads):
+    with torch_threads(cores.torch_threads) as threads:
+        run["torch_threads"] = threads
         _choose_decoder(cfg, dataset, runners, t_index, plan, workers, run, summary)
         try:
             for batch in loader:
@@ -152,19 +190,7 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
                     batch = finish_on_device(batch, dataset, plan.device)
                 meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
                 part = Part(run)
-                img_cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}
-                bad_here = None
-                for it in meta:
-                    job = jobs[it["index"]]
-                    status = ("ok", "", it["width"], it["height"]) if it["ok"] else ("bad", it["reason"], -1, -1)
-                    status_by_sha[job.sha256] = status
-                    for c, v in zip(img_cols, (job.path, job.sha256, *status)):
-                        img_cols[c].append(v)
-                    if not it["ok"] and bad_here is None:
-                        bad_here = (job.path, it["reason"])
-                    if it["face"] == 0:
-                        summary.no_face += 1
-                part.images = {c: np.asarray(v) for c, v in img_cols.items()}
+                part.images, bad_here = _image_rows(meta, jobs, status_by_sha, summary)
                 if not checked and tensors is not None:
                     _check_precision(runners, t_index, tensors, run)
                     checked = True
@@ -177,26 +203,13 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
                 usable = [i for i, it in enumerate(meta) if it["ok"]]
                 pos_in_stack = {m: r for r, m in enumerate(rows)}
                 for (name, view), key in keys.items():
-                    vi, ti = cfg.views.index(view), t_index[name]
                     held = have.setdefault(key, set())
                     need = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
                     if not need:
                         continue
-                    vectors = np.full((len(need), loaded[name].feature_dim), np.nan, dtype=np.float32)
-                    stacked = [j for j, i in enumerate(need) if i in pos_in_stack]
-                    if stacked:
-                        sel = torch.as_tensor([pos_in_stack[need[j]] for j in stacked])
-                        vectors[stacked] = runners[name](tensors[vi][ti].index_select(0, sel))
-                        summary.forward_passes += len(stacked)
-                    shas = [jobs[meta[i]["index"]].sha256 for i in need]
-                    held.update(shas)
-                    part.features[key] = {
-                        "spec": specs[key],
-                        "sha256": np.asarray(shas),
-                        "vectors": vectors,
-                        "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
-                        "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
-                    }
+                    batch_x = tensors[cfg.views.index(view)][t_index[name]] if tensors is not None else None
+                    part.features[key] = _feature_rows(need, meta, jobs, pos_in_stack, batch_x, runners[name], specs[key], summary)
+                    held.update(part.features[key]["sha256"].tolist())
                 write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
                 seq += 1
                 summary.computed += len(usable)

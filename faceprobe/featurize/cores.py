@@ -21,8 +21,9 @@ class CorePlan:
     workers : int
         DataLoader worker processes (decode, crop, resize); 0 decodes in the main process.
     torch_threads : int or None
-        Threads of the forward pass on a CPU; None leaves PyTorch's default (on CUDA the
-        GPU computes and the threads only feed it).
+        At most this many threads for the forward pass on a CPU (fewer when PyTorch is
+        already set lower, e.g. by ``OMP_NUM_THREADS``); None leaves PyTorch's setting (on
+        CUDA the GPU computes and the threads only feed it).
     """
 
     workers: int
@@ -58,14 +59,15 @@ def plan_cores(cuda: bool, crop: str, cores: int, workers: int | None = None) ->
 
 @contextlib.contextmanager
 def torch_threads(n: int | None):
-    """Run the block with PyTorch's intra-op thread count set to ``n`` (None: unchanged)."""
+    """Run the block with PyTorch's intra-op threads capped at ``n`` (None: unchanged); yields
+    the thread count in force."""
     import torch
 
     before = torch.get_num_threads()
-    if n is not None and n != before:
+    if n is not None and n < before:
         torch.set_num_threads(n)
     try:
-        yield
+        yield torch.get_num_threads()
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)

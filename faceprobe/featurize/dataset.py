@@ -129,7 +129,7 @@ def finish_on_device(batch: dict, dataset: FaceDataset, device) -> dict:
     meta, rows = batch["meta"], list(batch["rows"])
     n_t = len(dataset.transforms)
     host = batch["tensors"][0] if batch["tensors"] else [None] * n_t
-    parts = [[h.to(device)] if h is not None else [] for h in host]
+    parts = [[h.to(device, non_blocking=True)] if h is not None else [] for h in host]
     positions = [p for p, _ in batch["jpeg"]]
     for pos, got in zip(positions, decode_on_device([b for _, b in batch["jpeg"]], dataset.transforms, device)):
         if got is None:  # the CPU path decodes it, or records why it cannot

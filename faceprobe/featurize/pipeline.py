@@ -48,6 +48,9 @@ class FeaturizeConfig:
         Fail on the first bad image instead of recording it.
     compile : str
         ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.compile`).
+    cores : int or None
+        CPU cores this run may use (forward threads plus decode workers); None: all cores of
+        the process's affinity. torchrun ranks on one machine get an equal part each.
     decode : str
         Where JPEGs are decoded: ``cpu``, ``device`` (nvJPEG on CUDA) or ``auto`` (the device
         only on CUDA when CPU decoding is the bottleneck; see :mod:`faceprobe.featurize.devdecode`).
@@ -80,6 +83,7 @@ class FeaturizeConfig:
     labelled: bool = True
     compile: str = "auto"
     decode: str = "auto"
+    cores: int | None = None
     shard: tuple[int, int] | None = None
     done_in: list = field(default_factory=list)
 
