@@ -127,3 +127,19 @@ def test_real_faces_decode_on_device_like_the_cpu(real_dir, real_subset):
         np.testing.assert_array_equal(got.numpy(), to_uint8_chw(decode_image(e.path, draft_size=(256, 256)), spec))
         taken += 1
     assert taken >= 0.9 * len(entries)
+
+
+def test_cli_says_where_it_decoded(tmp_path):
+    from click.testing import CliRunner
+
+    from faceprobe.cli import cli
+
+    root = _folder(tmp_path)
+    args = ["featurize", str(root), "-b", TINY, "-w", "none", "--precision", "fp32", "--compile", "none",
+            "--workers", "0", "-q", "--batch-size", "4"]
+    r = CliRunner().invoke(cli, [*args, "--cache", str(tmp_path / "a.h5"), "--decode", "device"])
+    assert r.exit_code == 0 and "decoded JPEGs on cpu" in r.output, r.output
+    r = CliRunner().invoke(cli, [*args, "--cache", str(tmp_path / "b.h5"), "--decode", "device", "--crop", "haar"])
+    assert r.exit_code == 0 and "note: --decode device not used (face cropping" in r.output, r.output
+    r = CliRunner().invoke(cli, [*args, "--cache", str(tmp_path / "c.h5"), "--decode", "gpu"])
+    assert r.exit_code == 2 and "--decode" in r.output and "Traceback" not in r.output
