@@ -155,7 +155,7 @@ def decode_rates(entries, t) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     files = [e.path for e in entries]
-    blobs = {f: jpeg_for_device(f, t.resize) for f in files}
+    blobs = {f: jpeg_for_device(f, (t.resize, t.resize)) for f in files}
     files = [f for f in files if blobs[f] is not None]  # plain JPEGs (the set has one WebP)
     tensors = [torch.from_numpy(blobs[f]) for f in files]
 

@@ -27,7 +27,7 @@ def _jpeg(path, size=(90, 70), colour=True, seed=0, **save):
 @pytest.mark.parametrize("size,colour", [((90, 70), True), ((70, 95), False), ((60, 60), True), ((143, 100), True)])
 def test_device_pixels_equal_the_cpu_path(tmp_path, size, colour):
     path = _jpeg(tmp_path / "a.jpg", size, colour)
-    blob = devdecode.jpeg_for_device(path, largest=72)
+    blob = devdecode.jpeg_for_device(path, draft=(72, 72))
     assert blob is not None
     (w, h, arrays), = devdecode.decode_on_device([blob], SPECS, "cpu")
     assert (w, h) == size
@@ -48,8 +48,8 @@ def test_what_stays_on_the_cpu(tmp_path):
     make_face_like(np.random.default_rng(3), 64).save(rotated, "JPEG", exif=exif)
     (tmp_path / "junk.jpg").write_bytes(b"not an image")
     for p in (big, png, cmyk, rotated, tmp_path / "junk.jpg", tmp_path / "missing.jpg"):
-        assert devdecode.jpeg_for_device(str(p), largest=72) is None, p
-    assert devdecode.jpeg_for_device(_jpeg(tmp_path / "ok.jpg"), largest=72) is not None
+        assert devdecode.jpeg_for_device(str(p), draft=(72, 72)) is None, p
+    assert devdecode.jpeg_for_device(_jpeg(tmp_path / "ok.jpg"), draft=(72, 72)) is not None
 
 
 def test_a_jpeg_the_device_rejects_is_marked():
@@ -120,7 +120,7 @@ def test_real_faces_decode_on_device_like_the_cpu(real_dir, real_subset):
     entries = read_source(real_subset, root=real_dir / "images").entries
     taken = 0
     for e in entries:
-        blob = devdecode.jpeg_for_device(e.path, largest=spec.resize)
+        blob = devdecode.jpeg_for_device(e.path, draft=(spec.resize, spec.resize))
         if blob is None:
             continue
         (_, _, (got,)), = devdecode.decode_on_device([blob], [spec], "cpu")

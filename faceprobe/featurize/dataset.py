@@ -47,8 +47,8 @@ class FaceDataset:
         self.views = views
         self.on_device = on_device
         # let JPEG decode at reduced size when the face fills the frame; keep detail for detection
-        self.largest = max(t.resize for t in transforms)
-        self.draft = (self.largest,) * 2 if crop.method == "none" else (2 * self.largest,) * 2
+        largest = max(t.resize for t in transforms)
+        self.draft = (largest, largest) if crop.method == "none" else (2 * largest, 2 * largest)
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -63,7 +63,7 @@ class FaceDataset:
         if on_device:
             from .devdecode import jpeg_for_device
 
-            blob = jpeg_for_device(job.path, self.largest)
+            blob = jpeg_for_device(job.path, self.draft)
             if blob is not None:
                 item.update(ok=True, jpeg=blob)
                 return item
@@ -124,8 +124,6 @@ def finish_on_device(batch: dict, dataset: FaceDataset, device) -> dict:
 
     from .devdecode import decode_on_device
 
-    if not batch["jpeg"]:
-        return batch
     meta, rows = batch["meta"], list(batch["rows"])
     n_t = len(dataset.transforms)
     host = batch["tensors"][0] if batch["tensors"] else [None] * n_t

@@ -28,15 +28,16 @@ DECODE_MODES = ("auto", "cpu", "device")
 _EXIF_ORIENTATION = 0x0112
 
 
-def jpeg_for_device(path: str, largest: int) -> np.ndarray | None:
+def jpeg_for_device(path: str, draft: tuple[int, int]) -> np.ndarray | None:
     """The file's bytes when the device may decode it to the CPU path's pixels; else None.
 
     Parameters
     ----------
     path : str
-    largest : int
-        The largest resize target of the run's backbones; JPEGs at least twice as large are
-        reduced by Pillow's draft mode on the CPU path, which the device cannot reproduce.
+    draft : (int, int)
+        The CPU path's draft size (``FaceDataset.draft``); JPEGs that Pillow's draft mode
+        would reduce (by its own rule: both sides at least twice the draft size) stay on the
+        CPU path, because the device cannot reproduce DCT-scaled decoding.
     """
     from PIL import Image
 
@@ -46,7 +47,8 @@ def jpeg_for_device(path: str, largest: int) -> np.ndarray | None:
         with Image.open(path) as img:  # reads the header only
             if img.format != "JPEG" or img.mode not in ("L", "RGB"):
                 return None
-            if min(img.size) >= 2 * largest or min(img.size) < MIN_SIDE:
+            (w, h), (dw, dh) = img.size, draft
+            if min(w // dw, h // dh) >= 2 or min(w, h) < MIN_SIDE:
                 return None
             if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
                 return None
@@ -211,7 +213,7 @@ def choose_decoder(mode: str, dataset, runners: dict, t_index: dict, device, wor
         return report
     picked, blobs = [], []
     for i in range(len(dataset)):
-        blob = jpeg_for_device(dataset.jobs[i].path, dataset.largest)
+        blob = jpeg_for_device(dataset.jobs[i].path, dataset.draft)
         if blob is not None:
             picked.append(i)
             blobs.append(blob)
