@@ -78,6 +78,18 @@ def real_lite0_cache(real_dir: Path, tmp_path_factory) -> Path:
     return cache
 
 
+@pytest.fixture(scope="session")
+def real_lite0_eager_cache(real_dir: Path, tmp_path_factory) -> Path:
+    """Like ``real_lite0_cache`` but fp32 and eager, so the vectors are the same on every run of
+    one machine (compiled graphs and bf16 are chosen by timing and CPU)."""
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+    cache = tmp_path_factory.mktemp("real-lite0-eager") / "real.h5"
+    featurize(FeaturizeConfig(str(real_dir / "demo.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
+                              root=str(real_dir / "images"), progress=False, workers=0, precision="fp32", compile="none"))
+    return cache
+
+
 @pytest.fixture(autouse=True)
 def _isolated_torch_home(tmp_path_factory, monkeypatch):
     """Never touch the user's torch hub folder; weights downloads fail fast offline."""
