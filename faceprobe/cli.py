@@ -11,7 +11,8 @@ import click
 
 from . import __version__
 from .cache.command import cache_group
-from .classify.command import classify_command, fit_command, predict_command
+from .classify.command import classify_command, fit_command
+from .predict_command import predict_command
 from .demo.command import demo_command
 from .report.command import report_command
 from .featurize.command import backbones_command, featurize_command

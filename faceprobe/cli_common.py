@@ -8,18 +8,20 @@ import sys
 
 import click
 
-from .errors import FaceprobeError
+from .errors import FaceprobeError, OptionError
 
 __all__ = ["clean_errors", "echo_json"]
 
 
 def clean_errors(func):
-    """Turn library errors into one-line click errors (exit 1), Ctrl-C into exit 130."""
+    """Turn library errors into one-line click errors (exit 1) naming the flag, Ctrl-C into exit 130."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except OptionError as exc:
+            raise click.ClickException(exc.as_flag()) from None
         except FaceprobeError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FaceprobeError", "BadImage"]
+__all__ = ["FaceprobeError", "BadImage", "OptionError", "flag_of"]
 
 
 class FaceprobeError(Exception):
@@ -14,3 +14,37 @@ class FaceprobeError(Exception):
 
 class BadImage(FaceprobeError):
     """One image cannot be used; featurize records the reason and goes on."""
+
+
+class OptionError(FaceprobeError, ValueError):
+    """A bad value of a named library parameter (scikit-learn's pattern: name, value received, fix).
+
+    ``str(error)`` names the parameter as the library calls it (``cv=1: must be >= 2``); the
+    CLI rewrites it with the flag that sets it (``--cv 1: must be >= 2``), see :func:`flag_of`.
+
+    Attributes
+    ----------
+    param : str
+    value : object
+    why : str
+    """
+
+    def __init__(self, param: str, value, why: str):
+        self.param, self.value, self.why = param, value, why
+        super().__init__(f"{param}={value!r}: {why}")
+
+    def as_flag(self, flags: dict[str, str] | None = None) -> str:
+        """The message with the CLI flag of ``param`` (``flags`` overrides the derived name)."""
+        value = self.value if not isinstance(self.value, (list, tuple)) else ",".join(map(str, self.value))
+        return f"{flag_of(self.param, flags)} {value}: {self.why}"
+
+
+_FLAGS = {"key": "--backbone", "heads": "--head", "params": "--param", "cache": "--cache", "views": "--augment",
+          "backbones": "--backbone", "compile": "--compile", "crop_params": "--crop-param"}
+
+
+def flag_of(param: str, flags: dict[str, str] | None = None) -> str:
+    """The CLI flag of a library parameter: ``max_memory`` -> ``--max-memory`` unless named otherwise."""
+    if flags and param in flags:
+        return flags[param]
+    return _FLAGS.get(param, "--" + param.replace("_", "-"))

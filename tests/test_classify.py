@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from faceprobe.cache.journal import Part
 from faceprobe.cache.store import commit
 from faceprobe.classify.data import load_dataset, parse_class_map
-from faceprobe.classify.evaluate import EvalConfig, evaluate, prepare_fold
+from faceprobe.classify.evaluate import EvalConfig, evaluate
+from faceprobe.classify.folds import make_fold
 from faceprobe.classify.metrics import fold_metrics
 from faceprobe.classify.splits import SplitSpec, make_splits
 from faceprobe.cli import cli
@@ -83,7 +84,8 @@ def test_scaler_pca_and_undersampling_fit_on_training_rows_only(tmp_path):
     train, test = np.arange(0, 36), np.arange(36, 48)
     ds.X[test] += 1000.0  # if test rows leaked into the scaler, training rows would collapse
     cfg = EvalConfig(heads=["logreg"], pca=3, balance="undersample")
-    Xtr, ytr, _, Xte = prepare_fold(ds, train, test, cfg, seed=0)
+    fold = make_fold(ds, train, test, cfg, seed=0)
+    Xtr, ytr, Xte = fold.X_train, fold.ytr, fold.X_test
     assert np.allclose(Xtr.mean(axis=0), 0, atol=1e-4)
     assert Xte.mean() > 50 or Xte.mean() < -50 or np.abs(Xte).max() > 50
     _, counts = np.unique(ytr, return_counts=True)
@@ -94,7 +96,8 @@ def test_augmented_views_reach_training_folds_only(tmp_path):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", views=("hflip",))), "toy", with_views=True)
     assert set(ds.views) == {"hflip"}
     train, test = np.arange(0, 30), np.arange(30, 48)
-    Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, EvalConfig(heads=["knn"], augmented=True), seed=0)
+    fold = make_fold(ds, train, test, EvalConfig(heads=["knn"], augmented=True), seed=0)
+    ytr, gtr, Xte = fold.ytr, fold.gtr, fold.X_test
     assert len(ytr) == 60 and Xte.shape[0] == 18
     assert set(gtr) == set(ds.groups[train])  # views carry their source image's subject
 
@@ -113,7 +116,7 @@ def test_nested_grid_records_choices(tmp_path):
     res = evaluate(ds, EvalConfig(heads=["svm", "knn"], grid={"C": [0.01, 10], "k": [1, 7]}, split=SplitSpec(cv=3, group=True)))
     for f in res["heads"]["svm"]["folds"]:
         assert f["params"]["C"] in (0.01, 10) and len(f["inner_scores"]) == 2
-    with pytest.raises(FaceprobeError, match="--param gamma: no selected head takes it"):
+    with pytest.raises(FaceprobeError, match="params='gamma': no selected head takes it"):
         evaluate(ds, EvalConfig(heads=["knn"], grid={"gamma": [1]}))
 
 
@@ -146,10 +149,10 @@ def test_cli_table_json_and_errors(tmp_path):
     r2 = invoke("classify", "--cache", cache, "--head", "logreg", "--cv", 3, "--group", "none")
     assert "NOT grouped by subject" in r2.output
     for args, msg in [
-        (("--head", "tree"), "unknown head 'tree'; choose from: dnn, knn, logreg, mlp, svm, all"),
+        (("--head", "tree"), "--head tree: unknown head; choose from: dnn, knn, logreg, mlp, svm, all"),
         (("--backbone", "resnet"), "unknown feature key 'resnet'"),
         (("--cv", 50), "fewer than the 50 splits need"),
-        (("--classes", "pain=grimace"), "--classes: unknown label(s) grimace"),
+        (("--classes", "pain=grimace"), "--classes grimace: unknown label(s)"),
     ]:
         res = invoke("classify", "--cache", cache, *args)
         assert res.exit_code == 1 and msg in res.output, res.output

@@ -33,7 +33,7 @@ def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path):
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(out.open()))
     assert [Path(x["path"]).name for x in rows] == ["a.jpg", "b.png"]
-    assert set(rows[0]) == {"path", "label", "p_happy", "p_neutral", "p_pain"}
+    assert set(rows[0]) == {"path", "label", "p_happy", "p_neutral", "p_pain", "reason"}
     for x in rows:
         probs = [float(x[f"p_{c}"]) for c in ("happy", "neutral", "pain")]
         assert abs(sum(probs) - 1) < 1e-4 and x["label"] in ("happy", "neutral", "pain")

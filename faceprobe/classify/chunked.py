@@ -7,24 +7,23 @@ the k nearest training rows of each test row while the training blocks stream pa
 the earlier training row). logreg minimises scikit-learn's own objective (the same L2 penalty
 scaled by C, lbfgs with the same options) with one pass over the blocks per loss evaluation, so
 it converges to the model that :class:`sklearn.linear_model.LogisticRegression` would fit in
-memory. Other heads need the whole matrix at once and are refused before any work starts.
+memory. Heads carry these as their ``streamed`` capability (see :mod:`.heads`); other heads
+need the whole matrix at once and are refused before any work starts. Parameters ``p`` hold
+every parameter of the head (defaults merged).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
 from .diskrows import RowSet
-from .heads import HEADS
 
-__all__ = ["CHUNKED_HEADS", "ChunkedFold", "Prep", "fit_prep", "knn_predict", "logreg_fit", "logreg_pipeline", "chunked_fold"]
-
-CHUNKED_HEADS = ("knn", "logreg")
+__all__ = ["Prep", "fit_prep", "knn_predict", "logreg_fit", "logreg_pipeline", "knn_streamed", "logreg_streamed",
+           "logreg_streamed_pipeline"]
 
 
 @dataclass
@@ -115,10 +114,10 @@ def knn_predict(params: dict, train: RowSet, y_fit: np.ndarray, test: RowSet, pr
         As :class:`sklearn.neighbors.KNeighborsClassifier` would give (``proba`` in
         ``classes`` order).
     """
-    p = {**HEADS["knn"].defaults, **params}
+    p = params
     k, metric = int(p["k"]), p["metric"]
     if metric not in ("euclidean", "cosine"):
-        raise FaceprobeError(f"--param metric={metric}: out-of-core knn takes euclidean or cosine")
+        raise OptionError("params", f"metric={metric}", "out-of-core knn takes euclidean or cosine")
     classes, codes = np.unique(y_fit, return_inverse=True)
     if k > len(y_fit):
         raise FaceprobeError(f"knn: k={k} is more than the {len(y_fit)} training rows")
@@ -198,7 +197,7 @@ def logreg_fit(params: dict, rows: RowSet, y_fit: np.ndarray, prep: Prep, dim: i
     """
     from scipy.optimize import minimize
 
-    p = {**HEADS["logreg"].defaults, **params}
+    p = params
     classes, codes = np.unique(y_fit, return_inverse=True)
     sw = np.ones(len(codes))
     if class_weight == "balanced":
@@ -229,7 +228,7 @@ def logreg_pipeline(prep: Prep, model: SimpleNamespace, params: dict):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    p = {**HEADS["logreg"].defaults, **params}
+    p = params
     d = len(prep.mean)
     scaler = StandardScaler()
     scaler.mean_, scaler.scale_, scaler.var_ = prep.mean, prep.scale, prep.scale**2
@@ -247,60 +246,25 @@ def logreg_pipeline(prep: Prep, model: SimpleNamespace, params: dict):
     return Pipeline(steps)
 
 
-# ------------------------------------------------------------------ one fold
+# ------------------------------------------------------------------ the heads' streamed capability
 
 
-@dataclass
-class ChunkedFold:
-    """A fold prepared from disk.
-
-    Attributes
-    ----------
-    rows : RowSet
-        Training rows (with augmented views), the ones read by the scaler pass.
-    ytr, gtr : ndarray of str
-        Their labels and subjects.
-    prep : Prep
-        Scaler (and PCA) fitted on them.
-    fit_predict : callable (head, params, tr, te, y_fit) -> (model, pred, scores)
-        ``tr`` and ``te`` are positions in ``rows``; ``te=None`` predicts the test fold.
-    """
-
-    rows: RowSet
-    ytr: np.ndarray
-    gtr: np.ndarray
-    prep: Prep
-    fit_predict: Callable
+def knn_streamed(p: dict, fit_rows: RowSet, y_fit: np.ndarray, pred_rows: RowSet, prep: Prep, dim: int,
+                 class_weight: str | None):
+    """knn's ``streamed`` capability: (estimator stand-in, predictions, probabilities)."""
+    classes, pred, proba = knn_predict(p, fit_rows, y_fit, pred_rows, prep)
+    return SimpleNamespace(classes_=classes), pred, proba
 
 
-def chunked_fold(ds, train: np.ndarray, test: np.ndarray, cfg, seed: int) -> ChunkedFold:
-    """Prepare one fold from disk: balance, views, and the scaler (and PCA) fitted in passes."""
-    from .evaluate import _undersample
+def logreg_streamed(p: dict, fit_rows: RowSet, y_fit: np.ndarray, pred_rows: RowSet, prep: Prep, dim: int,
+                    class_weight: str | None):
+    """logreg's ``streamed`` capability: (fitted coefficients, predictions, decision values)."""
+    model = logreg_fit(p, fit_rows, y_fit, prep, dim, class_weight=class_weight)
+    raw = logreg_decision(model, pred_rows, prep)
+    pred = model.classes_[(raw > 0).astype(int)] if raw.ndim == 1 else model.classes_[np.argmax(raw, axis=1)]
+    return model, pred, raw
 
-    if cfg.balance == "undersample":
-        train = train[_undersample(ds.y[train], np.random.default_rng(seed))]
-    parts = [(ds.X, train)] + ([(ds.views[v], train) for v in sorted(ds.views)] if cfg.augmented else [])
-    rows = RowSet(parts)
-    y_all = np.concatenate([ds.y[idx] for _, idx in parts])
-    g_all = np.concatenate([ds.groups[idx] for _, idx in parts])
-    prep, used = fit_prep(rows, cfg.pca)
-    rows = rows.subset(used)
-    ytr, gtr = y_all[used], g_all[used]
-    test_rows = RowSet([(ds.X, test)])
-    dim = cfg.pca or ds.X.shape[1]
-    class_weight = "balanced" if cfg.balance == "class-weight" else None
 
-    def fit_predict(head: str, params: dict, tr: np.ndarray, te: np.ndarray | None, y_fit: np.ndarray):
-        fit_rows = rows.subset(tr)
-        pred_rows = test_rows if te is None else rows.subset(te)
-        if head == "knn":
-            classes, pred, proba = knn_predict(params, fit_rows, y_fit, pred_rows, prep)
-            return SimpleNamespace(classes_=classes), pred, proba
-        if head == "logreg":
-            model = logreg_fit(params, fit_rows, y_fit, prep, dim, class_weight=class_weight)
-            raw = logreg_decision(model, pred_rows, prep)
-            pred = model.classes_[(raw > 0).astype(int)] if raw.ndim == 1 else model.classes_[np.argmax(raw, axis=1)]
-            return model, pred, raw
-        raise FaceprobeError(f"{head} cannot read features in blocks; out-of-core heads: {', '.join(CHUNKED_HEADS)}")
-
-    return ChunkedFold(rows, ytr, gtr, prep, fit_predict)
+def logreg_streamed_pipeline(p: dict, rows: RowSet, y_fit: np.ndarray, prep: Prep, dim: int, class_weight: str | None):
+    """logreg fitted by passes over ``rows``, as a scikit-learn Pipeline (what ``fit`` saves)."""
+    return logreg_pipeline(prep, logreg_fit(p, rows, y_fit, prep, dim, class_weight=class_weight), p)

@@ -8,7 +8,7 @@ import click
 
 from ..cli_common import clean_errors
 
-__all__ = ["classify_command", "fit_command", "predict_command"]
+__all__ = ["classify_command", "fit_command"]
 
 
 def evaluation_options(func):
@@ -95,28 +95,3 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes,
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")
-
-
-@click.command("predict")
-@click.argument("source", type=click.Path(exists=True))
-@click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False), help="Model from faceprobe fit.")
-@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="Feature cache used (and filled) for the new images.")
-@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder that relative manifest paths start from.")
-@click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
-@click.option("--output", "-o", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@clean_errors
-def predict_command(source, model_path, cache, root, path_col, output, quiet):
-    """Predict the class of new images: path,label,p_<class>... CSV.
-
-    SOURCE is a folder of images (searched recursively) or a CSV with a path column.
-
-    \b
-    Example:
-      faceprobe predict --model model.joblib new_faces/ -o predictions.csv
-    """
-    from .model import load_model, predict_source
-
-    model = load_model(model_path)
-    n = predict_source(model, source, cache, output, root=root, path_col=path_col, progress=not quiet)
-    click.echo(f"wrote {n} predictions to {output}")

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..cache.store import read_features, read_images
 from ..cache.tools import list_keys, resolve_key
-from ..errors import FaceprobeError
+from ..cache.join import image_rows
+from ..errors import FaceprobeError, OptionError
 from .diskrows import DiskMatrix, MemoryPlan, plan_memory
 
 __all__ = ["Dataset", "load_dataset", "parse_class_map"]
@@ -71,13 +72,13 @@ def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
         target, eq, sources = spec.partition("=")
         target = target.strip().lower()
         if not target:
-            raise FaceprobeError(f"--classes {spec!r}: expected NEW=old1,old2 or a label")
+            raise OptionError("classes", spec, "expected NEW=old1,old2 or a label")
         for src in (sources.split(",") if eq else [target]):
             src = src.strip().lower()
             if not src:
                 continue
             if src in mapping and mapping[src] != target:
-                raise FaceprobeError(f"--classes: label {src!r} mapped to both {mapping[src]!r} and {target!r}")
+                raise OptionError("classes", spec, f"label {src!r} mapped to both {mapping[src]!r} and {target!r}")
             mapping[src] = target
     return mapping
 
@@ -88,7 +89,7 @@ def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.nd
     known = set(y)
     unknown = sorted(s for s in mapping if s != "*" and s not in known)
     if unknown:
-        raise FaceprobeError(f"--classes: unknown label(s) {', '.join(unknown)}; the cache has: {', '.join(sorted(known))}")
+        raise OptionError("classes", ",".join(unknown), f"unknown label(s); the cache has: {', '.join(sorted(known))}")
     rest = mapping.get("*")
     out = np.array([mapping.get(lab, rest if rest else "") for lab in y], dtype=object)
     dropped = int(np.sum(out == ""))
@@ -129,41 +130,14 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     fm = read_features(cache, key, vectors=False)
     view_keys = _view_keys(cache, fm.spec) if with_views else []
     plan = plan_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
-    if plan.in_memory:
-        fm.vectors = read_features(cache, key).vectors
-        finite = np.isfinite(fm.vectors).all(axis=1)
-    else:
-        everything = DiskMatrix(cache, key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
-        finite = np.zeros(len(fm.sha256), dtype=bool)
-        for pos, _ in everything.blocks(everything.rows):
-            finite[pos] = True
+    finite = _finite_rows(cache, fm, plan)
     images = read_images(cache)
-    row_of = {s: i for i, s in enumerate(fm.sha256)}
-    notes: list[str] = []
-    seen: set[str] = set()
-    pick_img, pick_row = [], []
-    for i in np.argsort(images["path"].astype(str), kind="stable"):
-        s = images["sha256"][i]
-        if images["status"][i] != "ok" or not images["label"][i] or s not in row_of or s in seen:
-            continue
-        r = row_of[s]
-        if not finite[r]:
-            continue  # skipped for lack of a face
-        seen.add(s)
-        pick_img.append(i)
-        pick_row.append(r)
-    if not pick_img:
+    img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=True, one_per_content=True)
+    if not len(img_idx):
         raise FaceprobeError(f"{cache}: feature key {key} has no usable rows")
-    img_idx, rows = np.asarray(pick_img), np.asarray(pick_row)
-    y = np.asarray(images["label"][img_idx], dtype=object)
-    y = _apply_classes(y, classes or {}, notes)
-    keep = y != ""
-    counts = Counter(y[keep])
-    if min_count:
-        small = sorted(c for c, n in counts.items() if n < min_count)
-        if small:
-            notes.append("left out classes with fewer than %d rows: %s" % (min_count, ", ".join(f"{c} ({counts[c]})" for c in small)))
-            keep &= ~np.isin(y, small)
+    notes: list[str] = []
+    y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
+    keep = _keep_classes(y, min_count, notes)
     img_idx, rows, y = img_idx[keep], rows[keep], y[keep]
     if len(set(y)) < 2:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
@@ -177,9 +151,33 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     )
     if with_views:
         if not view_keys:
-            raise FaceprobeError(f"--augmented: the cache holds no augmented views for {key}; featurize with --augment hflip,...")
+            raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with --augment hflip,...")
         ds.views = _load_views(cache, view_keys, ds.sha256, plan)
     return ds
+
+
+def _finite_rows(cache: str, fm, plan: MemoryPlan) -> np.ndarray:
+    """Per row of the key: finite (False for the NaN rows of faces not found); loads the vectors in memory plans."""
+    if plan.in_memory:
+        fm.vectors = read_features(cache, fm.key).vectors
+        return np.isfinite(fm.vectors).all(axis=1)
+    everything = DiskMatrix(cache, fm.key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
+    finite = np.zeros(len(fm.sha256), dtype=bool)
+    for pos, _ in everything.blocks(everything.rows):
+        finite[pos] = True
+    return finite
+
+
+def _keep_classes(y: np.ndarray, min_count: int, notes: list) -> np.ndarray:
+    """Rows of mapped classes with at least ``min_count`` rows (what is left out goes to ``notes``)."""
+    keep = y != ""
+    counts = Counter(y[keep])
+    if min_count:
+        small = sorted(c for c, n in counts.items() if n < min_count)
+        if small:
+            notes.append("left out classes with fewer than %d rows: %s" % (min_count, ", ".join(f"{c} ({counts[c]})" for c in small)))
+            keep &= ~np.isin(y, small)
+    return keep
 
 
 def _view_keys(cache: str, spec: dict) -> list[str]:

@@ -2,196 +2,35 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
+from .config import BACKENDS, BALANCE, EvalConfig
 from .data import Dataset
-from .diskrows import DiskMatrix
-from .fastpath import FoldMatrices
-from .fastpath import fit_predict as fit_predict_matrices
+from .folds import check_heads, choose_params, make_fold
 from .heads import HEADS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
-from .splits import SplitSpec, make_splits
+from .splits import make_splits
 
-__all__ = ["EvalConfig", "evaluate", "prepare_fold", "training_rows", "BALANCE"]
-
-BALANCE = ("none", "undersample", "class-weight")
-_WEIGHTED = {"svm", "logreg"}  # take class_weight="balanced"
-_SAMPLE_WEIGHTED = {"mlp", "dnn"}  # take sample_weight in fit
-
-
-@dataclass
-class EvalConfig:
-    """What to evaluate and how.
-
-    Attributes
-    ----------
-    heads : list of str
-    grid : dict of str -> list
-        ``--param`` values; each head uses the names it takes. More than one combination
-        is chosen by an inner CV inside each outer training fold (nested CV).
-    split : SplitSpec
-    balance : str
-        ``none``, ``undersample`` (training rows of larger classes dropped at random, per
-        fold) or ``class-weight``.
-    pca : int or None
-        PCA components, fitted on the training fold.
-    augmented : bool
-        Add the training images' augmented views to training folds.
-    inner_cv : int
-        Folds of the inner CV that picks hyperparameters.
-    jobs : int
-        Parallel folds (joblib).
-    progress : bool
-        Show a progress bar over folds (stderr).
-    backend : str
-        ``local`` (joblib processes on this machine) or ``dask`` (joblib's Dask backend on a
-        dask.distributed cluster; the ``dask`` extra). Results are identical either way.
-    scheduler : str or None
-        Dask scheduler address; None starts a local cluster with ``jobs`` workers.
-    """
-
-    heads: list[str]
-    grid: dict = field(default_factory=dict)
-    split: SplitSpec = field(default_factory=SplitSpec)
-    balance: str = "none"
-    pca: int | None = None
-    augmented: bool = False
-    inner_cv: int = 3
-    jobs: int = 1
-    progress: bool = False
-    backend: str = "local"
-    scheduler: str | None = None
-
-
-def _head_grid(head: str, grid: dict) -> list[dict]:
-    own = {k: v for k, v in grid.items() if k in HEADS[head].defaults}
-    names = sorted(own)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(own[n] for n in names))] or [{}]
+__all__ = ["EvalConfig", "evaluate"]
 
 
 def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
-    if cfg.backend not in ("local", "dask"):
-        raise FaceprobeError(f"--backend must be local or dask, got {cfg.backend!r}")
+    if cfg.backend not in BACKENDS:
+        raise OptionError("backend", cfg.backend, f"choose from: {', '.join(BACKENDS)}")
     if cfg.balance not in BALANCE:
-        raise FaceprobeError(f"--balance must be one of {', '.join(BALANCE)}, got {cfg.balance!r}")
-    taken = set().union(*(HEADS[h].defaults for h in cfg.heads))
+        raise OptionError("balance", cfg.balance, f"choose from: {', '.join(BALANCE)}")
+    taken = set().union(*(HEADS.get(h).params for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
-        raise FaceprobeError(f"--param {stray[0]}: no selected head takes it ({', '.join(cfg.heads)})")
-    if cfg.balance == "class-weight" and "knn" in cfg.heads:
-        raise FaceprobeError("knn takes no class weights; use --balance undersample with knn")
+        raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)})")
     if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
-        raise FaceprobeError(f"--pca must be between 1 and {ds.X.shape[1]}, got {cfg.pca}")
-    if isinstance(ds.X, DiskMatrix):
-        from .chunked import CHUNKED_HEADS
-
-        refused = [h for h in cfg.heads if h not in CHUNKED_HEADS]
-        if refused:
-            raise FaceprobeError(f"{', '.join(refused)} need{'s' if len(refused) == 1 else ''} the feature matrix in memory, but "
-                                 f"{ds.plan.describe(*ds.X.shape)}; heads that read it in blocks: {', '.join(CHUNKED_HEADS)} "
-                                 f"(or raise --max-memory, or lower --jobs)")
+        raise OptionError("pca", cfg.pca, f"must be between 1 and {ds.X.shape[1]}")
+    check_heads(ds, cfg)
     if cfg.split.group and not ds.has_subjects:
-        raise FaceprobeError("--group subject: the cache does not know every image's subject; use --group none")
-
-
-def _undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    classes, counts = np.unique(y, return_counts=True)
-    n = counts.min()
-    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False) for c in classes])
-    return np.sort(keep)
-
-
-def training_rows(ds: Dataset, train: np.ndarray, cfg: EvalConfig, seed: int):
-    """The rows a model learns from: ``train`` balanced by undersampling when asked, then the
-    training images' augmented views (when ``--augmented``), with labels and subjects."""
-    if cfg.balance == "undersample":
-        train = train[_undersample(ds.y[train], np.random.default_rng(seed))]
-    Xtr, ytr, gtr = [ds.X[train]], [ds.y[train]], [ds.groups[train]]
-    if cfg.augmented:
-        for view in sorted(ds.views):
-            rows = ds.views[view][train]
-            ok = np.isfinite(rows).all(axis=1)
-            Xtr.append(rows[ok])
-            ytr.append(ds.y[train][ok])
-            gtr.append(ds.groups[train][ok])
-    return np.concatenate(Xtr), np.concatenate(ytr), np.concatenate(gtr)
-
-
-def prepare_fold(ds: Dataset, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int):
-    """Training and test matrices of one fold: balance, views, scaler and PCA fitted on training rows only.
-
-    Returns
-    -------
-    Xtr, ytr, gtr, Xte : ndarrays
-        ``gtr`` are the training rows' subjects (for grouped inner CV).
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)
-    scaler = StandardScaler().fit(Xtr)
-    Xtr, Xte = scaler.transform(Xtr), scaler.transform(ds.X[test])
-    if cfg.pca:
-        pca = PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)
-        Xtr, Xte = pca.transform(Xtr), pca.transform(Xte)
-    return Xtr.astype(np.float32), ytr, gtr, Xte.astype(np.float32)
-
-
-def _balance_args(head: str, cfg: EvalConfig, y_fit: np.ndarray) -> tuple[dict, dict]:
-    """(fit kwargs, estimator params) that implement ``--balance class-weight`` for a head."""
-    if cfg.balance != "class-weight":
-        return {}, {}
-    if head in _WEIGHTED:
-        return {}, {"class_weight": "balanced"}
-    from sklearn.utils.class_weight import compute_sample_weight
-
-    return {"sample_weight": compute_sample_weight("balanced", y_fit)}, {}
-
-
-def _memory_fold(ds: Dataset, train, test, cfg: EvalConfig, seed: int):
-    """Prepare one fold in memory: training labels and subjects, and its ``fit_predict``.
-
-    ``fit_predict(head, params, tr, te, y_fit)`` takes positions in the training rows;
-    ``te=None`` predicts the test fold. One :class:`FoldMatrices` serves every head and
-    hyperparameter of the fold.
-    """
-    Xtr, ytr, gtr, Xte = prepare_fold(ds, train, test, cfg, seed)
-    m = FoldMatrices(Xtr, Xte)
-    test_pos = np.arange(m.n_train, len(m.X))
-
-    def fit_predict(head, params, tr, te, y_fit):
-        fit_kwargs, est_params = _balance_args(head, cfg, y_fit)
-        return fit_predict_matrices(head, params, m, tr, test_pos if te is None else te, y_fit, seed, fit_kwargs, est_params)
-
-    return ytr, gtr, fit_predict
-
-
-def _choose(head: str, cands: list[dict], cfg: EvalConfig, fit_predict, ytr, gtr, seed: int) -> tuple[dict, dict]:
-    """Pick hyperparameters by inner CV on the training fold (balanced accuracy)."""
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    if len(cands) == 1:
-        return cands[0], {}
-    k = min(cfg.inner_cv, int(np.unique(ytr, return_counts=True)[1].min()))
-    if k < 2:
-        raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of --param grids")
-    dummy = np.zeros(len(ytr))
-    if cfg.split.group:
-        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr, gtr))
-    else:
-        inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
-    scores = {}
-    for i, params in enumerate(cands):
-        vals = [balanced_accuracy_score(ytr[te], fit_predict(head, params, tr, te, ytr[tr])[1]) for tr, te in inner]
-        scores[i] = float(np.mean(vals))
-    best = max(scores, key=lambda i: (scores[i], -i))
-    return cands[best], {str(sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+        raise OptionError("group", "subject", "the cache does not know every image's subject; use none")
 
 
 def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -216,22 +55,16 @@ def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test,
 
 
 def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[dict]:
-    if isinstance(ds.X, DiskMatrix):
-        from .chunked import chunked_fold
-
-        fold_ = chunked_fold(ds, train, test, cfg, seed)
-        ytr, gtr, fit_predict = fold_.ytr, fold_.gtr, fold_.fit_predict
-    else:
-        ytr, gtr, fit_predict = _memory_fold(ds, train, test, cfg, seed)
-    tr = np.arange(len(ytr))
+    prepared = make_fold(ds, train, test, cfg, seed)
+    tr = np.arange(len(prepared.ytr))
     out = []
     for head in cfg.heads:
-        params, inner = _choose(head, _head_grid(head, cfg.grid), cfg, fit_predict, ytr, gtr, seed)
-        est, pred, raw = fit_predict(head, params, tr, None, ytr)
+        params, inner = choose_params(head, cfg, prepared, seed)
+        est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
         scores = _in_class_order(est, raw, classes)
         met = fold_metrics(ds.y[test], pred, classes, scores)
         out.append({"head": head, "fold": fold, "repeat": repeat, "params": params, "inner_scores": inner,
-                    "n_train": int(len(ytr)), "n_test": int(len(test)), **met,
+                    "n_train": int(len(prepared.ytr)), "n_test": int(len(test)), **met,
                     "test_paths": ds.paths[test].tolist(), "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
                     "scores": np.round(scores, 6).tolist()})
     return out

@@ -2,17 +2,16 @@
 
 For svm and knn, the pairwise squared distances (and dot products) of a fold's rows are
 computed once in float64; every gamma, C, k and every inner-CV subset then reads a block of
-them, instead of libsvm or the neighbour search recomputing them per fit. Other heads, and
-folds too large for an n x n matrix, take the plain scikit-learn path.
+them, instead of libsvm or the neighbour search recomputing them per fit. Heads carry these
+functions as their ``precomputed`` capability (see :mod:`.heads`); other heads, and folds too
+large for an n x n matrix, take the plain scikit-learn path.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .heads import HEADS, make_head
-
-__all__ = ["FoldMatrices", "fit_predict", "MAX_ROWS"]
+__all__ = ["FoldMatrices", "svm_precomputed", "knn_precomputed", "MAX_ROWS"]
 
 MAX_ROWS = 12000
 """Largest fold (training + test rows) given an n x n float64 matrix (about 1.1 GB)."""
@@ -77,37 +76,33 @@ def _gamma(p: dict, Xfit: np.ndarray) -> float:
     return float(g)
 
 
-def fit_predict(head: str, params: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray,
-                seed: int, fit_kwargs: dict | None = None, est_params: dict | None = None):
-    """Fit ``head`` on rows ``tr`` of the fold matrices, predict rows ``te``.
+def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
+                    fit_kwargs: dict, est_params: dict):
+    """svm on a precomputed kernel read from the fold's matrices; None where that does not apply.
 
-    Returns
-    -------
-    estimator, pred, scores
-        ``scores`` are decision values (svm) or probabilities, in ``estimator.classes_`` order.
+    ``p`` holds every parameter of the head (defaults merged). Returns ``(estimator, pred,
+    decision values)`` equal to scikit-learn's own SVC on the rows (tested).
     """
-    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import SVC
 
-    p = {**HEADS[head].defaults, **params}
-    fit_kwargs = fit_kwargs or {}
-    if m.enabled and head == "svm" and p["kernel"] in ("rbf", "linear"):
-        p["_gamma"] = _gamma(p, m.X[tr])
-        est = SVC(kernel="precomputed", C=float(p["C"]), random_state=seed, **(est_params or {}))
-        est.fit(_svm_kernel(m, p, tr, tr), y_fit, **fit_kwargs)
-        k_te = _svm_kernel(m, p, te, tr)
-        return est, est.predict(k_te), est.decision_function(k_te)
-    if m.enabled and head == "knn" and p["metric"] in ("euclidean", "cosine"):
-        d = m.sqdist() if p["metric"] == "euclidean" else m.cosdist()
-        d = np.sqrt(d) if p["metric"] == "euclidean" else d
-        est = KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric="precomputed")
-        est.fit(d[np.ix_(tr, tr)], y_fit)
-        d_te = d[np.ix_(te, tr)]
-        return est, est.predict(d_te), est.predict_proba(d_te)
-    est = make_head(head, params, seed)
-    if est_params:
-        est.set_params(**est_params)
-    est.fit(m.X[tr].astype(np.float32), y_fit, **fit_kwargs)
-    Xte = m.X[te].astype(np.float32)
-    scores = est.decision_function(Xte) if hasattr(est, "decision_function") else est.predict_proba(Xte)
-    return est, est.predict(Xte), scores
+    if not m.enabled or p["kernel"] not in ("rbf", "linear"):
+        return None
+    p = {**p, "_gamma": _gamma(p, m.X[tr])}
+    est = SVC(kernel="precomputed", C=float(p["C"]), random_state=seed, **est_params)
+    est.fit(_svm_kernel(m, p, tr, tr), y_fit, **fit_kwargs)
+    k_te = _svm_kernel(m, p, te, tr)
+    return est, est.predict(k_te), est.decision_function(k_te)
+
+
+def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
+                    fit_kwargs: dict, est_params: dict):
+    """knn on precomputed euclidean or cosine distances; None where that does not apply."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if not m.enabled or p["metric"] not in ("euclidean", "cosine"):
+        return None
+    d = np.sqrt(m.sqdist()) if p["metric"] == "euclidean" else m.cosdist()
+    est = KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric="precomputed")
+    est.fit(d[np.ix_(tr, tr)], y_fit)
+    d_te = d[np.ix_(te, tr)]
+    return est, est.predict(d_te), est.predict_proba(d_te)

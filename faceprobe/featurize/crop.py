@@ -46,6 +46,11 @@ class CropSpec:
         if self.no_face not in ("keep", "skip"):
             raise FaceprobeError(f"--no-face must be keep or skip, got {self.no_face!r}")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "CropSpec":
+        """The spec recorded in a feature key (:meth:`as_dict`) back as a CropSpec."""
+        return cls(**{"method": "none", **d})
+
     def as_dict(self) -> dict:
         """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
         if self.method == "none":

@@ -1,0 +1,57 @@
+"""What to evaluate and how: the configuration every classify layer reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .splits import SplitSpec
+
+__all__ = ["EvalConfig", "BALANCE", "BACKENDS"]
+
+BALANCE = ("none", "undersample", "class-weight")
+BACKENDS = ("local", "dask")
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and how.
+
+    Attributes
+    ----------
+    heads : list of str
+        Names in :data:`~faceprobe.classify.heads.HEADS`.
+    grid : dict of str -> list
+        ``--param`` values; each head uses the names it takes. More than one combination
+        is chosen by an inner CV inside each outer training fold (nested CV).
+    split : SplitSpec
+    balance : str
+        ``none``, ``undersample`` (training rows of larger classes dropped at random, per
+        fold) or ``class-weight`` (as each head's ``balance`` capability says).
+    pca : int or None
+        PCA components, fitted on the training fold.
+    augmented : bool
+        Add the training images' augmented views to training folds.
+    inner_cv : int
+        Folds of the inner CV that picks hyperparameters.
+    jobs : int
+        Parallel folds (joblib).
+    progress : bool
+        Show a progress bar over folds (stderr).
+    backend : str
+        ``local`` (joblib processes on this machine) or ``dask`` (joblib's Dask backend on a
+        dask.distributed cluster; the ``dask`` extra). Results are identical either way.
+    scheduler : str or None
+        Dask scheduler address; None starts a local cluster with ``jobs`` workers.
+    """
+
+    heads: list[str]
+    grid: dict = field(default_factory=dict)
+    split: SplitSpec = field(default_factory=SplitSpec)
+    balance: str = "none"
+    pca: int | None = None
+    augmented: bool = False
+    inner_cv: int = 3
+    jobs: int = 1
+    progress: bool = False
+    backend: str = "local"
+    scheduler: str | None = None

@@ -1,0 +1,254 @@
+"""The fold layer under evaluation and model fitting: training rows, balancing, augmented views,
+the fitted scaler and PCA, hyperparameter choice by inner CV, and the fit itself.
+
+Two implementations share one interface, :class:`Fold`: in memory (features loaded, the
+fold's distance matrices shared by svm and knn) and streamed (features left in the cache and
+read in blocks, for heads with the ``streamed`` capability). :func:`storage` is the one place
+that chooses between them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import FaceprobeError, OptionError
+from .chunked import fit_prep
+from .config import EvalConfig
+from .diskrows import DiskMatrix, RowSet
+from .fastpath import FoldMatrices
+from .heads import HEADS, HeadSpec, head_grid
+
+__all__ = ["Fold", "make_fold", "choose_params", "fit_all", "check_heads", "training_rows", "undersample", "storage"]
+
+
+@dataclass
+class Fold:
+    """One training fold, prepared.
+
+    Attributes
+    ----------
+    ytr, gtr : ndarray of str
+        Labels and subjects of the training rows (balanced, with augmented views).
+    fit_predict : callable (head, params, tr, te, y_fit) -> (estimator, pred, scores)
+        Fit on training positions ``tr``, predict positions ``te`` (None: the test fold).
+        ``scores`` are decision values or probabilities in ``estimator.classes_`` order.
+    pipeline : callable (head, params) -> sklearn Pipeline
+        Scaler, PCA and the head fitted on every training row (what ``fit`` saves).
+    X_train, X_test : ndarray of float32 or None
+        In memory: the scaled (and projected) training and test rows; None when streamed.
+    """
+
+    ytr: np.ndarray
+    gtr: np.ndarray
+    fit_predict: Callable
+    pipeline: Callable
+    X_train: np.ndarray | None = None
+    X_test: np.ndarray | None = None
+
+
+def undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions of a class-balanced subset: every class cut to the smallest one's count, at random."""
+    classes, counts = np.unique(y, return_counts=True)
+    n = counts.min()
+    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False) for c in classes])
+    return np.sort(keep)
+
+
+def _balanced_train(ds, train: np.ndarray, cfg: EvalConfig, seed: int) -> np.ndarray:
+    if cfg.balance == "undersample":
+        return train[undersample(ds.y[train], np.random.default_rng(seed))]
+    return train
+
+
+def training_rows(ds, train: np.ndarray, cfg: EvalConfig, seed: int):
+    """The rows a model learns from: ``train`` balanced by undersampling when asked, then the
+    training images' augmented views (when ``augmented``), with labels and subjects."""
+    train = _balanced_train(ds, train, cfg, seed)
+    Xtr, ytr, gtr = [ds.X[train]], [ds.y[train]], [ds.groups[train]]
+    if cfg.augmented:
+        for view in sorted(ds.views):
+            rows = ds.views[view][train]
+            ok = np.isfinite(rows).all(axis=1)
+            Xtr.append(rows[ok])
+            ytr.append(ds.y[train][ok])
+            gtr.append(ds.groups[train][ok])
+    return np.concatenate(Xtr), np.concatenate(ytr), np.concatenate(gtr)
+
+
+def _balance_args(spec: HeadSpec, balance: str, y_fit: np.ndarray) -> tuple[dict, dict]:
+    """(fit kwargs, estimator params) that implement ``balance="class-weight"`` for a head."""
+    if balance != "class-weight":
+        return {}, {}
+    if spec.balance == "class_weight":
+        return {}, {"class_weight": "balanced"}
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    return {"sample_weight": compute_sample_weight("balanced", y_fit)}, {}
+
+
+def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict):
+    est = spec.build(params, seed)
+    if est_params:
+        est.set_params(**est_params)
+    with warnings.catch_warnings():
+        for category in spec.warnings():
+            warnings.simplefilter("ignore", category)
+        est.fit(X, y, **fit_kwargs)
+    return est
+
+
+class InMemory:
+    """Folds of a loaded feature matrix: scaler and PCA fitted on the training rows, one
+    :class:`FoldMatrices` serving every head and hyperparameter of the fold."""
+
+    @staticmethod
+    def check(ds, heads: list[str], fitting: bool = False) -> None:
+        """Every head runs in memory."""
+
+    @staticmethod
+    def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import StandardScaler
+
+        Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)
+        steps = [("scale", StandardScaler().fit(Xtr))]
+        Xte = ds.X[test] if len(test) else None  # fit: no test rows
+        Xtr, Xte = steps[0][1].transform(Xtr), None if Xte is None else steps[0][1].transform(Xte)
+        if cfg.pca:
+            steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)))
+            Xtr, Xte = steps[1][1].transform(Xtr), None if Xte is None else steps[1][1].transform(Xte)
+        Xtr = Xtr.astype(np.float32)
+        Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32)
+        m = FoldMatrices(Xtr, Xte)
+        test_pos = np.arange(m.n_train, len(m.X))
+
+        def fit_predict(head, params, tr, te, y_fit):
+            spec = HEADS.get(head)
+            p, te = spec.merged(params), test_pos if te is None else te
+            fit_kwargs, est_params = _balance_args(spec, cfg.balance, y_fit)
+            if spec.precomputed is not None:
+                got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params)
+                if got is not None:
+                    return got
+            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params)
+            Xp = m.X[te].astype(np.float32)
+            scores = est.decision_function(Xp) if hasattr(est, "decision_function") else est.predict_proba(Xp)
+            return est, est.predict(Xp), scores
+
+        def pipeline(head, params):
+            from sklearn.pipeline import Pipeline
+
+            spec = HEADS.get(head)
+            fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
+            est = _fit(spec, spec.merged(params), m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params)
+            return Pipeline(steps + [("head", est)])
+
+        return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte)
+
+
+class Streamed:
+    """Folds of a matrix left in the cache: rows read in blocks, the scaler and PCA fitted in
+    passes over them, heads through their ``streamed`` capability."""
+
+    @staticmethod
+    def check(ds, heads: list[str], fitting: bool = False) -> None:
+        """Refuse, before any work, heads that cannot read their rows in blocks."""
+        able = [n for n, s in HEADS.items() if (s.streamed_pipeline if fitting else s.streamed) is not None]
+        refused = [h for h in heads if h not in able]
+        if refused:
+            verb = "needs" if len(refused) == 1 else "need"
+            raise FaceprobeError(f"{', '.join(refused)} {verb} the feature matrix in memory, but {ds.plan.describe(*ds.X.shape)}; "
+                                 f"heads that {'train' if fitting else 'read it'} in blocks: {', '.join(able)} "
+                                 f"(or raise --max-memory{'' if fitting else ', or lower --jobs'})")
+
+    @staticmethod
+    def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
+        train = _balanced_train(ds, train, cfg, seed)
+        parts = [(ds.X, train)] + ([(ds.views[v], train) for v in sorted(ds.views)] if cfg.augmented else [])
+        rows = RowSet(parts)
+        y_all = np.concatenate([ds.y[idx] for _, idx in parts])
+        g_all = np.concatenate([ds.groups[idx] for _, idx in parts])
+        prep, used = fit_prep(rows, cfg.pca)
+        rows, ytr, gtr = rows.subset(used), y_all[used], g_all[used]
+        test_rows = RowSet([(ds.X, test)])
+        dim = cfg.pca or ds.X.shape[1]
+        class_weight = "balanced" if cfg.balance == "class-weight" else None
+
+        def fit_predict(head, params, tr, te, y_fit):
+            spec = HEADS.get(head)
+            pred_rows = test_rows if te is None else rows.subset(te)
+            return spec.streamed(spec.merged(params), rows.subset(tr), y_fit, pred_rows, prep, dim, class_weight)
+
+        def pipeline(head, params):
+            spec = HEADS.get(head)
+            return spec.streamed_pipeline(spec.merged(params), rows, ytr, prep, dim, class_weight)
+
+        return Fold(ytr, gtr, fit_predict, pipeline)
+
+
+def storage(ds) -> type:
+    """:class:`InMemory` or :class:`Streamed`: the one place that looks at where the rows are."""
+    return Streamed if isinstance(ds.X, DiskMatrix) else InMemory
+
+
+def check_heads(ds, cfg: EvalConfig, fitting: bool = False) -> None:
+    """Refuse heads that cannot run on this dataset under ``cfg`` (class weights, rows on disk)."""
+    if cfg.balance == "class-weight":
+        refused = [h for h in cfg.heads if HEADS.get(h).balance is None]
+        if refused:
+            raise OptionError("balance", "class-weight", f"{', '.join(refused)} take{'s' if len(refused) == 1 else ''} "
+                              f"no class weights; use undersample with {', '.join(refused)}")
+    storage(ds).check(ds, cfg.heads, fitting)
+
+
+def make_fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
+    """Prepare one fold (rows ``train`` to learn from, ``test`` to predict) where the rows are."""
+    return storage(ds).fold(ds, train, test, cfg, seed)
+
+
+def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[dict, dict]:
+    """Pick hyperparameters by inner CV on the training fold (balanced accuracy).
+
+    Returns
+    -------
+    params, scores : dict, dict
+        The chosen combination, and every combination's mean inner score (empty without a grid).
+    """
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    cands = head_grid(head, cfg.grid)
+    if len(cands) == 1:
+        return cands[0], {}
+    ytr, gtr = fold.ytr, fold.gtr
+    k = min(cfg.inner_cv, int(np.unique(ytr, return_counts=True)[1].min()))
+    if k < 2:
+        raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of --param grids")
+    dummy = np.zeros(len(ytr))
+    if cfg.split.group:
+        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr, gtr))
+    else:
+        inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
+    scores = {}
+    for i, params in enumerate(cands):
+        vals = [balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr])[1]) for tr, te in inner]
+        scores[i] = float(np.mean(vals))
+    best = max(scores, key=lambda i: (scores[i], -i))
+    return cands[best], {str(sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+
+
+def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
+    """Scaler, optional PCA and ``head`` fitted on every row (balanced and with views as in a fold).
+
+    Returns
+    -------
+    pipeline, params, inner_scores, n_rows
+    """
+    check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance), fitting=True)
+    fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
+    params, inner = choose_params(head, cfg, fold, seed)
+    return fold.pipeline(head, params), params, inner, int(len(fold.ytr))

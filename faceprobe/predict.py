@@ -1,0 +1,107 @@
+"""Predict the class of new images with a fitted model: featurize them through the cache with the
+model's backbone and preprocessing, then apply the model.
+
+This joins the two stages (featurize needs torch, classify never imports it), so it lives above
+both, as the demo does.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .cache.join import rows_for_paths
+from .errors import FaceprobeError
+
+__all__ = ["predict", "weights_request"]
+
+
+def weights_request(info: dict) -> tuple[str, int]:
+    """The ``(weights, seed)`` request that reproduces a recorded backbone resolution."""
+    arg = str(info.get("arg", "DEFAULT"))
+    seed = int(info.get("seed") or 0)
+    if arg in ("DEFAULT", "none") or "_Weights." in str(info.get("name", "")):
+        return arg, seed
+    return info.get("file") or arg, seed
+
+
+def _probabilities(pipe, X: np.ndarray) -> np.ndarray:
+    """Class probabilities where the head gives them, else a softmax of its decision values."""
+    if hasattr(pipe, "predict_proba") and hasattr(pipe[-1], "predict_proba"):
+        return pipe.predict_proba(X)
+    d = np.atleast_2d(pipe.decision_function(X))
+    d = d.reshape(len(X), -1)
+    d = np.concatenate([-d, d], axis=1) if d.shape[1] == 1 else d
+    p = np.exp(d - d.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def predict(model: dict | str, images, cache: str = "features.h5", *, root: str | None = None, path_col: str = "path",
+            progress: bool = False):
+    """Predict the class of new images.
+
+    Parameters
+    ----------
+    model : dict or str
+        A model from ``faceprobe fit`` (:func:`faceprobe.classify.model.load_model`), or its file.
+    images : str or list of str
+        A folder (searched recursively), a CSV with a path column, or a list of image files.
+    cache : str, default="features.h5"
+        Feature cache used, and filled, for the new images.
+    root, path_col : see ``featurize``.
+    progress : bool, default=False
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per listed image: ``path``, ``label`` (the predicted class), ``p_<class>``
+        per class, and ``reason`` (why an image has no prediction; empty otherwise).
+    """
+    import pandas as pd
+
+    from .cache.store import read_features, read_images
+    from .classify.diskrows import DiskMatrix
+    from .classify.model import load_model
+    from .featurize.crop import CropSpec
+    from .featurize.pipeline import FeaturizeConfig, featurize
+    from .featurize.sources import read_source
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(str(model))
+    spec = model["feature_spec"]
+    weights, seed = weights_request(model["weights"])
+    summary = featurize(FeaturizeConfig(images, [spec["backbone"]], [weights], cache, root=root, path_col=path_col,
+                                        crop=CropSpec.from_dict(spec["crop"]), seed=seed, progress=progress, labelled=False))
+    if model["key"] not in summary.keys:
+        raise FaceprobeError(f"these images were featurized as {', '.join(summary.keys)}, but the model was trained on "
+                             f"{model['key']} (different weights or preprocessing)")
+    fm = read_features(cache, model["key"], vectors=False)
+    table = read_images(cache)
+    refs = read_source(images, root=root, path_col=path_col, labelled=False).entries
+    paths = [r.path for r in refs]
+    disk = rows_for_paths(table, fm.sha256, paths)
+    vectors = np.full((len(refs), fm.dim), np.nan, dtype=np.float32)  # only these rows are read, not the whole key
+    for pos, block in DiskMatrix(cache, model["key"], disk, fm.dim, 4096).blocks(np.arange(len(refs))):
+        vectors[pos] = block
+    classes = model["classes"]
+    ok = np.isfinite(vectors).all(axis=1)
+    proba = np.full((len(refs), len(classes)), np.nan)
+    if ok.any():
+        proba[ok] = _probabilities(model["pipeline"], vectors[ok])
+    reasons = _reasons(table, paths, ok)
+    frame = pd.DataFrame({"path": paths, "label": [classes[int(np.argmax(p))] if k else "" for p, k in zip(proba, ok)]})
+    for j, c in enumerate(classes):
+        frame[f"p_{c}"] = proba[:, j]
+    frame["reason"] = reasons
+    return frame
+
+
+def _reasons(table: dict, paths: list[str], ok: np.ndarray) -> list[str]:
+    """Why each image without a vector has none (bad file, or no face found with ``--no-face skip``)."""
+    why = {str(p): (str(st), str(r)) for p, st, r in zip(table["path"], table["status"], table["reason"])}
+    out = []
+    for path, good in zip(paths, ok):
+        status, reason = why.get(path, ("", ""))
+        out.append("" if good else (f"unusable image: {reason}" if status == "bad" else "no face found (--no-face skip)"))
+    return out
