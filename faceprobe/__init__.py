@@ -1,3 +1,28 @@
-"""faceprobe: frozen-CNN features for facial expression and pain recognition, evaluated without leaks."""
+"""faceprobe: frozen-CNN features for facial expression and pain recognition, evaluated without leaks.
+
+The Python API (importing it loads neither torch nor scikit-learn)::
+
+    import faceprobe
+    feats = faceprobe.load_features("features.h5")        # .X, .obs (DataFrame), .key
+    res = faceprobe.evaluate("features.h5", heads=["svm", "logreg"], cv=10)
+    res.summary(); res.to_frame()
+    faceprobe.register_head("lda", build, params={...})   # usable by evaluate at once
+    faceprobe.predict("model.joblib", "new_faces/")       # DataFrame
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "Features", "Results", "evaluate", "load_features", "predict", "register_head"]
+
+
+def __getattr__(name: str):
+    # lazy, so that ``import faceprobe`` (and every CLI start) stays cheap
+    if name in __all__ and name != "__version__":
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'faceprobe' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

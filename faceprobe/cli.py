@@ -10,6 +10,8 @@ from __future__ import annotations
 import click
 
 from . import __version__
+from .errors import FaceprobeError
+from .plugins import load_plugins
 from .cache.command import cache_group
 from .classify.command import classify_command, fit_command
 from .predict_command import predict_command
@@ -44,16 +46,27 @@ cli.add_command(cache_group)
 cli.add_command(backbones_command)
 
 
+def _plugins() -> None:
+    """Import the modules named by ``FACEPROBE_PLUGINS`` (what they register is usable at once)."""
+    try:
+        load_plugins()
+    except FaceprobeError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+
+
 def main() -> None:
+    _plugins()
     cli(prog_name="faceprobe")
 
 
 def featurize_main() -> None:
+    _plugins()
     featurize_command.context_settings.update(CONTEXT)
     featurize_command(prog_name="featurize")
 
 
 def classify_main() -> None:
+    _plugins()
     classify_command.context_settings.update(CONTEXT)
     classify_command(prog_name="classify")
 

@@ -90,6 +90,76 @@ def real_lite0_eager_cache(real_dir: Path, tmp_path_factory) -> Path:
     return cache
 
 
+SPEC = {"backbone": "toy", "weights_sha256": "0" * 64, "transform": {}, "output": "x", "crop": {"method": "none", "equalize": False},
+        "view": "orig", "view_params": {}}
+
+
+def _make_synthetic_cache(path: Path, n_subjects=12, per_subject=4, d=8, seed=0, views=()):
+    """A cache with 3 separable classes; each subject has its own offset (so subject leaks matter)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["anger", "happy", "neutral"])
+    rows = {"path": [], "sha256": [], "label": [], "subject": [], "status": []}
+    vec, sha = [], []
+    for s in range(n_subjects):
+        offset = rng.normal(0, 1.0, d)
+        for i in range(per_subject):
+            lab = labels[(s + i) % 3]
+            h = f"{s:02d}{i:02d}".ljust(64, "a")
+            centre = np.eye(d)[list(labels).index(lab)] * 3
+            vec.append(centre + offset + rng.normal(0, 0.5, d))
+            sha.append(h)
+            for c, v in zip(rows, (f"/x/s{s}_{i}.jpg", h, lab, f"subj{s}", "ok")):
+                rows[c].append(v)
+    features = {"toy.none.orig.0000000000": {"spec": SPEC, "sha256": np.array(sha), "vectors": np.array(vec, np.float32),
+                                            "face": np.full(len(sha), -1, np.int8), "box": np.full((len(sha), 4), -1, np.int32)}}
+    for v in views:
+        spec = {**SPEC, "view": v}
+        features[f"toy.none.{v}.000000000{len(v)}"] = {**features["toy.none.orig.0000000000"], "spec": spec,
+                                                      "vectors": np.array(vec, np.float32) + 100.0}
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import commit
+
+    commit(str(path), images={k: np.array(v) for k, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, features)])
+    return path
+
+
+@pytest.fixture
+def synthetic_cache():
+    """Factory: ``synthetic_cache(path, n_subjects=12, per_subject=4, d=8, seed=0, views=())`` writes a
+    cache of 3 separable classes where each subject has its own offset; returns its path."""
+    return _make_synthetic_cache
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> Path:
+    """One session-scoped synthetic cache (15 subjects x 4 rows, 8 dims) for tests that only read it."""
+    return _make_synthetic_cache(tmp_path_factory.mktemp("tiny") / "tiny.h5", n_subjects=15)
+
+
+def _invoke(*args, env: dict | None = None):
+    from click.testing import CliRunner
+
+    from faceprobe.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, env=env)
+
+
+@pytest.fixture
+def invoke():
+    """Run ``faceprobe ARGS...`` in process (click's CliRunner); returns click's Result."""
+    return _invoke
+
+
+@pytest.fixture
+def featurize_cli():
+    """Factory: ``featurize_cli(source, cache, *extra)`` runs ``featurize`` with the tiny random-weight
+    backbone (fp32, no workers, quiet); returns click's Result."""
+    def run(source, cache, *extra):
+        return _invoke("featurize", source, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q", *extra)
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _isolated_torch_home(tmp_path_factory, monkeypatch):
     """Never touch the user's torch hub folder; weights downloads fail fast offline."""

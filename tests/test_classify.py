@@ -19,35 +19,6 @@ from faceprobe.classify.splits import SplitSpec, make_splits
 from faceprobe.cli import cli
 from faceprobe.errors import FaceprobeError
 
-SPEC = {"backbone": "toy", "weights_sha256": "0" * 64, "transform": {}, "output": "x", "crop": {"method": "none", "equalize": False}, "view": "orig", "view_params": {}}
-
-
-def synthetic_cache(path: Path, n_subjects=12, per_subject=4, d=8, seed=0, views=()):
-    """A cache with 3 separable classes; each subject has its own offset (so subject leaks matter)."""
-    rng = np.random.default_rng(seed)
-    labels = np.array(["anger", "happy", "neutral"])
-    rows = {"path": [], "sha256": [], "label": [], "subject": [], "status": []}
-    vec, sha = [], []
-    for s in range(n_subjects):
-        offset = rng.normal(0, 1.0, d)
-        for i in range(per_subject):
-            lab = labels[(s + i) % 3]
-            h = f"{s:02d}{i:02d}".ljust(64, "a")
-            centre = np.eye(d)[list(labels).index(lab)] * 3
-            vec.append(centre + offset + rng.normal(0, 0.5, d))
-            sha.append(h)
-            for c, v in zip(rows, (f"/x/s{s}_{i}.jpg", h, lab, f"subj{s}", "ok")):
-                rows[c].append(v)
-    features = {"toy.none.orig.0000000000": {"spec": SPEC, "sha256": np.array(sha), "vectors": np.array(vec, np.float32),
-                                            "face": np.full(len(sha), -1, np.int8), "box": np.full((len(sha), 4), -1, np.int32)}}
-    for v in views:
-        spec = {**SPEC, "view": v}
-        features[f"toy.none.{v}.000000000{len(v)}"] = {**features["toy.none.orig.0000000000"], "spec": spec,
-                                                      "vectors": np.array(vec, np.float32) + 100.0}
-    commit(str(path), images={k: np.array(v) for k, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, features)])
-    return path
-
-
 def test_metrics_against_hand_computed_case():
     y = np.array(["a", "a", "a", "b", "b", "c"])
     p = np.array(["a", "a", "b", "b", "c", "c"])
@@ -79,7 +50,7 @@ def test_too_small_class_names_it():
         make_splits(y, None, SplitSpec(cv=5, group=False))
 
 
-def test_scaler_pca_and_undersampling_fit_on_training_rows_only(tmp_path):
+def test_scaler_pca_and_undersampling_fit_on_training_rows_only(tmp_path, synthetic_cache):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5")))
     train, test = np.arange(0, 36), np.arange(36, 48)
     ds.X[test] += 1000.0  # if test rows leaked into the scaler, training rows would collapse
@@ -92,7 +63,7 @@ def test_scaler_pca_and_undersampling_fit_on_training_rows_only(tmp_path):
     assert len(set(counts)) == 1
 
 
-def test_augmented_views_reach_training_folds_only(tmp_path):
+def test_augmented_views_reach_training_folds_only(tmp_path, synthetic_cache):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", views=("hflip",))), "toy", with_views=True)
     assert set(ds.views) == {"hflip"}
     train, test = np.arange(0, 30), np.arange(30, 48)
@@ -102,7 +73,7 @@ def test_augmented_views_reach_training_folds_only(tmp_path):
     assert set(gtr) == set(ds.groups[train])  # views carry their source image's subject
 
 
-def test_every_head_runs_and_grouping_matters(tmp_path):
+def test_every_head_runs_and_grouping_matters(tmp_path, synthetic_cache):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
     res = evaluate(ds, EvalConfig(heads=["dnn", "knn", "logreg", "mlp", "svm"], split=SplitSpec(cv=3, group=True)))
     for h, r in res["heads"].items():
@@ -111,7 +82,7 @@ def test_every_head_runs_and_grouping_matters(tmp_path):
     assert res["heads"]["logreg"]["summary"]["accuracy"]["mean"] > 0.6
 
 
-def test_nested_grid_records_choices(tmp_path):
+def test_nested_grid_records_choices(tmp_path, synthetic_cache):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
     res = evaluate(ds, EvalConfig(heads=["svm", "knn"], grid={"C": [0.01, 10], "k": [1, 7]}, split=SplitSpec(cv=3, group=True)))
     for f in res["heads"]["svm"]["folds"]:
@@ -120,7 +91,7 @@ def test_nested_grid_records_choices(tmp_path):
         evaluate(ds, EvalConfig(heads=["knn"], grid={"gamma": [1]}))
 
 
-def test_parallel_equals_serial(tmp_path):
+def test_parallel_equals_serial(tmp_path, synthetic_cache):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5")))
     a = evaluate(ds, EvalConfig(heads=["logreg", "knn"], split=SplitSpec(cv=3), jobs=1))
     b = evaluate(ds, EvalConfig(heads=["logreg", "knn"], split=SplitSpec(cv=3), jobs=2))
@@ -134,11 +105,7 @@ def test_class_map():
         parse_class_map(["a=x", "b=x"])
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def test_cli_table_json_and_errors(tmp_path):
+def test_cli_table_json_and_errors(tmp_path, synthetic_cache, invoke):
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
     r = invoke("classify", "--cache", cache, "--head", "logreg,knn", "--cv", 3, "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output
@@ -158,7 +125,7 @@ def test_cli_table_json_and_errors(tmp_path):
         assert res.exit_code == 1 and msg in res.output, res.output
 
 
-def test_foreign_file_refused(tmp_path):
+def test_foreign_file_refused(tmp_path, invoke):
     import h5py
 
     with h5py.File(tmp_path / "x.h5", "w") as f:
@@ -167,7 +134,7 @@ def test_foreign_file_refused(tmp_path):
     assert r.exit_code == 1 and "not a faceprobe cache" in r.output
 
 
-def test_classify_never_imports_torch(tmp_path):
+def test_classify_never_imports_torch(tmp_path, synthetic_cache):
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
     code = ("import sys; from faceprobe.cli import cli; "
             f"cli(['classify', '--cache', r'{cache}', '--head', 'logreg', '--cv', '3'], standalone_mode=False); "
@@ -185,7 +152,7 @@ def test_real_features_grouped_vs_random(real_lite0_cache):
     assert 0.3 < acc <= 1.0  # five balanced classes: chance is 0.2; real features carry signal
 
 
-def test_fast_path_equals_plain_sklearn(tmp_path):
+def test_fast_path_equals_plain_sklearn(tmp_path, synthetic_cache):
     from sklearn.model_selection import cross_validate
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -208,7 +175,7 @@ def test_fast_path_equals_plain_sklearn(tmp_path):
             assert got == pytest.approx(list(plain["test_balanced_accuracy"]), abs=1e-12), h
 
 
-def test_precomputed_matrices_match_estimators_on_grids(tmp_path, monkeypatch):
+def test_precomputed_matrices_match_estimators_on_grids(tmp_path, monkeypatch, synthetic_cache):
     from faceprobe.classify import fastpath
 
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
@@ -224,7 +191,7 @@ def test_precomputed_matrices_match_estimators_on_grids(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_local_results(tmp_path):
+def test_dask_local_cluster_gives_the_local_results(tmp_path, synthetic_cache):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
     cfg = dict(heads=["logreg", "svm", "dnn"], split=SplitSpec(cv=3), jobs=2)
@@ -235,7 +202,7 @@ def test_dask_local_cluster_gives_the_local_results(tmp_path):
         assert [f["confusion"] for f in local["heads"][h]["folds"]] == [f["confusion"] for f in dask["heads"][h]["folds"]]
 
 
-def test_unreachable_scheduler_is_one_line(tmp_path):
+def test_unreachable_scheduler_is_one_line(tmp_path, synthetic_cache, invoke):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
     r = invoke("classify", "--cache", cache, "--head", "logreg", "--cv", 3, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9")

@@ -12,32 +12,23 @@ from faceprobe.cli import cli
 from .conftest import TINY
 
 
-def invoke(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result
-
-
-def featurize(folder, cache, *extra):
-    return invoke("featurize", folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q", *extra)
-
-
-def test_featurize_then_rerun_says_zero_forward_passes(image_folder: Path, tmp_path: Path):
+def test_featurize_then_rerun_says_zero_forward_passes(image_folder: Path, tmp_path: Path, featurize_cli):
     cache = tmp_path / "f.h5"
-    r1 = featurize(image_folder, cache)
+    r1 = featurize_cli(image_folder, cache)
     assert r1.exit_code == 0, r1.output
     assert "featurized 12 images (12 forward passes, 0 already cached)" in r1.output
-    r2 = featurize(image_folder, cache)
+    r2 = featurize_cli(image_folder, cache)
     assert r2.exit_code == 0, r2.output
     assert "all 12 images already cached" in r2.output and "0 forward passes" in r2.output
 
 
-def test_json_summary(image_folder: Path, tmp_path: Path):
-    r = featurize(image_folder, tmp_path / "f.h5", "--json")
+def test_json_summary(image_folder: Path, tmp_path: Path, featurize_cli):
+    r = featurize_cli(image_folder, tmp_path / "f.h5", "--json")
     data = json.loads(r.output)
     assert data["computed"] == 12 and data["device"] == "cpu" and data["precision"] == "fp32"
 
 
-def test_user_errors_are_one_line(image_folder: Path, tmp_path: Path):
+def test_user_errors_are_one_line(image_folder: Path, tmp_path: Path, invoke):
     cases = [
         (("featurize", image_folder, "-b", "densnet121", "--cache", tmp_path / "a.h5"), "unknown backbone 'densnet121'; did you mean: densenet121"),
         (("featurize", image_folder, "-b", TINY, "--precision", "fp16", "--device", "cpu", "-w", "none", "--cache", tmp_path / "b.h5"), "--precision fp16 needs a CUDA device"),
@@ -53,9 +44,9 @@ def test_user_errors_are_one_line(image_folder: Path, tmp_path: Path):
         assert "Traceback" not in r.output
 
 
-def test_cache_commands(image_folder: Path, tmp_path: Path):
+def test_cache_commands(image_folder: Path, tmp_path: Path, invoke, featurize_cli):
     cache = tmp_path / "f.h5"
-    featurize(image_folder, cache, "--augment", "hflip")
+    featurize_cli(image_folder, cache, "--augment", "hflip")
     ls = invoke("cache", "ls", "--cache", cache)
     assert ls.exit_code == 0 and ls.output.count("rows=12") == 2
     info = invoke("cache", "info", "--cache", cache, "--json")
@@ -75,14 +66,14 @@ def test_cache_commands(image_folder: Path, tmp_path: Path):
     assert bad.exit_code == 1 and "unknown feature key 'resnet'" in bad.output
 
 
-def test_verify_exits_nonzero_on_a_broken_file(tmp_path: Path):
+def test_verify_exits_nonzero_on_a_broken_file(tmp_path: Path, invoke):
     broken = tmp_path / "b.h5"
     broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
     r = invoke("cache", "verify", "--cache", broken)
     assert r.exit_code == 1 and "not a readable HDF5 cache" in r.output
 
 
-def test_backbones_listing():
+def test_backbones_listing(invoke):
     r = invoke("backbones", "densenet121", "resnet50", "resnet18", "mobilenet_v2", "efficientnet_lite0")
     assert r.exit_code == 0, r.output
     lines = {line.split()[0]: line.split()[1] for line in r.output.splitlines()[1:]}
@@ -90,7 +81,7 @@ def test_backbones_listing():
     assert "download needed (densenet121-a639ec97.pth)" in r.output
 
 
-def test_help_has_examples():
+def test_help_has_examples(invoke):
     for cmd in (["featurize"], ["cache", "export"], ["backbones"]):
         r = invoke(*cmd, "--help")
         assert r.exit_code == 0 and "Example" in r.output

@@ -11,11 +11,9 @@ from faceprobe.cli import cli
 from .conftest import TINY
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path):
+def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path, invoke):
     cache = tmp_path / "f.h5"
     r = invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
     assert r.exit_code == 0, r.output
@@ -42,7 +40,7 @@ def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path):
     assert r.exit_code == 0 and "12 images" in r.output, r.output
 
 
-def test_tampered_model_is_refused(image_folder: Path, tmp_path: Path):
+def test_tampered_model_is_refused(image_folder: Path, tmp_path: Path, invoke):
     cache = tmp_path / "f.h5"
     invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
     model = tmp_path / "m.joblib"

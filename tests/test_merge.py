@@ -22,7 +22,7 @@ def run(folder, cache, **kw):
                                      precision="fp32", compile="none", **kw))
 
 
-def test_shards_merge_to_the_single_run(image_folder: Path, tmp_path: Path):
+def test_shards_merge_to_the_single_run(image_folder: Path, tmp_path: Path, invoke):
     whole = run(image_folder, tmp_path / "whole.h5")
     parts = [run(image_folder, tmp_path / f"s{i}.h5", shard=(i, 3)) for i in range(3)]
     assert sum(p.computed for p in parts) == 12 and all(p.computed < 12 for p in parts)
@@ -55,7 +55,7 @@ def test_merge_refuses_disagreements(image_folder: Path, tmp_path: Path):
         merge_caches([str(tmp_path / "a.h5"), str(tmp_path / "c.h5")], str(tmp_path / "n.h5"))
 
 
-def test_bad_shard_option(image_folder: Path, tmp_path: Path):
+def test_bad_shard_option(image_folder: Path, tmp_path: Path, invoke):
     r = CliRunner().invoke(cli, ["featurize", str(image_folder), "-b", TINY, "-w", "none", "--shard", "3/3", "--cache", str(tmp_path / "x.h5")])
     assert r.exit_code == 1 and "--shard must be i/n with 0 <= i < n, got 3/3" in r.output
     r = CliRunner().invoke(cli, ["featurize", str(image_folder), "-b", TINY, "--shard", "half"])

@@ -14,7 +14,6 @@ from faceprobe.classify.splits import SplitSpec
 from faceprobe.cli import cli
 from faceprobe.errors import FaceprobeError
 
-from .test_classify import synthetic_cache
 
 TINY_BUDGET = 1024  # bytes: forces the block-streamed path with the smallest blocks
 
@@ -43,7 +42,7 @@ def test_plan_counts_views_and_jobs():
     assert not tight.in_memory and tight.block_rows >= 64
 
 
-def test_blocks_read_bounded_spans_and_skip_missing_rows(tmp_path):
+def test_blocks_read_bounded_spans_and_skip_missing_rows(tmp_path, synthetic_cache):
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=30, d=5)  # 120 rows
     with open_cache(cache) as f:
         key = next(iter(f["features"]))
@@ -63,7 +62,7 @@ def test_blocks_read_bounded_spans_and_skip_missing_rows(tmp_path):
     assert sorted(seen) == expect and len(seen) == len(set(seen))
 
 
-def test_streamed_scaler_and_pca_match_sklearn(tmp_path):
+def test_streamed_scaler_and_pca_match_sklearn(tmp_path, synthetic_cache):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -88,7 +87,7 @@ def test_streamed_scaler_and_pca_match_sklearn(tmp_path):
     {"augmented": True, "grid": {"k": [1, 3, 7], "C": [0.1, 1.0]}},
     {"balance": "class-weight", "heads": ["logreg"], "group": False},
 ])
-def test_on_disk_equals_in_memory(tmp_path, extra):
+def test_on_disk_equals_in_memory(tmp_path, extra, synthetic_cache):
     cache = str(synthetic_cache(tmp_path / "c.h5", n_subjects=15, d=16, views=("hflip",)))
     grid = {"tol": [1e-10], **extra.get("grid", {})}
     heads = extra.get("heads", ["knn", "logreg"])
@@ -128,7 +127,7 @@ def test_real_faces_on_disk_match_in_memory(real_lite0_cache):
     assert abs(m - d) < 0.03 and d > 0.3
 
 
-def test_cli_refuses_heads_that_need_memory(tmp_path):
+def test_cli_refuses_heads_that_need_memory(tmp_path, synthetic_cache, invoke):
     cache = synthetic_cache(tmp_path / "c.h5")
     out = CliRunner().invoke(cli, ["classify", "-c", str(cache), "--head", "svm,knn", "--cv", "3", "--max-memory", "1K", "-q"])
     assert out.exit_code == 1
@@ -143,7 +142,7 @@ def test_cli_refuses_heads_that_need_memory(tmp_path):
     assert bad.exit_code != 0 and "--max-memory" in bad.output and "Traceback" not in bad.output
 
 
-def test_fit_logreg_from_disk_saves_a_working_pipeline(tmp_path):
+def test_fit_logreg_from_disk_saves_a_working_pipeline(tmp_path, synthetic_cache):
     cache = str(synthetic_cache(tmp_path / "c.h5", n_subjects=15, d=16))
     cfg = EvalConfig(heads=["logreg"], grid={"tol": [1e-10]}, split=SplitSpec(cv=3, group=True), pca=6)
     disk_ds = load_dataset(cache, max_memory=TINY_BUDGET)

@@ -15,11 +15,10 @@ from faceprobe.classify.splits import SplitSpec
 from faceprobe.cli import cli
 from faceprobe.report.render import render_html, render_markdown
 
-from .test_classify import synthetic_cache
 
 
 @pytest.fixture
-def results(tmp_path):
+def results(tmp_path, synthetic_cache):
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
     res = evaluate(ds, EvalConfig(heads=["logreg", "svm"], split=SplitSpec(cv=3)))
     res["provenance"] = {"key": ds.key, "split": SplitSpec(cv=3).as_dict(), "seed": 0}
@@ -38,7 +37,7 @@ def test_markdown_report(results):
     assert "| balanced accuracy |" in md and "## svm" in md and "```json" in md
 
 
-def test_report_command(results, tmp_path):
+def test_report_command(results, tmp_path, invoke):
     rj = tmp_path / "r.json"
     rj.write_text(json.dumps(results))
     r = CliRunner().invoke(cli, ["report", str(rj), "-o", str(tmp_path / "r.md")])
@@ -89,7 +88,7 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     assert rows and int(rows.group(1)) == 7  # header + six metric rows
 
 
-def test_demo_runs_offline_and_reuses_its_cache(tmp_path, monkeypatch):
+def test_demo_runs_offline_and_reuses_its_cache(tmp_path, monkeypatch, invoke):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the lite extra is not installed")
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
     r1 = CliRunner().invoke(cli, ["demo", "-q", "--report", str(tmp_path / "demo.html")], catch_exceptions=False)

@@ -7,6 +7,8 @@ import json
 import click
 
 from ..cli_common import clean_errors
+from .config import BACKENDS, BALANCE
+from .heads import HEADS
 
 __all__ = ["classify_command", "fit_command"]
 
@@ -20,7 +22,7 @@ def evaluation_options(func):
         click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work)."),
         click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats."),
         click.option("--group", type=click.Choice(["auto", "subject", "none"]), default="auto", show_default=True, help="auto: group splits by subject when every image's subject is known."),
-        click.option("--balance", type=click.Choice(["none", "undersample", "class-weight"]), default="none", show_default=True, help="Class balancing, inside training folds only."),
+        click.option("--balance", type=click.Choice(list(BALANCE)), default="none", show_default=True, help="Class balancing, inside training folds only."),
         click.option("--classes", multiple=True, help="Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest."),
         click.option("--min-count", type=int, default=0, show_default=True, help="Leave out classes with fewer images."),
         click.option("--augmented", is_flag=True, help="Add training images' augmented views (featurize --augment) to training folds."),
@@ -28,7 +30,7 @@ def evaluation_options(func):
         click.option("--pca", type=int, default=None, help="PCA components, fitted inside each training fold."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Parallel folds (joblib); -1 for all cores."),
-        click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True, help="dask: run folds on a dask.distributed cluster (same results)."),
+        click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True, help="dask: run folds on a dask.distributed cluster (same results)."),
         click.option("--scheduler", default=None, help="Dask scheduler address (default with --backend dask: a local cluster of --jobs workers)."),
         click.option("--max-memory", default="auto", show_default=True, help="Memory budget, e.g. 8G; past it knn and logreg read features from the cache in blocks, other heads are refused. auto: half the free memory."),
     ]):
@@ -37,7 +39,7 @@ def evaluation_options(func):
 
 
 @click.command("classify")
-@click.option("--head", default="all", show_default=True, help="svm, knn, logreg, mlp, dnn, a comma list, or all.")
+@click.option("--head", default="all", show_default=True, help=f"A head, a comma list, or all. {HEADS.describe()}.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results and provenance to this JSON file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write an HTML (or .md) report, as faceprobe report does.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -71,7 +73,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
 
 
 @click.command("fit")
-@click.option("--head", required=True, help="One head: svm, knn, logreg, mlp or dnn.")
+@click.option("--head", required=True, help=f"One head: {', '.join(HEADS.names())}.")
 @evaluation_options
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
 @clean_errors
@@ -88,7 +90,7 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes,
     from .run import ClassifyOptions, run_fit
 
     if "," in head or head == "all":
-        raise click.UsageError("fit trains one head; give one of svm, knn, logreg, mlp, dnn")
+        raise click.UsageError(f"fit trains one head; give one of {', '.join(HEADS.names())}")
     model = run_fit(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                     augmented, list(params), pca, seed, jobs, backend=backend, scheduler=scheduler,
                                     max_memory=max_memory), output)

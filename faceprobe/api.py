@@ -1,0 +1,117 @@
+"""The Python API: what a notebook calls. The CLI calls the same functions.
+
+Nothing here imports torch unless :func:`predict` needs to featurize new images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .classify.heads import register_head
+from .results import Results
+
+__all__ = ["Features", "load_features", "evaluate", "register_head", "predict", "Results"]
+
+
+@dataclass
+class Features:
+    """One feature key's vectors with their images.
+
+    Attributes
+    ----------
+    X : ndarray of float32, shape (n_images, dim)
+    obs : pandas.DataFrame
+        One row per image, aligned with ``X``: ``path``, ``label``, ``subject``, ``sha256``,
+        ``width``, ``height``, and ``face`` (1 found, 0 not found, -1 no detector).
+    key : str
+    spec : dict
+        What produced the numbers (backbone, weights sha256, transform, crop, view).
+    """
+
+    X: np.ndarray
+    obs: object
+    key: str
+    spec: dict
+
+    def __repr__(self) -> str:
+        return f"Features(key={self.key!r}, X={self.X.shape}, labels={sorted(set(self.obs['label']))})"
+
+
+def load_features(cache: str, key: str | None = None) -> Features:
+    """Load one feature key of a cache as a matrix and a table of its images.
+
+    Parameters
+    ----------
+    cache : str
+        The HDF5 feature cache.
+    key : str or None, default=None
+        A feature key or its backbone prefix (``efficientnet_lite0``); None when the cache
+        holds one key of original (not augmented) images.
+
+    Returns
+    -------
+    Features
+        One row per distinct image content with a usable vector (an image listed under
+        several paths appears once, under its first path), sorted by path.
+    """
+    import pandas as pd
+
+    from .cache.join import image_rows
+    from .cache.store import read_features, read_images
+    from .cache.tools import resolve_key
+
+    key = resolve_key(cache, key)
+    fm = read_features(cache, key)
+    images = read_images(cache)
+    img_idx, rows = image_rows(images, fm.sha256, usable=np.isfinite(fm.vectors).all(axis=1), one_per_content=True)
+    obs = pd.DataFrame({c: np.asarray(images[c][img_idx]).astype(str) for c in ("path", "label", "subject", "sha256")})
+    for c in ("width", "height"):
+        obs[c] = np.asarray(images[c][img_idx]).astype(int)
+    obs["face"] = fm.face[rows].astype(int)
+    return Features(np.ascontiguousarray(fm.vectors[rows], dtype=np.float32), obs, key, fm.spec)
+
+
+def evaluate(cache: str, key: str | None = None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv: int | None = None,
+             holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
+             classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
+             seed: int = 0, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
+             max_memory: str = "auto", progress: bool = False) -> Results:
+    """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
+
+    Parameters
+    ----------
+    cache : str
+    key : str or None, default=None
+        Feature key or its backbone prefix.
+    heads : str or sequence of str, default=every built-in head
+        Head names (``faceprobe.classify.heads.HEADS``, including heads added with
+        :func:`register_head`), or ``"all"``.
+    cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory
+        As the ``classify`` options of the same names (docs/cli.md); ``cv`` defaults to 10
+        when neither ``cv`` nor ``holdout`` is given.
+    classes : sequence of str
+        ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
+    params : dict or sequence of str, optional
+        Hyperparameter values, ``{"C": [0.1, 1, 10]}`` or ``["C=0.1,1,10"]``; several values
+        are chosen by inner CV inside each training fold.
+    progress : bool, default=False
+
+    Returns
+    -------
+    Results
+    """
+    from .classify.run import ClassifyOptions, run_classify
+
+    opts = ClassifyOptions(cache, key, heads if isinstance(heads, str) else list(heads), cv, holdout, repeats, group,
+                           balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
+                           pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory)
+    return Results(run_classify(opts))
+
+
+def predict(model, images, cache: str = "features.h5", **kwargs):
+    """Predict new images with a fitted model; see :func:`faceprobe.predict.predict` (returns a DataFrame)."""
+    from .predict import predict as _predict
+
+    return _predict(model, images, cache, **kwargs)
