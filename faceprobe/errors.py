@@ -33,6 +33,9 @@ class OptionError(FaceprobeError, ValueError):
         self.param, self.value, self.why = param, value, why
         super().__init__(f"{param}={value!r}: {why}")
 
+    def __reduce__(self):  # picklable, so it crosses from worker processes intact
+        return (type(self), (self.param, self.value, self.why))
+
     def as_flag(self, flags: dict[str, str] | None = None) -> str:
         """The message with the CLI flag of ``param`` (``flags`` overrides the derived name)."""
         value = self.value if not isinstance(self.value, (list, tuple)) else ",".join(map(str, self.value))

@@ -42,6 +42,9 @@ class EvalConfig:
         dask.distributed cluster; the ``dask`` extra). Results are identical either way.
     scheduler : str or None
         Dask scheduler address; None starts a local cluster with ``jobs`` workers.
+    specs : dict of str -> HeadSpec
+        The heads' registry entries, taken when evaluation starts (:meth:`spec`), so that
+        worker processes use the same heads, also ones registered in this process only.
     """
 
     heads: list[str]
@@ -55,3 +58,12 @@ class EvalConfig:
     progress: bool = False
     backend: str = "local"
     scheduler: str | None = None
+    specs: dict = field(default_factory=dict)
+
+    def spec(self, head: str):
+        """The head's entry: as taken into ``specs``, else from the registry."""
+        if head not in self.specs:
+            from .heads import HEADS
+
+            self.specs[head] = HEADS.get(head)
+        return self.specs[head]

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..cache.layout import open_cache
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
 
 __all__ = ["DiskMatrix", "RowSet", "MemoryPlan", "parse_size", "format_size", "plan_memory", "available_memory"]
 
@@ -33,7 +33,7 @@ def parse_size(text: str) -> int | None:
         return None
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", text)
     if not m or float(m.group(1)) <= 0:
-        raise FaceprobeError(f"--max-memory {text!r}: expected auto or a size such as 512M, 8G")
+        raise OptionError("max_memory", text, "expected auto or a size such as 512M, 8G")
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 

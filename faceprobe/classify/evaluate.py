@@ -22,7 +22,8 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
         raise OptionError("backend", cfg.backend, f"choose from: {', '.join(BACKENDS)}")
     if cfg.balance not in BALANCE:
         raise OptionError("balance", cfg.balance, f"choose from: {', '.join(BALANCE)}")
-    taken = set().union(*(HEADS.get(h).params for h in cfg.heads))
+    cfg.specs = {h: HEADS.get(h) for h in cfg.heads}  # workers get these entries with the tasks
+    taken = set().union(*(cfg.spec(h).params for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
         raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)})")

@@ -106,7 +106,7 @@ class InMemory:
     :class:`FoldMatrices` serving every head and hyperparameter of the fold."""
 
     @staticmethod
-    def check(ds, heads: list[str], fitting: bool = False) -> None:
+    def check(ds, cfg: EvalConfig, fitting: bool = False) -> None:
         """Every head runs in memory."""
 
     @staticmethod
@@ -127,7 +127,7 @@ class InMemory:
         test_pos = np.arange(m.n_train, len(m.X))
 
         def fit_predict(head, params, tr, te, y_fit):
-            spec = HEADS.get(head)
+            spec = cfg.spec(head)
             p, te = spec.merged(params), test_pos if te is None else te
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, y_fit)
             if spec.precomputed is not None:
@@ -142,7 +142,7 @@ class InMemory:
         def pipeline(head, params):
             from sklearn.pipeline import Pipeline
 
-            spec = HEADS.get(head)
+            spec = cfg.spec(head)
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
             est = _fit(spec, spec.merged(params), m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params)
             return Pipeline(steps + [("head", est)])
@@ -155,10 +155,13 @@ class Streamed:
     passes over them, heads through their ``streamed`` capability."""
 
     @staticmethod
-    def check(ds, heads: list[str], fitting: bool = False) -> None:
+    def check(ds, cfg: EvalConfig, fitting: bool = False) -> None:
         """Refuse, before any work, heads that cannot read their rows in blocks."""
-        able = [n for n, s in HEADS.items() if (s.streamed_pipeline if fitting else s.streamed) is not None]
-        refused = [h for h in heads if h not in able]
+        def able(spec):
+            return (spec.streamed_pipeline if fitting else spec.streamed) is not None
+
+        refused = [h for h in cfg.heads if not able(cfg.spec(h))]
+        able = [n for n, s in HEADS.items() if able(s)]
         if refused:
             verb = "needs" if len(refused) == 1 else "need"
             raise FaceprobeError(f"{', '.join(refused)} {verb} the feature matrix in memory, but {ds.plan.describe(*ds.X.shape)}; "
@@ -179,12 +182,12 @@ class Streamed:
         class_weight = "balanced" if cfg.balance == "class-weight" else None
 
         def fit_predict(head, params, tr, te, y_fit):
-            spec = HEADS.get(head)
+            spec = cfg.spec(head)
             pred_rows = test_rows if te is None else rows.subset(te)
             return spec.streamed(spec.merged(params), rows.subset(tr), y_fit, pred_rows, prep, dim, class_weight)
 
         def pipeline(head, params):
-            spec = HEADS.get(head)
+            spec = cfg.spec(head)
             return spec.streamed_pipeline(spec.merged(params), rows, ytr, prep, dim, class_weight)
 
         return Fold(ytr, gtr, fit_predict, pipeline)
@@ -198,11 +201,11 @@ def storage(ds) -> type:
 def check_heads(ds, cfg: EvalConfig, fitting: bool = False) -> None:
     """Refuse heads that cannot run on this dataset under ``cfg`` (class weights, rows on disk)."""
     if cfg.balance == "class-weight":
-        refused = [h for h in cfg.heads if HEADS.get(h).balance is None]
+        refused = [h for h in cfg.heads if cfg.spec(h).balance is None]
         if refused:
             raise OptionError("balance", "class-weight", f"{', '.join(refused)} take{'s' if len(refused) == 1 else ''} "
                               f"no class weights; use undersample with {', '.join(refused)}")
-    storage(ds).check(ds, cfg.heads, fitting)
+    storage(ds).check(ds, cfg, fitting)
 
 
 def make_fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
@@ -221,7 +224,7 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    cands = head_grid(head, cfg.grid)
+    cands = head_grid(cfg.spec(head), cfg.grid)
     if len(cands) == 1:
         return cands[0], {}
     ytr, gtr = fold.ytr, fold.gtr
@@ -248,7 +251,7 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
     -------
     pipeline, params, inner_scores, n_rows
     """
-    check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance), fitting=True)
+    check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
     return fold.pipeline(head, params), params, inner, int(len(fold.ytr))

@@ -223,9 +223,10 @@ def parse_params(specs) -> dict[str, list]:
     return grid
 
 
-def head_grid(head: str, grid: dict) -> list[dict]:
+def head_grid(head: str | HeadSpec, grid: dict) -> list[dict]:
     """Every combination of the ``grid`` values that ``head`` takes (``[{}]`` when none)."""
-    own = {k: v for k, v in grid.items() if k in HEADS.get(head).params}
+    spec = head if isinstance(head, HeadSpec) else HEADS.get(head)
+    own = {k: v for k, v in grid.items() if k in spec.params}
     names = sorted(own)
     return [dict(zip(names, combo)) for combo in itertools.product(*(own[n] for n in names))] or [{}]
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
 
 __all__ = ["SplitSpec", "make_splits"]
 
@@ -43,11 +43,11 @@ def _check(y: np.ndarray, spec: SplitSpec) -> None:
     if (spec.cv is None) == (spec.holdout is None):
         raise FaceprobeError("choose one protocol: --cv K or --holdout FRACTION")
     if spec.cv is not None and spec.cv < 2:
-        raise FaceprobeError(f"--cv must be >= 2, got {spec.cv}")
+        raise OptionError("cv", spec.cv, "must be >= 2")
     if spec.holdout is not None and not 0.0 < spec.holdout < 1.0:
-        raise FaceprobeError(f"--holdout must be between 0 and 1, got {spec.holdout}")
+        raise OptionError("holdout", spec.holdout, "must be between 0 and 1")
     if spec.repeats < 1:
-        raise FaceprobeError(f"--repeats must be >= 1, got {spec.repeats}")
+        raise OptionError("repeats", spec.repeats, "must be >= 1")
     counts = Counter(str(v) for v in y)
     need = spec.cv if spec.cv else 2
     small = sorted((n, c) for c, n in counts.items() if n < need)

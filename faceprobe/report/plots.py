@@ -12,19 +12,18 @@ __all__ = ["confusion_png", "roc_png"]
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return buf.getvalue()
 
 
 def _figure(size):
-    import matplotlib
+    """A figure with its own Agg canvas: no pyplot, so the process's backend (Jupyter's inline
+    one, say) and pyplot's figure list are left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=size)
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
 
 
 def confusion_png(confusion: list[list[int]], classes: list[str], title: str) -> bytes:

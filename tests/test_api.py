@@ -1,0 +1,145 @@
+"""The Python API a notebook uses: load_features, evaluate -> Results, register_head, predict, plug-ins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import faceprobe
+from faceprobe.classify.heads import HEADS, register_head
+
+
+def _lda(p, seed):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    return LinearDiscriminantAnalysis(solver="lsqr", shrinkage=p["shrinkage"])
+
+
+@pytest.fixture
+def lda_head():
+    """A head registered from Python for one test, removed afterwards."""
+    spec = register_head("lda_test", _lda, params={"shrinkage": "auto"}, description="shrunk LDA")
+    yield spec
+    HEADS.unregister("lda_test")
+
+
+def test_import_faceprobe_loads_neither_torch_sklearn_nor_pandas():
+    code = "import sys, faceprobe; faceprobe.__all__; print(sorted(m for m in ('torch', 'sklearn', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert set(faceprobe.__all__) >= {"load_features", "evaluate", "register_head", "predict", "Results", "Features"}
+
+
+def test_load_features_gives_matrix_and_obs_table(tiny_cache):
+    feats = faceprobe.load_features(str(tiny_cache))
+    assert feats.X.dtype == np.float32 and feats.X.shape == (60, 8)
+    assert list(feats.obs.columns[:4]) == ["path", "label", "subject", "sha256"]
+    assert len(feats.obs) == 60 and feats.key == "toy.none.orig.0000000000"
+    assert list(feats.obs["path"]) == sorted(feats.obs["path"])  # rows in path order
+
+
+def test_evaluate_returns_results_equal_to_the_cli_json(tiny_cache, tmp_path, invoke):
+    res = faceprobe.evaluate(str(tiny_cache), heads=["logreg", "knn"], cv=3, params={"k": [1, 7]})
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg,knn", "--cv", 3, "--param", "k=1,7", "-q", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    cli = json.loads((tmp_path / "r.json").read_text())
+    for head in ("logreg", "knn"):
+        assert res.raw["heads"][head]["summary"] == cli["heads"][head]["summary"]
+        assert res.raw["heads"][head]["confusion"] == cli["heads"][head]["confusion"]
+    tidy = res.to_frame()
+    assert list(tidy.columns) == ["key", "head", "repeat", "fold", "metric", "value"]
+    assert len(tidy) == 2 * 3 * 6 and set(tidy["head"]) == {"logreg", "knn"}
+    acc = tidy[(tidy["head"] == "logreg") & (tidy["metric"] == "accuracy")]["value"].mean()
+    assert acc == pytest.approx(res.raw["heads"]["logreg"]["summary"]["accuracy"]["mean"])
+    table = res.summary()
+    assert table.loc["balanced_accuracy", ("knn", "mean")] == res.raw["heads"]["knn"]["summary"]["balanced_accuracy"]["mean"]
+    printed = f"{100 * table.loc['accuracy', ('logreg', 'mean')]:.1f} ± {100 * table.loc['accuracy', ('logreg', 'std')]:.1f}"
+    assert printed in r.output
+    assert res.confusion("knn").to_numpy().sum() == 60 and len(res.predictions()) == 2 * 60
+
+
+def test_library_errors_name_the_parameter_and_the_cli_the_flag(tiny_cache, invoke):
+    with pytest.raises(ValueError, match=r"cv=1: must be >= 2"):
+        faceprobe.evaluate(str(tiny_cache), heads=["knn"], cv=1)
+    with pytest.raises(ValueError, match=r"heads='tree': unknown head"):
+        faceprobe.evaluate(str(tiny_cache), heads=["tree"])
+    r = invoke("classify", "-c", tiny_cache, "--head", "knn", "--cv", 1)
+    assert r.exit_code == 1 and "--cv 1: must be >= 2" in r.output
+
+
+def test_registered_head_is_usable_by_evaluate_at_once(tiny_cache, lda_head):
+    res = faceprobe.evaluate(str(tiny_cache), heads=["lda_test", "logreg"], cv=3, balance="class-weight"
+                             if lda_head.balance else "none")
+    assert res.heads == ["lda_test", "logreg"]
+    assert res.raw["provenance"]["heads"]["lda_test"]["shrinkage"] == "auto"
+    assert res.raw["heads"]["lda_test"]["summary"]["accuracy"]["mean"] > 0.6  # 3 separable classes
+    with pytest.raises(ValueError, match="already registered under the name 'lda_test'"):
+        register_head("lda_test", _lda)
+    with pytest.raises(ValueError, match="lda_test takes no class weights"):
+        faceprobe.evaluate(str(tiny_cache), heads=["lda_test"], cv=3, balance="class-weight")
+
+
+def test_plugin_module_registers_a_head_for_the_cli(tiny_cache, tmp_path):
+    (tmp_path / "my_heads.py").write_text(textwrap.dedent('''
+        import faceprobe
+
+        @faceprobe.register_head("nearest_centroid", params={"shrink": 0.0}, description="nearest class mean")
+        def build(p, seed):
+            from sklearn.neighbors import NearestCentroid
+            return NearestCentroid(shrink_threshold=float(p["shrink"]) or None)
+    '''))
+    env = {**os.environ, "FACEPROBE_PLUGINS": "my_heads", "PYTHONPATH": str(tmp_path)}
+    exe = os.path.join(os.path.dirname(sys.executable), "classify")
+    out = subprocess.run([exe, "-c", str(tiny_cache), "--head", "nearest_centroid", "--cv", "3", "-q"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "nearest_centroid" in out.stdout and "balanced accuracy" in out.stdout
+    bad = subprocess.run([exe, "-c", str(tiny_cache)], env={**env, "FACEPROBE_PLUGINS": "no_such_plugin"}, capture_output=True, text=True)
+    assert bad.returncode != 0 and "FACEPROBE_PLUGINS: cannot import plug-in 'no_such_plugin'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_library_calls_leave_warnings_filters_and_matplotlib_backend_alone(tiny_cache, tmp_path):
+    import matplotlib
+
+    before_filters, before_backend = list(warnings.filters), matplotlib.get_backend()
+    res = faceprobe.evaluate(str(tiny_cache), heads=["dnn", "svm"], cv=3)
+    res.report(str(tmp_path / "r.html"))
+    assert list(warnings.filters) == before_filters
+    assert matplotlib.get_backend() == before_backend
+
+
+def test_random_weights_leave_torchs_global_generator_alone():
+    import torch
+
+    from faceprobe.featurize.backbones import load_backbone
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    loaded = load_backbone("mobilenet_v3_small", "none", seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    assert loaded.weights["seed"] == 5
+
+
+@pytest.mark.real
+def test_notebook_session_on_real_faces(real_lite0_eager_cache, tmp_path, lda_head):
+    """What a researcher types in a notebook, on the 240 real dev faces."""
+    feats = faceprobe.load_features(str(real_lite0_eager_cache), "efficientnet_lite0")
+    assert feats.X.shape == (240, 1280) and sorted(set(feats.obs["label"])) == ["anger", "happiness", "neutral", "sadness", "surprise"]
+    assert feats.obs["subject"].str.len().min() > 0
+    res = faceprobe.evaluate(str(real_lite0_eager_cache), heads=["logreg", "lda_test"], cv=5, jobs=2)
+    table = res.summary()
+    assert list(table.columns.get_level_values(0).unique()) == ["logreg", "lda_test"]
+    chance = 1 / 5
+    assert table.loc["balanced_accuracy", ("logreg", "mean")] > chance + 0.1
+    tidy = res.to_frame()
+    assert set(tidy["fold"]) == set(range(5)) and (tidy["key"] == feats.key).all()
+    pivot = tidy.pivot_table(index="head", columns="metric", values="value", aggfunc="mean")
+    assert pivot.loc["logreg", "accuracy"] == pytest.approx(table.loc["accuracy", ("logreg", "mean")])
