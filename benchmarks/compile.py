@@ -191,7 +191,7 @@ def child(args) -> dict:
     import torch
 
     from faceprobe.featurize.backbones import load_backbone
-    from faceprobe.featurize.compile import COMPILERS, min_cosine
+    from faceprobe.featurize.compile import COMPILE_MODES, min_cosine
     from faceprobe.featurize.decode import decode_image
     from faceprobe.featurize.device import plan_execution
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
@@ -223,7 +223,7 @@ def child(args) -> dict:
     if mode != "none":
         t0 = time.perf_counter()
         try:
-            runner.set_compiled(mode, COMPILERS[mode](runner, runner.normalise(batches[0])))
+            runner.set_compiled(mode, COMPILE_MODES.get(mode).build(runner, runner.normalise(batches[0])))
             runner(batches[0])
         except Exception as exc:
             return {"failed": f"{type(exc).__name__}: {exc}"[:200]}

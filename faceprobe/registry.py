@@ -9,13 +9,22 @@ entry under a taken name is refused, and a failed lookup lists the choices.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import OptionError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "Choice"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An entry of an option registry that is a name with a meaning (a decode mode, a precision)."""
+
+    description: str
 
 
 class Registry(Generic[T]):
@@ -58,6 +67,19 @@ class Registry(Generic[T]):
         self.get(name)
         return self._entries.pop(name)
 
+    @contextlib.contextmanager
+    def replaced(self, name: str, entry: T):
+        """Within the block, ``name`` is ``entry`` (added when new); the previous state comes back after."""
+        had, old = name in self._entries, self._entries.get(name)
+        self._entries[name] = entry
+        try:
+            yield entry
+        finally:
+            if had:
+                self._entries[name] = old
+            else:
+                del self._entries[name]
+
     def get(self, name: str) -> T:
         """The entry named ``name``; an :class:`~faceprobe.errors.OptionError` listing the choices otherwise."""
         try:
@@ -67,6 +89,11 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def check(self, name: str) -> str:
+        """``name`` when registered (an :class:`~faceprobe.errors.OptionError` otherwise)."""
+        self.get(name)
+        return name
 
     def items(self) -> list[tuple[str, T]]:
         return [(n, self._entries[n]) for n in self.names()]

@@ -1,5 +1,7 @@
 """Compiled graphs: explicit modes, the fidelity check, fallback when compiling fails, auto."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,13 @@ from faceprobe.featurize.runner import FeatureRunner
 
 from .conftest import TINY
 
+
+@pytest.fixture
+def replace_mode():
+    """``replace_mode(name, build, warmup_guess_s=2.0)``: a compile mode swapped in for one test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda name, build, warmup=2.0: stack.enter_context(
+            fcompile.COMPILE_MODES.replaced(name, fcompile.CompileMode(build, warmup)))
 
 def runner(pad_to=4):
     torch.manual_seed(0)
@@ -32,30 +41,30 @@ def test_freeze_matches_eager_and_pads_short_batches():
     np.testing.assert_allclose(short, eager[:3], rtol=1e-3, atol=1e-4)
 
 
-def test_failing_or_unfaithful_compilers_fall_back(monkeypatch):
+def test_failing_or_unfaithful_compilers_fall_back(replace_mode):
     r = runner()
     x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
 
     def broken(runner, example):
         raise RuntimeError("cannot trace this model")
 
-    monkeypatch.setitem(fcompile.COMPILERS, "freeze", broken)
+    replace_mode("freeze", broken)
     rep = fcompile.choose_compile(r, x, "freeze")
     assert rep["mode"] == "none" and "cannot trace" in rep["freeze"]["failed"] and r.compiled is None
 
     def wrong(runner, example):
         return lambda t: runner.model(t) * 0 + 1.0  # a "compiled" model that changes the numbers
 
-    monkeypatch.setitem(fcompile.COMPILERS, "freeze", wrong)
+    replace_mode("freeze", wrong)
     rep = fcompile.choose_compile(r, x, "freeze")
     assert rep["mode"] == "none" and "features differ from eager" in rep["freeze"]["rejected"]
 
 
-def test_pipeline_records_mode_and_notes(image_folder, tmp_path, monkeypatch):
+def test_pipeline_records_mode_and_notes(image_folder, tmp_path, replace_mode):
     def broken(runner, example):
         raise RuntimeError("no tracing today")
 
-    monkeypatch.setitem(fcompile.COMPILERS, "freeze", broken)
+    replace_mode("freeze", broken)
     cfg = FeaturizeConfig(str(image_folder), [TINY], ["none"], str(tmp_path / "f.h5"), workers=0, progress=False,
                           precision="fp32", compile="freeze", batch_size=4)
     s = featurize(cfg)
@@ -76,7 +85,7 @@ def test_inductor_matches_eager():
     assert rep["mode"] == "inductor" and rep["inductor"]["min_cosine"] >= fcompile.COMPILE_COSINE
 
 
-def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(monkeypatch):
+def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(replace_mode):
     r = runner()
     x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
     rep = fcompile.choose_compile(r, x, "auto", n_images=8)
@@ -89,8 +98,7 @@ def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(monkeypatch):
         calls.append(1)
         return runner.model
 
-    monkeypatch.setitem(fcompile.WARMUP_GUESS_S, "freeze", 0.0)
-    monkeypatch.setitem(fcompile.COMPILERS, "freeze", fast)
+    replace_mode("freeze", fast, 0.0)
     rep = fcompile.choose_compile(r, x, "auto", n_images=8)
     assert calls and "skipped" not in rep["freeze"] and "skipped" in rep["inductor"]
     # an explicit mode is honoured however few the images
@@ -101,14 +109,14 @@ def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(monkeypatch):
 def test_core_plan_gives_the_model_the_cores_workers_leave():
     from faceprobe.featurize.cores import plan_cores, torch_threads
 
-    one = plan_cores(False, "none", 2)
+    one = plan_cores(False, False, 2)
     assert (one.workers, one.torch_threads) == (0, 2)
-    two = plan_cores(False, "haar", 2)
+    two = plan_cores(False, True, 2)
     assert (two.workers, two.torch_threads) == (1, 1)  # measured: 1.4x faster than 1 worker + 2 threads
-    many = plan_cores(False, "none", 32)
+    many = plan_cores(False, False, 32)
     assert many.workers == 2 and many.torch_threads == 30
-    assert plan_cores(False, "none", 8, workers=3).torch_threads == 5
-    assert plan_cores(True, "none", 16).torch_threads is None and plan_cores(True, "none", 16).workers == 8
+    assert plan_cores(False, False, 8, workers=3).torch_threads == 5
+    assert plan_cores(True, False, 16).torch_threads is None and plan_cores(True, False, 16).workers == 8
     before = torch.get_num_threads()
     with torch_threads(1) as n:
         assert torch.get_num_threads() == n == 1

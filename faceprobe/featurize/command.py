@@ -5,6 +5,11 @@ from __future__ import annotations
 import click
 
 from ..cli_common import clean_errors, echo_json
+from .compile import COMPILE_MODES
+from .crop import CROPPERS, NO_FACE
+from .device import PRECISIONS
+from .devdecode import DECODE_MODES
+from .views import VIEWS
 
 __all__ = ["featurize_command", "backbones_command"]
 
@@ -57,15 +62,18 @@ def _report(s) -> None:
 @click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
 @click.option("--label-col", default="label", show_default=True, help="Manifest column of labels.")
 @click.option("--subject-col", default="subject", show_default=True, help="Manifest column of subjects (optional column).")
-@click.option("--crop", type=click.Choice(["none", "haar"]), default="none", show_default=True, help="Face crop: none, or haar (Viola-Jones, largest face).")
+@click.option("--crop", type=click.Choice(CROPPERS.names()), default="none", show_default=True, help=f"Face crop. {CROPPERS.describe()}.")
+@click.option("--crop-param", "crop_params", multiple=True, help="The cropper's own parameter, NAME=VALUE (repeat). " + "; ".join(
+    f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")
 @click.option("--margin", type=float, default=0.2, show_default=True, help="Fraction of the face box added on each side.")
-@click.option("--no-face", type=click.Choice(["keep", "skip"]), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
+@click.option("--no-face", type=click.Choice(list(NO_FACE)), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance.")
-@click.option("--augment", default="", help="Augmented views stored under their own keys: hflip,brightness,saturation.")
+@click.option("--augment", default="", help="Augmented views stored under their own keys, comma-separated. " + "; ".join(
+    f"{n}: {v.description}" for n, v in VIEWS.items() if n != "orig") + ".")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True, help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32. Stored as float32.")
-@click.option("--compile", "compile_mode", type=click.Choice(["auto", "none", "freeze", "inductor"]), default="auto", show_default=True, help="Compiled graph: auto times freeze and inductor on the first batch and keeps the fastest whose features match eager (cosine >= 0.9999).")
-@click.option("--decode", type=click.Choice(["auto", "cpu", "device"]), default="auto", show_default=True, help="Where JPEGs are decoded: device uses nvJPEG on CUDA when its features match the CPU path's; auto does so only when CPU decoding is the bottleneck.")
+@click.option("--precision", type=click.Choice(PRECISIONS.names()), default="auto", show_default=True, help=f"{PRECISIONS.describe()}. Stored as float32.")
+@click.option("--compile", "compile_mode", type=click.Choice(COMPILE_MODES.names()), default="auto", show_default=True, help=f"Compiled graph. {COMPILE_MODES.describe()}.")
+@click.option("--decode", type=click.Choice(DECODE_MODES.names()), default="auto", show_default=True, help=f"Where JPEGs are decoded. {DECODE_MODES.describe()}.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 16 on CPU, 128 on CUDA).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
 @click.option("--shard", default=None, help="i/n: compute only shard i (0-based) of n, split by content hash; merge shards with `faceprobe cache merge`.")
@@ -74,7 +82,7 @@ def _report(s) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
-def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, margin, no_face,
+def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, crop_params, margin, no_face,
                       equalize, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
@@ -87,7 +95,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
       featurize -b efficientnet_lite0 manifest.csv --root images/ --crop haar
       torchrun --nproc-per-node 4 -m faceprobe.cli featurize -b resnet50 DATA/
     """
-    from .crop import CropSpec
+    from .crop import CropSpec, parse_crop_params
     from .pipeline import FeaturizeConfig, featurize
     from .views import parse_views
 
@@ -102,7 +110,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
     cfg = FeaturizeConfig(
         source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
         path_col=path_col, label_col=label_col, subject_col=subject_col,
-        crop=CropSpec(crop, margin, no_face, equalize), views=parse_views(augment), device=device,
+        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params)), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
         progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,
     )

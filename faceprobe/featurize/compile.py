@@ -15,18 +15,42 @@ typical warm-up (``WARMUP_GUESS_S``), times each mode that passes and keeps the 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["COMPILERS", "COMPILE_MODES", "COMPILE_COSINE", "WARMUP_GUESS_S", "choose_compile", "min_cosine"]
+from ..registry import Registry
+
+__all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
 COMPILE_COSINE = 0.9999
-COMPILE_MODES = ("none", "freeze", "inductor", "auto")
-WARMUP_GUESS_S = {"freeze": 2.0, "inductor": 10.0}
-"""Typical warm-up of each mode (efficientnet_lite0 on 2 CPU cores: freeze 1 s; inductor 7 s
-with a warm kernel cache, 13 s cold). ``auto`` skips a mode whose warm-up would exceed the
-eager time of the whole run."""
+
+
+@dataclass(frozen=True)
+class CompileMode:
+    """A compile mode.
+
+    Attributes
+    ----------
+    build : callable (runner, example float batch on the device) -> callable module, or None
+        None for ``none`` (eager) and ``auto`` (a choice among the others).
+    warmup_guess_s : float
+        Typical warm-up; ``auto`` skips a mode whose warm-up would exceed the eager time of
+        the whole run (efficientnet_lite0 on 2 CPU cores: freeze 1 s; inductor 7 s with a warm
+        kernel cache, 13 s cold).
+    description : str
+    """
+
+    build: Callable | None
+    warmup_guess_s: float = 0.0
+    description: str = ""
+
+
+COMPILE_MODES: Registry[CompileMode] = Registry("compile mode", "compile")
+COMPILE_MODES.register("none", CompileMode(None, 0.0, "eager PyTorch"))
+COMPILE_MODES.register("auto", CompileMode(None, 0.0, "times the compiled modes on the first batch and keeps the fastest "
+                                                       f"whose features match eager (cosine >= {COMPILE_COSINE})"))
 
 
 def _freeze(runner, example):
@@ -55,8 +79,12 @@ def _inductor(runner, example):
     return run
 
 
-COMPILERS: dict[str, Callable] = {"freeze": _freeze, "inductor": _inductor}
-"""mode -> (runner, example float batch on the device) -> callable module."""
+COMPILE_MODES.register("freeze", CompileMode(_freeze, 2.0, "torch.jit.trace + torch.jit.freeze"))
+COMPILE_MODES.register("inductor", CompileMode(_inductor, 10.0, "torch.compile with inductor's freezing"))
+
+
+def _compiled_modes() -> list[str]:
+    return [n for n, m in COMPILE_MODES.items() if m.build is not None]
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -97,6 +125,7 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None) 
     """
     import torch
 
+    COMPILE_MODES.check(mode)
     report: dict = {"requested": mode}
     runner.set_compiled("none", None)
     if mode == "none":
@@ -110,14 +139,15 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None) 
         example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
     built = {}
     eager_total = eager_s * (n_images or 0) / max(1, batch_uint8.shape[0])
-    for name in (["freeze", "inductor"] if mode == "auto" else [mode]):
-        if mode == "auto" and n_images is not None and WARMUP_GUESS_S[name] > eager_total:
+    for name in (_compiled_modes() if mode == "auto" else [mode]):
+        guess = COMPILE_MODES.get(name).warmup_guess_s
+        if mode == "auto" and n_images is not None and guess > eager_total:
             report[name] = {"skipped": f"{n_images} images run {eager_total:.1f} s eager, less than the "
-                                       f"~{WARMUP_GUESS_S[name]:.0f} s warm-up of {name}"}
+                                       f"~{guess:.0f} s warm-up of {name}"}
             continue
         t0 = time.perf_counter()
         try:
-            built[name] = COMPILERS[name](runner, example)
+            built[name] = COMPILE_MODES.get(name).build(runner, example)
             runner.set_compiled(name, built[name])
             runner(batch_uint8)  # the first call compiles (inductor)
             warm = time.perf_counter() - t0

@@ -42,10 +42,7 @@ def _run_record(plan, cfg, loaded: dict) -> dict:
         "weights": {name: b.weights for name, b in loaded.items()},
         "argv": sys.argv[1:],
     }
-    if cfg.crop.method == "haar":
-        import cv2
-
-        rec["opencv"] = cv2.__version__
+    rec.update(cfg.crop.cropper.versions())
     return rec
 
 
@@ -168,7 +165,7 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     run["batch_size"] = batch_size
     jobs = [Job(i, first_path[s], s) for i, s in enumerate(todo)]
     dataset = FaceDataset(jobs, cfg.crop, transforms, cfg.views)
-    cores = plan_cores(plan.is_cuda, cfg.crop.method, cfg.cores or usable_cores(), cfg.workers)
+    cores = plan_cores(plan.is_cuda, cfg.crop.cropper.detector, cfg.cores or usable_cores(), cfg.workers)
     workers = cores.workers
     run["workers"] = workers
     loader = DataLoader(

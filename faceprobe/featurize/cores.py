@@ -30,7 +30,7 @@ class CorePlan:
     torch_threads: int | None
 
 
-def plan_cores(cuda: bool, crop: str, cores: int, workers: int | None = None) -> CorePlan:
+def plan_cores(cuda: bool, detector: bool, cores: int, workers: int | None = None) -> CorePlan:
     """Size the worker pool to the cores the model leaves over, and the model to the rest.
 
     Measured on the dev faces (2 cores): decoding and resizing a face costs about 1/14 of a
@@ -44,8 +44,8 @@ def plan_cores(cuda: bool, crop: str, cores: int, workers: int | None = None) ->
     Parameters
     ----------
     cuda : bool
-    crop : str
-        The face cropper (``none``, ``haar``, ...).
+    detector : bool
+        The cropper detects faces (its ``detector`` capability).
     cores : int
     workers : int or None
         ``--workers``; None chooses.
@@ -53,7 +53,7 @@ def plan_cores(cuda: bool, crop: str, cores: int, workers: int | None = None) ->
     if cuda:
         return CorePlan(min(8, cores) if workers is None else workers, None)
     if workers is None:
-        workers = max(1, cores // 2) if crop != "none" else cores // 16
+        workers = max(1, cores // 2) if detector else cores // 16
     return CorePlan(workers, max(1, cores - workers) if workers else cores)
 
 

@@ -1,61 +1,27 @@
-"""Face cropping: a registry of croppers (``none``, ``haar``) and the crop settings record."""
+"""Face cropping: the croppers registry (``none``, ``haar``), each with its own parameters, and the
+crop settings record that goes into every feature key.
+
+A cropper is one ``CROPPERS.register(name, Cropper(...))``: its function, its parameters with
+their defaults (``--crop-param NAME=VALUE``), whether it is a detector (which sizes the worker
+pool) and the versions of the libraries it runs on (recorded with every run).
+"""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from ..errors import FaceprobeError
+from ..errors import OptionError
+from ..registry import Registry
+from .preprocess_steps import PREPROCESS
 
-__all__ = ["CROPPERS", "CropSpec", "CropResult", "crop_face", "equalize"]
+__all__ = ["CROPPERS", "Cropper", "CropSpec", "CropResult", "crop_face", "parse_crop_params"]
 
-DETECT_SIDE = 240
-"""Haar detection runs on a grey copy whose longer side is at most this many pixels."""
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """How faces are cut out of images; part of every feature key.
-
-    Attributes
-    ----------
-    method : str
-        A name in ``CROPPERS``: ``none`` or ``haar`` (Viola-Jones, OpenCV's frontal cascade).
-    margin : float
-        Fraction of the face box added on each side before cropping.
-    no_face : str
-        ``keep`` (use the whole image) or ``skip`` (store no vector) when no face is found.
-    equalize : bool
-        Histogram-equalise the luminance of the crop.
-    """
-
-    method: str = "none"
-    margin: float = 0.2
-    no_face: str = "keep"
-    equalize: bool = False
-
-    def __post_init__(self):
-        if self.method not in CROPPERS:
-            raise FaceprobeError(f"unknown crop {self.method!r}; choose from: {', '.join(sorted(CROPPERS))}")
-        if not 0.0 <= self.margin <= 2.0:
-            raise FaceprobeError(f"--margin must be between 0 and 2, got {self.margin}")
-        if self.no_face not in ("keep", "skip"):
-            raise FaceprobeError(f"--no-face must be keep or skip, got {self.no_face!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CropSpec":
-        """The spec recorded in a feature key (:meth:`as_dict`) back as a CropSpec."""
-        return cls(**{"method": "none", **d})
-
-    def as_dict(self) -> dict:
-        """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
-        if self.method == "none":
-            return {"method": "none", "equalize": self.equalize}
-        return asdict(self)
+NO_FACE = ("keep", "skip")
 
 
 @dataclass(frozen=True)
@@ -74,8 +40,126 @@ class CropResult:
 NO_BOX = (-1, -1, -1, -1)
 
 
-def _crop_none(img: Image.Image, spec: CropSpec) -> CropResult:
+@dataclass(frozen=True)
+class Cropper:
+    """A face cropper.
+
+    Attributes
+    ----------
+    crop : callable (image, spec: CropSpec, params: dict) -> CropResult
+        ``params`` holds every parameter of the cropper (defaults merged).
+    params : dict
+        Parameter names and defaults; the type of each default is the type a value must have.
+    description : str
+    detector : bool
+        Finds faces (costs about a forward pass per image: half the CPU cores detect).
+    versions : callable () -> dict
+        Library versions that change its output, recorded in each run's provenance.
+    """
+
+    crop: Callable
+    params: dict = field(default_factory=dict)
+    description: str = ""
+    detector: bool = False
+    versions: Callable[[], dict] = dict
+
+
+CROPPERS: Registry[Cropper] = Registry("cropper", "crop")
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How faces are cut out of images; part of every feature key.
+
+    Attributes
+    ----------
+    method : str
+        A name in ``CROPPERS``.
+    margin : float
+        Fraction of the face box added on each side before cropping.
+    no_face : str
+        ``keep`` (use the whole image) or ``skip`` (store no vector) when no face is found.
+    equalize : bool
+        Histogram-equalise the luminance of the crop (the ``equalize`` preprocessing step).
+    params : tuple of (name, value)
+        The cropper's own parameters that differ from its defaults (sorted).
+    """
+
+    method: str = "none"
+    margin: float = 0.2
+    no_face: str = "keep"
+    equalize: bool = False
+    params: tuple = ()
+
+    def __post_init__(self):
+        cropper = CROPPERS.get(self.method)
+        if not 0.0 <= self.margin <= 2.0:
+            raise OptionError("margin", self.margin, "must be between 0 and 2")
+        if self.no_face not in NO_FACE:
+            raise OptionError("no_face", self.no_face, f"choose from: {', '.join(NO_FACE)}")
+        own = dict(self.params)
+        for name, value in own.items():
+            if name not in cropper.params:
+                taken = ", ".join(sorted(cropper.params)) or "none"
+                raise OptionError("crop_params", name, f"not a parameter of the {self.method} cropper; it takes: {taken}")
+            if not isinstance(value, type(cropper.params[name])):
+                raise OptionError("crop_params", f"{name}={value}", f"expected a {type(cropper.params[name]).__name__}")
+        # defaults are not spelled out, so a key made before a cropper had parameters stays the same
+        object.__setattr__(self, "params", tuple(sorted((k, v) for k, v in own.items() if v != cropper.params[k])))
+
+    @property
+    def cropper(self) -> Cropper:
+        return CROPPERS.get(self.method)
+
+    def merged_params(self) -> dict:
+        return {**self.cropper.params, **dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CropSpec":
+        """The spec recorded in a feature key (:meth:`as_dict`) back as a CropSpec."""
+        d = {"method": "none", **d}
+        return cls(**{**d, "params": tuple(sorted(d.get("params", {}).items()))})
+
+    def as_dict(self) -> dict:
+        """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
+        if not self.cropper.detector:
+            return {"method": self.method, "equalize": self.equalize}
+        out = {"method": self.method, "margin": self.margin, "no_face": self.no_face, "equalize": self.equalize}
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
+
+
+def _cast(text: str, like):
+    if isinstance(like, bool):
+        return text.lower() in ("1", "true", "yes")
+    for kind in (int, float):
+        if isinstance(like, kind):
+            try:
+                return kind(text)
+            except ValueError:
+                return text
+    return text
+
+
+def parse_crop_params(method: str, specs) -> tuple:
+    """``["min_neighbors=3", "scale_factor=1.05"]`` -> the cropper's typed parameters (checked by CropSpec)."""
+    cropper = CROPPERS.get(method)
+    out = {}
+    for spec in specs:
+        name, eq, value = spec.partition("=")
+        if not eq or not name.strip():
+            raise OptionError("crop_params", spec, "expected NAME=VALUE")
+        name = name.strip()
+        out[name] = _cast(value.strip(), cropper.params.get(name, ""))
+    return tuple(sorted(out.items()))
+
+
+def _crop_none(img: Image.Image, spec: CropSpec, params: dict) -> CropResult:
     return CropResult(img, -1, NO_BOX)
+
+
+CROPPERS.register("none", Cropper(_crop_none, description="the whole image"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,28 +171,32 @@ def _cascade(name: str = "haarcascade_frontalface_default.xml"):
     path = cv2.data.haarcascades + name
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
+        from ..errors import FaceprobeError
+
         raise FaceprobeError(f"cannot load the Haar cascade {path}; reinstall opencv-python-headless<5")
     return cascade
 
 
-def detect_largest_face(img: Image.Image) -> tuple[int, int, int, int] | None:
+def detect_largest_face(img: Image.Image, params: dict | None = None) -> tuple[int, int, int, int] | None:
     """Return the largest frontal face box (x, y, w, h) in original pixels, or None."""
     import cv2
 
+    p = {**HAAR_PARAMS, **(params or {})}
     grey = img.convert("L")
-    scale = min(1.0, DETECT_SIDE / max(grey.size))
+    scale = min(1.0, p["detect_side"] / max(grey.size))
     if scale < 1.0:
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.BILINEAR)
     arr = cv2.equalizeHist(np.asarray(grey))
-    faces = _cascade().detectMultiScale(arr, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+    size = (p["min_size"], p["min_size"])
+    faces = _cascade().detectMultiScale(arr, scaleFactor=p["scale_factor"], minNeighbors=p["min_neighbors"], minSize=size)
     if len(faces) == 0:
         return None
     x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
     return tuple(int(round(v / scale)) for v in (x, y, w, h))
 
 
-def _crop_haar(img: Image.Image, spec: CropSpec) -> CropResult:
-    box = detect_largest_face(img)
+def _crop_haar(img: Image.Image, spec: CropSpec, params: dict) -> CropResult:
+    box = detect_largest_face(img, params)
     if box is None:
         return CropResult(img, 0, NO_BOX)
     x, y, w, h = box
@@ -118,22 +206,21 @@ def _crop_haar(img: Image.Image, spec: CropSpec) -> CropResult:
     return CropResult(img.crop((left, top, right, bottom)), 1, box)
 
 
-CROPPERS: dict[str, Callable[[Image.Image, CropSpec], CropResult]] = {
-    "none": _crop_none,
-    "haar": _crop_haar,
-}
+def _opencv_version() -> dict:
+    import cv2
+
+    return {"opencv": cv2.__version__}
 
 
-def equalize(img: Image.Image) -> Image.Image:
-    """Histogram-equalise the luminance (Y of YCbCr), leaving colour as it is."""
-    if img.mode == "L":
-        return ImageOps.equalize(img)
-    y, cb, cr = img.convert("YCbCr").split()
-    return Image.merge("YCbCr", (ImageOps.equalize(y), cb, cr)).convert("RGB")
+HAAR_PARAMS = {"detect_side": 240, "scale_factor": 1.1, "min_neighbors": 5, "min_size": 24}
+"""Detection runs on a grey copy whose longer side is at most ``detect_side`` pixels."""
+
+CROPPERS.register("haar", Cropper(_crop_haar, HAAR_PARAMS, "Viola-Jones (OpenCV's frontal cascade), largest face",
+                                  detector=True, versions=_opencv_version))
 
 
 def crop_face(img: Image.Image, spec: CropSpec) -> CropResult:
-    """Apply the crop settings to one RGB image.
+    """Apply the crop settings to one image.
 
     Parameters
     ----------
@@ -148,7 +235,7 @@ def crop_face(img: Image.Image, spec: CropSpec) -> CropResult:
         The crop (the whole image when no face is found or no detector runs), with the
         detector's verdict and box.
     """
-    result = CROPPERS[spec.method](img, spec)
+    result = spec.cropper.crop(img, spec, spec.merged_params())
     if spec.equalize:
-        result = CropResult(equalize(result.image), result.face, result.box)
+        result = CropResult(PREPROCESS.get("equalize").apply(result.image), result.face, result.box)
     return result

@@ -48,7 +48,7 @@ class FaceDataset:
         self.on_device = on_device
         # let JPEG decode at reduced size when the face fills the frame; keep detail for detection
         largest = max(t.resize for t in transforms)
-        self.draft = (largest, largest) if crop.method == "none" else (2 * largest, 2 * largest)
+        self.draft = (2 * largest, 2 * largest) if crop.cropper.detector else (largest, largest)
 
     def __len__(self) -> int:
         return len(self.jobs)

@@ -22,9 +22,14 @@ import warnings
 
 import numpy as np
 
+from ..registry import Choice, Registry
+
 __all__ = ["DECODE_MODES", "jpeg_for_device", "decode_on_device", "choose_decoder"]
 
-DECODE_MODES = ("auto", "cpu", "device")
+DECODE_MODES: Registry[Choice] = Registry("decode mode", "decode")
+DECODE_MODES.register("auto", Choice("the device only on CUDA when CPU decoding is the bottleneck"))
+DECODE_MODES.register("cpu", Choice("Pillow in the decode workers"))
+DECODE_MODES.register("device", Choice("nvJPEG on CUDA when its features match the CPU path's"))
 _EXIF_ORIENTATION = 0x0112
 
 

@@ -6,10 +6,16 @@ import platform
 from dataclasses import dataclass
 
 from ..errors import FaceprobeError
+from ..registry import Choice, Registry
 
 __all__ = ["PRECISIONS", "ExecutionPlan", "cpu_info", "plan_execution"]
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS: Registry[Choice] = Registry("precision", "precision")
+PRECISIONS.register("auto", Choice("fp16 on CUDA, bf16 on CPUs with native bf16 (AMX, AVX512-BF16), else fp32; "
+                                   "reduced precision kept per backbone only when its features stay within cosine 0.999 of fp32"))
+PRECISIONS.register("fp32", Choice("full precision"))
+PRECISIONS.register("bf16", Choice("bfloat16 autocast (CUDA with bf16 support, or CPU)"))
+PRECISIONS.register("fp16", Choice("float16 autocast (CUDA only)"))
 _NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -75,8 +81,7 @@ def plan_execution(device: str = "auto", precision: str = "auto") -> ExecutionPl
     """
     import torch
 
-    if precision not in PRECISIONS:
-        raise FaceprobeError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    PRECISIONS.check(precision)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:

@@ -203,8 +203,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         raise FaceprobeError("give at least one --backbone")
     if cfg.shard is not None and not (cfg.shard[1] >= 1 and 0 <= cfg.shard[0] < cfg.shard[1]):
         raise FaceprobeError(f"--shard must be i/n with 0 <= i < n, got {cfg.shard[0]}/{cfg.shard[1]}")
-    if cfg.decode not in DECODE_MODES:
-        raise FaceprobeError(f"--decode must be one of {', '.join(DECODE_MODES)}, got {cfg.decode!r}")
+    DECODE_MODES.check(cfg.decode)
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise FaceprobeError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     weights = _weights_per_backbone(cfg)

@@ -16,7 +16,7 @@ from .. import __version__
 from .backbones import LoadedBackbone
 from .crop import CropSpec
 from .preprocess import TransformSpec
-from .views import VIEW_PARAMS
+from .views import view_params
 
 __all__ = ["request_id", "record_resolution", "cached_resolution", "key_spec"]
 
@@ -87,5 +87,5 @@ def key_spec(name: str, rec: dict, crop: CropSpec, view: str) -> dict:
         "output": "pooled penultimate layer",
         "crop": crop.as_dict(),
         "view": view,
-        "view_params": VIEW_PARAMS[view],
+        "view_params": view_params(view),
     }
