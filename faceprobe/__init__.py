@@ -10,7 +10,7 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     faceprobe.predict("model.joblib", "new_faces/")       # DataFrame
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "Features", "Results", "evaluate", "load_features", "predict", "register_head"]
 

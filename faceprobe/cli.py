@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .errors import FaceprobeError
 from .plugins import load_plugins
 from .cache.command import cache_group

@@ -33,9 +33,13 @@ def test_user_errors_are_one_line(image_folder: Path, tmp_path: Path, invoke):
         (("featurize", image_folder, "-b", "densnet121", "--cache", tmp_path / "a.h5"), "unknown backbone 'densnet121'; did you mean: densenet121"),
         (("featurize", image_folder, "-b", TINY, "--precision", "fp16", "--device", "cpu", "-w", "none", "--cache", tmp_path / "b.h5"), "--precision fp16 needs a CUDA device"),
         (("featurize", image_folder, "-b", TINY, "--device", "cuda:7", "-w", "none", "--cache", tmp_path / "c.h5"), "--device cuda:7"),
-        (("featurize", image_folder, "-b", TINY, "--augment", "hflip,blur", "--cache", tmp_path / "d.h5"), "--augment: unknown view 'blur'"),
+        (("featurize", image_folder, "-b", TINY, "--augment", "hflip,blur", "--cache", tmp_path / "d.h5"), "--augment blur: unknown view; choose from: brightness, hflip, saturation"),
         (("featurize", image_folder, "-b", TINY, "-w", "IMAGENET9K", "--cache", tmp_path / "e.h5"), "--weights IMAGENET9K: not a weights name"),
         (("cache", "info", "--cache", tmp_path / "missing.h5"), "no such cache; run featurize first"),
+        (("featurize", image_folder, "-b", TINY, "--crop", "haar", "--crop-param", "min_neigbours=3", "--cache", tmp_path / "f.h5"),
+         "--crop-param min_neigbours: not a parameter of the haar cropper; it takes: detect_side, min_neighbors, min_size, scale_factor"),
+        (("featurize", image_folder, "-b", TINY, "--crop", "haar", "--crop-param", "min_neighbors=many", "--cache", tmp_path / "g.h5"),
+         "--crop-param min_neighbors=many: expected an integer"),
     ]
     for args, message in cases:
         r = invoke(*args)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .journal import Part
 from .layout import FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
 

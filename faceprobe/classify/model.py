@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import FaceprobeError, OptionError
 from ..hashes import file_sha256
 from .config import EvalConfig

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .. import __version__
+from .._version import __version__
 from .data import load_dataset, parse_class_map
 from .diskrows import parse_size
 from .config import EvalConfig

@@ -7,17 +7,18 @@ import platform
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..cache.journal import Part, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
 from .cores import plan_cores, torch_threads, usable_cores
 from .resolve import key_spec, record_resolution, request_id, transform_of
 
-__all__ = ["compute_missing"]
+__all__ = ["Work", "compute_missing"]
 
 
 def _run_record(plan, cfg, loaded: dict) -> dict:
@@ -127,17 +128,50 @@ def _feature_rows(need: list, meta: list, jobs: list, pos_in_stack: dict, batch_
     }
 
 
-def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolutions, summary) -> None:
-    """Load the backbones, stream the missing images through them, journal every batch."""
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
+@dataclass
+class Work:
+    """What a featurize run still has to compute, and where its results go.
 
+    Attributes
+    ----------
+    todo : list of str
+        Content hashes that miss at least one feature key (when resolutions were known).
+    refs : dict of str -> ImageRef
+        Each content hash's first listing (what is opened).
+    have : dict of str -> set of str
+        Per feature key, the content hashes already held (updated as batches are journaled).
+    status_by_sha : dict
+        Per content hash, (status, reason, width, height) as learnt (updated).
+    resolutions : dict
+        Backbone requests -> what they resolved to (updated with the loaded backbones).
+    """
+
+    todo: list
+    refs: dict
+    have: dict
+    status_by_sha: dict
+    resolutions: dict
+
+
+@dataclass
+class _Models:
+    """The loaded backbones with their runners and the feature keys they fill."""
+
+    plan: object
+    batch_size: int
+    loaded: dict
+    runners: dict
+    transforms: list
+    t_index: dict
+    keys: dict
+    specs: dict
+
+
+def _load_models(cfg, weights, work: Work, summary) -> _Models:
     from .backbones import load_backbone
-    from .dataset import FaceDataset, Job, collate, finish_on_device, worker_init
     from .device import plan_execution
     from .runner import FeatureRunner
 
-    t_setup = time.perf_counter()
     plan = plan_execution(cfg.device, cfg.precision)
     summary.device, summary.precision = plan.device, plan.precision
     batch_size = cfg.batch_size or plan.default_batch_size
@@ -147,7 +181,7 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
             continue
         loaded[name] = load_backbone(name, w, seed=cfg.seed)
         recs[name] = record_resolution(loaded[name])
-        resolutions[request_id(name, w, cfg.seed)] = recs[name]
+        work.resolutions[request_id(name, w, cfg.seed)] = recs[name]
         runners[name] = FeatureRunner(loaded[name], plan, pad_to=batch_size)
     # backbones that resize and crop alike share one array; normalisation happens on the device
     geometry = {name: (transform_of(r).resize, transform_of(r).crop, transform_of(r).interpolation) for name, r in recs.items()}
@@ -157,68 +191,90 @@ def compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolut
     keys = {(name, view): feature_key(key_spec(name, recs[name], cfg.crop, view)) for name in recs for view in cfg.views}
     specs = {k: key_spec(name, recs[name], cfg.crop, view) for (name, view), k in keys.items()}
     summary.keys = sorted(set(keys.values()))
-    todo = [s for s in todo if any(s not in have.get(k, ()) for k in keys.values())]
-    summary.cached = len(first_path) - len(todo)
+    return _Models(plan, batch_size, loaded, runners, transforms, t_index, keys, specs)
+
+
+def compute_missing(cfg, weights, work: Work, summary) -> None:
+    """Load the backbones, stream the missing images through them, journal every batch."""
+    from torch.utils.data import DataLoader
+
+    from .dataset import FaceDataset, Job, collate, worker_init
+
+    t_setup = time.perf_counter()
+    m = _load_models(cfg, weights, work, summary)
+    todo = [s for s in work.todo if any(s not in work.have.get(k, ()) for k in m.keys.values())]
+    summary.cached = len(work.refs) - len(todo)
     if not todo:
         return
-    run = _run_record(plan, cfg, loaded)
-    run["batch_size"] = batch_size
-    jobs = [Job(i, first_path[s], s) for i, s in enumerate(todo)]
-    dataset = FaceDataset(jobs, cfg.crop, transforms, cfg.views)
-    cores = plan_cores(plan.is_cuda, cfg.crop.cropper.detector, cfg.cores or usable_cores(), cfg.workers)
-    workers = cores.workers
-    run["workers"] = workers
+    run = _run_record(m.plan, cfg, m.loaded)
+    run["batch_size"] = m.batch_size
+    jobs = [Job(i, work.refs[s], s) for i, s in enumerate(todo)]
+    dataset = FaceDataset(jobs, cfg.crop, m.transforms, cfg.views)
+    cores = plan_cores(m.plan.is_cuda, cfg.crop.cropper.detector, cfg.cores or usable_cores(), cfg.workers)
+    run["workers"] = cores.workers
     loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate,
-        pin_memory=plan.pin_memory, worker_init_fn=worker_init if workers else None,
-        prefetch_factor=4 if workers else None,
+        dataset, batch_size=m.batch_size, shuffle=False, num_workers=cores.workers, collate_fn=collate,
+        pin_memory=m.plan.pin_memory, worker_init_fn=worker_init if cores.workers else None,
+        prefetch_factor=4 if cores.workers else None,
     )
-    steady_from, steady_images = None, 0
-    bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
-    seq = 0
-    checked = cfg.precision != "auto"
-    compiled = cfg.compile == "none"
     with torch_threads(cores.torch_threads) as threads:
         run["torch_threads"] = threads
-        _choose_decoder(cfg, dataset, runners, t_index, plan, workers, run, summary)
-        try:
-            for batch in loader:
-                if batch["jpeg"]:
-                    batch = finish_on_device(batch, dataset, plan.device)
-                meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
-                part = Part(run)
-                part.images, bad_here = _image_rows(meta, jobs, status_by_sha, summary)
-                if not checked and tensors is not None:
-                    _check_precision(runners, t_index, tensors, run)
-                    checked = True
-                    precisions = sorted({r.precision for r in runners.values()})
-                    summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in runners.items())
-                    summary.precision_check = run["precision_check"]
-                if not compiled and tensors is not None:
-                    _choose_compile(runners, t_index, tensors, run, cfg.compile, len(jobs), summary)
-                    compiled = True
-                usable = [i for i, it in enumerate(meta) if it["ok"]]
-                pos_in_stack = {m: r for r, m in enumerate(rows)}
-                for (name, view), key in keys.items():
-                    held = have.setdefault(key, set())
-                    need = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
-                    if not need:
-                        continue
-                    batch_x = tensors[cfg.views.index(view)][t_index[name]] if tensors is not None else None
-                    part.features[key] = _feature_rows(need, meta, jobs, pos_in_stack, batch_x, runners[name], specs[key], summary)
-                    held.update(part.features[key]["sha256"].tolist())
-                write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
-                seq += 1
-                summary.computed += len(usable)
-                if steady_from is None:  # loading, checks and compiling end with the first batch
-                    steady_from = time.perf_counter()
-                    summary.setup_seconds = round(steady_from - t_setup, 3)
-                else:
-                    steady_images += len(usable)
-                bar.update(len(meta))
-                if bad_here is not None and cfg.strict:
-                    raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (--strict stops at the first bad image)")
-        finally:
-            bar.close()
-            if steady_from is not None and steady_images:
-                summary.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)
+        _choose_decoder(cfg, dataset, m.runners, m.t_index, m.plan, cores.workers, run, summary)
+        _stream(cfg, m, loader, dataset, jobs, work, run, summary, t_setup)
+
+
+def _first_batch_checks(cfg, m: _Models, tensors, n_jobs: int, run: dict, summary, done: dict) -> None:
+    """Precision and compile choices, on the first batch that has images (each once)."""
+    if not done["precision"] and tensors is not None:
+        _check_precision(m.runners, m.t_index, tensors, run)
+        done["precision"] = True
+        precisions = sorted({r.precision for r in m.runners.values()})
+        summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in m.runners.items())
+        summary.precision_check = run["precision_check"]
+    if not done["compile"] and tensors is not None:
+        _choose_compile(m.runners, m.t_index, tensors, run, cfg.compile, n_jobs, summary)
+        done["compile"] = True
+
+
+def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict, summary, t_setup: float) -> None:
+    """The batch loop: forward every missing key, journal each batch, time the steady state."""
+    from tqdm import tqdm
+
+    from .dataset import finish_on_device
+
+    steady_from, steady_images, seq = None, 0, 0
+    done = {"precision": cfg.precision != "auto", "compile": cfg.compile == "none"}
+    bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
+    try:
+        for batch in loader:
+            if batch["jpeg"]:
+                batch = finish_on_device(batch, dataset, m.plan.device)
+            meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
+            part = Part(run)
+            part.images, bad_here = _image_rows(meta, jobs, work.status_by_sha, summary)
+            _first_batch_checks(cfg, m, tensors, len(jobs), run, summary, done)
+            usable = [i for i, it in enumerate(meta) if it["ok"]]
+            pos_in_stack = {r: j for j, r in enumerate(rows)}
+            for (name, view), key in m.keys.items():
+                held = work.have.setdefault(key, set())
+                need = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
+                if not need:
+                    continue
+                batch_x = tensors[cfg.views.index(view)][m.t_index[name]] if tensors is not None else None
+                part.features[key] = _feature_rows(need, meta, jobs, pos_in_stack, batch_x, m.runners[name], m.specs[key], summary)
+                held.update(part.features[key]["sha256"].tolist())
+            write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
+            seq += 1
+            summary.computed += len(usable)
+            if steady_from is None:  # loading, checks and compiling end with the first batch
+                steady_from = time.perf_counter()
+                summary.setup_seconds = round(steady_from - t_setup, 3)
+            else:
+                steady_images += len(usable)
+            bar.update(len(meta))
+            if bad_here is not None and cfg.strict:
+                raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (--strict stops at the first bad image)")
+    finally:
+        bar.close()
+        if steady_from is not None and steady_images:
+            summary.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)

@@ -22,6 +22,7 @@ from .preprocess_steps import PREPROCESS
 __all__ = ["CROPPERS", "Cropper", "CropSpec", "CropResult", "crop_face", "parse_crop_params"]
 
 NO_FACE = ("keep", "skip")
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class CropSpec:
                 taken = ", ".join(sorted(cropper.params)) or "none"
                 raise OptionError("crop_params", name, f"not a parameter of the {self.method} cropper; it takes: {taken}")
             if not isinstance(value, type(cropper.params[name])):
-                raise OptionError("crop_params", f"{name}={value}", f"expected a {type(cropper.params[name]).__name__}")
+                raise OptionError("crop_params", f"{name}={value}", f"expected {_KINDS.get(type(cropper.params[name]), 'text')}")
         # defaults are not spelled out, so a key made before a cropper had parameters stays the same
         object.__setattr__(self, "params", tuple(sorted((k, v) for k, v in own.items() if v != cropper.params[k])))
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from ..errors import BadImage
 from .crop import CropSpec, crop_face
-from .decode import decode_image
 from .preprocess import TransformSpec, to_uint8_chw
 from .views import apply_view
 
@@ -17,11 +16,15 @@ __all__ = ["FaceDataset", "collate", "finish_on_device", "worker_init"]
 
 @dataclass(frozen=True)
 class Job:
-    """One image to process: its row in the run's work list, its file and content hash."""
+    """One image to process: its row in the run's work list, its reference and content hash."""
 
     index: int
-    path: str
+    ref: object
     sha256: str
+
+    @property
+    def path(self) -> str:
+        return self.ref.path
 
 
 class FaceDataset:
@@ -60,15 +63,15 @@ class FaceDataset:
         """Item ``i``: metadata plus ``arrays`` (decoded here) or ``jpeg`` (bytes for the device)."""
         job = self.jobs[i]
         item = {"index": job.index, "ok": False, "reason": "", "width": -1, "height": -1, "face": -1, "box": (-1, -1, -1, -1)}
-        if on_device:
+        if on_device and job.ref.file is not None:
             from .devdecode import jpeg_for_device
 
-            blob = jpeg_for_device(job.path, self.draft)
+            blob = jpeg_for_device(job.ref.file, self.draft)
             if blob is not None:
                 item.update(ok=True, jpeg=blob)
                 return item
         try:
-            img = decode_image(job.path, draft_size=self.draft)
+            img = job.ref.open(draft_size=self.draft)
         except BadImage as exc:
             item["reason"] = str(exc)
             return item

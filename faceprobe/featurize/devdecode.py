@@ -218,7 +218,7 @@ def choose_decoder(mode: str, dataset, runners: dict, t_index: dict, device, wor
         return report
     picked, blobs = [], []
     for i in range(len(dataset)):
-        blob = jpeg_for_device(dataset.jobs[i].path, dataset.draft)
+        blob = jpeg_for_device(dataset.jobs[i].ref.file, dataset.draft) if dataset.jobs[i].ref.file else None
         if blob is not None:
             picked.append(i)
             blobs.append(blob)

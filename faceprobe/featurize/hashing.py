@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-__all__ = ["FileHash", "hash_files"]
+from ..hashes import file_sha256
+
+__all__ = ["FileHash", "hash_file", "hash_files"]
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,8 @@ class FileHash:
     error: str = ""
 
 
-def _hash_one(path: str, known: dict[str, tuple[str, int, int]]) -> FileHash:
+def hash_file(path: str, known: dict[str, tuple[str, int, int]]) -> FileHash:
+    """sha256 of one file with its stat, reusing ``known[path]`` when size and mtime are unchanged."""
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -30,22 +32,19 @@ def _hash_one(path: str, known: dict[str, tuple[str, int, int]]) -> FileHash:
     prev = known.get(path)
     if prev and prev[0] and prev[1] == st.st_size and prev[2] == st.st_mtime_ns:
         return FileHash(prev[0], st.st_size, st.st_mtime_ns)
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest = file_sha256(path)
     except OSError as exc:
         return FileHash("", st.st_size, st.st_mtime_ns, f"cannot read: {exc.strerror or exc}")
-    return FileHash(digest.hexdigest(), st.st_size, st.st_mtime_ns)
+    return FileHash(digest, st.st_size, st.st_mtime_ns)
 
 
-def hash_files(paths: list[str], known: dict[str, tuple[str, int, int]] | None = None, *, threads: int = 4) -> list[FileHash]:
-    """Hash files in parallel threads.
+def hash_files(refs: list, known: dict[str, tuple[str, int, int]] | None = None, *, threads: int = 4) -> list[FileHash]:
+    """Fingerprint images in parallel threads.
 
     Parameters
     ----------
-    paths : list of str
+    refs : list of ImageRef (or of file paths)
     known : dict path -> (sha256, size, mtime_ns), optional
         Hashes from the cache; reused when size and modification time are unchanged.
     threads : int, default=4
@@ -53,10 +52,14 @@ def hash_files(paths: list[str], known: dict[str, tuple[str, int, int]] | None =
     Returns
     -------
     list of FileHash
-        In the order of ``paths``.
+        In the order of ``refs``.
     """
     known = known or {}
-    if len(paths) < 64:
-        return [_hash_one(p, known) for p in paths]
+
+    def one(ref):
+        return hash_file(ref, known) if isinstance(ref, str) else ref.fingerprint(known)
+
+    if len(refs) < 64:
+        return [one(r) for r in refs]
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda p: _hash_one(p, known), paths, chunksize=64))
+        return list(pool.map(one, refs, chunksize=64))

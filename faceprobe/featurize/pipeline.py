@@ -12,7 +12,8 @@ from ..cache.journal import part_files, read_parts, remove_parts
 from ..cache.layout import feature_key
 from ..cache.lock import writer_lock
 from ..cache.store import commit, read_feature_hashes, read_images, read_root_attrs
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
+from .compile import COMPILE_MODES
 from .crop import CropSpec
 from .devdecode import DECODE_MODES
 from .hashing import hash_files
@@ -199,14 +200,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         image, or when no image at all could be featurized.
     """
     t0 = time.perf_counter()
-    if not cfg.backbones:
-        raise FaceprobeError("give at least one --backbone")
-    if cfg.shard is not None and not (cfg.shard[1] >= 1 and 0 <= cfg.shard[0] < cfg.shard[1]):
-        raise FaceprobeError(f"--shard must be i/n with 0 <= i < n, got {cfg.shard[0]}/{cfg.shard[1]}")
-    DECODE_MODES.check(cfg.decode)
-    if cfg.batch_size is not None and cfg.batch_size < 1:
-        raise FaceprobeError(f"--batch-size must be >= 1, got {cfg.batch_size}")
-    weights = _weights_per_backbone(cfg)
+    weights = _check_config(cfg)
     table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
                         subject_col=cfg.subject_col, labelled=cfg.labelled)
     summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
@@ -216,44 +210,22 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         exists = os.path.exists(cache)
         old = read_images(cache) if exists else {c: np.array([], dtype=object) for c in ("path", "sha256", "status")}
         known = {str(p): (str(s), int(b), int(m)) for p, s, b, m in zip(old["path"], old["sha256"], old.get("bytes", []), old.get("mtime_ns", []))}
-        hashes = hash_files([e.path for e in table.entries], known)
-        rows, status_by_sha = _source_rows(table.entries, hashes, old)
-        resolutions = dict(read_root_attrs(cache).get("backbones", {})) if exists else {}
-        for other in cfg.done_in:
-            if os.path.exists(other):
-                for req, rec in read_root_attrs(other).get("backbones", {}).items():
-                    resolutions.setdefault(req, rec)
+        rows, status_by_sha = _source_rows(table.entries, hash_files(table.entries, known), old)
+        resolutions, have = _known_results(cfg, exists)
         recs = {name: cached_resolution(resolutions, name, w, cfg.seed) for name, w in zip(cfg.backbones, weights)}
-        have = read_feature_hashes(cache) if exists else {}
-        for other in cfg.done_in:
-            if os.path.exists(other):
-                for key, hashes in read_feature_hashes(other).items():
-                    have.setdefault(key, set()).update(hashes)
-
-        # unique contents still to do (bad files are not retried unless their bytes changed)
-        first_path: dict[str, str] = {}
-        for p, s, st in zip(rows["path"], rows["sha256"], rows["status"]):
-            if s and st != "bad":
-                first_path.setdefault(s, p)
-        summary.duplicates_by_content = sum(1 for s, st in zip(rows["sha256"], rows["status"]) if s and st != "bad") - len(first_path)
-
-        def keys_for(rec_by_name):
-            return {(name, view): feature_key(key_spec(name, rec, cfg.crop, view)) for name, rec in rec_by_name.items() for view in cfg.views}
-
-        if cfg.shard is not None:
-            i, n = cfg.shard
-            first_path = {s: p for s, p in first_path.items() if int(s[:15], 16) % n == i}
+        first_path = _first_paths(cfg, rows, summary)
         todo = list(first_path)
         if all(recs.values()):
-            keys = keys_for(recs)
-            todo = [s for s in first_path if any(s not in have.get(k, ()) for k in keys.values())]
-            summary.keys = sorted(set(keys.values()))
+            keys = {feature_key(key_spec(name, rec, cfg.crop, view)) for name, rec in recs.items() for view in cfg.views}
+            todo = [s for s in first_path if any(s not in have.get(k, ()) for k in keys)]
+            summary.keys = sorted(keys)
         summary.cached = len(first_path) - len(todo)
         try:
             if todo:
-                from .compute import compute_missing
+                from .compute import Work, compute_missing
 
-                compute_missing(cfg, weights, todo, first_path, have, status_by_sha, resolutions, summary)
+                refs = {e.path: e for e in table.entries}
+                compute_missing(cfg, weights, Work(todo, {s: refs[p] for s, p in first_path.items()}, have, status_by_sha, resolutions), summary)
         finally:
             # commit whatever was computed, also when the run stops early (error, --strict, Ctrl-C)
             for j, s in enumerate(rows["sha256"]):
@@ -263,6 +235,51 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
             if parts or _rows_changed(rows, old):
                 commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions})
                 remove_parts(cache)
+    return _finish(cfg, rows, summary, t0)
+
+
+def _check_config(cfg: FeaturizeConfig) -> list[str]:
+    """Refuse bad options before any work; return the weights of each backbone."""
+    if not cfg.backbones:
+        raise OptionError("backbones", [], "give at least one backbone")
+    if cfg.shard is not None and not (cfg.shard[1] >= 1 and 0 <= cfg.shard[0] < cfg.shard[1]):
+        raise OptionError("shard", f"{cfg.shard[0]}/{cfg.shard[1]}", "must be i/n with 0 <= i < n")
+    DECODE_MODES.check(cfg.decode)
+    COMPILE_MODES.check(cfg.compile)
+    if cfg.batch_size is not None and cfg.batch_size < 1:
+        raise OptionError("batch_size", cfg.batch_size, "must be >= 1")
+    return _weights_per_backbone(cfg)
+
+
+def _known_results(cfg: FeaturizeConfig, exists: bool) -> tuple[dict, dict]:
+    """Backbone resolutions and, per feature key, the content hashes already computed, in the
+    cache and in the read-only caches of ``done_in``."""
+    resolutions = dict(read_root_attrs(cfg.cache).get("backbones", {})) if exists else {}
+    have = read_feature_hashes(cfg.cache) if exists else {}
+    for other in cfg.done_in:
+        if os.path.exists(other):
+            for req, rec in read_root_attrs(other).get("backbones", {}).items():
+                resolutions.setdefault(req, rec)
+            for key, hashes in read_feature_hashes(other).items():
+                have.setdefault(key, set()).update(hashes)
+    return resolutions, have
+
+
+def _first_paths(cfg: FeaturizeConfig, rows: dict, summary: FeaturizeSummary) -> dict[str, str]:
+    """Unique contents still to consider -> the first path listing them (bad files are not retried
+    unless their bytes changed); only this run's shard with ``shard``."""
+    first_path: dict[str, str] = {}
+    for p, s, st in zip(rows["path"], rows["sha256"], rows["status"]):
+        if s and st != "bad":
+            first_path.setdefault(s, p)
+    summary.duplicates_by_content = sum(1 for s, st in zip(rows["sha256"], rows["status"]) if s and st != "bad") - len(first_path)
+    if cfg.shard is not None:
+        i, n = cfg.shard
+        first_path = {s: p for s, p in first_path.items() if int(s[:15], 16) % n == i}
+    return first_path
+
+
+def _finish(cfg: FeaturizeConfig, rows: dict, summary: FeaturizeSummary, t0: float) -> FeaturizeSummary:
     summary.bad = [(p, r) for p, st, r in zip(rows["path"], rows["status"], rows["reason"]) if st == "bad"]
     summary.seconds = round(time.perf_counter() - t0, 3)
     summary.images_per_second = round(summary.computed / summary.seconds, 2) if summary.seconds else 0.0

@@ -12,7 +12,7 @@ import json
 import os
 from importlib import metadata
 
-from .. import __version__
+from .._version import __version__
 from .backbones import LoadedBackbone
 from .crop import CropSpec
 from .preprocess import TransformSpec
