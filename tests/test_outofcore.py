@@ -29,7 +29,7 @@ def test_parse_size():
     assert parse_size("1.5G") == int(1.5 * (1 << 30))
     assert parse_size("64k") == 64 << 10
     assert parse_size("2GiB") == 2 << 30
-    with pytest.raises(FaceprobeError, match="--max-memory"):
+    with pytest.raises(FaceprobeError, match="max_memory=.lots.: expected auto or a size"):
         parse_size("lots")
 
 
