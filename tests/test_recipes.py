@@ -1,5 +1,6 @@
 """Every command in docs/recipes.md runs as written (DenseNet-121 replaced by a random-weight stand-in)."""
 
+import pytest
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ def commands() -> list[str]:
     return [line for block in blocks for line in block.strip().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_recipes_run_as_written(tmp_path):
     cmds = commands()
     assert len(cmds) >= 9 and cmds[0].startswith("DEMO=")

@@ -66,6 +66,7 @@ def _chromium() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(results, tmp_path):
     browser = _chromium()
     page = render_html(results).replace(
@@ -88,6 +89,7 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     assert rows and int(rows.group(1)) == 7  # header + six metric rows
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_and_reuses_its_cache(tmp_path, monkeypatch, invoke):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the lite extra is not installed")
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))

@@ -11,15 +11,18 @@ __all__ = ["cache_group"]
 cache_option = click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache.")
 
 
+def _reading(func):
+    """--cache and --json, and clean errors: what every command that reads a cache takes."""
+    return cache_option(click.option("--json", "as_json", is_flag=True, help="Print JSON.")(clean_errors(func)))
+
+
 @click.group("cache")
 def cache_group():
     """Inspect, check and export a feature cache."""
 
 
 @cache_group.command("ls")
-@cache_option
-@click.option("--json", "as_json", is_flag=True)
-@clean_errors
+@_reading
 def ls_command(cache, as_json):
     """List feature keys with their rows and sizes.
 
@@ -40,9 +43,7 @@ def ls_command(cache, as_json):
 
 
 @cache_group.command("info")
-@cache_option
-@click.option("--json", "as_json", is_flag=True)
-@clean_errors
+@_reading
 def info_command(cache, as_json):
     """Summarise a cache: images by status and label, keys, provenance.
 

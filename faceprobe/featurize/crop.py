@@ -123,9 +123,10 @@ class CropSpec:
 
     def as_dict(self) -> dict:
         """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
-        if not self.cropper.detector:
-            return {"method": self.method, "equalize": self.equalize}
-        out = {"method": self.method, "margin": self.margin, "no_face": self.no_face, "equalize": self.equalize}
+        if self.cropper.detector:
+            out = {"method": self.method, "margin": self.margin, "no_face": self.no_face, "equalize": self.equalize}
+        else:
+            out = {"method": self.method, "equalize": self.equalize}
         if self.params:
             out["params"] = dict(self.params)
         return out
