@@ -111,7 +111,7 @@ def evaluate(cache: str, key: str | None = None, *, heads=("svm", "knn", "logreg
 
 
 def predict(model, images, cache: str = "features.h5", **kwargs):
-    """Predict new images with a fitted model; see :func:`faceprobe.predict.predict` (returns a DataFrame)."""
-    from .predict import predict as _predict
+    """Predict new images with a fitted model; see :func:`faceprobe.prediction.predict` (returns a DataFrame)."""
+    from .prediction import predict as _predict
 
     return _predict(model, images, cache, **kwargs)

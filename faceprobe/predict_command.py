@@ -1,4 +1,4 @@
-"""``faceprobe predict``: parse options, call :func:`faceprobe.predict.predict`, write the CSV."""
+"""``faceprobe predict``: parse options, call :func:`faceprobe.prediction.predict`, write the CSV."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def predict_command(source, model_path, cache, root, path_col, output, quiet):
     Example:
       faceprobe predict --model model.joblib new_faces/ -o predictions.csv
     """
-    from .predict import predict
+    from .prediction import predict
 
     frame = predict(model_path, source, cache, root=root, path_col=path_col, progress=not quiet)
     frame.to_csv(output, index=False, float_format="%.6f")

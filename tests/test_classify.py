@@ -13,6 +13,7 @@ from faceprobe.cache.journal import Part
 from faceprobe.cache.store import commit
 from faceprobe.classify.data import load_dataset, parse_class_map
 from faceprobe.classify.evaluate import EvalConfig, evaluate
+from faceprobe.classify.heads import HEADS
 from faceprobe.classify.folds import make_fold
 from faceprobe.classify.metrics import fold_metrics
 from faceprobe.classify.splits import SplitSpec, make_splits
@@ -116,7 +117,7 @@ def test_cli_table_json_and_errors(tmp_path, synthetic_cache, invoke):
     r2 = invoke("classify", "--cache", cache, "--head", "logreg", "--cv", 3, "--group", "none")
     assert "NOT grouped by subject" in r2.output
     for args, msg in [
-        (("--head", "tree"), "--head tree: unknown head; choose from: dnn, knn, logreg, mlp, svm, all"),
+        (("--head", "tree"), f"--head tree: unknown head; choose from: {', '.join(HEADS.names())}, all"),
         (("--backbone", "resnet"), "unknown feature key 'resnet'"),
         (("--cv", 50), "fewer than the 50 splits need"),
         (("--classes", "pain=grimace"), "--classes grimace: unknown label(s)"),

@@ -11,8 +11,6 @@ from faceprobe.cli import cli
 from .conftest import TINY
 
 
-
-
 def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path, invoke):
     cache = tmp_path / "f.h5"
     r = invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
@@ -51,3 +49,20 @@ def test_tampered_model_is_refused(image_folder: Path, tmp_path: Path, invoke):
     assert r.exit_code == 1 and "sha256 does not match" in r.output
     r = invoke("fit", "--head", "knn,svm", "--cache", cache, "-o", model)
     assert r.exit_code == 2 and "fit trains one head" in r.output
+
+
+def test_predict_api_returns_a_frame_for_a_list_of_files_with_reasons(image_folder: Path, tmp_path: Path, invoke, featurize_cli):
+    import faceprobe
+
+    cache = tmp_path / "f.h5"
+    assert featurize_cli(image_folder, cache).exit_code == 0
+    model = tmp_path / "m.joblib"
+    assert invoke("fit", "--head", "svm", "--cache", cache, "--cv", 2, "-o", model).exit_code == 0
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    files = [str(image_folder / "pain" / "s0_20.jpg"), str(broken)]
+    frame = faceprobe.predict(str(model), files, cache=str(cache))
+    assert list(frame.columns) == ["path", "label", "p_happy", "p_neutral", "p_pain", "reason"]
+    assert frame.loc[0, "label"] in ("happy", "neutral", "pain") and frame.loc[0, "reason"] == ""
+    assert abs(frame.loc[0, ["p_happy", "p_neutral", "p_pain"]].sum() - 1) < 1e-6  # softmax of the svm's decision values
+    assert frame.loc[1, "label"] == "" and frame.loc[1, "reason"].startswith("unusable image:")

@@ -2,7 +2,7 @@
 model's backbone and preprocessing, then apply the model.
 
 This joins the two stages (featurize needs torch, classify never imports it), so it lives above
-both, as the demo does.
+both, as the demo does. (Named ``prediction`` so that ``faceprobe.predict`` stays the function.)
 """
 
 from __future__ import annotations
