@@ -31,7 +31,7 @@ def test_json_summary(image_folder: Path, tmp_path: Path, featurize_cli):
 def test_user_errors_are_one_line(image_folder: Path, tmp_path: Path, invoke):
     cases = [
         (("featurize", image_folder, "-b", "densnet121", "--cache", tmp_path / "a.h5"), "unknown backbone 'densnet121'; did you mean: densenet121"),
-        (("featurize", image_folder, "-b", TINY, "--precision", "fp16", "--device", "cpu", "-w", "none", "--cache", tmp_path / "b.h5"), "--precision fp16 needs a CUDA device"),
+        (("featurize", image_folder, "-b", TINY, "--precision", "fp16", "--device", "cpu", "-w", "none", "--cache", tmp_path / "b.h5"), "--precision fp16: needs a CUDA device; on CPU use bf16 or fp32"),
         (("featurize", image_folder, "-b", TINY, "--device", "cuda:7", "-w", "none", "--cache", tmp_path / "c.h5"), "--device cuda:7"),
         (("featurize", image_folder, "-b", TINY, "--augment", "hflip,blur", "--cache", tmp_path / "d.h5"), "--augment blur: unknown view; choose from: brightness, hflip, saturation"),
         (("featurize", image_folder, "-b", TINY, "-w", "IMAGENET9K", "--cache", tmp_path / "e.h5"), "--weights IMAGENET9K: not a weights name"),

@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, open_cache
 from .store import read_features, read_images
@@ -167,5 +167,5 @@ def export_key(path: str, key: str | None, out: str, fmt: str = "npz") -> dict:
             for j in range(len(rows)):
                 w.writerow([cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(f"{v:.8g}" for v in X[j])])
     else:
-        raise FaceprobeError(f"--format must be npz or csv, got {fmt!r}")
+        raise OptionError("format", fmt, "choose from: npz, csv")
     return {"key": key, "rows": int(len(rows)), "dim": int(X.shape[1]), "out": out}

@@ -78,7 +78,7 @@ def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise FaceprobeError("--backend dask needs dask.distributed: pip install 'faceprobe[dask]'") from None
+        raise OptionError("backend", "dask", "needs dask.distributed: pip install 'faceprobe[dask]'") from None
     cluster = None
     try:
         if cfg.scheduler:

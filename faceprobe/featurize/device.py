@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
-from ..errors import FaceprobeError
+from ..errors import OptionError
 from ..registry import Choice, Registry
 
 __all__ = ["PRECISIONS", "ExecutionPlan", "cpu_info", "plan_execution"]
@@ -76,7 +76,7 @@ def plan_execution(device: str = "auto", precision: str = "auto") -> ExecutionPl
 
     Raises
     ------
-    FaceprobeError
+    OptionError
         For an unknown or unavailable device, or a precision the device cannot run.
     """
     import torch
@@ -87,21 +87,21 @@ def plan_execution(device: str = "auto", precision: str = "auto") -> ExecutionPl
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise FaceprobeError(f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N") from None
+        raise OptionError("device", device, "not a device; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise FaceprobeError(f"--device {device}: no CUDA GPU is available (torch {torch.__version__})")
+            raise OptionError("device", device, f"no CUDA GPU is available (torch {torch.__version__})")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise FaceprobeError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise OptionError("device", device, f"only {torch.cuda.device_count()} CUDA device(s)")
     elif dev.type != "cpu":
-        raise FaceprobeError(f"--device {device}: faceprobe runs on cpu or cuda")
+        raise OptionError("device", device, "faceprobe runs on cpu or cuda")
     if precision == "auto":
         if dev.type == "cuda":
             precision = "fp16"
         else:
             precision = "bf16" if cpu_info()["native_bf16"] else "fp32"
     if precision == "fp16" and dev.type == "cpu":
-        raise FaceprobeError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
+        raise OptionError("precision", "fp16", "needs a CUDA device; on CPU use bf16 or fp32")
     if precision == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise FaceprobeError(f"--precision bf16: {torch.cuda.get_device_name(dev)} has no bf16 support; use fp16")
+        raise OptionError("precision", "bf16", f"{torch.cuda.get_device_name(dev)} has no bf16 support; use fp16")
     return ExecutionPlan(str(dev), precision, dev.type == "cuda")
