@@ -115,6 +115,17 @@ def test_library_calls_leave_warnings_filters_and_matplotlib_backend_alone(tiny_
     assert matplotlib.get_backend() == before_backend
 
 
+def test_haar_detection_leaves_opencvs_thread_setting_alone():
+    import cv2
+
+    from faceprobe.featurize.crop import detect_largest_face
+    from tests.conftest import make_face_like
+
+    before = cv2.getNumThreads()
+    detect_largest_face(make_face_like(np.random.default_rng(0), 96))
+    assert cv2.getNumThreads() == before
+
+
 def test_random_weights_leave_torchs_global_generator_alone():
     import torch
 

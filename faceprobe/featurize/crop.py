@@ -169,7 +169,6 @@ def _cascade(name: str = "haarcascade_frontalface_default.xml"):
     """Load an OpenCV Haar cascade once per process."""
     import cv2
 
-    cv2.setNumThreads(1)
     path = cv2.data.haarcascades + name
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -190,7 +189,12 @@ def detect_largest_face(img: Image.Image, params: dict | None = None) -> tuple[i
         grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.BILINEAR)
     arr = cv2.equalizeHist(np.asarray(grey))
     size = (p["min_size"], p["min_size"])
-    faces = _cascade().detectMultiScale(arr, scaleFactor=p["scale_factor"], minNeighbors=p["min_neighbors"], minSize=size)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # one thread: the cores belong to the forward pass; restored after (about 1 us)
+    try:
+        faces = _cascade().detectMultiScale(arr, scaleFactor=p["scale_factor"], minNeighbors=p["min_neighbors"], minSize=size)
+    finally:
+        cv2.setNumThreads(before)
     if len(faces) == 0:
         return None
     x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
