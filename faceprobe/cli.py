@@ -46,6 +46,17 @@ cli.add_command(cache_group)
 cli.add_command(backbones_command)
 
 
+def _with_version(cmd: click.Command) -> None:
+    """Every command and sub-command answers --version."""
+    if not any("--version" in p.opts for p in cmd.params):
+        click.version_option(__version__, prog_name="faceprobe")(cmd)
+    for sub in getattr(cmd, "commands", {}).values():
+        _with_version(sub)
+
+
+_with_version(cli)
+
+
 def _plugins() -> None:
     """Import the modules named by ``FACEPROBE_PLUGINS`` (what they register is usable at once)."""
     try:

@@ -31,13 +31,15 @@ class OptionError(FaceprobeError, ValueError):
 
     def __init__(self, param: str, value, why: str):
         self.param, self.value, self.why = param, value, why
-        super().__init__(f"{param}={value!r}: {why}")
+        super().__init__(f"{param}: {why}" if value is None else f"{param}={value!r}: {why}")
 
     def __reduce__(self):  # picklable, so it crosses from worker processes intact
         return (type(self), (self.param, self.value, self.why))
 
     def as_flag(self, flags: dict[str, str] | None = None) -> str:
         """The message with the CLI flag of ``param`` (``flags`` overrides the derived name)."""
+        if self.value is None:
+            return f"{flag_of(self.param, flags)}: {self.why}"
         value = self.value if not isinstance(self.value, (list, tuple)) else ",".join(map(str, self.value))
         return f"{flag_of(self.param, flags)} {value}: {self.why}"
 

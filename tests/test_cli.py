@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from faceprobe.cli import cli
@@ -89,3 +90,13 @@ def test_help_has_examples(invoke):
     for cmd in (["featurize"], ["cache", "export"], ["backbones"]):
         r = invoke(*cmd, "--help")
         assert r.exit_code == 0 and "Example" in r.output
+
+
+@pytest.mark.slow
+def test_backbones_lists_every_model_without_a_traceback(invoke):
+    r = invoke("backbones")
+    assert r.exit_code == 0 and "Traceback" not in r.output
+    rows = {line.split()[0]: line.split()[1] for line in r.output.splitlines()[1:]}
+    assert rows["regnet_x_400mf"] == "400" and rows["regnet_y_128gf"] == "7392" and rows["densenet121"] == "1024"
+    j = invoke("backbones", "--json", "regnet_y_400mf", "efficientnet_lite0")
+    assert j.exit_code == 0 and [r["feature_dim"] for r in json.loads(j.output)] == [1280, 440]

@@ -88,7 +88,7 @@ def verify_command(cache):
 
 @cache_group.command("export")
 @cache_option
-@click.option("--key", "-k", default=None, help="Feature key or its backbone prefix (needed when the cache holds several).")
+@click.option("--backbone", "-b", "--key", "-k", "key", default=None, help="Feature key or its backbone prefix (needed when the cache holds several).")
 @click.option("--format", "fmt", type=click.Choice(["npz", "csv"]), default="npz", show_default=True)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @clean_errors

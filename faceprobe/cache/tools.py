@@ -49,7 +49,7 @@ def resolve_key(path: str, key: str | None) -> str:
         originals = [k for k in keys if ".orig." in k]
         if len(originals) == 1:
             return originals[0]
-        raise FaceprobeError(f"{path}: several feature keys; choose one with --key: {', '.join(keys)}")
+        raise OptionError("key", None, f"{path} holds several feature keys; choose one: {', '.join(keys)}")
     if key in keys:
         return key
     matches = [k for k in keys if k.startswith(key + ".")]

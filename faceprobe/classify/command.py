@@ -13,11 +13,18 @@ from .heads import HEADS
 __all__ = ["classify_command", "fit_command"]
 
 
+def _one_key(ctx, param, value):
+    """One feature key per run: a repeated -b is refused, not silently cut to the last."""
+    if len(value) > 1:
+        raise click.BadParameter(f"give one feature key, got {len(value)}: {', '.join(value)}", param_hint="--backbone")
+    return value[0] if value else None
+
+
 def evaluation_options(func):
     """Options shared by classify and fit: data selection, protocol, balancing, grids."""
     for option in reversed([
         click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache."),
-        click.option("--backbone", "-b", "key", default=None, help="Feature key or its backbone prefix (needed when the cache holds several)."),
+        click.option("--backbone", "-b", "key", default=None, multiple=True, callback=_one_key, help="Feature key or its backbone prefix (needed when the cache holds several)."),
         click.option("--cv", type=int, default=None, help="Stratified K-fold cross-validation (default 10)."),
         click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work)."),
         click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats."),
@@ -41,8 +48,8 @@ def evaluation_options(func):
 
 @click.command("classify")
 @click.option("--head", default="all", show_default=True, help=f"A head, a comma list, or all. {HEADS.describe()}.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results and provenance to this JSON file.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write an HTML (or .md) report, as faceprobe report does.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), default=None, help="Write all results and provenance to this JSON file (- : to standard output, instead of the table).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write a report, as faceprobe report does: .html or .md.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @evaluation_options
 @clean_errors
@@ -56,21 +63,28 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
       classify --head all --holdout 0.2 --repeats 10 --balance undersample
       classify --head logreg --classes pain=pain,grimace --classes nopain=neutral
     """
+    from ..outputs import check_writable
+    from ..report.render import report_format
+    from ..results import Results
     from .report import format_results
     from .run import ClassifyOptions, run_classify
 
-    res = run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
-                                       augmented, list(params), pca, seed, jobs, progress=not quiet,
-                                       backend=backend, scheduler=scheduler, max_memory=max_memory))
-    click.echo(format_results(res))
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as handle:
-            json.dump(res, handle, indent=1, sort_keys=True, default=str)
+        check_writable(json_out, "json")
+    if report_path:
+        report_format(report_path, None, "report")
+    res = Results(run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
+                                               augmented, list(params), pca, seed, jobs, progress=not quiet,
+                                               backend=backend, scheduler=scheduler, max_memory=max_memory)))
+    if json_out == "-":
+        click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
+    else:
+        click.echo(format_results(res.raw))
+    if json_out and json_out != "-":
+        res.to_json(json_out)
         click.echo(f"\nwrote {json_out}")
     if report_path:
-        from ..report.render import write_report
-
-        click.echo(f"wrote {write_report(res, report_path)} report {report_path}")
+        click.echo(f"wrote {res.report(report_path)} report {report_path}", err=json_out == "-")
 
 
 @click.command("fit")

@@ -149,7 +149,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     from tqdm import tqdm
 
     def run(stream):
-        return list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=not cfg.progress, file=sys.stderr))
+        return list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=None if cfg.progress else True, file=sys.stderr))
 
     if cfg.backend == "dask":
         results = _run_on_dask(tasks, ds, cfg, run)

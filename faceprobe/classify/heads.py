@@ -188,8 +188,8 @@ def head_names(heads) -> list[str]:
     if isinstance(heads, str):
         heads = [h.strip() for h in heads.split(",") if h.strip()]
     names = list(dict.fromkeys(heads))
-    if names == ["all"]:
-        return HEADS.names()
+    if "all" in names:  # "all,svm" is every head, once
+        names = list(dict.fromkeys(HEADS.names() + [n for n in names if n != "all"]))
     if not names:
         raise OptionError("heads", "", f"give at least one head; choose from: {', '.join(HEADS.names())}, all")
     for h in names:

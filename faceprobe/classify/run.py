@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from ..errors import OptionError
 from .data import load_dataset, parse_class_map
 from .diskrows import parse_size
 from .config import EvalConfig
@@ -15,7 +16,9 @@ from .evaluate import evaluate
 from .heads import HEADS, head_names, parse_params
 from .splits import SplitSpec
 
-__all__ = ["ClassifyOptions", "run_classify", "run_fit"]
+__all__ = ["ClassifyOptions", "run_classify", "run_fit", "check_options", "GROUPS"]
+
+GROUPS = ("auto", "subject", "none")
 
 
 @dataclass
@@ -47,7 +50,24 @@ class ClassifyOptions:
     max_memory: str = "auto"
 
 
+def check_options(opts: ClassifyOptions) -> None:
+    """Refuse bad values and options that cannot be combined, before the cache is read."""
+    if opts.cv is not None and opts.holdout is not None:
+        raise OptionError("holdout", opts.holdout, f"cannot be combined with cv={opts.cv}; choose one protocol")
+    if opts.jobs == 0 or opts.jobs < -1:
+        raise OptionError("jobs", opts.jobs, "must be -1 (all cores) or >= 1")
+    if opts.seed < 0:
+        raise OptionError("seed", opts.seed, "must be >= 0")
+    if opts.min_count < 0:
+        raise OptionError("min_count", opts.min_count, "must be >= 0")
+    if opts.pca is not None and opts.pca < 1:
+        raise OptionError("pca", opts.pca, "must be >= 1")
+    if opts.group not in GROUPS:
+        raise OptionError("group", opts.group, f"choose from: {', '.join(GROUPS)}")
+
+
 def _prepare(opts: ClassifyOptions):
+    check_options(opts)
     heads = head_names(opts.head)
     grid = parse_params(opts.params)
     ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented,
@@ -58,8 +78,8 @@ def _prepare(opts: ClassifyOptions):
                         if group else "subjects unknown: splits are not grouped, so one person can be in training and test")
     else:
         group = opts.group == "subject"
-    cv = opts.cv if (opts.cv or opts.holdout) else 10
-    split = SplitSpec(cv=cv if not opts.holdout else None, holdout=opts.holdout, repeats=opts.repeats, group=group, seed=opts.seed)
+    split = SplitSpec(cv=10 if opts.cv is None and opts.holdout is None else opts.cv, holdout=opts.holdout,
+                      repeats=opts.repeats, group=group, seed=opts.seed)
     cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
                      progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler)
     return ds, cfg

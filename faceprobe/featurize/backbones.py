@@ -246,23 +246,58 @@ def _tv_load(name: str, weights: str, seed: int) -> LoadedBackbone:
 
 
 def _tv_describe(name: str) -> dict:
-    import torch
-    from torchvision.models import get_model, get_model_weights
+    from torchvision.models import get_model_weights
 
-    with torch.device("meta"):
-        model = get_model(name, weights=None)
+    dim, note = None, ""
     try:
+        model = _meta_model(name)
         _, lin = _last_linear(model)
         dim = int(lin.in_features)
     except FaceprobeError:
-        dim = None
+        pass
+    except Exception as exc:  # a builder that cannot run without real tensors: say why, in its row
+        note = f"feature size unknown without building it ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
     try:
         enum = get_model_weights(name).DEFAULT
         path = checkpoint_path(enum.url)
         status = f"{enum.name}: cached" if os.path.exists(path) else f"{enum.name}: download needed ({os.path.basename(path)})"
     except (ValueError, KeyError, AttributeError):
         status = "no pretrained weights"
-    return {"feature_dim": dim, "weights": status}
+    return {"feature_dim": dim, "weights": status, **({"note": note} if note else {})}
+
+
+@contextlib.contextmanager
+def _parameters_to_meta():
+    """While building, move each parameter and buffer to the meta device as it is registered
+    (one layer at a time in real memory): for builders that compute with real tensors (regnet)."""
+    import torch.nn as nn
+
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(module, name, param):
+        register_parameter(module, name, None if param is None else nn.Parameter(param.to("meta"), param.requires_grad))
+
+    def buffer(module, name, tensor, persistent=True):
+        register_buffer(module, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+
+
+def _meta_model(name: str):
+    """The model with its weights on the meta device (no memory for them), to read its shapes."""
+    import torch
+    from torchvision.models import get_model
+
+    try:
+        with torch.device("meta"):
+            return get_model(name, weights=None)
+    except NotImplementedError:  # the builder computes with real tensors
+        with _parameters_to_meta():
+            return get_model(name, weights=None)
 
 
 TORCHVISION = FAMILIES.register("torchvision", BackboneFamily(

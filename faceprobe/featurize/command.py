@@ -151,4 +151,4 @@ def backbones_command(names, as_json):
     click.echo(f"{'name':<{width}}  {'dim':>5}  weights")
     for r in rows:
         dim = r["feature_dim"] if r["feature_dim"] is not None else "-"
-        click.echo(f"{r['name']:<{width}}  {dim:>5}  {r['weights']}")
+        click.echo(f"{r['name']:<{width}}  {dim:>5}  {r['weights']}" + (f"; {r['note']}" if r.get("note") else ""))

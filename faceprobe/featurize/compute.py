@@ -244,7 +244,7 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
 
     steady_from, steady_images, seq = None, 0, 0
     done = {"precision": cfg.precision != "auto", "compile": cfg.compile == "none"}
-    bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=not cfg.progress, dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=len(jobs), unit="img", desc="featurize", disable=None if cfg.progress else True, dynamic_ncols=True, file=sys.stderr)
     try:
         for batch in loader:
             if batch["jpeg"]:

@@ -210,7 +210,12 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         exists = os.path.exists(cache)
         old = read_images(cache) if exists else {c: np.array([], dtype=object) for c in ("path", "sha256", "status")}
         known = {str(p): (str(s), int(b), int(m)) for p, s, b, m in zip(old["path"], old["sha256"], old.get("bytes", []), old.get("mtime_ns", []))}
-        rows, status_by_sha = _source_rows(table.entries, hash_files(table.entries, known), old)
+        hashes = hash_files(table.entries, known)
+        if cfg.strict:
+            unreadable = next(((e.path, h.error) for e, h in zip(table.entries, hashes) if h.error), None)
+            if unreadable:
+                raise FaceprobeError(f"{unreadable[0]}: {unreadable[1]} (--strict stops at the first bad image)")
+        rows, status_by_sha = _source_rows(table.entries, hashes, old)
         resolutions, have = _known_results(cfg, exists)
         recs = {name: cached_resolution(resolutions, name, w, cfg.seed) for name, w in zip(cfg.backbones, weights)}
         first_path = _first_paths(cfg, rows, summary)

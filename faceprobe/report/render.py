@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
+
+from ..errors import OptionError
 
 from ..classify.report import ROWS, format_results
 
@@ -86,9 +89,31 @@ def render_markdown(res: dict) -> str:
     return "\n".join(out)
 
 
+REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md"}
+
+
+def report_format(out: str, fmt: str | None = None, param: str = "report") -> str:
+    """The format of a report file (``fmt``, else from its suffix), checked with its folder before any work.
+
+    Raises
+    ------
+    OptionError
+        For a suffix that is neither HTML nor Markdown, or a folder that does not exist.
+    """
+    from ..outputs import check_writable
+
+    if fmt is None:
+        suffix = os.path.splitext(str(out))[1].lower()
+        if suffix not in REPORT_SUFFIXES:
+            raise OptionError(param, out, "a report is .html (or .htm) or .md; choose one of those suffixes")
+        fmt = REPORT_SUFFIXES[suffix]
+    check_writable(out, param)
+    return fmt
+
+
 def write_report(res: dict, out: str, fmt: str | None = None) -> str:
     """Write ``out`` as HTML or Markdown (from ``fmt``, else from the file suffix); return the format."""
-    fmt = fmt or ("md" if out.endswith(".md") else "html")
+    fmt = report_format(out, fmt, "output")
     text = render_markdown(res) if fmt == "md" else render_html(res)
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -1,0 +1,26 @@
+"""Checks on files a command will write, made before any work starts."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import OptionError
+
+__all__ = ["check_writable"]
+
+
+def check_writable(path: str, param: str) -> None:
+    """Refuse an output whose folder is missing or not writable, or that names a folder.
+
+    ``-`` (standard output) always passes.
+    """
+    if str(path) == "-":
+        return
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OptionError(param, path, "is a folder; give a file name")
+    if not os.path.isdir(folder):
+        raise OptionError(param, path, f"the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OptionError(param, path, f"the folder {folder} is not writable")
