@@ -16,7 +16,7 @@ __all__ = ["classify_command", "fit_command"]
 def _one_key(ctx, param, value):
     """One feature key per run: a repeated -b is refused, not silently cut to the last."""
     if len(value) > 1:
-        raise click.BadParameter(f"give one feature key, got {len(value)}: {', '.join(value)}", param_hint="--backbone")
+        raise click.ClickException(f"--backbone {','.join(value)}: give one feature key per run, got {len(value)}")
     return value[0] if value else None
 
 

@@ -10,7 +10,7 @@ from ..errors import FaceprobeError, OptionError
 from .config import BACKENDS, BALANCE, EvalConfig
 from .data import Dataset
 from .folds import check_heads, choose_params, make_fold
-from .heads import HEADS
+from .heads import HEADS, head_grid
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import make_splits
 
@@ -27,11 +27,38 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
     stray = sorted(set(cfg.grid) - taken)
     if stray:
         raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)})")
+    for h in cfg.heads:
+        spec = cfg.spec(h)
+        for name, values in cfg.grid.items():
+            if name in spec.params:
+                for v in values:
+                    spec.check(name, v)
     if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
-        raise OptionError("pca", cfg.pca, f"must be between 1 and {ds.X.shape[1]}")
+        raise OptionError("pca", cfg.pca, f"must be between 1 and {ds.X.shape[1]}, the feature size")
     check_heads(ds, cfg)
     if cfg.split.group and not ds.has_subjects:
         raise OptionError("group", "subject", "the cache does not know every image's subject; use none")
+
+
+def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
+    """Refuse, before any fold runs, PCA components or neighbour counts the smallest training fold cannot hold."""
+    sizes = []
+    for _, train, _ in splits:
+        _, counts = np.unique(ds.y[train], return_counts=True)
+        sizes.append(int(counts.min()) * len(counts) if cfg.balance == "undersample" else len(train))
+    n = min(sizes)
+    if cfg.pca is not None and cfg.pca > n:
+        raise OptionError("pca", cfg.pca, f"more components than the {n} training rows of the smallest fold; use at most {n}")
+    for h in cfg.heads:
+        spec = cfg.spec(h)
+        grid = len(head_grid(spec, cfg.grid)) > 1
+        limit = n - -(-n // cfg.inner_cv) if grid else n  # the inner CV trains on about (inner_cv - 1) / inner_cv of it
+        for name, param in spec.declared.items():
+            values = cfg.grid.get(name, [param.default])
+            if param.at_most_rows and max(values) > limit:
+                where = "inner-CV training rows" if grid else "training rows"
+                raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} {where} of the smallest fold; "
+                                  f"use {name} <= {limit}")
 
 
 def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -60,14 +87,21 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[d
     tr = np.arange(len(prepared.ytr))
     out = []
     for head in cfg.heads:
-        params, inner = choose_params(head, cfg, prepared, seed)
-        est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
+        where = {"head": head, "fold": fold, "repeat": repeat}
+        try:
+            params, inner = choose_params(head, cfg, prepared, seed)
+            est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
+        except (ValueError, ArithmeticError, FaceprobeError) as exc:  # one head failing must not lose the others
+            out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+            continue
         scores = _in_class_order(est, raw, classes)
         met = fold_metrics(ds.y[test], pred, classes, scores)
-        out.append({"head": head, "fold": fold, "repeat": repeat, "params": params, "inner_scores": inner,
+        out.append({**where, "params": params, "inner_scores": inner,
                     "n_train": int(len(prepared.ytr)), "n_test": int(len(test)), **met,
                     "test_paths": ds.paths[test].tolist(), "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
                     "scores": np.round(scores, 6).tolist()})
+    if prepared.notes:
+        out[-1]["fold_notes"] = sorted(prepared.notes)
     return out
 
 
@@ -98,6 +132,12 @@ def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
 
 
 def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
+    failed = [f for f in folds if "error" in f]
+    if failed:  # no figures from a subset of folds: they would not be comparable
+        first = failed[0]
+        return {"summary": {name: None for name in SUMMARY_METRICS}, "per_class": {}, "confusion": None, "folds": folds,
+                "error": f"failed in {len(failed)} of {len(folds)} folds (first: repeat {first['repeat']}, fold {first['fold']}: "
+                         f"{first['error']})"}
     summary = {}
     for name in SUMMARY_METRICS:
         vals = [f[name] for f in folds if f[name] is not None]
@@ -134,6 +174,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     _check_config(cfg, ds)
     classes = ds.classes
     splits = make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
+    _check_sizes(ds, cfg, splits)
     notes = list(ds.notes)
     for r, train, test in splits:
         missing = sorted(set(classes) - set(ds.y[test]))
@@ -159,6 +200,9 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         results = run(t[0](*t[1], **t[2]) for t in tasks)
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
+    fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]
+    notes += [f"{n} ({fold_notes.count(n)} of {len(splits)} folds)" for n in sorted(set(fold_notes))]
+    notes += [f"{h}: no results: {r['error']}" for h, r in heads.items() if "error" in r]
     return {
         "classes": classes,
         "rows": int(len(ds.y)),

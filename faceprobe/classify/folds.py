@@ -10,7 +10,7 @@ that chooses between them.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -40,6 +40,8 @@ class Fold:
         Scaler, PCA and the head fitted on every training row (what ``fit`` saves).
     X_train, X_test : ndarray of float32 or None
         In memory: the scaled (and projected) training and test rows; None when streamed.
+    notes : set of str
+        What heads adapted in this fold (their ``prepare`` capability).
     """
 
     ytr: np.ndarray
@@ -48,6 +50,7 @@ class Fold:
     pipeline: Callable
     X_train: np.ndarray | None = None
     X_test: np.ndarray | None = None
+    notes: set = field(default_factory=set)
 
 
 def undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -90,10 +93,15 @@ def _balance_args(spec: HeadSpec, balance: str, y_fit: np.ndarray) -> tuple[dict
     return {"sample_weight": compute_sample_weight("balanced", y_fit)}, {}
 
 
-def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict):
+def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict,
+         notes: set):
     est = spec.build(params, seed)
     if est_params:
         est.set_params(**est_params)
+    if spec.prepare is not None:
+        note = spec.prepare(est, y)
+        if note:
+            notes.add(note)
     with warnings.catch_warnings():
         for category in spec.warnings():
             warnings.simplefilter("ignore", category)
@@ -125,6 +133,7 @@ class InMemory:
         Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32)
         m = FoldMatrices(Xtr, Xte)
         test_pos = np.arange(m.n_train, len(m.X))
+        notes: set = set()
 
         def fit_predict(head, params, tr, te, y_fit):
             spec = cfg.spec(head)
@@ -134,7 +143,7 @@ class InMemory:
                 got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params)
                 if got is not None:
                     return got
-            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params)
+            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params, notes)
             Xp = m.X[te].astype(np.float32)
             scores = est.decision_function(Xp) if hasattr(est, "decision_function") else est.predict_proba(Xp)
             return est, est.predict(Xp), scores
@@ -144,10 +153,10 @@ class InMemory:
 
             spec = cfg.spec(head)
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
-            est = _fit(spec, spec.merged(params), m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params)
+            est = _fit(spec, spec.merged(params), m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes)
             return Pipeline(steps + [("head", est)])
 
-        return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte)
+        return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes)
 
 
 class Streamed:

@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..errors import OptionError
 from ..registry import Registry
+from .params import Param, check_value, declare
 from .chunked import knn_streamed, logreg_streamed, logreg_streamed_pipeline
 from .fastpath import knn_precomputed, svm_precomputed
 
@@ -33,6 +34,11 @@ class HeadSpec:
         ``params`` holds every parameter (defaults merged); a scikit-learn classifier.
     params : dict
         Every parameter ``--param`` may set, with its default.
+    declared : dict of str -> Param
+        What each parameter takes (kind, range, choices), checked before any work.
+    prepare : callable (estimator, y_fit) -> str or None, optional
+        Adapts a built estimator to the rows it is about to fit (mlp turns early stopping off
+        when the validation split would be too small) and says so; the note reaches the results.
     description : str
     balance : {"class_weight", "sample_weight"} or None
         How ``--balance class-weight`` reaches it: the estimator's ``class_weight="balanced"``,
@@ -63,6 +69,8 @@ class HeadSpec:
     streamed: Callable | None = None
     streamed_pipeline: Callable | None = None
     ignore_warnings: tuple = ()
+    declared: dict = field(default_factory=dict)
+    prepare: Callable | None = None
 
     def __post_init__(self):
         if self.balance not in BALANCES:
@@ -90,7 +98,13 @@ class HeadSpec:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             raise OptionError("params", unknown[0], f"not a parameter of {self.name}; it takes: {', '.join(sorted(self.params))}")
-        return {**self.params, **params}
+        return {**self.params, **{k: check_value(self.name, k, self.declared.get(k, Param(v)), v) for k, v in params.items()}}
+
+    def check(self, name: str, value):
+        """One value of a parameter, checked (an :class:`OptionError` names what it takes)."""
+        if name not in self.params:
+            raise OptionError("params", name, f"not a parameter of {self.name}; it takes: {', '.join(sorted(self.params))}")
+        return check_value(self.name, name, self.declared.get(name, Param(self.params[name])), value)
 
 
 HEADS: Registry[HeadSpec] = Registry("head", "heads")
@@ -99,7 +113,7 @@ HEADS: Registry[HeadSpec] = Registry("head", "heads")
 def register_head(name: str, build: Callable | None = None, *, params: dict | None = None, description: str = "",
                   balance: str | None = None, probabilities: bool = True, precomputed: Callable | None = None,
                   streamed: Callable | None = None, streamed_pipeline: Callable | None = None,
-                  ignore_warnings: tuple = ()):
+                  ignore_warnings: tuple = (), prepare: Callable | None = None):
     """Register a head; without ``build``, a decorator for the build function.
 
     Parameters
@@ -109,8 +123,9 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     build : callable (params: dict, seed: int) -> estimator, optional
         Returns an unfitted scikit-learn classifier; ``params`` holds every parameter.
     params : dict, optional
-        Parameter names and defaults (what ``--param`` may set).
-    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings
+        Parameter names and their defaults, or :class:`~faceprobe.classify.params.Param`
+        declarations (kind, range, choices) that ``--param`` values are checked against.
+    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare
         See :class:`HeadSpec`.
 
     Returns
@@ -126,8 +141,9 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     ...     return LinearDiscriminantAnalysis(solver="lsqr", shrinkage=p["shrinkage"])
     """
     def add(fn: Callable) -> Callable:
-        spec = HeadSpec(name, fn, dict(params or {}), description, balance, probabilities, precomputed, streamed,
-                        streamed_pipeline, tuple(ignore_warnings))
+        declared = declare(params or {})
+        spec = HeadSpec(name, fn, {k: d.default for k, d in declared.items()}, description, balance, probabilities, precomputed,
+                        streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare)
         HEADS.register(name, spec)
         return fn
 
@@ -137,7 +153,11 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     return HEADS.get(name)
 
 
-@register_head("svm", params={"kernel": "rbf", "C": 1.0, "gamma": "scale"}, description="support vector machine (rbf or linear)",
+_POSITIVE = {"low": 0, "low_open": True}
+
+
+@register_head("svm", params={"kernel": Param("rbf", str, choices=("linear", "poly", "rbf", "sigmoid")), "C": Param(1.0, float, **_POSITIVE),
+                              "gamma": Param("scale", float, choices=("scale", "auto"), **_POSITIVE)}, description="support vector machine (rbf or linear)",
                balance="class_weight", probabilities=False, precomputed=svm_precomputed)
 def _svm(p: dict, seed: int):
     from sklearn.svm import SVC
@@ -145,7 +165,8 @@ def _svm(p: dict, seed: int):
     return SVC(kernel=p["kernel"], C=float(p["C"]), gamma=p["gamma"], random_state=seed)
 
 
-@register_head("knn", params={"k": 5, "weights": "uniform", "metric": "euclidean"}, description="k nearest neighbours (euclidean or cosine)",
+@register_head("knn", params={"k": Param(5, int, low=1, at_most_rows=True), "weights": Param("uniform", str, choices=("distance", "uniform")),
+                              "metric": Param("euclidean", str, choices=("chebyshev", "cosine", "euclidean", "manhattan"))}, description="k nearest neighbours (euclidean or cosine)",
                precomputed=knn_precomputed, streamed=knn_streamed)
 def _knn(p: dict, seed: int):
     from sklearn.neighbors import KNeighborsClassifier
@@ -153,7 +174,7 @@ def _knn(p: dict, seed: int):
     return KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric=p["metric"])
 
 
-@register_head("logreg", params={"C": 1.0, "max_iter": 2000, "tol": 0.0001}, description="multinomial logistic regression (lbfgs)",
+@register_head("logreg", params={"C": Param(1.0, float, **_POSITIVE), "max_iter": Param(2000, int, low=1), "tol": Param(0.0001, float, **_POSITIVE)}, description="multinomial logistic regression (lbfgs)",
                balance="class_weight", streamed=logreg_streamed, streamed_pipeline=logreg_streamed_pipeline)
 def _logreg(p: dict, seed: int):
     from sklearn.linear_model import LogisticRegression
@@ -161,8 +182,25 @@ def _logreg(p: dict, seed: int):
     return LogisticRegression(C=float(p["C"]), max_iter=int(p["max_iter"]), tol=float(p["tol"]), random_state=seed)
 
 
-@register_head("mlp", params={"hidden": "256", "alpha": 0.0001, "max_iter": 200}, description="scikit-learn MLP with early stopping",
-               balance="sample_weight")
+def _mlp_prepare(est, y) -> str | None:
+    """Early stopping holds out a stratified 10 %: too few rows for it (fewer than two, fewer than
+    the classes, or a class of one row) would stop the fit, so train the full epochs instead."""
+    import math
+
+    import numpy as np
+
+    _, counts = np.unique(y, return_counts=True)
+    held = math.ceil(est.validation_fraction * len(y))
+    if est.early_stopping and (held < max(2, len(counts)) or counts.min() < 2):
+        est.set_params(early_stopping=False)
+        return (f"mlp: early stopping off where its {est.validation_fraction:.0%} validation split would be too small "
+                "(fewer than 2 rows, fewer rows than classes, or a class of one row)")
+    return None
+
+
+@register_head("mlp", params={"hidden": Param("256", str, pattern=r"[1-9]\d*(-[1-9]\d*)*", help="layer sizes such as 256 or 256-128"), "alpha": Param(0.0001, float, low=0),
+                              "max_iter": Param(200, int, low=1)}, description="scikit-learn MLP with early stopping",
+               balance="sample_weight", prepare=_mlp_prepare)
 def _mlp(p: dict, seed: int):
     from sklearn.neural_network import MLPClassifier
 
@@ -171,7 +209,8 @@ def _mlp(p: dict, seed: int):
                          early_stopping=True, random_state=seed)
 
 
-@register_head("dnn", params={"hidden": 256, "batch": 32, "epochs": 25, "lr": 0.001, "alpha": 0.0001},
+@register_head("dnn", params={"hidden": Param(256, int, low=1), "batch": Param(32, int, low=1), "epochs": Param(25, int, low=1),
+                              "lr": Param(0.001, float, **_POSITIVE), "alpha": Param(0.0001, float, low=0)},
                description="one 256-unit hidden layer, Adam, batch 32, 25 epochs", balance="sample_weight",
                ignore_warnings=("sklearn.exceptions.ConvergenceWarning",))
 def _dnn(p: dict, seed: int):

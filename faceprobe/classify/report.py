@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["format_results"]
+__all__ = ["format_results", "chosen_params"]
 
 ROWS = [
     ("accuracy", "accuracy"),
@@ -26,6 +26,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
 
 
+def chosen_params(head_result: dict) -> str:
+    """What inner CV picked, with how many folds picked it: ``C=1, gamma=scale (7); C=10, gamma=scale (3)``."""
+    from collections import Counter
+
+    picks = Counter(", ".join(f"{k}={v}" for k, v in sorted(f["params"].items())) for f in head_result["folds"] if f.get("params"))
+    return "; ".join(f"{p} ({n})" for p, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def format_results(res: dict) -> str:
     """Metrics table (mean ± std in %), then per head the per-class table and confusion matrix."""
     heads = list(res["heads"])
@@ -45,6 +53,11 @@ def format_results(res: dict) -> str:
     lines += _table(["metric (%)"] + heads, rows)
     for h in heads:
         r = res["heads"][h]
+        if "error" in r:
+            lines += ["", f"{h}: no results: {r['error']}"]
+            continue
+        if chosen_params(r):
+            lines += ["", f"{h}: hyperparameters chosen by inner CV (folds): {chosen_params(r)}"]
         lines += ["", f"{h}: per class (pooled over test folds)"]
         pc = [[c, f"{100 * v['precision']:.1f}", _pct(v["recall"]), _pct(v["specificity"]), _pct(v["f1"]), str(v["support"])]
               for c, v in r["per_class"].items()]

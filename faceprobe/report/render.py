@@ -9,7 +9,7 @@ import os
 
 from ..errors import OptionError
 
-from ..classify.report import ROWS, format_results
+from ..classify.report import ROWS, chosen_params, format_results
 
 __all__ = ["render_html", "render_markdown", "write_report"]
 
@@ -54,7 +54,14 @@ def render_html(res: dict) -> str:
     parts.append("</table>")
     for h in heads:
         r = res["heads"][h]
-        parts.append(f"<h2>{h}</h2><table class='per-class'><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>n</th></tr>")
+        if "error" in r:
+            parts.append(f"<h2>{h}</h2><p class='error'>no results: {html.escape(r['error'])}</p>")
+            continue
+        if chosen_params(r):
+            parts.append(f"<h2>{h}</h2><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
+        else:
+            parts.append(f"<h2>{h}</h2>")
+        parts.append("<table class='per-class'><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>n</th></tr>")
         for c, v in r["per_class"].items():
             parts.append(f"<tr><td>{html.escape(c)}</td><td>{_pct(v['precision'])}</td><td>{_pct(v['recall'])}</td><td>{_pct(v['specificity'])}</td><td>{_pct(v['f1'])}</td><td>{v['support']}</td></tr>")
         parts.append("</table><div class='plots'>")
@@ -79,7 +86,13 @@ def render_markdown(res: dict) -> str:
         out.append(f"| {label} | " + " | ".join(_summary_cell(res["heads"][h]["summary"][name]) for h in heads) + " |")
     for h in heads:
         r = res["heads"][h]
-        out += ["", f"## {h}", "", "| class | precision | recall (sensitivity) | specificity | F1 | n |", "|---|---|---|---|---|---|"]
+        out += ["", f"## {h}", ""]
+        if "error" in r:
+            out += [f"no results: {r['error']}"]
+            continue
+        if chosen_params(r):
+            out += [f"Hyperparameters chosen by inner CV (folds): {chosen_params(r)}", ""]
+        out += ["| class | precision | recall (sensitivity) | specificity | F1 | n |", "|---|---|---|---|---|---|"]
         for c, v in r["per_class"].items():
             out.append(f"| {c} | {_pct(v['precision'])} | {_pct(v['recall'])} | {_pct(v['specificity'])} | {_pct(v['f1'])} | {v['support']} |")
         out += ["", "Confusion matrix (rows true, columns predicted):", "", "| true \\ pred | " + " | ".join(res["classes"]) + " |",

@@ -1,0 +1,108 @@
+"""The adversarial audit (issue 13): every bad input gets one line naming the option or file, the
+value and the fix, a non-zero exit and no traceback, before any work; nothing is ignored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+CLASSIFY_CASES = [
+    (["--param", "C=abc"], "--param C=abc: svm takes a number > 0"),
+    (["--param", "C=-1"], "--param C=-1: svm takes a number > 0"),
+    (["--param", "C=nan"], "--param C=nan: svm takes a number > 0"),
+    (["--param", "kernel=banana"], "--param kernel=banana: svm takes one of linear, poly, rbf, sigmoid"),
+    (["--head", "knn", "--param", "k=0"], "--param k=0: knn takes an integer >= 1"),
+    (["--head", "knn", "--param", "k=100"], "--param k=100: knn: more than the 40 training rows of the smallest fold; use k <= 40"),
+    (["--head", "knn", "--param", "k=2.5"], "--param k=2.5: knn takes an integer >= 1"),
+    (["--head", "mlp", "--param", "hidden=10x"], "--param hidden=10x: mlp takes layer sizes such as 256 or 256-128"),
+    (["--param", "gamma=-5"], "--param gamma=-5: svm takes a number > 0 or scale, auto"),
+    (["--head", "dnn", "--param", "epochs=0"], "--param epochs=0: dnn takes an integer >= 1"),
+    (["--head", "knn", "--param", "metric=banana"], "--param metric=banana: knn takes one of chebyshev, cosine, euclidean, manhattan"),
+    (["-j", "0"], "--jobs 0: must be -1 (all cores) or >= 1"),
+    (["--seed", "-1"], "--seed -1: must be >= 0"),
+    (["--cv", "0"], "--cv 0: must be >= 2"),
+    (["--holdout", "0.2", "--cv", "5"], "--holdout 0.2: cannot be combined with cv=5; choose one protocol"),
+    (["--holdout", "0"], "--holdout 0.0: must be between 0 and 1"),
+    (["-b", "toy", "-b", "toy"], "--backbone toy,toy: give one feature key per run, got 2"),
+    (["--report", "r.pdf"], "--report r.pdf: a report is .html (or .htm) or .md; choose one of those suffixes"),
+    (["--pca", "100"], "--pca 100: must be between 1 and 8, the feature size"),
+]
+
+
+@pytest.mark.parametrize("args, message", CLASSIFY_CASES, ids=[" ".join(a) for a, _ in CLASSIFY_CASES])
+def test_classify_bad_option_is_one_line(tiny_cache, invoke, args, message):
+    base = ["classify", "-c", tiny_cache, "-q"] + ([] if "--head" in args else ["--head", "svm"])
+    base += [] if "--cv" in args or "--holdout" in args else ["--cv", 3]
+    r = invoke(*base, *args)
+    assert r.exit_code != 0, r.output
+    assert message in r.output, r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) <= 3
+
+
+@pytest.mark.parametrize("option", ["--json", "--report"])
+def test_outputs_into_a_missing_folder_are_refused_before_computing(tiny_cache, invoke, tmp_path, option):
+    target = tmp_path / "no" / ("r.json" if option == "--json" else "r.html")
+    r = invoke("classify", "-c", tiny_cache, "--head", "dnn", "--cv", 3, option, target)
+    assert r.exit_code == 1 and f"{option} {target}: the folder {target.parent} does not exist; create it first" in r.output
+    assert "balanced accuracy" not in r.output  # refused before the evaluation, not after
+
+
+def test_pca_larger_than_the_smallest_training_fold_is_refused(synthetic_cache, tmp_path, invoke):
+    cache = synthetic_cache(tmp_path / "wide.h5", n_subjects=15, d=64)  # 60 rows, 40 per training fold
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "--pca", 50)
+    assert r.exit_code == 1 and "--pca 50: more components than the 40 training rows of the smallest fold; use at most 40" in r.output
+
+
+def test_head_all_with_a_name_is_every_head_once(tiny_cache, invoke):
+    r = invoke("classify", "-c", tiny_cache, "--head", "all,svm", "--cv", 3, "-q", "--json", "-")
+    assert r.exit_code == 0, r.output
+    assert list(json.loads(r.output)["heads"]) == ["dnn", "knn", "logreg", "mlp", "svm"]
+
+
+def test_mlp_on_tiny_undersampled_folds_runs_without_early_stopping_and_says_so(synthetic_cache, tmp_path, invoke):
+    cache = synthetic_cache(tmp_path / "small.h5", n_subjects=4, per_subject=3)  # 12 images, 3 classes
+    r = invoke("classify", "-c", cache, "--head", "all", "--cv", 2, "--balance", "undersample", "-q")
+    assert r.exit_code == 0, r.output
+    assert "note: mlp: early stopping off where its 10% validation split would be too small" in r.output
+    assert "mlp: per class" in r.output and "dnn: per class" in r.output
+
+
+def test_a_failing_head_is_reported_while_the_others_print(tiny_cache, invoke):
+    from faceprobe.classify.heads import HEADS, register_head
+
+    def broken(p, seed):
+        from sklearn.svm import SVC
+
+        return SVC(kernel="precomputed")  # fails on feature rows
+
+    register_head("broken_test", broken)
+    try:
+        r = invoke("classify", "-c", tiny_cache, "--head", "broken_test,logreg", "--cv", 3, "-q")
+    finally:
+        HEADS.unregister("broken_test")
+    assert r.exit_code == 0, r.output
+    assert "broken_test: no results: failed in 3 of 3 folds (first: repeat 0, fold 0: ValueError" in r.output
+    assert "logreg: per class" in r.output
+
+
+def test_the_table_shows_the_hyperparameters_inner_cv_chose(tiny_cache, invoke):
+    r = invoke("classify", "-c", tiny_cache, "--head", "svm", "--cv", 3, "--param", "C=0.01,10", "-q")
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if x.startswith("svm: hyperparameters chosen by inner CV (folds): "))
+    counts = [int(part.rsplit("(", 1)[1].rstrip(")")) for part in line.split(": ", 1)[1].split("; ")]
+    assert sum(counts) == 3
+
+
+def test_every_command_answers_version(invoke):
+    for args in (["--version"], ["classify", "--version"], ["featurize", "--version"], ["cache", "info", "--version"]):
+        r = invoke(*args)
+        assert r.exit_code == 0 and "faceprobe, version" in r.output
+
+
+def test_strict_stops_on_a_missing_file(image_folder, tmp_path, invoke):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nHappy/s0_00.jpg,happy\nHappy/missing.jpg,happy\n")
+    r = invoke("featurize", manifest, "--root", image_folder, "-b", "mobilenet_v3_small", "-w", "none", "--strict", "-q",
+               "--cache", tmp_path / "c.h5")
+    assert r.exit_code == 1 and "missing.jpg: cannot read: No such file or directory (--strict stops at the first bad image)" in r.output
