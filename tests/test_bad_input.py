@@ -106,3 +106,39 @@ def test_strict_stops_on_a_missing_file(image_folder, tmp_path, invoke):
     r = invoke("featurize", manifest, "--root", image_folder, "-b", "mobilenet_v3_small", "-w", "none", "--strict", "-q",
                "--cache", tmp_path / "c.h5")
     assert r.exit_code == 1 and "missing.jpg: cannot read: No such file or directory (--strict stops at the first bad image)" in r.output
+
+
+def _cache_with(tmp_path, synthetic_cache, change):
+    """The synthetic cache with its image table changed by ``change(columns)`` (rewritten with h5py)."""
+    import h5py
+    import numpy as np
+
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
+    with h5py.File(cache, "r+") as f:
+        cols = {c: f["images"][c].asstr()[()].astype(object) for c in ("path", "sha256", "label", "subject")}
+        change(cols)
+        for c, v in cols.items():
+            f["images"][c][...] = np.asarray(v, dtype=object)
+    return cache
+
+
+def test_images_without_a_subject_become_their_own_groups_with_a_note(tmp_path, synthetic_cache, invoke):
+    def drop_one_subject(cols):
+        cols["subject"][0] = ""
+
+    cache = _cache_with(tmp_path, synthetic_cache, drop_one_subject)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q")
+    assert r.exit_code == 0, r.output
+    assert "splits grouped by subject (15 subjects); 1 images without a subject are each their own group" in r.output
+
+
+def test_identical_bytes_with_different_labels_are_left_out_with_a_note(tmp_path, synthetic_cache, invoke):
+    def duplicate_with_other_label(cols):
+        cols["sha256"][1] = cols["sha256"][0]
+        cols["label"][1] = "neutral" if cols["label"][0] != "neutral" else "happy"
+
+    cache = _cache_with(tmp_path, synthetic_cache, duplicate_with_other_label)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q")
+    assert r.exit_code == 0, r.output
+    assert "note: left out 1 images whose identical bytes are listed under 2 paths with different labels" in r.output
+    assert "59 images" not in r.output and "58 images" in r.output

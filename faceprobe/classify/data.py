@@ -132,10 +132,15 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     plan = plan_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
     finite = _finite_rows(cache, fm, plan)
     images = read_images(cache)
+    notes: list[str] = []
+    conflicted = _conflicting_contents(images, notes)
     img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=True, one_per_content=True)
+    if conflicted:
+        ok = ~np.isin(np.asarray(images["sha256"][img_idx]).astype(str), list(conflicted))
+        img_idx, rows = img_idx[ok], rows[ok]
+    _note_unused(images, fm.sha256, finite, key, notes)
     if not len(img_idx):
         raise FaceprobeError(f"{cache}: feature key {key} has no usable rows")
-    notes: list[str] = []
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
     keep = _keep_classes(y, min_count, notes)
     img_idx, rows, y = img_idx[keep], rows[keep], y[keep]
@@ -154,6 +159,32 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
             raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with --augment hflip,...")
         ds.views = _load_views(cache, view_keys, ds.sha256, plan)
     return ds
+
+
+def _conflicting_contents(images: dict, notes: list) -> set[str]:
+    """Contents (sha256) listed under several paths with different labels: left out, with a note."""
+    labels: dict[str, set] = {}
+    for s, lab, st in zip(images["sha256"], images["label"], images["status"]):
+        if st == "ok" and lab:
+            labels.setdefault(str(s), set()).add(str(lab))
+    conflicted = {s for s, labs in labels.items() if len(labs) > 1}
+    if conflicted:
+        paths = sum(1 for s in images["sha256"] if str(s) in conflicted)
+        notes.append(f"left out {len(conflicted)} images whose identical bytes are listed under {paths} paths with different "
+                     "labels (fix the labels to use them)")
+    return conflicted
+
+
+def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: list) -> None:
+    """Say how many labelled images the key cannot serve: never featurized under it, or no usable vector."""
+    rows = {str(s): i for i, s in enumerate(key_sha256)}
+    labelled = {str(s) for s, lab, st in zip(images["sha256"], images["label"], images["status"]) if st == "ok" and lab}
+    missing = sum(1 for s in labelled if s not in rows)
+    unusable = sum(1 for s in labelled if s in rows and not finite[rows[s]])
+    if missing:
+        notes.append(f"left out {missing} labelled images that have no vector under {key} (featurize them with its backbone and settings)")
+    if unusable:
+        notes.append(f"left out {unusable} images without a usable vector (no face found with --no-face skip, or non-finite values)")
 
 
 def _finite_rows(cache: str, fm, plan: MemoryPlan) -> np.ndarray:

@@ -66,18 +66,38 @@ def check_options(opts: ClassifyOptions) -> None:
         raise OptionError("group", opts.group, f"choose from: {', '.join(GROUPS)}")
 
 
+def _grouping(ds, mode: str) -> bool:
+    """Whether splits are grouped by subject, said in a note. With some subjects unknown, each
+    image without one is its own group (it cannot share a person with another image that we
+    know of), and the note counts them; with none known, ``auto`` does not group."""
+    known = ds.groups != ""
+    if mode == "none":
+        return False
+    if not known.any():
+        if mode == "subject":
+            raise OptionError("group", "subject", "no image has a subject; give subjects (manifest column), or use none")
+        ds.notes.insert(0, "subjects unknown: splits are not grouped, so one person can be in training and test")
+        return False
+    n_subjects = len(set(ds.groups[known]))
+    if not known.all():
+        missing = int((~known).sum())
+        ds.groups = ds.groups.astype(object)
+        ds.groups[~known] = [f"(no subject) {p}" for p in ds.paths[~known]]
+        ds.groups = ds.groups.astype(str)
+        ds.notes.insert(0, f"splits grouped by subject ({n_subjects} subjects); {missing} images without a subject are each "
+                           "their own group; --group none for random splits")
+    else:
+        ds.notes.insert(0, f"splits grouped by subject ({n_subjects} subjects); --group none for random splits")
+    return True
+
+
 def _prepare(opts: ClassifyOptions):
     check_options(opts)
     heads = head_names(opts.head)
     grid = parse_params(opts.params)
     ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented,
                       max_memory=parse_size(opts.max_memory), jobs=opts.jobs)
-    if opts.group == "auto":
-        group = ds.has_subjects
-        ds.notes.insert(0, f"splits grouped by subject ({len(set(ds.groups))} subjects); --group none for random splits"
-                        if group else "subjects unknown: splits are not grouped, so one person can be in training and test")
-    else:
-        group = opts.group == "subject"
+    group = _grouping(ds, opts.group)
     split = SplitSpec(cv=10 if opts.cv is None and opts.holdout is None else opts.cv, holdout=opts.holdout,
                       repeats=opts.repeats, group=group, seed=opts.seed)
     cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
