@@ -6,6 +6,7 @@ the original, so a reader (or a process killed mid-commit) only ever sees a comp
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._version import __version__
+from ..errors import FaceprobeError
 from .journal import Part
 from .layout import FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
 
-__all__ = ["FeatureMatrix", "commit", "read_images", "read_feature_hashes", "read_features", "read_root_attrs"]
+__all__ = ["FeatureMatrix", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_feature_hashes", "read_features", "read_root_attrs"]
 
 CHUNK_ROWS = 512
 
@@ -162,11 +164,11 @@ def _feature_group(f, key: str, spec: dict, dim: int):
     g.attrs["spec"] = json.dumps(spec, sort_keys=True)
     g.attrs["feature_dim"] = dim
     g.attrs["runs"] = "[]"
-    g.create_dataset("sha256", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("ascii", 64), chunks=(4096,))
-    g.create_dataset("vectors", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(CHUNK_ROWS, dim))
-    g.create_dataset("face", shape=(0,), maxshape=(None,), dtype="int8", chunks=(4096,))
-    g.create_dataset("box", shape=(0, 4), maxshape=(None, 4), dtype="int32", chunks=(4096, 4))
-    g.create_dataset("run", shape=(0,), maxshape=(None,), dtype="int32", chunks=(4096,))
+    g.create_dataset("sha256", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("ascii", 64), chunks=(4096,), fletcher32=True)
+    g.create_dataset("vectors", shape=(0, dim), maxshape=(None, dim), dtype="float32", chunks=(CHUNK_ROWS, dim), fletcher32=True)
+    g.create_dataset("face", shape=(0,), maxshape=(None,), dtype="int8", chunks=(4096,), fletcher32=True)
+    g.create_dataset("box", shape=(0, 4), maxshape=(None, 4), dtype="int32", chunks=(4096, 4), fletcher32=True)
+    g.create_dataset("run", shape=(0,), maxshape=(None,), dtype="int32", chunks=(4096,), fletcher32=True)
     return g
 
 
@@ -215,6 +217,47 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+def stale_copies(path: str) -> list[str]:
+    """Temporary copies a killed commit left next to the cache (``<cache>.tmp-<pid>``)."""
+    import glob
+
+    return sorted(glob.glob(glob.escape(os.fspath(path)) + ".tmp-*"))
+
+
+def remove_stale_copies(path: str) -> tuple[int, int]:
+    """Remove them (the caller holds the writer lock, so no commit is running); return (count, bytes)."""
+    n = size = 0
+    for tmp in stale_copies(path):
+        try:
+            size += os.path.getsize(tmp)
+            os.remove(tmp)
+            n += 1
+        except OSError:
+            pass
+    return n, size
+
+
+def _needed_bytes(path: str, parts: list) -> int:
+    """A commit copies the cache and appends the parts' rows: their bytes, plus a margin for HDF5."""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    rows = sum(np.asarray(b["vectors"]).nbytes + 100 * len(b["sha256"]) for p in parts for b in p.features.values())
+    table = sum(200 * len(p.images.get("path", [])) for p in parts if p.images)
+    return int(1.1 * (size + rows + table)) + (1 << 20)
+
+
+def _space_message(path: str, need: int) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    free = shutil.disk_usage(folder).free
+    return (f"{path}: committing needs about {need / 1e6:.1f} MB free in {folder}, {free / 1e6:.1f} MB are free; free some space "
+            "and run the same command again (the computed results wait in the journal)")
+
+
+def _check_space(path: str, parts: list) -> None:
+    need = _needed_bytes(path, parts)
+    if shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < need:
+        raise FaceprobeError(_space_message(path, need))
+
+
 def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: list[Part] = (), root_attrs: dict | None = None) -> int:
     """Fold image rows and result parts into the cache, atomically.
 
@@ -237,6 +280,7 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
     """
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
+    _check_space(path, parts)
     if os.path.exists(path):
         shutil.copyfile(path, tmp)
         mode = "a"
@@ -266,6 +310,10 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise FaceprobeError(_space_message(path, _needed_bytes(path, parts))) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

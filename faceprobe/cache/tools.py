@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import FaceprobeError, OptionError
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, open_cache
-from .store import read_features, read_images
+from .store import read_features, read_images, stale_copies
 
 __all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
 
@@ -85,6 +85,54 @@ def cache_info(path: str) -> dict:
     }
 
 
+def _verify_key(key: str, g, known: set) -> list[str]:
+    """Problems of one feature key: missing or misaligned datasets, duplicates, orphans, bad values, checksums."""
+    need = ("sha256", "vectors", "face", "box", "run")
+    absent = [d for d in need if d not in g]
+    if absent:
+        return [f"{key}: missing datasets {', '.join(absent)}"]
+    n = g["sha256"].shape[0]
+    if any(g[d].shape[0] != n for d in need):
+        return [f"{key}: datasets differ in length"]
+    try:
+        spec = json.loads(g.attrs["spec"])
+        runs = json.loads(g.attrs["runs"])
+    except (KeyError, ValueError):
+        return [f"{key}: spec or runs attribute missing or not JSON"]
+    try:
+        data = {d: g[d][()] for d in need}
+    except OSError as exc:  # HDF5's Fletcher-32 filter found a chunk whose bytes changed on disk
+        return [f"{key}: stored data fail their checksum ({str(exc).splitlines()[0]}): the file is corrupted; featurize again "
+                "into a fresh cache"]
+    problems = []
+    if not g["vectors"].fletcher32:
+        problems.append(f"{key}: no checksums (written before faceprobe stored them); corrupted values cannot be detected")
+    sha = np.asarray(data["sha256"]).astype(str)
+    if len(set(sha)) != n:
+        problems.append(f"{key}: {n - len(set(sha))} duplicate rows")
+    orphans = len(set(sha) - known)
+    if orphans:
+        problems.append(f"{key}: {orphans} rows whose image is not in /images")
+    if n and int(data["run"].max()) >= len(runs):
+        problems.append(f"{key}: rows point to unknown runs")
+    bad_rows = ~np.isfinite(data["vectors"]).all(axis=1)
+    allowed = data["face"] == 0 if spec["crop"].get("no_face") == "skip" else np.zeros(n, bool)
+    if np.any(bad_rows & ~allowed):
+        problems.append(f"{key}: {int(np.sum(bad_rows & ~allowed))} rows with NaN or infinite values")
+    return problems
+
+
+def _verify_table(f) -> list[str]:
+    if "images" not in f:
+        return ["no /images table"]
+    lengths = {c: f["images"][c].shape[0] for c in IMAGE_COLUMNS if c in f["images"]}
+    missing = sorted(set(IMAGE_COLUMNS) - set(lengths))
+    problems = [f"/images lacks columns: {', '.join(missing)}"] if missing else []
+    if len(set(lengths.values())) > 1:
+        problems.append(f"/images columns differ in length: {lengths}")
+    return problems
+
+
 def verify_cache(path: str) -> list[str]:
     """Check a cache thoroughly; return the problems found (empty when it is sound).
 
@@ -93,52 +141,22 @@ def verify_cache(path: str) -> list[str]:
     problems: list[str] = []
     try:
         with open_cache(path) as f:
-            if "images" not in f:
-                problems.append("no /images table")
-            else:
-                lengths = {c: f["images"][c].shape[0] for c in IMAGE_COLUMNS if c in f["images"]}
-                missing = sorted(set(IMAGE_COLUMNS) - set(lengths))
-                if missing:
-                    problems.append(f"/images lacks columns: {', '.join(missing)}")
-                if len(set(lengths.values())) > 1:
-                    problems.append(f"/images columns differ in length: {lengths}")
+            problems += _verify_table(f)
             known = set(f["images"]["sha256"].asstr()[()]) if "images" in f and "sha256" in f["images"] else set()
             for key, g in (f["features"].items() if "features" in f else []):
-                need = ("sha256", "vectors", "face", "box", "run")
-                absent = [d for d in need if d not in g]
-                if absent:
-                    problems.append(f"{key}: missing datasets {', '.join(absent)}")
-                    continue
-                n = g["sha256"].shape[0]
-                if any(g[d].shape[0] != n for d in need):
-                    problems.append(f"{key}: datasets differ in length")
-                    continue
-                try:
-                    spec = json.loads(g.attrs["spec"])
-                    runs = json.loads(g.attrs["runs"])
-                except (KeyError, ValueError):
-                    problems.append(f"{key}: spec or runs attribute missing or not JSON")
-                    continue
-                sha = g["sha256"].asstr()[()]
-                if len(set(sha)) != n:
-                    problems.append(f"{key}: {n - len(set(sha))} duplicate rows")
-                orphans = len(set(sha) - known)
-                if orphans:
-                    problems.append(f"{key}: {orphans} rows whose image is not in /images")
-                if g["run"].shape[0] and int(g["run"][()].max()) >= len(runs):
-                    problems.append(f"{key}: rows point to unknown runs")
-                vec = g["vectors"][()]
-                bad_rows = ~np.isfinite(vec).all(axis=1)
-                allowed = g["face"][()] == 0 if spec["crop"].get("no_face") == "skip" else np.zeros(n, bool)
-                if np.any(bad_rows & ~allowed):
-                    problems.append(f"{key}: {int(np.sum(bad_rows & ~allowed))} rows with NaN or infinite values")
+                problems += _verify_key(key, g, known)
     except FaceprobeError as exc:
-        return [str(exc)]
+        return [str(exc).removeprefix(f"{path}: ")]
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         problems.append(f"unreadable data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     parts = part_files(path)
     if parts:
         problems.append(f"{len(parts)} uncommitted result parts from an interrupted run; run featurize again to commit them")
+    stale = stale_copies(path)
+    if stale:
+        size = sum(os.path.getsize(t) for t in stale if os.path.exists(t))
+        problems.append(f"{len(stale)} temporary copies ({size / 1e6:.1f} MB) left by an interrupted commit: {', '.join(stale)}; "
+                        "the next featurize removes them")
     return problems
 
 

@@ -91,7 +91,12 @@ def _choose_decoder(cfg, dataset, runners: dict, t_index: dict, plan, workers: i
 
 
 def _image_rows(meta: list, jobs: list, status_by_sha: dict, summary) -> tuple[dict, tuple | None]:
-    """The batch's rows of the image table, and the first bad image (path, reason) if any."""
+    """The batch's rows of the image table, and the first bad image (path, reason) if any.
+
+    ``status_by_sha`` gets the batch's statuses (what the final commit writes into the table);
+    the caller applies them only once the batch's part is in the journal, so the table never
+    says ok for an image whose vectors were lost with an interrupted batch.
+    """
     cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}
     bad = None
     for it in meta:
@@ -250,8 +255,8 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
             if batch["jpeg"]:
                 batch = finish_on_device(batch, dataset, m.plan.device)
             meta, rows, tensors = batch["meta"], batch["rows"], batch["tensors"]
-            part = Part(run)
-            part.images, bad_here = _image_rows(meta, jobs, work.status_by_sha, summary)
+            part, learnt = Part(run), {}
+            part.images, bad_here = _image_rows(meta, jobs, learnt, summary)
             _first_batch_checks(cfg, m, tensors, len(jobs), run, summary, done)
             usable = [i for i, it in enumerate(meta) if it["ok"]]
             pos_in_stack = {r: j for j, r in enumerate(rows)}
@@ -264,6 +269,7 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
                 part.features[key] = _feature_rows(need, meta, jobs, pos_in_stack, batch_x, m.runners[name], m.specs[key], summary)
                 held.update(part.features[key]["sha256"].tolist())
             write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
+            work.status_by_sha.update(learnt)
             seq += 1
             summary.computed += len(usable)
             if steady_from is None:  # loading, checks and compiling end with the first batch

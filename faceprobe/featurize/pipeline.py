@@ -11,7 +11,7 @@ import numpy as np
 from ..cache.journal import part_files, read_parts, remove_parts
 from ..cache.layout import feature_key
 from ..cache.lock import writer_lock
-from ..cache.store import commit, read_feature_hashes, read_images, read_root_attrs
+from ..cache.store import commit, read_feature_hashes, read_images, read_root_attrs, remove_stale_copies
 from ..errors import FaceprobeError, OptionError
 from .compile import COMPILE_MODES
 from .crop import CropSpec
@@ -206,6 +206,9 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
     cache = cfg.cache
     with writer_lock(cache):
+        stale, stale_bytes = remove_stale_copies(cache)
+        if stale:
+            summary.notes.append(f"removed {stale} temporary copies ({stale_bytes / 1e6:.1f} MB) left by an interrupted commit")
         summary.recovered_rows = _recover(cache)
         exists = os.path.exists(cache)
         old = read_images(cache) if exists else {c: np.array([], dtype=object) for c in ("path", "sha256", "status")}

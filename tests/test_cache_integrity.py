@@ -1,0 +1,69 @@
+"""The cache under damage: checksummed vectors, leftovers of killed commits, a full disk."""
+
+from __future__ import annotations
+
+import os
+from collections import namedtuple
+from pathlib import Path
+
+import h5py
+import pytest
+
+from faceprobe.cache.tools import verify_cache
+from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+from .conftest import TINY
+
+
+def _run(source, cache, **kw):
+    return featurize(FeaturizeConfig(str(source), [TINY], ["none"], str(cache), workers=0, progress=False, precision="fp32",
+                                     compile="none", **kw))
+
+
+def test_verify_catches_bytes_changed_inside_a_vector_row(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "c.h5"
+    _run(image_folder, cache)
+    assert verify_cache(str(cache)) == []
+    with h5py.File(cache, "r") as f:
+        (g,) = f["features"].values()
+        assert g["vectors"].fletcher32
+        where = g["vectors"].id.get_chunk_info(0).byte_offset
+    with open(cache, "r+b") as handle:  # finite garbage: what a flipped disk block would leave
+        handle.seek(where + 64)
+        handle.write(bytes([0x3F, 0x80, 0x00, 0x00] * 4))
+    problems = verify_cache(str(cache))
+    assert len(problems) == 1 and "stored data fail their checksum" in problems[0] and "featurize again" in problems[0]
+
+
+def test_a_killed_commits_copy_is_reported_then_removed_by_the_next_run(image_folder: Path, tmp_path: Path):
+    cache = tmp_path / "c.h5"
+    _run(image_folder, cache)
+    stale = Path(f"{cache}.tmp-999999")
+    stale.write_bytes(os.urandom(4096))
+    problems = verify_cache(str(cache))
+    assert len(problems) == 1 and problems[0].startswith("1 temporary copies (0.0 MB) left by an interrupted commit")
+    s = _run(image_folder, cache)
+    assert not stale.exists() and any("removed 1 temporary copies" in n for n in s.notes)
+    assert verify_cache(str(cache)) == []
+
+
+def test_full_disk_ends_in_one_line_with_the_space_needed_and_keeps_the_journal(image_folder: Path, tmp_path: Path, monkeypatch):
+    from faceprobe.cache import store
+    from faceprobe.cache.journal import part_files
+    from faceprobe.errors import FaceprobeError
+
+    cache = tmp_path / "c.h5"
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(store.shutil, "disk_usage", lambda p: Usage(10 << 20, 10 << 20, 1000))
+    with pytest.raises(FaceprobeError, match=r"committing needs about \d+\.\d MB free in .*, 0\.0 MB are free; free some space "
+                                             r"and run the same command again \(the computed results wait in the journal\)"):
+        _run(image_folder, cache)
+    assert part_files(str(cache)) and not list(tmp_path.glob("c.h5.tmp-*"))
+    monkeypatch.undo()
+    s = _run(image_folder, cache)  # space again: the journal is committed, nothing computed twice
+    assert s.recovered_rows == 12 and s.computed == 0 and verify_cache(str(cache)) == []
+
+
+def test_verify_names_the_file_once(tmp_path: Path, invoke):
+    r = invoke("cache", "verify", "--cache", tmp_path / "missing.h5")
+    assert r.exit_code == 1 and r.output.count(str(tmp_path / "missing.h5")) == 1
