@@ -142,3 +142,22 @@ def test_identical_bytes_with_different_labels_are_left_out_with_a_note(tmp_path
     assert r.exit_code == 0, r.output
     assert "note: left out 1 images whose identical bytes are listed under 2 paths with different labels" in r.output
     assert "59 images" not in r.output and "58 images" in r.output
+
+
+def test_a_label_with_a_comma_can_be_selected_with_an_escaped_comma(tmp_path, synthetic_cache, invoke):
+    def comma_label(cols):
+        cols["label"] = ["mild, brief" if lab == "anger" else lab for lab in cols["label"]]
+
+    cache = _cache_with(tmp_path, synthetic_cache, comma_label)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q", "--classes", "pain=mild\\, brief", "--classes", "rest=*")
+    assert r.exit_code == 0, r.output
+    assert "pain" in r.output and "rest" in r.output
+    bad = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "--classes", "pain=mild")
+    assert bad.exit_code == 1 and "write a comma inside a label as \\," in bad.output
+
+
+def test_featurize_negative_seed_and_demo_report_suffix_are_refused(image_folder, tmp_path, invoke):
+    r = invoke("featurize", image_folder, "-b", "mobilenet_v3_small", "-w", "none", "--seed", -1, "--cache", tmp_path / "c.h5")
+    assert r.exit_code == 1 and "--seed -1: must be >= 0" in r.output and not (tmp_path / "c.h5").exists()
+    d = invoke("demo", "--report", tmp_path / "demo.pdf")
+    assert d.exit_code == 1 and "--report" in d.output and "a report is .html (or .htm) or .md" in d.output

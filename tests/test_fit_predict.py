@@ -1,6 +1,7 @@
 """fit trains one head on all rows; predict featurizes new images through the cache."""
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path, invoke):
     for x in rows:
         probs = [float(x[f"p_{c}"]) for c in ("happy", "neutral", "pain")]
         assert abs(sum(probs) - 1) < 1e-4 and x["label"] in ("happy", "neutral", "pain")
+    info = json.loads(invoke("cache", "info", "--cache", cache, "--json").output)
+    assert info["unlabelled"] == 2 and "" not in info["labels"]  # predicted images stay out of the labelled table
     # training images keep their labels after being predicted again
     r = invoke("classify", "--cache", cache, "--head", "knn", "--cv", 2)
     assert r.exit_code == 0 and "12 images" in r.output, r.output

@@ -59,7 +59,8 @@ def info_command(cache, as_json):
         return
     click.echo(f"{info['path']} ({info['bytes'] / 1e6:.1f} MB, format {info['attrs'].get('format')} v{info['attrs'].get('format_version')})")
     click.echo(f"images: {info['images']}  " + "  ".join(f"{k}={v}" for k, v in sorted(info["status"].items())) + f"  subjects={info['subjects']}")
-    click.echo("labels: " + ", ".join(f"{k} {v}" for k, v in info["labels"].items()))
+    click.echo("labels: " + ", ".join(f"{k} {v}" for k, v in info["labels"].items())
+               + (f"; unlabelled (predicted, never used for training) {info['unlabelled']}" if info["unlabelled"] else ""))
     for r in info["keys"]:
         click.echo(f"key {r['key']}: {r['rows']} rows x {r['dim']} ({','.join(r['precision'])} on {','.join(r['devices'])})")
     if info["journal_parts"]:

@@ -68,7 +68,8 @@ def cache_info(path: str) -> dict:
         attrs = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in attrs.items()}
     images = read_images(path)
     status = Counter(str(s) for s in images["status"])
-    labels = Counter(str(lab) for lab, s in zip(images["label"], images["status"]) if s == "ok")
+    labels = Counter(str(lab) for lab, s in zip(images["label"], images["status"]) if s == "ok" and lab)
+    unlabelled = sum(1 for lab, s in zip(images["label"], images["status"]) if s == "ok" and not lab)
     subjects = {str(s) for s in images["subject"] if s}
     bad = [(str(p), str(r)) for p, s, r in zip(images["path"], images["status"], images["reason"]) if s == "bad"]
     return {
@@ -78,6 +79,7 @@ def cache_info(path: str) -> dict:
         "images": len(images["path"]),
         "status": dict(status),
         "labels": dict(sorted(labels.items())),
+        "unlabelled": unlabelled,
         "subjects": len(subjects),
         "bad": bad,
         "keys": list_keys(path),

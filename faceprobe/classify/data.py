@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -65,7 +66,7 @@ def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``["pain=pain,grimace", "nopain=neutral"]`` -> {"pain": "pain", "grimace": "pain", "neutral": "nopain"}.
 
     A bare name (``happiness``) keeps that class; ``rest=*`` puts every other label into
-    ``rest`` (one-vs-rest).
+    ``rest`` (one-vs-rest). A comma inside a label is written ``\\,`` (``pain=mild\\, brief``).
     """
     mapping: dict[str, str] = {}
     for spec in specs:
@@ -73,8 +74,8 @@ def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
         target = target.strip().lower()
         if not target:
             raise OptionError("classes", spec, "expected NEW=old1,old2 or a label")
-        for src in (sources.split(",") if eq else [target]):
-            src = src.strip().lower()
+        for src in (re.split(r"(?<!\\),", sources) if eq else [target]):
+            src = src.replace("\\,", ",").strip().lower()
             if not src:
                 continue
             if src in mapping and mapping[src] != target:
@@ -89,7 +90,8 @@ def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.nd
     known = set(y)
     unknown = sorted(s for s in mapping if s != "*" and s not in known)
     if unknown:
-        raise OptionError("classes", ",".join(unknown), f"unknown label(s); the cache has: {', '.join(sorted(known))}")
+        hint = "; write a comma inside a label as \\," if any("," in k for k in known) else ""
+        raise OptionError("classes", ",".join(unknown), f"unknown label(s); the cache has: {', '.join(sorted(known))}{hint}")
     rest = mapping.get("*")
     out = np.array([mapping.get(lab, rest if rest else "") for lab in y], dtype=object)
     dropped = int(np.sum(out == ""))

@@ -33,6 +33,10 @@ def demo_command(report_path, quiet, where):
     if where:
         click.echo(str(demo_data()))
         return
+    if report_path:
+        from ..report.render import report_format
+
+        report_format(report_path, None, "report")  # before the work, not after it
     t0 = time.perf_counter()
     summary, res = run_demo(progress=not quiet)
     if summary["computed"]:

@@ -254,6 +254,8 @@ def _check_config(cfg: FeaturizeConfig) -> list[str]:
         raise OptionError("shard", f"{cfg.shard[0]}/{cfg.shard[1]}", "must be i/n with 0 <= i < n")
     DECODE_MODES.check(cfg.decode)
     COMPILE_MODES.check(cfg.compile)
+    if cfg.seed < 0:
+        raise OptionError("seed", cfg.seed, "must be >= 0")
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise OptionError("batch_size", cfg.batch_size, "must be >= 1")
     return _weights_per_backbone(cfg)
