@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import sys
@@ -24,6 +25,12 @@ def clean_errors(func):
             raise click.ClickException(exc.as_flag()) from None
         except FaceprobeError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}no space left on the device; free some space and run the same command again "
+                                       "(results computed so far are kept)") from None
         except KeyboardInterrupt:
             click.echo("interrupted; results computed so far are kept, run the same command to resume", err=True)
             sys.exit(130)

@@ -161,3 +161,16 @@ def test_featurize_negative_seed_and_demo_report_suffix_are_refused(image_folder
     assert r.exit_code == 1 and "--seed -1: must be >= 0" in r.output and not (tmp_path / "c.h5").exists()
     d = invoke("demo", "--report", tmp_path / "demo.pdf")
     assert d.exit_code == 1 and "--report" in d.output and "a report is .html (or .htm) or .md" in d.output
+
+
+def test_rows_of_paths_read_without_root_do_not_stay_behind(image_folder, tmp_path, invoke):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nHappy/s0_00.jpg,happy\nneutral/s0_10.jpg,neutral\n")
+    cache = tmp_path / "c.h5"
+    args = ["-b", "mobilenet_v3_small", "-w", "none", "--precision", "fp32", "--workers", 0, "-q", "--cache", cache]
+    first = invoke("featurize", manifest, *args)  # relative to the manifest's folder: wrong
+    assert first.exit_code == 1 and "no image could be featurized" in first.output
+    second = invoke("featurize", manifest, "--root", image_folder, *args)
+    assert second.exit_code == 0 and "forgot 2 unusable rows of files that no longer exist" in second.output
+    info = json.loads(invoke("cache", "info", "--cache", cache, "--json").output)
+    assert info["status"] == {"ok": 2} and info["bad"] == []

@@ -67,3 +67,18 @@ def test_full_disk_ends_in_one_line_with_the_space_needed_and_keeps_the_journal(
 def test_verify_names_the_file_once(tmp_path: Path, invoke):
     r = invoke("cache", "verify", "--cache", tmp_path / "missing.h5")
     assert r.exit_code == 1 and r.output.count(str(tmp_path / "missing.h5")) == 1
+
+
+def test_disk_full_while_journaling_is_one_line(image_folder: Path, tmp_path: Path, invoke, monkeypatch):
+    import errno
+
+    from faceprobe.featurize import compute
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "c.h5.journal" / "part.npz"))
+
+    monkeypatch.setattr(compute, "write_part", full)
+    r = invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--precision", "fp32", "--workers", 0, "-q",
+               "--cache", tmp_path / "c.h5")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "part.npz: no space left on the device; free some space and run the same command again" in r.output

@@ -139,7 +139,7 @@ def _write_table(f, columns: dict[str, np.ndarray]) -> None:
             grp.create_dataset(name, data=np.asarray(values, dtype=kind))
 
 
-def _merge_images(old: dict[str, np.ndarray] | None, updates: list[dict[str, np.ndarray]]) -> dict[str, list]:
+def _merge_images(old: dict[str, np.ndarray] | None, updates: list[dict[str, np.ndarray]], forget: set) -> dict[str, list]:
     rows: dict[str, dict] = {}
     for table in ([old] if old is not None else []) + updates:
         if table is None or not len(table.get("path", [])):
@@ -149,7 +149,7 @@ def _merge_images(old: dict[str, np.ndarray] | None, updates: list[dict[str, np.
             row = rows.setdefault(str(p), {c: fill for c, (_, fill) in IMAGE_COLUMNS.items()})
             for c in names:
                 row[c] = table[c][i]
-    ordered = sorted(rows)
+    ordered = sorted(p for p in rows if p not in forget)
     return {c: [rows[p][c] for p in ordered] for c in IMAGE_COLUMNS}
 
 
@@ -258,7 +258,8 @@ def _check_space(path: str, parts: list) -> None:
         raise FaceprobeError(_space_message(path, need))
 
 
-def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: list[Part] = (), root_attrs: dict | None = None) -> int:
+def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: list[Part] = (), root_attrs: dict | None = None,
+           forget: set | None = None) -> int:
     """Fold image rows and result parts into the cache, atomically.
 
     Parameters
@@ -272,6 +273,8 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
         committing a part twice never duplicates a row.
     root_attrs : dict, optional
         Root attributes to set (dicts are stored as JSON).
+    forget : set of str, optional
+        Paths whose image rows are removed (rows of files that no longer exist).
 
     Returns
     -------
@@ -296,7 +299,7 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
             f.attrs["faceprobe_version"] = __version__
             old = _read_table(f["images"]) if "images" in f else None
             updates = [p.images for p in parts] + ([images] if images is not None else [])
-            _write_table(f, _merge_images(old, updates))
+            _write_table(f, _merge_images(old, updates, forget or set()))
             held: dict[str, set] = {}
             for part in parts:
                 for key, block in part.features.items():

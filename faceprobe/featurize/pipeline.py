@@ -240,10 +240,20 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
                 if s in status_by_sha:
                     rows["status"][j], rows["reason"][j], rows["width"][j], rows["height"][j] = status_by_sha[s]
             parts = read_parts(cache)
-            if parts or _rows_changed(rows, old):
-                commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions})
+            forget = _vanished_bad_rows(old, rows)
+            if forget:
+                summary.notes.append(f"forgot {len(forget)} unusable rows of files that no longer exist and this source does "
+                                     "not list (e.g. paths read earlier without the right --root)")
+            if parts or forget or _rows_changed(rows, old):
+                commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions}, forget=forget)
                 remove_parts(cache)
     return _finish(cfg, rows, summary, t0)
+
+
+def _vanished_bad_rows(old: dict, rows: dict) -> set[str]:
+    """Image rows recorded as unusable whose file is gone and which the current source does not list."""
+    listed = set(rows["path"])
+    return {str(p) for p, st in zip(old["path"], old["status"]) if st == "bad" and str(p) not in listed and not os.path.exists(str(p))}
 
 
 def _check_config(cfg: FeaturizeConfig) -> list[str]:
