@@ -82,3 +82,54 @@ def test_disk_full_while_journaling_is_one_line(image_folder: Path, tmp_path: Pa
                "--cache", tmp_path / "c.h5")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "part.npz: no space left on the device; free some space and run the same command again" in r.output
+
+
+def test_kill_during_commit_leaves_nothing_behind_after_the_next_run(image_folder: Path, tmp_path: Path):
+    """A real SIGKILL at the worst moment: the commit's full-size copy of the cache is written."""
+    import subprocess
+    import sys
+    import textwrap
+
+    cache = tmp_path / "c.h5"
+    _run(image_folder, cache)
+    script = textwrap.dedent(f"""
+        import os, shutil, signal
+        copy = shutil.copyfile
+
+        def copy_then_die(src, dst):
+            copy(src, dst)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        shutil.copyfile = copy_then_die  # only in this child process
+        from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+        featurize(FeaturizeConfig({str(image_folder)!r}, [{TINY!r}], ["none"], {str(cache)!r}, workers=0, progress=False,
+                                  precision="fp32", compile="none", seed=1))
+    """)
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert list(tmp_path.glob("c.h5.tmp-*")) and list(tmp_path.glob("c.h5.journal/*"))
+    s = _run(image_folder, cache, seed=1)
+    assert s.recovered_rows == 12 and s.computed == 0  # the journal survived the kill; nothing computed twice
+    assert any("removed 1 temporary copies" in n for n in s.notes)
+    assert not list(tmp_path.glob("c.h5.tmp-*")) and not list(tmp_path.glob("c.h5.journal/*"))
+    assert verify_cache(str(cache)) == []
+
+
+def test_interrupted_run_table_counts_agree_with_stored_rows(image_folder: Path, tmp_path: Path, monkeypatch):
+    from faceprobe.cache.tools import cache_info
+    from faceprobe.featurize import compute
+
+    real, calls = compute.write_part, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C between computing a batch and journaling it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compute, "write_part", interrupted)
+    cache = tmp_path / "c.h5"
+    with pytest.raises(KeyboardInterrupt):
+        _run(image_folder, cache, batch_size=4)
+    info = cache_info(str(cache))
+    assert info["status"].get("ok", 0) == info["keys"][0]["rows"] == 4
