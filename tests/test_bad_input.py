@@ -174,3 +174,13 @@ def test_rows_of_paths_read_without_root_do_not_stay_behind(image_folder, tmp_pa
     assert second.exit_code == 0 and "forgot 2 unusable rows of files that no longer exist" in second.output
     info = json.loads(invoke("cache", "info", "--cache", cache, "--json").output)
     assert info["status"] == {"ok": 2} and info["bad"] == []
+
+
+def test_featurize_says_when_identical_bytes_carry_different_labels(image_folder, tmp_path, invoke):
+    import shutil
+
+    shutil.copy(image_folder / "Happy" / "s0_00.jpg", image_folder / "pain" / "copy_of_happy.jpg")
+    r = invoke("featurize", image_folder, "-b", "mobilenet_v3_small", "-w", "none", "--precision", "fp32", "--workers", 0, "-q",
+               "--cache", tmp_path / "c.h5")
+    assert r.exit_code == 0, r.output
+    assert "note: 1 images have identical bytes listed under different labels; classify leaves them out" in r.output

@@ -250,7 +250,7 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
         vals = [balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr])[1]) for tr, te in inner]
         scores[i] = float(np.mean(vals))
     best = max(scores, key=lambda i: (scores[i], -i))
-    return cands[best], {str(sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
 
 
 def fit_all(ds, cfg: EvalConfig, head: str, seed: int):

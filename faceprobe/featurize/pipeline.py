@@ -293,6 +293,14 @@ def _first_paths(cfg: FeaturizeConfig, rows: dict, summary: FeaturizeSummary) ->
         if s and st != "bad":
             first_path.setdefault(s, p)
     summary.duplicates_by_content = sum(1 for s, st in zip(rows["sha256"], rows["status"]) if s and st != "bad") - len(first_path)
+    labels: dict[str, set] = {}
+    for s, lab in zip(rows["sha256"], rows["label"]):
+        if s and lab:
+            labels.setdefault(s, set()).add(lab)
+    conflicting = sum(1 for labs in labels.values() if len(labs) > 1)
+    if conflicting:
+        summary.notes.append(f"{conflicting} images have identical bytes listed under different labels; classify leaves them out "
+                             "until the labels agree")
     if cfg.shard is not None:
         i, n = cfg.shard
         first_path = {s: p for s, p in first_path.items() if int(s[:15], 16) % n == i}
