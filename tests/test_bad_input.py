@@ -184,3 +184,46 @@ def test_featurize_says_when_identical_bytes_carry_different_labels(image_folder
                "--cache", tmp_path / "c.h5")
     assert r.exit_code == 0, r.output
     assert "note: 1 images have identical bytes listed under different labels; classify leaves them out" in r.output
+
+
+def test_rows_without_a_usable_vector_are_counted_in_notes(tmp_path, synthetic_cache, invoke):
+    import h5py
+    import numpy as np
+
+    def new_content(cols):
+        cols["sha256"][2] = "f" * 64  # an image the key never featurized
+
+    cache = _cache_with(tmp_path, synthetic_cache, new_content)
+    with h5py.File(cache, "r+") as f:
+        (g,) = f["features"].values()
+        g["vectors"][5] = np.full(g["vectors"].shape[1], np.nan, np.float32)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q")
+    assert r.exit_code == 0, r.output
+    assert "note: left out 1 labelled images that have no vector under toy.none.orig.0000000000" in r.output
+    assert "note: left out 1 images without a usable vector" in r.output
+
+
+def test_several_keys_ask_for_backbone_not_key(tmp_path, synthetic_cache, invoke):
+    import h5py
+
+    cache = synthetic_cache(tmp_path / "c.h5")
+    with h5py.File(cache, "r+") as f:
+        f.copy(f["features"]["toy.none.orig.0000000000"], f["features"], "other.none.orig.1111111111")
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3)
+    assert r.exit_code == 1 and f"--backbone: {cache} holds several feature keys; choose one: other.none.orig.1111111111, " in r.output
+    assert "--key" not in r.output
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_cache, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path as P
+
+    exe = P(sys.executable).parent / "classify"
+    out = subprocess.run([str(exe), "-c", str(tiny_cache), "--head", "logreg", "--cv", "3"], capture_output=True, text=True)
+    assert out.returncode == 0 and "\r" not in out.stderr and "fold/s" not in out.stderr
+
+
+def test_demo_report_into_a_missing_folder_is_refused_first(tmp_path, invoke):
+    r = invoke("demo", "--report", tmp_path / "nowhere" / "demo.html")
+    assert r.exit_code == 1 and f"--report {tmp_path / 'nowhere' / 'demo.html'}: the folder {tmp_path / 'nowhere'} does not exist" in r.output
