@@ -73,24 +73,25 @@ def load_features(cache: str, key: str | None = None) -> Features:
     return Features(np.ascontiguousarray(fm.vectors[rows], dtype=np.float32), obs, key, fm.spec)
 
 
-def evaluate(cache: str, key: str | None = None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv: int | None = None,
+def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv: int | str | None = None,
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
-             max_memory: str = "auto", progress: bool = False) -> Results:
+             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False) -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
     ----------
     cache : str
-    key : str or None, default=None
-        Feature key or its backbone prefix.
+    key : str, list of str or None, default=None
+        Feature key or its backbone prefix; several keys are evaluated on the same folds (a
+        study: ``Results.grid()`` tests every cell against the best); ``"A+B"`` fuses two keys.
     heads : str or sequence of str, default=every built-in head
         Head names (``faceprobe.classify.heads.HEADS``, including heads added with
         :func:`register_head`), or ``"all"``.
-    cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory
+    cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric
         As the ``classify`` options of the same names (docs/cli.md); ``cv`` defaults to 10
-        when neither ``cv`` nor ``holdout`` is given.
+        when neither ``cv`` nor ``holdout`` is given, and ``"loso"`` leaves one subject out.
     classes : sequence of str
         ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
     params : dict or sequence of str, optional
@@ -106,7 +107,8 @@ def evaluate(cache: str, key: str | None = None, *, heads=("svm", "knn", "logreg
 
     opts = ClassifyOptions(cache, key, heads if isinstance(heads, str) else list(heads), cv, holdout, repeats, group,
                            balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
-                           pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory)
+                           pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
+                           metric=metric)
     return Results(run_classify(opts))
 
 

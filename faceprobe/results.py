@@ -26,12 +26,20 @@ class Results:
     raw: dict
 
     @property
-    def key(self) -> str:
+    def key(self):
+        """The feature key, or the list of keys of a study."""
         return self.raw.get("provenance", {}).get("key", "")
 
     @property
+    def keys(self) -> list[str]:
+        return list(self.raw["keys"]) if self.raw.get("study") else [self.key]
+
+    def _per_key(self) -> dict:
+        return self.raw["per_key"] if self.raw.get("study") else {self.key: self.raw}
+
+    @property
     def heads(self) -> list[str]:
-        return list(self.raw["heads"])
+        return list(next(iter(self._per_key().values()))["heads"])
 
     @property
     def classes(self) -> list[str]:
@@ -48,20 +56,37 @@ class Results:
         from .classify.metrics import SUMMARY_METRICS
 
         rows = []
-        for head, h in self.raw["heads"].items():
-            for f in h["folds"]:
-                for metric in SUMMARY_METRICS:
-                    v = f.get(metric)
-                    rows.append({"key": self.key, "head": head, "repeat": f["repeat"], "fold": f["fold"], "metric": metric,
-                                 "value": float("nan") if v is None else float(v)})
+        for key, res in self._per_key().items():
+            for head, h in res["heads"].items():
+                for f in h["folds"]:
+                    for metric in SUMMARY_METRICS:
+                        v = f.get(metric)
+                        rows.append({"key": key, "head": head, "repeat": f["repeat"], "fold": f["fold"], "metric": metric,
+                                     "value": float("nan") if v is None else float(v)})
         return pd.DataFrame(rows, columns=["key", "head", "repeat", "fold", "metric", "value"])
 
+    def grid(self):
+        """The grid of keys x heads for the run's metric: mean, std, folds, p-value against the best
+        cell, Holm-adjusted, tied (not significantly worse) and best, one row per cell."""
+        import pandas as pd
+
+        cols = ["key", "head", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "best"]
+        frame = pd.DataFrame(self.raw.get("grid", []), columns=cols)
+        frame.insert(2, "metric", self.raw.get("metric", ""))
+        return frame
+
     def summary(self):
-        """The table classify prints, as a DataFrame: metrics as rows, (head, mean|std) columns, fractions."""
+        """The table classify prints, as a DataFrame of fractions: metrics as rows and (head, mean|std)
+        columns; for a study, keys as rows and (head, mean|std) columns of the grid's metric."""
         import pandas as pd
 
         from .classify.report import ROWS
 
+        if self.raw.get("study"):
+            g = self.grid()
+            frame = g.pivot(index="key", columns="head", values=["mean", "std"]).swaplevel(axis=1)
+            frame = frame.reindex(columns=pd.MultiIndex.from_product([self.heads, ["mean", "std"]], names=["head", "stat"]))
+            return frame.reindex(self.keys)
         data = {}
         for head, h in self.raw["heads"].items():
             for stat in ("mean", "std"):
@@ -70,27 +95,27 @@ class Results:
         frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["head", "stat"])
         return frame
 
-    def per_class(self, head: str):
+    def per_class(self, head: str, key: str | None = None):
         """Per-class precision, recall (sensitivity), specificity, F1 and support, pooled over test folds."""
         import pandas as pd
 
-        return pd.DataFrame(self.raw["heads"][head]["per_class"]).T.rename_axis("class")
+        return pd.DataFrame(self._per_key()[key or self.keys[0]]["heads"][head]["per_class"]).T.rename_axis("class")
 
-    def confusion(self, head: str):
+    def confusion(self, head: str, key: str | None = None):
         """Confusion matrix summed over test folds (rows true, columns predicted)."""
         import pandas as pd
 
-        return pd.DataFrame(self.raw["heads"][head]["confusion"], index=pd.Index(self.classes, name="true"),
+        return pd.DataFrame(self._per_key()[key or self.keys[0]]["heads"][head]["confusion"], index=pd.Index(self.classes, name="true"),
                             columns=pd.Index(self.classes, name="predicted"))
 
     def predictions(self):
-        """Every test prediction: head, repeat, fold, path, true and predicted label."""
+        """Every test prediction: key, head, repeat, fold, path, true and predicted label."""
         import pandas as pd
 
-        rows = [{"head": head, "repeat": f["repeat"], "fold": f["fold"], "path": p, "y_true": t, "y_pred": q}
-                for head, h in self.raw["heads"].items() for f in h["folds"]
+        rows = [{"key": key, "head": head, "repeat": f["repeat"], "fold": f["fold"], "path": p, "y_true": t, "y_pred": q}
+                for key, res in self._per_key().items() for head, h in res["heads"].items() for f in h["folds"] if "y_pred" in f
                 for p, t, q in zip(f["test_paths"], f["y_true"], f["y_pred"])]
-        return pd.DataFrame(rows, columns=["head", "repeat", "fold", "path", "y_true", "y_pred"])
+        return pd.DataFrame(rows, columns=["key", "head", "repeat", "fold", "path", "y_true", "y_pred"])
 
     def format(self) -> str:
         """The text tables classify prints."""
@@ -110,4 +135,4 @@ class Results:
         return write_report(self.raw, path)
 
     def __repr__(self) -> str:
-        return f"Results(key={self.key!r}, heads={self.heads}, rows={self.raw.get('rows')}, classes={len(self.classes)})"
+        return f"Results(keys={self.keys}, heads={self.heads}, rows={self.raw.get('rows')}, classes={len(self.classes)})"

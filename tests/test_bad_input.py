@@ -24,7 +24,7 @@ CLASSIFY_CASES = [
     (["--cv", "0"], "--cv 0: must be >= 2"),
     (["--holdout", "0.2", "--cv", "5"], "--holdout 0.2: cannot be combined with cv=5; choose one protocol"),
     (["--holdout", "0"], "--holdout 0.0: must be between 0 and 1"),
-    (["-b", "toy", "-b", "toy"], "--backbone toy,toy: give one feature key per run, got 2"),
+    (["-b", "toy", "-b", "toy"], "--backbone toy,toy: the same feature key is given twice"),
     (["--report", "r.pdf"], "--report r.pdf: a report is .html (or .htm) or .md; choose one of those suffixes"),
     (["--pca", "100"], "--pca 100: must be between 1 and 8, the feature size"),
 ]

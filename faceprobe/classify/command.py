@@ -9,23 +9,32 @@ import click
 from ..cli_common import clean_errors
 from .config import BACKENDS, BALANCE
 from .heads import HEADS
+from .metrics import SUMMARY_METRICS
 
 __all__ = ["classify_command", "fit_command"]
 
 
-def _one_key(ctx, param, value):
-    """One feature key per run: a repeated -b is refused, not silently cut to the last."""
-    if len(value) > 1:
-        raise click.ClickException(f"--backbone {','.join(value)}: give one feature key per run, got {len(value)}")
-    return value[0] if value else None
+def _cv(ctx, param, value):
+    """A number of folds, or loso."""
+    if value is None or value == "loso":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.ClickException(f"--cv {value}: expected a number of folds or loso (leave one subject out)") from None
+
+
+def _keys(ctx, param, value):
+    """One key, or several (a study on the same folds); ``A+B`` fuses two."""
+    return None if not value else (value[0] if len(value) == 1 else list(value))
 
 
 def evaluation_options(func):
     """Options shared by classify and fit: data selection, protocol, balancing, grids."""
     for option in reversed([
         click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache."),
-        click.option("--backbone", "-b", "key", default=None, multiple=True, callback=_one_key, help="Feature key or its backbone prefix (needed when the cache holds several)."),
-        click.option("--cv", type=int, default=None, help="Stratified K-fold cross-validation (default 10)."),
+        click.option("--backbone", "-b", "key", default=None, multiple=True, callback=_keys, help="Feature key or its backbone prefix (needed when the cache holds several); repeat to compare keys on the same folds; A+B fuses two keys."),
+        click.option("--cv", default=None, callback=_cv, help="Stratified K-fold cross-validation (default 10), or loso: leave one subject out (one fold per subject)."),
         click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work)."),
         click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats."),
         click.option("--group", type=click.Choice(["auto", "subject", "none"]), default="auto", show_default=True, help="auto: group splits by subject when every image's subject is known."),
@@ -50,11 +59,13 @@ def evaluation_options(func):
 @click.option("--head", default="all", show_default=True, help=f"A head, a comma list, or all. {HEADS.describe()}.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), default=None, help="Write all results and provenance to this JSON file (- : to standard output, instead of the table).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write a report, as faceprobe report does: .html or .md.")
+@click.option("--metric", default="balanced_accuracy", show_default=True, type=click.Choice(list(SUMMARY_METRICS)), help="The metric the grid of keys x heads shows and tests.")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the grid: .csv (tidy, with p-values), .tex (booktabs) or .md.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @evaluation_options
 @clean_errors
 def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, backend, scheduler,
-                     max_memory, json_out, report_path, quiet):
+                     max_memory, json_out, report_path, metric, table_path, quiet):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -62,20 +73,25 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
       classify --head svm --cv 10
       classify --head all --holdout 0.2 --repeats 10 --balance undersample
       classify --head logreg --classes pain=pain,grimace --classes nopain=neutral
+      classify -b densenet121 -b resnet50 -b densenet121+resnet50 --head svm,knn,logreg --table grid.tex
+      classify --head logreg --cv loso
     """
     from ..outputs import check_writable
     from ..report.render import report_format
     from ..results import Results
     from .report import format_results
     from .run import ClassifyOptions, run_classify
+    from .tables import table_format, write_table
 
     if json_out:
         check_writable(json_out, "json")
     if report_path:
         report_format(report_path, None, "report")
+    if table_path:
+        table_format(table_path)
     res = Results(run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                                augmented, list(params), pca, seed, jobs, progress=not quiet,
-                                               backend=backend, scheduler=scheduler, max_memory=max_memory)))
+                                               backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric)))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:
@@ -85,6 +101,8 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
         click.echo(f"\nwrote {json_out}")
     if report_path:
         click.echo(f"wrote {res.report(report_path)} report {report_path}", err=json_out == "-")
+    if table_path:
+        click.echo(f"wrote {write_table(res.raw, table_path)} table {table_path}", err=json_out == "-")
 
 
 @click.command("fit")

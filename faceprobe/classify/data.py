@@ -61,6 +61,14 @@ class Dataset:
     def classes(self) -> list[str]:
         return sorted(set(self.y))
 
+    def subset(self, idx: np.ndarray) -> "Dataset":
+        """The rows ``idx`` (in that order), with their views; notes and plan carried over."""
+        def take(m):
+            return DiskMatrix(m.cache, m.key, m.rows[idx], m.dim, m.block_rows) if isinstance(m, DiskMatrix) else m[idx]
+
+        return Dataset(self.key, take(self.X), self.y[idx], self.groups[idx], self.sha256[idx], self.paths[idx], self.spec,
+                       {v: take(m) for v, m in self.views.items()}, list(self.notes), self.plan)
+
 
 def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``["pain=pain,grimace", "nopain=neutral"]`` -> {"pain": "pain", "grimace": "pain", "neutral": "nopain"}.

@@ -151,7 +151,8 @@ def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
             summary[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "over": "folds"}
     cm = np.sum([f["confusion"] for f in folds], axis=0)
     pooled = confusion_metrics(cm, classes)
-    return {"summary": summary, "per_class": pooled["per_class"], "confusion": cm.tolist(), "folds": folds}
+    return {"summary": summary, "per_class": pooled["per_class"], "confusion": cm.tolist(), "folds": folds,
+            "pooled": {name: pooled[name] for name in SUMMARY_METRICS if pooled[name] is not None}}
 
 
 def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:

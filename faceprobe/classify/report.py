@@ -35,15 +35,19 @@ def chosen_params(head_result: dict) -> str:
 
 
 def format_results(res: dict) -> str:
-    """Metrics table (mean ± std in %), then per head the per-class table and confusion matrix."""
+    """Metrics table (mean ± std in %), then per head the per-class table and confusion matrix.
+
+    A study (several keys) prints the grid of keys x heads with its significance marks, then
+    each key's tables.
+    """
+    if res.get("study"):
+        return _format_study(res)
     heads = list(res["heads"])
     prov = res.get("provenance", {})
     split = prov.get("split", {})
     lines = []
     if prov:
-        proto = f"{split.get('cv')}-fold CV" if split.get("cv") else f"{split.get('holdout'):.0%} holdout"
-        if split.get("repeats", 1) > 1:
-            proto += f", {split['repeats']} repeats"
+        proto = _protocol(split)
         grouped = "grouped by subject" if split.get("group") else "NOT grouped by subject"
         lines.append(f"{prov.get('key')}: {res['rows']} images, {len(res['classes'])} classes, {proto}, {grouped}, seed {split.get('seed')}")
     for note in res.get("notes", []):
@@ -51,6 +55,10 @@ def format_results(res: dict) -> str:
     lines.append("")
     rows = [[label] + [_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
     lines += _table(["metric (%)"] + heads, rows)
+    if split.get("loso"):  # folds of one subject are small: the pooled figures are the ones to report
+        pooled = [[label] + [_pct(res["heads"][h].get("pooled", {}).get(name)) for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
+        lines += ["", "pooled over all test predictions (one fold per subject; above: mean ± std of the per-subject folds)"]
+        lines += _table(["metric (%)"] + heads, pooled)
     for h in heads:
         r = res["heads"][h]
         if "error" in r:
@@ -70,3 +78,28 @@ def format_results(res: dict) -> str:
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
+
+
+def _protocol(split: dict) -> str:
+    if split.get("loso"):
+        return "leave-one-subject-out"
+    proto = f"{split.get('cv')}-fold CV" if split.get("cv") else f"{split.get('holdout'):.0%} holdout"
+    if split.get("repeats", 1) > 1:
+        proto += f", {split['repeats']} repeats"
+    return proto
+
+
+def _format_study(res: dict) -> str:
+    from .tables import grid_lines
+
+    prov = res.get("provenance", {})
+    split = prov.get("split", {})
+    grouped = "grouped by subject" if split.get("group") else "NOT grouped by subject"
+    lines = [f"{len(res['keys'])} feature keys x {len(res['grid']) // max(1, len(res['keys']))} heads on the same folds: {res['rows']} images, "
+             f"{len(res['classes'])} classes, {_protocol(split)}, {grouped}, seed {split.get('seed')}"]
+    lines += [f"note: {n}" for n in res.get("notes", [])] + [""]
+    lines += grid_lines(res)
+    for key in res["keys"]:
+        sub = {**res["per_key"][key], "provenance": {**prov, "key": key}, "notes": []}
+        lines += ["", "=" * 8 + f" {key} " + "=" * 8] + format_results(sub).splitlines()[1:]
+    return "\n".join(lines)

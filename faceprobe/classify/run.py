@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from .._version import __version__
 from ..errors import OptionError
 from .data import load_dataset, parse_class_map
+from .metrics import SUMMARY_METRICS
+from .study import grid_cells, load_study
 from .diskrows import parse_size
 from .config import EvalConfig
 from .evaluate import evaluate
@@ -26,13 +28,15 @@ class ClassifyOptions:
     """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject`` or ``none``.
 
     ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
-    ``NAME=V1,V2`` strings or a dict of name -> value(s).
+    ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
+    (a study: every key on the same folds; ``A+B`` fuses two). ``cv`` is a number of folds or
+    ``loso`` (leave one subject out). ``metric`` is the one the grid and its tests compare.
     """
 
     cache: str = "features.h5"
     key: str | None = None
     head: str | list = "all"
-    cv: int | None = None
+    cv: int | str | None = None
     holdout: float | None = None
     repeats: int = 1
     group: str = "auto"
@@ -48,6 +52,7 @@ class ClassifyOptions:
     backend: str = "local"
     scheduler: str | None = None
     max_memory: str = "auto"
+    metric: str = "balanced_accuracy"
 
 
 def check_options(opts: ClassifyOptions) -> None:
@@ -62,6 +67,12 @@ def check_options(opts: ClassifyOptions) -> None:
         raise OptionError("min_count", opts.min_count, "must be >= 0")
     if opts.pca is not None and opts.pca < 1:
         raise OptionError("pca", opts.pca, "must be >= 1")
+    if isinstance(opts.cv, str) and opts.cv != "loso":
+        raise OptionError("cv", opts.cv, "expected a number of folds or loso (leave one subject out)")
+    if opts.cv == "loso" and opts.group == "none":
+        raise OptionError("cv", "loso", "leaves one subject out: it cannot be combined with group=none")
+    if opts.metric not in SUMMARY_METRICS:
+        raise OptionError("metric", opts.metric, f"choose from: {', '.join(SUMMARY_METRICS)}")
     if opts.group not in GROUPS:
         raise OptionError("group", opts.group, f"choose from: {', '.join(GROUPS)}")
 
@@ -91,18 +102,33 @@ def _grouping(ds, mode: str) -> bool:
     return True
 
 
+def _keys(opts: ClassifyOptions) -> list:
+    if opts.key is None or isinstance(opts.key, str):
+        return [opts.key]
+    return list(opts.key) or [None]
+
+
 def _prepare(opts: ClassifyOptions):
+    """Datasets (one per key; several for a study) and the evaluation config."""
     check_options(opts)
     heads = head_names(opts.head)
     grid = parse_params(opts.params)
-    ds = load_dataset(opts.cache, opts.key, classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented,
-                      max_memory=parse_size(opts.max_memory), jobs=opts.jobs)
-    group = _grouping(ds, opts.group)
-    split = SplitSpec(cv=10 if opts.cv is None and opts.holdout is None else opts.cv, holdout=opts.holdout,
-                      repeats=opts.repeats, group=group, seed=opts.seed)
+    keys = _keys(opts)
+    load = dict(classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented,
+                max_memory=parse_size(opts.max_memory), jobs=opts.jobs)
+    if len(keys) == 1 and "+" not in (keys[0] or ""):
+        datasets = [load_dataset(opts.cache, keys[0], **load)]
+    else:
+        datasets = load_study(opts.cache, keys, **load)
+    group = _grouping(datasets[0], opts.group)
+    for d in datasets[1:]:  # one row order for all keys: the same groups, so the same folds
+        d.groups = datasets[0].groups
+    loso = opts.cv == "loso"
+    split = SplitSpec(cv=10 if opts.cv is None and opts.holdout is None else (None if loso else opts.cv), holdout=opts.holdout,
+                      repeats=opts.repeats, group=group, seed=opts.seed, loso=loso)
     cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
                      progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler)
-    return ds, cfg
+    return datasets, cfg
 
 
 def run_fit(opts: ClassifyOptions, out: str) -> dict:
@@ -110,12 +136,23 @@ def run_fit(opts: ClassifyOptions, out: str) -> dict:
     from ..cache.store import read_features
     from .model import fit_model, save_model
 
-    ds, cfg = _prepare(opts)
+    datasets, cfg = _prepare(opts)
+    if len(datasets) != 1 or "fusion" in datasets[0].spec:
+        raise OptionError("key", ",".join(_keys(opts)), "fit trains on one feature key; give one")
+    ds = datasets[0]
     runs = read_features(opts.cache, ds.key).runs
     weights = runs[-1].get("weights", {}).get(ds.spec["backbone"], {})
     model = fit_model(ds, cfg, weights)
     model["sha256"] = save_model(model, out)
     return model
+
+
+def study(datasets: list, cfg: EvalConfig, metric: str) -> dict:
+    """Every key with every head on the same folds: per-key results and the shared figures."""
+    per_key = {d.key: evaluate(d, cfg) for d in datasets}
+    first = per_key[datasets[0].key]
+    return {"study": True, "keys": [d.key for d in datasets], "per_key": per_key,
+            **{k: first[k] for k in ("classes", "rows", "subjects", "class_counts", "splits", "notes")}}
 
 
 def run_classify(opts: ClassifyOptions) -> dict:
@@ -129,13 +166,21 @@ def run_classify(opts: ClassifyOptions) -> dict:
     import numpy
     import sklearn
 
-    ds, cfg = _prepare(opts)
+    datasets, cfg = _prepare(opts)
     heads, grid, split = cfg.heads, cfg.grid, cfg.split
     t0 = time.perf_counter()
-    res = evaluate(ds, cfg)
+    if len(datasets) == 1:
+        ds = datasets[0]
+        res = evaluate(ds, cfg)
+    else:
+        ds = datasets[0]
+        res = study(datasets, cfg, opts.metric)
+    res["grid"] = grid_cells({d.key: res if len(datasets) == 1 else res["per_key"][d.key] for d in datasets}, opts.metric,
+                             single_split=split.holdout is not None and split.repeats == 1)
+    res["metric"] = opts.metric
     res["provenance"] = {
-        "key": ds.key,
-        "feature_spec": ds.spec,
+        "key": ds.key if len(datasets) == 1 else [d.key for d in datasets],
+        "feature_spec": ds.spec if len(datasets) == 1 else {d.key: d.spec for d in datasets},
         "cache": opts.cache,
         "heads": {h: {**HEADS.get(h).params, "grid": {k: v for k, v in grid.items() if k in HEADS.get(h).params}} for h in heads},
         "split": split.as_dict(),

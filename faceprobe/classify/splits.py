@@ -27,6 +27,8 @@ class SplitSpec:
     group : bool
         Keep each subject's rows on one side of every split.
     seed : int
+    loso : bool
+        Leave one subject out: one fold per subject (``cv`` and ``holdout`` None).
     """
 
     cv: int | None = 10
@@ -34,14 +36,19 @@ class SplitSpec:
     repeats: int = 1
     group: bool = True
     seed: int = 0
+    loso: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def _check(y: np.ndarray, spec: SplitSpec) -> None:
-    if (spec.cv is None) == (spec.holdout is None):
-        raise FaceprobeError("choose one protocol: --cv K or --holdout FRACTION")
+    if (spec.cv is not None) + (spec.holdout is not None) + spec.loso != 1:
+        raise FaceprobeError("choose one protocol: --cv K, --cv loso or --holdout FRACTION")
+    if spec.loso:
+        if not spec.group:
+            raise OptionError("cv", "loso", "leaves one subject out: it needs grouping by subject")
+        return
     if spec.cv is not None and spec.cv < 2:
         raise OptionError("cv", spec.cv, "must be >= 2")
     if spec.holdout is not None and not 0.0 < spec.holdout < 1.0:
@@ -71,7 +78,11 @@ def make_splits(y: np.ndarray, groups: np.ndarray | None, spec: SplitSpec) -> li
     out = []
     for r in range(spec.repeats):
         seed = spec.seed + r
-        if spec.cv:
+        if spec.loso:
+            from sklearn.model_selection import LeaveOneGroupOut
+
+            it = LeaveOneGroupOut().split(np.zeros(len(y)), y, groups)
+        elif spec.cv:
             if spec.group:
                 n_groups = len(set(groups))
                 if n_groups < spec.cv:

@@ -31,36 +31,56 @@ def _pooled(res: dict, head: str) -> tuple[list, list]:
     return y, s
 
 
+_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px} table{border-collapse:collapse;margin:1em 0}"
+          "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right} td:first-child,th:first-child{text-align:left}"
+          "pre{background:#f5f5f5;padding:1em;overflow:auto;font-size:12px} .plots img{margin-right:1em;vertical-align:top}"
+          "td.best{font-weight:bold;outline:2px solid #222} td.tied{font-style:italic}")
+
+
+def _page(res: dict, body: list[str]) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>faceprobe report</title><style>", _STYLE,
+             "</style></head><body>", "<h1>faceprobe classify report</h1>",
+             f"<p>{html.escape(format_results(res).splitlines()[0])}</p>"]
+    parts += [f"<p><em>note: {html.escape(note)}</em></p>" for note in res.get("notes", [])]
+    prov = res.get("provenance", {})
+    parts += body + ["<h2>Provenance</h2><pre id='provenance'>" + html.escape(json.dumps(prov, indent=1, sort_keys=True, default=str)) + "</pre>",
+                     "</body></html>"]
+    return "\n".join(parts)
+
+
 def render_html(res: dict) -> str:
-    """A self-contained page: metrics table, per-class tables, confusion heatmaps, ROC curves, provenance."""
+    """A self-contained page: metrics table, per-class tables, confusion heatmaps, ROC curves, provenance.
+
+    A study (several keys) gets the grid of keys x heads as a heatmap with the best cell and the
+    ties marked, a table of contents, then each key's section."""
+    if res.get("study"):
+        from .study import study_sections
+
+        return _page(res, study_sections(res))
+    return _page(res, key_sections(res))
+
+
+def key_sections(res: dict, level: int = 2) -> list[str]:
+    """One key's metrics table, then per head its per-class table, confusion heatmap and ROC curves."""
     from .plots import confusion_png, roc_png
 
     heads, classes = list(res["heads"]), res["classes"]
     img = lambda png, alt: f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>faceprobe report</title><style>",
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px} table{border-collapse:collapse;margin:1em 0}",
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right} td:first-child,th:first-child{text-align:left}",
-        "pre{background:#f5f5f5;padding:1em;overflow:auto;font-size:12px} .plots img{margin-right:1em;vertical-align:top}",
-        "</style></head><body>",
-        "<h1>faceprobe classify report</h1>",
-        f"<p>{html.escape(format_results(res).splitlines()[0])}</p>",
-    ]
-    for note in res.get("notes", []):
-        parts.append(f"<p><em>note: {html.escape(note)}</em></p>")
-    parts.append('<h2>Metrics (%, mean ± std)</h2><table id="metrics"><tr><th>metric</th>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
+    parts = []
+    table = '<table id="metrics">' if level == 2 else "<table class='metrics'>"
+    parts.append(f'<h{level}>Metrics (%, mean ± std)</h{level}>{table}<tr><th>metric</th>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for name, label in ROWS:
         parts.append(f"<tr><td>{label}</td>" + "".join(f"<td>{_summary_cell(res['heads'][h]['summary'][name])}</td>" for h in heads) + "</tr>")
     parts.append("</table>")
     for h in heads:
         r = res["heads"][h]
         if "error" in r:
-            parts.append(f"<h2>{h}</h2><p class='error'>no results: {html.escape(r['error'])}</p>")
+            parts.append(f"<h{level}>{h}</h{level}><p class='error'>no results: {html.escape(r['error'])}</p>")
             continue
         if chosen_params(r):
-            parts.append(f"<h2>{h}</h2><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
+            parts.append(f"<h{level}>{h}</h{level}><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
         else:
-            parts.append(f"<h2>{h}</h2>")
+            parts.append(f"<h{level}>{h}</h{level}>")
         parts.append("<table class='per-class'><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>n</th></tr>")
         for c, v in r["per_class"].items():
             parts.append(f"<tr><td>{html.escape(c)}</td><td>{_pct(v['precision'])}</td><td>{_pct(v['recall'])}</td><td>{_pct(v['specificity'])}</td><td>{_pct(v['f1'])}</td><td>{v['support']}</td></tr>")
@@ -70,14 +90,15 @@ def render_html(res: dict) -> str:
         if y:
             parts.append(img(roc_png(y, s, classes, f"{h}: ROC one-vs-rest (pooled)"), f"{h} ROC curves"))
         parts.append("</div>")
-    prov = res.get("provenance", {})
-    parts.append("<h2>Provenance</h2><pre id='provenance'>" + html.escape(json.dumps(prov, indent=1, sort_keys=True, default=str)) + "</pre>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def render_markdown(res: dict) -> str:
     """The same content as Markdown tables (no images)."""
+    if res.get("study"):
+        from .study import study_markdown
+
+        return study_markdown(res)
     heads = list(res["heads"])
     out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
     out += [f"> note: {n}" for n in res.get("notes", [])] + [""]

@@ -1,0 +1,109 @@
+"""Many feature keys, one run: every key (or fusion of keys) with every head on the same outer
+folds, and each cell tested against the best one.
+
+Rows are the images present under every key, in one order, so every key sees the same splits
+and the comparisons are paired. ``A+B`` is the fusion of two keys: their vectors side by side,
+scaled (and reduced) inside the training folds like any other key.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import OptionError
+from .data import Dataset, load_dataset
+from .significance import corrected_t_test, holm, mcnemar_test
+
+__all__ = ["load_study", "grid_cells", "ALPHA"]
+
+ALPHA = 0.05
+
+
+def _fuse(parts: list[Dataset], name: str) -> Dataset:
+    """Side-by-side vectors of datasets over the same rows."""
+    if any(not isinstance(p.X, np.ndarray) for p in parts):
+        raise OptionError("key", name, "a fusion needs its keys' matrices in memory; raise --max-memory")
+    base = parts[0]
+    return Dataset(name, np.hstack([p.X for p in parts]), base.y, base.groups, base.sha256, base.paths,
+                   {"fusion": [p.spec for p in parts]}, {}, list(base.notes), base.plan)
+
+
+def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:
+    """One dataset per key (``A+B`` fused), restricted to the images every key holds, in one order.
+
+    Parameters
+    ----------
+    cache : str
+    keys : list of str
+        Feature keys or backbone prefixes; ``A+B`` fuses two.
+    **load
+        :func:`~faceprobe.classify.data.load_dataset` options (classes, min_count, views, memory).
+    """
+    if load.get("with_views") and any("+" in k for k in keys):
+        raise OptionError("augmented", True, "cannot be combined with a fusion of keys (A+B)")
+    loaded: dict[str, Dataset] = {}
+    for name in keys:
+        for part in name.split("+"):
+            if part not in loaded:
+                loaded[part] = load_dataset(cache, part, **load)
+    common = set.intersection(*(set(d.sha256) for d in loaded.values()))
+    out = []
+    for name in keys:
+        parts = []
+        for part in name.split("+"):
+            d = loaded[part]
+            parts.append(d.subset(np.flatnonzero(np.isin(d.sha256, list(common)))))
+        out.append(parts[0] if len(parts) == 1 else _fuse(parts, " + ".join(p.key for p in parts)))
+    dropped = max(len(d.sha256) for d in loaded.values()) - len(common)
+    if dropped:
+        out[0].notes.append(f"{dropped} images are not held by every key and are left out, so all comparisons are paired")
+    names = [d.key for d in out]
+    if len(set(names)) < len(names):
+        raise OptionError("key", ",".join(keys), "the same feature key is given twice")
+    if not all(np.array_equal(d.sha256, out[0].sha256) for d in out):  # one order for all: same splits
+        raise AssertionError("study rows differ between keys")
+    return out
+
+
+def _fold_scores(head_result: dict, metric: str) -> np.ndarray:
+    return np.array([np.nan if f.get(metric) is None else f[metric] for f in head_result["folds"]], float)
+
+
+def _correct(head_result: dict) -> np.ndarray:
+    return np.concatenate([np.asarray(f["y_true"]) == np.asarray(f["y_pred"]) for f in head_result["folds"]])
+
+
+def grid_cells(per_key: dict, metric: str, single_split: bool) -> list[dict]:
+    """Per (key, head): mean and std of ``metric``, p-value against the best cell, Holm-adjusted, tied.
+
+    Cells are compared with the corrected resampled t-test over paired folds (and repeats), or
+    with McNemar's test on the pooled predictions when the protocol is a single split.
+    """
+    cells = []
+    for key, res in per_key.items():
+        for head, r in res["heads"].items():
+            s = r["summary"].get(metric) if "error" not in r else None
+            cells.append({"key": key, "head": head, "mean": None if s is None else s["mean"], "std": None if s is None else s["std"],
+                          "folds": len(r["folds"]), "_r": r})
+    scored = [c for c in cells if c["mean"] is not None]
+    if not scored:
+        return [{k: v for k, v in c.items() if k != "_r"} for c in cells]
+    best = max(scored, key=lambda c: c["mean"])
+    ratios = [f["n_test"] / f["n_train"] for f in best["_r"]["folds"]]
+    raw = []
+    for c in cells:
+        if c is best or c["mean"] is None:
+            raw.append(np.nan)
+        elif single_split:
+            raw.append(mcnemar_test(_correct(best["_r"]), _correct(c["_r"])))
+        else:
+            raw.append(corrected_t_test(_fold_scores(best["_r"], metric), _fold_scores(c["_r"], metric), float(np.mean(ratios))))
+    adjusted = holm(raw)
+    out = []
+    for c, p, q in zip(cells, raw, adjusted):
+        is_best = c is best
+        tied = bool(is_best or (c["mean"] is not None and not np.isnan(q) and q >= ALPHA))
+        out.append({"key": c["key"], "head": c["head"], "mean": c["mean"], "std": c["std"], "folds": c["folds"],
+                    "p_vs_best": None if np.isnan(p) else float(p), "p_holm": None if np.isnan(q) else float(q),
+                    "best": is_best, "tied": tied})
+    return out

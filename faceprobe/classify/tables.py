@@ -1,0 +1,94 @@
+"""The grid of a study (keys as rows, heads as columns) as text, CSV, LaTeX (booktabs) or Markdown."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+from ..errors import OptionError
+
+__all__ = ["TABLE_SUFFIXES", "grid_lines", "write_table", "table_format"]
+
+TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
+COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied"]
+
+
+def table_format(path: str) -> str:
+    """The format of ``--table FILE`` from its suffix, checked before any work."""
+    from ..outputs import check_writable
+
+    fmt = TABLE_SUFFIXES.get(os.path.splitext(str(path))[1].lower())
+    if fmt is None:
+        raise OptionError("table", path, f"a table is {', '.join(TABLE_SUFFIXES)}; choose one of those suffixes")
+    check_writable(path, "table")
+    return fmt
+
+
+def _cells(res: dict) -> tuple[list[str], list[str], dict]:
+    keys = list(dict.fromkeys(c["key"] for c in res["grid"]))
+    heads = list(dict.fromkeys(c["head"] for c in res["grid"]))
+    return keys, heads, {(c["key"], c["head"]): c for c in res["grid"]}
+
+
+def _text(c: dict | None, best: str = "*", tie: str = "=") -> str:
+    if c is None or c["mean"] is None:
+        return "-"
+    mark = f" {best}" if c["best"] else (f" {tie}" if c["tied"] else "")
+    return f"{100 * c['mean']:.1f} ± {100 * c['std']:.1f}{mark}"
+
+
+def grid_lines(res: dict) -> list[str]:
+    """The grid as an aligned text table, with its legend."""
+    keys, heads, at = _cells(res)
+    rows = [[k] + [_text(at.get((k, h))) for h in heads] for k in keys]
+    header = [f"{res['metric']} (%)"] + heads
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    test = "McNemar's test on the pooled predictions" if _single(res) else "corrected resampled t-test over paired folds"
+    return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows] + [
+        f"* best cell; = not significantly worse than it ({test}, Holm-adjusted p >= 0.05)"]
+
+
+def _single(res: dict) -> bool:
+    split = res.get("provenance", {}).get("split", {})
+    return split.get("holdout") is not None and split.get("repeats", 1) == 1
+
+
+def write_table(res: dict, path: str) -> str:
+    """Write the grid to ``path`` (.csv tidy, .tex booktabs with the best in bold, .md); return the format."""
+    fmt = table_format(path)
+    keys, heads, at = _cells(res)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        if fmt == "csv":
+            w = csv.writer(handle)
+            w.writerow(COLUMNS)
+            for c in res["grid"]:
+                w.writerow([c["key"], c["head"], res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"], c["p_holm"], c["tied"]])
+        elif fmt == "md":
+            handle.write("| key | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads) + "\n")
+            for k in keys:
+                cells = [_text(at.get((k, h))).replace(" *", "").replace(" =", " (tied)") for h in heads]
+                cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
+                handle.write(f"| {k} | " + " | ".join(cells) + " |\n")
+        else:
+            handle.write(_latex(res, keys, heads, at))
+    return fmt
+
+
+def _latex(res: dict, keys: list, heads: list, at: dict) -> str:
+    esc = lambda t: t.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+    lines = [r"\begin{tabular}{l" + "r" * len(heads) + "}", r"\toprule",
+             "key & " + " & ".join(esc(h) for h in heads) + r" \\", r"\midrule"]
+    for k in keys:
+        cells = []
+        for h in heads:
+            c = at.get((k, h))
+            if c is None or c["mean"] is None:
+                cells.append("--")
+                continue
+            t = f"{100 * c['mean']:.1f} $\\pm$ {100 * c['std']:.1f}"
+            cells.append(rf"\textbf{{{t}}}" if c["best"] else (t + "$^{=}$" if c["tied"] else t))
+        lines.append(esc(k) + " & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}",
+              f"% {esc(res['metric'])}, mean $\\pm$ std in %; bold: best; $^{{=}}$: not significantly worse (Holm-adjusted p $\\geq$ 0.05)", ""]
+    return "\n".join(lines)

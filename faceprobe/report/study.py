@@ -1,0 +1,71 @@
+"""The report of a study: the grid of keys x heads as a heatmap (best and ties marked), a table of
+contents, then each key's section."""
+
+from __future__ import annotations
+
+import html
+
+__all__ = ["study_sections", "study_markdown"]
+
+
+def _anchor(key: str) -> str:
+    return "key-" + "".join(c if c.isalnum() else "-" for c in key)
+
+
+def _colour(value: float, lo: float, hi: float) -> str:
+    """White (lowest) to blue (highest) background for a grid cell."""
+    t = 0.0 if hi <= lo else (value - lo) / (hi - lo)
+    r, g = int(255 - 150 * t), int(255 - 90 * t)
+    return f"background:rgb({r},{g},255)"
+
+
+def study_sections(res: dict) -> list[str]:
+    """HTML: the grid heatmap with its legend, the table of contents, the keys' sections."""
+    from ..classify.tables import _cells
+    from .render import key_sections
+
+    keys, heads, at = _cells(res)
+    means = [c["mean"] for c in res["grid"] if c["mean"] is not None]
+    lo, hi = (min(means), max(means)) if means else (0.0, 1.0)
+    parts = [f"<h2>{html.escape(res['metric'])} (%): keys x heads on the same folds</h2><table id='grid'><tr><th>key</th>"
+             + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>"]
+    for k in keys:
+        cells = []
+        for h in heads:
+            c = at.get((k, h))
+            if c is None or c["mean"] is None:
+                cells.append("<td>-</td>")
+                continue
+            cls = "best" if c["best"] else ("tied" if c["tied"] else "")
+            p = "" if c["p_holm"] is None else f" title='p vs best {c['p_vs_best']:.3g}, Holm {c['p_holm']:.3g}'"
+            mark = " *" if c["best"] else (" =" if c["tied"] else "")
+            cells.append(f"<td class='{cls}' style='{_colour(c['mean'], lo, hi)}'{p}>{100 * c['mean']:.1f} ± {100 * c['std']:.1f}{mark}</td>")
+        parts.append(f"<tr><td><a href='#{_anchor(k)}'>{html.escape(k)}</a></td>" + "".join(cells) + "</tr>")
+    parts.append("</table><p>* best cell (bold); = not significantly worse than it (italic; Holm-adjusted p &ge; 0.05). "
+                 "Hover a cell for its p-values.</p>")
+    parts.append("<h2>Contents</h2><ul id='toc'>" + "".join(f"<li><a href='#{_anchor(k)}'>{html.escape(k)}</a></li>" for k in keys) + "</ul>")
+    for k in keys:
+        parts.append(f"<h2 id='{_anchor(k)}'>{html.escape(k)}</h2>")
+        parts += key_sections(res["per_key"][k], level=3)
+    return parts
+
+
+def study_markdown(res: dict) -> str:
+    """Markdown: the grid, then each key's tables."""
+    import json
+
+    from ..classify.report import format_results
+    from ..classify.tables import _cells, _text
+    from .render import render_markdown
+
+    keys, heads, at = _cells(res)
+    out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
+    out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
+    out += [f"## {res['metric']} (%): keys x heads", "", "| key | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    out += [f"| {k} | " + " | ".join(_text(at.get((k, h))) for h in heads) + " |" for k in keys]
+    out += ["", "\\* best cell; = not significantly worse than it (Holm-adjusted p >= 0.05)", ""]
+    for k in keys:
+        sub = render_markdown({**res["per_key"][k], "provenance": {**res.get("provenance", {}), "key": k}, "notes": []}).split("\n")
+        out += [f"## {k}", ""] + ["#" + line if line.startswith("## ") else line for line in sub[3:] if not line.startswith("# ")][:-6]
+    out += ["", "## Provenance", "", "```json", json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str), "```", ""]
+    return "\n".join(out)

@@ -1,0 +1,119 @@
+"""Many keys on the same folds: the grid, its significance tests, fusion, LOSO and paper tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+import faceprobe
+from faceprobe.classify.significance import corrected_t_test, holm, mcnemar_test
+
+GOOD, NOISE = "toy.none.orig.0000000000", "noise.none.orig.1111111111"
+
+
+@pytest.fixture
+def two_key_cache(tmp_path, synthetic_cache):
+    """The synthetic cache plus a key of pure noise over the same images (the last image left out of it)."""
+    cache = synthetic_cache(tmp_path / "two.h5", n_subjects=15)
+    with h5py.File(cache, "r+") as f:
+        f.copy(f["features"][GOOD], f["features"], NOISE)
+        g = f["features"][NOISE]
+        g["vectors"][...] = np.random.default_rng(1).normal(size=g["vectors"].shape).astype(np.float32)
+        for name in ("sha256", "vectors", "face", "box", "run"):  # one image fewer than the good key
+            g[name].resize(g[name].shape[0] - 1, axis=0)
+    return cache
+
+
+def test_significance_helpers_match_their_formulas():
+    assert holm([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
+    a, b = np.array([0.8, 0.82, 0.79, 0.85, 0.81]), np.array([0.7, 0.75, 0.72, 0.74, 0.70])
+    d = a - b
+    t = d.mean() / math.sqrt((1 / 5 + 0.25) * d.var(ddof=1))
+    from scipy import stats
+
+    assert corrected_t_test(a, b, 0.25) == pytest.approx(2 * stats.t.sf(abs(t), 4))
+    assert corrected_t_test(a, a, 0.25) == 1.0
+    assert mcnemar_test([1, 1, 1, 0], [0, 0, 0, 0]) == mcnemar_test([0, 0, 0, 0], [1, 1, 1, 0]) == pytest.approx(0.25)
+
+
+def test_grid_of_two_keys_is_paired_and_marks_the_noise_key_worse(two_key_cache, invoke, tmp_path):
+    r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "noise", "--head", "logreg,knn", "--cv", 5, "-q",
+               "--json", tmp_path / "r.json", "--table", tmp_path / "g.csv")
+    assert r.exit_code == 0, r.output
+    assert "note: 1 images are not held by every key and are left out, so all comparisons are paired" in r.output
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["rows"] == 59 and res["keys"] == [GOOD, NOISE]
+    folds = {k: [f["test_paths"] for f in res["per_key"][k]["heads"]["logreg"]["folds"]] for k in res["keys"]}
+    assert folds[GOOD] == folds[NOISE]  # the same outer folds for every key
+    cells = {(c["key"], c["head"]): c for c in res["grid"]}
+    best = max(res["grid"], key=lambda c: c["mean"])
+    assert best["key"] == GOOD and best["best"] and best["p_vs_best"] is None
+    for head in ("logreg", "knn"):
+        noise = cells[(NOISE, head)]
+        assert noise["p_holm"] < 0.05 and not noise["tied"] and noise["p_holm"] >= noise["p_vs_best"]
+    rows = list(csv.DictReader((tmp_path / "g.csv").open()))
+    assert list(rows[0]) == ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied"] and len(rows) == 4
+    assert "* best cell; = not significantly worse than it (corrected resampled t-test over paired folds" in r.output
+
+
+def test_fusion_concatenates_keys_and_tables_render(two_key_cache, invoke, tmp_path):
+    r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "toy+noise", "--head", "logreg", "--cv", 3, "-q",
+               "--table", tmp_path / "g.tex", "--report", tmp_path / "r.html")
+    assert r.exit_code == 0, r.output
+    assert f"{GOOD} + {NOISE}" in r.output
+    tex = (tmp_path / "g.tex").read_text()
+    assert tex.startswith("\\begin{tabular}{lr}") and "\\toprule" in tex and "\\textbf{" in tex and "\\bottomrule" in tex
+    page = (tmp_path / "r.html").read_text()
+    assert "<table id='grid'>" in page and "<ul id='toc'>" in page and page.count("class='metrics'") == 2
+
+
+def test_loso_has_one_fold_per_subject_and_pooled_figures(tiny_cache, invoke, tmp_path):
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "loso", "-q", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "r.json").read_text())
+    folds = res["heads"]["logreg"]["folds"]
+    assert len(folds) == res["subjects"] == 15 and all(len({p.split("_")[0] for p in f["test_paths"]}) == 1 for f in folds)
+    assert "leave-one-subject-out" in r.output and "pooled over all test predictions" in r.output
+    cm = np.array(res["heads"]["logreg"]["confusion"])
+    assert res["heads"]["logreg"]["pooled"]["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    bad = invoke("classify", "-c", tiny_cache, "--cv", "loso", "--group", "none")
+    assert bad.exit_code == 1 and "--cv loso: leaves one subject out: it cannot be combined with group=none" in bad.output
+
+
+def test_single_holdout_compares_with_mcnemar(two_key_cache, invoke):
+    r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "noise", "--head", "logreg", "--holdout", 0.3, "-q")
+    assert r.exit_code == 0, r.output
+    assert "McNemar's test on the pooled predictions" in r.output
+
+
+def test_api_evaluates_several_keys_into_one_grid(two_key_cache):
+    res = faceprobe.evaluate(str(two_key_cache), ["toy", "noise"], heads=["logreg"], cv=3)
+    assert res.keys == [GOOD, NOISE]
+    grid = res.grid()
+    assert list(grid["key"]) == [GOOD, NOISE] and grid["best"].tolist() == [True, False]
+    assert set(res.to_frame()["key"]) == {GOOD, NOISE}
+    assert res.summary().loc[GOOD, ("logreg", "mean")] == grid.loc[0, "mean"]
+
+
+@pytest.mark.real
+def test_study_on_real_faces_ranks_imagenet_features_above_random_weights(real_lite0_eager_cache, tmp_path):
+    """Three keys on the real faces: genuine ImageNet features, random-weight features, and their fusion."""
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from tests.conftest import REAL_DIR, TINY
+
+    import shutil
+
+    cache = tmp_path / "study.h5"
+    shutil.copy(real_lite0_eager_cache, cache)
+    featurize(FeaturizeConfig(str(REAL_DIR / "demo.csv"), [TINY], ["none"], str(cache), root=str(REAL_DIR / "images"),
+                              progress=False, workers=0, precision="fp32", compile="none"))
+    res = faceprobe.evaluate(str(cache), ["efficientnet_lite0", TINY, f"efficientnet_lite0+{TINY}"], heads=["logreg"], cv=10, jobs=2)
+    grid = res.grid().set_index("key")
+    assert grid["mean"].idxmax() != grid.index[1]  # random weights are never the best
+    lite0 = grid.index[0]
+    assert grid.loc[lite0, "mean"] > grid.loc[grid.index[1], "mean"]
