@@ -7,7 +7,7 @@ import os
 
 from ..errors import OptionError
 
-__all__ = ["TABLE_SUFFIXES", "grid_lines", "write_table", "table_format"]
+__all__ = ["TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
 COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied"]
@@ -24,13 +24,21 @@ def table_format(path: str) -> str:
     return fmt
 
 
-def _cells(res: dict) -> tuple[list[str], list[str], dict]:
+def grid_at(res: dict) -> tuple[list[str], list[str], dict]:
+    """Keys and heads in order, and the grid's cells by (key, head)."""
     keys = list(dict.fromkeys(c["key"] for c in res["grid"]))
     heads = list(dict.fromkeys(c["head"] for c in res["grid"]))
     return keys, heads, {(c["key"], c["head"]): c for c in res["grid"]}
 
 
-def _text(c: dict | None, best: str = "*", tie: str = "=") -> str:
+def grid_rows(res: dict, cell, empty: str) -> list[tuple[str, list[str]]]:
+    """Per key, its cells rendered by ``cell(c)`` (``empty`` where a cell has no figure), in head order."""
+    keys, heads, at = grid_at(res)
+    return [(k, [empty if at.get((k, h)) is None or at[(k, h)]["mean"] is None else cell(at[(k, h)]) for h in heads]) for k in keys]
+
+
+def cell_text(c: dict | None, best: str = "*", tie: str = "=") -> str:
+    """``mean ± std`` in %, marked best or tied."""
     if c is None or c["mean"] is None:
         return "-"
     mark = f" {best}" if c["best"] else (f" {tie}" if c["tied"] else "")
@@ -39,8 +47,8 @@ def _text(c: dict | None, best: str = "*", tie: str = "=") -> str:
 
 def grid_lines(res: dict) -> list[str]:
     """The grid as an aligned text table, with its legend."""
-    keys, heads, at = _cells(res)
-    rows = [[k] + [_text(at.get((k, h))) for h in heads] for k in keys]
+    keys, heads, at = grid_at(res)
+    rows = [[k] + [cell_text(at.get((k, h))) for h in heads] for k in keys]
     header = [f"{res['metric']} (%)"] + heads
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -57,7 +65,7 @@ def _single(res: dict) -> bool:
 def write_table(res: dict, path: str) -> str:
     """Write the grid to ``path`` (.csv tidy, .tex booktabs with the best in bold, .md); return the format."""
     fmt = table_format(path)
-    keys, heads, at = _cells(res)
+    keys, heads, at = grid_at(res)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         if fmt == "csv":
             w = csv.writer(handle)
@@ -67,7 +75,7 @@ def write_table(res: dict, path: str) -> str:
         elif fmt == "md":
             handle.write("| key | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads) + "\n")
             for k in keys:
-                cells = [_text(at.get((k, h))).replace(" *", "").replace(" =", " (tied)") for h in heads]
+                cells = [cell_text(at.get((k, h))).replace(" *", "").replace(" =", " (tied)") for h in heads]
                 cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
                 handle.write(f"| {k} | " + " | ".join(cells) + " |\n")
         else:
@@ -79,16 +87,12 @@ def _latex(res: dict, keys: list, heads: list, at: dict) -> str:
     esc = lambda t: t.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
     lines = [r"\begin{tabular}{l" + "r" * len(heads) + "}", r"\toprule",
              "key & " + " & ".join(esc(h) for h in heads) + r" \\", r"\midrule"]
-    for k in keys:
-        cells = []
-        for h in heads:
-            c = at.get((k, h))
-            if c is None or c["mean"] is None:
-                cells.append("--")
-                continue
-            t = f"{100 * c['mean']:.1f} $\\pm$ {100 * c['std']:.1f}"
-            cells.append(rf"\textbf{{{t}}}" if c["best"] else (t + "$^{=}$" if c["tied"] else t))
-        lines.append(esc(k) + " & " + " & ".join(cells) + r" \\")
+
+    def cell(c):
+        t = f"{100 * c['mean']:.1f} $\\pm$ {100 * c['std']:.1f}"
+        return rf"\textbf{{{t}}}" if c["best"] else (t + "$^{=}$" if c["tied"] else t)
+
+    lines += [esc(k) + " & " + " & ".join(cells) + r" \\" for k, cells in grid_rows(res, cell, "--")]
     lines += [r"\bottomrule", r"\end{tabular}",
               f"% {esc(res['metric'])}, mean $\\pm$ std in %; bold: best; $^{{=}}$: not significantly worse (Holm-adjusted p $\\geq$ 0.05)", ""]
     return "\n".join(lines)

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
 
+from ..classify.report import format_results
 from ..errors import OptionError
-
-from ..classify.report import ROWS, chosen_params, format_results
+from .keyview import key_markdown, key_sections
+from .study import study_markdown, study_sections
 
 __all__ = ["render_html", "render_markdown", "write_report"]
-
-
-def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.1f}"
-
-
-def _summary_cell(v) -> str:
-    return "-" if v is None else f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
-
-
-def _pooled(res: dict, head: str) -> tuple[list, list]:
-    y, s = [], []
-    for f in res["heads"][head]["folds"]:
-        if "scores" in f and f.get("y_true"):
-            y += f["y_true"]
-            s += f["scores"]
-    return y, s
 
 
 _STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px} table{border-collapse:collapse;margin:1em 0}"
@@ -54,73 +37,8 @@ def render_html(res: dict) -> str:
     A study (several keys) gets the grid of keys x heads as a heatmap with the best cell and the
     ties marked, a table of contents, then each key's section."""
     if res.get("study"):
-        from .study import study_sections
-
         return _page(res, study_sections(res))
     return _page(res, key_sections(res))
-
-
-def key_sections(res: dict, level: int = 2) -> list[str]:
-    """One key's metrics table, then per head its per-class table, confusion heatmap and ROC curves."""
-    from .plots import confusion_png, roc_png
-
-    heads, classes = list(res["heads"]), res["classes"]
-    img = lambda png, alt: f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-    parts = []
-    table = '<table id="metrics">' if level == 2 else "<table class='metrics'>"
-    parts.append(f'<h{level}>Metrics (%, mean ± std)</h{level}>{table}<tr><th>metric</th>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
-    for name, label in ROWS:
-        parts.append(f"<tr><td>{label}</td>" + "".join(f"<td>{_summary_cell(res['heads'][h]['summary'][name])}</td>" for h in heads) + "</tr>")
-    parts.append("</table>")
-    for h in heads:
-        r = res["heads"][h]
-        if "error" in r:
-            parts.append(f"<h{level}>{h}</h{level}><p class='error'>no results: {html.escape(r['error'])}</p>")
-            continue
-        if chosen_params(r):
-            parts.append(f"<h{level}>{h}</h{level}><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
-        else:
-            parts.append(f"<h{level}>{h}</h{level}>")
-        parts.append("<table class='per-class'><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>n</th></tr>")
-        for c, v in r["per_class"].items():
-            parts.append(f"<tr><td>{html.escape(c)}</td><td>{_pct(v['precision'])}</td><td>{_pct(v['recall'])}</td><td>{_pct(v['specificity'])}</td><td>{_pct(v['f1'])}</td><td>{v['support']}</td></tr>")
-        parts.append("</table><div class='plots'>")
-        parts.append(img(confusion_png(r["confusion"], classes, f"{h}: confusion (pooled test folds)"), f"{h} confusion matrix"))
-        y, s = _pooled(res, h)
-        if y:
-            parts.append(img(roc_png(y, s, classes, f"{h}: ROC one-vs-rest (pooled)"), f"{h} ROC curves"))
-        parts.append("</div>")
-    return parts
-
-
-def render_markdown(res: dict) -> str:
-    """The same content as Markdown tables (no images)."""
-    if res.get("study"):
-        from .study import study_markdown
-
-        return study_markdown(res)
-    heads = list(res["heads"])
-    out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
-    out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
-    out += ["| metric (%) | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
-    for name, label in ROWS:
-        out.append(f"| {label} | " + " | ".join(_summary_cell(res["heads"][h]["summary"][name]) for h in heads) + " |")
-    for h in heads:
-        r = res["heads"][h]
-        out += ["", f"## {h}", ""]
-        if "error" in r:
-            out += [f"no results: {r['error']}"]
-            continue
-        if chosen_params(r):
-            out += [f"Hyperparameters chosen by inner CV (folds): {chosen_params(r)}", ""]
-        out += ["| class | precision | recall (sensitivity) | specificity | F1 | n |", "|---|---|---|---|---|---|"]
-        for c, v in r["per_class"].items():
-            out.append(f"| {c} | {_pct(v['precision'])} | {_pct(v['recall'])} | {_pct(v['specificity'])} | {_pct(v['f1'])} | {v['support']} |")
-        out += ["", "Confusion matrix (rows true, columns predicted):", "", "| true \\ pred | " + " | ".join(res["classes"]) + " |",
-                "|---|" + "---|" * len(res["classes"])]
-        out += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(res["classes"], r["confusion"])]
-    out += ["", "## Provenance", "", "```json", json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str), "```", ""]
-    return "\n".join(out)
 
 
 REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md"}
@@ -152,3 +70,12 @@ def write_report(res: dict, out: str, fmt: str | None = None) -> str:
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(text)
     return fmt
+
+
+def render_markdown(res: dict) -> str:
+    """The same content as Markdown tables (no images); a study gets its grid first."""
+    out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
+    out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
+    out += study_markdown(res) if res.get("study") else key_markdown(res)
+    out += ["", "## Provenance", "", "```json", json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str), "```", ""]
+    return "\n".join(out)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import html
 
+from ..classify.tables import cell_text, grid_at, grid_rows
+from .keyview import key_markdown, key_sections
+
 __all__ = ["study_sections", "study_markdown"]
 
 
@@ -21,25 +24,18 @@ def _colour(value: float, lo: float, hi: float) -> str:
 
 def study_sections(res: dict) -> list[str]:
     """HTML: the grid heatmap with its legend, the table of contents, the keys' sections."""
-    from ..classify.tables import _cells
-    from .render import key_sections
-
-    keys, heads, at = _cells(res)
+    keys, heads, at = grid_at(res)
     means = [c["mean"] for c in res["grid"] if c["mean"] is not None]
     lo, hi = (min(means), max(means)) if means else (0.0, 1.0)
     parts = [f"<h2>{html.escape(res['metric'])} (%): keys x heads on the same folds</h2><table id='grid'><tr><th>key</th>"
              + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>"]
-    for k in keys:
-        cells = []
-        for h in heads:
-            c = at.get((k, h))
-            if c is None or c["mean"] is None:
-                cells.append("<td>-</td>")
-                continue
-            cls = "best" if c["best"] else ("tied" if c["tied"] else "")
-            p = "" if c["p_holm"] is None else f" title='p vs best {c['p_vs_best']:.3g}, Holm {c['p_holm']:.3g}'"
-            mark = " *" if c["best"] else (" =" if c["tied"] else "")
-            cells.append(f"<td class='{cls}' style='{_colour(c['mean'], lo, hi)}'{p}>{100 * c['mean']:.1f} ± {100 * c['std']:.1f}{mark}</td>")
+    def cell(c):
+        cls = "best" if c["best"] else ("tied" if c["tied"] else "")
+        p = "" if c["p_holm"] is None else f" title='p vs best {c['p_vs_best']:.3g}, Holm {c['p_holm']:.3g}'"
+        mark = " *" if c["best"] else (" =" if c["tied"] else "")
+        return f"<td class='{cls}' style='{_colour(c['mean'], lo, hi)}'{p}>{100 * c['mean']:.1f} ± {100 * c['std']:.1f}{mark}</td>"
+
+    for k, cells in grid_rows(res, cell, "<td>-</td>"):
         parts.append(f"<tr><td><a href='#{_anchor(k)}'>{html.escape(k)}</a></td>" + "".join(cells) + "</tr>")
     parts.append("</table><p>* best cell (bold); = not significantly worse than it (italic; Holm-adjusted p &ge; 0.05). "
                  "Hover a cell for its p-values.</p>")
@@ -50,22 +46,12 @@ def study_sections(res: dict) -> list[str]:
     return parts
 
 
-def study_markdown(res: dict) -> str:
-    """Markdown: the grid, then each key's tables."""
-    import json
-
-    from ..classify.report import format_results
-    from ..classify.tables import _cells, _text
-    from .render import render_markdown
-
-    keys, heads, at = _cells(res)
-    out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
-    out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
-    out += [f"## {res['metric']} (%): keys x heads", "", "| key | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
-    out += [f"| {k} | " + " | ".join(_text(at.get((k, h))) for h in heads) + " |" for k in keys]
+def study_markdown(res: dict) -> list[str]:
+    """Markdown lines: the grid, then each key's tables."""
+    keys, heads, at = grid_at(res)
+    out = [f"## {res['metric']} (%): keys x heads", "", "| key | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    out += [f"| {k} | " + " | ".join(cell_text(at.get((k, h))) for h in heads) + " |" for k in keys]
     out += ["", "\\* best cell; = not significantly worse than it (Holm-adjusted p >= 0.05)", ""]
     for k in keys:
-        sub = render_markdown({**res["per_key"][k], "provenance": {**res.get("provenance", {}), "key": k}, "notes": []}).split("\n")
-        out += [f"## {k}", ""] + ["#" + line if line.startswith("## ") else line for line in sub[3:] if not line.startswith("# ")][:-6]
-    out += ["", "## Provenance", "", "```json", json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str), "```", ""]
-    return "\n".join(out)
+        out += [f"## {k}", ""] + key_markdown(res["per_key"][k], level=3) + [""]
+    return out
