@@ -76,7 +76,7 @@ def load_features(cache: str, key: str | None = None) -> Features:
 def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv: int | str | None = None,
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
-             seed: int = 0, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
+             seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False) -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 

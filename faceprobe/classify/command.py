@@ -46,7 +46,7 @@ def evaluation_options(func):
                      + "; ".join(f"{n}: {', '.join(f'{k}={v}' for k, v in h.params.items())}" for n, h in HEADS.items()) + "."),
         click.option("--pca", type=int, default=None, help="PCA components, fitted inside each training fold."),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Parallel folds (joblib); -1 for all cores."),
+        click.option("--jobs", "-j", type=int, default=-1, show_default=True, help="Parallel folds (joblib processes); -1: all cores. Numbers do not depend on it."),
         click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True, help="dask: run folds on a dask.distributed cluster (same results)."),
         click.option("--scheduler", default=None, help="Dask scheduler address (default with --backend dask: a local cluster of --jobs workers)."),
         click.option("--max-memory", default="auto", show_default=True, help="Memory budget, e.g. 8G; past it knn and logreg read features from the cache in blocks, other heads are refused. auto: half the free memory."),

@@ -105,6 +105,14 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[d
     return out
 
 
+def _workers(jobs: int, tasks: int) -> int:
+    """Processes worth starting: ``jobs`` (-1: the cores this process may use), at most one per task."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores if jobs < 0 else jobs, tasks))
+
+
 def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
     """Run the fold tasks through joblib's Dask backend (the dataset is scattered once)."""
     from joblib import Parallel, parallel_config
@@ -195,8 +203,8 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
 
     if cfg.backend == "dask":
         results = _run_on_dask(tasks, ds, cfg, run)
-    elif cfg.jobs != 1:
-        results = run(Parallel(n_jobs=cfg.jobs, return_as="generator")(tasks))
+    elif _workers(cfg.jobs, len(tasks)) > 1:
+        results = run(Parallel(n_jobs=_workers(cfg.jobs, len(tasks)), return_as="generator")(tasks))
     else:
         results = run(t[0](*t[1], **t[2]) for t in tasks)
     flat = [res for fold in results for res in fold]
