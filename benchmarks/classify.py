@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--cache", type=Path, default=None, help="efficientnet_lite0 cache of the dev faces (built when missing)")
     ap.add_argument("--cv", type=int, default=10)
+    ap.add_argument("--heads", default=None, help="comma-separated heads (default: every registered head)")
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -53,8 +54,8 @@ def main() -> None:
     from faceprobe.classify.heads import HEADS, make_head
     from faceprobe.classify.splits import SplitSpec, make_splits
 
-    ds = load_dataset(str(cache), min_count=args.cv)
-    heads = sorted(HEADS)
+    ds = load_dataset(str(cache), "efficientnet_lite0", min_count=args.cv)
+    heads = args.heads.split(",") if args.heads else sorted(HEADS)
     split = SplitSpec(cv=args.cv, group=True, seed=0)
     t0 = time.perf_counter()
     ours = evaluate(ds, EvalConfig(heads=heads, split=split, jobs=args.jobs))

@@ -117,3 +117,13 @@ def test_study_on_real_faces_ranks_imagenet_features_above_random_weights(real_l
     assert grid["mean"].idxmax() != grid.index[1]  # random weights are never the best
     lite0 = grid.index[0]
     assert grid.loc[lite0, "mean"] > grid.loc[grid.index[1], "mean"]
+
+
+def test_head_scoped_params_reach_that_head_only(tiny_cache):
+    res = faceprobe.evaluate(str(tiny_cache), heads=["svm", "logreg"], cv=3, params={"svm.C": [0.1, 10], "C": [5]})
+    prov = res.raw["provenance"]["heads"]
+    assert prov["svm"]["grid"] == {"C": [0.1, 10]} and prov["logreg"]["grid"] == {"C": [5]}
+    assert {f["params"]["C"] for f in res.raw["heads"]["logreg"]["folds"]} == {5}
+    assert all(len(f["inner_scores"]) == 2 for f in res.raw["heads"]["svm"]["folds"])
+    with pytest.raises(ValueError, match="params='knn.k': no selected head takes it"):
+        faceprobe.evaluate(str(tiny_cache), heads=["svm"], cv=3, params={"knn.k": [3]})

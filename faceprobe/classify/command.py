@@ -42,7 +42,7 @@ def evaluation_options(func):
         click.option("--classes", multiple=True, help="Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest."),
         click.option("--min-count", type=int, default=0, show_default=True, help="Leave out classes with fewer images."),
         click.option("--augmented", is_flag=True, help="Add training images' augmented views (featurize --augment) to training folds."),
-        click.option("--param", "params", multiple=True, help="Hyperparameter values, e.g. C=0.1,1,10; several values are chosen by inner CV. "
+        click.option("--param", "params", multiple=True, help="Hyperparameter values, e.g. C=0.1,1,10 (every head taking C) or svm.C=0.1,1,10 (svm only); several values are chosen by inner CV. "
                      + "; ".join(f"{n}: {', '.join(f'{k}={v}' for k, v in h.params.items())}" for n, h in HEADS.items()) + "."),
         click.option("--pca", type=int, default=None, help="PCA components, fitted inside each training fold."),
         click.option("--seed", type=int, default=0, show_default=True),

@@ -10,7 +10,7 @@ from ..errors import FaceprobeError, OptionError
 from .config import BACKENDS, BALANCE, EvalConfig
 from .data import Dataset
 from .folds import check_heads, choose_params, make_fold
-from .heads import HEADS, head_grid
+from .heads import HEADS, head_grid, own_grid
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import make_splits
 
@@ -23,16 +23,15 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
     if cfg.balance not in BALANCE:
         raise OptionError("balance", cfg.balance, f"choose from: {', '.join(BALANCE)}")
     cfg.specs = {h: HEADS.get(h) for h in cfg.heads}  # workers get these entries with the tasks
-    taken = set().union(*(cfg.spec(h).params for h in cfg.heads))
+    taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
-        raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)})")
+        raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)}); HEAD.NAME sets one head's")
     for h in cfg.heads:
         spec = cfg.spec(h)
-        for name, values in cfg.grid.items():
-            if name in spec.params:
-                for v in values:
-                    spec.check(name, v)
+        for name, values in own_grid(spec, cfg.grid).items():
+            for v in values:
+                spec.check(name, v)
     if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
         raise OptionError("pca", cfg.pca, f"must be between 1 and {ds.X.shape[1]}, the feature size")
     check_heads(ds, cfg)
@@ -54,7 +53,7 @@ def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
         grid = len(head_grid(spec, cfg.grid)) > 1
         limit = n - -(-n // cfg.inner_cv) if grid else n  # the inner CV trains on about (inner_cv - 1) / inner_cv of it
         for name, param in spec.declared.items():
-            values = cfg.grid.get(name, [param.default])
+            values = own_grid(spec, cfg.grid).get(name, [param.default])
             if param.at_most_rows and max(values) > limit:
                 where = "inner-CV training rows" if grid else "training rows"
                 raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} {where} of the smallest fold; "

@@ -18,7 +18,7 @@ from .params import Param, check_value, declare
 from .chunked import knn_streamed, logreg_streamed, logreg_streamed_pipeline
 from .fastpath import knn_precomputed, svm_precomputed
 
-__all__ = ["HEADS", "HeadSpec", "register_head", "make_head", "parse_params", "head_names", "head_grid", "BALANCES"]
+__all__ = ["HEADS", "HeadSpec", "register_head", "make_head", "parse_params", "head_names", "head_grid", "own_grid", "BALANCES"]
 
 BALANCES = ("class_weight", "sample_weight", None)
 
@@ -262,10 +262,19 @@ def parse_params(specs) -> dict[str, list]:
     return grid
 
 
-def head_grid(head: str | HeadSpec, grid: dict) -> list[dict]:
-    """Every combination of the ``grid`` values that ``head`` takes (``[{}]`` when none)."""
+def own_grid(head: str | HeadSpec, grid: dict) -> dict:
+    """The ``grid`` values ``head`` takes: ``NAME`` for every head that has the parameter, ``HEAD.NAME``
+    for that head only (it wins over ``NAME``)."""
     spec = head if isinstance(head, HeadSpec) else HEADS.get(head)
     own = {k: v for k, v in grid.items() if k in spec.params}
+    prefix = spec.name + "."
+    own.update({k[len(prefix):]: v for k, v in grid.items() if k.startswith(prefix) and k[len(prefix):] in spec.params})
+    return own
+
+
+def head_grid(head: str | HeadSpec, grid: dict) -> list[dict]:
+    """Every combination of the ``grid`` values that ``head`` takes (``[{}]`` when none)."""
+    own = own_grid(head, grid)
     names = sorted(own)
     return [dict(zip(names, combo)) for combo in itertools.product(*(own[n] for n in names))] or [{}]
 

@@ -15,7 +15,7 @@ from .study import grid_cells, load_study
 from .diskrows import parse_size
 from .config import EvalConfig
 from .evaluate import evaluate
-from .heads import HEADS, head_names, parse_params
+from .heads import head_names, own_grid, parse_params
 from .splits import SplitSpec
 
 __all__ = ["ClassifyOptions", "run_classify", "run_fit", "check_options", "GROUPS"]
@@ -182,7 +182,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "key": ds.key if len(datasets) == 1 else [d.key for d in datasets],
         "feature_spec": ds.spec if len(datasets) == 1 else {d.key: d.spec for d in datasets},
         "cache": opts.cache,
-        "heads": {h: {**HEADS.get(h).params, "grid": {k: v for k, v in grid.items() if k in HEADS.get(h).params}} for h in heads},
+        "heads": {h: {**cfg.spec(h).params, "grid": own_grid(cfg.spec(h), grid)} for h in heads},
         "split": split.as_dict(),
         "balance": opts.balance,
         "pca": opts.pca,
