@@ -15,6 +15,8 @@ __all__ = ["FoldMatrices", "svm_precomputed", "knn_precomputed", "MAX_ROWS"]
 
 MAX_ROWS = 12000
 """Largest fold (training + test rows) given an n x n float64 matrix (about 1.1 GB)."""
+RBF_CACHE_ROWS, RBF_CACHE_SIZE = 4000, 4
+"""Folds up to this many rows keep the rbf kernel of their last 4 gammas (at most 4 x 128 MB)."""
 
 
 class FoldMatrices:
@@ -49,6 +51,18 @@ class FoldMatrices:
             self._cache["sqdist"] = d
         return self._cache["sqdist"]
 
+    def rbf(self, gamma: float) -> np.ndarray | None:
+        """``exp(-gamma * sqdist)`` over all rows, kept for the few most recent gammas so that every C
+        and inner-CV split of a fold reads it; None for folds too large to keep such copies."""
+        if len(self.X) > RBF_CACHE_ROWS:
+            return None
+        cache = self._cache.setdefault("rbf", {})
+        if gamma not in cache:
+            if len(cache) >= RBF_CACHE_SIZE:
+                del cache[next(iter(cache))]
+            cache[gamma] = np.exp(-gamma * self.sqdist())
+        return cache[gamma]
+
     def cosdist(self) -> np.ndarray:
         if "cosdist" not in self._cache:
             g = self.gram()
@@ -62,6 +76,9 @@ class FoldMatrices:
 def _svm_kernel(m: FoldMatrices, p: dict, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     if p["kernel"] == "linear":
         return m.gram()[np.ix_(rows, cols)]
+    full = m.rbf(p["_gamma"])
+    if full is not None:  # the same numbers: exp is taken element by element either way
+        return full[np.ix_(rows, cols)]
     return np.exp(-p["_gamma"] * m.sqdist()[np.ix_(rows, cols)])
 
 

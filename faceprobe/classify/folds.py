@@ -42,6 +42,8 @@ class Fold:
         In memory: the scaled (and projected) training and test rows; None when streamed.
     notes : set of str
         What heads adapted in this fold (their ``prepare`` capability).
+    inner : dict
+        The inner-CV splits of the training rows, made once and shared by the fold's heads.
     """
 
     ytr: np.ndarray
@@ -51,6 +53,7 @@ class Fold:
     X_train: np.ndarray | None = None
     X_test: np.ndarray | None = None
     notes: set = field(default_factory=set)
+    inner: dict = field(default_factory=dict)
 
 
 def undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -240,11 +243,14 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
     k = min(cfg.inner_cv, int(np.unique(ytr, return_counts=True)[1].min()))
     if k < 2:
         raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of --param grids")
-    dummy = np.zeros(len(ytr))
-    if cfg.split.group:
-        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr, gtr))
-    else:
-        inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
+    inner = fold.inner.get((k, seed, cfg.split.group))
+    if inner is None:  # the same inner splits serve every head of the fold
+        dummy = np.zeros(len(ytr))
+        if cfg.split.group:
+            inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr, gtr))
+        else:
+            inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
+        fold.inner[(k, seed, cfg.split.group)] = inner
     scores = {}
     for i, params in enumerate(cands):
         vals = [balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr])[1]) for tr, te in inner]
