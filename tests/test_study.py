@@ -127,3 +127,12 @@ def test_head_scoped_params_reach_that_head_only(tiny_cache):
     assert all(len(f["inner_scores"]) == 2 for f in res.raw["heads"]["svm"]["folds"])
     with pytest.raises(ValueError, match="params='knn.k': no selected head takes it"):
         faceprobe.evaluate(str(tiny_cache), heads=["svm"], cv=3, params={"knn.k": [3]})
+
+
+def test_markdown_table_bolds_the_best_cell_and_bad_suffixes_are_refused(two_key_cache, invoke, tmp_path):
+    r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "noise", "--head", "logreg", "--cv", 3, "-q", "--table", tmp_path / "g.md")
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "g.md").read_text().splitlines()
+    assert lines[0] == "| key | logreg |" and lines[2].startswith(f"| {GOOD} | **") and not lines[3].count("**")
+    bad = invoke("classify", "-c", two_key_cache, "--table", tmp_path / "g.xlsx")
+    assert bad.exit_code == 1 and "--table" in bad.output and "a table is .csv, .tex, .md" in bad.output
