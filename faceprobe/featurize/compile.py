@@ -87,8 +87,14 @@ def _compiled_modes() -> list[str]:
     return [n for n, m in COMPILE_MODES.items() if m.build is not None]
 
 
-def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Smallest row-wise cosine similarity of two feature matrices (1.0 for two zero rows)."""
+def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> float:
+    """Smallest row-wise cosine similarity of two feature matrices (1.0 for two zero rows).
+
+    With ``bounds`` (column ranges of the outputs of one model: its pooled vector and layers),
+    the smallest over every output's own cosine, so each layer is held to the threshold.
+    """
+    if bounds and len(bounds) > 1:
+        return min(min_cosine(a[:, lo:hi], b[:, lo:hi]) for lo, hi in bounds)
     denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     cos = np.where(denom > 0, (a * b).sum(1) / np.maximum(denom, 1e-30), 1.0)
     return float(cos.min())
@@ -156,7 +162,7 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None) 
             report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
             runner.set_compiled("none", None)
             continue
-        cos = min_cosine(eager, out)
+        cos = min_cosine(eager, out, runner.backbone.bounds())
         report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7)}
         if cos >= COMPILE_COSINE:
             candidates[name] = secs

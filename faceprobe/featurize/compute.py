@@ -43,29 +43,34 @@ def _run_record(plan, cfg, loaded: dict) -> dict:
         "weights": {name: b.weights for name, b in loaded.items()},
         "argv": sys.argv[1:],
     }
+    if any(name.startswith("timm/") for name in loaded):
+        import timm
+
+        rec["timm"] = timm.__version__
     rec.update(cfg.crop.cropper.versions())
     return rec
 
 
-def _check_precision(runners: dict, t_index: dict, tensors, run: dict) -> None:
-    """``--precision auto``: keep reduced precision per backbone only where it is faithful.
+def _check_precision(m, tensors, run: dict) -> None:
+    """``--precision auto``: keep reduced precision per backbone only where it is faithful
+    (every output of it: pooled vector and layers).
 
     Runs on the first batch of real images; the outcome is recorded in the run's provenance.
     """
     checks = {}
-    for name, runner in runners.items():
-        cos = runner.check_fidelity(tensors[0][t_index[name]][:32])
+    for rid, runner in m.runners.items():
+        cos = runner.check_fidelity(tensors[0][m.t_index[rid]][:32])
         if cos is not None:
-            checks[name] = {"min_cosine_to_fp32": round(cos, 6), "kept": runner.precision != "fp32"}
+            checks[rid] = {"min_cosine_to_fp32": round(cos, 6), "kept": runner.precision != "fp32"}
     run["precision_check"] = checks
-    run["precision_by_backbone"] = {name: r.precision for name, r in runners.items()}
+    run["precision_by_backbone"] = {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
 
 
-def _choose_compile(runners: dict, t_index: dict, tensors, run: dict, mode: str, n_images: int, summary) -> None:
+def _choose_compile(m, tensors, run: dict, mode: str, n_images: int, summary) -> None:
     """Pick each backbone's compile mode on the first batch; record it in the run's provenance."""
     from .compile import choose_compile
 
-    reports = {name: choose_compile(r, tensors[0][t_index[name]], mode, n_images) for name, r in runners.items()}
+    reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images) for rid, r in m.runners.items()}
     skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(m, {}) for m in ("freeze", "inductor"))]
     if skipped:
         summary.compile["note"] = f"--compile auto: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
@@ -112,9 +117,9 @@ def _image_rows(meta: list, jobs: list, status_by_sha: dict, summary) -> tuple[d
     return {c: np.asarray(v) for c, v in cols.items()}, bad
 
 
-def _feature_rows(need: list, meta: list, jobs: list, pos_in_stack: dict, batch_x, runner, spec: dict, summary) -> dict:
-    """One feature key's rows for the batch items ``need``: vectors of the stacked ones, NaN
-    for those without an array (no face found with ``--no-face skip``)."""
+def _forward(need: list, pos_in_stack: dict, batch_x, runner, summary) -> np.ndarray:
+    """All outputs of one model for the batch items ``need`` (one forward pass); NaN rows for
+    items without an array (no face found with ``--no-face skip``)."""
     import torch
 
     vectors = np.full((len(need), runner.backbone.feature_dim), np.nan, dtype=np.float32)
@@ -124,10 +129,15 @@ def _feature_rows(need: list, meta: list, jobs: list, pos_in_stack: dict, batch_
         x = batch_x if rows == list(range(batch_x.shape[0])) else batch_x.index_select(0, torch.as_tensor(rows, device=batch_x.device))
         vectors[stacked] = runner(x)
         summary.forward_passes += len(stacked)
+    return vectors
+
+
+def _feature_rows(need: list, meta: list, jobs: list, vectors: np.ndarray, spec: dict) -> dict:
+    """One feature key's rows for the batch items ``need``."""
     return {
         "spec": spec,
         "sha256": np.asarray([jobs[meta[i]["index"]].sha256 for i in need]),
-        "vectors": vectors,
+        "vectors": np.ascontiguousarray(vectors),
         "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
         "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
     }
@@ -160,7 +170,12 @@ class Work:
 
 @dataclass
 class _Models:
-    """The loaded backbones with their runners and the feature keys they fill."""
+    """The loaded backbones with their runners and the feature keys they fill.
+
+    A runner is one backbone with one set of weights; ``members`` lists the requests it serves
+    (its pooled output and layers, in the order of its output columns), ``columns`` each
+    request's column range in its runner's output.
+    """
 
     plan: object
     batch_size: int
@@ -170,33 +185,48 @@ class _Models:
     t_index: dict
     keys: dict
     specs: dict
+    members: dict
+    columns: dict
+
+
+def _runner_groups(cfg, weights) -> dict[str, tuple[list[str], str]]:
+    """Runner id -> (the requests one forward pass serves, their weights): the requests of one
+    backbone with the same weights share a model."""
+    from .layers import parse_request
+
+    by_model: dict[tuple[str, str], list[str]] = {}
+    for name, w in zip(cfg.backbones, weights):
+        by_model.setdefault((parse_request(name).base, w), []).append(name)
+    bases = [b for b, _ in by_model]
+    return {(b if bases.count(b) == 1 else f"{b} ({w})"): (names, w) for (b, w), names in by_model.items()}
 
 
 def _load_models(cfg, weights, work: Work, summary) -> _Models:
-    from .backbones import load_backbone
+    from .backbones import load_outputs
     from .device import plan_execution
     from .runner import FeatureRunner
 
     plan = plan_execution(cfg.device, cfg.precision)
     summary.device, summary.precision = plan.device, plan.precision
     batch_size = cfg.batch_size or plan.default_batch_size
-    loaded, runners, recs = {}, {}, {}
-    for name, w in zip(cfg.backbones, weights):
-        if name in loaded:
-            continue
-        loaded[name] = load_backbone(name, w, seed=cfg.seed)
-        recs[name] = record_resolution(loaded[name])
-        work.resolutions[request_id(name, w, cfg.seed)] = recs[name]
-        runners[name] = FeatureRunner(loaded[name], plan, pad_to=batch_size)
+    loaded, runners, recs, members, columns = {}, {}, {}, {}, {}
+    for rid, (names, w) in _runner_groups(cfg, weights).items():
+        loaded[rid] = load_outputs(names, w, seed=cfg.seed)
+        members[rid] = [o.name for o in loaded[rid].output_list()]
+        for o, bounds in zip(loaded[rid].output_list(), loaded[rid].bounds()):
+            recs[o.name] = record_resolution(loaded[rid], o)
+            work.resolutions[request_id(o.name, w, cfg.seed)] = recs[o.name]
+            columns[o.name] = bounds
+        runners[rid] = FeatureRunner(loaded[rid], plan, pad_to=batch_size)
     # backbones that resize and crop alike share one array; normalisation happens on the device
-    geometry = {name: (transform_of(r).resize, transform_of(r).crop, transform_of(r).interpolation) for name, r in recs.items()}
+    geometry = {rid: (lb.transform.resize, lb.transform.crop, lb.transform.interpolation, lb.transform.mode) for rid, lb in loaded.items()}
     shapes = sorted(set(geometry.values()))
-    transforms = [next(transform_of(recs[n]) for n in recs if geometry[n] == g) for g in shapes]
-    t_index = {name: shapes.index(geometry[name]) for name in recs}
+    transforms = [next(loaded[r].transform for r in loaded if geometry[r] == g) for g in shapes]
+    t_index = {rid: shapes.index(geometry[rid]) for rid in loaded}
     keys = {(name, view): feature_key(key_spec(name, recs[name], cfg.crop, view)) for name in recs for view in cfg.views}
     specs = {k: key_spec(name, recs[name], cfg.crop, view) for (name, view), k in keys.items()}
     summary.keys = sorted(set(keys.values()))
-    return _Models(plan, batch_size, loaded, runners, transforms, t_index, keys, specs)
+    return _Models(plan, batch_size, loaded, runners, transforms, t_index, keys, specs, members, columns)
 
 
 def compute_missing(cfg, weights, work: Work, summary) -> None:
@@ -231,13 +261,13 @@ def compute_missing(cfg, weights, work: Work, summary) -> None:
 def _first_batch_checks(cfg, m: _Models, tensors, n_jobs: int, run: dict, summary, done: dict) -> None:
     """Precision and compile choices, on the first batch that has images (each once)."""
     if not done["precision"] and tensors is not None:
-        _check_precision(m.runners, m.t_index, tensors, run)
+        _check_precision(m, tensors, run)
         done["precision"] = True
         precisions = sorted({r.precision for r in m.runners.values()})
-        summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{n}={r.precision}" for n, r in m.runners.items())
+        summary.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{rid}={r.precision}" for rid, r in m.runners.items())
         summary.precision_check = run["precision_check"]
     if not done["compile"] and tensors is not None:
-        _choose_compile(m.runners, m.t_index, tensors, run, cfg.compile, n_jobs, summary)
+        _choose_compile(m, tensors, run, cfg.compile, n_jobs, summary)
         done["compile"] = True
 
 
@@ -260,14 +290,8 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
             _first_batch_checks(cfg, m, tensors, len(jobs), run, summary, done)
             usable = [i for i, it in enumerate(meta) if it["ok"]]
             pos_in_stack = {r: j for j, r in enumerate(rows)}
-            for (name, view), key in m.keys.items():
-                held = work.have.setdefault(key, set())
-                need = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
-                if not need:
-                    continue
-                batch_x = tensors[cfg.views.index(view)][m.t_index[name]] if tensors is not None else None
-                part.features[key] = _feature_rows(need, meta, jobs, pos_in_stack, batch_x, m.runners[name], m.specs[key], summary)
-                held.update(part.features[key]["sha256"].tolist())
+            for rid, view in ((rid, view) for rid in m.runners for view in cfg.views):
+                _forward_model(rid, view, m, cfg, tensors, meta, jobs, usable, pos_in_stack, work, part, summary)
             write_part(cfg.cache, f"{run['run_id']}-{seq:06d}", part)
             work.status_by_sha.update(learnt)
             seq += 1
@@ -284,3 +308,25 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
         bar.close()
         if steady_from is not None and steady_images:
             summary.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)
+
+
+def _forward_model(rid, view, m: _Models, cfg, tensors, meta, jobs, usable, pos_in_stack, work: Work, part, summary) -> None:
+    """One model's forward pass for one view: the rows every request it serves still misses."""
+    need_by = {}
+    for name in m.members[rid]:
+        key = m.keys[(name, view)]
+        held = work.have.setdefault(key, set())
+        need_by[name] = [i for i in usable if jobs[meta[i]["index"]].sha256 not in held]
+    union = sorted(set().union(*need_by.values()))
+    if not union:
+        return
+    batch_x = tensors[cfg.views.index(view)][m.t_index[rid]] if tensors is not None else None
+    vectors = _forward(union, pos_in_stack, batch_x, m.runners[rid], summary)
+    at = {i: j for j, i in enumerate(union)}
+    for name, need in need_by.items():
+        if not need:
+            continue
+        key = m.keys[(name, view)]
+        lo, hi = m.columns[name]
+        part.features[key] = _feature_rows(need, meta, jobs, vectors[[at[i] for i in need], lo:hi], m.specs[key])
+        work.have[key].update(part.features[key]["sha256"].tolist())

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from ..registry import Choice, Registry
+from .preprocess import resized_size
 
 __all__ = ["DECODE_MODES", "jpeg_for_device", "decode_on_device", "choose_decoder"]
 
@@ -155,8 +156,7 @@ def _resize_like_pillow(img, spec):
     import torch
 
     h, w = img.shape[-2:]
-    scale = spec.resize / min(w, h)
-    new_w, new_h = max(spec.crop, round(w * scale)), max(spec.crop, round(h * scale))
+    new_w, new_h = resized_size(int(w), int(h), spec)
     x = img.to(torch.float64)
     if new_w != w:
         x = _resample(x, w, new_w, spec.interpolation, -1)
@@ -249,7 +249,7 @@ def choose_decoder(mode: str, dataset, runners: dict, t_index: dict, device, wor
         t0 = time.perf_counter()
         got = runner(on_dev)
         fwd_s += (time.perf_counter() - t0) / len(keep)
-        cos = min(cos, min_cosine(ref, got))
+        cos = min(cos, min_cosine(ref, got, runner.backbone.bounds()))
     report.update({"probe_images": len(keep), "cpu_decode_ms": round(cpu_s * 1e3, 3), "device_decode_ms": round(dev_s * 1e3, 3),
                    "forward_ms": round(fwd_s * 1e3, 3), "workers": workers, "min_cosine": round(cos, 7)})
     if cos < COMPILE_COSINE:

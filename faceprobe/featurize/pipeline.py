@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from .compile import COMPILE_MODES
 from .crop import CropSpec
 from .devdecode import DECODE_MODES
 from .hashing import hash_files
+from .layers import parse_request
 from .resolve import cached_resolution, key_spec
 from .sources import read_source
 
@@ -200,6 +201,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         image, or when no image at all could be featurized.
     """
     t0 = time.perf_counter()
+    cfg = replace(cfg, backbones=_requests(cfg.backbones))
     weights = _check_config(cfg)
     table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
                         subject_col=cfg.subject_col, labelled=cfg.labelled)
@@ -254,6 +256,15 @@ def _vanished_bad_rows(old: dict, rows: dict) -> set[str]:
     """Image rows recorded as unusable whose file is gone and which the current source does not list."""
     listed = set(rows["path"])
     return {str(p) for p, st in zip(old["path"], old["status"]) if st == "bad" and str(p) not in listed and not os.path.exists(str(p))}
+
+
+def _requests(backbones: list[str]) -> list[str]:
+    """The backbone requests, normalised (``resnet50@layer3:avg`` is ``resnet50@layer3``)."""
+    names = [parse_request(b).name for b in backbones]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise OptionError("backbones", ",".join(backbones), f"{twice[0]} is requested twice; give each backbone or layer once")
+    return names
 
 
 def _check_config(cfg: FeaturizeConfig) -> list[str]:

@@ -13,8 +13,9 @@ import os
 from importlib import metadata
 
 from .._version import __version__
-from .backbones import LoadedBackbone
+from .backbone_base import LoadedBackbone, Output
 from .crop import CropSpec
+from .layers import POOLS, parse_request
 from .preprocess import TransformSpec
 from .views import view_params
 
@@ -40,6 +41,8 @@ def request_id(name: str, weights: str, seed: int) -> str:
         "torch": _version("torch"),
         "torchvision": _version("torchvision"),
     }
+    if name.startswith("timm/"):  # timm's model code and data configs change between releases
+        req["timm"] = _version("timm")
     return json.dumps(req, sort_keys=True)
 
 
@@ -53,10 +56,10 @@ def _file_identity(path: str | None) -> list | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def record_resolution(loaded: LoadedBackbone) -> dict:
-    """What to store for a loaded backbone's request."""
+def record_resolution(loaded: LoadedBackbone, output: Output | None = None) -> dict:
+    """What to store for a request of a loaded backbone (``output``: one of its outputs)."""
     return {
-        "feature_dim": loaded.feature_dim,
+        "feature_dim": output.dim if output is not None else loaded.feature_dim,
         "transform": loaded.transform.as_dict(),
         "weights": loaded.weights,
         "file_identity": _file_identity(loaded.weights.get("file")),
@@ -74,8 +77,15 @@ def cached_resolution(resolutions: dict, name: str, weights: str, seed: int) -> 
 
 
 def transform_of(rec: dict) -> TransformSpec:
-    t = rec["transform"]
-    return TransformSpec(t["resize"], t["crop"], tuple(t["mean"]), tuple(t["std"]), t["interpolation"])
+    return TransformSpec.from_dict(rec["transform"])
+
+
+def output_of(name: str) -> str:
+    """What a request's vector is, as recorded in its feature key."""
+    r = parse_request(name)
+    if r.layer is None:
+        return "pooled penultimate layer"
+    return f"layer {r.layer}, {POOLS[r.pool]} pooling"
 
 
 def key_spec(name: str, rec: dict, crop: CropSpec, view: str) -> dict:
@@ -84,7 +94,7 @@ def key_spec(name: str, rec: dict, crop: CropSpec, view: str) -> dict:
         "backbone": name,
         "weights_sha256": rec["weights"]["sha256"],
         "transform": rec["transform"],
-        "output": "pooled penultimate layer",
+        "output": output_of(name),
         "crop": crop.as_dict(),
         "view": view,
         "view_params": view_params(view),

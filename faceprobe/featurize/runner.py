@@ -6,7 +6,7 @@ import contextlib
 
 import numpy as np
 
-from .backbones import LoadedBackbone
+from .backbone_base import LoadedBackbone
 from .device import ExecutionPlan
 
 __all__ = ["FeatureRunner", "FIDELITY_COSINE"]
@@ -93,7 +93,7 @@ class FeatureRunner:
         low = self(batch_uint8)
         wanted, self.precision = self.precision, "fp32"
         ref = self(batch_uint8)
-        cos = min_cosine(low, ref)
+        cos = min_cosine(low, ref, self.backbone.bounds())
         if cos >= threshold:
             self.precision = wanted
         return cos
