@@ -254,3 +254,18 @@ def test_real_faces_lite0_blocks_and_pooled_output_in_one_run(real_dir, real_sub
     assert r.exit_code == 0, r.output
     keys = json.loads(r.output)["keys"]
     assert [k.rsplit(".", 3)[0] for k in keys] == ["efficientnet_lite0@blocks.15", "efficientnet_lite0"]
+
+
+@pytest.mark.parametrize("request_name", ["resnet18@layer3", "timm/test_resnet"])
+def test_a_model_fitted_on_a_layer_or_timm_key_predicts_new_images(image_folder, tmp_path, invoke, request_name):
+    cache, model = tmp_path / "c.h5", tmp_path / "m.joblib"
+    r = invoke("featurize", image_folder, "-b", request_name.split("@")[0], "-b", request_name, "-w", "none", "-c", cache,
+               "--precision", "fp32", "--compile", "none", "--workers", 0, "-q")
+    assert r.exit_code == 0, r.output
+    fit = invoke("fit", "-c", cache, "-b", request_name, "--head", "logreg", "--cv", 2, "--group", "none", "-o", model)
+    assert fit.exit_code == 0, fit.output
+    out = tmp_path / "p.csv"
+    pred = invoke("predict", "-m", model, image_folder, "-c", cache, "-o", out)
+    assert pred.exit_code == 0, pred.output
+    rows = out.read_text().splitlines()[1:]
+    assert len(rows) == 12 and all(row.split(",")[1] for row in rows)  # every image got a label, none blank

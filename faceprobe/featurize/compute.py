@@ -21,7 +21,7 @@ from .resolve import key_spec, record_resolution, request_id, transform_of
 __all__ = ["Work", "compute_missing"]
 
 
-def _run_record(plan, cfg, loaded: dict) -> dict:
+def _run_record(plan, cfg, loaded: dict, members: dict) -> dict:
     import PIL
     import torch
     import torchvision
@@ -40,7 +40,7 @@ def _run_record(plan, cfg, loaded: dict) -> dict:
         "device": plan.device,
         "device_name": torch.cuda.get_device_name(plan.device) if plan.is_cuda else cpu_info()["model"],
         "precision": plan.precision,
-        "weights": {name: b.weights for name, b in loaded.items()},
+        "weights": {name: loaded[rid].weights for rid, names in members.items() for name in names},
         "argv": sys.argv[1:],
     }
     if any(name.startswith("timm/") for name in loaded):
@@ -241,7 +241,7 @@ def compute_missing(cfg, weights, work: Work, summary) -> None:
     summary.cached = len(work.refs) - len(todo)
     if not todo:
         return
-    run = _run_record(m.plan, cfg, m.loaded)
+    run = _run_record(m.plan, cfg, m.loaded, m.members)
     run["batch_size"] = m.batch_size
     jobs = [Job(i, work.refs[s], s) for i, s in enumerate(todo)]
     dataset = FaceDataset(jobs, cfg.crop, m.transforms, cfg.views)
