@@ -269,3 +269,14 @@ def test_a_model_fitted_on_a_layer_or_timm_key_predicts_new_images(image_folder,
     assert pred.exit_code == 0, pred.output
     rows = out.read_text().splitlines()[1:]
     assert len(rows) == 12 and all(row.split(",")[1] for row in rows)  # every image got a label, none blank
+
+
+def test_backbone_patterns_list_matches_and_name_an_empty_match(invoke):
+    r = invoke("backbones", "timm/*xception*", "--json")
+    assert r.exit_code == 0, r.output
+    dims = {row["name"]: row["feature_dim"] for row in json.loads(r.output)}
+    assert dims["timm/legacy_xception"] == 2048 and "timm/xception41" in dims and all(n.startswith("timm/") for n in dims)
+    many = json.loads(invoke("backbones", "timm/vit_*", "--json").output)
+    assert len(many) > 40 and all(row["feature_dim"] is None and "matches: name fewer" in row["weights"] for row in many)
+    none = invoke("backbones", "zzz*")
+    assert none.exit_code == 1 and "no backbone matches zzz*" in none.output

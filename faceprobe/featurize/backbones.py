@@ -142,22 +142,40 @@ def _probe_dims(model, crop: int, requests: list[Request]) -> list[int]:
     return [int(p.shape[1]) for p in parts]
 
 
+SIZES_UP_TO = 40
+"""A pattern matching more backbones than this lists their names without building each."""
+
+
 def list_backbones(names: list[str] | None = None) -> list[dict]:
     """Describe backbones (name, family, feature size, weights status), sorted by name.
 
+    ``names`` may hold shell-style patterns (``timm/*xception*``); a pattern matching more than
+    ``SIZES_UP_TO`` backbones lists their names only (sizes cost a shape-only build each).
     Without ``names``, families marked ``summary_only`` (timm: over a thousand models) give one
     row each, with their model count, instead of a row per model.
     """
+    import fnmatch
+
     rows = []
     for fam_name, fam in sorted(FAMILIES.items()):
         if names is None and fam.summary_only:
             count = len(fam.names())
             rows.append({"name": f"{fam_name}/*", "family": fam_name, "feature_dim": None, "models": count,
-                         "weights": f"{count} models: {fam.description}; name one to see its size"})
+                         "weights": f"{count} models: {fam.description}; name one (or a pattern) to see sizes"})
             continue
-        for name in (fam.names() if names is None else [n for n in names if fam.provides(n)]):
-            rows.append({"name": name, "family": fam_name, **fam.describe(name)})
-    return sorted(rows, key=lambda r: r["name"])
+        for pattern in (["*"] if names is None else names):
+            if not any(c in pattern for c in "*?["):
+                if fam.provides(pattern):
+                    rows.append({"name": pattern, "family": fam_name, **fam.describe(pattern)})
+                continue
+            matched = fnmatch.filter(fam.names(), pattern)
+            for name in matched:
+                if len(matched) > SIZES_UP_TO and names is not None:
+                    rows.append({"name": name, "family": fam_name, "feature_dim": None,
+                                 "weights": f"{len(matched)} matches: name fewer to see sizes and weights"})
+                else:
+                    rows.append({"name": name, "family": fam_name, **fam.describe(name)})
+    return sorted({r["name"]: r for r in rows}.values(), key=lambda r: r["name"])
 
 
 def list_layers(name: str) -> list[dict]:

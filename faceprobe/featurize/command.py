@@ -139,6 +139,7 @@ def backbones_command(names, show_layers, as_json):
     Example:
       faceprobe backbones
       faceprobe backbones densenet121 timm/inception_resnet_v2 timm/legacy_xception
+      faceprobe backbones 'timm/*xception*' 'resnet*'
       faceprobe backbones resnet50 --layers
     """
     import warnings
@@ -148,13 +149,16 @@ def backbones_command(names, show_layers, as_json):
     if show_layers and not names:
         raise FaceprobeError("--layers: name the backbones whose layers to list, e.g. faceprobe backbones resnet50 --layers")
     for n in names:
-        family_of(n)
+        if not any(c in n for c in "*?["):
+            family_of(n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if show_layers:
             _print_layers({n: list_layers(n) for n in names}, as_json)
             return
         rows = list_backbones(list(names) or None)
+    if not rows:
+        raise FaceprobeError(f"no backbone matches {' '.join(names)} (faceprobe backbones lists all)")
     if as_json:
         echo_json(rows)
         return
