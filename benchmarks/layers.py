@@ -47,13 +47,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
+    """The whole benchmark (JSON printed, and written to ``--out``), or one child measurement."""
     args = parser().parse_args()
-    if args.child:
-        print(json.dumps(child(args)))
-        return
-    text = json.dumps(measure(args), indent=2)
+    text = json.dumps(child(args)) if args.child else json.dumps(measure(args), indent=2)
     print(text)
-    if args.out:
+    if args.out and not args.child:
         args.out.write_text(text + "\n")
 
 
