@@ -8,6 +8,7 @@ from ..cli_common import clean_errors, echo_json
 from ..errors import FaceprobeError
 from .compile import COMPILE_MODES
 from .crop import CROPPERS, NO_FACE
+from .preprocess_steps import PREPROCESS, parse_steps
 from .device import PRECISIONS
 from .devdecode import DECODE_MODES
 from .views import VIEWS
@@ -68,7 +69,9 @@ def _report(s) -> None:
     f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")
 @click.option("--margin", type=float, default=0.2, show_default=True, help="Fraction of the face box added on each side.")
 @click.option("--no-face", type=click.Choice(list(NO_FACE)), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
-@click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance.")
+@click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance (the same as --preprocess equalize).")
+@click.option("--preprocess", "preprocess", default=None, metavar="STEP[,STEP...]",
+              help="Preprocessing steps applied to each face in this order: " + "; ".join(f"{n}: {s.description}" for n, s in PREPROCESS.items()) + ".")
 @click.option("--augment", default="", help="Augmented views stored under their own keys, comma-separated. " + "; ".join(
     f"{n}: {v.description}" for n, v in VIEWS.items() if n != "orig") + ".")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -84,7 +87,7 @@ def _report(s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
 def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, crop_params, margin, no_face,
-                      equalize, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
+                      equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
@@ -111,7 +114,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
     cfg = FeaturizeConfig(
         source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
         path_col=path_col, label_col=label_col, subject_col=subject_col,
-        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params)), views=parse_views(augment), device=device,
+        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess)), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
         progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,
     )

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..errors import OptionError
 from ..registry import Registry
-from .preprocess_steps import PREPROCESS
+from .preprocess_steps import PREPROCESS, apply_steps
 
 __all__ = ["CROPPERS", "Cropper", "CropSpec", "CropResult", "crop_face", "parse_crop_params"]
 
@@ -84,6 +84,9 @@ class CropSpec:
         Histogram-equalise the luminance of the crop (the ``equalize`` preprocessing step).
     params : tuple of (name, value)
         The cropper's own parameters that differ from its defaults (sorted).
+    preprocess : tuple of str
+        Preprocessing steps (``PREPROCESS``) applied to the crop in this order; a chain of just
+        ``equalize`` is stored as ``equalize=True``, as before the chain existed.
     """
 
     method: str = "none"
@@ -91,6 +94,7 @@ class CropSpec:
     no_face: str = "keep"
     equalize: bool = False
     params: tuple = ()
+    preprocess: tuple = ()
 
     def __post_init__(self):
         cropper = CROPPERS.get(self.method)
@@ -107,6 +111,23 @@ class CropSpec:
                 raise OptionError("crop_params", f"{name}={value}", f"expected {_KINDS.get(type(cropper.params[name]), 'text')}")
         # defaults are not spelled out, so a key made before a cropper had parameters stays the same
         object.__setattr__(self, "params", tuple(sorted((k, v) for k, v in own.items() if v != cropper.params[k])))
+        self._normalise_steps()
+
+    def _normalise_steps(self) -> None:
+        steps = tuple(self.preprocess)
+        for name in steps:
+            PREPROCESS.get(name)
+        if self.equalize and steps:
+            raise OptionError("preprocess", ",".join(steps), "--equalize is the step equalize; give the whole chain in "
+                                                             "--preprocess (e.g. equalize," + ",".join(steps) + ")")
+        if steps == ("equalize",):
+            object.__setattr__(self, "equalize", True)
+            steps = ()
+        object.__setattr__(self, "preprocess", steps)
+
+    def steps(self) -> tuple[str, ...]:
+        """The preprocessing chain applied to each crop."""
+        return ("equalize",) if self.equalize else self.preprocess
 
     @property
     def cropper(self) -> Cropper:
@@ -119,7 +140,7 @@ class CropSpec:
     def from_dict(cls, d: dict) -> "CropSpec":
         """The spec recorded in a feature key (:meth:`as_dict`) back as a CropSpec."""
         d = {"method": "none", **d}
-        return cls(**{**d, "params": tuple(sorted(d.get("params", {}).items()))})
+        return cls(**{**d, "params": tuple(sorted(d.get("params", {}).items())), "preprocess": tuple(d.get("preprocess", ()))})
 
     def as_dict(self) -> dict:
         """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
@@ -129,6 +150,8 @@ class CropSpec:
             out = {"method": self.method, "equalize": self.equalize}
         if self.params:
             out["params"] = dict(self.params)
+        if self.preprocess:
+            out["preprocess"] = list(self.preprocess)
         return out
 
 
@@ -242,6 +265,6 @@ def crop_face(img: Image.Image, spec: CropSpec) -> CropResult:
         detector's verdict and box.
     """
     result = spec.cropper.crop(img, spec, spec.merged_params())
-    if spec.equalize:
-        result = CropResult(PREPROCESS.get("equalize").apply(result.image), result.face, result.box)
+    if spec.steps():
+        result = CropResult(apply_steps(result.image, spec.steps()), result.face, result.box)
     return result

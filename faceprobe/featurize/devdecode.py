@@ -210,8 +210,8 @@ def choose_decoder(mode: str, dataset, runners: dict, t_index: dict, device, wor
     report: dict = {"requested": mode, "decode": "cpu"}
     if mode == "cpu" or (mode == "auto" and not cuda):
         return report
-    if dataset.crop.method != "none" or dataset.crop.equalize or dataset.views != ["orig"]:
-        report["reason"] = "face cropping, equalisation and augmented views run on the CPU"
+    if dataset.crop.method != "none" or dataset.crop.steps() or dataset.views != ["orig"]:
+        report["reason"] = "face cropping, preprocessing steps and augmented views run on the CPU"
         return report
     if any(t.interpolation not in _FILTERS for t in dataset.transforms):
         report["reason"] = f"only {' and '.join(_FILTERS)} resizing runs on the device"
