@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layout import journal_dir
+from .layout import DETECTION_COLUMNS, journal_dir
 
 __all__ = ["Part", "write_part", "read_parts", "part_files", "remove_parts"]
 
@@ -31,7 +31,8 @@ class Part:
         Image-table rows (columns of ``IMAGE_COLUMNS``) for the batch's images.
     features : dict of str -> dict
         Per feature key: ``spec`` (dict), ``sha256`` (n,), ``vectors`` (n, d) float32,
-        ``face`` (n,) int8 and ``box`` (n, 4) int32.
+        ``face`` (n,) int8 and ``box`` (n, 4) int32; with a landmark detector also ``score``
+        (n,) and ``landmarks`` (n, 10) float32.
     """
 
     run: dict
@@ -59,8 +60,9 @@ def write_part(cache: str, name: str, part: Part) -> str:
     for col, values in part.images.items():
         arrays[f"img__{col}"] = np.asarray(values)
     for i, key in enumerate(keys):
-        for col in ("sha256", "vectors", "face", "box"):
-            arrays[f"f{i}__{col}"] = np.asarray(part.features[key][col])
+        for col in ("sha256", "vectors", "face", "box", *DETECTION_COLUMNS):
+            if col in part.features[key]:
+                arrays[f"f{i}__{col}"] = np.asarray(part.features[key][col])
     final = os.path.join(folder, f"part-{name}.npz")
     tmp = final + ".tmp"
     with open(tmp, "wb") as handle:
@@ -79,8 +81,9 @@ def read_parts(cache: str) -> list[Part]:
             features = {}
             for i, key in enumerate(meta["order"]):
                 features[key] = {"spec": meta["keys"][key]}
-                for col in ("sha256", "vectors", "face", "box"):
-                    features[key][col] = data[f"f{i}__{col}"]
+                for col in ("sha256", "vectors", "face", "box", *DETECTION_COLUMNS):
+                    if f"f{i}__{col}" in data.files:
+                        features[key][col] = data[f"f{i}__{col}"]
         parts.append(Part(meta["run"], images, features))
     return parts
 

@@ -18,12 +18,17 @@ __all__ = [
     "IMAGE_COLUMNS",
     "feature_key",
     "key_stem",
+    "DETECTION_COLUMNS",
     "open_cache",
     "journal_dir",
     "lock_path",
 ]
 
 FORMAT_NAME = "faceprobe-cache"
+
+DETECTION_COLUMNS = {"score": (), "landmarks": (10,)}
+"""Optional per-row datasets of a feature key whose cropper gives landmarks: the detector's
+confidence (float32) and five (x, y) points in decoded-image pixels (float32, NaN when no face)."""
 FORMAT_VERSION = 1
 
 IMAGE_COLUMNS = {

@@ -79,6 +79,7 @@ def merge_caches(inputs: list[str], output: str) -> dict:
                     continue
                 block = {"spec": fm.spec, "sha256": fm.sha256[sel].astype(str), "vectors": fm.vectors[sel],
                          "face": fm.face[sel], "box": fm.box[sel]}
+                block.update({c: getattr(fm, c)[sel] for c in ("score", "landmarks") if getattr(fm, c) is not None})
                 parts.append(Part(run, {}, {key: block}))
     images = _merged_images(inputs + ([output] if os.path.exists(output) else []))
     commit(output, images=images, parts=parts, root_attrs={"backbones": resolutions})

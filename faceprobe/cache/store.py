@@ -18,7 +18,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import FaceprobeError
 from .journal import Part
-from .layout import FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
+from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
 
 __all__ = ["FeatureMatrix", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_feature_hashes", "read_features", "read_root_attrs"]
 
@@ -57,6 +57,8 @@ class FeatureMatrix:
     runs: list
     run: np.ndarray
     dim: int = 0
+    score: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
 
 
 def _read_table(group) -> dict[str, np.ndarray]:
@@ -116,6 +118,7 @@ def read_features(path: str, key: str, *, vectors: bool = True) -> FeatureMatrix
             runs=json.loads(g.attrs["runs"]),
             run=g["run"][()],
             dim=int(g["vectors"].shape[1]),
+            **{c: g[c][()] for c in DETECTION_COLUMNS if c in g},
         )
 
 
@@ -190,7 +193,12 @@ def _append_rows(g, block: dict, run_index: int, have: set) -> int:
         ("face", np.asarray(block["face"], dtype=np.int8)[idx]),
         ("box", np.asarray(block["box"], dtype=np.int32)[idx]),
         ("run", np.full(n, run_index, dtype=np.int32)),
+        *((c, np.asarray(block[c], dtype=np.float32)[idx]) for c in DETECTION_COLUMNS if c in block),
     ):
+        if name not in g:  # a detection column new to this key: earlier rows have none (NaN)
+            shape = DETECTION_COLUMNS[name]
+            g.create_dataset(name, data=np.full((n0, *shape), np.nan, np.float32), maxshape=(None, *shape),
+                             chunks=(4096, *shape), fletcher32=True)
         g[name].resize(n0 + n, axis=0)
         g[name][n0:] = values
     return n

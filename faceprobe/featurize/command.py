@@ -69,6 +69,8 @@ def _report(s) -> None:
     f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")
 @click.option("--margin", type=float, default=0.2, show_default=True, help="Fraction of the face box added on each side.")
 @click.option("--no-face", type=click.Choice(list(NO_FACE)), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
+@click.option("--align", is_flag=True, help="Warp each face onto a five-point template (eyes level, at fixed places) with the "
+              "detector's landmarks, then resize it to the backbone's input; needs a cropper with landmarks (yunet).")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance (the same as --preprocess equalize).")
 @click.option("--preprocess", "preprocess", default=None, metavar="STEP[,STEP...]",
               help="Preprocessing steps applied to each face in this order: " + "; ".join(f"{n}: {s.description}" for n, s in PREPROCESS.items()) + ".")
@@ -87,7 +89,7 @@ def _report(s) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
 def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, crop_params, margin, no_face,
-                      equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
+                      align, equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
@@ -114,7 +116,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
     cfg = FeaturizeConfig(
         source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
         path_col=path_col, label_col=label_col, subject_col=subject_col,
-        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess)), views=parse_views(augment), device=device,
+        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
         progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,
     )

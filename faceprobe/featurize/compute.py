@@ -133,14 +133,19 @@ def _forward(need: list, pos_in_stack: dict, batch_x, runner, summary) -> np.nda
 
 
 def _feature_rows(need: list, meta: list, jobs: list, vectors: np.ndarray, spec: dict) -> dict:
-    """One feature key's rows for the batch items ``need``."""
-    return {
+    """One feature key's rows for the batch items ``need`` (with the detector's score and
+    landmarks when the cropper gives them)."""
+    rows = {
         "spec": spec,
         "sha256": np.asarray([jobs[meta[i]["index"]].sha256 for i in need]),
         "vectors": np.ascontiguousarray(vectors),
         "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
         "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
     }
+    if need and "landmarks" in meta[need[0]]:
+        rows["score"] = np.asarray([meta[i]["score"] for i in need], dtype=np.float32)
+        rows["landmarks"] = np.asarray([meta[i]["landmarks"] for i in need], dtype=np.float32).reshape(-1, 10)
+    return rows
 
 
 @dataclass
@@ -251,6 +256,7 @@ def compute_missing(cfg, weights, work: Work, summary) -> None:
         dataset, batch_size=m.batch_size, shuffle=False, num_workers=cores.workers, collate_fn=collate,
         pin_memory=m.plan.pin_memory, worker_init_fn=worker_init if cores.workers else None,
         prefetch_factor=4 if cores.workers else None,
+        multiprocessing_context="forkserver" if cores.workers and not cfg.crop.cropper.fork_safe else None,
     )
     with torch_threads(cores.torch_threads) as threads:
         run["torch_threads"] = threads

@@ -1,5 +1,5 @@
-"""Face cropping: the croppers registry (``none``, ``haar``), each with its own parameters, and the
-crop settings record that goes into every feature key.
+"""Face cropping: the croppers registry (``none``, ``haar``, ``yunet``), each with its own
+parameters, and the crop settings record that goes into every feature key.
 
 A cropper is one ``CROPPERS.register(name, Cropper(...))``: its function, its parameters with
 their defaults (``--crop-param NAME=VALUE``), whether it is a detector (which sizes the worker
@@ -31,11 +31,15 @@ class CropResult:
 
     ``face`` is 1 when a face was found, 0 when none was (and the whole image is returned),
     -1 when no detector ran. ``box`` is (x, y, w, h) in original pixels, or (-1, -1, -1, -1).
+    ``score`` is the detector's confidence (NaN without one) and ``landmarks`` the five points
+    (x, y: eyes, nose tip, mouth corners) in original pixels, for detectors that give them.
     """
 
     image: Image.Image
     face: int
     box: tuple[int, int, int, int]
+    score: float = float("nan")
+    landmarks: tuple | None = None
 
 
 NO_BOX = (-1, -1, -1, -1)
@@ -56,6 +60,12 @@ class Cropper:
         Finds faces (costs about a forward pass per image: half the CPU cores detect).
     versions : callable () -> dict
         Library versions that change its output, recorded in each run's provenance.
+    landmarks : bool
+        Gives a score and five landmarks per face (stored in the cache; needed by ``--align``).
+    fork_safe : bool
+        Safe to use in worker processes forked from a process that used it already. False for
+        libraries with a GNU OpenMP thread pool (yuface), whose forked children hang: their
+        workers then start from a fork server.
     """
 
     crop: Callable
@@ -63,6 +73,8 @@ class Cropper:
     description: str = ""
     detector: bool = False
     versions: Callable[[], dict] = dict
+    landmarks: bool = False
+    fork_safe: bool = True
 
 
 CROPPERS: Registry[Cropper] = Registry("cropper", "crop")
@@ -87,6 +99,9 @@ class CropSpec:
     preprocess : tuple of str
         Preprocessing steps (``PREPROCESS``) applied to the crop in this order; a chain of just
         ``equalize`` is stored as ``equalize=True``, as before the chain existed.
+    align : bool
+        Warp each found face onto the five-point template (:mod:`faceprobe.featurize.align`);
+        needs a cropper that gives landmarks.
     """
 
     method: str = "none"
@@ -95,6 +110,7 @@ class CropSpec:
     equalize: bool = False
     params: tuple = ()
     preprocess: tuple = ()
+    align: bool = False
 
     def __post_init__(self):
         cropper = CROPPERS.get(self.method)
@@ -112,6 +128,9 @@ class CropSpec:
         # defaults are not spelled out, so a key made before a cropper had parameters stays the same
         object.__setattr__(self, "params", tuple(sorted((k, v) for k, v in own.items() if v != cropper.params[k])))
         self._normalise_steps()
+        if self.align and not cropper.landmarks:
+            with_landmarks = ", ".join(n for n, c in CROPPERS.items() if c.landmarks)
+            raise OptionError("crop", self.method, f"gives no landmarks for --align; use --crop {with_landmarks}")
 
     def _normalise_steps(self) -> None:
         steps = tuple(self.preprocess)
@@ -140,7 +159,8 @@ class CropSpec:
     def from_dict(cls, d: dict) -> "CropSpec":
         """The spec recorded in a feature key (:meth:`as_dict`) back as a CropSpec."""
         d = {"method": "none", **d}
-        return cls(**{**d, "params": tuple(sorted(d.get("params", {}).items())), "preprocess": tuple(d.get("preprocess", ()))})
+        return cls(**{**d, "params": tuple(sorted(d.get("params", {}).items())), "preprocess": tuple(d.get("preprocess", ())),
+                      "align": bool(d.get("align"))})
 
     def as_dict(self) -> dict:
         """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
@@ -152,6 +172,10 @@ class CropSpec:
             out["params"] = dict(self.params)
         if self.preprocess:
             out["preprocess"] = list(self.preprocess)
+        if self.align:
+            from .align import ALIGN_SIZE
+
+            out["align"] = {"template": "insightface-5pt", "size": ALIGN_SIZE}
         return out
 
 
@@ -228,11 +252,7 @@ def _crop_haar(img: Image.Image, spec: CropSpec, params: dict) -> CropResult:
     box = detect_largest_face(img, params)
     if box is None:
         return CropResult(img, 0, NO_BOX)
-    x, y, w, h = box
-    mx, my = spec.margin * w, spec.margin * h
-    left, top = max(0, round(x - mx)), max(0, round(y - my))
-    right, bottom = min(img.width, round(x + w + mx)), min(img.height, round(y + h + my))
-    return CropResult(img.crop((left, top, right, bottom)), 1, box)
+    return CropResult(_crop_box(img, box, spec.margin), 1, box)
 
 
 def _opencv_version() -> dict:
@@ -248,6 +268,65 @@ CROPPERS.register("haar", Cropper(_crop_haar, HAAR_PARAMS, "Viola-Jones (OpenCV'
                                   detector=True, versions=_opencv_version))
 
 
+def _crop_box(img: Image.Image, box, margin: float) -> Image.Image:
+    """The box (x, y, w, h) grown by ``margin`` of its size on each side, clipped to the image."""
+    x, y, w, h = box
+    mx, my = margin * w, margin * h
+    left, top = max(0, round(x - mx)), max(0, round(y - my))
+    right, bottom = min(img.width, round(x + w + mx)), min(img.height, round(y + h + my))
+    return img.crop((left, top, right, bottom))
+
+
+def _yunet_detect(img: Image.Image, params: dict):
+    """(score, box, landmarks) of the chosen face in original pixels, or None."""
+    import yuface
+
+    scale = min(1.0, params["detect_side"] / max(img.size))
+    small = img.convert("RGB")
+    if scale < 1.0:
+        small = small.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
+    bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
+    confs, boxes, points = yuface.detect(bgr, params["min_score"])
+    if len(confs) == 0:
+        return None
+    if params["pick"] == "score":
+        i = int(np.argmax(confs))
+    else:
+        i = int(np.argmax(boxes[:, 2].astype(np.int64) * boxes[:, 3]))
+    # centres of the shrunk copy's pixels back to the original's
+    box = tuple(int(round(v / scale)) for v in boxes[i])
+    landmarks = tuple(round((float(v) + 0.5) / scale - 0.5, 2) for v in points[i])
+    return float(confs[i]) / 100.0, box, landmarks
+
+
+def _crop_yunet(img: Image.Image, spec: "CropSpec", params: dict) -> CropResult:
+    if params["pick"] not in ("largest", "score"):
+        raise OptionError("crop_params", f"pick={params['pick']}", "choose largest or score")
+    found = _yunet_detect(img, params)
+    if found is None:
+        return CropResult(img, 0, NO_BOX)
+    score, box, landmarks = found
+    if spec.align:
+        from .align import align_face
+
+        return CropResult(align_face(img, landmarks, spec.margin), 1, box, score, landmarks)
+    return CropResult(_crop_box(img, box, spec.margin), 1, box, score, landmarks)
+
+
+def _yuface_version() -> dict:
+    from importlib import metadata
+
+    return {"yuface": metadata.version("yuface")}
+
+
+YUNET_PARAMS = {"detect_side": 240, "min_score": 0.5, "pick": "largest"}
+"""Detection on an RGB copy whose longer side is at most ``detect_side`` pixels; faces below
+``min_score`` are ignored; of several, the ``largest`` (box area) or the best ``score``."""
+
+CROPPERS.register("yunet", Cropper(_crop_yunet, YUNET_PARAMS, "YuNet CNN detector (yuface) with five landmarks, largest face",
+                                   detector=True, versions=_yuface_version, landmarks=True, fork_safe=False))
+
+
 def crop_face(img: Image.Image, spec: CropSpec) -> CropResult:
     """Apply the crop settings to one image.
 
@@ -261,10 +340,10 @@ def crop_face(img: Image.Image, spec: CropSpec) -> CropResult:
     Returns
     -------
     CropResult
-        The crop (the whole image when no face is found or no detector runs), with the
-        detector's verdict and box.
+        The crop (the whole image when no face is found or no detector runs; the aligned square
+        with ``align``), with the detector's verdict, box, score and landmarks.
     """
     result = spec.cropper.crop(img, spec, spec.merged_params())
     if spec.steps():
-        result = CropResult(apply_steps(result.image, spec.steps()), result.face, result.box)
+        result = CropResult(apply_steps(result.image, spec.steps()), result.face, result.box, result.score, result.landmarks)
     return result

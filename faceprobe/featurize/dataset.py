@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -81,14 +81,18 @@ class FaceDataset:
         item["width"], item["height"] = img.size
         cropped = crop_face(img, self.crop)
         item["face"], item["box"] = cropped.face, cropped.box
+        if self.crop.cropper.landmarks:
+            item["score"], item["landmarks"] = cropped.score, cropped.landmarks or (float("nan"),) * 10
         if cropped.face == 0 and self.crop.no_face == "skip":
             item["ok"] = True
             item["arrays"] = None
             return item
+        # an aligned face is already framed: resize the square to the input size, no centre crop
+        transforms = [replace(t, resize=t.crop, mode="center") for t in self.transforms] if self.crop.align and cropped.face == 1 else self.transforms
         arrays = []
         for view in self.views:
             face = apply_view(cropped.image, view)
-            arrays.append([to_uint8_chw(face, t) for t in self.transforms])
+            arrays.append([to_uint8_chw(face, t) for t in transforms])
         item["ok"] = True
         item["arrays"] = arrays
         return item
@@ -150,7 +154,11 @@ def finish_on_device(batch: dict, dataset: FaceDataset, device) -> dict:
 
 
 def worker_init(_worker_id: int) -> None:
-    """Keep each worker on one thread: the cores belong to the forward pass."""
+    """Keep each worker on one thread: the cores belong to the forward pass (OpenMP-based
+    detectors read ``OMP_NUM_THREADS`` when first used, in this worker process only)."""
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
     try:
         import cv2
 
