@@ -1,0 +1,127 @@
+"""Benchmark face detectors and alignment on the dev faces; prints one JSON object.
+
+Measured in one run, on the same machine:
+
+* **detection alone**, one thread, on the same decoded images: faces found and images/s for
+  ``haar``, ``yunet`` (and ``dlib`` when its extra is installed);
+* **end to end** ``featurize -b efficientnet_lite0`` on a fresh cache, each in a fresh process
+  with the default cores and ``--compile auto``: ``--crop none``, ``haar``, ``yunet``,
+  ``yunet --align`` and ``yunet --align --preprocess clahe``: total seconds and images/s;
+* **determinism**: ``--crop yunet --align`` with 0 and 2 workers gives identical vectors,
+  landmarks and scores (asserted).
+
+The caches are kept in ``--keep DIR`` (merged into ``DIR/crops.h5``) for the accuracy study in
+docs/evaluation.md.
+
+Usage::
+
+    python benchmarks/detect.py [--data ../shared/data/muxspace-dev] [--keep DIR] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "muxspace-dev"
+CONFIGS = {
+    "none": [],
+    "haar": ["--crop", "haar"],
+    "yunet": ["--crop", "yunet"],
+    "yunet_align": ["--crop", "yunet", "--align"],
+    "yunet_align_clahe": ["--crop", "yunet", "--align", "--preprocess", "clahe"],
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--keep", type=Path, default=None, help="folder for the caches (default: a temporary one)")
+    ap.add_argument("--out", type=Path, default=None)
+    return ap
+
+
+def detection_alone(data: Path) -> dict:
+    """Faces found and images/s of each detector on one thread, same decoded images."""
+    import importlib.util
+
+    from faceprobe.featurize.crop import CropSpec, crop_face
+    from faceprobe.featurize.decode import decode_image
+    from faceprobe.featurize.sources import read_source
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # this benchmark process only: one thread for every detector
+    entries = read_source(data / "manifest.csv", root=data / "images").entries
+    images = [decode_image(e.path) for e in entries]
+    methods = ["haar", "yunet"] + (["dlib"] if importlib.util.find_spec("dlib") else [])
+    out = {"images": len(images)}
+    for method in methods:
+        spec = CropSpec(method)
+        crop_face(images[0], spec)  # load the model once
+        t0 = time.perf_counter()
+        found = sum(crop_face(img, spec).face == 1 for img in images)
+        secs = time.perf_counter() - t0
+        out[method] = {"found": int(found), "found_pct": round(100 * found / len(images), 2), "img_s": round(len(images) / secs, 1)}
+    return out
+
+
+def featurize_run(data: Path, cache: Path, extra: list[str], workers: str | None = None) -> dict:
+    cmd = [sys.executable, "-m", "faceprobe.cli", "featurize", str(data / "manifest.csv"), "--root", str(data / "images"),
+           "-b", "efficientnet_lite0", "-c", str(cache), "-q", "--json", *extra] + (["--workers", workers] if workers else [])
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-2000:])
+    s = json.loads(out.stdout)
+    wall = time.perf_counter() - t0
+    return {"wall_s": round(wall, 2), "img_s": round(s["computed"] / wall, 1), "steady_img_s": s["steady_images_per_second"],
+            "setup_s": s["setup_seconds"], "no_face": s["no_face"], "compile": s["compile"], "key": s["keys"][0]}
+
+
+def determinism(data: Path, folder: Path) -> dict:
+    from faceprobe.cache.store import read_features
+
+    got = []
+    for workers in ("0", "2"):
+        cache = folder / f"det-w{workers}.h5"
+        r = featurize_run(data, cache, ["--crop", "yunet", "--align", "--compile", "none", "--precision", "fp32"], workers)
+        fm = read_features(str(cache), r["key"])
+        order = np.argsort(fm.sha256)
+        got.append([fm.vectors[order], fm.landmarks[order], fm.score[order]])
+    same = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(*got))
+    assert same, "yunet --align differs between 0 and 2 workers"
+    return {"workers_0_vs_2_identical": same, "images": int(len(got[0][0]))}
+
+
+def main() -> None:
+    args = parser().parse_args()
+    from faceprobe.featurize.device import cpu_info
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="faceprobe-detect-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    result = {"benchmark": "detect", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
+              "cores": len(os.sched_getaffinity(0)), "detection_one_thread": detection_alone(args.data)}
+    e2e = {name: featurize_run(args.data, folder / f"{name}.h5", extra) for name, extra in CONFIGS.items()}
+    e2e["yunet_align_vs_haar_img_s"] = round(e2e["yunet_align"]["img_s"] / e2e["haar"]["img_s"], 3)
+    result["end_to_end"] = e2e
+    result["determinism"] = determinism(args.data, folder)
+    merged = folder / "crops.h5"
+    subprocess.run([sys.executable, "-m", "faceprobe.cli", "cache", "merge", *[str(folder / f"{n}.h5") for n in CONFIGS], "-o", str(merged)],
+                   check=True, capture_output=True)
+    result["study_cache"] = str(merged)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
