@@ -14,11 +14,11 @@ from ..errors import FaceprobeError, OptionError
 from .backbone_base import (
     FAMILIES, BackboneFamily, LoadedBackbone, Output, checkpoint_path, first_line, seeded, state_dict_sha256,
 )
-from .layers import MultiOutput, Request, parse_request
+from .layers import MultiOutput, Request, parse_request, pooled_dims
 
 __all__ = [
     "BackboneFamily", "LoadedBackbone", "Output", "FAMILIES", "family_of", "list_backbones", "list_layers",
-    "load_backbone", "load_outputs", "check_request", "state_dict_sha256", "seeded", "checkpoint_path",
+    "load_backbone", "load_outputs", "state_dict_sha256", "seeded", "checkpoint_path",
 ]
 
 
@@ -209,10 +209,10 @@ def list_layers(name: str) -> list[dict]:
     rows = []
     for public, path in aliases.items():
         shape = shapes.get(path)
-        if shape is None or len(shape) < 3:
+        if shape is None or len(shape) not in (3, 4):  # only maps and token sequences pool to vectors
             continue
-        nhwc = len(shape) == 4 and shape[2] != shape[3] and shape[1] == shape[2]
-        rows.append({"layer": public, "module": path, "shape": list(shape[1:]), "dim": int(shape[-1] if nhwc or len(shape) == 3 else shape[1])})
+        channels = next(d for d in range(1, len(shape)) if d not in pooled_dims(shape))
+        rows.append({"layer": public, "module": path, "shape": list(shape[1:]), "dim": int(shape[channels])})
     return rows
 
 
@@ -222,12 +222,4 @@ def _shape_keeper(shapes: dict, path: str):
             shapes[path] = tuple(output.shape)
 
     return hook
-
-
-def check_request(name: str) -> Request:
-    """Parse a request and find its family (one-line errors for bad syntax or unknown names)."""
-    request = parse_request(name)
-    family_of(request.base)
-    return request
-
 

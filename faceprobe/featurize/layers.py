@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import OptionError
 
-__all__ = ["POOLS", "Request", "parse_request", "MultiOutput", "pool_map"]
+__all__ = ["POOLS", "Request", "parse_request", "MultiOutput", "pool_map", "pooled_dims"]
 
 POOLS = {"avg": "global average", "max": "global max", "avgmax": "average and max side by side (twice the channels)"}
 
@@ -66,19 +66,30 @@ def parse_request(text: str) -> Request:
     return Request(name, base, layer, pool)
 
 
+def pooled_dims(shape: tuple) -> tuple[int, ...]:
+    """The dimensions a layer output of ``shape`` (batch first) is pooled over: H and W of a
+    (N, C, H, W) or (N, H, W, C) map, the tokens of (N, L, C).
+
+    Raises
+    ------
+    ValueError
+        For shapes that are not a map or a token sequence.
+    """
+    if len(shape) == 4:
+        nhwc = shape[2] != shape[3] and shape[1] == shape[2]
+        return (1, 2) if nhwc else (2, 3)
+    if len(shape) == 3:
+        return (1,)
+    raise ValueError(f"a layer output of shape {tuple(shape)} cannot be pooled to a vector")
+
+
 def pool_map(x, pool: str):
     """Pool a layer's output to (N, C) (``avgmax``: (N, 2C)); (N, C) passes through."""
     import torch
 
     if x.dim() == 2:
         return torch.cat([x, x], 1) if pool == "avgmax" else x
-    if x.dim() == 4:
-        nhwc = x.shape[2] != x.shape[3] and x.shape[1] == x.shape[2]
-        dims = (1, 2) if nhwc else (2, 3)
-    elif x.dim() == 3:
-        dims = (1,)
-    else:
-        raise ValueError(f"a layer output of shape {tuple(x.shape)} cannot be pooled to a vector")
+    dims = pooled_dims(tuple(x.shape))
     if pool == "avg":
         return x.mean(dims)
     if pool == "max":
