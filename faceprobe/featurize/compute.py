@@ -71,7 +71,7 @@ def _choose_compile(m, tensors, run: dict, mode: str, n_images: int, summary) ->
     from .compile import choose_compile
 
     reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images) for rid, r in m.runners.items()}
-    skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(m, {}) for m in ("freeze", "inductor"))]
+    skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
     if skipped:
         summary.compile["note"] = f"--compile auto: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
