@@ -3,10 +3,13 @@
 Measured in one run, on the same machine:
 
 * **detection alone**, one thread, on the same decoded images: faces found and images/s for
-  ``haar``, ``yunet`` (and ``dlib`` when its extra is installed);
+  ``haar``, ``yunet`` and, when the dlib extra is installed, ``dlib`` (HOG) and ``dlib_mmod``
+  (the CNN detector, on the first ``MMOD_IMAGES`` images only: about a second per image);
 * **end to end** ``featurize -b efficientnet_lite0`` on a fresh cache, each in a fresh process
   with the default cores and ``--compile auto``: ``--crop none``, ``haar``, ``yunet``,
-  ``yunet --align`` and ``yunet --align --preprocess clahe``: total seconds and images/s;
+  ``yunet --align``, ``yunet --align --preprocess clahe`` (and ``dlib --align``): total seconds
+  and images/s; with the dlib extra also ``-b dlib/face_resnet --crop yunet --align`` (the face
+  descriptor, for the study);
 * **determinism**: ``--crop yunet --align`` with 0 and 2 workers gives identical vectors,
   landmarks and scores (asserted).
 
@@ -40,6 +43,11 @@ CONFIGS = {
     "yunet_align": ["--crop", "yunet", "--align"],
     "yunet_align_clahe": ["--crop", "yunet", "--align", "--preprocess", "clahe"],
 }
+DLIB_CONFIGS = {
+    "dlib_align": ["--crop", "dlib", "--align"],
+    "face_resnet_yunet_align": ["-b", "dlib/face_resnet", "--crop", "yunet", "--align"],
+}
+MMOD_IMAGES = 100
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,8 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
 def detection_alone(data: Path) -> dict:
     """Faces found and images/s of each detector on one thread, same decoded images."""
-    import importlib.util
-
+    from faceprobe.featurize import dlib_models
     from faceprobe.featurize.crop import CropSpec, crop_face
     from faceprobe.featurize.decode import decode_image
     from faceprobe.featurize.sources import read_source
@@ -61,21 +68,24 @@ def detection_alone(data: Path) -> dict:
     os.environ["OMP_NUM_THREADS"] = "1"  # this benchmark process only: one thread for every detector
     entries = read_source(data / "manifest.csv", root=data / "images").entries
     images = [decode_image(e.path) for e in entries]
-    methods = ["haar", "yunet"] + (["dlib"] if importlib.util.find_spec("dlib") else [])
+    specs = {"haar": (CropSpec("haar"), images), "yunet": (CropSpec("yunet"), images)}
+    if dlib_models.available():
+        specs["dlib"] = (CropSpec("dlib"), images)
+        specs["dlib_mmod"] = (CropSpec("dlib", params=(("detector", "mmod"),)), images[:MMOD_IMAGES])
     out = {"images": len(images)}
-    for method in methods:
-        spec = CropSpec(method)
-        crop_face(images[0], spec)  # load the model once
+    for method, (spec, some) in specs.items():
+        crop_face(some[0], spec)  # load the model once
         t0 = time.perf_counter()
-        found = sum(crop_face(img, spec).face == 1 for img in images)
+        found = sum(crop_face(img, spec).face == 1 for img in some)
         secs = time.perf_counter() - t0
-        out[method] = {"found": int(found), "found_pct": round(100 * found / len(images), 2), "img_s": round(len(images) / secs, 1)}
+        out[method] = {"images": len(some), "found": int(found), "found_pct": round(100 * found / len(some), 2),
+                       "img_s": round(len(some) / secs, 1)}
     return out
 
 
 def featurize_run(data: Path, cache: Path, extra: list[str], workers: str | None = None) -> dict:
     cmd = [sys.executable, "-m", "faceprobe.cli", "featurize", str(data / "manifest.csv"), "--root", str(data / "images"),
-           "-b", "efficientnet_lite0", "-c", str(cache), "-q", "--json", *extra] + (["--workers", workers] if workers else [])
+           "-c", str(cache), "-q", "--json", *(extra if "-b" in extra else ["-b", "efficientnet_lite0", *extra])] + (["--workers", workers] if workers else [])
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -109,12 +119,15 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "detect", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
               "cores": len(os.sched_getaffinity(0)), "detection_one_thread": detection_alone(args.data)}
-    e2e = {name: featurize_run(args.data, folder / f"{name}.h5", extra) for name, extra in CONFIGS.items()}
+    from faceprobe.featurize import dlib_models
+
+    configs = {**CONFIGS, **(DLIB_CONFIGS if dlib_models.available() else {})}
+    e2e = {name: featurize_run(args.data, folder / f"{name}.h5", extra) for name, extra in configs.items()}
     e2e["yunet_align_vs_haar_img_s"] = round(e2e["yunet_align"]["img_s"] / e2e["haar"]["img_s"], 3)
     result["end_to_end"] = e2e
     result["determinism"] = determinism(args.data, folder)
     merged = folder / "crops.h5"
-    subprocess.run([sys.executable, "-m", "faceprobe.cli", "cache", "merge", *[str(folder / f"{n}.h5") for n in CONFIGS], "-o", str(merged)],
+    subprocess.run([sys.executable, "-m", "faceprobe.cli", "cache", "merge", *[str(folder / f"{n}.h5") for n in configs], "-o", str(merged)],
                    check=True, capture_output=True)
     result["study_cache"] = str(merged)
     text = json.dumps(result, indent=2)

@@ -3,21 +3,16 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from faceprobe.cache.journal import Part
-from faceprobe.cache.store import commit
 from faceprobe.classify.data import load_dataset, parse_class_map
 from faceprobe.classify.evaluate import EvalConfig, evaluate
 from faceprobe.classify.heads import HEADS
 from faceprobe.classify.folds import make_fold
 from faceprobe.classify.metrics import fold_metrics
 from faceprobe.classify.splits import SplitSpec, make_splits
-from faceprobe.cli import cli
 from faceprobe.errors import FaceprobeError
 
 def test_metrics_against_hand_computed_case():

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from faceprobe.cli import cli
 
 from .conftest import TINY
 

@@ -5,10 +5,6 @@ import json
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from faceprobe.cli import cli
-
 from .conftest import TINY
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from .conftest import TINY
 
 RECIPES = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference_runs import RUNS, features_sha256, run_all
+from tests.reference_runs import RUNS, run_all
 
 REFERENCE = Path(__file__).parent / "data" / "classify-reference.json"
 

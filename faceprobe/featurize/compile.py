@@ -137,6 +137,9 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None) 
     if mode == "none":
         report["mode"] = "none"
         return report
+    if not runner.backbone.graph:
+        report.update(mode="none", skipped="not a PyTorch graph")
+        return report
     eager_s, eager = _timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
     candidates = {"none": eager_s}

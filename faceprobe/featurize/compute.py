@@ -16,7 +16,7 @@ from ..cache.journal import Part, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
 from .cores import plan_cores, torch_threads, usable_cores
-from .resolve import key_spec, record_resolution, request_id, transform_of
+from .resolve import key_spec, record_resolution, request_id
 
 __all__ = ["Work", "compute_missing"]
 
@@ -79,7 +79,7 @@ def _choose_compile(m, tensors, run: dict, mode: str, n_images: int, summary) ->
     summary.compile.update(run["compile"])
     for name, rep in reports.items():
         if mode != "auto" and rep["mode"] != mode:
-            why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or "unknown"
+            why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
             summary.compile.setdefault("notes", []).append(f"{name}: --compile {mode} not used ({why}); eager instead")
 
 
@@ -223,6 +223,8 @@ def _load_models(cfg, weights, work: Work, summary) -> _Models:
             work.resolutions[request_id(o.name, w, cfg.seed)] = recs[o.name]
             columns[o.name] = bounds
         runners[rid] = FeatureRunner(loaded[rid], plan, pad_to=batch_size)
+        if runners[rid].precision != plan.precision:
+            summary.notes.append(f"{rid} computes in float32 (not a PyTorch graph); --precision {plan.precision} applies to the others")
     # backbones that resize and crop alike share one array; normalisation happens on the device
     geometry = {rid: (lb.transform.resize, lb.transform.crop, lb.transform.interpolation, lb.transform.mode) for rid, lb in loaded.items()}
     shapes = sorted(set(geometry.values()))

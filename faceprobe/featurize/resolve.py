@@ -63,6 +63,7 @@ def record_resolution(loaded: LoadedBackbone, output: Output | None = None) -> d
         "transform": loaded.transform.as_dict(),
         "weights": loaded.weights,
         "file_identity": _file_identity(loaded.weights.get("file")),
+        **({"output": loaded.output} if loaded.output else {}),
     }
 
 
@@ -94,7 +95,7 @@ def key_spec(name: str, rec: dict, crop: CropSpec, view: str) -> dict:
         "backbone": name,
         "weights_sha256": rec["weights"]["sha256"],
         "transform": rec["transform"],
-        "output": output_of(name),
+        "output": rec.get("output") or output_of(name),
         "crop": crop.as_dict(),
         "view": view,
         "view_params": view_params(view),

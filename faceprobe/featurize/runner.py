@@ -33,7 +33,7 @@ class FeatureRunner:
         self.backbone = backbone
         self.plan = plan
         self.device = torch.device(plan.device)
-        self.precision = plan.precision
+        self.precision = plan.precision if backbone.graph else "fp32"  # other libraries compute in float32
         self.pad_to = pad_to  # compiled graphs see one batch shape; short batches are padded
         self.compile_mode = "none"
         self.compiled = None
