@@ -53,3 +53,49 @@ def test_real_manifest_reads_all_rows(real_dir: Path):
     assert len(table.entries) == 1730
     assert not table.conflicts
     assert all(e.subject for e in table.entries)
+
+
+def test_subject_regex_takes_the_first_group_of_each_file_name_and_counts_matches(image_folder: Path):
+    # the fixture's files are named s<subject>_<n>.png; rename one so the pattern misses it
+    first = sorted(image_folder.rglob("*.png"))[0]
+    first.rename(first.with_name("unknown.png"))
+    table = read_source(image_folder, subject_regex=r"^(s\d+)_")
+    subjects = {Path(e.path).name: e.subject for e in table.entries}
+    assert subjects["unknown.png"] == ""
+    assert all(s == n.split("_")[0] for n, s in subjects.items() if n != "unknown.png")
+    assert table.subject_matches == (len(table.entries) - 1, len(table.entries))
+
+
+@pytest.mark.parametrize("pattern, message", [
+    ("^(S\\d+", "not a regular expression"),
+    ("^S\\d+_", "needs a group for the subject"),
+])
+def test_subject_regex_bad_pattern_is_refused_naming_the_option(image_folder: Path, pattern, message):
+    from faceprobe.errors import OptionError
+
+    with pytest.raises(OptionError, match=message) as err:
+        read_source(image_folder, subject_regex=pattern)
+    assert err.value.param == "subject_regex"
+
+
+def test_subject_regex_is_refused_where_the_manifest_gives_subjects(manifest: Path):
+    from faceprobe.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"the manifest already gives subjects \(column 'subject'\); use one or the other"):
+        read_source(manifest, subject_regex=r"^(s\d+)_")
+
+
+def test_real_faces_subject_regex_recovers_the_manifests_subjects(real_dir, tmp_path: Path):
+    import csv
+
+    rows = list(csv.DictReader(open(real_dir / "manifest.csv")))[:200]
+    plain = tmp_path / "m.csv"
+    with open(plain, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label"])
+        w.writerows((r["path"], r["label"]) for r in rows)
+    table = read_source(plain, root=real_dir / "images", subject_regex=r"^(.+)_\d{4}\.")
+    want = {r["path"]: r["subject"] for r in rows}
+    got = {Path(e.path).name: e.subject for e in table.entries}
+    named = [p for p in want if not want[p].startswith("posed_")]
+    assert named and all(got[p] == want[p] for p in named)

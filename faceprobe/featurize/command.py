@@ -64,13 +64,16 @@ def _report(s) -> None:
 @click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
 @click.option("--label-col", default="label", show_default=True, help="Manifest column of labels.")
 @click.option("--subject-col", default="subject", show_default=True, help="Manifest column of subjects (optional column).")
+@click.option("--subject-regex", default=None, metavar="REGEX", help="Subjects from file names: the first group of REGEX searched in each "
+              "file's name, e.g. '^(S\d+)_' (CK+) or '^([A-Z]+)\.' (JAFFE); for folders and manifests without a subject column.")
 @click.option("--crop", type=click.Choice(CROPPERS.names()), default="none", show_default=True, help=f"Face crop. {CROPPERS.describe()}.")
 @click.option("--crop-param", "crop_params", multiple=True, help="The cropper's own parameter, NAME=VALUE (repeat). " + "; ".join(
     f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")
 @click.option("--margin", type=float, default=0.2, show_default=True, help="Fraction of the face box added on each side.")
 @click.option("--no-face", type=click.Choice(list(NO_FACE)), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
 @click.option("--align", is_flag=True, help="Warp each face onto a five-point template (eyes level, at fixed places) with the "
-              "detector's landmarks, then resize it to the backbone's input; needs a cropper with landmarks (yunet).")
+              "detector's landmarks, then resize it to the backbone's input; needs a cropper with landmarks ("
+              + ", ".join(n for n, c in CROPPERS.items() if c.landmarks) + ").")
 @click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance (the same as --preprocess equalize).")
 @click.option("--preprocess", "preprocess", default=None, metavar="STEP[,STEP...]",
               help="Preprocessing steps applied to each face in this order: " + "; ".join(f"{n}: {s.description}" for n, s in PREPROCESS.items()) + ".")
@@ -88,11 +91,12 @@ def _report(s) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
-def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, crop, crop_params, margin, no_face,
+def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, subject_regex, crop, crop_params, margin, no_face,
                       align, equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
-    SOURCE is a folder with one sub-folder per class, or a CSV manifest (path,label,subject).
+    SOURCE is a folder with one sub-folder per class, a CSV manifest (path,label,subject and any
+    other columns), or a CSV of pixel strings as FER-2013 ships it (emotion,pixels,Usage).
     Under torchrun, each rank computes one content-hash shard and rank 0 merges them.
 
     \b
@@ -115,7 +119,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
 
     cfg = FeaturizeConfig(
         source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
-        path_col=path_col, label_col=label_col, subject_col=subject_col,
+        path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex,
         crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
         progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,

@@ -31,7 +31,11 @@ class FeaturizeConfig:
     Attributes
     ----------
     source : str
-        Folder of class folders, or CSV manifest.
+        Folder of class folders, CSV manifest, or CSV of pixel strings (FER-2013).
+    root, path_col, label_col, subject_col
+        As for :func:`~faceprobe.featurize.sources.read_source`.
+    subject_regex : str or None
+        Subjects from file names: the first group of this regular expression.
     backbones : list of str
     weights : list of str
         One entry for all backbones, or one per backbone (``DEFAULT``, a name, a file, ``none``).
@@ -73,6 +77,7 @@ class FeaturizeConfig:
     path_col: str = "path"
     label_col: str = "label"
     subject_col: str = "subject"
+    subject_regex: str | None = None
     crop: CropSpec = field(default_factory=CropSpec)
     views: list[str] = field(default_factory=lambda: ["orig"])
     device: str = "auto"
@@ -204,8 +209,11 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     cfg = replace(cfg, backbones=_requests(cfg.backbones))
     weights = _check_config(cfg)
     table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
-                        subject_col=cfg.subject_col, labelled=cfg.labelled)
+                        subject_col=cfg.subject_col, labelled=cfg.labelled, subject_regex=cfg.subject_regex)
     summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
+    if table.subject_matches is not None:
+        got, total = table.subject_matches
+        summary.notes.append(f"--subject-regex gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))
     cache = cfg.cache
     with writer_lock(cache):
         stale, stale_bytes = remove_stale_copies(cache)

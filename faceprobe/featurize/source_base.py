@@ -79,12 +79,15 @@ class SourceTable:
         Paths listed more than once with the same label; counted once.
     reader : str
         The reader that read it.
+    subject_matches : (int, int) or None
+        With a subject regex: entries that got a subject from their file name, and all entries.
     """
 
     entries: list[ImageRef] = field(default_factory=list)
     conflicts: list[tuple[str, list[str]]] = field(default_factory=list)
     repeats: int = 0
     reader: str = ""
+    subject_matches: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 from . import source_files, source_pixels  # noqa: F401  (they register their readers)
@@ -49,6 +50,7 @@ def read_source(
     subject_col: str = "subject",
     labelled: bool = True,
     reader: str | None = None,
+    subject_regex: str | None = None,
 ) -> SourceTable:
     """Read the images of a source with the reader that recognises it.
 
@@ -66,6 +68,11 @@ def read_source(
         a manifest needs no label column.
     reader : str or None, default=None
         A name in ``SOURCE_READERS``; None asks each reader, highest priority first.
+    subject_regex : str or None, default=None
+        A regular expression searched in each file's name (not its folders); its first group is
+        the subject (``^(S\\d+)_`` for CK+, ``^([A-Z]+)\\.`` for JAFFE). Files it does not match
+        get no subject; ``subject_matches`` counts them. Refused where the source already gives
+        subjects or has no file names.
 
     Returns
     -------
@@ -80,7 +87,40 @@ def read_source(
         reader = next((name for name, r in order if r.detect(source)), None)
         if reader is None:
             raise OptionError("source", source, f"no reader recognises it; readers: {SOURCE_READERS.describe()}")
+    pattern = _compile_subject_regex(subject_regex) if subject_regex is not None else None
     options = SourceOptions(None if root is None else str(root), path_col, label_col, subject_col, labelled)
-    table = _deduplicate(SOURCE_READERS.get(reader).read(source, options))
+    rows = SOURCE_READERS.get(reader).read(source, options)
+    matched = None
+    if pattern is not None:
+        rows, matched = _subjects_from_names(rows, pattern, reader, subject_col)
+    table = _deduplicate(rows)
     table.reader = reader
+    if matched is not None:
+        table.subject_matches = (sum(bool(e.subject) for e in table.entries), len(table.entries))
     return table
+
+
+def _compile_subject_regex(text: str) -> re.Pattern:
+    try:
+        pattern = re.compile(text)
+    except re.error as exc:
+        raise OptionError("subject_regex", text, f"not a regular expression ({exc})") from None
+    if pattern.groups < 1:
+        raise OptionError("subject_regex", text, "needs a group for the subject, e.g. '^(S\\d+)_'")
+    return pattern
+
+
+def _subjects_from_names(rows: list[ImageRef], pattern: re.Pattern, reader: str, subject_col: str) -> tuple[list, int]:
+    """Each file's subject from its name: the pattern's first group ("" when it does not match)."""
+    if any(r.file is None for r in rows):
+        raise OptionError("subject_regex", pattern.pattern, f"applies to file names; the {reader} source has none")
+    if any(r.subject for r in rows):
+        raise OptionError("subject_regex", pattern.pattern, f"the manifest already gives subjects (column {subject_col!r}); "
+                                                            "use one or the other")
+    out, matched = [], 0
+    for r in rows:
+        m = pattern.search(os.path.basename(r.id))
+        subject = (m.group(1) or "") if m else ""
+        matched += bool(subject)
+        out.append(dataclasses.replace(r, subject=subject))
+    return out, matched
