@@ -66,7 +66,12 @@ def load_features(cache: str, key: str | None = None) -> Features:
     fm = read_features(cache, key)
     images = read_images(cache)
     img_idx, rows = image_rows(images, fm.sha256, usable=np.isfinite(fm.vectors).all(axis=1), one_per_content=True)
+    from .classify.columns import image_columns
+
     obs = pd.DataFrame({c: np.asarray(images[c][img_idx]).astype(str) for c in ("path", "label", "subject", "sha256")})
+    for c, values in image_columns(images, img_idx).items():
+        if c not in obs:
+            obs[c] = values
     for c in ("width", "height"):
         obs[c] = np.asarray(images[c][img_idx]).astype(int)
     obs["face"] = fm.face[rows].astype(int)
@@ -77,7 +82,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
-             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False) -> Results:
+             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=()) -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -91,7 +96,10 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
         :func:`register_head`), or ``"all"``.
     cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric
         As the ``classify`` options of the same names (docs/cli.md); ``cv`` defaults to 10
-        when neither ``cv`` nor ``holdout`` is given, and ``"loso"`` leaves one subject out.
+        when neither ``cv`` nor ``holdout`` is given, and ``"loso"`` leaves one subject out;
+        ``group`` may name a column (``"sequence"``).
+    where : sequence of str
+        Row filters, ``["view=front", "Usage!=PublicTest"]``.
     classes : sequence of str
         ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
     params : dict or sequence of str, optional
@@ -108,7 +116,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
     opts = ClassifyOptions(cache, key, heads if isinstance(heads, str) else list(heads), cv, holdout, repeats, group,
                            balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
                            pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
-                           metric=metric)
+                           metric=metric, where=list(where))
     return Results(run_classify(opts))
 
 

@@ -43,8 +43,11 @@ IMAGE_COLUMNS = {
     "mtime_ns": ("int64", -1),
     "status": ("str", ""),
     "reason": ("str", ""),
+    "extra": ("str", ""),
 }
-"""Columns of ``/images``, one row per image path."""
+"""Columns of ``/images``, one row per image path. ``extra`` holds the source's other columns
+of the row as a JSON object ("" when none); caches written before it existed read as "".
+"""
 
 
 def feature_key(spec: dict) -> str:

@@ -63,7 +63,11 @@ class FeatureMatrix:
 
 def _read_table(group) -> dict[str, np.ndarray]:
     cols = {}
-    for name, (kind, _) in IMAGE_COLUMNS.items():
+    n = len(group["path"])
+    for name, (kind, fill) in IMAGE_COLUMNS.items():
+        if name not in group:  # a column added after the cache was written
+            cols[name] = np.full(n, fill, dtype=object if kind == "str" else kind)
+            continue
         ds = group[name]
         cols[name] = np.asarray(ds.asstr()[()], dtype=object) if kind == "str" else ds[()]
     return cols

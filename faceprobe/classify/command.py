@@ -37,7 +37,10 @@ def evaluation_options(func):
         click.option("--cv", default=None, callback=_cv, help="Stratified K-fold cross-validation (default 10), or loso: leave one subject out (one fold per subject)."),
         click.option("--holdout", type=float, default=None, help="Single stratified split holding out this fraction (0.5 or 0.2 in published work)."),
         click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats."),
-        click.option("--group", type=click.Choice(["auto", "subject", "none"]), default="auto", show_default=True, help="auto: group splits by subject when every image's subject is known."),
+        click.option("--group", default="auto", show_default=True, metavar="auto|subject|none|COLUMN", help="auto: group splits by subject when "
+                     "subjects are known; none: random splits; a column of the image table (e.g. sequence) groups by its values."),
+        click.option("--where", "where", multiple=True, metavar="COL=V[,V...]", help="Keep only rows whose column has one of the values "
+                     "(COL!=V... leaves them out); repeat to combine; columns: subject and the source's extra columns."),
         click.option("--balance", type=click.Choice(list(BALANCE)), default="none", show_default=True, help="Class balancing, inside training folds only."),
         click.option("--classes", multiple=True, help="Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest."),
         click.option("--min-count", type=int, default=0, show_default=True, help="Leave out classes with fewer images."),
@@ -64,8 +67,8 @@ def evaluation_options(func):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @evaluation_options
 @clean_errors
-def classify_command(cache, key, head, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs, backend, scheduler,
-                     max_memory, json_out, report_path, metric, table_path, quiet):
+def classify_command(cache, key, head, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs, backend,
+                     scheduler, max_memory, json_out, report_path, metric, table_path, quiet):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -75,6 +78,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
       classify --head logreg --classes pain=pain,grimace --classes nopain=neutral
       classify -b densenet121 -b resnet50 -b densenet121+resnet50 --head svm,knn,logreg --table grid.tex
       classify --head logreg --cv loso
+      classify --head svm --where view=front --group sequence
     """
     from ..outputs import check_writable
     from ..report.render import report_format
@@ -91,7 +95,8 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
         table_format(table_path)
     res = Results(run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                                augmented, list(params), pca, seed, jobs, progress=not quiet,
-                                               backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric)))
+                                               backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
+                                               where=list(where))))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:
@@ -110,7 +115,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, balance, cla
 @evaluation_options
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
 @clean_errors
-def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes, min_count, augmented, params, pca, seed, jobs,
+def fit_command(head, cache, key, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs,
                 backend, scheduler, max_memory, output):
     """Train one head on all cached rows and save it, with its cross-validated metrics.
 
@@ -126,7 +131,7 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, balance, classes,
         raise click.UsageError(f"fit trains one head; give one of {', '.join(HEADS.names())}")
     model = run_fit(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                     augmented, list(params), pca, seed, jobs, backend=backend, scheduler=scheduler,
-                                    max_memory=max_memory), output)
+                                    max_memory=max_memory, where=list(where)), output)
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")

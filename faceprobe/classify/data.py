@@ -12,6 +12,7 @@ from ..cache.store import read_features, read_images
 from ..cache.tools import list_keys, resolve_key
 from ..cache.join import image_rows
 from ..errors import FaceprobeError, OptionError
+from .columns import apply_where, image_columns
 from .diskrows import DiskMatrix, MemoryPlan, plan_memory
 
 __all__ = ["Dataset", "load_dataset", "parse_class_map"]
@@ -40,6 +41,9 @@ class Dataset:
         What was dropped or merged, for the report.
     plan : MemoryPlan or None
         Why ``X`` is in memory or on disk.
+    columns : dict of str -> ndarray of str
+        ``subject`` and the extra columns the source gave (``view``, ``sequence``, ``Usage``),
+        aligned with the rows ("" where a row lacks one).
     """
 
     key: str
@@ -52,6 +56,7 @@ class Dataset:
     views: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     plan: MemoryPlan | None = None
+    columns: dict = field(default_factory=dict)
 
     @property
     def has_subjects(self) -> bool:
@@ -67,7 +72,8 @@ class Dataset:
             return DiskMatrix(m.cache, m.key, m.rows[idx], m.dim, m.block_rows) if isinstance(m, DiskMatrix) else m[idx]
 
         return Dataset(self.key, take(self.X), self.y[idx], self.groups[idx], self.sha256[idx], self.paths[idx], self.spec,
-                       {v: take(m) for v, m in self.views.items()}, list(self.notes), self.plan)
+                       {v: take(m) for v, m in self.views.items()}, list(self.notes), self.plan,
+                       {c: v[idx] for c, v in self.columns.items()})
 
 
 def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -109,7 +115,8 @@ def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.nd
 
 
 def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] | None = None,
-                 min_count: int = 0, with_views: bool = False, max_memory: int | None = None, jobs: int = 1) -> Dataset:
+                 min_count: int = 0, with_views: bool = False, max_memory: int | None = None, jobs: int = 1,
+                 where: list | None = None) -> Dataset:
     """Join the image table with one feature key.
 
     Parameters
@@ -129,6 +136,9 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         views stay on disk and are read in blocks.
     jobs : int, default=1
         Parallel folds planned (each holds copies in memory).
+    where : list of Where, optional
+        Row filters on the image table's columns (:func:`~faceprobe.classify.columns.parse_where`),
+        applied before classes are counted.
 
     Returns
     -------
@@ -149,11 +159,15 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         ok = ~np.isin(np.asarray(images["sha256"][img_idx]).astype(str), list(conflicted))
         img_idx, rows = img_idx[ok], rows[ok]
     _note_unused(images, fm.sha256, finite, key, notes)
+    columns = image_columns(images, img_idx)
+    if where:
+        kept = apply_where(columns, where, notes)
+        img_idx, rows, columns = img_idx[kept], rows[kept], {c: v[kept] for c, v in columns.items()}
     if not len(img_idx):
-        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows")
+        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after --where" if where else ""))
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
     keep = _keep_classes(y, min_count, notes)
-    img_idx, rows, y = img_idx[keep], rows[keep], y[keep]
+    img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
     if len(set(y)) < 2:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
     X = fm.vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
@@ -162,7 +176,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     ds = Dataset(
         key=key, X=X, y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
         sha256=np.asarray(fm.sha256[rows]).astype(str), paths=np.asarray(images["path"][img_idx]).astype(str),
-        spec=fm.spec, notes=notes, plan=plan,
+        spec=fm.spec, notes=notes, plan=plan, columns=columns,
     )
     if with_views:
         if not view_keys:

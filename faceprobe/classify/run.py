@@ -8,7 +8,10 @@ import time
 from dataclasses import dataclass, field
 
 from .._version import __version__
+import numpy as np
+
 from ..errors import OptionError
+from .columns import parse_where
 from .data import load_dataset, parse_class_map
 from .metrics import SUMMARY_METRICS
 from .study import grid_cells, load_study
@@ -25,7 +28,9 @@ GROUPS = ("auto", "subject", "none")
 
 @dataclass
 class ClassifyOptions:
-    """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject`` or ``none``.
+    """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject``, ``none`` or
+    a column of the image table (``sequence``: frames of one sequence never straddle folds).
+    ``where`` lists row filters (``view=front``, ``Usage!=PublicTest``).
 
     ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
     ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
@@ -53,6 +58,7 @@ class ClassifyOptions:
     scheduler: str | None = None
     max_memory: str = "auto"
     metric: str = "balanced_accuracy"
+    where: list = field(default_factory=list)
 
 
 def check_options(opts: ClassifyOptions) -> None:
@@ -73,32 +79,39 @@ def check_options(opts: ClassifyOptions) -> None:
         raise OptionError("cv", "loso", "leaves one subject out: it cannot be combined with group=none")
     if opts.metric not in SUMMARY_METRICS:
         raise OptionError("metric", opts.metric, f"choose from: {', '.join(SUMMARY_METRICS)}")
-    if opts.group not in GROUPS:
-        raise OptionError("group", opts.group, f"choose from: {', '.join(GROUPS)}")
+    if not str(opts.group).strip():
+        raise OptionError("group", opts.group, f"choose from: {', '.join(GROUPS)}, or a column such as sequence")
+    parse_where(opts.where)
 
 
 def _grouping(ds, mode: str) -> bool:
-    """Whether splits are grouped by subject, said in a note. With some subjects unknown, each
-    image without one is its own group (it cannot share a person with another image that we
-    know of), and the note counts them; with none known, ``auto`` does not group."""
-    known = ds.groups != ""
+    """Whether splits are grouped (by subject, or by the column ``mode`` names), said in a note.
+    With some values unknown, each image without one is its own group (it cannot share a
+    person with another image that we know of), and the note counts them; with none known,
+    ``auto`` does not group."""
     if mode == "none":
         return False
+    column = "subject" if mode in ("auto", "subject") else mode
+    if column not in ds.columns:
+        raise OptionError("group", mode, f"not auto, subject, none or a column; the cache has: {', '.join(ds.columns)}")
+    ds.groups = np.asarray(ds.columns[column]).astype(str)
+    known = ds.groups != ""
     if not known.any():
-        if mode == "subject":
-            raise OptionError("group", "subject", "no image has a subject; give subjects (manifest column), or use none")
+        if mode != "auto":
+            raise OptionError("group", mode, f"no image has a {column}; give them (a manifest column), or use none")
         ds.notes.insert(0, "subjects unknown: splits are not grouped, so one person can be in training and test")
         return False
-    n_subjects = len(set(ds.groups[known]))
+    n_groups = len(set(ds.groups[known]))
+    plural = "subjects" if column == "subject" else f"{column} values"
     if not known.all():
         missing = int((~known).sum())
         ds.groups = ds.groups.astype(object)
-        ds.groups[~known] = [f"(no subject) {p}" for p in ds.paths[~known]]
+        ds.groups[~known] = [f"(no {column}) {p}" for p in ds.paths[~known]]
         ds.groups = ds.groups.astype(str)
-        ds.notes.insert(0, f"splits grouped by subject ({n_subjects} subjects); {missing} images without a subject are each "
+        ds.notes.insert(0, f"splits grouped by {column} ({n_groups} {plural}); {missing} images without a {column} are each "
                            "their own group; --group none for random splits")
     else:
-        ds.notes.insert(0, f"splits grouped by subject ({n_subjects} subjects); --group none for random splits")
+        ds.notes.insert(0, f"splits grouped by {column} ({n_groups} {plural}); --group none for random splits")
     return True
 
 
@@ -115,7 +128,7 @@ def _prepare(opts: ClassifyOptions):
     grid = parse_params(opts.params)
     keys = _keys(opts)
     load = dict(classes=parse_class_map(opts.classes), min_count=opts.min_count, with_views=opts.augmented,
-                max_memory=parse_size(opts.max_memory), jobs=opts.jobs)
+                max_memory=parse_size(opts.max_memory), jobs=opts.jobs, where=parse_where(opts.where))
     if len(keys) == 1 and "+" not in (keys[0] or ""):
         datasets = [load_dataset(opts.cache, keys[0], **load)]
     else:
@@ -188,6 +201,8 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "pca": opts.pca,
         "augmented_views": sorted(ds.views) if opts.augmented else [],
         "classes_map": opts.classes,
+        "group": opts.group,
+        "where": [str(w) for w in parse_where(opts.where)],
         "min_count": opts.min_count,
         "seed": opts.seed,
         "backend": opts.backend,

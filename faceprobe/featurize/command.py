@@ -65,7 +65,7 @@ def _report(s) -> None:
 @click.option("--label-col", default="label", show_default=True, help="Manifest column of labels.")
 @click.option("--subject-col", default="subject", show_default=True, help="Manifest column of subjects (optional column).")
 @click.option("--subject-regex", default=None, metavar="REGEX", help="Subjects from file names: the first group of REGEX searched in each "
-              "file's name, e.g. '^(S\d+)_' (CK+) or '^([A-Z]+)\.' (JAFFE); for folders and manifests without a subject column.")
+              "file's name, e.g. '^(S\\d+)_' (CK+) or '^([A-Z]+)\\.' (JAFFE); for folders and manifests without a subject column.")
 @click.option("--crop", type=click.Choice(CROPPERS.names()), default="none", show_default=True, help=f"Face crop. {CROPPERS.describe()}.")
 @click.option("--crop-param", "crop_params", multiple=True, help="The cropper's own parameter, NAME=VALUE (repeat). " + "; ".join(
     f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")

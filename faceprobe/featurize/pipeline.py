@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -148,7 +149,8 @@ def _recover(cache: str) -> int:
 def _source_rows(entries, hashes, old: dict) -> tuple[dict, dict]:
     """Image-table rows for the source, with statuses carried over from unchanged files."""
     prev = {str(p): i for i, p in enumerate(old["path"])}
-    cols: dict[str, list] = {c: [] for c in ("path", "sha256", "label", "subject", "width", "height", "bytes", "mtime_ns", "status", "reason")}
+    cols: dict[str, list] = {c: [] for c in ("path", "sha256", "label", "subject", "width", "height", "bytes", "mtime_ns", "status", "reason",
+                                             "extra")}
     # what is known of each content, whatever path it was seen under
     status_by_sha: dict[str, tuple] = {}
     for j, (sha, st) in enumerate(zip(old["sha256"], old["status"])):
@@ -160,10 +162,11 @@ def _source_rows(entries, hashes, old: dict) -> tuple[dict, dict]:
             status = ("bad", h.error, -1, -1)
         else:
             status = status_by_sha.get(h.sha256, ("pending", "", -1, -1))
-        label, subject = e.label, e.subject
+        label, subject, extra = e.label, e.subject, json.dumps(e.extra, sort_keys=True) if e.extra else ""
         if not label and i is not None:  # an unlabelled source (predict) keeps known labels
-            label, subject = str(old["label"][i]), subject or str(old["subject"][i])
-        for c, v in zip(("path", "sha256", "label", "subject", "bytes", "mtime_ns"), (e.path, h.sha256, label, subject, h.size, h.mtime_ns)):
+            label, subject, extra = str(old["label"][i]), subject or str(old["subject"][i]), extra or str(old["extra"][i])
+        for c, v in zip(("path", "sha256", "label", "subject", "bytes", "mtime_ns", "extra"),
+                        (e.path, h.sha256, label, subject, h.size, h.mtime_ns, extra)):
             cols[c].append(v)
         for c, v in zip(("status", "reason", "width", "height"), status):
             cols[c].append(v)
@@ -176,7 +179,7 @@ def _rows_changed(new: dict, old: dict) -> bool:
         i = prev.get(p)
         if i is None:
             return True
-        for c in ("sha256", "label", "subject", "status", "bytes", "mtime_ns"):
+        for c in ("sha256", "label", "subject", "status", "bytes", "mtime_ns", "extra"):
             if str(old[c][i]) != str(new[c][j]):
                 return True
     return False
