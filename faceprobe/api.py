@@ -82,7 +82,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
-             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=()) -> Results:
+             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none") -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -100,6 +100,8 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
         ``group`` may name a column (``"sequence"``).
     where : sequence of str
         Row filters, ``["view=front", "Usage!=PublicTest"]``.
+    normalize : str, default="none"
+        ``"subject"`` (or a column) z-scores each subject's vectors with its own images.
     classes : sequence of str
         ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
     params : dict or sequence of str, optional
@@ -116,7 +118,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
     opts = ClassifyOptions(cache, key, heads if isinstance(heads, str) else list(heads), cv, holdout, repeats, group,
                            balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
                            pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
-                           metric=metric, where=list(where))
+                           metric=metric, where=list(where), normalize=normalize)
     return Results(run_classify(opts))
 
 

@@ -65,10 +65,12 @@ def evaluation_options(func):
 @click.option("--metric", default="balanced_accuracy", show_default=True, type=click.Choice(list(SUMMARY_METRICS)), help="The metric the grid of keys x heads shows and tests.")
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the grid: .csv (tidy, with p-values), .tex (booktabs) or .md.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--normalize", default="none", show_default=True, metavar="none|subject|COLUMN", help="z-score each subject's (or "
+              "column value's) vectors with its own images, labels unused (pain recognition's per-person baseline); transductive.")
 @evaluation_options
 @clean_errors
 def classify_command(cache, key, head, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs, backend,
-                     scheduler, max_memory, json_out, report_path, metric, table_path, quiet):
+                     scheduler, max_memory, json_out, report_path, metric, table_path, quiet, normalize):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -96,7 +98,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
     res = Results(run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                                augmented, list(params), pca, seed, jobs, progress=not quiet,
                                                backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
-                                               where=list(where))))
+                                               where=list(where), normalize=normalize)))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:

@@ -30,7 +30,8 @@ GROUPS = ("auto", "subject", "none")
 class ClassifyOptions:
     """Options of ``classify``; see docs/cli.md. ``group`` is ``auto``, ``subject``, ``none`` or
     a column of the image table (``sequence``: frames of one sequence never straddle folds).
-    ``where`` lists row filters (``view=front``, ``Usage!=PublicTest``).
+    ``where`` lists row filters (``view=front``, ``Usage!=PublicTest``); ``normalize`` is
+    ``none``, ``subject`` or a column whose values' rows are z-scored on their own.
 
     ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
     ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
@@ -59,6 +60,7 @@ class ClassifyOptions:
     max_memory: str = "auto"
     metric: str = "balanced_accuracy"
     where: list = field(default_factory=list)
+    normalize: str = "none"
 
 
 def check_options(opts: ClassifyOptions) -> None:
@@ -133,6 +135,10 @@ def _prepare(opts: ClassifyOptions):
         datasets = [load_dataset(opts.cache, keys[0], **load)]
     else:
         datasets = load_study(opts.cache, keys, **load)
+    if opts.normalize != "none":
+        from .normalize import normalize_within
+
+        datasets = [normalize_within(d, opts.normalize) for d in datasets]
     group = _grouping(datasets[0], opts.group)
     for d in datasets[1:]:  # one row order for all keys: the same groups, so the same folds
         d.groups = datasets[0].groups
@@ -149,6 +155,9 @@ def run_fit(opts: ClassifyOptions, out: str) -> dict:
     from ..cache.store import read_features
     from .model import fit_model, save_model
 
+    if opts.normalize != "none":
+        raise OptionError("normalize", opts.normalize, "is transductive (statistics of each person's own images): a saved model "
+                                                       "could not apply it to one new image; evaluate it with classify")
     datasets, cfg = _prepare(opts)
     if len(datasets) != 1 or "fusion" in datasets[0].spec:
         raise OptionError("key", ",".join(_keys(opts)), "fit trains on one feature key; give one")
@@ -202,6 +211,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "augmented_views": sorted(ds.views) if opts.augmented else [],
         "classes_map": opts.classes,
         "group": opts.group,
+        "normalize": opts.normalize,
         "where": [str(w) for w in parse_where(opts.where)],
         "min_count": opts.min_count,
         "seed": opts.seed,
