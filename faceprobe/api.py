@@ -82,7 +82,8 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
-             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none") -> Results:
+             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
+             train=(), test=(), val=()) -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -102,6 +103,10 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
         Row filters, ``["view=front", "Usage!=PublicTest"]``.
     normalize : str, default="none"
         ``"subject"`` (or a column) z-scores each subject's vectors with its own images.
+    split_col, train, test, val
+        A fixed split: the column and the values of each part (``"Usage"``, ``["Training"]``,
+        ``["PrivateTest"]``, ``["PublicTest"]``); one fit, bootstrap 95 % intervals, figures
+        with and without test images that also occur in training.
     classes : sequence of str
         ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
     params : dict or sequence of str, optional
@@ -118,8 +123,14 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
     opts = ClassifyOptions(cache, key, heads if isinstance(heads, str) else list(heads), cv, holdout, repeats, group,
                            balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
                            pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
-                           metric=metric, where=list(where), normalize=normalize)
+                           metric=metric, where=_listed(where), normalize=normalize, split_col=split_col,
+                           train=_listed(train), test=_listed(test), val=_listed(val))
     return Results(run_classify(opts))
+
+
+def _listed(values) -> list:
+    """A value or a sequence of values as a list (``"Training"`` is one value, not eight letters)."""
+    return [values] if isinstance(values, str) else list(values or [])
 
 
 def predict(model, images, cache: str = "features.h5", **kwargs):

@@ -44,9 +44,12 @@ IMAGE_COLUMNS = {
     "status": ("str", ""),
     "reason": ("str", ""),
     "extra": ("str", ""),
+    "dhash": ("str", ""),
 }
 """Columns of ``/images``, one row per image path. ``extra`` holds the source's other columns
-of the row as a JSON object ("" when none); caches written before it existed read as "".
+of the row as a JSON object ("" when none); ``dhash`` the decoded image's 64-bit difference hash
+(16 hex digits; near-identical pictures differ in few bits), "" when not computed. Caches
+written before a column existed read it as "".
 """
 
 

@@ -67,10 +67,17 @@ def evaluation_options(func):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--normalize", default="none", show_default=True, metavar="none|subject|COLUMN", help="z-score each subject's (or "
               "column value's) vectors with its own images, labels unused (pain recognition's per-person baseline); transductive.")
+@click.option("--split-col", default=None, metavar="COLUMN", help="A fixed split by this column's values (e.g. Usage): one fit on "
+              "--train, figures on --test with bootstrap 95%% intervals, with and without test images that also occur in training.")
+@click.option("--train", "train_values", multiple=True, metavar="V[,V...]", help="--split-col values of the training part.")
+@click.option("--test", "test_values", multiple=True, metavar="V[,V...]", help="--split-col values of the test part.")
+@click.option("--val", "val_values", multiple=True, metavar="V[,V...]", help="--split-col values of a validation part: --param grids are "
+              "chosen on it (models fitted on --train) instead of by inner CV.")
 @evaluation_options
 @clean_errors
 def classify_command(cache, key, head, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs, backend,
-                     scheduler, max_memory, json_out, report_path, metric, table_path, quiet, normalize):
+                     scheduler, max_memory, json_out, report_path, metric, table_path, quiet, normalize, split_col, train_values, test_values,
+                     val_values):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -81,6 +88,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
       classify -b densenet121 -b resnet50 -b densenet121+resnet50 --head svm,knn,logreg --table grid.tex
       classify --head logreg --cv loso
       classify --head svm --where view=front --group sequence
+      classify --head logreg --split-col Usage --train Training --test PrivateTest --val PublicTest
     """
     from ..outputs import check_writable
     from ..report.render import report_format
@@ -98,7 +106,8 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
     res = Results(run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                                augmented, list(params), pca, seed, jobs, progress=not quiet,
                                                backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
-                                               where=list(where), normalize=normalize)))
+                                               where=list(where), normalize=normalize, split_col=split_col,
+                                               train=list(train_values), test=list(test_values), val=list(val_values))))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:

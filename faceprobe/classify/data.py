@@ -44,6 +44,8 @@ class Dataset:
     columns : dict of str -> ndarray of str
         ``subject`` and the extra columns the source gave (``view``, ``sequence``, ``Usage``),
         aligned with the rows ("" where a row lacks one).
+    fixed : FixedRows or None
+        A fixed split's parts (set by the run; :mod:`faceprobe.classify.fixedsplit`).
     """
 
     key: str
@@ -57,6 +59,7 @@ class Dataset:
     notes: list = field(default_factory=list)
     plan: MemoryPlan | None = None
     columns: dict = field(default_factory=dict)
+    fixed: object = None
 
     @property
     def has_subjects(self) -> bool:

@@ -71,24 +71,43 @@ def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
     return out
 
 
-def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test, classes, seed: int) -> list[dict]:
+def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test, classes, seed: int, val=None) -> list[dict]:
     """One fold, every head. BLAS runs single-threaded, so the numbers do not depend on
     ``--jobs`` or on the machine's core count (iterative solvers such as lbfgs sum in a
-    thread-count-dependent order)."""
+    thread-count-dependent order). With ``val`` rows (a fixed split's validation part),
+    hyperparameters are chosen on them instead of by inner CV."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed)
+        return _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val)
 
 
-def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed) -> list[dict]:
+def _choose_on_val(head: str, cfg: EvalConfig, on_val, y_val: np.ndarray) -> tuple[dict, dict]:
+    """The grid combination with the best balanced accuracy on the validation rows (each fitted
+    on the training rows only)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    cands = head_grid(cfg.spec(head), cfg.grid)
+    if len(cands) == 1:
+        return cands[0], {}
+    tr = np.arange(len(on_val.ytr))
+    scores = [balanced_accuracy_score(y_val, on_val.fit_predict(head, p, tr, None, on_val.ytr)[1]) for p in cands]
+    best = max(range(len(cands)), key=lambda i: (scores[i], -i))
+    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+
+
+def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None) -> list[dict]:
     prepared = make_fold(ds, train, test, cfg, seed)
+    on_val = make_fold(ds, train, val, cfg, seed) if val is not None and len(val) else None
     tr = np.arange(len(prepared.ytr))
     out = []
     for head in cfg.heads:
         where = {"head": head, "fold": fold, "repeat": repeat}
         try:
-            params, inner = choose_params(head, cfg, prepared, seed)
+            if on_val is not None:
+                params, inner = _choose_on_val(head, cfg, on_val, ds.y[val])
+            else:
+                params, inner = choose_params(head, cfg, prepared, seed)
             est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
         except (ValueError, ArithmeticError, FaceprobeError) as exc:  # one head failing must not lose the others
             out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
@@ -181,7 +200,10 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
 
     _check_config(cfg, ds)
     classes = ds.classes
-    splits = make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
+    fixed = ds.fixed if cfg.split.fixed is not None else None
+    if cfg.split.fixed is not None and fixed is None:
+        raise FaceprobeError("a fixed split needs the dataset's rows of each part (classify.fixedsplit.fixed_rows)")
+    splits = [(0, fixed.train, fixed.test)] if fixed is not None else make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
     _check_sizes(ds, cfg, splits)
     notes = list(ds.notes)
     for r, train, test in splits:
@@ -194,7 +216,8 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     for r, train, test in splits:
         fold = per_repeat.get(r, 0)
         per_repeat[r] = fold + 1
-        tasks.append(delayed(_run_fold)(ds, cfg, fold, r, train, test, classes, cfg.split.seed + r))
+        val = fixed.val if fixed is not None else None
+        tasks.append(delayed(_run_fold)(ds, cfg, fold, r, train, test, classes, cfg.split.seed + r, val))
     from tqdm import tqdm
 
     def run(stream):
@@ -208,6 +231,11 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         results = run(t[0](*t[1], **t[2]) for t in tasks)
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
+    if fixed is not None:
+        from .fixedsplit import fixed_figures
+
+        heads = {h: fixed_figures(r, fixed, classes, cfg.split.seed) for h, r in heads.items()}
+        notes += fixed.notes
     fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]
     notes += [f"{n} ({fold_notes.count(n)} of {len(splits)} folds)" for n in sorted(set(fold_notes))]
     notes += [f"{h}: no results: {r['error']}" for h, r in heads.items() if "error" in r]

@@ -17,6 +17,10 @@ ROWS = [
 def _cell(v) -> str:
     if v is None:
         return "-"
+    if "ci" in v:  # a fixed split: the value and its bootstrap 95 % interval
+        return f"{100 * v['mean']:.1f} [{100 * v['ci'][0]:.1f}, {100 * v['ci'][1]:.1f}]"
+    if v.get("over") == "test images":
+        return f"{100 * v['mean']:.1f}"
     return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
 
 
@@ -49,12 +53,15 @@ def format_results(res: dict) -> str:
     if prov:
         proto = _protocol(split)
         grouped = "grouped by subject" if split.get("group") else "NOT grouped by subject"
+        if split.get("fixed"):
+            grouped = "split given"
         lines.append(f"{prov.get('key')}: {res['rows']} images, {len(res['classes'])} classes, {proto}, {grouped}, seed {split.get('seed')}")
     for note in res.get("notes", []):
         lines.append(f"note: {note}")
     lines.append("")
     rows = [[label] + [_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
-    lines += _table(["metric (%)"] + heads, rows)
+    lines += _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
+    lines += _without_twins(res, heads)
     if split.get("loso"):  # folds of one subject are small: the pooled figures are the ones to report
         pooled = [[label] + [_pct(res["heads"][h].get("pooled", {}).get(name)) for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         lines += ["", "pooled over all test predictions (one fold per subject; above: mean ± std of the per-subject folds)"]
@@ -76,6 +83,16 @@ def format_results(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _without_twins(res: dict, heads: list[str]) -> list[str]:
+    """A fixed split's figures on the test images that are no twin of a training image."""
+    parts = {h: res["heads"][h].get("without_twins") for h in heads}
+    if not any(parts.values()):
+        return []
+    n = next(p["test_images"] for p in parts.values() if p)
+    rows = [[label] + [_cell(parts[h].get(name)) if parts[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
+    return ["", f"without the twins of training images ({n} test images left)"] + _table(["metric (%) [95% CI]"] + heads, rows)
+
+
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
 
@@ -83,6 +100,10 @@ def _pct(v) -> str:
 def _protocol(split: dict) -> str:
     if split.get("loso"):
         return "leave-one-subject-out"
+    if split.get("fixed"):
+        f = split["fixed"]
+        val = f", validation {','.join(f['val'])}" if f["val"] else ""
+        return f"fixed split on {f['column']}: train {','.join(f['train'])}, test {','.join(f['test'])}{val}"
     proto = f"{split.get('cv')}-fold CV" if split.get("cv") else f"{split.get('holdout'):.0%} holdout"
     if split.get("repeats", 1) > 1:
         proto += f", {split['repeats']} repeats"

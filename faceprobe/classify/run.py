@@ -32,6 +32,8 @@ class ClassifyOptions:
     a column of the image table (``sequence``: frames of one sequence never straddle folds).
     ``where`` lists row filters (``view=front``, ``Usage!=PublicTest``); ``normalize`` is
     ``none``, ``subject`` or a column whose values' rows are z-scored on their own.
+    ``split_col`` with ``train``, ``test`` (and ``val``) values is a fixed split: one fit, the
+    test part with bootstrap intervals, twins of training images counted and left out.
 
     ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
     ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
@@ -61,6 +63,10 @@ class ClassifyOptions:
     metric: str = "balanced_accuracy"
     where: list = field(default_factory=list)
     normalize: str = "none"
+    split_col: str | None = None
+    train: list = field(default_factory=list)
+    test: list = field(default_factory=list)
+    val: list = field(default_factory=list)
 
 
 def check_options(opts: ClassifyOptions) -> None:
@@ -81,9 +87,32 @@ def check_options(opts: ClassifyOptions) -> None:
         raise OptionError("cv", "loso", "leaves one subject out: it cannot be combined with group=none")
     if opts.metric not in SUMMARY_METRICS:
         raise OptionError("metric", opts.metric, f"choose from: {', '.join(SUMMARY_METRICS)}")
+    _check_fixed(opts)
     if not str(opts.group).strip():
         raise OptionError("group", opts.group, f"choose from: {', '.join(GROUPS)}, or a column such as sequence")
     parse_where(opts.where)
+
+
+def _values(v) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else list(v or [])
+    return tuple(x.strip() for item in items for x in str(item).split(",") if x.strip())
+
+
+def _check_fixed(opts: ClassifyOptions):
+    """The fixed split of the options (or None), refusing what it cannot be combined with."""
+    from .fixedsplit import FixedSplit
+
+    if opts.split_col is None:
+        given = next((n for n in ("train", "test", "val") if _values(getattr(opts, n))), None)
+        if given:
+            raise OptionError(given, ",".join(_values(getattr(opts, given))), "needs --split-col, the column that holds these values")
+        return None
+    for name, value, default in (("cv", opts.cv, None), ("holdout", opts.holdout, None), ("repeats", opts.repeats, 1)):
+        if value != default:
+            raise OptionError(name, value, f"cannot be combined with a fixed split (--split-col {opts.split_col}): it is one fit")
+    if opts.group not in ("auto", "none"):
+        raise OptionError("group", opts.group, "cannot be combined with a fixed split: the split is given, not drawn")
+    return FixedSplit(opts.split_col, _values(opts.train), _values(opts.test), _values(opts.val))
 
 
 def _grouping(ds, mode: str) -> bool:
@@ -139,15 +168,28 @@ def _prepare(opts: ClassifyOptions):
         from .normalize import normalize_within
 
         datasets = [normalize_within(d, opts.normalize) for d in datasets]
+    fixed = _check_fixed(opts)
+    if fixed is not None:
+        from ..cache.store import read_images
+        from .fixedsplit import fixed_rows
+
+        rows = fixed_rows(datasets[0], read_images(opts.cache), fixed)
+        for d in datasets:  # one row order for all keys
+            d.fixed = rows
+        split = SplitSpec(cv=None, holdout=None, repeats=1, group=False, seed=opts.seed, fixed=fixed.as_dict())
+        return datasets, _eval_config(opts, heads, grid, split)
     group = _grouping(datasets[0], opts.group)
     for d in datasets[1:]:  # one row order for all keys: the same groups, so the same folds
         d.groups = datasets[0].groups
     loso = opts.cv == "loso"
     split = SplitSpec(cv=10 if opts.cv is None and opts.holdout is None else (None if loso else opts.cv), holdout=opts.holdout,
                       repeats=opts.repeats, group=group, seed=opts.seed, loso=loso)
-    cfg = EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
-                     progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler)
-    return datasets, cfg
+    return datasets, _eval_config(opts, heads, grid, split)
+
+
+def _eval_config(opts: ClassifyOptions, heads, grid, split) -> EvalConfig:
+    return EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
+                      progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler)
 
 
 def run_fit(opts: ClassifyOptions, out: str) -> dict:
@@ -155,6 +197,9 @@ def run_fit(opts: ClassifyOptions, out: str) -> dict:
     from ..cache.store import read_features
     from .model import fit_model, save_model
 
+    if opts.split_col is not None:
+        raise OptionError("split_col", opts.split_col, "fit trains on every row; to train on one part use --where "
+                                                       f"{opts.split_col}=VALUE (evaluate the split with classify)")
     if opts.normalize != "none":
         raise OptionError("normalize", opts.normalize, "is transductive (statistics of each person's own images): a saved model "
                                                        "could not apply it to one new image; evaluate it with classify")

@@ -29,6 +29,9 @@ class SplitSpec:
     seed : int
     loso : bool
         Leave one subject out: one fold per subject (``cv`` and ``holdout`` None).
+    fixed : dict or None
+        A fixed split's column and values (:class:`~faceprobe.classify.fixedsplit.FixedSplit`);
+        its rows come with the dataset (``cv`` and ``holdout`` None, one repeat, not grouped).
     """
 
     cv: int | None = 10
@@ -37,14 +40,15 @@ class SplitSpec:
     group: bool = True
     seed: int = 0
     loso: bool = False
+    fixed: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def _check(y: np.ndarray, spec: SplitSpec) -> None:
-    if (spec.cv is not None) + (spec.holdout is not None) + spec.loso != 1:
-        raise FaceprobeError("choose one protocol: --cv K, --cv loso or --holdout FRACTION")
+    if (spec.cv is not None) + (spec.holdout is not None) + spec.loso + (spec.fixed is not None) != 1:
+        raise FaceprobeError("choose one protocol: --cv K, --cv loso, --holdout FRACTION or --split-col COLUMN")
     if spec.loso:
         if not spec.group:
             raise OptionError("cv", "loso", "leaves one subject out: it needs grouping by subject")

@@ -102,11 +102,11 @@ def _image_rows(meta: list, jobs: list, status_by_sha: dict, summary) -> tuple[d
     the caller applies them only once the batch's part is in the journal, so the table never
     says ok for an image whose vectors were lost with an interrupted batch.
     """
-    cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height")}
+    cols: dict[str, list] = {c: [] for c in ("path", "sha256", "status", "reason", "width", "height", "dhash")}
     bad = None
     for it in meta:
         job = jobs[it["index"]]
-        status = ("ok", "", it["width"], it["height"]) if it["ok"] else ("bad", it["reason"], -1, -1)
+        status = ("ok", "", it["width"], it["height"], it.get("dhash", "")) if it["ok"] else ("bad", it["reason"], -1, -1, "")
         status_by_sha[job.sha256] = status
         for c, v in zip(cols, (job.path, job.sha256, *status)):
             cols[c].append(v)
@@ -161,7 +161,7 @@ class Work:
     have : dict of str -> set of str
         Per feature key, the content hashes already held (updated as batches are journaled).
     status_by_sha : dict
-        Per content hash, (status, reason, width, height) as learnt (updated).
+        Per content hash, (status, reason, width, height, dhash) as learnt (updated).
     resolutions : dict
         Backbone requests -> what they resolved to (updated with the loaded backbones).
     """

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import BadImage
 from .crop import CropSpec, crop_face
+from .decode import dhash
 from .preprocess import TransformSpec, to_uint8_chw
 from .views import apply_view
 
@@ -79,6 +80,7 @@ class FaceDataset:
             item["reason"] = f"cannot decode: {type(exc).__name__}: {exc}"
             return item
         item["width"], item["height"] = img.size
+        item["dhash"] = dhash(img)
         cropped = crop_face(img, self.crop)
         item["face"], item["box"] = cropped.face, cropped.box
         if self.crop.cropper.landmarks:

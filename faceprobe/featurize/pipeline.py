@@ -150,25 +150,25 @@ def _source_rows(entries, hashes, old: dict) -> tuple[dict, dict]:
     """Image-table rows for the source, with statuses carried over from unchanged files."""
     prev = {str(p): i for i, p in enumerate(old["path"])}
     cols: dict[str, list] = {c: [] for c in ("path", "sha256", "label", "subject", "width", "height", "bytes", "mtime_ns", "status", "reason",
-                                             "extra")}
+                                             "extra", "dhash")}
     # what is known of each content, whatever path it was seen under
     status_by_sha: dict[str, tuple] = {}
     for j, (sha, st) in enumerate(zip(old["sha256"], old["status"])):
         if sha and st in ("ok", "bad"):
-            status_by_sha.setdefault(str(sha), (str(st), str(old["reason"][j]), int(old["width"][j]), int(old["height"][j])))
+            status_by_sha.setdefault(str(sha), (str(st), str(old["reason"][j]), int(old["width"][j]), int(old["height"][j]), str(old["dhash"][j])))
     for e, h in zip(entries, hashes):
         i = prev.get(e.path)
         if h.error:
-            status = ("bad", h.error, -1, -1)
+            status = ("bad", h.error, -1, -1, "")
         else:
-            status = status_by_sha.get(h.sha256, ("pending", "", -1, -1))
+            status = status_by_sha.get(h.sha256, ("pending", "", -1, -1, ""))
         label, subject, extra = e.label, e.subject, json.dumps(e.extra, sort_keys=True) if e.extra else ""
         if not label and i is not None:  # an unlabelled source (predict) keeps known labels
             label, subject, extra = str(old["label"][i]), subject or str(old["subject"][i]), extra or str(old["extra"][i])
         for c, v in zip(("path", "sha256", "label", "subject", "bytes", "mtime_ns", "extra"),
                         (e.path, h.sha256, label, subject, h.size, h.mtime_ns, extra)):
             cols[c].append(v)
-        for c, v in zip(("status", "reason", "width", "height"), status):
+        for c, v in zip(("status", "reason", "width", "height", "dhash"), status):
             cols[c].append(v)
     return cols, status_by_sha
 
@@ -251,7 +251,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
             # commit whatever was computed, also when the run stops early (error, --strict, Ctrl-C)
             for j, s in enumerate(rows["sha256"]):
                 if s in status_by_sha:
-                    rows["status"][j], rows["reason"][j], rows["width"][j], rows["height"][j] = status_by_sha[s]
+                    rows["status"][j], rows["reason"][j], rows["width"][j], rows["height"][j], rows["dhash"][j] = status_by_sha[s]
             parts = read_parts(cache)
             forget = _vanished_bad_rows(old, rows)
             if forget:
