@@ -83,7 +83,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
-             train=(), test=(), val=()) -> Results:
+             train=(), test=(), val=(), aggregate: str | None = None) -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -107,6 +107,8 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
         A fixed split: the column and the values of each part (``"Usage"``, ``["Training"]``,
         ``["PrivateTest"]``, ``["PublicTest"]``); one fit, bootstrap 95 % intervals, figures
         with and without test images that also occur in training.
+    aggregate : str or None
+        A column (``"sequence"``) whose clips also get clip-level figures (scores averaged).
     classes : sequence of str
         ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
     params : dict or sequence of str, optional
@@ -124,7 +126,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
                            balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
                            pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
                            metric=metric, where=_listed(where), normalize=normalize, split_col=split_col,
-                           train=_listed(train), test=_listed(test), val=_listed(val))
+                           train=_listed(train), test=_listed(test), val=_listed(val), aggregate=aggregate)
     return Results(run_classify(opts))
 
 

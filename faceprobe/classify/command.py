@@ -73,11 +73,13 @@ def evaluation_options(func):
 @click.option("--test", "test_values", multiple=True, metavar="V[,V...]", help="--split-col values of the test part.")
 @click.option("--val", "val_values", multiple=True, metavar="V[,V...]", help="--split-col values of a validation part: --param grids are "
               "chosen on it (models fitted on --train) instead of by inner CV.")
+@click.option("--aggregate", default=None, metavar="COLUMN", help="Also give clip-level figures: the frames of each value of "
+              "COLUMN (e.g. sequence, set for video frames) vote by their averaged scores.")
 @evaluation_options
 @clean_errors
 def classify_command(cache, key, head, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs, backend,
                      scheduler, max_memory, json_out, report_path, metric, table_path, quiet, normalize, split_col, train_values, test_values,
-                     val_values):
+                     val_values, aggregate):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -107,7 +109,8 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
                                                augmented, list(params), pca, seed, jobs, progress=not quiet,
                                                backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                                                where=list(where), normalize=normalize, split_col=split_col,
-                                               train=list(train_values), test=list(test_values), val=list(val_values))))
+                                               train=list(train_values), test=list(test_values), val=list(val_values),
+                                               aggregate=aggregate)))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:

@@ -62,6 +62,7 @@ def format_results(res: dict) -> str:
     rows = [[label] + [_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
     lines += _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
     lines += _without_twins(res, heads)
+    lines += _clips(res, heads)
     if split.get("loso"):  # folds of one subject are small: the pooled figures are the ones to report
         pooled = [[label] + [_pct(res["heads"][h].get("pooled", {}).get(name)) for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         lines += ["", "pooled over all test predictions (one fold per subject; above: mean ± std of the per-subject folds)"]
@@ -91,6 +92,19 @@ def _without_twins(res: dict, heads: list[str]) -> list[str]:
     n = next(p["test_images"] for p in parts.values() if p)
     rows = [[label] + [_cell(parts[h].get(name)) if parts[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
     return ["", f"without the twins of training images ({n} test images left)"] + _table(["metric (%) [95% CI]"] + heads, rows)
+
+
+def _clips(res: dict, heads: list[str]) -> list[str]:
+    """Clip-level figures (``--aggregate COLUMN``): frames' scores averaged per clip."""
+    parts = {h: res["heads"][h].get("clips") for h in heads}
+    first = next((p for p in parts.values() if p), None)
+    if first is None:
+        return []
+    mixed = f"; {first['mixed_label_clips']} clips have frames of different labels (their most common label counts)" \
+        if first["mixed_label_clips"] else ""
+    rows = [[label] + [_cell(parts[h]["summary"].get(name)) if parts[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
+    return ["", f"per {first['column']} ({first['clips']} test clips; each frame's scores averaged over its clip){mixed}"] + \
+        _table(["metric (%)"] + heads, rows)
 
 
 def _pct(v) -> str:

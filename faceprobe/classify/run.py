@@ -34,6 +34,7 @@ class ClassifyOptions:
     ``none``, ``subject`` or a column whose values' rows are z-scored on their own.
     ``split_col`` with ``train``, ``test`` (and ``val``) values is a fixed split: one fit, the
     test part with bootstrap intervals, twins of training images counted and left out.
+    ``aggregate`` names a column (``sequence``) whose clips get clip-level figures too.
 
     ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
     ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
@@ -67,6 +68,7 @@ class ClassifyOptions:
     train: list = field(default_factory=list)
     test: list = field(default_factory=list)
     val: list = field(default_factory=list)
+    aggregate: str | None = None
 
 
 def check_options(opts: ClassifyOptions) -> None:
@@ -242,6 +244,11 @@ def run_classify(opts: ClassifyOptions) -> dict:
     else:
         ds = datasets[0]
         res = study(datasets, cfg, opts.metric)
+    if opts.aggregate:
+        from .aggregate import add_clip_figures
+
+        for d in datasets:
+            add_clip_figures(res if len(datasets) == 1 else res["per_key"][d.key], d, opts.aggregate, split.repeats)
     res["grid"] = grid_cells({d.key: res if len(datasets) == 1 else res["per_key"][d.key] for d in datasets}, opts.metric,
                              single_split=split.holdout is not None and split.repeats == 1)
     res["metric"] = opts.metric
@@ -257,6 +264,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "classes_map": opts.classes,
         "group": opts.group,
         "normalize": opts.normalize,
+        "aggregate": opts.aggregate,
         "where": [str(w) for w in parse_where(opts.where)],
         "min_count": opts.min_count,
         "seed": opts.seed,

@@ -66,6 +66,8 @@ def _report(s) -> None:
 @click.option("--subject-col", default="subject", show_default=True, help="Manifest column of subjects (optional column).")
 @click.option("--subject-regex", default=None, metavar="REGEX", help="Subjects from file names: the first group of REGEX searched in each "
               "file's name, e.g. '^(S\\d+)_' (CK+) or '^([A-Z]+)\\.' (JAFFE); for folders and manifests without a subject column.")
+@click.option("--frames", default=None, metavar="all|every:N|fps:F|count:K", help="Frames of each video (.mp4, .avi, .mov, .mkv) "
+              "that become rows; subject and sequence default to the video. [default: all]")
 @click.option("--crop", type=click.Choice(CROPPERS.names()), default="none", show_default=True, help=f"Face crop. {CROPPERS.describe()}.")
 @click.option("--crop-param", "crop_params", multiple=True, help="The cropper's own parameter, NAME=VALUE (repeat). " + "; ".join(
     f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")
@@ -91,7 +93,7 @@ def _report(s) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
-def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, subject_regex, crop, crop_params, margin, no_face,
+def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, subject_regex, frames, crop, crop_params, margin, no_face,
                       align, equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
@@ -119,7 +121,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
 
     cfg = FeaturizeConfig(
         source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
-        path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex,
+        path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex, frames=frames,
         crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align), views=parse_views(augment), device=device,
         precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
         progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,

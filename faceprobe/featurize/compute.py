@@ -258,12 +258,17 @@ def compute_missing(cfg, weights, work: Work, summary) -> None:
         dataset, batch_size=m.batch_size, shuffle=False, num_workers=cores.workers, collate_fn=collate,
         pin_memory=m.plan.pin_memory, worker_init_fn=worker_init if cores.workers else None,
         prefetch_factor=4 if cores.workers else None,
-        multiprocessing_context="forkserver" if cores.workers and not cfg.crop.cropper.fork_safe else None,
+        multiprocessing_context="forkserver" if cores.workers and not _fork_safe(cfg, jobs) else None,
     )
     with torch_threads(cores.torch_threads) as threads:
         run["torch_threads"] = threads
         _choose_decoder(cfg, dataset, m.runners, m.t_index, m.plan, cores.workers, run, summary)
         _stream(cfg, m, loader, dataset, jobs, work, run, summary, t_setup)
+
+
+def _fork_safe(cfg, jobs: list) -> bool:
+    """Workers may be forked: the cropper and every image reference allow it."""
+    return cfg.crop.cropper.fork_safe and all(job.ref.fork_safe for job in jobs)
 
 
 def _first_batch_checks(cfg, m: _Models, tensors, n_jobs: int, run: dict, summary, done: dict) -> None:

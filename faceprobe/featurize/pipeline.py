@@ -37,6 +37,8 @@ class FeaturizeConfig:
         As for :func:`~faceprobe.featurize.sources.read_source`.
     subject_regex : str or None
         Subjects from file names: the first group of this regular expression.
+    frames : str or None
+        Which frames of videos become rows: ``all`` (None), ``every:N``, ``fps:F``, ``count:K``.
     backbones : list of str
     weights : list of str
         One entry for all backbones, or one per backbone (``DEFAULT``, a name, a file, ``none``).
@@ -79,6 +81,7 @@ class FeaturizeConfig:
     label_col: str = "label"
     subject_col: str = "subject"
     subject_regex: str | None = None
+    frames: str | None = None
     crop: CropSpec = field(default_factory=CropSpec)
     views: list[str] = field(default_factory=lambda: ["orig"])
     device: str = "auto"
@@ -212,8 +215,12 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     cfg = replace(cfg, backbones=_requests(cfg.backbones))
     weights = _check_config(cfg)
     table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
-                        subject_col=cfg.subject_col, labelled=cfg.labelled, subject_regex=cfg.subject_regex)
+                        subject_col=cfg.subject_col, labelled=cfg.labelled, subject_regex=cfg.subject_regex,
+                        frames=cfg.frames)
     summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
+    if table.videos:
+        summary.notes.append(f"{table.videos} videos: {sum(1 for e in table.entries if '#frame=' in e.id)} frames "
+                             f"({cfg.frames or 'all'}), one row each")
     if table.subject_matches is not None:
         got, total = table.subject_matches
         summary.notes.append(f"--subject-regex gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))

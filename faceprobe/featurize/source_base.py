@@ -42,6 +42,10 @@ class ImageRef:
         """The id: the image table's ``path`` column."""
         return self.id
 
+    fork_safe = True
+    """Can be opened in a worker forked from a process that opened such references already
+    (False for video frames: OpenCV's decoder threads hang forked children)."""
+
     @property
     def file(self) -> str | None:
         """The file holding the image's bytes as they are (what device decoding may read), or None."""
@@ -81,6 +85,8 @@ class SourceTable:
         The reader that read it.
     subject_matches : (int, int) or None
         With a subject regex: entries that got a subject from their file name, and all entries.
+    videos : int
+        Videos whose frames are among the entries.
     """
 
     entries: list[ImageRef] = field(default_factory=list)
@@ -88,6 +94,7 @@ class SourceTable:
     repeats: int = 0
     reader: str = ""
     subject_matches: tuple[int, int] | None = None
+    videos: int = 0
 
 
 @dataclass(frozen=True)

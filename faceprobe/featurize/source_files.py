@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import FaceprobeError, OptionError
 from .source_base import IMAGE_SUFFIXES, SOURCE_READERS, ImageRef, Reader, SourceOptions, clean_label
+from .source_video import VIDEO_SUFFIXES
 
 __all__ = ["read_folder", "read_manifest"]
 
@@ -23,12 +24,12 @@ def read_folder(root: Path, labelled: bool = True) -> list[ImageRef]:
             # a directory named like an image is listed so that it is reported, not silently ignored
             names = filenames + [d for d in dirnames if Path(d).suffix.lower() in IMAGE_SUFFIXES]
             for name in sorted(names):
-                if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                if Path(name).suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
                     rows.append(ImageRef(os.path.abspath(os.path.join(dirpath, name)), label))
     if not rows:
         raise FaceprobeError(
             f"{root}: no images found; expected one sub-folder per class holding "
-            f"{', '.join(sorted(IMAGE_SUFFIXES))} files"
+            f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))} files"
         )
     return rows
 

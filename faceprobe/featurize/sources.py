@@ -17,6 +17,7 @@ from pathlib import Path
 from . import source_files, source_pixels  # noqa: F401  (they register their readers)
 from ..errors import FaceprobeError, OptionError
 from .source_base import IMAGE_SUFFIXES, SOURCE_READERS, ImageEntry, ImageRef, Reader, SourceOptions, SourceTable
+from .source_video import VIDEO_SUFFIXES, expand_videos, parse_frames
 
 __all__ = ["IMAGE_SUFFIXES", "ImageRef", "ImageEntry", "SourceTable", "SourceOptions", "Reader", "SOURCE_READERS", "read_source"]
 
@@ -51,6 +52,7 @@ def read_source(
     labelled: bool = True,
     reader: str | None = None,
     subject_regex: str | None = None,
+    frames: str | None = None,
 ) -> SourceTable:
     """Read the images of a source with the reader that recognises it.
 
@@ -73,6 +75,10 @@ def read_source(
         the subject (``^(S\\d+)_`` for CK+, ``^([A-Z]+)\\.`` for JAFFE). Files it does not match
         get no subject; ``subject_matches`` counts them. Refused where the source already gives
         subjects or has no file names.
+    frames : str or None, default=None
+        Which frames of each video (``.mp4``, ``.avi``, ``.mov``, ``.mkv``) become rows: ``all``
+        (None), ``every:N``, ``fps:F`` or ``count:K`` (:mod:`.source_video`). Refused when the
+        source lists no video.
 
     Returns
     -------
@@ -88,13 +94,17 @@ def read_source(
         if reader is None:
             raise OptionError("source", source, f"no reader recognises it; readers: {SOURCE_READERS.describe()}")
     pattern = _compile_subject_regex(subject_regex) if subject_regex is not None else None
+    frame_spec = parse_frames(frames)
     options = SourceOptions(None if root is None else str(root), path_col, label_col, subject_col, labelled)
     rows = SOURCE_READERS.get(reader).read(source, options)
     matched = None
     if pattern is not None:
         rows, matched = _subjects_from_names(rows, pattern, reader, subject_col)
+    rows, videos = expand_videos(rows, frame_spec)
+    if frames is not None and not videos:
+        raise OptionError("frames", frames, f"the source lists no video ({', '.join(sorted(VIDEO_SUFFIXES))})")
     table = _deduplicate(rows)
-    table.reader = reader
+    table.reader, table.videos = reader, videos
     if matched is not None:
         table.subject_matches = (sum(bool(e.subject) for e in table.entries), len(table.entries))
     return table
