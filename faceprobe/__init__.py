@@ -3,6 +3,7 @@
 The Python API (importing it loads neither torch nor scikit-learn)::
 
     import faceprobe
+    faceprobe.compute_features("faces/", "efficientnet_lite0", "features.h5")   # featurize (torch)
     feats = faceprobe.load_features("features.h5")        # .X, .obs (DataFrame), .key
     res = faceprobe.evaluate("features.h5", heads=["svm", "logreg"], cv=10)
     res.summary(); res.to_frame()
@@ -12,7 +13,7 @@ The Python API (importing it loads neither torch nor scikit-learn)::
 
 from ._version import __version__
 
-__all__ = ["__version__", "Features", "Results", "evaluate", "load_features", "predict", "register_head"]
+__all__ = ["__version__", "Features", "Results", "compute_features", "evaluate", "load_features", "predict", "register_head"]
 
 
 def __getattr__(name: str):

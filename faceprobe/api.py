@@ -1,6 +1,6 @@
 """The Python API: what a notebook calls. The CLI calls the same functions.
 
-Nothing here imports torch unless :func:`predict` needs to featurize new images.
+Nothing here imports torch unless :func:`compute_features` or :func:`predict` featurize images.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from .classify.heads import register_head
 from .results import Results
 
-__all__ = ["Features", "load_features", "evaluate", "register_head", "predict", "Results"]
+__all__ = ["Features", "load_features", "evaluate", "register_head", "predict", "Results", "compute_features"]
 
 
 @dataclass
@@ -128,6 +128,46 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
                            metric=metric, where=_listed(where), normalize=normalize, split_col=split_col,
                            train=_listed(train), test=_listed(test), val=_listed(val), aggregate=aggregate)
     return Results(run_classify(opts))
+
+
+def compute_features(source, backbones, cache: str = "features.h5", *, weights="DEFAULT", root: str | None = None,
+                     crop: str = "none", crop_params: dict | None = None, margin: float = 0.2, no_face: str = "keep",
+                     align: bool = False, preprocess=(), augment=(), frames: str | None = None, subject_regex: str | None = None,
+                     path_col: str = "path", label_col: str = "label", subject_col: str = "subject", **options) -> dict:
+    """Featurize a source into a cache, as ``featurize`` does (same options, same vectors).
+
+    Parameters
+    ----------
+    source : str
+        A folder of class folders, a CSV manifest (extra columns are kept), a FER-2013 CSV of
+        pixel strings, or any of these holding videos.
+    backbones : str or sequence of str
+        Backbone requests (``efficientnet_lite0``, ``resnet50@layer3``, ``timm/NAME``).
+    cache : str, default="features.h5"
+    weights : str or sequence of str, default="DEFAULT"
+        Once for all backbones, or once per backbone.
+    root, crop, crop_params, margin, no_face, align, preprocess, augment, frames, subject_regex, path_col, label_col, subject_col
+        As the ``featurize`` options of the same names (docs/cli.md); ``crop_params`` is a dict.
+    **options
+        Other :class:`~faceprobe.featurize.pipeline.FeaturizeConfig` fields (``device``,
+        ``precision``, ``batch_size``, ``workers``, ``seed``, ``compile``, ``progress``, ...).
+
+    Returns
+    -------
+    dict
+        What ``featurize --json`` prints: images, computed, cached, bad, keys, notes, timings.
+    """
+    from .featurize.crop import CropSpec
+    from .featurize.pipeline import FeaturizeConfig, featurize
+    from .featurize.preprocess_steps import parse_steps
+    from .featurize.views import parse_views
+
+    steps = parse_steps(preprocess) if isinstance(preprocess, str) else tuple(preprocess)
+    spec = CropSpec(crop, margin, no_face, False, tuple(sorted((crop_params or {}).items())), steps, align)
+    cfg = FeaturizeConfig(source=str(source), backbones=_listed(backbones), weights=_listed(weights), cache=str(cache), root=root,
+                          path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex,
+                          frames=frames, crop=spec, views=parse_views(_listed(augment)), **options)
+    return featurize(cfg).as_dict()
 
 
 def _listed(values) -> list:

@@ -132,3 +132,11 @@ def test_real_faces_video_frames_give_the_vectors_of_the_same_frames_as_png(real
         by_index = {index(str(p)): fm.vectors[row[s]] for p, s in zip(images["path"], images["sha256"])}
         vectors.append(np.stack([by_index[i] for i in range(16)]))
     np.testing.assert_array_equal(vectors[0], vectors[1])
+
+
+def test_python_api_featurizes_videos_and_fer_csv_like_the_command(video_folder, tmp_path):
+    summary = faceprobe.compute_features(video_folder, "resnet18", tmp_path / "api.h5", weights="none", frames="count:3",
+                                         precision="fp32", compile="none", workers=0, progress=False)
+    assert summary["computed"] == 12 and len(summary["bad"]) == 1 and any("5 videos: 12 frames (count:3), one row each; 1 videos cannot be read" in n for n in summary["notes"])
+    obs = faceprobe.load_features(str(tmp_path / "api.h5")).obs
+    assert set(obs.frame) == {"0", "6", "11"} and obs.sequence.nunique() == 4

@@ -188,6 +188,23 @@ def _rows_changed(new: dict, old: dict) -> bool:
     return False
 
 
+def _read(cfg: FeaturizeConfig):
+    """The source's table, and the run's summary started with what reading it found."""
+    table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
+                        subject_col=cfg.subject_col, labelled=cfg.labelled, subject_regex=cfg.subject_regex,
+                        frames=cfg.frames)
+    summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
+    if table.videos:
+        frames = [e for e in table.entries if "#frame=" in e.id]
+        broken = sum(1 for e in frames if getattr(e, "error", ""))
+        summary.notes.append(f"{table.videos} videos: {len(frames) - broken} frames ({cfg.frames or 'all'}), one row each"
+                             + (f"; {broken} videos cannot be read (recorded as bad)" if broken else ""))
+    if table.subject_matches is not None:
+        got, total = table.subject_matches
+        summary.notes.append(f"--subject-regex gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))
+    return table, summary
+
+
 def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     """Compute and cache the features of every image in ``cfg.source``.
 
@@ -214,16 +231,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     t0 = time.perf_counter()
     cfg = replace(cfg, backbones=_requests(cfg.backbones))
     weights = _check_config(cfg)
-    table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col,
-                        subject_col=cfg.subject_col, labelled=cfg.labelled, subject_regex=cfg.subject_regex,
-                        frames=cfg.frames)
-    summary = FeaturizeSummary(cache=os.path.abspath(cfg.cache), images=len(table.entries), conflicts=table.conflicts, repeats=table.repeats)
-    if table.videos:
-        summary.notes.append(f"{table.videos} videos: {sum(1 for e in table.entries if '#frame=' in e.id)} frames "
-                             f"({cfg.frames or 'all'}), one row each")
-    if table.subject_matches is not None:
-        got, total = table.subject_matches
-        summary.notes.append(f"--subject-regex gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))
+    table, summary = _read(cfg)
     cache = cfg.cache
     with writer_lock(cache):
         stale, stale_bytes = remove_stale_copies(cache)

@@ -109,7 +109,7 @@ class _Decoder:
 
 
 @functools.lru_cache(maxsize=4)
-def _decoder(path: str, mtime_ns: int) -> _Decoder:
+def _decoder(path: str) -> _Decoder:
     """One decoder per video and process (a worker reads its frames in order)."""
     return _Decoder(path)
 
@@ -148,8 +148,10 @@ class VideoFrameRef(ImageRef):
 
         if self.error:
             raise BadImage(self.error)
-        bgr = _decoder(self.video, os.stat(self.video).st_mtime_ns).frame(self.index)
-        return Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+        import cv2
+
+        bgr = _decoder(self.video).frame(self.index)
+        return Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def _probe(path: str) -> tuple[int, float, str]:
