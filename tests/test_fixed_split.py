@@ -114,3 +114,15 @@ def test_real_faces_fixed_split_finds_resized_copies_as_near_twins(real_dir, tmp
     note = next(n for n in res.raw["notes"] if n.startswith("fixed split"))
     near = int(note.split(" near twins")[0].rsplit(" ", 1)[1])
     assert 9 <= near <= 10 and "0 test images are exact" in note
+
+
+def test_fixed_split_reports_show_intervals_and_the_figures_without_twins(fer_cache, tmp_path):
+    res = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
+    acc = res.raw["heads"]["logreg"]["summary"]["accuracy"]
+    cell = f"{100 * acc['mean']:.1f} [{100 * acc['ci'][0]:.1f}, {100 * acc['ci'][1]:.1f}]"
+    res.report(str(tmp_path / "r.html"))
+    res.report(str(tmp_path / "r.md"))
+    page, md = (tmp_path / "r.html").read_text(), (tmp_path / "r.md").read_text()
+    assert "Metrics (%, value [95 % bootstrap interval])" in page and cell in page and cell in md
+    assert "without the twins of training images (7 test images left)" in page
+    assert "without the twins of training images (7 test images left):" in md

@@ -140,3 +140,11 @@ def test_python_api_featurizes_videos_and_fer_csv_like_the_command(video_folder,
     assert summary["computed"] == 12 and len(summary["bad"]) == 1 and any("5 videos: 12 frames (count:3), one row each; 1 videos cannot be read" in n for n in summary["notes"])
     obs = faceprobe.load_features(str(tmp_path / "api.h5")).obs
     assert set(obs.frame) == {"0", "6", "11"} and obs.sequence.nunique() == 4
+
+
+def test_clip_figures_reach_the_markdown_report(video_folder, tmp_path):
+    faceprobe.compute_features(video_folder, "resnet18", tmp_path / "c.h5", weights="none", frames="count:3", precision="fp32",
+                               compile="none", workers=0, progress=False)
+    res = faceprobe.evaluate(str(tmp_path / "c.h5"), heads="logreg", cv=2, aggregate="sequence")
+    res.report(str(tmp_path / "r.md"))
+    assert "per sequence (4 test clips; each frame's scores averaged over its clip):" in (tmp_path / "r.md").read_text()

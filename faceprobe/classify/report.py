@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["format_results", "chosen_params"]
+__all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
 ROWS = [
     ("accuracy", "accuracy"),
@@ -14,7 +14,8 @@ ROWS = [
 ]
 
 
-def _cell(v) -> str:
+def summary_cell(v) -> str:
+    """A summary figure in %: mean ± std over folds or repeats, or a fixed split's value [95 % CI]."""
     if v is None:
         return "-"
     if "ci" in v:  # a fixed split: the value and its bootstrap 95 % interval
@@ -59,10 +60,10 @@ def format_results(res: dict) -> str:
     for note in res.get("notes", []):
         lines.append(f"note: {note}")
     lines.append("")
-    rows = [[label] + [_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
+    rows = [[label] + [summary_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
     lines += _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
-    lines += _without_twins(res, heads)
-    lines += _clips(res, heads)
+    for title, rows in extra_tables(res, heads):
+        lines += ["", title] + _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
     if split.get("loso"):  # folds of one subject are small: the pooled figures are the ones to report
         pooled = [[label] + [_pct(res["heads"][h].get("pooled", {}).get(name)) for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         lines += ["", "pooled over all test predictions (one fold per subject; above: mean ± std of the per-subject folds)"]
@@ -84,27 +85,23 @@ def format_results(res: dict) -> str:
     return "\n".join(lines)
 
 
-def _without_twins(res: dict, heads: list[str]) -> list[str]:
-    """A fixed split's figures on the test images that are no twin of a training image."""
-    parts = {h: res["heads"][h].get("without_twins") for h in heads}
-    if not any(parts.values()):
-        return []
-    n = next(p["test_images"] for p in parts.values() if p)
-    rows = [[label] + [_cell(parts[h].get(name)) if parts[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
-    return ["", f"without the twins of training images ({n} test images left)"] + _table(["metric (%) [95% CI]"] + heads, rows)
-
-
-def _clips(res: dict, heads: list[str]) -> list[str]:
-    """Clip-level figures (``--aggregate COLUMN``): frames' scores averaged per clip."""
-    parts = {h: res["heads"][h].get("clips") for h in heads}
-    first = next((p for p in parts.values() if p), None)
-    if first is None:
-        return []
-    mixed = f"; {first['mixed_label_clips']} clips have frames of different labels (their most common label counts)" \
-        if first["mixed_label_clips"] else ""
-    rows = [[label] + [_cell(parts[h]["summary"].get(name)) if parts[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
-    return ["", f"per {first['column']} ({first['clips']} test clips; each frame's scores averaged over its clip){mixed}"] + \
-        _table(["metric (%)"] + heads, rows)
+def extra_tables(res: dict, heads: list[str]) -> list[tuple[str, list[list[str]]]]:
+    """Tables beside the main one, as (title, rows with the metric label first): a fixed split's
+    figures without the twins of training images, and clip-level figures (``--aggregate``)."""
+    out = []
+    twins = {h: res["heads"][h].get("without_twins") for h in heads}
+    if any(twins.values()):
+        n = next(p["test_images"] for p in twins.values() if p)
+        rows = [[label] + [summary_cell(twins[h].get(name)) if twins[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
+        out.append((f"without the twins of training images ({n} test images left)", rows))
+    clips = {h: res["heads"][h].get("clips") for h in heads}
+    first = next((p for p in clips.values() if p), None)
+    if first is not None:
+        mixed = f"; {first['mixed_label_clips']} clips have frames of different labels (their most common label counts)" \
+            if first["mixed_label_clips"] else ""
+        rows = [[label] + [summary_cell(clips[h]["summary"].get(name)) if clips[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
+        out.append((f"per {first['column']} ({first['clips']} test clips; each frame's scores averaged over its clip){mixed}", rows))
+    return out
 
 
 def _pct(v) -> str:

@@ -5,17 +5,13 @@ from __future__ import annotations
 import base64
 import html
 
-from ..classify.report import ROWS, chosen_params
+from ..classify.report import ROWS, chosen_params, extra_tables, summary_cell
 
 __all__ = ["key_sections", "key_markdown", "pct", "summary_cell"]
 
 
 def pct(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
-
-
-def summary_cell(v) -> str:
-    return "-" if v is None else f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
 
 
 def _pooled(res: dict, head: str) -> tuple[list, list]:
@@ -35,10 +31,16 @@ def key_sections(res: dict, level: int = 2) -> list[str]:
     img = lambda png, alt: f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
     parts = []
     table = '<table id="metrics">' if level == 2 else "<table class='metrics'>"
-    parts.append(f'<h{level}>Metrics (%, mean ± std)</h{level}>{table}<tr><th>metric</th>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
+    fixed = bool(res.get("provenance", {}).get("split", {}).get("fixed"))
+    what = "value [95 % bootstrap interval]" if fixed else "mean ± std"
+    parts.append(f'<h{level}>Metrics (%, {what})</h{level}>{table}<tr><th>metric</th>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for name, label in ROWS:
         parts.append(f"<tr><td>{label}</td>" + "".join(f"<td>{summary_cell(res['heads'][h]['summary'][name])}</td>" for h in heads) + "</tr>")
     parts.append("</table>")
+    for title, rows in extra_tables(res, heads):
+        parts.append(f"<p class='extra'>{html.escape(title)}</p><table class='metrics'><tr><th>metric</th>"
+                     + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows] + ["</table>"]
     for h in heads:
         r = res["heads"][h]
         if "error" in r:
@@ -66,6 +68,9 @@ def key_markdown(res: dict, level: int = 2) -> list[str]:
     out = ["| metric (%) | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for name, label in ROWS:
         out.append(f"| {label} | " + " | ".join(summary_cell(res["heads"][h]["summary"][name]) for h in heads) + " |")
+    for title, rows in extra_tables(res, heads):
+        out += ["", f"{title}:", "", "| metric (%) | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+        out += ["| " + " | ".join(row) + " |" for row in rows]
     for h in heads:
         r = res["heads"][h]
         out += ["", f"{hashes} {h}", ""]
