@@ -126,3 +126,26 @@ def test_fixed_split_reports_show_intervals_and_the_figures_without_twins(fer_ca
     assert "Metrics (%, value [95 % bootstrap interval])" in page and cell in page and cell in md
     assert "without the twins of training images (7 test images left)" in page
     assert "without the twins of training images (7 test images left):" in md
+
+
+def test_a_study_on_a_fixed_split_compares_keys_with_mcnemar(tmp_path):
+    """Two backbones on the same fixed split: one test set, so cells are compared with McNemar's
+    test on the paired test predictions (a t-test over one fold has no spread)."""
+    from .conftest import _invoke
+
+    rng = np.random.default_rng(3)
+    with open(tmp_path / "fer.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for i in range(40):
+            w.writerow([3 if i % 2 else 6, " ".join(map(str, np.asarray(make_face_like(rng, 48, colour=False)).ravel())),
+                        "Training" if i < 28 else "PrivateTest"])
+    cache = tmp_path / "c.h5"
+    r = _invoke("featurize", tmp_path / "fer.csv", "-b", TINY, "-b", "resnet18", "-w", "none", "-c", cache, "--precision", "fp32",
+                "--compile", "none", "--workers", 0, "-q")
+    assert r.exit_code == 0, r.output
+    res = faceprobe.evaluate(str(cache), [TINY, "resnet18"], heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
+    cells = res.raw["grid"]
+    assert len(cells) == 2 and all(c["folds"] == 1 for c in cells)
+    other = [c for c in cells if c["p_vs_best"] is not None and not np.isnan(c["p_vs_best"])]
+    assert len(other) == 1 and 0.0 < other[0]["p_vs_best"] <= 1.0

@@ -250,7 +250,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         for d in datasets:
             add_clip_figures(res if len(datasets) == 1 else res["per_key"][d.key], d, opts.aggregate, split.repeats)
     res["grid"] = grid_cells({d.key: res if len(datasets) == 1 else res["per_key"][d.key] for d in datasets}, opts.metric,
-                             single_split=split.holdout is not None and split.repeats == 1)
+                             single_split=(split.holdout is not None and split.repeats == 1) or split.fixed is not None)
     res["metric"] = opts.metric
     res["provenance"] = {
         "key": ds.key if len(datasets) == 1 else [d.key for d in datasets],
