@@ -121,3 +121,22 @@ def test_real_faces_where_and_group_on_a_manifest_column(real_dir, tmp_path, fea
     assert by_subject.raw["heads"]["logreg"]["summary"] == by_person.raw["heads"]["logreg"]["summary"]
     named = faceprobe.evaluate(str(cache), where=["posed=no"], **kw)
     assert named.raw["rows"] == sum(not r["subject"].startswith("posed_") for r in rows) > 0
+
+
+def test_cache_info_lists_the_extra_columns_and_export_keeps_them(column_cache, tmp_path, invoke):
+    cache, rows = column_cache
+    r = invoke("cache", "info", "-c", cache)
+    assert r.exit_code == 0
+    assert "column view: front 20, side 20" in r.output
+    assert "column sequence: distinct values 20" in r.output
+    out = tmp_path / "x.csv"
+    assert invoke("cache", "export", "-c", cache, "--format", "csv", "-o", out).exit_code == 0
+    exported = list(csv.DictReader(open(out)))
+    want = {r["path"]: r for r in rows}
+    assert len(exported) == 40
+    assert all(e["view"] == want[e["path"].rsplit("/", 1)[1]]["view"] and e["sequence"] == want[e["path"].rsplit("/", 1)[1]]["sequence"]
+               for e in exported)
+    npz = tmp_path / "x.npz"
+    assert invoke("cache", "export", "-c", cache, "-o", npz).exit_code == 0
+    data = np.load(npz)
+    assert list(data["extra_columns"]) == ["intensity", "sequence", "view"] and len(data["extra.view"]) == 40

@@ -61,6 +61,8 @@ def info_command(cache, as_json):
     click.echo(f"images: {info['images']}  " + "  ".join(f"{k}={v}" for k, v in sorted(info["status"].items())) + f"  subjects={info['subjects']}")
     click.echo("labels: " + ", ".join(f"{k} {v}" for k, v in info["labels"].items())
                + (f"; unlabelled (predicted, never used for training) {info['unlabelled']}" if info["unlabelled"] else ""))
+    for name, values in info["columns"].items():
+        click.echo(f"column {name}: " + ", ".join(f"{k or '(empty)'} {v}" for k, v in values.items()))
     for r in info["keys"]:
         click.echo(f"key {r['key']}: {r['rows']} rows x {r['dim']} ({','.join(r['precision'])} on {','.join(r['devices'])})")
     if info["journal_parts"]:

@@ -94,6 +94,15 @@ def read_images(path: str) -> dict[str, np.ndarray]:
         return _read_table(f["images"])
 
 
+def extra_columns(images: dict, idx=None) -> dict[str, np.ndarray]:
+    """The ``extra`` column of image-table rows (all, or ``idx``) as one string array per name
+    (sorted by name; "" where a row lacks it)."""
+    raw = np.asarray(images.get("extra", np.full(len(images["path"]), "", dtype=object)))
+    rows = [json.loads(t) if t else {} for t in (raw if idx is None else raw[idx])]
+    names = sorted({k for r in rows for k in r})
+    return {n: np.asarray([str(r.get(n, "")) for r in rows], dtype=str) for n in names}
+
+
 def read_feature_hashes(path: str) -> dict[str, set[str]]:
     """For each feature key, the set of image hashes it holds rows for."""
     with open_cache(path) as f:

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import FaceprobeError, OptionError
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, key_stem, open_cache
-from .store import read_features, read_images, stale_copies
+from .store import extra_columns, read_features, read_images, stale_copies
 
 __all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
 
@@ -64,8 +64,13 @@ def resolve_key(path: str, key: str | None) -> str:
     raise FaceprobeError(f"unknown feature key {key!r}; the cache holds: {', '.join(keys)}")
 
 
+INFO_VALUES = 12
+"""``cache info`` lists the values of an extra column with at most this many; else their count."""
+
+
 def cache_info(path: str) -> dict:
-    """Summary of a cache: format, images by status and label, keys, provenance."""
+    """Summary of a cache: format, images by status and label, extra columns (their values, or
+    how many distinct ones), keys, provenance."""
     with open_cache(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items() if k != "backbones"}
         attrs = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in attrs.items()}
@@ -75,6 +80,11 @@ def cache_info(path: str) -> dict:
     unlabelled = sum(1 for lab, s in zip(images["label"], images["status"]) if s == "ok" and not lab)
     subjects = {str(s) for s in images["subject"] if s}
     bad = [(str(p), str(r)) for p, s, r in zip(images["path"], images["status"], images["reason"]) if s == "bad"]
+    ok = np.flatnonzero(np.asarray(images["status"]).astype(str) == "ok")
+    columns = {}
+    for name, values in extra_columns(images, ok).items():
+        counts = Counter(values.tolist())
+        columns[name] = dict(sorted(counts.items())) if len(counts) <= INFO_VALUES else {"distinct values": len(counts)}
     return {
         "path": os.path.abspath(path),
         "bytes": os.path.getsize(path),
@@ -84,6 +94,7 @@ def cache_info(path: str) -> dict:
         "labels": dict(sorted(labels.items())),
         "unlabelled": unlabelled,
         "subjects": len(subjects),
+        "columns": columns,
         "bad": bad,
         "keys": list_keys(path),
         "journal_parts": len(part_files(path)),
@@ -181,14 +192,17 @@ def export_key(path: str, key: str | None, out: str, fmt: str = "npz") -> dict:
     rows = np.asarray([r for _, r in sel], dtype=int)
     X = fm.vectors[rows] if len(rows) else np.zeros((0, fm.vectors.shape[1]), np.float32)
     cols = {c: np.asarray(images[c][img_idx]).astype(str) for c in ("path", "label", "subject", "sha256")}
+    extra = {n: v for n, v in extra_columns(images, img_idx).items() if n not in cols and n != "X"}
     if fmt == "npz":
-        np.savez_compressed(out, X=X, key=np.array(key), spec=np.array(json.dumps(fm.spec)), **cols)
+        np.savez_compressed(out, X=X, key=np.array(key), spec=np.array(json.dumps(fm.spec)), **cols,
+                            **({"extra_columns": np.array(list(extra)), **{f"extra.{n}": v for n, v in extra.items()}} if extra else {}))
     elif fmt == "csv":
         with open(out, "w", newline="", encoding="utf-8") as handle:
             w = csv.writer(handle)
-            w.writerow(["path", "label", "subject", "sha256", *[f"f{j}" for j in range(X.shape[1])]])
+            w.writerow(["path", "label", "subject", "sha256", *extra, *[f"f{j}" for j in range(X.shape[1])]])
             for j in range(len(rows)):
-                w.writerow([cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(f"{v:.8g}" for v in X[j])])
+                w.writerow([cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(v[j] for v in extra.values()),
+                            *(f"{v:.8g}" for v in X[j])])
     else:
         raise OptionError("format", fmt, "choose from: npz, csv")
     return {"key": key, "rows": int(len(rows)), "dim": int(X.shape[1]), "out": out}

@@ -5,7 +5,6 @@ grouping (``--group COL``) and fixed splits.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -46,12 +45,11 @@ def parse_where(specs) -> list[Where]:
 def image_columns(images: dict, idx: np.ndarray) -> dict[str, np.ndarray]:
     """``subject`` and the extra columns of the image-table rows ``idx`` (strings; "" where a row
     lacks a column)."""
-    extras = [json.loads(t) if t else {} for t in np.asarray(images.get("extra", np.array([""] * len(images["path"]))))[idx]]
-    names = sorted({k for e in extras for k in e})
+    from ..cache.store import extra_columns
+
     cols = {"subject": np.asarray(images["subject"][idx]).astype(str)}
-    for name in names:
-        if name not in cols:
-            cols[name] = np.asarray([str(e.get(name, "")) for e in extras], dtype=str)
+    for name, values in extra_columns(images, idx).items():
+        cols.setdefault(name, values)
     return cols
 
 
