@@ -39,15 +39,20 @@ def _cascade(name: str = "haarcascade_frontalface_default.xml"):
     return cascade
 
 
+def _shrunk(img: Image.Image, side: int) -> tuple[Image.Image, float]:
+    """``img`` resized (bilinear) so its longer side is at most ``side`` pixels, and the scale."""
+    scale = min(1.0, side / max(img.size))
+    if scale < 1.0:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
+    return img, scale
+
+
 def detect_largest_face(img: Image.Image, params: dict | None = None) -> tuple[int, int, int, int] | None:
     """Return the largest frontal face box (x, y, w, h) in original pixels, or None."""
     import cv2
 
     p = {**HAAR_PARAMS, **(params or {})}
-    grey = img.convert("L")
-    scale = min(1.0, p["detect_side"] / max(grey.size))
-    if scale < 1.0:
-        grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.BILINEAR)
+    grey, scale = _shrunk(img.convert("L"), p["detect_side"])
     arr = cv2.equalizeHist(np.asarray(grey))
     size = (p["min_size"], p["min_size"])
     before = cv2.getNumThreads()
@@ -95,10 +100,7 @@ def _yunet_detect(img: Image.Image, params: dict):
     """(score, box, landmarks) of the chosen face in original pixels, or None."""
     import yuface
 
-    scale = min(1.0, params["detect_side"] / max(img.size))
-    small = img.convert("RGB")
-    if scale < 1.0:
-        small = small.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
+    small, scale = _shrunk(img.convert("RGB"), params["detect_side"])
     bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
     confs, boxes, points = yuface.detect(bgr, params["min_score"])
     if len(confs) == 0:
@@ -152,7 +154,7 @@ def _dlib_detect(img: Image.Image, params: dict):
 
     from . import dlib_models
 
-    small, scale = dlib_models.shrink(img, params["detect_side"])
+    small, scale = _shrunk(img.convert("RGB"), params["detect_side"])
     found = dlib_models.detect_face(np.asarray(small), params["detector"], params["pick"])
     if found is None:
         return None

@@ -10,11 +10,9 @@ forbids commercial use).
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 
 import numpy as np
-from PIL import Image
 
 from ..errors import FaceprobeError
 
@@ -60,12 +58,10 @@ def model_file(which: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def file_sha256(path: str) -> str:
-    """sha256 of a model file's bytes (dlib's .dat files have no state dict)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """sha256 of a model file's bytes (dlib's .dat files have no state dict), once per process."""
+    from ..hashes import file_sha256 as sha256_of
+
+    return sha256_of(path)
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,12 +120,3 @@ def eye_landmarks(rgb: np.ndarray, rect) -> tuple:
     left, right = np.mean(parts[2:4], 0), np.mean(parts[0:2], 0)
     nan = float("nan")
     return (*(round(float(v), 2) for v in (*left, *right)), nan, nan, nan, nan, nan, nan)
-
-
-def shrink(img: Image.Image, side: int) -> tuple[Image.Image, float]:
-    """An RGB copy whose longer side is at most ``side`` pixels, and its scale."""
-    scale = min(1.0, side / max(img.size))
-    rgb = img.convert("RGB")
-    if scale < 1.0:
-        rgb = rgb.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
-    return rgb, scale
