@@ -12,7 +12,6 @@ the dev faces, 90 % of 48 x 48 JPEG copies of a face were within 2 bits of the o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,16 +69,14 @@ class FixedRows:
 
 def _values_by_content(images: dict, column: str) -> dict[str, set]:
     """Content hash -> every value ``column`` has over the paths listing that content."""
+    from ..cache.store import extra_columns
+
+    n = len(images["path"])
+    values = images["subject"] if column == "subject" else extra_columns(images).get(column, np.full(n, "", dtype=object))
     out: dict[str, set] = {}
-    extras = images.get("extra")
-    for i, (sha, status) in enumerate(zip(images["sha256"], images["status"])):
-        if status != "ok":
-            continue
-        if column == "subject":
-            value = str(images["subject"][i])
-        else:
-            value = str(json.loads(extras[i]).get(column, "")) if extras is not None and extras[i] else ""
-        out.setdefault(str(sha), set()).add(value)
+    for sha, status, value in zip(images["sha256"], images["status"], values):
+        if status == "ok":
+            out.setdefault(str(sha), set()).add(str(value))
     return out
 
 
@@ -134,17 +131,24 @@ def fixed_rows(ds, images: dict, split: FixedSplit) -> FixedRows:
     return rows
 
 
+def _codes(labels, classes: list[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[v] for v in labels], dtype=np.int64)
+
+
+def _confusion(t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrix (rows true) of class codes."""
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], seed: int, rounds: int = BOOTSTRAP_ROUNDS) -> dict:
     """Percentile 95 % intervals of ``CI_METRICS`` over ``rounds`` resamples of the test rows."""
-    index = {c: i for i, c in enumerate(classes)}
-    t = np.array([index[v] for v in y_true], dtype=np.int64)
-    p = np.array([index[v] for v in y_pred], dtype=np.int64)  # heads predict the dataset's classes only
+    t, p = _codes(y_true, classes), _codes(y_pred, classes)  # heads predict the dataset's classes only
     rng = np.random.default_rng(seed)
-    k = len(classes)
     draws = {m: [] for m in CI_METRICS}
     for _ in range(rounds):
         pick = rng.integers(0, len(t), len(t))
-        met = confusion_metrics(np.bincount(t[pick] * k + p[pick], minlength=k * k).reshape(k, k), classes)
+        met = confusion_metrics(_confusion(t[pick], p[pick], len(classes)), classes)
         for m in CI_METRICS:
             draws[m].append(met[m])
     return {m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for m, v in draws.items()}
@@ -162,11 +166,7 @@ def fixed_figures(head_result: dict, rows: FixedRows, classes: list[str], seed: 
     keep = ~rows.twins
     if keep.all() or not keep.any():
         return head_result
-    k = len(classes)
-    index = {c: i for i, c in enumerate(classes)}
-    t = np.array([index[v] for v in y_true[keep]])
-    p = np.array([index[v] for v in y_pred[keep]])
-    met = confusion_metrics(np.bincount(t * k + p, minlength=k * k).reshape(k, k), classes)
+    met = confusion_metrics(_confusion(_codes(y_true[keep], classes), _codes(y_pred[keep], classes), len(classes)), classes)
     ci = bootstrap_ci(y_true[keep], y_pred[keep], classes, seed)
     head_result["without_twins"] = {"test_images": int(keep.sum()),
                                     **{m: {"mean": met[m], "std": 0.0, "over": "test images", "ci": ci[m]} for m in CI_METRICS}}

@@ -20,8 +20,6 @@ def summary_cell(v) -> str:
         return "-"
     if "ci" in v:  # a fixed split: the value and its bootstrap 95 % interval
         return f"{100 * v['mean']:.1f} [{100 * v['ci'][0]:.1f}, {100 * v['ci'][1]:.1f}]"
-    if v.get("over") == "test images":
-        return f"{100 * v['mean']:.1f}"
     return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
 
 
