@@ -148,3 +148,18 @@ def test_clip_figures_reach_the_markdown_report(video_folder, tmp_path):
     res = faceprobe.evaluate(str(tmp_path / "c.h5"), heads="logreg", cv=2, aggregate="sequence")
     res.report(str(tmp_path / "r.md"))
     assert "per sequence (4 test clips; each frame's scores averaged over its clip):" in (tmp_path / "r.md").read_text()
+
+
+def test_a_rewritten_video_is_decoded_afresh_in_the_same_process(tmp_path):
+    import os
+
+    (tmp_path / "x").mkdir()
+    path = tmp_path / "x" / "v.mkv"
+    first, second = _frames(4, 1), _frames(4, 2)
+    write_video(path, first)
+    ref = next(e for e in read_source(tmp_path).entries if e.id.endswith("#frame=2"))
+    assert np.array_equal(np.asarray(ref.open()), first[2])
+    write_video(path, second)
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    ref = next(e for e in read_source(tmp_path).entries if e.id.endswith("#frame=3"))
+    assert np.array_equal(np.asarray(ref.open()), second[3])

@@ -109,8 +109,9 @@ class _Decoder:
 
 
 @functools.lru_cache(maxsize=4)
-def _decoder(path: str) -> _Decoder:
-    """One decoder per video and process (a worker reads its frames in order)."""
+def _decoder(path: str, mtime_ns: int) -> _Decoder:
+    """One decoder per video version and process (a worker reads its frames in order); a video
+    rewritten since it was listed gets a new decoder, not the old file's open handle."""
     return _Decoder(path)
 
 
@@ -122,6 +123,7 @@ class VideoFrameRef(ImageRef):
     video: str = ""
     index: int = 0
     error: str = ""
+    mtime_ns: int = -1
     fork_safe = False  # OpenCV's decoder threads: workers start from a fork server
 
     @property
@@ -150,7 +152,7 @@ class VideoFrameRef(ImageRef):
             raise BadImage(self.error)
         import cv2
 
-        bgr = _decoder(self.video).frame(self.index)
+        bgr = _decoder(self.video, self.mtime_ns).frame(self.index)
         return Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
@@ -183,7 +185,9 @@ def expand_videos(rows: list[ImageRef], frames: FrameSpec) -> tuple[list[ImageRe
         if error:
             out.append(VideoFrameRef(f"{ref.id}#frame=0", ref.label, subject, {**extra, "frame": "0"}, video=ref.id, error=error))
             continue
+        mtime = os.stat(ref.id).st_mtime_ns
         for i in frames.indices(n, fps):
-            out.append(VideoFrameRef(f"{ref.id}#frame={i}", ref.label, subject, {**extra, "frame": str(i)}, video=ref.id, index=i))
+            out.append(VideoFrameRef(f"{ref.id}#frame={i}", ref.label, subject, {**extra, "frame": str(i)}, video=ref.id, index=i,
+                                     mtime_ns=mtime))
     return out, videos
 
