@@ -83,7 +83,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
-             train=(), test=(), val=(), aggregate: str | None = None) -> Results:
+             train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto") -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -95,7 +95,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
     heads : str or sequence of str, default=every built-in head
         Head names (``faceprobe.classify.heads.HEADS``, including heads added with
         :func:`register_head`), or ``"all"``.
-    cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric
+    cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine
         As the ``classify`` options of the same names (docs/cli.md); ``cv`` defaults to 10
         when neither ``cv`` nor ``holdout`` is given, and ``"loso"`` leaves one subject out;
         ``group`` may name a column (``"sequence"``).
@@ -126,7 +126,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
                            balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
                            pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
                            metric=metric, where=_listed(where), normalize=normalize, split_col=split_col,
-                           train=_listed(train), test=_listed(test), val=_listed(val), aggregate=aggregate)
+                           train=_listed(train), test=_listed(test), val=_listed(val), aggregate=aggregate, engine=engine)
     return Results(run_classify(opts))
 
 

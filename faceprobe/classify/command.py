@@ -8,6 +8,7 @@ import click
 
 from ..cli_common import clean_errors
 from .config import BACKENDS, BALANCE
+from .engines import ENGINE_CHOICES, ENGINES
 from .heads import HEADS
 from .metrics import SUMMARY_METRICS
 
@@ -52,6 +53,10 @@ def evaluation_options(func):
         click.option("--jobs", "-j", type=int, default=-1, show_default=True, help="Parallel folds (joblib processes); -1: all cores. Numbers do not depend on it."),
         click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True, help="dask: run folds on a dask.distributed cluster (same results)."),
         click.option("--scheduler", default=None, help="Dask scheduler address (default with --backend dask: a local cluster of --jobs workers)."),
+        click.option("--engine", type=click.Choice(list(ENGINE_CHOICES)), default="auto", show_default=True,
+                     help="Implementation of the heads: auto (the fastest installed engine that each head and its parameters "
+                          "were shown faithful on, else scikit-learn); " + "; ".join(f"{n}: {e.description}" for n, e in ENGINES.items())
+                          + ". The engine used is in the notes and --json."),
         click.option("--max-memory", default="auto", show_default=True, help="Memory budget, e.g. 8G; past it knn and logreg read features from the cache in blocks, other heads are refused. auto: half the free memory."),
     ]):
         func = option(func)
@@ -78,7 +83,7 @@ def evaluation_options(func):
 @evaluation_options
 @clean_errors
 def classify_command(cache, key, head, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs, backend,
-                     scheduler, max_memory, json_out, report_path, metric, table_path, quiet, normalize, split_col, train_values, test_values,
+                     scheduler, engine, max_memory, json_out, report_path, metric, table_path, quiet, normalize, split_col, train_values, test_values,
                      val_values, aggregate):
     """Cross-validate classifier heads on cached features (CPU only).
 
@@ -110,7 +115,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
                                                backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                                                where=list(where), normalize=normalize, split_col=split_col,
                                                train=list(train_values), test=list(test_values), val=list(val_values),
-                                               aggregate=aggregate)))
+                                               aggregate=aggregate, engine=engine)))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:
@@ -130,7 +135,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
 @clean_errors
 def fit_command(head, cache, key, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs,
-                backend, scheduler, max_memory, output):
+                backend, scheduler, engine, max_memory, output):
     """Train one head on all cached rows and save it, with its cross-validated metrics.
 
     The model file is a joblib pickle: load only models from sources you trust.
@@ -145,7 +150,7 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, where, balance, c
         raise click.UsageError(f"fit trains one head; give one of {', '.join(HEADS.names())}")
     model = run_fit(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
                                     augmented, list(params), pca, seed, jobs, backend=backend, scheduler=scheduler,
-                                    max_memory=max_memory, where=list(where)), output)
+                                    max_memory=max_memory, where=list(where), engine=engine), output)
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")

@@ -6,10 +6,19 @@ from dataclasses import dataclass, field
 
 from .splits import SplitSpec
 
-__all__ = ["EvalConfig", "BALANCE", "BACKENDS"]
+__all__ = ["EvalConfig", "BALANCE", "BACKENDS", "cores_of"]
 
 BALANCE = ("none", "undersample", "class-weight")
 BACKENDS = ("local", "dask")
+
+
+def cores_of(jobs: int) -> int:
+    """``jobs``, or with -1 the cores this process may use."""
+    import os
+
+    if jobs > 0:
+        return jobs
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @dataclass
@@ -42,6 +51,14 @@ class EvalConfig:
         dask.distributed cluster; the ``dask`` extra). Results are identical either way.
     scheduler : str or None
         Dask scheduler address; None starts a local cluster with ``jobs`` workers.
+    engine : str
+        ``auto`` (the fastest usable engine each head and its parameters accept), ``sklearn``,
+        ``onedal`` or ``cuml`` (:mod:`~faceprobe.classify.engines`).
+    cores : int
+        Threads one fold's fits may use (set by :func:`~faceprobe.classify.evaluate.evaluate`
+        from ``jobs`` and the number of fold processes); results do not depend on it.
+    engine_status : dict of str -> (version, why)
+        Every engine's status, read once when evaluation starts.
     specs : dict of str -> HeadSpec
         The heads' registry entries, taken when evaluation starts (:meth:`spec`), so that
         worker processes use the same heads, also ones registered in this process only.
@@ -58,7 +75,16 @@ class EvalConfig:
     progress: bool = False
     backend: str = "local"
     scheduler: str | None = None
+    engine: str = "auto"
+    cores: int = 1
+    engine_status: dict = field(default_factory=dict)
     specs: dict = field(default_factory=dict)
+
+    def engine_for(self, spec, params: dict):
+        """The :class:`~faceprobe.classify.engines.EngineChoice` of a head with ``params`` (defaults merged)."""
+        from .engines import choose_engine
+
+        return choose_engine(self.engine, spec, params, self.engine_status)
 
     def spec(self, head: str):
         """The head's entry: as taken into ``specs``, else from the registry."""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import FaceprobeError, OptionError
-from .config import BACKENDS, BALANCE, EvalConfig
+from .config import BACKENDS, BALANCE, EvalConfig, cores_of
 from .data import Dataset
 from .folds import check_heads, choose_params, make_fold
 from .heads import HEADS, head_grid, own_grid
+from .memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import make_splits
 
@@ -23,6 +25,10 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
     if cfg.balance not in BALANCE:
         raise OptionError("balance", cfg.balance, f"choose from: {', '.join(BALANCE)}")
     cfg.specs = {h: HEADS.get(h) for h in cfg.heads}  # workers get these entries with the tasks
+    if not cfg.engine_status:  # read once (a study evaluates several keys with one config)
+        from .engines import check_engine
+
+        cfg.engine_status = check_engine(cfg.engine, cfg.specs)
     taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
@@ -46,6 +52,7 @@ def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
         _, counts = np.unique(ds.y[train], return_counts=True)
         sizes.append(int(counts.min()) * len(counts) if cfg.balance == "undersample" else len(train))
     n = min(sizes)
+    _check_memory(ds, cfg, splits)
     if cfg.pca is not None and cfg.pca > n:
         raise OptionError("pca", cfg.pca, f"more components than the {n} training rows of the smallest fold; use at most {n}")
     for h in cfg.heads:
@@ -58,6 +65,29 @@ def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
                 where = "inner-CV training rows" if grid else "training rows"
                 raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} {where} of the smallest fold; "
                                   f"use {name} <= {limit}")
+
+
+def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
+    """Refuse, before any fold runs, a head whose largest fold would not fit in the memory budget."""
+    from .diskrows import format_size
+    from .memory import head_need
+
+    plan = getattr(ds, "plan", None)
+    if plan is None or not plan.in_memory:
+        return
+    n = max(len(train) for _, train, _ in splits) * (1 + (len(ds.views) if cfg.augmented else 0))
+    m = max(len(test) for _, _, test in splits)
+    d, k = cfg.pca or ds.X.shape[1], len(ds.classes)
+    workers = _workers(cfg.jobs, len(splits))
+    cores = max(1, cores_of(cfg.jobs) // workers)
+    for h in cfg.heads:
+        spec = cfg.spec(h)
+        engine = cfg.engine_for(spec, spec.merged(head_grid(spec, cfg.grid)[0])).name
+        need = plan.need + workers * head_need(h, engine, n, m, d, k, cores)
+        if need > plan.budget:
+            raise OptionError("max_memory", format_size(plan.budget), f"{h} on {engine} needs about {format_size(need)} for "
+                              f"{workers} fold(s) of {n} training rows x {d} at once (features included); give at least that, "
+                              "or fewer parallel folds (jobs)")
 
 
 def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -104,17 +134,22 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None)
     for head in cfg.heads:
         where = {"head": head, "fold": fold, "repeat": repeat}
         try:
-            if on_val is not None:
-                params, inner = _choose_on_val(head, cfg, on_val, ds.y[val])
-            else:
-                params, inner = choose_params(head, cfg, prepared, seed)
-            est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
+            with PeakRSS() as mem:
+                if on_val is not None:
+                    params, inner = _choose_on_val(head, cfg, on_val, ds.y[val])
+                else:
+                    params, inner = choose_params(head, cfg, prepared, seed)
+                est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
         except (ValueError, ArithmeticError, FaceprobeError) as exc:  # one head failing must not lose the others
             out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
             continue
         scores = _in_class_order(est, raw, classes)
         met = fold_metrics(ds.y[test], pred, classes, scores)
-        out.append({**where, "params": params, "inner_scores": inner,
+        choice = cfg.engine_for(cfg.spec(head), cfg.spec(head).merged(params))
+        if choice.note:
+            prepared.notes.add(choice.note)
+        out.append({**where, "params": params, "inner_scores": inner, "engine": choice.name, "cores": cfg.cores,
+                    "seconds": round(mem.seconds, 3), "peak_rss_bytes": int(mem.peak), "added_rss_bytes": int(mem.added),
                     "n_train": int(len(prepared.ytr)), "n_test": int(len(test)), **met,
                     "test_paths": ds.paths[test].tolist(), "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
                     "scores": np.round(scores, 6).tolist()})
@@ -125,10 +160,7 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None)
 
 def _workers(jobs: int, tasks: int) -> int:
     """Processes worth starting: ``jobs`` (-1: the cores this process may use), at most one per task."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores if jobs < 0 else jobs, tasks))
+    return max(1, min(cores_of(jobs), tasks))
 
 
 def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
@@ -178,7 +210,14 @@ def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
     cm = np.sum([f["confusion"] for f in folds], axis=0)
     pooled = confusion_metrics(cm, classes)
     return {"summary": summary, "per_class": pooled["per_class"], "confusion": cm.tolist(), "folds": folds,
-            "pooled": {name: pooled[name] for name in SUMMARY_METRICS if pooled[name] is not None}}
+            "pooled": {name: pooled[name] for name in SUMMARY_METRICS if pooled[name] is not None}, **_cost(folds)}
+
+
+def _cost(folds: list[dict]) -> dict:
+    """What a head cost: its engines, seconds over folds, and the highest resident memory of a
+    fold's process while it ran (``added``: above the memory at its start)."""
+    return {"engine": sorted({f["engine"] for f in folds}), "seconds": round(sum(f["seconds"] for f in folds), 3),
+            "peak_rss_bytes": max(f["peak_rss_bytes"] for f in folds), "added_rss_bytes": max(f["added_rss_bytes"] for f in folds)}
 
 
 def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
@@ -212,6 +251,8 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
             notes.append(f"repeat {r}: a test set has no {', '.join(missing)} rows (macro averages skip them there)")
             break
     per_repeat: dict[int, int] = {}
+    workers = 1 if cfg.backend == "dask" else _workers(cfg.jobs, len(splits))
+    cfg = replace(cfg, cores=1 if cfg.backend == "dask" else max(1, cores_of(cfg.jobs) // workers))  # threads per fold
     tasks = []
     for r, train, test in splits:
         fold = per_repeat.get(r, 0)
@@ -225,8 +266,8 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
 
     if cfg.backend == "dask":
         results = _run_on_dask(tasks, ds, cfg, run)
-    elif _workers(cfg.jobs, len(tasks)) > 1:
-        results = run(Parallel(n_jobs=_workers(cfg.jobs, len(tasks)), return_as="generator")(tasks))
+    elif workers > 1:
+        results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
     else:
         results = run(t[0](*t[1], **t[2]) for t in tasks)
     flat = [res for fold in results for res in fold]

@@ -28,20 +28,28 @@ class FoldMatrices:
     """
 
     def __init__(self, Xtr: np.ndarray, Xte: np.ndarray):
+        import threading
+
         self.X = np.vstack([Xtr, Xte]).astype(np.float64)
         self.n_train = len(Xtr)
         self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.RLock()  # inner-CV candidates may fit on several threads
 
     @property
     def enabled(self) -> bool:
         return len(self.X) <= MAX_ROWS
 
     def gram(self) -> np.ndarray:
-        if "gram" not in self._cache:
-            self._cache["gram"] = self.X @ self.X.T
-        return self._cache["gram"]
+        with self._lock:
+            if "gram" not in self._cache:
+                self._cache["gram"] = self.X @ self.X.T
+            return self._cache["gram"]
 
     def sqdist(self) -> np.ndarray:
+        with self._lock:
+            return self._sqdist()
+
+    def _sqdist(self) -> np.ndarray:
         if "sqdist" not in self._cache:
             g = self.gram()
             sq = np.diag(g)
@@ -56,14 +64,19 @@ class FoldMatrices:
         and inner-CV split of a fold reads it; None for folds too large to keep such copies."""
         if len(self.X) > RBF_CACHE_ROWS:
             return None
-        cache = self._cache.setdefault("rbf", {})
-        if gamma not in cache:
-            if len(cache) >= RBF_CACHE_SIZE:
-                del cache[next(iter(cache))]
-            cache[gamma] = np.exp(-gamma * self.sqdist())
-        return cache[gamma]
+        with self._lock:
+            cache = self._cache.setdefault("rbf", {})
+            if gamma not in cache:
+                if len(cache) >= RBF_CACHE_SIZE:
+                    del cache[next(iter(cache))]
+                cache[gamma] = np.exp(-gamma * self.sqdist())
+            return cache[gamma]
 
     def cosdist(self) -> np.ndarray:
+        with self._lock:
+            return self._cosdist()
+
+    def _cosdist(self) -> np.ndarray:
         if "cosdist" not in self._cache:
             g = self.gram()
             norm = np.sqrt(np.maximum(np.diag(g), 1e-300))
@@ -94,32 +107,41 @@ def _gamma(p: dict, Xfit: np.ndarray) -> float:
 
 
 def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
-                    fit_kwargs: dict, est_params: dict):
+                    fit_kwargs: dict, est_params: dict, cores: int = 1):
     """svm on a precomputed kernel read from the fold's matrices; None where that does not apply.
 
     ``p`` holds every parameter of the head (defaults merged). Returns ``(estimator, pred,
-    decision values)`` equal to scikit-learn's own SVC on the rows (tested).
+    decision values)`` equal to scikit-learn's own SVC on the rows (tested); with ``cores`` > 1
+    its one-vs-one pairs train on that many threads (the same model).
     """
     from sklearn.svm import SVC
+
+    from .ovo import PairwiseSVC
 
     if not m.enabled or p["kernel"] not in ("rbf", "linear"):
         return None
     p = {**p, "_gamma": _gamma(p, m.X[tr])}
     est = SVC(kernel="precomputed", C=float(p["C"]), random_state=seed, **est_params)
+    if cores > 1:
+        est = PairwiseSVC(est, n_jobs=cores)
     est.fit(_svm_kernel(m, p, tr, tr), y_fit, **fit_kwargs)
     k_te = _svm_kernel(m, p, te, tr)
     return est, est.predict(k_te), est.decision_function(k_te)
 
 
 def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
-                    fit_kwargs: dict, est_params: dict):
+                    fit_kwargs: dict, est_params: dict, cores: int = 1):
     """knn on precomputed euclidean or cosine distances; None where that does not apply."""
     from sklearn.neighbors import KNeighborsClassifier
+
+    from .accel import RowBlocks
 
     if not m.enabled or p["metric"] not in ("euclidean", "cosine"):
         return None
     d = np.sqrt(m.sqdist()) if p["metric"] == "euclidean" else m.cosdist()
     est = KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric="precomputed")
+    if cores > 1:
+        est = RowBlocks(est, n_jobs=cores)
     est.fit(d[np.ix_(tr, tr)], y_fit)
     d_te = d[np.ix_(te, tr)]
     return est, est.predict(d_te), est.predict_proba(d_te)

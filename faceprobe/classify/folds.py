@@ -97,19 +97,45 @@ def _balance_args(spec: HeadSpec, balance: str, y_fit: np.ndarray) -> tuple[dict
 
 
 def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict,
-         notes: set):
-    est = spec.build(params, seed)
-    if est_params:
-        est.set_params(**est_params)
-    if spec.prepare is not None:
-        note = spec.prepare(est, y)
-        if note:
-            notes.add(note)
-    with warnings.catch_warnings():
+         notes: set, run: tuple = ("sklearn", 1)):
+    """Build the head on the engine ``run[0]`` with ``run[1]`` threads and fit it; where oneDAL
+    fell back to scikit-learn inside the fit, a note says so."""
+    from .engines import watch_fallback
+
+    engine, cores = run
+    if engine == "sklearn":
+        est = spec.build(params, seed)
+        if est_params:
+            est.set_params(**est_params)
+        if spec.prepare is not None:
+            note = spec.prepare(est, y)
+            if note:
+                notes.add(note)
+        if cores > 1 and spec.spread is not None:
+            est = spec.spread(est, cores)
+    else:
+        est = spec.engines[engine].build(params, seed, cores)
+        if est_params:
+            est.set_params(**est_params)
+    with warnings.catch_warnings(), watch_fallback(engine) as fell:
         for category in spec.warnings():
             warnings.simplefilter("ignore", category)
         est.fit(X, y, **fit_kwargs)
+    if fell:
+        notes.add(f"{spec.name}: {engine} fell back to scikit-learn in fit ({fell[0]})")
     return est
+
+
+def _scores_and_pred(spec: HeadSpec, est, X: np.ndarray, engine: str, notes: set):
+    """``(predictions, scores)``: decision values where the estimator has them, else probabilities."""
+    from .engines import watch_fallback
+
+    with watch_fallback(engine) as fell:
+        scores = est.decision_function(X) if hasattr(est, "decision_function") else est.predict_proba(X)
+        pred = est.predict(X)
+    if fell:
+        notes.add(f"{spec.name}: {engine} fell back to scikit-learn in predict ({fell[0]})")
+    return pred, scores
 
 
 class InMemory:
@@ -138,25 +164,27 @@ class InMemory:
         test_pos = np.arange(m.n_train, len(m.X))
         notes: set = set()
 
-        def fit_predict(head, params, tr, te, y_fit):
+        def fit_predict(head, params, tr, te, y_fit, cores=None):
             spec = cfg.spec(head)
             p, te = spec.merged(params), test_pos if te is None else te
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, y_fit)
-            if spec.precomputed is not None:
-                got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params)
+            engine, cores = cfg.engine_for(spec, p).name, cfg.cores if cores is None else cores
+            if engine == "sklearn" and spec.precomputed is not None:
+                got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params, cores=cores)
                 if got is not None:
                     return got
-            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params, notes)
-            Xp = m.X[te].astype(np.float32)
-            scores = est.decision_function(Xp) if hasattr(est, "decision_function") else est.predict_proba(Xp)
-            return est, est.predict(Xp), scores
+            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params, notes, (engine, cores))
+            pred, scores = _scores_and_pred(spec, est, m.X[te].astype(np.float32), engine, notes)
+            return est, pred, scores
 
         def pipeline(head, params):
             from sklearn.pipeline import Pipeline
 
             spec = cfg.spec(head)
+            p = spec.merged(params)
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
-            est = _fit(spec, spec.merged(params), m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes)
+            run = (cfg.engine_for(spec, p).name, cfg.cores)
+            est = _fit(spec, p, m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes, run)
             return Pipeline(steps + [("head", est)])
 
         return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes)
@@ -193,7 +221,7 @@ class Streamed:
         dim = cfg.pca or ds.X.shape[1]
         class_weight = "balanced" if cfg.balance == "class-weight" else None
 
-        def fit_predict(head, params, tr, te, y_fit):
+        def fit_predict(head, params, tr, te, y_fit, cores=None):  # block reads are sequential: one thread
             spec = cfg.spec(head)
             pred_rows = test_rows if te is None else rows.subset(te)
             return spec.streamed(spec.merged(params), rows.subset(tr), y_fit, pred_rows, prep, dim, class_weight)
@@ -251,12 +279,27 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
         else:
             inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
         fold.inner[(k, seed, cfg.split.group)] = inner
-    scores = {}
-    for i, params in enumerate(cands):
-        vals = [balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr])[1]) for tr, te in inner]
-        scores[i] = float(np.mean(vals))
+    def score(task):
+        params, (tr, te) = task
+        return balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr], cores=1)[1])
+
+    tasks = [(params, split) for params in cands for split in inner]
+    vals = _threads(score, tasks, cfg.cores)  # candidates are independent: the same scores on any number of threads
+    scores = {i: float(np.mean(vals[i * len(inner):(i + 1) * len(inner)])) for i in range(len(cands))}
     best = max(scores, key=lambda i: (scores[i], -i))
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+
+
+def _threads(fn, items: list, cores: int) -> list:
+    """``[fn(i) for i in items]`` on ``cores`` threads (BLAS stays single-threaded in each)."""
+    if cores <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=cores) as pool:
+        return list(pool.map(fn, items))
 
 
 def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
@@ -266,7 +309,14 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
     -------
     pipeline, params, inner_scores, n_rows
     """
+    from dataclasses import replace
+
+    from .config import cores_of
+    from .engines import check_engine
+
     check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
+    status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)})
+    cfg = replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
     return fold.pipeline(head, params), params, inner, int(len(fold.ytr))

@@ -17,6 +17,7 @@ from ..registry import Registry
 from .params import Param, check_value, declare
 from .chunked import knn_streamed, logreg_streamed, logreg_streamed_pipeline
 from .fastpath import knn_precomputed, svm_precomputed
+from .accel import CUML, ONEDAL, spread_predict, spread_svm
 
 __all__ = ["HEADS", "HeadSpec", "register_head", "make_head", "parse_params", "head_names", "head_grid", "own_grid", "BALANCES"]
 
@@ -57,6 +58,12 @@ class HeadSpec:
     ignore_warnings : tuple of Warning classes or their dotted names
         Warnings its protocol makes expected (a fixed epoch budget does not converge), silenced
         around its ``fit`` only (names are resolved then, so registering imports nothing).
+    engines : dict of str -> EngineBuild
+        The accelerated engines (:data:`~faceprobe.classify.engines.ENGINES`) it runs on, with
+        the parameter values each takes; scikit-learn (``build``) is always there.
+    spread : callable (estimator, cores) -> estimator, optional
+        Wraps a scikit-learn build so that one fit (or its predictions) uses ``cores`` threads
+        with results equal to the plain estimator's (svm: one-vs-one pairs; knn: row blocks).
     """
 
     name: str
@@ -71,6 +78,8 @@ class HeadSpec:
     ignore_warnings: tuple = ()
     declared: dict = field(default_factory=dict)
     prepare: Callable | None = None
+    engines: dict = field(default_factory=dict)
+    spread: Callable | None = None
 
     def __post_init__(self):
         if self.balance not in BALANCES:
@@ -113,7 +122,8 @@ HEADS: Registry[HeadSpec] = Registry("head", "heads")
 def register_head(name: str, build: Callable | None = None, *, params: dict | None = None, description: str = "",
                   balance: str | None = None, probabilities: bool = True, precomputed: Callable | None = None,
                   streamed: Callable | None = None, streamed_pipeline: Callable | None = None,
-                  ignore_warnings: tuple = (), prepare: Callable | None = None):
+                  ignore_warnings: tuple = (), prepare: Callable | None = None, engines: dict | None = None,
+                  spread: Callable | None = None):
     """Register a head; without ``build``, a decorator for the build function.
 
     Parameters
@@ -125,7 +135,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     params : dict, optional
         Parameter names and their defaults, or :class:`~faceprobe.classify.params.Param`
         declarations (kind, range, choices) that ``--param`` values are checked against.
-    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare
+    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare, engines, spread
         See :class:`HeadSpec`.
 
     Returns
@@ -143,7 +153,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     def add(fn: Callable) -> Callable:
         declared = declare(params or {})
         spec = HeadSpec(name, fn, {k: d.default for k, d in declared.items()}, description, balance, probabilities, precomputed,
-                        streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare)
+                        streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare, dict(engines or {}), spread)
         HEADS.register(name, spec)
         return fn
 
@@ -158,7 +168,8 @@ _POSITIVE = {"low": 0, "low_open": True}
 
 @register_head("svm", params={"kernel": Param("rbf", str, choices=("linear", "poly", "rbf", "sigmoid")), "C": Param(1.0, float, **_POSITIVE),
                               "gamma": Param("scale", float, choices=("scale", "auto"), **_POSITIVE)}, description="support vector machine (rbf or linear)",
-               balance="class_weight", probabilities=False, precomputed=svm_precomputed)
+               balance="class_weight", probabilities=False, precomputed=svm_precomputed,
+               engines={"onedal": ONEDAL["svm"], "cuml": CUML["svm"]}, spread=spread_svm)
 def _svm(p: dict, seed: int):
     from sklearn.svm import SVC
 
@@ -167,7 +178,8 @@ def _svm(p: dict, seed: int):
 
 @register_head("knn", params={"k": Param(5, int, low=1, at_most_rows=True), "weights": Param("uniform", str, choices=("distance", "uniform")),
                               "metric": Param("euclidean", str, choices=("chebyshev", "cosine", "euclidean", "manhattan"))}, description="k nearest neighbours (euclidean or cosine)",
-               precomputed=knn_precomputed, streamed=knn_streamed)
+               precomputed=knn_precomputed, streamed=knn_streamed, engines={"onedal": ONEDAL["knn"], "cuml": CUML["knn"]},
+               spread=spread_predict)
 def _knn(p: dict, seed: int):
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -175,7 +187,8 @@ def _knn(p: dict, seed: int):
 
 
 @register_head("logreg", params={"C": Param(1.0, float, **_POSITIVE), "max_iter": Param(2000, int, low=1), "tol": Param(0.0001, float, **_POSITIVE)}, description="multinomial logistic regression (lbfgs)",
-               balance="class_weight", streamed=logreg_streamed, streamed_pipeline=logreg_streamed_pipeline)
+               balance="class_weight", streamed=logreg_streamed, streamed_pipeline=logreg_streamed_pipeline,
+               engines={"onedal": ONEDAL["logreg"], "cuml": CUML["logreg"]})
 def _logreg(p: dict, seed: int):
     from sklearn.linear_model import LogisticRegression
 

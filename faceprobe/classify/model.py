@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -60,12 +61,21 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         "head": head,
         "params": HEADS.get(head).merged(params),
         "inner_scores": inner,
+        "engine": _engine_record(cfg, head, params),
         "pipeline": pipeline,
         "cv": _cv_record(metrics, head),
         "trained_rows": n_rows,
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__},
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _engine_record(cfg: EvalConfig, head: str, params: dict) -> dict:
+    from .engines import check_engine, engine_provenance
+
+    spec = cfg.spec(head)
+    status = cfg.engine_status or check_engine(cfg.engine, {head: spec})
+    return engine_provenance(replace(cfg, engine_status=status).engine_for(spec, spec.merged(params)))
 
 
 def _cv_record(metrics: dict | None, head: str) -> dict | None:

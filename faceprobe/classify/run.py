@@ -69,6 +69,7 @@ class ClassifyOptions:
     test: list = field(default_factory=list)
     val: list = field(default_factory=list)
     aggregate: str | None = None
+    engine: str = "auto"
 
 
 def check_options(opts: ClassifyOptions) -> None:
@@ -191,7 +192,7 @@ def _prepare(opts: ClassifyOptions):
 
 def _eval_config(opts: ClassifyOptions, heads, grid, split) -> EvalConfig:
     return EvalConfig(heads=heads, grid=grid, split=split, balance=opts.balance, pca=opts.pca, augmented=opts.augmented, jobs=opts.jobs,
-                      progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler)
+                      progress=opts.progress, backend=opts.backend, scheduler=opts.scheduler, engine=opts.engine)
 
 
 def run_fit(opts: ClassifyOptions, out: str) -> dict:
@@ -222,6 +223,20 @@ def study(datasets: list, cfg: EvalConfig, metric: str) -> dict:
     first = per_key[datasets[0].key]
     return {"study": True, "keys": [d.key for d in datasets], "per_key": per_key,
             **{k: first[k] for k in ("classes", "rows", "subjects", "class_counts", "splits", "notes")}}
+
+
+def _engines_used(res: dict, datasets: list, cfg: EvalConfig) -> dict:
+    """Per head, the engine(s) its fits ran on with their versions and device; a note says it too."""
+    from .engines import ENGINES
+
+    per_key = [res] if len(datasets) == 1 else [res["per_key"][d.key] for d in datasets]
+    used = {}
+    for h in cfg.heads:
+        names = sorted({e for r in per_key for e in r["heads"][h].get("engine", [])})
+        used[h] = [{"engine": n, "version": cfg.engine_status.get(n, (None, None))[0], "device": ENGINES.get(n).device} for n in names]
+    words = ", ".join(f"{h} on {' + '.join(e['engine'] + ' ' + str(e['version']) for e in v) or 'nothing (failed)'}" for h, v in used.items())
+    res["notes"].append(f"engines ({cfg.engine}): {words}")
+    return used
 
 
 def run_classify(opts: ClassifyOptions) -> dict:
@@ -269,6 +284,8 @@ def run_classify(opts: ClassifyOptions) -> dict:
         "min_count": opts.min_count,
         "seed": opts.seed,
         "backend": opts.backend,
+        "engine": opts.engine,
+        "engines": _engines_used(res, datasets, cfg),
         "memory": {"in_memory": ds.plan.in_memory, "max_memory": opts.max_memory, "budget_bytes": ds.plan.budget,
                    "need_bytes": ds.plan.need, "block_rows": None if ds.plan.in_memory else ds.plan.block_rows},
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": numpy.__version__, "python": platform.python_version()},

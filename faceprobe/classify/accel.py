@@ -1,0 +1,176 @@
+"""The heads' builds on accelerated engines (oneDAL, cuML) and on several cores of scikit-learn.
+
+What each engine takes is stated here once, next to its build, and read by the head registry
+(:mod:`.heads`): ``accepts`` names the parameter values that stay on scikit-learn because the
+engine does not implement them or because they were not shown faithful to it
+(tests/test_engines.py checks every accepted combination on synthetic and real faces).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from .engines import EngineBuild
+
+__all__ = ["ONEDAL", "CUML", "spread_svm", "spread_predict", "Coded", "RowBlocks"]
+
+_SVM_KERNELS = ("linear", "rbf")
+_KNN_METRICS = ("cosine", "euclidean", "manhattan")
+
+
+def _only(name: str, allowed: tuple, engine: str):
+    def accepts(p: dict) -> str | None:
+        return None if p[name] in allowed else f"{name}={p[name]} is not among the values tested faithful on {engine} ({', '.join(allowed)})"
+    return accepts
+
+
+def _onedal_svm(p: dict, seed: int, cores: int):
+    from sklearnex.svm import SVC
+
+    return SVC(kernel=p["kernel"], C=float(p["C"]), gamma=p["gamma"], random_state=seed, n_jobs=cores)
+
+
+def _onedal_knn(p: dict, seed: int, cores: int):
+    from sklearnex.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=int(p["k"]), weights=p["weights"], metric=p["metric"], algorithm="brute", n_jobs=cores)
+
+
+def _onedal_logreg(p: dict, seed: int, cores: int):
+    from sklearnex.linear_model import LogisticRegression
+
+    return LogisticRegression(C=float(p["C"]), max_iter=int(p["max_iter"]), tol=float(p["tol"]), random_state=seed, n_jobs=cores)
+
+
+ONEDAL = {
+    "svm": EngineBuild(_onedal_svm, _only("kernel", _SVM_KERNELS, "onedal")),
+    "knn": EngineBuild(_onedal_knn, _only("metric", _KNN_METRICS, "onedal")),
+    "logreg": EngineBuild(_onedal_logreg),
+}
+"""oneDAL (scikit-learn-intelex) builds, by head."""
+
+
+class Coded(ClassifierMixin, BaseEstimator):
+    """A GPU estimator that takes class codes (cuML) behind scikit-learn's interface: text labels
+    are coded 0..k-1 for it, and its predictions and scores come back as host numpy arrays."""
+
+    def __init__(self, estimator=None):
+        self.estimator = estimator
+
+    def set_params(self, **params):
+        inner = {k: v for k, v in params.items() if k != "estimator"}
+        if "estimator" in params:
+            self.estimator = params["estimator"]
+        if inner:
+            if "class_weight" in inner and isinstance(inner["class_weight"], dict):
+                raise ValueError("class weights by label are not passed to a coded estimator; use 'balanced'")
+            self.estimator.set_params(**inner)
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        kwargs = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=np.float32)}
+        self.estimator.fit(np.ascontiguousarray(X, dtype=np.float32), codes.astype(np.int32), **kwargs)
+        return self
+
+    @staticmethod
+    def _host(a) -> np.ndarray:
+        for attr in ("to_numpy", "get"):  # cudf / cupy
+            if hasattr(a, attr):
+                a = getattr(a, attr)()
+        return np.asarray(a)
+
+    def predict(self, X):
+        codes = self._host(self.estimator.predict(np.ascontiguousarray(X, dtype=np.float32)))
+        return self.classes_[codes.astype(np.int64)]
+
+    def __getattr__(self, name):
+        if name in ("decision_function", "predict_proba") and "estimator" in self.__dict__ and hasattr(self.estimator, name):
+            method = getattr(self.estimator, name)
+            return lambda X: self._host(method(np.ascontiguousarray(X, dtype=np.float32)))
+        raise AttributeError(name)
+
+
+def _cuml_svm(p: dict, seed: int, cores: int):
+    from cuml.svm import SVC
+
+    return Coded(SVC(kernel=p["kernel"], C=float(p["C"]), gamma=p["gamma"], multiclass_strategy="ovo", output_type="numpy"))
+
+
+def _cuml_knn(p: dict, seed: int, cores: int):
+    from cuml.neighbors import KNeighborsClassifier
+
+    return Coded(KNeighborsClassifier(n_neighbors=int(p["k"]), metric=p["metric"], output_type="numpy"))
+
+
+def _cuml_logreg(p: dict, seed: int, cores: int):
+    from cuml.linear_model import LogisticRegression
+
+    return Coded(LogisticRegression(C=float(p["C"]), max_iter=int(p["max_iter"]), tol=float(p["tol"]), output_type="numpy"))
+
+
+def _cuml_knn_accepts(p: dict) -> str | None:
+    if p["weights"] != "uniform":
+        return f"weights={p['weights']}: cuML's neighbours vote uniformly"
+    return _only("metric", ("euclidean",), "cuml")(p)
+
+
+CUML = {
+    "svm": EngineBuild(_cuml_svm, _only("kernel", _SVM_KERNELS, "cuml")),
+    "knn": EngineBuild(_cuml_knn, _cuml_knn_accepts),
+    "logreg": EngineBuild(_cuml_logreg),
+}
+"""cuML builds, by head (labels coded by :class:`Coded`)."""
+
+
+def spread_svm(est, cores: int):
+    """scikit-learn's SVC with its one-vs-one pairs on ``cores`` threads (the same model)."""
+    from .ovo import PairwiseSVC
+
+    return PairwiseSVC(est, n_jobs=cores)
+
+
+class RowBlocks(ClassifierMixin, BaseEstimator):
+    """A fitted-per-row predictor (neighbours) whose predictions run over fixed blocks of rows
+    on ``n_jobs`` threads: each row's answer is computed alone, so results equal the estimator's."""
+
+    BLOCK = 256
+
+    def __init__(self, estimator=None, n_jobs: int = 1):
+        self.estimator = estimator
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y, **kwargs):
+        self.estimator.fit(X, y, **kwargs)
+        self.classes_ = self.estimator.classes_
+        return self
+
+    def set_params(self, **params):
+        inner = {k: v for k, v in params.items() if k not in ("estimator", "n_jobs")}
+        super().set_params(**{k: v for k, v in params.items() if k in ("estimator", "n_jobs")})
+        if inner:
+            self.estimator.set_params(**inner)
+        return self
+
+    def _blocks(self, method, X):
+        from threadpoolctl import threadpool_limits
+
+        starts = list(range(0, len(X), self.BLOCK))
+        fn = getattr(self.estimator, method)
+        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(1, self.n_jobs)) as pool:
+            parts = list(pool.map(lambda s: fn(X[s:s + self.BLOCK]), starts))
+        return np.concatenate(parts) if parts else fn(X)
+
+    def predict(self, X):
+        return self._blocks("predict", X)
+
+    def predict_proba(self, X):
+        return self._blocks("predict_proba", X)
+
+
+def spread_predict(est, cores: int):
+    """A neighbours classifier whose predictions run on ``cores`` threads over blocks of rows."""
+    return RowBlocks(est, n_jobs=cores)
