@@ -144,4 +144,5 @@ def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
         est = RowBlocks(est, n_jobs=cores)
     est.fit(d[np.ix_(tr, tr)], y_fit)
     d_te = d[np.ix_(te, tr)]
-    return est, est.predict(d_te), est.predict_proba(d_te)
+    proba = est.predict_proba(d_te)  # predict is its first highest column: one neighbour search, not two
+    return est, est.classes_[np.argmax(proba, axis=1)], proba

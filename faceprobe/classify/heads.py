@@ -64,6 +64,10 @@ class HeadSpec:
     spread : callable (estimator, cores) -> estimator, optional
         Wraps a scikit-learn build so that one fit (or its predictions) uses ``cores`` threads
         with results equal to the plain estimator's (svm: one-vs-one pairs; knn: row blocks).
+    argmax_predicts : bool
+        Its prediction is the first class of highest probability (``predict`` equals the argmax
+        of ``predict_proba``, as for neighbours), so predictions are read off the scores
+        instead of computed a second time.
     """
 
     name: str
@@ -80,6 +84,7 @@ class HeadSpec:
     prepare: Callable | None = None
     engines: dict = field(default_factory=dict)
     spread: Callable | None = None
+    argmax_predicts: bool = False
 
     def __post_init__(self):
         if self.balance not in BALANCES:
@@ -123,7 +128,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
                   balance: str | None = None, probabilities: bool = True, precomputed: Callable | None = None,
                   streamed: Callable | None = None, streamed_pipeline: Callable | None = None,
                   ignore_warnings: tuple = (), prepare: Callable | None = None, engines: dict | None = None,
-                  spread: Callable | None = None):
+                  spread: Callable | None = None, argmax_predicts: bool = False):
     """Register a head; without ``build``, a decorator for the build function.
 
     Parameters
@@ -135,7 +140,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     params : dict, optional
         Parameter names and their defaults, or :class:`~faceprobe.classify.params.Param`
         declarations (kind, range, choices) that ``--param`` values are checked against.
-    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare, engines, spread
+    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare, engines, spread, argmax_predicts
         See :class:`HeadSpec`.
 
     Returns
@@ -153,7 +158,8 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     def add(fn: Callable) -> Callable:
         declared = declare(params or {})
         spec = HeadSpec(name, fn, {k: d.default for k, d in declared.items()}, description, balance, probabilities, precomputed,
-                        streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare, dict(engines or {}), spread)
+                        streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare, dict(engines or {}), spread,
+                        argmax_predicts)
         HEADS.register(name, spec)
         return fn
 
@@ -179,7 +185,7 @@ def _svm(p: dict, seed: int):
 @register_head("knn", params={"k": Param(5, int, low=1, at_most_rows=True), "weights": Param("uniform", str, choices=("distance", "uniform")),
                               "metric": Param("euclidean", str, choices=("chebyshev", "cosine", "euclidean", "manhattan"))}, description="k nearest neighbours (euclidean or cosine)",
                precomputed=knn_precomputed, streamed=knn_streamed, engines={"onedal": ONEDAL["knn"], "cuml": CUML["knn"]},
-               spread=spread_predict)
+               spread=spread_predict, argmax_predicts=True)
 def _knn(p: dict, seed: int):
     from sklearn.neighbors import KNeighborsClassifier
 

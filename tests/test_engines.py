@@ -1,0 +1,321 @@
+"""Engines for heads: choice, refusal, faithfulness to scikit-learn, every core of one fit, memory, cuML by mocks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+from sklearn.svm import SVC
+
+from faceprobe.classify.accel import Coded, RowBlocks
+from faceprobe.classify.engines import ENGINES, check_engine, choose_engine, engine_status
+from faceprobe.classify.heads import HEADS
+from faceprobe.classify.ovo import PairwiseSVC
+from faceprobe.errors import OptionError
+
+HAS_ONEDAL = engine_status("onedal")[1] is None
+needs_onedal = pytest.mark.skipif(not HAS_ONEDAL, reason="scikit-learn-intelex is not installed (pip install 'faceprobe[fast]')")
+
+
+def _blobs(n=900, d=40, k=5, seed=0, spread=1.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 0.6
+    y = rng.integers(0, k, n)
+    X = (centres[y] + rng.normal(size=(n, d)) * spread).astype(np.float32)
+    return X, np.array([f"c{i}" for i in range(k)])[y]
+
+
+# --- choosing and refusing -------------------------------------------------------------------------------
+
+def test_auto_takes_the_highest_ranked_usable_engine_the_params_allow():
+    svm = HEADS.get("svm")
+    status = {"sklearn": ("1", None), "onedal": ("2", None), "cuml": (None, "no CUDA device")}
+    p = svm.merged({})
+    assert choose_engine("auto", svm, p, status).name == "onedal"
+    assert choose_engine("auto", svm, p, {**status, "cuml": ("3", None)}).name == "cuml"
+    poly = choose_engine("auto", svm, svm.merged({"kernel": "poly"}), status)
+    assert poly.name == "sklearn" and "kernel=poly" in poly.note
+    assert choose_engine("auto", HEADS.get("mlp"), HEADS.get("mlp").merged({}), status).name == "sklearn"
+    assert choose_engine("sklearn", svm, p, status).name == "sklearn"
+
+
+def test_a_named_engine_that_is_missing_or_fits_no_head_is_refused_with_one_line():
+    with pytest.raises(OptionError) as e:
+        check_engine("nosuch", {"svm": HEADS.get("svm")})
+    assert "choose from" in str(e.value)
+    if engine_status("cuml")[1]:
+        with pytest.raises(OptionError) as e:
+            check_engine("cuml", {"svm": HEADS.get("svm")})
+        assert "faceprobe[gpu]" in str(e.value) or "CUDA" in str(e.value)
+    if HAS_ONEDAL:
+        with pytest.raises(OptionError) as e:
+            check_engine("onedal", {"mlp": HEADS.get("mlp")})
+        assert "knn, logreg, svm" in str(e.value)
+
+
+def test_cli_engine_refusal_names_the_flag(invoke, tiny_cache):
+    res = invoke("classify", "-c", tiny_cache, "--head", "mlp", "--engine", "onedal" if HAS_ONEDAL else "cuml", "--cv", "3", "-q")
+    assert res.exit_code != 0
+    assert res.output.strip().startswith("Error: --engine") and len(res.output.strip().splitlines()) == 1
+
+
+# --- scikit-learn on every core: the same model ----------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [{}, {"kernel": "linear"}, {"class_weight": "balanced"}, {"kernel": "poly"}, {"gamma": 0.02, "C": 10.0}])
+def test_pairwise_svc_equals_sklearn_svc_on_synthetic_data(kw):
+    X, y = _blobs()
+    Xtr, ytr, Xte = X[:700], y[:700], X[700:]
+    ref = SVC(**kw).fit(Xtr, ytr)
+    ovo = SVC(decision_function_shape="ovo", **kw).fit(Xtr, ytr).decision_function(Xte)
+    for jobs in (1, 3):
+        mine = PairwiseSVC(SVC(**kw), n_jobs=jobs).fit(Xtr, ytr)
+        np.testing.assert_array_equal(mine.predict(Xte), ref.predict(Xte))
+        np.testing.assert_allclose(mine.pairwise_decision(Xte), ovo, atol=1e-9)
+        np.testing.assert_allclose(mine.decision_function(Xte), ref.decision_function(Xte), atol=1e-9)
+
+
+def test_pairwise_svc_on_a_precomputed_kernel_and_two_classes():
+    X, y = _blobs(k=4)
+    K = X[:600].astype(np.float64) @ X[:600].astype(np.float64).T
+    Kte = X[600:].astype(np.float64) @ X[:600].astype(np.float64).T
+    ref = SVC(kernel="precomputed").fit(K, y[:600])
+    mine = PairwiseSVC(SVC(kernel="precomputed"), n_jobs=2).fit(K, y[:600])
+    np.testing.assert_array_equal(mine.predict(Kte), ref.predict(Kte))
+    two = y[:600] != y[0]
+    mine2 = PairwiseSVC(SVC(), n_jobs=2).fit(X[:600][two], (y[:600][two] == y[1]).astype(int))
+    np.testing.assert_array_equal(mine2.predict(X[600:]), SVC().fit(X[:600][two], (y[:600][two] == y[1]).astype(int)).predict(X[600:]))
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("k", [1, 4, 5])
+def test_knn_prediction_is_the_first_most_probable_class_even_with_ties(weights, k):
+    """classify reads knn's predictions off its probabilities (one neighbour search): the same as predict."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    assert HEADS.get("knn").argmax_predicts
+    rng = np.random.default_rng(k)
+    X = rng.integers(0, 3, size=(600, 3)).astype(float)  # many equal distances, some zero
+    y = np.array(list("abcd"))[rng.integers(0, 4, 600)]
+    m = KNeighborsClassifier(k, weights=weights).fit(X[:400], y[:400])
+    np.testing.assert_array_equal(m.classes_[np.argmax(m.predict_proba(X[400:]), axis=1)], m.predict(X[400:]))
+
+
+def test_row_blocks_predict_as_the_plain_estimator():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = _blobs(n=1500)
+    plain = KNeighborsClassifier(7).fit(X[:1000], y[:1000])
+    blocks = RowBlocks(KNeighborsClassifier(7), n_jobs=2).fit(X[:1000], y[:1000])
+    np.testing.assert_array_equal(blocks.predict(X[1000:]), plain.predict(X[1000:]))
+    np.testing.assert_array_equal(blocks.predict_proba(X[1000:]), plain.predict_proba(X[1000:]))
+
+
+def _fixed_split_cache(tmp_path, n=1200, d=24, k=5, seed=0):
+    """A cache of separable-ish rows, a Usage column with Training and PrivateTest parts."""
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import commit
+    from tests.conftest import SPEC
+
+    X, y = _blobs(n=n, d=d, k=k, seed=seed, spread=1.3)
+    sha = [f"{i:064x}" for i in range(n)]
+    usage = np.where(np.arange(n) < int(n * 0.75), "Training", "PrivateTest")
+    images = {"path": np.array([f"/x/{i}.png" for i in range(n)]), "sha256": np.array(sha), "label": y,
+              "subject": np.array([f"s{i % 60}" for i in range(n)]), "status": np.array(["ok"] * n),
+              "extra": np.array([json.dumps({"Usage": u}) for u in usage])}
+    feats = {"toy.none.orig.0000000000": {"spec": SPEC, "sha256": np.array(sha), "vectors": X, "face": np.full(n, -1, np.int8),
+                                         "box": np.full((n, 4), -1, np.int32)}}
+    path = tmp_path / "fixed.h5"
+    commit(str(path), images=images, parts=[Part({"run_id": "r"}, {}, feats)])
+    return path
+
+
+def test_a_single_fit_uses_every_job_with_identical_results(tmp_path):
+    """A fixed split is one task: with jobs=2 its svm pairs and knn blocks run on two threads; numbers unchanged."""
+    import faceprobe
+
+    cache = _fixed_split_cache(tmp_path)
+    runs = {}
+    for jobs in (1, 2):
+        res = faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
+                                 jobs=jobs, engine="sklearn").raw
+        runs[jobs] = res
+        for h in ("svm", "knn", "logreg"):
+            assert res["heads"][h]["folds"][0]["cores"] == jobs
+    for h in ("svm", "knn", "logreg"):
+        a, b = runs[1]["heads"][h]["folds"][0], runs[2]["heads"][h]["folds"][0]
+        assert a["y_pred"] == b["y_pred"]
+        np.testing.assert_array_equal(np.array(a["scores"]), np.array(b["scores"]))
+
+
+def test_results_report_engine_seconds_and_peak_memory_per_head(tmp_path):
+    import faceprobe
+
+    cache = _fixed_split_cache(tmp_path, n=400)
+    res = faceprobe.evaluate(str(cache), heads=["svm", "mlp"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn").raw
+    for h in ("svm", "mlp"):
+        head = res["heads"][h]
+        assert head["engine"] == ["sklearn"] and head["seconds"] > 0
+        assert head["peak_rss_bytes"] >= head["added_rss_bytes"] >= 0 and head["peak_rss_bytes"] > 10 << 20
+    assert res["provenance"]["engines"]["svm"][0]["engine"] == "sklearn"
+    assert any(n.startswith("engines (sklearn): svm on sklearn") for n in res["notes"])
+
+
+def test_a_run_whose_head_would_not_fit_in_memory_is_refused_before_work(tmp_path, invoke):
+    cache = _fixed_split_cache(tmp_path, n=400)
+    from faceprobe.classify.diskrows import plan_memory
+
+    need = plan_memory(400, 24).need  # enough for the matrix, too little for svm's working copies and kernel cache
+    res = invoke("classify", "-c", cache, "--head", "svm", "--split-col", "Usage", "--train", "Training", "--test", "PrivateTest",
+                 "--max-memory", str(need + 1000), "--engine", "sklearn", "--jobs", "1", "-q")
+    assert res.exit_code != 0
+    line = res.output.strip()
+    assert line.startswith("Error: --max-memory") and "svm on sklearn needs about" in line and len(line.splitlines()) == 1
+
+
+# --- oneDAL: faithful to scikit-learn ------------------------------------------------------------------------
+
+def _reference(head: str, p: dict) -> dict:
+    """scikit-learn's parameters for the reference: the same, except that an iterative solver
+    (logreg's lbfgs) runs to convergence. At its default tol=1e-4, lbfgs stops where its own
+    answer still moves (on 28,000 face vectors, 1.7 % of test predictions change between tol
+    1e-4 and 1e-6): the reference is the model, not one early stop on the way to it."""
+    return {**p, "tol": 1e-8, "max_iter": 100000} if head == "logreg" else p
+
+
+def _agreement(X, y, head, params, folds=5):
+    """oneDAL against scikit-learn: (share of test images predicted alike over all folds, largest
+    difference of a fold's accuracy in points)."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    spec = HEADS.get(head)
+    p = spec.merged(params)
+    out = []
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y):
+        sc = StandardScaler().fit(X[tr])
+        Xtr, Xte = sc.transform(X[tr]).astype(np.float32), sc.transform(X[te]).astype(np.float32)
+        ref = spec.build(_reference(head, p), 0).fit(Xtr, y[tr]).predict(Xte)
+        fast = spec.engines["onedal"].build(p, 0, 2).fit(Xtr, y[tr]).predict(Xte)
+        out.append(((ref == fast).sum(), len(te), 100 * abs((ref == y[te]).mean() - (fast == y[te]).mean())))
+    return sum(o[0] for o in out) / sum(o[1] for o in out), max(o[2] for o in out)
+
+
+ACCEPTED = [(h, params) for h, params in [
+    ("svm", {}), ("svm", {"kernel": "linear"}), ("svm", {"C": 10.0}), ("svm", {"gamma": "auto"}),
+    ("knn", {}), ("knn", {"metric": "cosine"}), ("knn", {"metric": "manhattan"}), ("knn", {"weights": "distance"}), ("knn", {"k": 1}),
+    ("logreg", {}), ("logreg", {"C": 0.1})]]
+
+
+@needs_onedal
+@pytest.mark.parametrize("head,params", ACCEPTED)
+def test_onedal_agrees_with_sklearn_on_synthetic_data(head, params):
+    assert HEADS.get(head).engines["onedal"].accepts(HEADS.get(head).merged(params)) is None
+    X, y = _blobs(n=1500, d=64, k=6, seed=3, spread=1.6)
+    agree, diff = _agreement(X, y, head, params)
+    assert agree >= 0.99 and diff <= 0.5, (head, params, agree, diff)
+
+
+@needs_onedal
+@pytest.mark.real
+@pytest.mark.parametrize("head,params", ACCEPTED)
+def test_onedal_agrees_with_sklearn_on_real_faces(head, params, real_lite0_cache):
+    from faceprobe.classify.data import load_dataset
+
+    ds = load_dataset(str(real_lite0_cache))
+    agree, diff = _agreement(np.asarray(ds.X), ds.y, head, params)
+    assert agree >= 0.99 and diff <= 0.5, (head, params, agree, diff)
+
+
+@needs_onedal
+def test_onedal_repeats_its_numbers_and_says_so(tmp_path):
+    import faceprobe
+
+    cache = _fixed_split_cache(tmp_path)
+    a, b = (faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
+                               engine="onedal", jobs=2).raw for _ in range(2))
+    for h in ("svm", "knn", "logreg"):
+        assert a["heads"][h]["engine"] == ["onedal"]
+        assert a["heads"][h]["folds"][0]["y_pred"] == b["heads"][h]["folds"][0]["y_pred"]
+        assert a["heads"][h]["folds"][0]["scores"] == b["heads"][h]["folds"][0]["scores"]
+    assert a["provenance"]["engines"]["svm"][0]["version"] == engine_status("onedal")[0]
+
+
+# --- cuML: the CUDA path, with a stand-in module --------------------------------------------------------------
+
+class _CodesOnly:
+    """Stands in for a cuML estimator: takes float32 rows and int32 class codes only, returns a 'device array'."""
+
+    def __init__(self, inner, **kw):
+        self.inner, self.kw = inner, kw
+
+    def set_params(self, **p):
+        self.inner.set_params(**p)
+        return self
+
+    def fit(self, X, y, **kw):
+        assert X.dtype == np.float32 and y.dtype == np.int32
+        self.inner.fit(X, y, **kw)
+        return self
+
+    def predict(self, X):
+        return types.SimpleNamespace(get=lambda: self.inner.predict(X))
+
+    def predict_proba(self, X):
+        return self.inner.predict_proba(X)
+
+
+@pytest.fixture
+def fake_cuml(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    cuml = types.ModuleType("cuml")
+    cuml.__version__ = "99.0-mock"
+    svm, nb, lm = (types.ModuleType(f"cuml.{m}") for m in ("svm", "neighbors", "linear_model"))
+    svm.SVC = lambda kernel, C, gamma, multiclass_strategy, output_type: _CodesOnly(SVC(kernel=kernel, C=C, gamma=gamma, probability=True))
+    nb.KNeighborsClassifier = lambda n_neighbors, metric, output_type: _CodesOnly(KNeighborsClassifier(n_neighbors, metric=metric))
+    lm.LogisticRegression = lambda C, max_iter, tol, output_type: _CodesOnly(LogisticRegression(C=C, max_iter=max_iter, tol=tol))
+    cuml.svm, cuml.neighbors, cuml.linear_model = svm, nb, lm
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    for name, mod in {"cuml": cuml, "cuml.svm": svm, "cuml.neighbors": nb, "cuml.linear_model": lm, "cupy": cupy}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return cuml
+
+
+def test_cuml_path_codes_labels_and_records_the_engine(fake_cuml, tmp_path):
+    import faceprobe
+
+    assert engine_status("cuml") == ("99.0-mock", None)
+    cache = _fixed_split_cache(tmp_path, n=400)
+    res = faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg", "mlp"], split_col="Usage", train="Training",
+                             test="PrivateTest", engine="auto").raw
+    for h in ("svm", "knn", "logreg"):
+        assert res["heads"][h]["engine"] == ["cuml"]
+        assert set(res["heads"][h]["folds"][0]["y_pred"]) <= set(res["classes"])
+    assert res["heads"]["mlp"]["engine"] == ["sklearn"]
+    assert res["provenance"]["engines"]["knn"] == [{"engine": "cuml", "version": "99.0-mock", "device": "cuda"}]
+    ref = faceprobe.evaluate(str(cache), heads=["logreg"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn").raw
+    assert res["heads"]["logreg"]["folds"][0]["y_pred"] == ref["heads"]["logreg"]["folds"][0]["y_pred"]
+
+
+def test_cuml_without_a_device_is_refused(fake_cuml, monkeypatch):
+    monkeypatch.setattr(sys.modules["cupy"].cuda.runtime, "getDeviceCount", lambda: 0)
+    with pytest.raises(OptionError) as e:
+        check_engine("cuml", {"svm": HEADS.get("svm")})
+    assert "no CUDA device" in str(e.value)
+    assert choose_engine("auto", HEADS.get("svm"), HEADS.get("svm").merged({}),
+                         {n: engine_status(n) for n in ENGINES.names()}).name in ("onedal", "sklearn")
+
+
+def test_coded_wrapper_maps_codes_back_to_labels():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _blobs(n=300, k=3)
+    est = Coded(_CodesOnly(LogisticRegression())).fit(X, y)
+    assert set(est.predict(X)) <= set(y) and list(est.classes_) == sorted(set(y))
+    assert est.predict_proba(X).shape == (300, 3)
+    assert not hasattr(est, "decision_function")
