@@ -86,7 +86,7 @@ def one(cache: str, head: str, impl: str, n: int, cores: int, pred_out: str) -> 
         t3 = time.perf_counter()
     else:  # as classify runs a head: predictions and scores together
         with threadpool_limits(limits=1):
-            est = _fit(spec, p, Xtr, y[tr], 0, {}, {}, notes, (impl, cores))
+            est = _fit(spec, p, Xtr, y[tr], 0, {}, {}, notes, run=(impl, cores))
             t1 = time.perf_counter()
             pred, _ = _scores_and_pred(spec, est, Xte, impl, notes)
         t2 = t3 = time.perf_counter()

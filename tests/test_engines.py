@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from faceprobe.classify.accel import Coded, RowBlocks
+from faceprobe.classify.engines.builds import Coded, RowBlocks
 from faceprobe.classify.engines import ENGINES, check_engine, choose_engine, engine_status
 from faceprobe.classify.heads import HEADS
-from faceprobe.classify.ovo import PairwiseSVC
+from faceprobe.classify.engines.pairwise import PairwiseSVC
 from faceprobe.errors import OptionError
 
 HAS_ONEDAL = engine_status("onedal")[1] is None
@@ -52,7 +52,7 @@ def test_a_named_engine_that_is_missing_or_fits_no_head_is_refused_with_one_line
         assert "faceprobe[gpu]" in str(e.value) or "CUDA" in str(e.value)
     if HAS_ONEDAL:
         with pytest.raises(OptionError) as e:
-            check_engine("onedal", {"mlp": HEADS.get("mlp")})
+            check_engine("onedal", {"mlp": HEADS.get("mlp")}, dict(HEADS.items()))
         assert "knn, logreg, svm" in str(e.value)
 
 

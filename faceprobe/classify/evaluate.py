@@ -12,6 +12,7 @@ from .config import BACKENDS, BALANCE, EvalConfig, cores_of
 from .data import Dataset
 from .folds import check_heads, choose_params, make_fold
 from .heads import HEADS, head_grid, own_grid
+from .engines import EngineChoice
 from .memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import make_splits
@@ -28,7 +29,7 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
     if not cfg.engine_status:  # read once (a study evaluates several keys with one config)
         from .engines import check_engine
 
-        cfg.engine_status = check_engine(cfg.engine, cfg.specs)
+        cfg.engine_status = check_engine(cfg.engine, cfg.specs, dict(HEADS.items()))
     taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
@@ -145,7 +146,8 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None)
             continue
         scores = _in_class_order(est, raw, classes)
         met = fold_metrics(ds.y[test], pred, classes, scores)
-        choice = cfg.engine_for(cfg.spec(head), cfg.spec(head).merged(params))
+        choice = cfg.engine_for(cfg.spec(head), cfg.spec(head).merged(params)) if prepared.engines else \
+            EngineChoice("sklearn", None, "rows read from the cache in blocks: scikit-learn's block-wise fitters")
         if choice.note:
             prepared.notes.add(choice.note)
         out.append({**where, "params": params, "inner_scores": inner, "engine": choice.name, "cores": cfg.cores,

@@ -107,7 +107,7 @@ def _gamma(p: dict, Xfit: np.ndarray) -> float:
 
 
 def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
-                    fit_kwargs: dict, est_params: dict, cores: int = 1):
+                    fit_kwargs: dict, est_params: dict, *, cores: int = 1):
     """svm on a precomputed kernel read from the fold's matrices; None where that does not apply.
 
     ``p`` holds every parameter of the head (defaults merged). Returns ``(estimator, pred,
@@ -116,7 +116,7 @@ def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
     """
     from sklearn.svm import SVC
 
-    from .ovo import PairwiseSVC
+    from .engines.pairwise import PairwiseSVC
 
     if not m.enabled or p["kernel"] not in ("rbf", "linear"):
         return None
@@ -130,11 +130,11 @@ def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
 
 
 def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
-                    fit_kwargs: dict, est_params: dict, cores: int = 1):
+                    fit_kwargs: dict, est_params: dict, *, cores: int = 1):
     """knn on precomputed euclidean or cosine distances; None where that does not apply."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    from .accel import RowBlocks
+    from .engines.builds import RowBlocks
 
     if not m.enabled or p["metric"] not in ("euclidean", "cosine"):
         return None

@@ -44,6 +44,9 @@ class Fold:
         What heads adapted in this fold (their ``prepare`` capability).
     inner : dict
         The inner-CV splits of the training rows, made once and shared by the fold's heads.
+    engines : bool
+        Heads run on the configured engines; False where rows are streamed from the cache
+        (scikit-learn's block-wise fitters).
     """
 
     ytr: np.ndarray
@@ -54,6 +57,7 @@ class Fold:
     X_test: np.ndarray | None = None
     notes: set = field(default_factory=set)
     inner: dict = field(default_factory=dict)
+    engines: bool = True
 
 
 def undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -97,7 +101,7 @@ def _balance_args(spec: HeadSpec, balance: str, y_fit: np.ndarray) -> tuple[dict
 
 
 def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict,
-         notes: set, run: tuple = ("sklearn", 1)):
+         notes: set, *, run: tuple = ("sklearn", 1)):
     """Build the head on the engine ``run[0]`` with ``run[1]`` threads and fit it; where oneDAL
     fell back to scikit-learn inside the fit, a note says so."""
     from .engines import watch_fallback
@@ -173,7 +177,7 @@ class InMemory:
                 got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params, cores=cores)
                 if got is not None:
                     return got
-            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params, notes, (engine, cores))
+            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores))
             pred, scores = _scores_and_pred(spec, est, m.X[te].astype(np.float32), engine, notes)
             return est, pred, scores
 
@@ -184,7 +188,7 @@ class InMemory:
             p = spec.merged(params)
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
             run = (cfg.engine_for(spec, p).name, cfg.cores)
-            est = _fit(spec, p, m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes, run)
+            est = _fit(spec, p, m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes, run=run)
             return Pipeline(steps + [("head", est)])
 
         return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes)
@@ -230,7 +234,7 @@ class Streamed:
             spec = cfg.spec(head)
             return spec.streamed_pipeline(spec.merged(params), rows, ytr, prep, dim, class_weight)
 
-        return Fold(ytr, gtr, fit_predict, pipeline)
+        return Fold(ytr, gtr, fit_predict, pipeline, engines=False)
 
 
 def storage(ds) -> type:
@@ -315,7 +319,7 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
     from .engines import check_engine
 
     check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
-    status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)})
+    status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)}, dict(HEADS.items()))
     cfg = replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)

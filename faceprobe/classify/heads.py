@@ -17,7 +17,7 @@ from ..registry import Registry
 from .params import Param, check_value, declare
 from .chunked import knn_streamed, logreg_streamed, logreg_streamed_pipeline
 from .fastpath import knn_precomputed, svm_precomputed
-from .accel import CUML, ONEDAL, spread_predict, spread_svm
+from .engines.builds import CUML, ONEDAL, spread_predict, spread_svm
 
 __all__ = ["HEADS", "HeadSpec", "register_head", "make_head", "parse_params", "head_names", "head_grid", "own_grid", "BALANCES"]
 

@@ -61,7 +61,7 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         "head": head,
         "params": HEADS.get(head).merged(params),
         "inner_scores": inner,
-        "engine": _engine_record(cfg, head, params),
+        "engine": _engine_record(ds, cfg, head, params),
         "pipeline": pipeline,
         "cv": _cv_record(metrics, head),
         "trained_rows": n_rows,
@@ -70,11 +70,16 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
     }
 
 
-def _engine_record(cfg: EvalConfig, head: str, params: dict) -> dict:
-    from .engines import check_engine, engine_provenance
+def _engine_record(ds: Dataset, cfg: EvalConfig, head: str, params: dict) -> dict:
+    from .engines import EngineChoice, check_engine, engine_provenance
+    from .folds import Streamed, storage
 
+    if storage(ds) is Streamed:  # block-wise scikit-learn fitters
+        import sklearn
+
+        return engine_provenance(EngineChoice("sklearn", sklearn.__version__))
     spec = cfg.spec(head)
-    status = cfg.engine_status or check_engine(cfg.engine, {head: spec})
+    status = cfg.engine_status or check_engine(cfg.engine, {head: spec}, dict(HEADS.items()))
     return engine_provenance(replace(cfg, engine_status=status).engine_for(spec, spec.merged(params)))
 
 
@@ -119,6 +124,12 @@ def load_model(path: str) -> dict:
         raise OptionError("model", path, f"sha256 does not match {path}.sha256; the file changed after it was saved")
     try:
         model = joblib.load(path)
+    except ModuleNotFoundError as exc:  # fitted on an engine that is not installed here
+        from .engines import ENGINES
+
+        engine = next((e for _, e in ENGINES.items() if (exc.name or "").split(".")[0] == e.module), None)
+        how = f"it was fitted on the {engine.name} engine: {engine.install}" if engine else f"it needs the module {exc.name}"
+        raise OptionError("model", path, f"cannot load here; {how}") from None
     except Exception as exc:  # unpickling raises many types
         raise OptionError("model", path, f"cannot load ({type(exc).__name__})") from None
     if not isinstance(model, dict) or model.get("format") != MODEL_FORMAT:

@@ -1,7 +1,7 @@
 """The heads' builds on accelerated engines (oneDAL, cuML) and on several cores of scikit-learn.
 
 What each engine takes is stated here once, next to its build, and read by the head registry
-(:mod:`.heads`): ``accepts`` names the parameter values that stay on scikit-learn because the
+(:mod:`..heads`): ``accepts`` names the parameter values that stay on scikit-learn because the
 engine does not implement them or because they were not shown faithful to it
 (tests/test_engines.py checks every accepted combination on synthetic and real faces).
 """
@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from .engines import EngineBuild
+from .registry import EngineBuild
 
 __all__ = ["ONEDAL", "CUML", "spread_svm", "spread_predict", "Coded", "RowBlocks"]
 
@@ -128,7 +128,7 @@ CUML = {
 
 def spread_svm(est, cores: int):
     """scikit-learn's SVC with its one-vs-one pairs on ``cores`` threads (the same model)."""
-    from .ovo import PairwiseSVC
+    from .pairwise import PairwiseSVC
 
     return PairwiseSVC(est, n_jobs=cores)
 

@@ -20,8 +20,8 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import OptionError
-from ..registry import Registry
+from ...errors import OptionError
+from ...registry import Registry
 
 __all__ = ["Engine", "EngineBuild", "ENGINES", "ENGINE_CHOICES", "EngineChoice", "engine_status", "choose_engine",
            "check_engine", "engine_provenance", "watch_fallback"]
@@ -134,7 +134,7 @@ class EngineChoice:
     note: str = ""
 
 
-def check_engine(requested: str, heads: dict) -> dict[str, tuple]:
+def check_engine(requested: str, heads: dict, known: dict | None = None) -> dict[str, tuple]:
     """Refuse an engine that cannot run, before any work; returns the usable engines' status.
 
     Parameters
@@ -143,6 +143,8 @@ def check_engine(requested: str, heads: dict) -> dict[str, tuple]:
         ``auto`` or an engine name.
     heads : dict of str -> HeadSpec
         The selected heads.
+    known : dict of str -> HeadSpec, optional
+        Every registered head, to name those that run on an engine none of ``heads`` runs on.
 
     Returns
     -------
@@ -163,15 +165,9 @@ def check_engine(requested: str, heads: dict) -> dict[str, tuple]:
     if why:
         raise OptionError("engine", requested, why)
     if not any(requested in spec.engines for spec in heads.values()):
-        able = sorted(h for h, s in _all_heads().items() if requested in s.engines)
+        able = sorted(h for h, s in (known or heads).items() if requested in s.engines)
         raise OptionError("engine", requested, f"none of {', '.join(heads)} runs on it; heads that do: {', '.join(able) or 'none'}")
     return status
-
-
-def _all_heads() -> dict:
-    from .heads import HEADS
-
-    return dict(HEADS.items())
 
 
 def choose_engine(requested: str, spec, params: dict, status: dict) -> EngineChoice:
