@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--cv", type=int, default=10)
     ap.add_argument("--heads", default=None, help="comma-separated heads (default: every registered head)")
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--engine", default="sklearn", help="faceprobe's engine (sklearn: the numbers must equal plain scikit-learn's)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -58,7 +59,7 @@ def main() -> None:
     heads = args.heads.split(",") if args.heads else sorted(HEADS)
     split = SplitSpec(cv=args.cv, group=True, seed=0)
     t0 = time.perf_counter()
-    ours = evaluate(ds, EvalConfig(heads=heads, split=split, jobs=args.jobs))
+    ours = evaluate(ds, EvalConfig(heads=heads, split=split, jobs=args.jobs, engine=args.engine))
     ours_s = time.perf_counter() - t0
 
     folds = [(tr, te) for _, tr, te in make_splits(ds.y, ds.groups, split)]

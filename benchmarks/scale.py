@@ -149,7 +149,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", default=None)
     ap.add_argument("--one", nargs=3, metavar=("HEAD", "IMPL", "N"))
+    ap.add_argument("--markdown", default=None, metavar="RESULTS.json", help="print a results file as a Markdown table and stop")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return {}
     cache = str(Path(args.work) / "scale.h5")
     if args.one:
         head, impl, n = args.one
@@ -162,7 +166,10 @@ def main(argv=None) -> dict:
     runs = []
     for n in [int(s) for s in args.sizes.split(",")]:
         for head in args.heads.split(","):
-            impls = (["plain"] if n <= args.plain_max else []) + (["sklearn"] if n <= args.sklearn_max else []) + ["onedal"]
+            from faceprobe.classify.heads import HEADS as REGISTRY
+
+            impls = ((["plain"] if n <= args.plain_max else []) + (["sklearn"] if n <= args.sklearn_max else [])
+                     + (["onedal"] if "onedal" in REGISTRY.get(head).engines else []))
             for impl in impls:
                 r = _child(args, head, impl, n)
                 plain = Path(args.work) / f"pred-{head}-plain-{n}.npy"
@@ -191,6 +198,23 @@ def main(argv=None) -> dict:
     if args.plot:
         plot(out, args.plot)
     return out
+
+
+def markdown(out: dict) -> str:
+    """The runs as a Markdown table (seconds, agreement, peak memory), for docs/benchmarks.md."""
+    lines = ["| head | rows | plain fit+predict (+scores) s | faceprobe sklearn s | onedal s | onedal agrees | peak MiB plain / onedal |",
+             "|---|---|---|---|---|---|---|"]
+    ok = [r for r in out["runs"] if "error" not in r]
+    for head in HEADS:
+        for n in sorted({r["n"] for r in ok if r["head"] == head}):
+            got = {r["impl"]: r for r in ok if r["head"] == head and r["n"] == n}
+            plain, sk, od = got.get("plain"), got.get("sklearn"), got.get("onedal")
+            cell = (f"{plain['total_s']:.1f} ({plain['with_scores_s']:.1f})" if plain else "-")
+            agree = f"{100 * od['agreement_with_plain']:.2f} %" if od and "agreement_with_plain" in od else "-"
+            mem = f"{(plain or {}).get('peak_rss_bytes', 0) >> 20} / {(od or {}).get('peak_rss_bytes', 0) >> 20}"
+            lines.append(f"| {head} | {n:,} | {cell} | {sk['total_s']:.1f} | " if sk else f"| {head} | {n:,} | {cell} | - | ")
+            lines[-1] += f"{od['total_s']:.1f} | {agree} | {mem} |" if od else f"- | - | {mem} |"
+    return "\n".join(lines)
 
 
 def plot(out: dict, path: str) -> None:

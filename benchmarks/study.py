@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--keys", default=None, help="comma-separated keys (default: every key of the cache)")
     ap.add_argument("--min-count", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--engine", default="sklearn", help="faceprobe's engine (sklearn: the numbers must equal plain scikit-learn's)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
@@ -83,7 +84,8 @@ def main() -> None:
     keys = args.keys.split(",") if args.keys else [k["key"] for k in list_keys(str(args.cache)) if k["view"] == "orig"]
     params = {f"{head}.{k}": v for head, grid in GRIDS.items() for k, v in grid.items()}
     t0 = time.perf_counter()
-    res = faceprobe.evaluate(str(args.cache), keys, heads=list(GRIDS), cv=10, min_count=args.min_count, params=params, jobs=args.jobs)
+    res = faceprobe.evaluate(str(args.cache), keys, heads=list(GRIDS), cv=10, min_count=args.min_count, params=params, jobs=args.jobs,
+                             engine=args.engine)
     ours_s = time.perf_counter() - t0
 
     datasets = load_study(str(args.cache), keys, min_count=args.min_count)

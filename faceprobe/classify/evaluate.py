@@ -266,12 +266,17 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     def run(stream):
         return list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=None if cfg.progress else True, file=sys.stderr))
 
+    # largest training folds first (LOSO folds differ in size): no worker idles on the last, longest fold;
+    # results are put back in fold order
+    order = sorted(range(len(splits)), key=lambda i: -len(splits[i][1]))
+    tasks = [tasks[i] for i in order]
     if cfg.backend == "dask":
         results = _run_on_dask(tasks, ds, cfg, run)
     elif workers > 1:
         results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
     else:
         results = run(t[0](*t[1], **t[2]) for t in tasks)
+    results = [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
     if fixed is not None:
