@@ -74,8 +74,9 @@ def one(cache: str, head: str, impl: str, n: int, cores: int, pred_out: str) -> 
     base = rss_bytes()
     notes: set = set()
     t0 = time.perf_counter()
-    if impl == "plain":  # what a user writes: fit, predict, then the scores ROC AUC needs
-        est = spec.build(p, 0)
+    if impl in ("plain", "converged"):  # what a user writes: fit, predict, then the scores ROC AUC needs
+        # converged: logreg's lbfgs run to its optimum (tol 1e-8), the reference its engines are held to
+        est = spec.build({**p, "tol": 1e-8, "max_iter": 100000} if impl == "converged" else p, 0)
         if spec.prepare:
             spec.prepare(est, y[tr])
         est.fit(Xtr, y[tr])
@@ -104,6 +105,29 @@ def _child(args, head, impl, n) -> dict:
     if out.returncode != 0:
         return {"head": head, "impl": impl, "n": n, "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _summarise(out: dict, heads: list[str]) -> None:
+    """Agreements, growth exponents and speed ratios, from the runs (recomputed after runs are added)."""
+    ok = [r for r in out["runs"] if "error" not in r]
+    work = Path(out["work"])
+    for r in ok:
+        for ref in ("plain", "converged"):
+            theirs = work / f"pred-{r['head']}-{ref}-{r['n']}.npy"
+            if r["impl"] != ref and theirs.exists() and (work / f"pred-{r['head']}-{r['impl']}-{r['n']}.npy").exists():
+                mine = np.load(work / f"pred-{r['head']}-{r['impl']}-{r['n']}.npy")
+                r[f"agreement_with_{ref}"] = float(np.mean(mine == np.load(theirs)))
+    out["growth"], out["speedup_vs_plain"] = {}, {}
+    for head in heads:
+        for impl in ("plain", "sklearn", "onedal"):
+            out["growth"][f"{head}/{impl}"] = _exponent([(r["n"], r["total_s"]) for r in ok if r["head"] == head and r["impl"] == impl])
+            for r in ok:
+                if r["head"] == head and r["impl"] == impl and impl != "plain":
+                    base = next((b for b in ok if b["head"] == head and b["impl"] == "plain" and b["n"] == r["n"]), None)
+                    if base:  # against plain fit + predict, and against plain doing classify's work (+ scores)
+                        out["speedup_vs_plain"][f"{head}/{impl}/{r['n']}"] = {
+                            "fit_predict": round(base["total_s"] / r["total_s"], 2),
+                            "with_scores": round(base["with_scores_s"] / r["with_scores_s"], 2)}
 
 
 def _exponent(points: list[tuple[int, float]]) -> float | None:
@@ -149,11 +173,25 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", default=None)
     ap.add_argument("--one", nargs=3, metavar=("HEAD", "IMPL", "N"))
+    ap.add_argument("--add", default=None, metavar="HEAD:IMPL:N,...", help="measure these points and add them to --out")
     ap.add_argument("--markdown", default=None, metavar="RESULTS.json", help="print a results file as a Markdown table and stop")
     args = ap.parse_args(argv)
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return {}
+    if args.add:  # HEAD:IMPL:N,... measured now and put into --out (replacing earlier runs of the same point)
+        out = json.loads(Path(args.out).read_text())
+        for item in args.add.split(","):
+            head, impl, n = item.split(":")
+            out["runs"] = [r for r in out["runs"] if (r["head"], r["impl"], r["n"]) != (head, impl, int(n))]
+            out["runs"].append(_child(args, head, impl, int(n)))
+            print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
+        out.setdefault("work", str(args.work))
+        _summarise(out, list(HEADS))
+        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+        if args.plot:
+            plot(out, args.plot)
+        return out
     cache = str(Path(args.work) / "scale.h5")
     if args.one:
         head, impl, n = args.one
@@ -164,32 +202,17 @@ def main(argv=None) -> dict:
 
     corpus = build(HERE.parent.parent / "shared" / "data" / "muxspace-dev", Path(args.work))
     runs = []
-    for n in [int(s) for s in args.sizes.split(",")]:
+    for n in [int(v) for v in args.sizes.split(",")]:
         for head in args.heads.split(","):
             from faceprobe.classify.heads import HEADS as REGISTRY
 
             impls = ((["plain"] if n <= args.plain_max else []) + (["sklearn"] if n <= args.sklearn_max else [])
                      + (["onedal"] if "onedal" in REGISTRY.get(head).engines else []))
             for impl in impls:
-                r = _child(args, head, impl, n)
-                plain = Path(args.work) / f"pred-{head}-plain-{n}.npy"
-                if "error" not in r and impl != "plain" and plain.exists():
-                    mine = np.load(Path(args.work) / f"pred-{head}-{impl}-{n}.npy")
-                    r["agreement_with_plain"] = float(np.mean(mine == np.load(plain)))
-                runs.append(r)
-                print(json.dumps(r), file=sys.stderr, flush=True)
-    out = {"benchmark": "scale", "cpu": _cpu(), "corpus": corpus, "runs": runs, "growth": {}, "speedup_vs_plain": {}}
-    ok = [r for r in runs if "error" not in r]
-    for head in args.heads.split(","):
-        for impl in ("plain", "sklearn", "onedal"):
-            out["growth"][f"{head}/{impl}"] = _exponent([(r["n"], r["total_s"]) for r in ok if r["head"] == head and r["impl"] == impl])
-            for r in ok:
-                if r["head"] == head and r["impl"] == impl and impl != "plain":
-                    base = next((b for b in ok if b["head"] == head and b["impl"] == "plain" and b["n"] == r["n"]), None)
-                    if base:  # against plain fit + predict, and against plain doing classify's work (+ scores)
-                        out["speedup_vs_plain"][f"{head}/{impl}/{r['n']}"] = {
-                            "fit_predict": round(base["total_s"] / r["total_s"], 2),
-                            "with_scores": round(base["with_scores_s"] / r["with_scores_s"], 2)}
+                runs.append(_child(args, head, impl, n))
+                print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    out = {"benchmark": "scale", "cpu": _cpu(), "corpus": corpus, "work": str(args.work), "runs": runs}
+    _summarise(out, args.heads.split(","))
     out["classify_28k_default_heads"] = _end_to_end(args, cache)
     text = json.dumps(out, indent=1)
     print(text)
@@ -211,6 +234,8 @@ def markdown(out: dict) -> str:
             plain, sk, od = got.get("plain"), got.get("sklearn"), got.get("onedal")
             cell = (f"{plain['total_s']:.1f} ({plain['with_scores_s']:.1f})" if plain else "-")
             agree = f"{100 * od['agreement_with_plain']:.2f} %" if od and "agreement_with_plain" in od else "-"
+            if od and "agreement_with_converged" in od:
+                agree += f" (converged: {100 * od['agreement_with_converged']:.2f} %)"
             mem = f"{(plain or {}).get('peak_rss_bytes', 0) >> 20} / {(od or {}).get('peak_rss_bytes', 0) >> 20}"
             lines.append(f"| {head} | {n:,} | {cell} | {sk['total_s']:.1f} | " if sk else f"| {head} | {n:,} | {cell} | - | ")
             lines[-1] += f"{od['total_s']:.1f} | {agree} | {mem} |" if od else f"- | - | {mem} |"
@@ -223,17 +248,21 @@ def plot(out: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     heads = sorted({r["head"] for r in out["runs"]}, key=HEADS.index)
     fig, axes = plt.subplots(1, len(heads), figsize=(3.2 * len(heads), 3.0), squeeze=False)
     for ax, head in zip(axes[0], heads):
-        for impl, style in (("plain", "o-"), ("sklearn", "s--"), ("onedal", "^-")):
+        for impl, style in (("plain", "o-"), ("sklearn", "s--"), ("onedal", "^-"), ("converged", "x:")):
             pts = sorted((r["n"], r["total_s"]) for r in out["runs"] if r["head"] == head and r["impl"] == impl and "error" not in r)
             if pts:
                 b = out["growth"].get(f"{head}/{impl}")
                 ax.loglog(*zip(*pts), style, label=f"{impl} (n^{b})" if b is not None else impl)
         ax.set_title(head)
         ax.set_xlabel("training rows")
+        ticks = sorted({r["n"] for r in out["runs"]})
+        ax.set_xticks(ticks, [f"{t // 1000}k" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("fit + predict (s)")
