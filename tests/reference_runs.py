@@ -57,7 +57,8 @@ def run_all(cache: str, workdir: str) -> dict:
     out = {"features_sha256": features_sha256(cache)}
     for name, args in RUNS.items():
         path = os.path.join(workdir, f"{name}.json")
-        result = CliRunner().invoke(cli, ["classify", "-c", cache, "-q", "--json", path, *args])
+        # the reference is scikit-learn's numbers: pinned to its engine (auto may pick oneDAL)
+        result = CliRunner().invoke(cli, ["classify", "-c", cache, "-q", "--engine", "sklearn", "--json", path, *args])
         assert result.exit_code == 0, result.output
         with open(path, encoding="utf-8") as handle:
             out[name] = reduce(json.load(handle))
