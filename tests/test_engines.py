@@ -211,45 +211,26 @@ ACCEPTED = [(h, params) for h, params in [
     ("logreg", {}), ("logreg", {"C": 0.1})]]
 
 
-@needs_onedal
-@pytest.mark.parametrize("head,params", ACCEPTED)
-def test_onedal_agrees_with_sklearn_on_synthetic_data(head, params):
-    assert HEADS.get(head).engines["onedal"].accepts(HEADS.get(head).merged(params)) is None
-    X, y = _blobs(n=1500, d=64, k=6, seed=3, spread=1.6)
-    agree, diff = _agreement(X, y, head, params)
-    assert agree >= 0.99 and diff <= 0.5, (head, params, agree, diff)
-
-
-@needs_onedal
-@pytest.mark.real
-@pytest.mark.parametrize("head,params", ACCEPTED)
-def test_onedal_agrees_with_sklearn_on_real_faces(head, params, real_lite0_cache):
-    from faceprobe.classify.data import load_dataset
-
-    ds = load_dataset(str(real_lite0_cache))
-    agree, diff = _agreement(np.asarray(ds.X), ds.y, head, params)
-    assert agree >= 0.99 and diff <= 0.5, (head, params, agree, diff)
-
-
 CUML_ACCEPTED = [(h, p) for h, p in ACCEPTED if HEADS.get(h).engines["cuml"].accepts(HEADS.get(h).merged(p)) is None]
+CASES = ([pytest.param("onedal", h, p, marks=needs_onedal, id=f"onedal-{h}-{p}") for h, p in ACCEPTED]
+         + [pytest.param("cuml", h, p, marks=needs_cuml, id=f"cuml-{h}-{p}") for h, p in CUML_ACCEPTED])
 
 
-@needs_cuml
-@pytest.mark.parametrize("head,params", CUML_ACCEPTED)
-def test_cuml_agrees_with_sklearn_on_synthetic_data(head, params):
+@pytest.mark.parametrize("engine,head,params", CASES)
+def test_engine_agrees_with_sklearn_on_synthetic_data(engine, head, params):
+    assert HEADS.get(head).engines[engine].accepts(HEADS.get(head).merged(params)) is None
     X, y = _blobs(n=1500, d=64, k=6, seed=3, spread=1.6)
-    agree, diff = _agreement(X, y, head, params, engine="cuml")
+    agree, diff = _agreement(X, y, head, params, engine=engine)
     assert agree >= 0.99 and diff <= 0.5, (head, params, agree, diff)
 
 
-@needs_cuml
 @pytest.mark.real
-@pytest.mark.parametrize("head,params", CUML_ACCEPTED)
-def test_cuml_agrees_with_sklearn_on_real_faces(head, params, real_lite0_cache):
+@pytest.mark.parametrize("engine,head,params", CASES)
+def test_engine_agrees_with_sklearn_on_real_faces(engine, head, params, real_lite0_cache):
     from faceprobe.classify.data import load_dataset
 
     ds = load_dataset(str(real_lite0_cache))
-    agree, diff = _agreement(np.asarray(ds.X), ds.y, head, params, engine="cuml")
+    agree, diff = _agreement(np.asarray(ds.X), ds.y, head, params, engine=engine)
     assert agree >= 0.99 and diff <= 0.5, (head, params, agree, diff)
 
 
