@@ -13,7 +13,7 @@ from ._version import __version__
 from .errors import FaceprobeError
 from .plugins import load_plugins
 from .cache.command import cache_group
-from .classify.command import classify_command, fit_command
+from .classify.command import classify_command, engines_command, fit_command
 from .predict_command import predict_command
 from .demo.command import demo_command
 from .report.command import report_command
@@ -44,6 +44,7 @@ cli.add_command(report_command)
 cli.add_command(demo_command)
 cli.add_command(cache_group)
 cli.add_command(backbones_command)
+cli.add_command(engines_command)
 
 
 def _with_version(cmd: click.Command) -> None:

@@ -366,3 +366,15 @@ def test_onedal_agrees_with_sklearn_on_5000_augmented_real_faces(head, fer_style
     agree = float(np.mean(ref == fast))
     diff = 100 * abs(np.mean(ref == ds.y[te]) - np.mean(fast == ds.y[te]))
     assert agree >= 0.99 and diff <= 0.5, (head, agree, diff)
+
+
+def test_engines_command_lists_every_engine_with_its_status(invoke):
+    res = invoke("engines", "--json")
+    assert res.exit_code == 0
+    rows = {r["engine"]: r for r in json.loads(res.output)}
+    assert set(rows) == set(ENGINES.names())
+    assert rows["sklearn"]["usable"] and set(rows["sklearn"]["heads"]) == set(HEADS.names())
+    assert rows["onedal"]["usable"] == HAS_ONEDAL and set(rows["onedal"]["heads"]) == {"knn", "logreg", "svm"}
+    assert rows["cuml"]["usable"] == (CUML_WHY is None) and rows["cuml"]["device"] == "cuda"
+    text = invoke("engines").output
+    assert "sklearn" in text and "heads:" in text

@@ -12,7 +12,7 @@ from .engines import ENGINE_CHOICES, ENGINES
 from .heads import HEADS
 from .metrics import SUMMARY_METRICS
 
-__all__ = ["classify_command", "fit_command"]
+__all__ = ["classify_command", "fit_command", "engines_command"]
 
 
 def _cv(ctx, param, value):
@@ -154,3 +154,30 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, where, balance, c
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")
+
+
+@click.command("engines")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def engines_command(as_json):
+    """List the engines heads run on: installed or not, version, device, and the heads each runs.
+
+    \b
+    Example:
+      faceprobe engines
+    """
+    from .engines import engine_status
+
+    rows = []
+    for name, engine in ENGINES.items():
+        version, why = engine_status(name)
+        heads = HEADS.names() if name == "sklearn" else [h for h, s in HEADS.items() if name in s.engines]
+        rows.append({"engine": name, "usable": why is None, "version": version, "why_not": why, "device": engine.device,
+                     "heads": heads, "description": engine.description})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        state = f"{r['version']}" if r["usable"] else f"unusable: {r['why_not']}"
+        click.echo(f"{r['engine']:8} {r['device']:5} {state}")
+        click.echo(f"         heads: {', '.join(r['heads'])}")
