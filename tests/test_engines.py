@@ -378,3 +378,19 @@ def test_engines_command_lists_every_engine_with_its_status(invoke):
     assert rows["cuml"]["usable"] == (CUML_WHY is None) and rows["cuml"]["device"] == "cuda"
     text = invoke("engines").output
     assert "sklearn" in text and "heads:" in text
+
+
+@needs_onedal
+def test_a_model_fitted_on_onedal_names_the_extra_where_it_is_missing(tmp_path, monkeypatch):
+    from faceprobe.classify.model import load_model
+    from faceprobe.classify.run import ClassifyOptions, run_fit
+
+    cache = _fixed_split_cache(tmp_path, n=300)
+    out = tmp_path / "m.joblib"
+    model = run_fit(ClassifyOptions(str(cache), head="svm", cv=3, engine="onedal"), str(out))
+    assert model["engine"]["engine"] == "onedal"
+    assert load_model(str(out))["engine"] == model["engine"]
+    monkeypatch.setitem(sys.modules, "sklearnex", None)  # as where scikit-learn-intelex is not installed
+    with pytest.raises(OptionError) as e:
+        load_model(str(out))
+    assert "onedal engine" in str(e.value) and "faceprobe[fast]" in str(e.value)
