@@ -173,6 +173,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", default=None)
     ap.add_argument("--one", nargs=3, metavar=("HEAD", "IMPL", "N"))
+    ap.add_argument("--e2e", action="store_true", help="with --add: also rerun the default classify on the 28k split")
     ap.add_argument("--add", default=None, metavar="HEAD:IMPL:N,...", help="measure these points and add them to --out")
     ap.add_argument("--markdown", default=None, metavar="RESULTS.json", help="print a results file as a Markdown table and stop")
     args = ap.parse_args(argv)
@@ -188,6 +189,8 @@ def main(argv=None) -> dict:
             print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
         out.setdefault("work", str(args.work))
         _summarise(out, list(HEADS))
+        if args.e2e:
+            out["classify_28k_default_heads"] = _end_to_end(args, cache)
         Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
         if args.plot:
             plot(out, args.plot)

@@ -97,12 +97,37 @@ def test_knn_prediction_is_the_first_most_probable_class_even_with_ties(weights,
     """classify reads knn's predictions off its probabilities (one neighbour search): the same as predict."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    assert HEADS.get("knn").argmax_predicts
     rng = np.random.default_rng(k)
     X = rng.integers(0, 3, size=(600, 3)).astype(float)  # many equal distances, some zero
     y = np.array(list("abcd"))[rng.integers(0, 4, 600)]
     m = KNeighborsClassifier(k, weights=weights).fit(X[:400], y[:400])
-    np.testing.assert_array_equal(m.classes_[np.argmax(m.predict_proba(X[400:]), axis=1)], m.predict(X[400:]))
+    np.testing.assert_array_equal(HEADS.get("knn").from_scores(m.classes_, m.predict_proba(X[400:])), m.predict(X[400:]))
+
+
+def _svm_builds(onedal: bool):
+    builds = {"SVC": lambda: SVC(), "PairwiseSVC": lambda: PairwiseSVC(SVC(), n_jobs=2)}
+    if onedal:
+        builds["onedal"] = lambda: HEADS.get("svm").engines["onedal"].build(HEADS.get("svm").merged({}), 0, 2)
+    return builds
+
+
+@pytest.mark.parametrize("k", [2, 3, 6])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_svm_prediction_is_libsvms_vote_read_off_the_decision_values(k, seed):
+    """classify reads svm's predictions off its one-vs-rest decision values (one kernel pass): libsvm's vote, ties included."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(700, 4)).astype(np.float32)  # weak signal: many tied votes among 6 classes
+    y = np.array([f"c{i}" for i in range(k)])[rng.integers(0, k, 700)]
+    X[:, 0] += (y == "c0") * 0.8
+    ties = 0
+    for name, build in _svm_builds(HAS_ONEDAL).items():
+        m = build().fit(X[:500], y[:500])
+        dec = m.decision_function(X[500:])
+        np.testing.assert_array_equal(HEADS.get("svm").from_scores(m.classes_, dec), m.predict(X[500:]), err_msg=name)
+        if dec.ndim == 2:
+            top = np.sort(np.rint(dec), axis=1)
+            ties += int(np.sum(top[:, -1] == top[:, -2]))
+    assert k < 6 or ties > 0, "the case must include tied votes"
 
 
 def test_row_blocks_predict_as_the_plain_estimator():

@@ -136,7 +136,7 @@ def _scores_and_pred(spec: HeadSpec, est, X: np.ndarray, engine: str, notes: set
 
     with watch_fallback(engine) as fell:
         scores = est.decision_function(X) if hasattr(est, "decision_function") else est.predict_proba(X)
-        pred = est.classes_[np.argmax(scores, axis=1)] if spec.argmax_predicts and scores.ndim == 2 else est.predict(X)
+        pred = spec.from_scores(est.classes_, scores) if spec.from_scores is not None else est.predict(X)
     if fell:
         notes.add(f"{spec.name}: {engine} fell back to scikit-learn in predict ({fell[0]})")
     return pred, scores

@@ -18,6 +18,7 @@ from .params import Param, check_value, declare
 from .chunked import knn_streamed, logreg_streamed, logreg_streamed_pipeline
 from .fastpath import knn_precomputed, svm_precomputed
 from .engines.builds import CUML, ONEDAL, spread_predict, spread_svm
+from .votes import first_most_probable, libsvm_vote
 
 __all__ = ["HEADS", "HeadSpec", "register_head", "make_head", "parse_params", "head_names", "head_grid", "own_grid", "BALANCES"]
 
@@ -64,10 +65,10 @@ class HeadSpec:
     spread : callable (estimator, cores) -> estimator, optional
         Wraps a scikit-learn build so that one fit (or its predictions) uses ``cores`` threads
         with results equal to the plain estimator's (svm: one-vs-one pairs; knn: row blocks).
-    argmax_predicts : bool
-        Its prediction is the first class of highest probability (``predict`` equals the argmax
-        of ``predict_proba``, as for neighbours), so predictions are read off the scores
-        instead of computed a second time.
+    from_scores : callable (classes, scores) -> predictions, optional
+        The head's predictions as a function of its scores (equal to ``predict``, tested), so
+        that they are read off the scores instead of computed a second time: knn's first most
+        probable class, svm's libsvm vote recovered from the one-vs-rest decision values.
     """
 
     name: str
@@ -84,7 +85,7 @@ class HeadSpec:
     prepare: Callable | None = None
     engines: dict = field(default_factory=dict)
     spread: Callable | None = None
-    argmax_predicts: bool = False
+    from_scores: Callable | None = None
 
     def __post_init__(self):
         if self.balance not in BALANCES:
@@ -128,7 +129,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
                   balance: str | None = None, probabilities: bool = True, precomputed: Callable | None = None,
                   streamed: Callable | None = None, streamed_pipeline: Callable | None = None,
                   ignore_warnings: tuple = (), prepare: Callable | None = None, engines: dict | None = None,
-                  spread: Callable | None = None, argmax_predicts: bool = False):
+                  spread: Callable | None = None, from_scores: Callable | None = None):
     """Register a head; without ``build``, a decorator for the build function.
 
     Parameters
@@ -140,7 +141,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     params : dict, optional
         Parameter names and their defaults, or :class:`~faceprobe.classify.params.Param`
         declarations (kind, range, choices) that ``--param`` values are checked against.
-    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare, engines, spread, argmax_predicts
+    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare, engines, spread, from_scores
         See :class:`HeadSpec`.
 
     Returns
@@ -159,7 +160,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
         declared = declare(params or {})
         spec = HeadSpec(name, fn, {k: d.default for k, d in declared.items()}, description, balance, probabilities, precomputed,
                         streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare, dict(engines or {}), spread,
-                        argmax_predicts)
+                        from_scores)
         HEADS.register(name, spec)
         return fn
 
@@ -175,7 +176,7 @@ _POSITIVE = {"low": 0, "low_open": True}
 @register_head("svm", params={"kernel": Param("rbf", str, choices=("linear", "poly", "rbf", "sigmoid")), "C": Param(1.0, float, **_POSITIVE),
                               "gamma": Param("scale", float, choices=("scale", "auto"), **_POSITIVE)}, description="support vector machine (rbf or linear)",
                balance="class_weight", probabilities=False, precomputed=svm_precomputed,
-               engines={"onedal": ONEDAL["svm"], "cuml": CUML["svm"]}, spread=spread_svm)
+               engines={"onedal": ONEDAL["svm"], "cuml": CUML["svm"]}, spread=spread_svm, from_scores=libsvm_vote)
 def _svm(p: dict, seed: int):
     from sklearn.svm import SVC
 
@@ -185,7 +186,7 @@ def _svm(p: dict, seed: int):
 @register_head("knn", params={"k": Param(5, int, low=1, at_most_rows=True), "weights": Param("uniform", str, choices=("distance", "uniform")),
                               "metric": Param("euclidean", str, choices=("chebyshev", "cosine", "euclidean", "manhattan"))}, description="k nearest neighbours (euclidean or cosine)",
                precomputed=knn_precomputed, streamed=knn_streamed, engines={"onedal": ONEDAL["knn"], "cuml": CUML["knn"]},
-               spread=spread_predict, argmax_predicts=True)
+               spread=spread_predict, from_scores=first_most_probable)
 def _knn(p: dict, seed: int):
     from sklearn.neighbors import KNeighborsClassifier
 
