@@ -96,8 +96,8 @@ ENGINES.register("onedal", Engine("onedal", "sklearnex", ("scikit-learn-intelex"
 ENGINES.register("cuml", Engine("cuml", "cuml", ("cuml-cu12", "cuml-cu13", "cuml"), "pip install 'faceprobe[gpu]'", "cuda", 2,
                                 "RAPIDS cuML on a CUDA GPU (the gpu extra)", ready=_cuda_ready))
 
-ENGINE_CHOICES = ("auto", "sklearn", "onedal", "cuml")
-"""What ``engine`` takes: ``auto`` or a registered engine (the CLI lists the registry's names)."""
+ENGINE_CHOICES = ("auto",) + tuple(ENGINES.names())
+"""What ``engine`` takes: ``auto`` or a registered engine."""
 
 
 def _version(engine: Engine) -> str | None:
@@ -158,8 +158,10 @@ def check_engine(requested: str, heads: dict, known: dict | None = None) -> dict
     """
     if requested not in ENGINE_CHOICES and requested not in ENGINES:
         raise OptionError("engine", requested, f"choose from: {', '.join(ENGINE_CHOICES)}")
+    if requested == "sklearn":  # nothing else is imported
+        return {"sklearn": (_version(ENGINES.get("sklearn")), None)}
     status = {name: engine_status(name) if name != "sklearn" else (_version(ENGINES.get(name)), None) for name in ENGINES.names()}
-    if requested in ("auto", "sklearn"):
+    if requested == "auto":
         return status
     version, why = status[requested]
     if why:
