@@ -180,22 +180,23 @@ def main(argv=None) -> dict:
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return {}
-    if args.add:  # HEAD:IMPL:N,... measured now and put into --out (replacing earlier runs of the same point)
+    cache = str(Path(args.work) / "scale.h5")
+    if args.add is not None:  # HEAD:IMPL:N,... measured now and put into --out (replacing earlier runs of the same point)
         out = json.loads(Path(args.out).read_text())
-        for item in args.add.split(","):
+        out.setdefault("work", str(args.work))
+        for item in filter(None, args.add.split(",")):
             head, impl, n = item.split(":")
             out["runs"] = [r for r in out["runs"] if (r["head"], r["impl"], r["n"]) != (head, impl, int(n))]
             out["runs"].append(_child(args, head, impl, int(n)))
             print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
-        out.setdefault("work", str(args.work))
-        _summarise(out, list(HEADS))
+            _summarise(out, list(HEADS))
+            Path(args.out).write_text(json.dumps(out, indent=1) + "\n")  # each point kept as it comes
         if args.e2e:
             out["classify_28k_default_heads"] = _end_to_end(args, cache)
         Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
         if args.plot:
             plot(out, args.plot)
         return out
-    cache = str(Path(args.work) / "scale.h5")
     if args.one:
         head, impl, n = args.one
         print(json.dumps(one(cache, head, impl, int(n), args.cores, str(Path(args.work) / f"pred-{head}-{impl}-{n}.npy"))))
@@ -239,7 +240,7 @@ def markdown(out: dict) -> str:
             agree = f"{100 * od['agreement_with_plain']:.2f} %" if od and "agreement_with_plain" in od else "-"
             if od and "agreement_with_converged" in od:
                 agree += f" (converged: {100 * od['agreement_with_converged']:.2f} %)"
-            mem = f"{(plain or {}).get('peak_rss_bytes', 0) >> 20} / {(od or {}).get('peak_rss_bytes', 0) >> 20}"
+            mem = " / ".join(f"{r['peak_rss_bytes'] >> 20}" if r else "-" for r in (plain, od))
             lines.append(f"| {head} | {n:,} | {cell} | {sk['total_s']:.1f} | " if sk else f"| {head} | {n:,} | {cell} | - | ")
             lines[-1] += f"{od['total_s']:.1f} | {agree} | {mem} |" if od else f"- | - | {mem} |"
     return "\n".join(lines)
