@@ -57,7 +57,10 @@ def test_grid_of_two_keys_is_paired_and_marks_the_noise_key_worse(two_key_cache,
         noise = cells[(NOISE, head)]
         assert noise["p_holm"] < 0.05 and not noise["tied"] and noise["p_holm"] >= noise["p_vs_best"]
     rows = list(csv.DictReader((tmp_path / "g.csv").open()))
-    assert list(rows[0]) == ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied"] and len(rows) == 4
+    assert list(rows[0]) == ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "engine"] and len(rows) == 4
+    for row in rows:  # the engine each head ran on, as the provenance records it
+        used = res["provenance"]["engines"][row["head"]]
+        assert row["engine"] == "+".join(f"{e['engine']} {e['version']}" for e in used) and used
     assert "* best cell; = not significantly worse than it (corrected resampled t-test over paired folds" in r.output
 
 

@@ -10,7 +10,7 @@ from ..errors import OptionError
 __all__ = ["TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
-COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied"]
+COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "engine"]
 
 
 def table_format(path: str) -> str:
@@ -70,8 +70,10 @@ def write_table(res: dict, path: str) -> str:
         if fmt == "csv":
             w = csv.writer(handle)
             w.writerow(COLUMNS)
+            engines = res.get("provenance", {}).get("engines", {})
             for c in res["grid"]:
-                w.writerow([c["key"], c["head"], res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"], c["p_holm"], c["tied"]])
+                engine = "+".join(f"{e['engine']} {e['version']}" for e in engines.get(c["head"], []))
+                w.writerow([c["key"], c["head"], res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"], c["p_holm"], c["tied"], engine])
         elif fmt == "md":
             handle.write("| key | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads) + "\n")
             for k in keys:
