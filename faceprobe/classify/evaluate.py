@@ -12,7 +12,6 @@ from .config import BACKENDS, BALANCE, EvalConfig, cores_of
 from .data import Dataset
 from .folds import check_heads, choose_params, make_fold
 from .heads import HEADS, head_grid, own_grid
-from .engines import EngineChoice
 from .memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .splits import make_splits
@@ -79,8 +78,7 @@ def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
     n = max(len(train) for _, train, _ in splits) * (1 + (len(ds.views) if cfg.augmented else 0))
     m = max(len(test) for _, _, test in splits)
     d, k = cfg.pca or ds.X.shape[1], len(ds.classes)
-    workers = _workers(cfg.jobs, len(splits))
-    cores = max(1, cores_of(cfg.jobs) // workers)
+    workers, cores = _fold_threads(cfg, len(splits))
     for h in cfg.heads:
         spec = cfg.spec(h)
         engine = cfg.engine_for(spec, spec.merged(head_grid(spec, cfg.grid)[0])).name
@@ -146,8 +144,7 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None)
             continue
         scores = _in_class_order(est, raw, classes)
         met = fold_metrics(ds.y[test], pred, classes, scores)
-        choice = cfg.engine_for(cfg.spec(head), cfg.spec(head).merged(params)) if prepared.engines else \
-            EngineChoice("sklearn", None, "rows read from the cache in blocks: scikit-learn's block-wise fitters")
+        choice = prepared.engine_for(head, params)
         if choice.note:
             prepared.notes.add(choice.note)
         out.append({**where, "params": params, "inner_scores": inner, "engine": choice.name, "cores": cfg.cores,
@@ -163,6 +160,14 @@ def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None)
 def _workers(jobs: int, tasks: int) -> int:
     """Processes worth starting: ``jobs`` (-1: the cores this process may use), at most one per task."""
     return max(1, min(cores_of(jobs), tasks))
+
+
+def _fold_threads(cfg: EvalConfig, tasks: int) -> tuple[int, int]:
+    """(fold processes, threads per fold): the ``jobs`` cores shared out; one thread per Dask task."""
+    if cfg.backend == "dask":
+        return 1, 1
+    workers = _workers(cfg.jobs, tasks)
+    return workers, max(1, cores_of(cfg.jobs) // workers)
 
 
 def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
@@ -253,8 +258,8 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
             notes.append(f"repeat {r}: a test set has no {', '.join(missing)} rows (macro averages skip them there)")
             break
     per_repeat: dict[int, int] = {}
-    workers = 1 if cfg.backend == "dask" else _workers(cfg.jobs, len(splits))
-    cfg = replace(cfg, cores=1 if cfg.backend == "dask" else max(1, cores_of(cfg.jobs) // workers))  # threads per fold
+    workers, cores = _fold_threads(cfg, len(splits))
+    cfg = replace(cfg, cores=cores)
     tasks = []
     for r, train, test in splits:
         fold = per_repeat.get(r, 0)

@@ -95,17 +95,6 @@ def _svm_kernel(m: FoldMatrices, p: dict, rows: np.ndarray, cols: np.ndarray) ->
     return np.exp(-p["_gamma"] * m.sqdist()[np.ix_(rows, cols)])
 
 
-def _gamma(p: dict, Xfit: np.ndarray) -> float:
-    """libsvm's gamma as SVC resolves it: 'scale' = 1 / (d * var(X)), 'auto' = 1 / d."""
-    g = p["gamma"]
-    if g == "scale":
-        var = Xfit.var()
-        return 1.0 / (Xfit.shape[1] * var) if var != 0 else 1.0
-    if g == "auto":
-        return 1.0 / Xfit.shape[1]
-    return float(g)
-
-
 def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
                     fit_kwargs: dict, est_params: dict, *, cores: int = 1):
     """svm on a precomputed kernel read from the fold's matrices; None where that does not apply.
@@ -116,17 +105,18 @@ def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
     """
     from sklearn.svm import SVC
 
-    from .engines.pairwise import PairwiseSVC
+    from .engines.pairwise import PairwiseSVC, resolved_gamma
+    from .votes import libsvm_vote
 
     if not m.enabled or p["kernel"] not in ("rbf", "linear"):
         return None
-    p = {**p, "_gamma": _gamma(p, m.X[tr])}
+    p = {**p, "_gamma": resolved_gamma(p["gamma"], m.X[tr])}
     est = SVC(kernel="precomputed", C=float(p["C"]), random_state=seed, **est_params)
     if cores > 1:
         est = PairwiseSVC(est, n_jobs=cores)
     est.fit(_svm_kernel(m, p, tr, tr), y_fit, **fit_kwargs)
-    k_te = _svm_kernel(m, p, te, tr)
-    return est, est.predict(k_te), est.decision_function(k_te)
+    dec = est.decision_function(_svm_kernel(m, p, te, tr))  # predictions read off it: one libsvm pass, not two
+    return est, libsvm_vote(est.classes_, dec), dec
 
 
 def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_fit: np.ndarray, seed: int,
@@ -135,6 +125,7 @@ def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
     from sklearn.neighbors import KNeighborsClassifier
 
     from .engines.builds import RowBlocks
+    from .votes import first_most_probable
 
     if not m.enabled or p["metric"] not in ("euclidean", "cosine"):
         return None
@@ -144,5 +135,5 @@ def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
         est = RowBlocks(est, n_jobs=cores)
     est.fit(d[np.ix_(tr, tr)], y_fit)
     d_te = d[np.ix_(te, tr)]
-    proba = est.predict_proba(d_te)  # predict is its first highest column: one neighbour search, not two
-    return est, est.classes_[np.argmax(proba, axis=1)], proba
+    proba = est.predict_proba(d_te)  # predictions read off it: one neighbour search, not two
+    return est, first_most_probable(est.classes_, proba), proba

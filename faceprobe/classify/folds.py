@@ -21,6 +21,7 @@ from .config import EvalConfig
 from .diskrows import DiskMatrix, RowSet
 from .fastpath import FoldMatrices
 from .heads import HEADS, HeadSpec, head_grid
+from .threads import thread_map
 
 __all__ = ["Fold", "make_fold", "choose_params", "fit_all", "check_heads", "training_rows", "undersample", "storage"]
 
@@ -47,6 +48,8 @@ class Fold:
     engines : bool
         Heads run on the configured engines; False where rows are streamed from the cache
         (scikit-learn's block-wise fitters).
+    cfg : EvalConfig
+        The configuration the fold was made with (its engines).
     """
 
     ytr: np.ndarray
@@ -58,6 +61,17 @@ class Fold:
     notes: set = field(default_factory=set)
     inner: dict = field(default_factory=dict)
     engines: bool = True
+    cfg: EvalConfig | None = None
+
+    def engine_for(self, head: str, params: dict):
+        """The :class:`~faceprobe.classify.engines.EngineChoice` a head's fit with ``params`` ran on here."""
+        from .engines import EngineChoice
+
+        if not self.engines:
+            version = self.cfg.engine_status.get("sklearn", (None, None))[0]
+            return EngineChoice("sklearn", version, "rows read from the cache in blocks: scikit-learn's block-wise fitters")
+        spec = self.cfg.spec(head)
+        return self.cfg.engine_for(spec, spec.merged(params))
 
 
 def undersample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -191,7 +205,7 @@ class InMemory:
             est = _fit(spec, p, m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes, run=run)
             return Pipeline(steps + [("head", est)])
 
-        return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes)
+        return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes, cfg=cfg)
 
 
 class Streamed:
@@ -234,7 +248,7 @@ class Streamed:
             spec = cfg.spec(head)
             return spec.streamed_pipeline(spec.merged(params), rows, ytr, prep, dim, class_weight)
 
-        return Fold(ytr, gtr, fit_predict, pipeline, engines=False)
+        return Fold(ytr, gtr, fit_predict, pipeline, engines=False, cfg=cfg)
 
 
 def storage(ds) -> type:
@@ -288,22 +302,10 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
         return balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr], cores=1)[1])
 
     tasks = [(params, split) for params in cands for split in inner]
-    vals = _threads(score, tasks, cfg.cores)  # candidates are independent: the same scores on any number of threads
+    vals = thread_map(score, tasks, cfg.cores)  # candidates are independent: the same scores on any number of threads
     scores = {i: float(np.mean(vals[i * len(inner):(i + 1) * len(inner)])) for i in range(len(cands))}
     best = max(scores, key=lambda i: (scores[i], -i))
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
-
-
-def _threads(fn, items: list, cores: int) -> list:
-    """``[fn(i) for i in items]`` on ``cores`` threads (BLAS stays single-threaded in each)."""
-    if cores <= 1 or len(items) <= 1:
-        return [fn(i) for i in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=cores) as pool:
-        return list(pool.map(fn, items))
 
 
 def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
@@ -311,7 +313,8 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
 
     Returns
     -------
-    pipeline, params, inner_scores, n_rows
+    pipeline, params, inner_scores, n_rows, engine
+        ``engine``: the :class:`~faceprobe.classify.engines.EngineChoice` the pipeline's head ran on.
     """
     from dataclasses import replace
 
@@ -323,4 +326,4 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
     cfg = replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
-    return fold.pipeline(head, params), params, inner, int(len(fold.ytr))
+    return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params)

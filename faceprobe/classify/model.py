@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from ..errors import FaceprobeError, OptionError
 from ..hashes import file_sha256
 from .config import EvalConfig
 from .data import Dataset
+from .engines import engine_provenance
 from .evaluate import evaluate
 from .folds import fit_all
 from .heads import HEADS
@@ -48,7 +48,7 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         raise FaceprobeError(f"fit trains one head; got {', '.join(cfg.heads)}")
     head = cfg.heads[0]
     metrics = evaluate(ds, cfg) if cv_results else None
-    pipeline, params, inner, n_rows = fit_all(ds, cfg, head, cfg.split.seed)
+    pipeline, params, inner, n_rows, engine = fit_all(ds, cfg, head, cfg.split.seed)
     import sklearn
 
     return {
@@ -61,26 +61,13 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         "head": head,
         "params": HEADS.get(head).merged(params),
         "inner_scores": inner,
-        "engine": _engine_record(ds, cfg, head, params),
+        "engine": engine_provenance(engine),
         "pipeline": pipeline,
         "cv": _cv_record(metrics, head),
         "trained_rows": n_rows,
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__},
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _engine_record(ds: Dataset, cfg: EvalConfig, head: str, params: dict) -> dict:
-    from .engines import EngineChoice, check_engine, engine_provenance
-    from .folds import Streamed, storage
-
-    if storage(ds) is Streamed:  # block-wise scikit-learn fitters
-        import sklearn
-
-        return engine_provenance(EngineChoice("sklearn", sklearn.__version__))
-    spec = cfg.spec(head)
-    status = cfg.engine_status or check_engine(cfg.engine, {head: spec}, dict(HEADS.items()))
-    return engine_provenance(replace(cfg, engine_status=status).engine_for(spec, spec.merged(params)))
 
 
 def _cv_record(metrics: dict | None, head: str) -> dict | None:

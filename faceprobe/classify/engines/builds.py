@@ -8,11 +8,10 @@ engine does not implement them or because they were not shown faithful to it
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ..threads import thread_map
 from .registry import EngineBuild
 
 __all__ = ["ONEDAL", "CUML", "spread_svm", "spread_predict", "Cast", "Coded", "RowBlocks"]
@@ -61,37 +60,51 @@ ONEDAL = {
 """oneDAL (scikit-learn-intelex) builds, by head."""
 
 
-class Cast(ClassifierMixin, BaseEstimator):
+class _Wrapper(ClassifierMixin, BaseEstimator):
+    """An estimator behind scikit-learn's interface with something done on the way in or out
+    (``_call``): parameters other than the wrapper's own (``_own``) go to the estimator, and it
+    has ``decision_function`` or ``predict_proba`` exactly where the estimator has them."""
+
+    _own = ("estimator",)
+
+    def set_params(self, **params):
+        super().set_params(**{k: v for k, v in params.items() if k in self._own})
+        inner = {k: v for k, v in params.items() if k not in self._own}
+        if inner:
+            self.estimator.set_params(**inner)
+        return self
+
+    def _call(self, method: str, X):
+        return getattr(self.estimator, method)(X)
+
+    def predict(self, X):
+        return self._call("predict", X)
+
+    def __getattr__(self, name):
+        if name in ("decision_function", "predict_proba") and "estimator" in self.__dict__ and hasattr(self.estimator, name):
+            return lambda X: self._call(name, X)
+        raise AttributeError(name)
+
+
+class Cast(_Wrapper):
     """An estimator that gets its rows as ``dtype`` (oneDAL computes in the precision it is given)."""
+
+    _own = ("estimator", "dtype")
 
     def __init__(self, estimator=None, dtype=np.float64):
         self.estimator = estimator
         self.dtype = dtype
-
-    def set_params(self, **params):
-        own = {k: v for k, v in params.items() if k in ("estimator", "dtype")}
-        super().set_params(**own)
-        inner = {k: v for k, v in params.items() if k not in own}
-        if inner:
-            self.estimator.set_params(**inner)
-        return self
 
     def fit(self, X, y, **kwargs):
         self.estimator.fit(np.asarray(X, dtype=self.dtype), y, **kwargs)
         self.classes_ = self.estimator.classes_
         return self
 
-    def predict(self, X):
-        return self.estimator.predict(np.asarray(X, dtype=self.dtype))
-
-    def __getattr__(self, name):
-        if name in ("decision_function", "predict_proba") and "estimator" in self.__dict__ and hasattr(self.estimator, name):
-            method = getattr(self.estimator, name)
-            return lambda X: method(np.asarray(X, dtype=self.dtype))
-        raise AttributeError(name)
+    def _call(self, method: str, X):
+        return getattr(self.estimator, method)(np.asarray(X, dtype=self.dtype))
 
 
-class Coded(ClassifierMixin, BaseEstimator):
+class Coded(_Wrapper):
     """A GPU estimator that takes class codes (cuML) behind scikit-learn's interface: text labels
     are coded 0..k-1 for it, and its predictions and scores come back as host numpy arrays."""
 
@@ -99,14 +112,9 @@ class Coded(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
 
     def set_params(self, **params):
-        inner = {k: v for k, v in params.items() if k != "estimator"}
-        if "estimator" in params:
-            self.estimator = params["estimator"]
-        if inner:
-            if "class_weight" in inner and isinstance(inner["class_weight"], dict):
-                raise ValueError("class weights by label are not passed to a coded estimator; use 'balanced'")
-            self.estimator.set_params(**inner)
-        return self
+        if isinstance(params.get("class_weight"), dict):
+            raise ValueError("class weights by label are not passed to a coded estimator; use 'balanced'")
+        return super().set_params(**params)
 
     def fit(self, X, y, sample_weight=None):
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
@@ -114,22 +122,15 @@ class Coded(ClassifierMixin, BaseEstimator):
         self.estimator.fit(np.ascontiguousarray(X, dtype=np.float32), codes.astype(np.int32), **kwargs)
         return self
 
-    @staticmethod
-    def _host(a) -> np.ndarray:
+    def _call(self, method: str, X):
+        out = getattr(self.estimator, method)(np.ascontiguousarray(X, dtype=np.float32))
         for attr in ("to_numpy", "get"):  # cudf / cupy
-            if hasattr(a, attr):
-                a = getattr(a, attr)()
-        return np.asarray(a)
+            if hasattr(out, attr):
+                out = getattr(out, attr)()
+        return np.asarray(out)
 
     def predict(self, X):
-        codes = self._host(self.estimator.predict(np.ascontiguousarray(X, dtype=np.float32)))
-        return self.classes_[codes.astype(np.int64)]
-
-    def __getattr__(self, name):
-        if name in ("decision_function", "predict_proba") and "estimator" in self.__dict__ and hasattr(self.estimator, name):
-            method = getattr(self.estimator, name)
-            return lambda X: self._host(method(np.ascontiguousarray(X, dtype=np.float32)))
-        raise AttributeError(name)
+        return self.classes_[self._call("predict", X).astype(np.int64)]
 
 
 def _cuml_svm(p: dict, seed: int, cores: int):
@@ -171,11 +172,12 @@ def spread_svm(est, cores: int):
     return PairwiseSVC(est, n_jobs=cores)
 
 
-class RowBlocks(ClassifierMixin, BaseEstimator):
+class RowBlocks(_Wrapper):
     """A fitted-per-row predictor (neighbours) whose predictions run over fixed blocks of rows
     on ``n_jobs`` threads: each row's answer is computed alone, so results equal the estimator's."""
 
     BLOCK = 256
+    _own = ("estimator", "n_jobs")
 
     def __init__(self, estimator=None, n_jobs: int = 1):
         self.estimator = estimator
@@ -186,27 +188,10 @@ class RowBlocks(ClassifierMixin, BaseEstimator):
         self.classes_ = self.estimator.classes_
         return self
 
-    def set_params(self, **params):
-        inner = {k: v for k, v in params.items() if k not in ("estimator", "n_jobs")}
-        super().set_params(**{k: v for k, v in params.items() if k in ("estimator", "n_jobs")})
-        if inner:
-            self.estimator.set_params(**inner)
-        return self
-
-    def _blocks(self, method, X):
-        from threadpoolctl import threadpool_limits
-
-        starts = list(range(0, len(X), self.BLOCK))
+    def _call(self, method: str, X):
         fn = getattr(self.estimator, method)
-        with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=max(1, self.n_jobs)) as pool:
-            parts = list(pool.map(lambda s: fn(X[s:s + self.BLOCK]), starts))
+        parts = thread_map(lambda s: fn(X[s:s + self.BLOCK]), range(0, len(X), self.BLOCK), self.n_jobs)
         return np.concatenate(parts) if parts else fn(X)
-
-    def predict(self, X):
-        return self._blocks("predict", X)
-
-    def predict_proba(self, X):
-        return self._blocks("predict_proba", X)
 
 
 def spread_predict(est, cores: int):

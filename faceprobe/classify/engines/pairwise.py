@@ -12,25 +12,25 @@ pair). Blocks are fixed in size, so results do not depend on ``n_jobs``.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-__all__ = ["PairwiseSVC", "BLOCK_ROWS"]
+from ..threads import thread_map
+
+__all__ = ["PairwiseSVC", "BLOCK_ROWS", "resolved_gamma"]
 
 BLOCK_ROWS = 512
 """Test rows per kernel block (about 512 x support vectors x 8 bytes each)."""
 
 
-def _resolved_gamma(svc, X: np.ndarray) -> float:
-    """``gamma`` as ``SVC.fit`` resolves it on all rows: scale = 1 / (d var X), auto = 1 / d."""
-    if svc.gamma == "scale":
+def resolved_gamma(gamma, X: np.ndarray) -> float:
+    """``gamma`` as ``SVC.fit`` resolves it on the training rows: scale = 1 / (d var X), auto = 1 / d."""
+    if gamma == "scale":
         var = X.var()
         return 1.0 / (X.shape[1] * var) if var != 0 else 1.0
-    if svc.gamma == "auto":
+    if gamma == "auto":
         return 1.0 / X.shape[1]
-    return float(svc.gamma)
+    return float(gamma)
 
 
 def _class_weights(svc, classes: np.ndarray, y: np.ndarray) -> dict | None:
@@ -57,12 +57,6 @@ class PairwiseSVC(ClassifierMixin, BaseEstimator):
         self.svc = svc
         self.n_jobs = n_jobs
 
-    def _map(self, fn, items):
-        if self.n_jobs <= 1 or len(items) <= 1:
-            return [fn(i) for i in items]
-        with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
-            return list(pool.map(fn, items))
-
     def fit(self, X, y, sample_weight=None):
         """Fit every pair of classes (a two-class problem is one plain ``SVC``)."""
         precomputed = self.svc.kernel == "precomputed"
@@ -73,7 +67,7 @@ class PairwiseSVC(ClassifierMixin, BaseEstimator):
             self.single_ = clone(self.svc).fit(X, y, sample_weight=sample_weight)
             return self
         self.single_ = None
-        gamma = None if precomputed else _resolved_gamma(self.svc, X)
+        gamma = None if precomputed else resolved_gamma(self.svc.gamma, X)
         weights = _class_weights(self.svc, self.classes_, y)
         pairs = [(i, j) for i in range(len(self.classes_)) for j in range(i + 1, len(self.classes_))]
 
@@ -89,7 +83,7 @@ class PairwiseSVC(ClassifierMixin, BaseEstimator):
             # decision_function, K c + b, is positive for its second): value = K (-c) - b
             return rows[est.support_], -est.dual_coef_[0], float(est.intercept_[0])
 
-        fitted = self._map(one, pairs)
+        fitted = thread_map(one, pairs, self.n_jobs)
         support = np.unique(np.concatenate([s for s, _, _ in fitted]))
         self.pairs_ = pairs
         self.support_ = support  # rows of the training matrix that are a support vector of some pair
@@ -126,7 +120,7 @@ class PairwiseSVC(ClassifierMixin, BaseEstimator):
             k = self._kernel(X[start:start + BLOCK_ROWS])
             return np.stack([k[:, s] @ c for s, c in zip(self.pair_support_, self.pair_coef_)], axis=1) - self.pair_intercept_
 
-        return np.concatenate(self._map(block, list(range(0, len(X), BLOCK_ROWS))) or [np.zeros((0, len(self.pairs_)))])
+        return np.concatenate(thread_map(block, range(0, len(X), BLOCK_ROWS), self.n_jobs) or [np.zeros((0, len(self.pairs_)))])
 
     def decision_function(self, X) -> np.ndarray:
         """As ``SVC.decision_function`` (one-vs-rest shape)."""
