@@ -50,10 +50,10 @@ def main() -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from faceprobe.classify.data import load_dataset
+    from faceprobe.classify.data.dataset import load_dataset
     from faceprobe.classify.evaluate import EvalConfig, evaluate
-    from faceprobe.classify.heads import HEADS, make_head
-    from faceprobe.classify.splits import SplitSpec, make_splits
+    from faceprobe.classify.heads.registry import HEADS, make_head
+    from faceprobe.classify.protocols.splits import SplitSpec, make_splits
 
     ds = load_dataset(str(cache), "efficientnet_lite0", min_count=args.cv)
     heads = args.heads.split(",") if args.heads else sorted(HEADS)

@@ -82,9 +82,9 @@ def measure(args) -> dict:
 
     import torch
 
-    from faceprobe.featurize.backbones import load_backbone
-    from faceprobe.featurize.device import cpu_info, plan_execution
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.engine.device import cpu_info, plan_execution
+    from faceprobe.featurize.sources.read import read_source
 
     manifest, root = args.data / "manifest.csv", args.data / "images"
     entries = read_source(manifest, root=root).entries
@@ -148,9 +148,9 @@ def decode_rates(entries, t) -> dict:
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    from faceprobe.featurize.decode import decode_image
-    from faceprobe.featurize.devdecode import decode_on_device, jpeg_for_device
-    from faceprobe.featurize.preprocess import to_uint8_chw
+    from faceprobe.featurize.sources.decode import decode_image
+    from faceprobe.featurize.engine.devdecode import decode_on_device, jpeg_for_device
+    from faceprobe.featurize.engine.transform import to_uint8_chw
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -190,14 +190,14 @@ def child(args) -> dict:
     """One measurement in this (fresh) process: ``pure:MODE`` or ``e2e:MODE``."""
     import torch
 
-    from faceprobe.featurize.backbones import load_backbone
-    from faceprobe.featurize.compile import COMPILE_MODES, min_cosine
-    from faceprobe.featurize.decode import decode_image
-    from faceprobe.featurize.device import plan_execution
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.engine.compile import COMPILE_MODES, min_cosine
+    from faceprobe.featurize.sources.decode import decode_image
+    from faceprobe.featurize.engine.device import plan_execution
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-    from faceprobe.featurize.preprocess import to_uint8_chw
-    from faceprobe.featurize.runner import FeatureRunner
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.engine.transform import to_uint8_chw
+    from faceprobe.featurize.engine.runner import FeatureRunner
+    from faceprobe.featurize.sources.read import read_source
 
     kind, mode = args.child.split(":")
     manifest, root = args.data / "manifest.csv", args.data / "images"

@@ -60,10 +60,10 @@ def parser() -> argparse.ArgumentParser:
 
 def detection_alone(data: Path) -> dict:
     """Faces found and images/s of each detector on one thread, same decoded images."""
-    from faceprobe.featurize import dlib_models
-    from faceprobe.featurize.crop import CropSpec, crop_face
-    from faceprobe.featurize.decode import decode_image
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.faces import dlib_models
+    from faceprobe.featurize.faces.crop import CropSpec, crop_face
+    from faceprobe.featurize.sources.decode import decode_image
+    from faceprobe.featurize.sources.read import read_source
 
     os.environ["OMP_NUM_THREADS"] = "1"  # this benchmark process only: one thread for every detector
     entries = read_source(data / "manifest.csv", root=data / "images").entries
@@ -113,13 +113,13 @@ def determinism(data: Path, folder: Path) -> dict:
 
 def main() -> None:
     args = parser().parse_args()
-    from faceprobe.featurize.device import cpu_info
+    from faceprobe.featurize.engine.device import cpu_info
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="faceprobe-detect-"))
     folder.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "detect", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
               "cores": len(os.sched_getaffinity(0)), "detection_one_thread": detection_alone(args.data)}
-    from faceprobe.featurize import dlib_models
+    from faceprobe.featurize.faces import dlib_models
 
     configs = {**CONFIGS, **(DLIB_CONFIGS if dlib_models.available() else {})}
     e2e = {name: featurize_run(args.data, folder / f"{name}.h5", extra) for name, extra in configs.items()}

@@ -45,9 +45,9 @@ def ready_tensors(loaded, manifest: Path, root: Path, n: int):
     """Decode and preprocess ``n`` dev faces once, outside any timing."""
     import torch
 
-    from faceprobe.featurize.decode import decode_image
-    from faceprobe.featurize.preprocess import to_uint8_chw
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.sources.decode import decode_image
+    from faceprobe.featurize.engine.transform import to_uint8_chw
+    from faceprobe.featurize.sources.read import read_source
 
     entries = read_source(manifest, root=root).entries[:n]
     return torch.from_numpy(np.stack([to_uint8_chw(decode_image(e.path), loaded.transform) for e in entries]))
@@ -95,11 +95,11 @@ def main() -> None:
 
     import torch
 
-    from faceprobe.featurize.backbones import load_backbone
-    from faceprobe.featurize.crop import CropSpec
-    from faceprobe.featurize.device import cpu_info, plan_execution
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.faces.crop import CropSpec
+    from faceprobe.featurize.engine.device import cpu_info, plan_execution
     from faceprobe.featurize.pipeline import FeaturizeConfig
-    from faceprobe.featurize.runner import FeatureRunner
+    from faceprobe.featurize.engine.runner import FeatureRunner
 
     manifest, root = args.data / "manifest.csv", args.data / "images"
     if args.limit:

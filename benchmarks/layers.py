@@ -77,7 +77,7 @@ def best_of(args, what: str, sides: dict) -> dict:
 def measure(args) -> dict:
     import torch
 
-    from faceprobe.featurize.device import cpu_info
+    from faceprobe.featurize.engine.device import cpu_info
 
     result = {"benchmark": "layers", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
               "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__}
@@ -103,14 +103,14 @@ def child(args) -> dict:
     """One measurement in this (fresh) process: ``pure:MODE``, ``fidelity:bf16`` or ``e2e:MODE``."""
     import torch
 
-    from faceprobe.featurize.backbones import load_outputs
-    from faceprobe.featurize.compile import COMPILE_MODES, min_cosine
-    from faceprobe.featurize.decode import decode_image
-    from faceprobe.featurize.device import plan_execution
+    from faceprobe.featurize.backbones.load import load_outputs
+    from faceprobe.featurize.engine.compile import COMPILE_MODES, min_cosine
+    from faceprobe.featurize.sources.decode import decode_image
+    from faceprobe.featurize.engine.device import plan_execution
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-    from faceprobe.featurize.preprocess import to_uint8_chw
-    from faceprobe.featurize.runner import FeatureRunner
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.engine.transform import to_uint8_chw
+    from faceprobe.featurize.engine.runner import FeatureRunner
+    from faceprobe.featurize.sources.read import read_source
 
     kind, mode = args.child.split(":")
     requests = args.requests.split(",")

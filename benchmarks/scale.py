@@ -44,7 +44,7 @@ HEADS = ("svm", "logreg", "knn", "mlp")
 
 def _rows(cache: str):
     """Standardisation-ready training rows (in drawn order) and test rows of the scale cache."""
-    from faceprobe.classify.data import load_dataset
+    from faceprobe.classify.data.dataset import load_dataset
 
     ds = load_dataset(cache)
     tier, usage = ds.columns["tier"], ds.columns["Usage"]
@@ -62,8 +62,8 @@ def one(cache: str, head: str, impl: str, n: int, cores: int, pred_out: str) -> 
     from threadpoolctl import threadpool_limits
 
     from faceprobe.classify.folds import _fit, _scores_and_pred
-    from faceprobe.classify.heads import HEADS as REGISTRY
-    from faceprobe.classify.memory import rss_bytes
+    from faceprobe.classify.heads.registry import HEADS as REGISTRY
+    from faceprobe.classify.heads.memory import rss_bytes
 
     X, y, train, test = _rows(cache)
     tr = train[:n]
@@ -208,7 +208,7 @@ def main(argv=None) -> dict:
     runs = []
     for n in [int(v) for v in args.sizes.split(",")]:
         for head in args.heads.split(","):
-            from faceprobe.classify.heads import HEADS as REGISTRY
+            from faceprobe.classify.heads.registry import HEADS as REGISTRY
 
             impls = ((["plain"] if n <= args.plain_max else []) + (["sklearn"] if n <= args.sklearn_max else [])
                      + (["onedal"] if "onedal" in REGISTRY.get(head).engines else []))

@@ -86,8 +86,8 @@ def write_inputs(data: Path, faces, folder: Path) -> dict:
 
 def decode_alone(source: Path) -> dict:
     """List and fingerprint a source, then open every image in order, one process."""
-    from faceprobe.featurize.hashing import hash_files
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.sources.hashing import hash_files
+    from faceprobe.featurize.sources.read import read_source
 
     t0 = time.perf_counter()
     entries = read_source(source).entries
@@ -123,7 +123,7 @@ def best_of(pair: dict, folder: Path, rounds: int = 2) -> dict:
 
 def main() -> None:
     args = parser().parse_args()
-    from faceprobe.featurize.device import cpu_info
+    from faceprobe.featurize.engine.device import cpu_info
 
     folder = Path(tempfile.mkdtemp(prefix="faceprobe-sources-"))
     faces = _faces(args.data, args.images)

@@ -34,7 +34,7 @@ def _plain_fold(ds, head, grid, train, test, seed, jobs):
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
     from sklearn.preprocessing import StandardScaler
 
-    from faceprobe.classify.heads import make_head
+    from faceprobe.classify.heads.registry import make_head
 
     scaler = StandardScaler().fit(ds.X[train])
     Xtr, Xte = scaler.transform(ds.X[train]).astype(np.float32), scaler.transform(ds.X[test]).astype(np.float32)
@@ -78,7 +78,7 @@ def main() -> None:
 
     import faceprobe
     from faceprobe.cache.tools import list_keys
-    from faceprobe.classify.splits import SplitSpec, make_splits
+    from faceprobe.classify.protocols.splits import SplitSpec, make_splits
     from faceprobe.classify.study import load_study
 
     keys = args.keys.split(",") if args.keys else [k["key"] for k in list_keys(str(args.cache)) if k["view"] == "orig"]
@@ -98,7 +98,7 @@ def main() -> None:
         for i, (acc, bacc) in enumerate(folds):
             if abs(mine[i]["accuracy"] - acc) > 1e-12 or abs(mine[i]["balanced_accuracy"] - bacc) > 1e-12:
                 mismatches.append(f"{key} {head} fold {i}: {mine[i]['accuracy']:.4f}/{mine[i]['balanced_accuracy']:.4f} vs {acc:.4f}/{bacc:.4f}")
-    from faceprobe.featurize.device import cpu_info
+    from faceprobe.featurize.engine.device import cpu_info
 
     result = {
         "benchmark": "study", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(), "cores": len(os.sched_getaffinity(0)),

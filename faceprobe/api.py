@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classify.heads import register_head
+from .classify.heads.registry import register_head
 from .results import Results
 
 __all__ = ["Features", "load_features", "evaluate", "register_head", "predict", "Results", "compute_features"]
@@ -66,7 +66,7 @@ def load_features(cache: str, key: str | None = None) -> Features:
     fm = read_features(cache, key)
     images = read_images(cache)
     img_idx, rows = image_rows(images, fm.sha256, usable=np.isfinite(fm.vectors).all(axis=1), one_per_content=True)
-    from .classify.columns import image_columns
+    from .classify.data.columns import image_columns
 
     obs = pd.DataFrame({c: np.asarray(images[c][img_idx]).astype(str) for c in ("path", "label", "subject", "sha256")})
     for c, values in image_columns(images, img_idx).items():
@@ -93,7 +93,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
         Feature key or its backbone prefix; several keys are evaluated on the same folds (a
         study: ``Results.grid()`` tests every cell against the best); ``"A+B"`` fuses two keys.
     heads : str or sequence of str, default=every built-in head
-        Head names (``faceprobe.classify.heads.HEADS``, including heads added with
+        Head names (``faceprobe.classify.heads.registry.HEADS``, including heads added with
         :func:`register_head`), or ``"all"``.
     cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine
         As the ``classify`` options of the same names (docs/cli.md); ``cv`` defaults to 10
@@ -157,10 +157,10 @@ def compute_features(source, backbones, cache: str = "features.h5", *, weights="
     dict
         What ``featurize --json`` prints: images, computed, cached, bad, keys, notes, timings.
     """
-    from .featurize.crop import CropSpec
+    from .featurize.faces.crop import CropSpec
     from .featurize.pipeline import FeaturizeConfig, featurize
-    from .featurize.preprocess_steps import parse_steps
-    from .featurize.views import parse_views
+    from .featurize.faces.steps import parse_steps
+    from .featurize.faces.views import parse_views
 
     steps = parse_steps(preprocess) if isinstance(preprocess, str) else tuple(preprocess)
     spec = CropSpec(crop, margin, no_face, False, tuple(sorted((crop_params or {}).items())), steps, align)

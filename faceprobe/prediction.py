@@ -61,11 +61,11 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     import pandas as pd
 
     from .cache.store import read_features, read_images
-    from .classify.diskrows import DiskMatrix
+    from .classify.data.diskrows import DiskMatrix
     from .classify.model import load_model
-    from .featurize.crop import CropSpec
+    from .featurize.faces.crop import CropSpec
     from .featurize.pipeline import FeaturizeConfig, featurize
-    from .featurize.sources import read_source
+    from .featurize.sources.read import read_source
 
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model))

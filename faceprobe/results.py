@@ -80,7 +80,7 @@ class Results:
         columns; for a study, keys as rows and (head, mean|std) columns of the grid's metric."""
         import pandas as pd
 
-        from .classify.report import ROWS
+        from .report.text import ROWS
 
         if self.raw.get("study"):
             g = self.grid()
@@ -119,7 +119,7 @@ class Results:
 
     def format(self) -> str:
         """The text tables classify prints."""
-        from .classify.report import format_results
+        from .report.text import format_results
 
         return format_results(self.raw)
 

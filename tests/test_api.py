@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import faceprobe
-from faceprobe.classify.heads import HEADS, register_head
+from faceprobe.classify.heads.registry import HEADS, register_head
 
 
 def _lda(p, seed):
@@ -118,7 +118,7 @@ def test_library_calls_leave_warnings_filters_and_matplotlib_backend_alone(tiny_
 def test_haar_detection_leaves_opencvs_thread_setting_alone():
     import cv2
 
-    from faceprobe.featurize.crop import detect_largest_face
+    from faceprobe.featurize.faces.crop import detect_largest_face
     from tests.conftest import make_face_like
 
     before = cv2.getNumThreads()
@@ -129,7 +129,7 @@ def test_haar_detection_leaves_opencvs_thread_setting_alone():
 def test_random_weights_leave_torchs_global_generator_alone():
     import torch
 
-    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.backbones.load import load_backbone
 
     torch.manual_seed(123)
     expected = torch.rand(3)

@@ -69,7 +69,7 @@ def test_mlp_on_tiny_undersampled_folds_runs_without_early_stopping_and_says_so(
 
 
 def test_a_failing_head_is_reported_while_the_others_print(tiny_cache, invoke):
-    from faceprobe.classify.heads import HEADS, register_head
+    from faceprobe.classify.heads.registry import HEADS, register_head
 
     def broken(p, seed):
         from sklearn.svm import SVC

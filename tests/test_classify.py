@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from faceprobe.classify.data import load_dataset, parse_class_map
+from faceprobe.classify.data.dataset import load_dataset, parse_class_map
 from faceprobe.classify.evaluate import EvalConfig, evaluate
-from faceprobe.classify.heads import HEADS
+from faceprobe.classify.heads.registry import HEADS
 from faceprobe.classify.folds import make_fold
 from faceprobe.classify.metrics import fold_metrics
-from faceprobe.classify.splits import SplitSpec, make_splits
+from faceprobe.classify.protocols.splits import SplitSpec, make_splits
 from faceprobe.errors import FaceprobeError
 
 def test_metrics_against_hand_computed_case():
@@ -160,7 +160,7 @@ def test_fast_path_equals_plain_sklearn(tmp_path, synthetic_cache):
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from faceprobe.classify.heads import make_head
+    from faceprobe.classify.heads.registry import make_head
 
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15, d=16)))
     split = SplitSpec(cv=3, group=True, seed=2)
@@ -178,7 +178,7 @@ def test_fast_path_equals_plain_sklearn(tmp_path, synthetic_cache):
 
 
 def test_precomputed_matrices_match_estimators_on_grids(tmp_path, monkeypatch, synthetic_cache):
-    from faceprobe.classify import fastpath
+    from faceprobe.classify.heads import fastpath
 
     ds = load_dataset(str(synthetic_cache(tmp_path / "c.h5", n_subjects=15)))
     cfg = EvalConfig(heads=["svm", "knn"], grid={"C": [0.1, 10], "gamma": ["scale", 0.05], "kernel": ["rbf", "linear"],

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from faceprobe.cache.store import read_features
-from faceprobe.featurize import compile as fcompile
-from faceprobe.featurize.backbones import load_backbone
-from faceprobe.featurize.device import ExecutionPlan
+from faceprobe.featurize.engine import compile as fcompile
+from faceprobe.featurize.backbones.load import load_backbone
+from faceprobe.featurize.engine.device import ExecutionPlan
 from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-from faceprobe.featurize.runner import FeatureRunner
+from faceprobe.featurize.engine.runner import FeatureRunner
 
 from .conftest import TINY
 
@@ -107,7 +107,7 @@ def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(replace_mode):
 
 
 def test_core_plan_gives_the_model_the_cores_workers_leave():
-    from faceprobe.featurize.cores import plan_cores, torch_threads
+    from faceprobe.featurize.engine.cores import plan_cores, torch_threads
 
     one = plan_cores(False, False, 2)
     assert (one.workers, one.torch_threads) == (0, 2)

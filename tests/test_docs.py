@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from faceprobe.clidoc import render
+from faceprobe.cli.doc import render
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_cli_reference_is_current():
-    assert (DOCS / "cli.md").read_text() == render(), "docs/cli.md is stale: run python -m faceprobe.clidoc > docs/cli.md"
+    assert (DOCS / "cli.md").read_text() == render(), "docs/cli.md is stale: run python -m faceprobe.cli.doc > docs/cli.md"

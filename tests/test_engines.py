@@ -12,7 +12,7 @@ from sklearn.svm import SVC
 
 from faceprobe.classify.engines.builds import Coded, RowBlocks
 from faceprobe.classify.engines import ENGINES, check_engine, choose_engine, engine_status
-from faceprobe.classify.heads import HEADS
+from faceprobe.classify.heads.registry import HEADS
 from faceprobe.classify.engines.pairwise import PairwiseSVC
 from faceprobe.errors import OptionError
 
@@ -192,7 +192,7 @@ def test_results_report_engine_seconds_and_peak_memory_per_head(tmp_path):
 
 def test_a_run_whose_head_would_not_fit_in_memory_is_refused_before_work(tmp_path, invoke):
     cache = _fixed_split_cache(tmp_path, n=400)
-    from faceprobe.classify.diskrows import plan_memory
+    from faceprobe.classify.data.diskrows import plan_memory
 
     need = plan_memory(400, 24).need  # enough for the matrix, too little for svm's working copies and kernel cache
     res = invoke("classify", "-c", cache, "--head", "svm", "--split-col", "Usage", "--train", "Training", "--test", "PrivateTest",
@@ -252,7 +252,7 @@ def test_engine_agrees_with_sklearn_on_synthetic_data(engine, head, params):
 @pytest.mark.real
 @pytest.mark.parametrize("engine,head,params", CASES)
 def test_engine_agrees_with_sklearn_on_real_faces(engine, head, params, real_lite0_cache):
-    from faceprobe.classify.data import load_dataset
+    from faceprobe.classify.data.dataset import load_dataset
 
     ds = load_dataset(str(real_lite0_cache))
     agree, diff = _agreement(np.asarray(ds.X), ds.y, head, params, engine=engine)
@@ -376,7 +376,7 @@ def test_onedal_agrees_with_sklearn_on_5000_augmented_real_faces(head, fer_style
     on >= 99 %, with accuracy within 0.5 points."""
     from sklearn.preprocessing import StandardScaler
 
-    from faceprobe.classify.data import load_dataset
+    from faceprobe.classify.data.dataset import load_dataset
 
     ds = load_dataset(str(fer_style_cache))
     usage = ds.columns["Usage"]

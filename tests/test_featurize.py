@@ -12,7 +12,7 @@ from PIL import Image
 from faceprobe.cache.store import read_feature_hashes, read_features, read_images
 from faceprobe.cache.tools import verify_cache
 from faceprobe.errors import FaceprobeError
-from faceprobe.featurize.crop import CropSpec
+from faceprobe.featurize.faces.crop import CropSpec
 from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
 from .conftest import TINY

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceprobe.featurize.sources import read_source
+from faceprobe.featurize.sources.read import read_source
 
 
 def _write_fer(path, images, labels, usage, pixels_col="pixels"):

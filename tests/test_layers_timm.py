@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from faceprobe.errors import OptionError
-from faceprobe.featurize.backbones import list_backbones, list_layers, load_backbone, load_outputs
-from faceprobe.featurize.layers import parse_request, pool_map
+from faceprobe.featurize.backbones.load import list_backbones, list_layers, load_backbone, load_outputs
+from faceprobe.featurize.backbones.layers import parse_request, pool_map
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -137,7 +137,7 @@ def test_timm_preprocessing_follows_the_models_data_config_and_matches_timms_tra
 def test_timm_weights_from_a_file_are_loaded_and_hashed(image_folder, tmp_path, invoke):
     import timm
 
-    from faceprobe.featurize.backbone_base import state_dict_sha256
+    from faceprobe.featurize.backbones.base import state_dict_sha256
 
     torch.manual_seed(5)
     full = timm.create_model("test_resnet", pretrained=False)  # with its classifier, as hub files are
@@ -204,7 +204,7 @@ def test_compiled_graphs_apply_to_every_layer_and_stay_faithful(image_folder, tm
 
 
 def test_fidelity_is_held_per_output_not_over_the_concatenation():
-    from faceprobe.featurize.compile import min_cosine
+    from faceprobe.featurize.engine.compile import min_cosine
 
     rng = np.random.default_rng(0)
     a = np.concatenate([rng.normal(size=(4, 1000)), rng.normal(size=(4, 4))], 1)

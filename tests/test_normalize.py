@@ -46,8 +46,8 @@ def test_normalize_subject_removes_each_persons_baseline(tmp_path):
 
 
 def test_normalized_vectors_have_zero_mean_and_unit_spread_per_subject(tmp_path):
-    from faceprobe.classify.data import load_dataset
-    from faceprobe.classify.normalize import normalize_within
+    from faceprobe.classify.data.dataset import load_dataset
+    from faceprobe.classify.data.normalize import normalize_within
 
     ds = normalize_within(load_dataset(str(_baseline_cache(tmp_path / "c.h5"))), "subject")
     for s in set(ds.groups):
@@ -67,8 +67,8 @@ def test_normalize_refuses_rows_without_a_subject_and_fit(tmp_path):
 
 
 def test_real_faces_normalize_subject_leaves_out_single_image_people(real_lite0_cache):
-    from faceprobe.classify.data import load_dataset
-    from faceprobe.classify.normalize import normalize_within
+    from faceprobe.classify.data.dataset import load_dataset
+    from faceprobe.classify.data.normalize import normalize_within
 
     ds = load_dataset(str(real_lite0_cache))
     counts = Counter(ds.groups)

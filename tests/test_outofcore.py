@@ -5,12 +5,12 @@ import pytest
 from click.testing import CliRunner
 
 from faceprobe.cache.layout import open_cache
-from faceprobe.classify.chunked import fit_prep
-from faceprobe.classify.data import load_dataset
-from faceprobe.classify.diskrows import DiskMatrix, RowSet, parse_size, plan_memory
+from faceprobe.classify.heads.streamed import fit_prep
+from faceprobe.classify.data.dataset import load_dataset
+from faceprobe.classify.data.diskrows import DiskMatrix, RowSet, parse_size, plan_memory
 from faceprobe.classify.evaluate import EvalConfig, evaluate
 from faceprobe.classify.model import fit_model, load_model, save_model
-from faceprobe.classify.splits import SplitSpec
+from faceprobe.classify.protocols.splits import SplitSpec
 from faceprobe.cli import cli
 from faceprobe.errors import FaceprobeError
 

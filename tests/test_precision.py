@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from faceprobe.errors import FaceprobeError
-from faceprobe.featurize.backbones import load_backbone
-from faceprobe.featurize.device import ExecutionPlan, cpu_info, plan_execution
-from faceprobe.featurize.runner import FeatureRunner
+from faceprobe.featurize.backbones.load import load_backbone
+from faceprobe.featurize.engine.device import ExecutionPlan, cpu_info, plan_execution
+from faceprobe.featurize.engine.runner import FeatureRunner
 
 from .conftest import TINY
 

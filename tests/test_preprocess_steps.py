@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from faceprobe.errors import OptionError
-from faceprobe.featurize.crop import CropSpec, crop_face
-from faceprobe.featurize.preprocess_steps import PREPROCESS, apply_steps, parse_steps
+from faceprobe.featurize.faces.crop import CropSpec, crop_face
+from faceprobe.featurize.faces.steps import PREPROCESS, apply_steps, parse_steps
 
 
 def _gradient_face() -> Image.Image:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceprobe.featurize.crop import CropSpec, crop_face
-from faceprobe.featurize.decode import decode_image
+from faceprobe.featurize.faces.crop import CropSpec, crop_face
+from faceprobe.featurize.sources.decode import decode_image
 
 MILITARY_UNIFORM = 652
 
@@ -17,11 +17,11 @@ def test_efficientnet_lite0_recognises_a_real_photo():
     pytest.importorskip("efficientnet_lite_pytorch", reason="the lite extra is not installed")
     import matplotlib.cbook
 
-    from faceprobe.featurize.backbones import load_backbone
-    from faceprobe.featurize.family_lite import lite_weights_file
-    from faceprobe.featurize.device import plan_execution
-    from faceprobe.featurize.preprocess import to_uint8_chw
-    from faceprobe.featurize.runner import FeatureRunner
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.backbones.lite import lite_weights_file
+    from faceprobe.featurize.engine.device import plan_execution
+    from faceprobe.featurize.engine.transform import to_uint8_chw
+    from faceprobe.featurize.engine.runner import FeatureRunner
 
     b = load_backbone("efficientnet_lite0")
     photo = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")

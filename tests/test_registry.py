@@ -33,7 +33,7 @@ def test_registry_refuses_duplicates_and_lists_choices_on_a_bad_lookup():
 
 def test_a_registered_cropper_with_parameters_reaches_featurize_and_the_key(image_folder: Path, tmp_path: Path):
     from faceprobe.cache.tools import list_keys
-    from faceprobe.featurize.crop import CROPPERS, NO_BOX, Cropper, CropResult, CropSpec
+    from faceprobe.featurize.faces.crop import CROPPERS, NO_BOX, Cropper, CropResult, CropSpec
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
     from .conftest import TINY
@@ -58,8 +58,8 @@ def test_a_registered_cropper_with_parameters_reaches_featurize_and_the_key(imag
 def test_a_registered_backbone_family_loads_through_family_of():
     import torch
 
-    from faceprobe.featurize.backbones import FAMILIES, BackboneFamily, LoadedBackbone, family_of, list_backbones, load_backbone
-    from faceprobe.featurize.preprocess import TransformSpec
+    from faceprobe.featurize.backbones.load import FAMILIES, BackboneFamily, LoadedBackbone, family_of, list_backbones, load_backbone
+    from faceprobe.featurize.engine.transform import TransformSpec
 
     def load(name, weights, seed):
         model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
@@ -78,7 +78,7 @@ def test_a_registered_backbone_family_loads_through_family_of():
 
 def test_a_registered_source_reader_feeds_featurize(image_folder: Path, tmp_path: Path):
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-    from faceprobe.featurize.sources import SOURCE_READERS, ImageRef, Reader
+    from faceprobe.featurize.sources.read import SOURCE_READERS, ImageRef, Reader
 
     from .conftest import TINY
 
@@ -97,7 +97,7 @@ def test_a_registered_source_reader_feeds_featurize(image_folder: Path, tmp_path
 
 
 def test_manifest_keeps_extra_columns_on_its_refs(tmp_path: Path):
-    from faceprobe.featurize.sources import read_source
+    from faceprobe.featurize.sources.read import read_source
 
     (tmp_path / "a.jpg").write_bytes(b"")
     (tmp_path / "m.csv").write_text("path,label,subject,view,intensity\na.jpg,pain,s1,front,3\n")
@@ -107,8 +107,8 @@ def test_manifest_keeps_extra_columns_on_its_refs(tmp_path: Path):
 
 
 def test_head_capabilities_drive_balance_and_streaming(tiny_cache):
-    from faceprobe.classify.data import load_dataset
-    from faceprobe.classify.heads import HEADS
+    from faceprobe.classify.data.dataset import load_dataset
+    from faceprobe.classify.heads.registry import HEADS
 
     assert {n for n, h in HEADS.items() if h.streamed} == {"knn", "logreg"}
     assert {n for n, h in HEADS.items() if h.balance is None} == {"knn"}

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from faceprobe.classify.data import load_dataset
+from faceprobe.classify.data.dataset import load_dataset
 from faceprobe.classify.evaluate import EvalConfig, evaluate
-from faceprobe.classify.splits import SplitSpec
+from faceprobe.classify.protocols.splits import SplitSpec
 from faceprobe.cli import cli
 from faceprobe.report.render import render_html, render_markdown
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from faceprobe.errors import FaceprobeError
-from faceprobe.featurize.sources import read_source
+from faceprobe.featurize.sources.read import read_source
 
 
 def test_folder_labels_are_lowercased_and_recursive(image_folder: Path):

@@ -10,8 +10,8 @@ from PIL import Image
 
 import faceprobe
 from faceprobe.errors import OptionError
-from faceprobe.featurize.source_video import parse_frames
-from faceprobe.featurize.sources import read_source
+from faceprobe.featurize.sources.video import parse_frames
+from faceprobe.featurize.sources.read import read_source
 
 from .conftest import make_face_like
 

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from faceprobe.errors import OptionError
-from faceprobe.featurize.align import align_face, similarity, template
-from faceprobe.featurize.crop import CropSpec, crop_face
+from faceprobe.featurize.faces.align import align_face, similarity, template
+from faceprobe.featurize.faces.crop import CropSpec, crop_face
 
 pytest.importorskip("yuface", reason="yuface (the YuNet detector) is not installed")
 

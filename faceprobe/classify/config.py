@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .splits import SplitSpec
+from .protocols.splits import SplitSpec
 
 __all__ = ["EvalConfig", "BALANCE", "BACKENDS", "cores_of"]
 
@@ -28,7 +28,7 @@ class EvalConfig:
     Attributes
     ----------
     heads : list of str
-        Names in :data:`~faceprobe.classify.heads.HEADS`.
+        Names in :data:`~faceprobe.classify.heads.registry.HEADS`.
     grid : dict of str -> list
         ``--param`` values; each head uses the names it takes. More than one combination
         is chosen by an inner CV inside each outer training fold (nested CV).
@@ -89,7 +89,7 @@ class EvalConfig:
     def spec(self, head: str):
         """The head's entry: as taken into ``specs``, else from the registry."""
         if head not in self.specs:
-            from .heads import HEADS
+            from .heads.registry import HEADS
 
             self.specs[head] = HEADS.get(head)
         return self.specs[head]

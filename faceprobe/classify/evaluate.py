@@ -9,12 +9,12 @@ import numpy as np
 
 from ..errors import FaceprobeError, OptionError
 from .config import BACKENDS, BALANCE, EvalConfig, cores_of
-from .data import Dataset
+from .data.dataset import Dataset
 from .folds import check_heads, choose_params, make_fold
-from .heads import HEADS, head_grid, own_grid
-from .memory import PeakRSS
+from .heads.registry import HEADS, head_grid, own_grid
+from .heads.memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
-from .splits import make_splits
+from .protocols.splits import make_splits
 
 __all__ = ["EvalConfig", "evaluate"]
 
@@ -69,8 +69,8 @@ def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
 
 def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
     """Refuse, before any fold runs, a head whose largest fold would not fit in the memory budget."""
-    from .diskrows import format_size
-    from .memory import head_need
+    from .data.diskrows import format_size
+    from .heads.memory import head_need
 
     plan = getattr(ds, "plan", None)
     if plan is None or not plan.in_memory:
@@ -285,7 +285,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
     if fixed is not None:
-        from .fixedsplit import fixed_figures
+        from .protocols.fixed import fixed_figures
 
         heads = {h: fixed_figures(r, fixed, classes, cfg.split.seed) for h, r in heads.items()}
         notes += fixed.notes

@@ -16,11 +16,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FaceprobeError, OptionError
-from .chunked import fit_prep
+from .heads.streamed import fit_prep
 from .config import EvalConfig
-from .diskrows import DiskMatrix, RowSet
-from .fastpath import FoldMatrices
-from .heads import HEADS, HeadSpec, head_grid
+from .data.diskrows import DiskMatrix, RowSet
+from .heads.fastpath import FoldMatrices
+from .heads.registry import HEADS, HeadSpec, head_grid
 from .threads import thread_map
 
 __all__ = ["Fold", "make_fold", "choose_params", "fit_all", "check_heads", "training_rows", "undersample", "storage"]

@@ -16,11 +16,11 @@ from .._version import __version__
 from ..errors import FaceprobeError, OptionError
 from ..hashes import file_sha256
 from .config import EvalConfig
-from .data import Dataset
+from .data.dataset import Dataset
 from .engines import engine_provenance
 from .evaluate import evaluate
 from .folds import fit_all
-from .heads import HEADS
+from .heads.registry import HEADS
 
 __all__ = ["MODEL_FORMAT", "fit_model", "save_model", "load_model"]
 

@@ -11,15 +11,15 @@ from .._version import __version__
 import numpy as np
 
 from ..errors import OptionError
-from .columns import parse_where
-from .data import load_dataset, parse_class_map
+from .data.columns import parse_where
+from .data.dataset import load_dataset, parse_class_map
 from .metrics import SUMMARY_METRICS
 from .study import grid_cells, load_study
-from .diskrows import parse_size
+from .data.diskrows import parse_size
 from .config import EvalConfig
 from .evaluate import evaluate
-from .heads import head_names, own_grid, parse_params
-from .splits import SplitSpec
+from .heads.registry import head_names, own_grid, parse_params
+from .protocols.splits import SplitSpec
 
 __all__ = ["ClassifyOptions", "run_classify", "run_fit", "check_options", "GROUPS"]
 
@@ -103,7 +103,7 @@ def _values(v) -> tuple[str, ...]:
 
 def _check_fixed(opts: ClassifyOptions):
     """The fixed split of the options (or None), refusing what it cannot be combined with."""
-    from .fixedsplit import FixedSplit
+    from .protocols.fixed import FixedSplit
 
     if opts.split_col is None:
         given = next((n for n in ("train", "test", "val") if _values(getattr(opts, n))), None)
@@ -168,13 +168,13 @@ def _prepare(opts: ClassifyOptions):
     else:
         datasets = load_study(opts.cache, keys, **load)
     if opts.normalize != "none":
-        from .normalize import normalize_within
+        from .data.normalize import normalize_within
 
         datasets = [normalize_within(d, opts.normalize) for d in datasets]
     fixed = _check_fixed(opts)
     if fixed is not None:
         from ..cache.store import read_images
-        from .fixedsplit import fixed_rows
+        from .protocols.fixed import fixed_rows
 
         rows = fixed_rows(datasets[0], read_images(opts.cache), fixed)
         for d in datasets:  # one row order for all keys
@@ -260,7 +260,7 @@ def run_classify(opts: ClassifyOptions) -> dict:
         ds = datasets[0]
         res = study(datasets, cfg, opts.metric)
     if opts.aggregate:
-        from .aggregate import add_clip_figures
+        from .data.aggregate import add_clip_figures
 
         for d in datasets:
             add_clip_figures(res if len(datasets) == 1 else res["per_key"][d.key], d, opts.aggregate, split.repeats)

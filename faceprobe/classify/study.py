@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import OptionError
-from .data import Dataset, load_dataset
+from .data.dataset import Dataset, load_dataset
 from .significance import corrected_t_test, holm, mcnemar_test
 
 __all__ = ["load_study", "grid_cells", "ALPHA"]
@@ -37,7 +37,7 @@ def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:
     keys : list of str
         Feature keys or backbone prefixes; ``A+B`` fuses two.
     **load
-        :func:`~faceprobe.classify.data.load_dataset` options (classes, min_count, views, memory).
+        :func:`~faceprobe.classify.data.dataset.load_dataset` options (classes, min_count, views, memory).
     """
     if load.get("with_views") and any("+" in k for k in keys):
         raise OptionError("augmented", True, "cannot be combined with a fusion of keys (A+B)")

@@ -15,8 +15,8 @@ from .._version import __version__
 from ..cache.journal import Part, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
-from .cores import plan_cores, torch_threads, usable_cores
-from .resolve import key_spec, record_resolution, request_id
+from .engine.cores import plan_cores, torch_threads, usable_cores
+from .backbones.resolve import key_spec, record_resolution, request_id
 
 __all__ = ["Work", "compute_missing"]
 
@@ -26,7 +26,7 @@ def _run_record(plan, cfg, loaded: dict, members: dict) -> dict:
     import torch
     import torchvision
 
-    from .device import cpu_info
+    from .engine.device import cpu_info
 
     rec = {
         "run_id": uuid.uuid4().hex,
@@ -68,7 +68,7 @@ def _check_precision(m, tensors, run: dict) -> None:
 
 def _choose_compile(m, tensors, run: dict, mode: str, n_images: int, summary) -> None:
     """Pick each backbone's compile mode on the first batch; record it in the run's provenance."""
-    from .compile import choose_compile
+    from .engine.compile import choose_compile
 
     reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images) for rid, r in m.runners.items()}
     skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
@@ -85,7 +85,7 @@ def _choose_compile(m, tensors, run: dict, mode: str, n_images: int, summary) ->
 
 def _choose_decoder(cfg, dataset, runners: dict, t_index: dict, plan, workers: int, run: dict, summary) -> None:
     """Decide where JPEGs are decoded (``--decode``); record it in the run's provenance."""
-    from .devdecode import choose_decoder
+    from .engine.devdecode import choose_decoder
 
     report = choose_decoder(cfg.decode, dataset, runners, t_index, plan.device, workers, plan.is_cuda)
     run["decode"] = report
@@ -197,7 +197,7 @@ class _Models:
 def _runner_groups(cfg, weights) -> dict[str, tuple[list[str], str]]:
     """Runner id -> (the requests one forward pass serves, their weights): the requests of one
     backbone with the same weights share a model."""
-    from .layers import parse_request
+    from .backbones.layers import parse_request
 
     by_model: dict[tuple[str, str], list[str]] = {}
     for name, w in zip(cfg.backbones, weights):
@@ -207,9 +207,9 @@ def _runner_groups(cfg, weights) -> dict[str, tuple[list[str], str]]:
 
 
 def _load_models(cfg, weights, work: Work, summary) -> _Models:
-    from .backbones import load_outputs
-    from .device import plan_execution
-    from .runner import FeatureRunner
+    from .backbones.load import load_outputs
+    from .engine.device import plan_execution
+    from .engine.runner import FeatureRunner
 
     plan = plan_execution(cfg.device, cfg.precision)
     summary.device, summary.precision = plan.device, plan.precision
@@ -240,7 +240,7 @@ def compute_missing(cfg, weights, work: Work, summary) -> None:
     """Load the backbones, stream the missing images through them, journal every batch."""
     from torch.utils.data import DataLoader
 
-    from .dataset import FaceDataset, Job, collate, worker_init
+    from .engine.dataset import FaceDataset, Job, collate, worker_init
 
     t_setup = time.perf_counter()
     m = _load_models(cfg, weights, work, summary)
@@ -288,7 +288,7 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
     """The batch loop: forward every missing key, journal each batch, time the steady state."""
     from tqdm import tqdm
 
-    from .dataset import finish_on_device
+    from .engine.dataset import finish_on_device
 
     steady_from, steady_images, seq = None, 0, 0
     done = {"precision": cfg.precision != "auto", "compile": cfg.compile == "none"}

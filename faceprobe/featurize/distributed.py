@@ -18,7 +18,7 @@ from ..cache.layout import journal_dir, lock_path
 from ..cache.lock import writer_lock
 from ..cache.merge import merge_caches
 from ..cache.store import commit
-from .cores import usable_cores
+from .engine.cores import usable_cores
 from .pipeline import FeaturizeConfig, FeaturizeSummary, featurize
 
 __all__ = ["torchrun_env", "featurize_distributed"]

@@ -14,13 +14,13 @@ from ..cache.layout import feature_key
 from ..cache.lock import writer_lock
 from ..cache.store import commit, read_feature_hashes, read_images, read_root_attrs, remove_stale_copies
 from ..errors import FaceprobeError, OptionError
-from .compile import COMPILE_MODES
-from .crop import CropSpec
-from .devdecode import DECODE_MODES
-from .hashing import hash_files
-from .layers import parse_request
-from .resolve import cached_resolution, key_spec
-from .sources import read_source
+from .engine.compile import COMPILE_MODES
+from .faces.crop import CropSpec
+from .engine.devdecode import DECODE_MODES
+from .sources.hashing import hash_files
+from .backbones.layers import parse_request
+from .backbones.resolve import cached_resolution, key_spec
+from .sources.read import read_source
 
 __all__ = ["FeaturizeConfig", "FeaturizeSummary", "featurize"]
 
@@ -34,7 +34,7 @@ class FeaturizeConfig:
     source : str
         Folder of class folders, CSV manifest, or CSV of pixel strings (FER-2013).
     root, path_col, label_col, subject_col
-        As for :func:`~faceprobe.featurize.sources.read_source`.
+        As for :func:`~faceprobe.featurize.sources.read.read_source`.
     subject_regex : str or None
         Subjects from file names: the first group of this regular expression.
     frames : str or None
@@ -56,13 +56,13 @@ class FeaturizeConfig:
     strict : bool
         Fail on the first bad image instead of recording it.
     compile : str
-        ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.compile`).
+        ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.engine.compile`).
     cores : int or None
         CPU cores this run may use (forward threads plus decode workers); None: all cores of
         the process's affinity. torchrun ranks on one machine get an equal part each.
     decode : str
         Where JPEGs are decoded: ``cpu``, ``device`` (nvJPEG on CUDA) or ``auto`` (the device
-        only on CUDA when CPU decoding is the bottleneck; see :mod:`faceprobe.featurize.devdecode`).
+        only on CUDA when CPU decoding is the bottleneck; see :mod:`faceprobe.featurize.engine.devdecode`).
     shard : (int, int) or None
         ``(i, n)``: compute only images whose content hash falls in shard i of n, so that
         n jobs (e.g. a Slurm array) split the work deterministically; merge their caches

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from ..classify.report import ROWS, chosen_params, extra_tables, summary_cell
+from .text import ROWS, chosen_params, extra_tables, summary_cell
 
 __all__ = ["key_sections", "key_markdown", "pct", "summary_cell"]
 

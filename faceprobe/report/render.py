@@ -6,7 +6,7 @@ import html
 import json
 import os
 
-from ..classify.report import format_results
+from .text import format_results
 from ..errors import OptionError
 from .keyview import key_markdown, key_sections
 from .study import study_markdown, study_sections

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from ..classify.tables import cell_text, grid_at, grid_rows
+from .tables import cell_text, grid_at, grid_rows
 from .keyview import key_markdown, key_sections
 
 __all__ = ["study_sections", "study_markdown"]

@@ -1,0 +1,263 @@
+"""Load a labelled feature matrix from the cache, without torch: X, y, subjects, views."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...cache.store import read_features, read_images
+from ...cache.tools import list_keys, resolve_key
+from ...cache.join import image_rows
+from ...errors import FaceprobeError, OptionError
+from .columns import apply_where, image_columns
+from .diskrows import DiskMatrix, MemoryPlan, plan_memory
+
+__all__ = ["Dataset", "load_dataset", "parse_class_map"]
+
+
+@dataclass
+class Dataset:
+    """Rows to evaluate, one per distinct image.
+
+    Attributes
+    ----------
+    key : str
+        Feature key of ``X``.
+    X : ndarray of float32, shape (n, d), or DiskMatrix
+        A :class:`~faceprobe.classify.data.diskrows.DiskMatrix` when the rows stay on disk.
+    y : ndarray of str, shape (n,)
+    groups : ndarray of str, shape (n,)
+        Subject of each row ("" when unknown).
+    sha256, paths : ndarray of str, shape (n,)
+    views : dict of str -> ndarray of float32, shape (n, d), or DiskMatrix
+        Augmented views aligned with the rows (NaN, or disk row -1, where a view is missing);
+        training folds only.
+    spec : dict
+        The feature key's spec (provenance).
+    notes : list of str
+        What was dropped or merged, for the report.
+    plan : MemoryPlan or None
+        Why ``X`` is in memory or on disk.
+    columns : dict of str -> ndarray of str
+        ``subject`` and the extra columns the source gave (``view``, ``sequence``, ``Usage``),
+        aligned with the rows ("" where a row lacks one).
+    fixed : FixedRows or None
+        A fixed split's parts (set by the run; :mod:`faceprobe.classify.protocols.fixed`).
+    """
+
+    key: str
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    sha256: np.ndarray
+    paths: np.ndarray
+    spec: dict
+    views: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    plan: MemoryPlan | None = None
+    columns: dict = field(default_factory=dict)
+    fixed: object = None
+
+    @property
+    def has_subjects(self) -> bool:
+        return bool(len(self.groups)) and all(g for g in self.groups)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.y))
+
+    def subset(self, idx: np.ndarray) -> "Dataset":
+        """The rows ``idx`` (in that order), with their views; notes and plan carried over."""
+        def take(m):
+            return DiskMatrix(m.cache, m.key, m.rows[idx], m.dim, m.block_rows) if isinstance(m, DiskMatrix) else m[idx]
+
+        return Dataset(self.key, take(self.X), self.y[idx], self.groups[idx], self.sha256[idx], self.paths[idx], self.spec,
+                       {v: take(m) for v, m in self.views.items()}, list(self.notes), self.plan,
+                       {c: v[idx] for c, v in self.columns.items()})
+
+
+def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["pain=pain,grimace", "nopain=neutral"]`` -> {"pain": "pain", "grimace": "pain", "neutral": "nopain"}.
+
+    A bare name (``happiness``) keeps that class; ``rest=*`` puts every other label into
+    ``rest`` (one-vs-rest). A comma inside a label is written ``\\,`` (``pain=mild\\, brief``).
+    """
+    mapping: dict[str, str] = {}
+    for spec in specs:
+        target, eq, sources = spec.partition("=")
+        target = target.strip().lower()
+        if not target:
+            raise OptionError("classes", spec, "expected NEW=old1,old2 or a label")
+        for src in (re.split(r"(?<!\\),", sources) if eq else [target]):
+            src = src.replace("\\,", ",").strip().lower()
+            if not src:
+                continue
+            if src in mapping and mapping[src] != target:
+                raise OptionError("classes", spec, f"label {src!r} mapped to both {mapping[src]!r} and {target!r}")
+            mapping[src] = target
+    return mapping
+
+
+def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.ndarray:
+    if not mapping:
+        return y
+    known = set(y)
+    unknown = sorted(s for s in mapping if s != "*" and s not in known)
+    if unknown:
+        hint = "; write a comma inside a label as \\," if any("," in k for k in known) else ""
+        raise OptionError("classes", ",".join(unknown), f"unknown label(s); the cache has: {', '.join(sorted(known))}{hint}")
+    rest = mapping.get("*")
+    out = np.array([mapping.get(lab, rest if rest else "") for lab in y], dtype=object)
+    dropped = int(np.sum(out == ""))
+    if dropped:
+        notes.append(f"--classes left out {dropped} rows of other labels")
+    return out
+
+
+def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] | None = None,
+                 min_count: int = 0, with_views: bool = False, max_memory: int | None = None, jobs: int = 1,
+                 where: list | None = None) -> Dataset:
+    """Join the image table with one feature key.
+
+    Parameters
+    ----------
+    cache : str
+    key : str or None
+        Feature key or its backbone prefix (``efficientnet_lite0``); None when the cache holds one.
+    classes : dict, optional
+        Label mapping from :func:`parse_class_map`; unmapped labels are left out.
+    min_count : int, default=0
+        Leave out classes with fewer rows (noted in ``notes``).
+    with_views : bool, default=False
+        Also load the augmented views of the key (same backbone, weights, crop).
+    max_memory : int or None
+        Memory budget in bytes (None: half the available memory). When evaluating in memory
+        would need more (see :func:`~faceprobe.classify.data.diskrows.plan_memory`), ``X`` and the
+        views stay on disk and are read in blocks.
+    jobs : int, default=1
+        Parallel folds planned (each holds copies in memory).
+    where : list of Where, optional
+        Row filters on the image table's columns (:func:`~faceprobe.classify.data.columns.parse_where`),
+        applied before classes are counted.
+
+    Returns
+    -------
+    Dataset
+        One row per distinct image content, sorted by path (deterministic); images listed
+        under several paths appear once, so no copy of a test image can sit in training.
+    """
+    key = resolve_key(cache, key)
+    fm = read_features(cache, key, vectors=False)
+    view_keys = _view_keys(cache, fm.spec) if with_views else []
+    plan = plan_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
+    finite = _finite_rows(cache, fm, plan)
+    images = read_images(cache)
+    notes: list[str] = []
+    conflicted = _conflicting_contents(images, notes)
+    img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=True, one_per_content=True)
+    if conflicted:
+        ok = ~np.isin(np.asarray(images["sha256"][img_idx]).astype(str), list(conflicted))
+        img_idx, rows = img_idx[ok], rows[ok]
+    _note_unused(images, fm.sha256, finite, key, notes)
+    columns = image_columns(images, img_idx)
+    if where:
+        kept = apply_where(columns, where, notes)
+        img_idx, rows, columns = img_idx[kept], rows[kept], {c: v[kept] for c, v in columns.items()}
+    if not len(img_idx):
+        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after --where" if where else ""))
+    y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
+    keep = _keep_classes(y, min_count, notes)
+    img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
+    if len(set(y)) < 2:
+        raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
+    X = fm.vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
+    if not plan.in_memory:
+        notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
+    ds = Dataset(
+        key=key, X=X, y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
+        sha256=np.asarray(fm.sha256[rows]).astype(str), paths=np.asarray(images["path"][img_idx]).astype(str),
+        spec=fm.spec, notes=notes, plan=plan, columns=columns,
+    )
+    if with_views:
+        if not view_keys:
+            raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with --augment hflip,...")
+        ds.views = _load_views(cache, view_keys, ds.sha256, plan)
+    return ds
+
+
+def _conflicting_contents(images: dict, notes: list) -> set[str]:
+    """Contents (sha256) listed under several paths with different labels: left out, with a note."""
+    labels: dict[str, set] = {}
+    for s, lab, st in zip(images["sha256"], images["label"], images["status"]):
+        if st == "ok" and lab:
+            labels.setdefault(str(s), set()).add(str(lab))
+    conflicted = {s for s, labs in labels.items() if len(labs) > 1}
+    if conflicted:
+        paths = sum(1 for s in images["sha256"] if str(s) in conflicted)
+        notes.append(f"left out {len(conflicted)} images whose identical bytes are listed under {paths} paths with different "
+                     "labels (fix the labels to use them)")
+    return conflicted
+
+
+def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: list) -> None:
+    """Say how many labelled images the key cannot serve: never featurized under it, or no usable vector."""
+    rows = {str(s): i for i, s in enumerate(key_sha256)}
+    labelled = {str(s) for s, lab, st in zip(images["sha256"], images["label"], images["status"]) if st == "ok" and lab}
+    missing = sum(1 for s in labelled if s not in rows)
+    unusable = sum(1 for s in labelled if s in rows and not finite[rows[s]])
+    if missing:
+        notes.append(f"left out {missing} labelled images that have no vector under {key} (featurize them with its backbone and settings)")
+    if unusable:
+        notes.append(f"left out {unusable} images without a usable vector (no face found with --no-face skip, or non-finite values)")
+
+
+def _finite_rows(cache: str, fm, plan: MemoryPlan) -> np.ndarray:
+    """Per row of the key: finite (False for the NaN rows of faces not found); loads the vectors in memory plans."""
+    if plan.in_memory:
+        fm.vectors = read_features(cache, fm.key).vectors
+        return np.isfinite(fm.vectors).all(axis=1)
+    everything = DiskMatrix(cache, fm.key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
+    finite = np.zeros(len(fm.sha256), dtype=bool)
+    for pos, _ in everything.blocks(everything.rows):
+        finite[pos] = True
+    return finite
+
+
+def _keep_classes(y: np.ndarray, min_count: int, notes: list) -> np.ndarray:
+    """Rows of mapped classes with at least ``min_count`` rows (what is left out goes to ``notes``)."""
+    keep = y != ""
+    counts = Counter(y[keep])
+    if min_count:
+        small = sorted(c for c, n in counts.items() if n < min_count)
+        if small:
+            notes.append("left out classes with fewer than %d rows: %s" % (min_count, ", ".join(f"{c} ({counts[c]})" for c in small)))
+            keep &= ~np.isin(y, small)
+    return keep
+
+
+def _view_keys(cache: str, spec: dict) -> list[str]:
+    """Keys of the augmented views made with the same backbone, weights and preprocessing as ``spec``."""
+    def base(s: dict) -> dict:
+        return {k: v for k, v in s.items() if k not in ("view", "view_params")}
+
+    return [info["key"] for info in list_keys(cache)
+            if info["view"] != "orig" and info["backbone"] == spec["backbone"]
+            and base(read_features(cache, info["key"], vectors=False).spec) == base(spec)]
+
+
+def _load_views(cache: str, keys: list[str], sha: np.ndarray, plan: MemoryPlan) -> dict:
+    views = {}
+    for key in keys:
+        vm = read_features(cache, key, vectors=plan.in_memory)
+        row_of = {s: i for i, s in enumerate(vm.sha256)}
+        disk = np.array([row_of.get(s, -1) for s in sha], dtype=np.int64)
+        if plan.in_memory:
+            out = np.full((len(sha), vm.dim), np.nan, dtype=np.float32)
+            out[disk >= 0] = vm.vectors[disk[disk >= 0]]
+        else:
+            out = DiskMatrix(cache, key, disk, vm.dim, plan.block_rows)
+        views[vm.spec["view"]] = out
+    return views

@@ -1,0 +1,5 @@
+"""``python -m faceprobe.cli`` (and ``torchrun -m faceprobe.cli``)."""
+
+from .main import main
+
+main()

@@ -1,0 +1,42 @@
+"""What every command shares: clean error reporting and JSON output."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import sys
+
+import click
+
+from ..errors import FaceprobeError, OptionError
+
+__all__ = ["clean_errors", "echo_json"]
+
+
+def clean_errors(func):
+    """Turn library errors into one-line click errors (exit 1) naming the flag, Ctrl-C into exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except OptionError as exc:
+            raise click.ClickException(exc.as_flag()) from None
+        except FaceprobeError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}no space left on the device; free some space and run the same command again "
+                                       "(results computed so far are kept)") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; results computed so far are kept, run the same command to resume", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,41 @@
+"""``faceprobe report``: results JSON to an HTML or Markdown report."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import clean_errors
+from ..errors import FaceprobeError
+
+__all__ = ["report_command"]
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Report file to write.")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None, help="Default: from the output's suffix (.md is Markdown).")
+@clean_errors
+def report_command(results, output, fmt):
+    """Turn classify's --json RESULTS into a self-contained report.
+
+    The HTML page holds the metrics table, per-class tables, confusion-matrix heatmaps, ROC
+    curves (PNG embedded) and the provenance block.
+
+    \b
+    Example:
+      classify --head all --json results.json
+      faceprobe report results.json -o report.html
+    """
+    from ..report.render import write_report
+
+    try:
+        with open(results, encoding="utf-8") as handle:
+            res = json.load(handle)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FaceprobeError(f"{results}: not a JSON file ({exc})") from None
+    if not isinstance(res, dict) or "heads" not in res or "classes" not in res:
+        raise FaceprobeError(f"{results}: not classify results (write them with classify --json FILE)")
+    kind = write_report(res, output, fmt)
+    click.echo(f"wrote {kind} report {output}")

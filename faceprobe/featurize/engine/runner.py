@@ -1,0 +1,99 @@
+"""Run a frozen backbone on uint8 batches: normalise on the device, autocast, float32 out."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..backbones.base import LoadedBackbone
+from .device import ExecutionPlan
+
+__all__ = ["FeatureRunner", "FIDELITY_COSINE"]
+
+FIDELITY_COSINE = 0.999
+"""``--precision auto`` keeps bf16/fp16 for a backbone only while every feature vector of a
+calibration batch stays at least this close (cosine) to its fp32 value."""
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+class FeatureRunner:
+    """A backbone placed on a device, ready for ``__call__(uint8 batch) -> float32 ndarray``.
+
+    Parameters
+    ----------
+    backbone : LoadedBackbone
+    plan : ExecutionPlan
+    """
+
+    def __init__(self, backbone: LoadedBackbone, plan: ExecutionPlan, pad_to: int = 32):
+        import torch
+
+        self.backbone = backbone
+        self.plan = plan
+        self.device = torch.device(plan.device)
+        self.precision = plan.precision if backbone.graph else "fp32"  # other libraries compute in float32
+        self.pad_to = pad_to  # compiled graphs see one batch shape; short batches are padded
+        self.compile_mode = "none"
+        self.compiled = None
+        self.model = backbone.model.to(self.device).eval().to(memory_format=torch.channels_last)
+        t = backbone.transform
+        self.mean = torch.tensor(t.mean, device=self.device).view(1, 3, 1, 1) * 255.0
+        self.std = torch.tensor(t.std, device=self.device).view(1, 3, 1, 1) * 255.0
+
+    def autocast(self):
+        import torch
+
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=getattr(torch, _DTYPES[self.precision]))
+
+    def set_compiled(self, mode: str, module) -> None:
+        """Use ``module`` (a compiled version of the model) from now on; ``none`` for eager."""
+        self.compile_mode, self.compiled = mode, module
+
+    def forward_float(self, x):
+        """Forward an already normalised float batch on the device; returns a float32 tensor."""
+        import torch
+
+        n = x.shape[0]
+        model = self.model
+        if self.compiled is not None:
+            model = self.compiled
+            if n < self.pad_to:  # keep the one shape the graph was built for
+                x = torch.cat([x, x[-1:].expand(self.pad_to - n, *x.shape[1:])])
+        with torch.inference_mode(), self.autocast():
+            out = model(x.contiguous(memory_format=torch.channels_last))
+        return out[:n].float()
+
+    def normalise(self, batch_uint8):
+        """uint8 (n, 3, H, W) on the host -> normalised float32 on the device."""
+        x = batch_uint8.to(self.device, non_blocking=self.plan.pin_memory)
+        return (x.float() - self.mean) / self.std
+
+    def __call__(self, batch_uint8) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.forward_float(self.normalise(batch_uint8))
+        return out.cpu().numpy().astype(np.float32, copy=False)
+
+    def check_fidelity(self, batch_uint8, threshold: float = FIDELITY_COSINE) -> float | None:
+        """Compare this runner's reduced precision with fp32 on a real batch.
+
+        Falls back to fp32 (for the rest of the run) when any vector's cosine similarity to
+        its fp32 value is below ``threshold``. Returns the smallest cosine, or None when the
+        runner already computes in fp32.
+        """
+        if self.precision == "fp32":
+            return None
+        from .compile import min_cosine
+
+        low = self(batch_uint8)
+        wanted, self.precision = self.precision, "fp32"
+        ref = self(batch_uint8)
+        cos = min_cosine(low, ref, self.backbone.bounds())
+        if cos >= threshold:
+            self.precision = wanted
+        return cos
