@@ -64,7 +64,7 @@ def write_cache(path: Path, rows: int, dim: int, seed: int = 0) -> None:
 
 def run_classify(cache: Path, budget: str, out: Path) -> dict:
     args = [sys.executable, "-c", RUN, "classify", "-c", str(cache), "--head", "knn,logreg", "--cv", "3", "-q",
-            "--max-memory", budget, "--json", str(out)]
+            "--max-memory", budget, "--predictions", "--json", str(out)]
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
@@ -99,11 +99,11 @@ def main() -> None:
     a, b = (json.loads((work / n).read_text()) for n in ("mem.json", "disk.json"))
     agree = {}
     for head in ("knn", "logreg"):
-        pa = [p for f in a["heads"][head]["folds"] for p in f["y_pred"]]
-        pb = [p for f in b["heads"][head]["folds"] for p in f["y_pred"]]
+        pa = [p for f in a["folds"] if f["head"] == head for p in f["y_pred"]]
+        pb = [p for f in b["folds"] if f["head"] == head for p in f["y_pred"]]
         agree[head] = float(np.mean([x == y for x, y in zip(pa, pb)]))
-    summary = {h: {"in_memory": a["heads"][h]["summary"]["balanced_accuracy"]["mean"],
-                   "on_disk": b["heads"][h]["summary"]["balanced_accuracy"]["mean"]} for h in ("knn", "logreg")}
+    bacc = {name: {c["head"]: c["summary"]["balanced_accuracy"]["mean"] for c in r["cells"]} for name, r in (("a", a), ("b", b))}
+    summary = {h: {"in_memory": bacc["a"][h], "on_disk": bacc["b"][h]} for h in ("knn", "logreg")}
     result = {
         "benchmark": "outofcore",
         "cpu": cpu_model(),

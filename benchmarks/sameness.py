@@ -55,8 +55,28 @@ def main() -> None:
           "--cv", "5", "--min-count", "10",
           "--json", str(result), "-q", "--engine", "sklearn"])
     figures = json.loads(result.read_text())
-    print(json.dumps({"keys": _vectors(cache), "classify": figures}, indent=1, sort_keys=True,
+    print(json.dumps({"keys": _vectors(cache), "classify": figures_of(figures)}, indent=1, sort_keys=True,
                      default=str))
+
+
+def figures_of(res: dict) -> dict:
+    """The numbers of a classify run (grid, and per key and head every summary, per-class figure,
+    confusion matrix and fold metric), whatever the results' layout (flat since issue 23)."""
+    if "cells" in res:
+        cells = {f"{c['key']} | {c['head']}": c for c in res["cells"]}
+        folds = {}
+        for f in res["folds"]:
+            folds.setdefault(f"{f['key']} | {f['head']}", []).append(f)
+    else:
+        per_key = res["per_key"] if res.get("study") else {res["provenance"]["key"]: res}
+        cells = {f"{k} | {h}": r for k, v in per_key.items() for h, r in v["heads"].items()}
+        folds = {name: c["folds"] for name, c in cells.items()}
+    metrics = ("accuracy", "balanced_accuracy", "f1_macro", "n_train", "n_test", "params", "confusion")
+    return {
+        "grid": res["grid"],
+        "cells": {name: {k: c[k] for k in ("summary", "per_class", "confusion")} for name, c in cells.items()},
+        "folds": {name: [{k: f.get(k) for k in metrics} for f in fs] for name, fs in folds.items()},
+    }
 
 
 if __name__ == "__main__":

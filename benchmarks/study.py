@@ -94,7 +94,7 @@ def main() -> None:
 
     mismatches = []
     for (key, head), folds in plain.items():
-        mine = res.raw["per_key"][key]["heads"][head]["folds"]
+        mine = [f for f in res.raw["folds"] if f["key"] == key and f["head"] == head]
         for i, (acc, bacc) in enumerate(folds):
             if abs(mine[i]["accuracy"] - acc) > 1e-12 or abs(mine[i]["balanced_accuracy"] - bacc) > 1e-12:
                 mismatches.append(f"{key} {head} fold {i}: {mine[i]['accuracy']:.4f}/{mine[i]['balanced_accuracy']:.4f} vs {acc:.4f}/{bacc:.4f}")

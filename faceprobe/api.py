@@ -83,7 +83,7 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
-             train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto") -> Results:
+             train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False) -> Results:
     """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -115,6 +115,9 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
         Hyperparameter values, ``{"C": [0.1, 1, 10]}`` or ``["C=0.1,1,10"]``; several values
         are chosen by inner CV inside each training fold.
     progress : bool, default=False
+    predictions : bool, default=False
+        Keep every test prediction (path, true and predicted label, scores) in the results
+        (``Results.predictions()``); without it only figures are kept.
 
     Returns
     -------
@@ -122,11 +125,12 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
     """
     from .classify.run import ClassifyOptions, run_classify
 
-    opts = ClassifyOptions(cache, key, heads if isinstance(heads, str) else list(heads), cv, holdout, repeats, group,
-                           balance, list(classes), min_count, augmented, params if isinstance(params, dict) else list(params or []),
-                           pca, seed, jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory,
-                           metric=metric, where=_listed(where), normalize=normalize, split_col=split_col,
-                           train=_listed(train), test=_listed(test), val=_listed(val), aggregate=aggregate, engine=engine)
+    opts = ClassifyOptions(cache=cache, key=key, head=heads if isinstance(heads, str) else list(heads), cv=cv, holdout=holdout,
+                           repeats=repeats, group=group, balance=balance, classes=_listed(classes), min_count=min_count,
+                           augmented=augmented, params=params if isinstance(params, dict) else _listed(params), pca=pca, seed=seed,
+                           jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
+                           where=_listed(where), normalize=normalize, split_col=split_col, train=_listed(train), test=_listed(test),
+                           val=_listed(val), aggregate=aggregate, engine=engine, predictions=predictions)
     return Results(run_classify(opts))
 
 

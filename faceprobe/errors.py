@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["FaceprobeError", "BadImage", "OptionError", "flag_of"]
+import re
+
+__all__ = ["FaceprobeError", "BadImage", "OptionError", "flag_of", "flags_in"]
 
 
 class FaceprobeError(Exception):
@@ -38,13 +40,14 @@ class OptionError(FaceprobeError, ValueError):
 
     def as_flag(self, flags: dict[str, str] | None = None) -> str:
         """The message with the CLI flag of ``param`` (``flags`` overrides the derived name)."""
+        why = flags_in(self.why, flags)
         if self.value is None:
-            return f"{flag_of(self.param, flags)}: {self.why}"
+            return f"{flag_of(self.param, flags)}: {why}"
         value = self.value if not isinstance(self.value, (list, tuple)) else ",".join(map(str, self.value))
-        return f"{flag_of(self.param, flags)} {value}: {self.why}"
+        return f"{flag_of(self.param, flags)} {value}: {why}"
 
 
-_FLAGS = {"key": "--backbone", "heads": "--head", "params": "--param", "cache": "--cache", "views": "--augment",
+_FLAGS = {"key": "--backbone", "augment": "--augment", "layers": "--layers", "heads": "--head", "params": "--param", "cache": "--cache", "views": "--augment",
           "backbones": "--backbone", "compile": "--compile", "crop_params": "--crop-param"}
 
 
@@ -53,3 +56,20 @@ def flag_of(param: str, flags: dict[str, str] | None = None) -> str:
     if flags and param in flags:
         return flags[param]
     return _FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+_REFERENCE = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`]*))?`")
+
+
+def flags_in(text: str, flags: dict[str, str] | None = None) -> str:
+    """Library text with its parameter references as CLI flags.
+
+    Library messages and notes name parameters in backticks, as a Python caller writes them:
+    ``raise `max_memory```, ```cv=5` or `group=none```. The CLI shows them as flags:
+    ``raise --max-memory``, ``--cv 5 or --group none``.
+    """
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        return flag_of(name, flags) if value is None else f"{flag_of(name, flags)} {value}"
+
+    return _REFERENCE.sub(flag, text)

@@ -103,5 +103,5 @@ def _reasons(table: dict, paths: list[str], ok: np.ndarray) -> list[str]:
     out = []
     for path, good in zip(paths, ok):
         status, reason = why.get(path, ("", ""))
-        out.append("" if good else (f"unusable image: {reason}" if status == "bad" else "no face found (--no-face skip)"))
+        out.append("" if good else (f"unusable image: {reason}" if status == "bad" else "no face found (skipped: `no_face=skip`)"))
     return out

@@ -18,28 +18,26 @@ class Results:
     Attributes
     ----------
     raw : dict
-        The nested results that ``classify --json`` writes: ``heads`` (per head ``summary``,
-        ``per_class``, ``confusion`` and ``folds``), ``classes``, ``rows``, ``notes`` and
-        ``provenance``.
+        The flat results ``classify --json`` writes, the same for one key or many
+        (:mod:`faceprobe.classify.records`): ``keys``, ``heads``, ``cells`` (per key and head:
+        ``summary``, ``per_class``, ``confusion``), ``folds`` (per key, head, repeat and fold),
+        ``grid``, ``metric``, ``classes``, ``rows``, ``notes`` and ``provenance``.
     """
 
     raw: dict
 
     @property
-    def key(self):
-        """The feature key, or the list of keys of a study."""
-        return self.raw.get("provenance", {}).get("key", "")
+    def key(self) -> str:
+        """The first (for one key: the) feature key."""
+        return self.raw["keys"][0]
 
     @property
     def keys(self) -> list[str]:
-        return list(self.raw["keys"]) if self.raw.get("study") else [self.key]
-
-    def _per_key(self) -> dict:
-        return self.raw["per_key"] if self.raw.get("study") else {self.key: self.raw}
+        return list(self.raw["keys"])
 
     @property
     def heads(self) -> list[str]:
-        return list(next(iter(self._per_key().values()))["heads"])
+        return list(self.raw["heads"])
 
     @property
     def classes(self) -> list[str]:
@@ -49,6 +47,12 @@ class Results:
     def notes(self) -> list[str]:
         return list(self.raw.get("notes", []))
 
+    def cell(self, head: str, key: str | None = None) -> dict:
+        """One (key, head) record: ``summary``, ``per_class``, ``confusion``, engines, cost, ``error``."""
+        from .classify.records import cell
+
+        return cell(self.raw, head, key)
+
     def to_frame(self):
         """Tidy DataFrame: one row per key, head, repeat, fold and metric (``value``; NaN where undefined)."""
         import pandas as pd
@@ -56,14 +60,21 @@ class Results:
         from .classify.metrics import SUMMARY_METRICS
 
         rows = []
-        for key, res in self._per_key().items():
-            for head, h in res["heads"].items():
-                for f in h["folds"]:
-                    for metric in SUMMARY_METRICS:
-                        v = f.get(metric)
-                        rows.append({"key": key, "head": head, "repeat": f["repeat"], "fold": f["fold"], "metric": metric,
-                                     "value": float("nan") if v is None else float(v)})
+        for f in self.raw["folds"]:
+            for metric in SUMMARY_METRICS:
+                v = f.get(metric)
+                rows.append({"key": f["key"], "head": f["head"], "repeat": f["repeat"], "fold": f["fold"], "metric": metric,
+                             "value": float("nan") if v is None else float(v)})
         return pd.DataFrame(rows, columns=["key", "head", "repeat", "fold", "metric", "value"])
+
+    def folds(self):
+        """One row per key, head, repeat and fold: sizes, every metric, chosen parameters, engine and cost."""
+        import pandas as pd
+
+        from .classify.records import PREDICTION_FIELDS
+
+        keep = [{k: v for k, v in f.items() if k not in PREDICTION_FIELDS + ("confusion", "per_class")} for f in self.raw["folds"]]
+        return pd.DataFrame(keep)
 
     def grid(self):
         """The grid of keys x heads for the run's metric: mean, std, folds, p-value against the best
@@ -82,13 +93,14 @@ class Results:
 
         from .report.text import ROWS
 
-        if self.raw.get("study"):
+        if len(self.keys) > 1:
             g = self.grid()
             frame = g.pivot(index="key", columns="head", values=["mean", "std"]).swaplevel(axis=1)
             frame = frame.reindex(columns=pd.MultiIndex.from_product([self.heads, ["mean", "std"]], names=["head", "stat"]))
             return frame.reindex(self.keys)
         data = {}
-        for head, h in self.raw["heads"].items():
+        for head in self.heads:
+            h = self.cell(head)
             for stat in ("mean", "std"):
                 data[(head, stat)] = [None if h["summary"][m] is None else h["summary"][m][stat] for m, _ in ROWS]
         frame = pd.DataFrame(data, index=pd.Index([m for m, _ in ROWS], name="metric"))
@@ -99,22 +111,31 @@ class Results:
         """Per-class precision, recall (sensitivity), specificity, F1 and support, pooled over test folds."""
         import pandas as pd
 
-        return pd.DataFrame(self._per_key()[key or self.keys[0]]["heads"][head]["per_class"]).T.rename_axis("class")
+        return pd.DataFrame(self.cell(head, key)["per_class"]).T.rename_axis("class")
 
     def confusion(self, head: str, key: str | None = None):
         """Confusion matrix summed over test folds (rows true, columns predicted)."""
         import pandas as pd
 
-        return pd.DataFrame(self._per_key()[key or self.keys[0]]["heads"][head]["confusion"], index=pd.Index(self.classes, name="true"),
+        return pd.DataFrame(self.cell(head, key)["confusion"], index=pd.Index(self.classes, name="true"),
                             columns=pd.Index(self.classes, name="predicted"))
 
     def predictions(self):
-        """Every test prediction: key, head, repeat, fold, path, true and predicted label."""
+        """Every test prediction: key, head, repeat, fold, path, true and predicted label.
+
+        Raises
+        ------
+        OptionError
+            When the run did not keep its predictions (``predictions=True`` keeps them).
+        """
         import pandas as pd
 
-        rows = [{"key": key, "head": head, "repeat": f["repeat"], "fold": f["fold"], "path": p, "y_true": t, "y_pred": q}
-                for key, res in self._per_key().items() for head, h in res["heads"].items() for f in h["folds"] if "y_pred" in f
-                for p, t, q in zip(f["test_paths"], f["y_true"], f["y_pred"])]
+        if not self.raw.get("predictions"):
+            from .errors import OptionError
+
+            raise OptionError("predictions", False, "this run did not keep its predictions; run it with `predictions=True`")
+        rows = [{"key": f["key"], "head": f["head"], "repeat": f["repeat"], "fold": f["fold"], "path": p, "y_true": t, "y_pred": q}
+                for f in self.raw["folds"] if "y_pred" in f for p, t, q in zip(f["test_paths"], f["y_true"], f["y_pred"])]
         return pd.DataFrame(rows, columns=["key", "head", "repeat", "fold", "path", "y_true", "y_pred"])
 
     def format(self) -> str:

@@ -14,6 +14,7 @@ import pytest
 
 import faceprobe
 from faceprobe.classify.heads.registry import HEADS, register_head
+from faceprobe.classify.records import cell, fold_records
 
 
 def _lda(p, seed):
@@ -46,20 +47,20 @@ def test_load_features_gives_matrix_and_obs_table(tiny_cache):
 
 
 def test_evaluate_returns_results_equal_to_the_cli_json(tiny_cache, tmp_path, invoke):
-    res = faceprobe.evaluate(str(tiny_cache), heads=["logreg", "knn"], cv=3, params={"k": [1, 7]})
+    res = faceprobe.evaluate(str(tiny_cache), heads=["logreg", "knn"], cv=3, params={"k": [1, 7]}, predictions=True)
     r = invoke("classify", "-c", tiny_cache, "--head", "logreg,knn", "--cv", 3, "--param", "k=1,7", "-q", "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output
     cli = json.loads((tmp_path / "r.json").read_text())
     for head in ("logreg", "knn"):
-        assert res.raw["heads"][head]["summary"] == cli["heads"][head]["summary"]
-        assert res.raw["heads"][head]["confusion"] == cli["heads"][head]["confusion"]
+        assert cell(res.raw, head)["summary"] == cell(cli, head)["summary"]
+        assert cell(res.raw, head)["confusion"] == cell(cli, head)["confusion"]
     tidy = res.to_frame()
     assert list(tidy.columns) == ["key", "head", "repeat", "fold", "metric", "value"]
     assert len(tidy) == 2 * 3 * 6 and set(tidy["head"]) == {"logreg", "knn"}
     acc = tidy[(tidy["head"] == "logreg") & (tidy["metric"] == "accuracy")]["value"].mean()
-    assert acc == pytest.approx(res.raw["heads"]["logreg"]["summary"]["accuracy"]["mean"])
+    assert acc == pytest.approx(cell(res.raw, "logreg")["summary"]["accuracy"]["mean"])
     table = res.summary()
-    assert table.loc["balanced_accuracy", ("knn", "mean")] == res.raw["heads"]["knn"]["summary"]["balanced_accuracy"]["mean"]
+    assert table.loc["balanced_accuracy", ("knn", "mean")] == cell(res.raw, "knn")["summary"]["balanced_accuracy"]["mean"]
     printed = f"{100 * table.loc['accuracy', ('logreg', 'mean')]:.1f} ± {100 * table.loc['accuracy', ('logreg', 'std')]:.1f}"
     assert printed in r.output
     assert res.confusion("knn").to_numpy().sum() == 60 and len(res.predictions()) == 2 * 60
@@ -79,7 +80,7 @@ def test_registered_head_is_usable_by_evaluate_at_once(tiny_cache, lda_head):
                              if lda_head.balance else "none")
     assert res.heads == ["lda_test", "logreg"]
     assert res.raw["provenance"]["heads"]["lda_test"]["shrinkage"] == "auto"
-    assert res.raw["heads"]["lda_test"]["summary"]["accuracy"]["mean"] > 0.6  # 3 separable classes
+    assert cell(res.raw, "lda_test")["summary"]["accuracy"]["mean"] > 0.6  # 3 separable classes
     with pytest.raises(ValueError, match="already registered under the name 'lda_test'"):
         register_head("lda_test", _lda)
     with pytest.raises(ValueError, match="lda_test takes no class weights"):

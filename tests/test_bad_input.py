@@ -22,7 +22,7 @@ CLASSIFY_CASES = [
     (["-j", "0"], "--jobs 0: must be -1 (all cores) or >= 1"),
     (["--seed", "-1"], "--seed -1: must be >= 0"),
     (["--cv", "0"], "--cv 0: must be >= 2"),
-    (["--holdout", "0.2", "--cv", "5"], "--holdout 0.2: cannot be combined with cv=5; choose one protocol"),
+    (["--holdout", "0.2", "--cv", "5"], "--holdout 0.2: cannot be combined with --cv 5; choose one protocol"),
     (["--holdout", "0"], "--holdout 0.0: must be between 0 and 1"),
     (["-b", "toy", "-b", "toy"], "--backbone toy,toy: the same feature key is given twice"),
     (["--report", "r.pdf"], "--report r.pdf: a report is .html (or .htm) or .md; choose one of those suffixes"),

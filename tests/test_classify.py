@@ -42,7 +42,7 @@ def test_grouped_splits_never_split_a_subject():
 
 def test_too_small_class_names_it():
     y = np.array(["a"] * 20 + ["rare"] * 3)
-    with pytest.raises(FaceprobeError, match="class 'rare' has 3 rows, fewer than the 5 splits need; use --cv 3"):
+    with pytest.raises(FaceprobeError, match="class 'rare' has 3 rows, fewer than the 5 splits need; use `cv=3`"):
         make_splits(y, None, SplitSpec(cv=5, group=False))
 
 

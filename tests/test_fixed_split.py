@@ -11,6 +11,7 @@ import faceprobe
 from faceprobe.errors import OptionError
 
 from .conftest import TINY, make_face_like
+from faceprobe.classify.records import cell, fold_records
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,8 @@ def test_fixed_split_trains_on_train_reports_test_with_intervals_and_twins(fer_c
                              params={"C": [0.01, 1.0]})
     raw = res.raw
     assert any("40 training, 10 validation, 10 test images; 2 test images are exact and 1 near twins" in n for n in raw["notes"])
-    head = raw["heads"]["logreg"]
-    (fold,) = head["folds"]
+    head = cell(raw, "logreg")
+    (fold,) = fold_records(raw, "logreg")
     assert fold["n_train"] == 40 and fold["n_test"] == 10
     assert set(fold["inner_scores"]) == {"C=0.01", "C=1.0"}  # chosen on the validation part
     acc = head["summary"]["accuracy"]
@@ -64,15 +65,15 @@ def test_fixed_split_trains_on_train_reports_test_with_intervals_and_twins(fer_c
 def test_fixed_split_is_reproducible(fer_cache):
     a = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
     b = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
-    assert a.raw["heads"]["logreg"]["summary"] == b.raw["heads"]["logreg"]["summary"]
+    assert cell(a.raw, "logreg")["summary"] == cell(b.raw, "logreg")["summary"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(split_col="Usage", train="Training", test="PrivateTest", cv=5), r"cv=5: cannot be combined with a fixed split"),
     (dict(split_col="Usage", train="Training", test="Nope"), r"test=.Nope.: Usage has no value 'Nope'; it has: PrivateTest, PublicTest, Training"),
-    (dict(split_col="Usage", train="Training", test="Training"), r"test=.Training.: Training is also given to --train"),
-    (dict(split_col="Usage", train="Training"), r"needs --train and --test values"),
-    (dict(train="Training"), r"train=.Training.: needs --split-col"),
+    (dict(split_col="Usage", train="Training", test="Training"), r"test=.Training.: Training is also given to `train`"),
+    (dict(split_col="Usage", train="Training"), r"needs `train` and `test` values"),
+    (dict(train="Training"), r"train=.Training.: needs `split_col`"),
     (dict(split_col="Camera", train="a", test="b"), r"split_col=.Camera.: no such column"),
 ])
 def test_fixed_split_bad_combinations_are_refused(fer_cache, kwargs, message):
@@ -118,12 +119,12 @@ def test_real_faces_fixed_split_finds_resized_copies_as_near_twins(real_dir, tmp
 
 def test_fixed_split_reports_show_intervals_and_the_figures_without_twins(fer_cache, tmp_path):
     res = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
-    acc = res.raw["heads"]["logreg"]["summary"]["accuracy"]
-    cell = f"{100 * acc['mean']:.1f} [{100 * acc['ci'][0]:.1f}, {100 * acc['ci'][1]:.1f}]"
+    acc = cell(res.raw, "logreg")["summary"]["accuracy"]
+    shown = f"{100 * acc['mean']:.1f} [{100 * acc['ci'][0]:.1f}, {100 * acc['ci'][1]:.1f}]"
     res.report(str(tmp_path / "r.html"))
     res.report(str(tmp_path / "r.md"))
     page, md = (tmp_path / "r.html").read_text(), (tmp_path / "r.md").read_text()
-    assert "Metrics (%, value [95 % bootstrap interval])" in page and cell in page and cell in md
+    assert "Metrics (%, value [95 % bootstrap interval])" in page and shown in page and shown in md
     assert "without the twins of training images (7 test images left)" in page
     assert "without the twins of training images (7 test images left):" in md
 

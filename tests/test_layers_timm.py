@@ -69,7 +69,7 @@ def test_layers_and_pooled_output_come_from_one_forward_pass_and_equal_separate_
 
 
 def test_an_unknown_layer_is_one_line_naming_the_listing_command():
-    with pytest.raises(OptionError, match=r"resnet18 has no layer 'layer9' \(e\.g\. .*\); faceprobe backbones resnet18 --layers lists them"):
+    with pytest.raises(OptionError, match=r"resnet18 has no layer 'layer9' \(e\.g\. .*\); faceprobe backbones resnet18 `layers` lists them"):
         load_outputs(["resnet18@layer9"], "none")
 
 

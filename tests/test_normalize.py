@@ -9,6 +9,7 @@ import pytest
 
 import faceprobe
 from faceprobe.errors import OptionError
+from faceprobe.classify.records import cell, fold_records
 
 
 def _baseline_cache(path, subjects=16, per_subject=6, d=6, seed=0, blank_subject=False):
@@ -39,10 +40,10 @@ def test_normalize_subject_removes_each_persons_baseline(tmp_path):
     cache = str(_baseline_cache(tmp_path / "c.h5"))
     plain = faceprobe.evaluate(cache, heads="logreg", cv=4)
     normed = faceprobe.evaluate(cache, heads="logreg", cv=4, normalize="subject")
-    acc = {name: r.raw["heads"]["logreg"]["summary"]["balanced_accuracy"]["mean"] for name, r in (("plain", plain), ("normed", normed))}
+    acc = {name: cell(r.raw, "logreg")["summary"]["balanced_accuracy"]["mean"] for name, r in (("plain", plain), ("normed", normed))}
     assert acc["normed"] > 0.95 and acc["normed"] - acc["plain"] > 0.2
     assert normed.raw["provenance"]["normalize"] == "subject"
-    assert any("--normalize subject: each of 16 subject values z-scored" in n for n in normed.raw["notes"])
+    assert any("`normalize=subject`: each of 16 subject values z-scored" in n for n in normed.raw["notes"])
 
 
 def test_normalized_vectors_have_zero_mean_and_unit_spread_per_subject(tmp_path):
@@ -63,7 +64,7 @@ def test_normalize_refuses_rows_without_a_subject_and_fit(tmp_path):
     from faceprobe.classify.run import ClassifyOptions, run_fit
 
     with pytest.raises(OptionError, match=r"is transductive"):
-        run_fit(ClassifyOptions(cache, head="logreg", normalize="subject"), str(tmp_path / "m.joblib"))
+        run_fit(ClassifyOptions(cache=cache, head="logreg", normalize="subject"), str(tmp_path / "m.joblib"))
 
 
 def test_real_faces_normalize_subject_leaves_out_single_image_people(real_lite0_cache):

@@ -47,7 +47,7 @@ def test_chain_parsing_and_conflicts_are_one_line():
     assert parse_steps("grey, clahe") == ("grey", "clahe")
     with pytest.raises(OptionError, match=r"unknown step 'banana'; choose from: canny, clahe, equalize, grey"):
         parse_steps("grey,banana")
-    with pytest.raises(OptionError, match=r"--equalize is the step equalize; give the whole chain in --preprocess"):
+    with pytest.raises(OptionError, match=r"`equalize` is the step equalize; give the whole chain in `preprocess`"):
         CropSpec(equalize=True, preprocess=("clahe",))
 
 

@@ -36,7 +36,7 @@ def test_manifest_with_root_subjects_duplicates_and_conflicts(image_folder: Path
 
 
 def test_manifest_missing_column_names_option(manifest: Path):
-    with pytest.raises(FaceprobeError, match=r"no column 'file' \(set --path-col\)"):
+    with pytest.raises(FaceprobeError, match=r"no column 'file' \(set `path_col`\)"):
         read_source(manifest, path_col="file")
 
 

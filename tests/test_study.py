@@ -12,6 +12,7 @@ import pytest
 
 import faceprobe
 from faceprobe.classify.significance import corrected_t_test, holm, mcnemar_test
+from faceprobe.classify.records import cell, fold_records
 
 GOOD, NOISE = "toy.none.orig.0000000000", "noise.none.orig.1111111111"
 
@@ -42,13 +43,13 @@ def test_significance_helpers_match_their_formulas():
 
 
 def test_grid_of_two_keys_is_paired_and_marks_the_noise_key_worse(two_key_cache, invoke, tmp_path):
-    r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "noise", "--head", "logreg,knn", "--cv", 5, "-q",
+    r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "noise", "--head", "logreg,knn", "--cv", 5, "-q", "--predictions",
                "--json", tmp_path / "r.json", "--table", tmp_path / "g.csv")
     assert r.exit_code == 0, r.output
     assert "note: 1 images are not held by every key and are left out, so all comparisons are paired" in r.output
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["rows"] == 59 and res["keys"] == [GOOD, NOISE]
-    folds = {k: [f["test_paths"] for f in res["per_key"][k]["heads"]["logreg"]["folds"]] for k in res["keys"]}
+    folds = {k: [f["test_paths"] for f in fold_records(res, "logreg", k)] for k in res["keys"]}
     assert folds[GOOD] == folds[NOISE]  # the same outer folds for every key
     cells = {(c["key"], c["head"]): c for c in res["grid"]}
     best = max(res["grid"], key=lambda c: c["mean"])
@@ -76,16 +77,16 @@ def test_fusion_concatenates_keys_and_tables_render(two_key_cache, invoke, tmp_p
 
 
 def test_loso_has_one_fold_per_subject_and_pooled_figures(tiny_cache, invoke, tmp_path):
-    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "loso", "-q", "--json", tmp_path / "r.json")
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "loso", "-q", "--predictions", "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "r.json").read_text())
-    folds = res["heads"]["logreg"]["folds"]
+    folds = fold_records(res, "logreg")
     assert len(folds) == res["subjects"] == 15 and all(len({p.split("_")[0] for p in f["test_paths"]}) == 1 for f in folds)
     assert "leave-one-subject-out" in r.output and "pooled over all test predictions" in r.output
-    cm = np.array(res["heads"]["logreg"]["confusion"])
-    assert res["heads"]["logreg"]["pooled"]["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    cm = np.array(cell(res, "logreg")["confusion"])
+    assert cell(res, "logreg")["pooled"]["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
     bad = invoke("classify", "-c", tiny_cache, "--cv", "loso", "--group", "none")
-    assert bad.exit_code == 1 and "--cv loso: leaves one subject out: it cannot be combined with group=none" in bad.output
+    assert bad.exit_code == 1 and "--cv loso: leaves one subject out: it cannot be combined with --group none" in bad.output
 
 
 def test_single_holdout_compares_with_mcnemar(two_key_cache, invoke):
@@ -126,8 +127,8 @@ def test_head_scoped_params_reach_that_head_only(tiny_cache):
     res = faceprobe.evaluate(str(tiny_cache), heads=["svm", "logreg"], cv=3, params={"svm.C": [0.1, 10], "C": [5]})
     prov = res.raw["provenance"]["heads"]
     assert prov["svm"]["grid"] == {"C": [0.1, 10]} and prov["logreg"]["grid"] == {"C": [5]}
-    assert {f["params"]["C"] for f in res.raw["heads"]["logreg"]["folds"]} == {5}
-    assert all(len(f["inner_scores"]) == 2 for f in res.raw["heads"]["svm"]["folds"])
+    assert {f["params"]["C"] for f in fold_records(res.raw, "logreg")} == {5}
+    assert all(len(f["inner_scores"]) == 2 for f in fold_records(res.raw, "svm"))
     with pytest.raises(ValueError, match="params='knn.k': no selected head takes it"):
         faceprobe.evaluate(str(tiny_cache), heads=["svm"], cv=3, params={"knn.k": [3]})
 

@@ -14,6 +14,7 @@ from faceprobe.featurize.sources.video import parse_frames
 from faceprobe.featurize.sources.read import read_source
 
 from .conftest import make_face_like
+from faceprobe.classify.records import cell, fold_records
 
 cv2 = pytest.importorskip("cv2")
 
@@ -100,7 +101,7 @@ def test_video_featurize_is_identical_across_worker_counts_and_aggregates_by_cli
         got.append(fm.vectors[np.argsort(fm.sha256)])
     assert got[0].shape[0] == 24 and np.array_equal(got[0], got[1])
     res = faceprobe.evaluate(str(tmp_path / "w0.h5"), heads="logreg", cv=2, aggregate="sequence")
-    clips = res.raw["heads"]["logreg"]["clips"]
+    clips = cell(res.raw, "logreg")["clips"]
     assert clips["clips"] == 4 and clips["column"] == "sequence" and clips["mixed_label_clips"] == 0
     assert "per sequence (4 test clips" in res.format()
     assert any("splits grouped by subject (4 subjects)" in n for n in res.raw["notes"])

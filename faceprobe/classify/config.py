@@ -21,9 +21,9 @@ def cores_of(jobs: int) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
-    """What to evaluate and how.
+    """What to evaluate and how (immutable: a changed setting is a new config, ``dataclasses.replace``).
 
     Attributes
     ----------
@@ -88,8 +88,8 @@ class EvalConfig:
 
     def spec(self, head: str):
         """The head's entry: as taken into ``specs``, else from the registry."""
-        if head not in self.specs:
-            from .heads.registry import HEADS
+        if head in self.specs:
+            return self.specs[head]
+        from .heads.registry import HEADS
 
-            self.specs[head] = HEADS.get(head)
-        return self.specs[head]
+        return HEADS.get(head)

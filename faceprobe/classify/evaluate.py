@@ -16,19 +16,26 @@ from .heads.memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .protocols.splits import make_splits
 
-__all__ = ["EvalConfig", "evaluate"]
+__all__ = ["EvalConfig", "evaluate", "prepare_config"]
 
 
-def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
+def prepare_config(cfg: EvalConfig) -> EvalConfig:
+    """The config with its heads' registry entries and every engine's status taken once (a study
+    evaluates several keys with one config; workers get the entries with their tasks, so heads
+    registered in this process only work there too). Returns ``cfg`` itself when already done."""
     if cfg.backend not in BACKENDS:
         raise OptionError("backend", cfg.backend, f"choose from: {', '.join(BACKENDS)}")
     if cfg.balance not in BALANCE:
         raise OptionError("balance", cfg.balance, f"choose from: {', '.join(BALANCE)}")
-    cfg.specs = {h: HEADS.get(h) for h in cfg.heads}  # workers get these entries with the tasks
-    if not cfg.engine_status:  # read once (a study evaluates several keys with one config)
-        from .engines import check_engine
+    if cfg.specs and cfg.engine_status:
+        return cfg
+    from .engines import check_engine
 
-        cfg.engine_status = check_engine(cfg.engine, cfg.specs, dict(HEADS.items()))
+    specs = {h: HEADS.get(h) for h in cfg.heads}
+    return replace(cfg, specs=specs, engine_status=check_engine(cfg.engine, specs, dict(HEADS.items())))
+
+
+def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
     taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
@@ -187,7 +194,7 @@ def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
     except OSError as exc:
-        raise FaceprobeError(f"--scheduler {cfg.scheduler}: cannot reach the Dask scheduler ({exc})") from None
+        raise OptionError("scheduler", cfg.scheduler, f"cannot reach the Dask scheduler ({exc})") from None
     try:
         with client, parallel_config(backend="dask", scatter=[ds]):
             return run(Parallel(n_jobs=-1, return_as="generator")(tasks))
@@ -244,6 +251,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     """
     from joblib import Parallel, delayed
 
+    cfg = prepare_config(cfg)
     _check_config(cfg, ds)
     classes = ds.classes
     fixed = ds.fixed if cfg.split.fixed is not None else None

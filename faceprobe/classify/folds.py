@@ -224,7 +224,7 @@ class Streamed:
             verb = "needs" if len(refused) == 1 else "need"
             raise FaceprobeError(f"{', '.join(refused)} {verb} the feature matrix in memory, but {ds.plan.describe(*ds.X.shape)}; "
                                  f"heads that {'train' if fitting else 'read it'} in blocks: {', '.join(able)} "
-                                 f"(or raise --max-memory{'' if fitting else ', or lower --jobs'})")
+                                 f"(or raise `max_memory`{'' if fitting else ', or lower `jobs`'})")
 
     @staticmethod
     def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
@@ -288,7 +288,7 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
     ytr, gtr = fold.ytr, fold.gtr
     k = min(cfg.inner_cv, int(np.unique(ytr, return_counts=True)[1].min()))
     if k < 2:
-        raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of --param grids")
+        raise FaceprobeError("a class has fewer than 2 training rows: too few for the inner CV of `params` grids")
     inner = fold.inner.get((k, seed, cfg.split.group))
     if inner is None:  # the same inner splits serve every head of the fold
         dummy = np.zeros(len(ytr))

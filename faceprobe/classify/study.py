@@ -8,6 +8,8 @@ scaled (and reduced) inside the training folds like any other key.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import OptionError
@@ -22,7 +24,7 @@ ALPHA = 0.05
 def _fuse(parts: list[Dataset], name: str) -> Dataset:
     """Side-by-side vectors of datasets over the same rows."""
     if any(not isinstance(p.X, np.ndarray) for p in parts):
-        raise OptionError("key", name, "a fusion needs its keys' matrices in memory; raise --max-memory")
+        raise OptionError("key", name, "a fusion needs its keys' matrices in memory; raise `max_memory`")
     base = parts[0]
     return Dataset(name, np.hstack([p.X for p in parts]), base.y, base.groups, base.sha256, base.paths,
                    {"fusion": [p.spec for p in parts]}, {}, list(base.notes), base.plan, base.columns)
@@ -56,7 +58,8 @@ def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:
         out.append(parts[0] if len(parts) == 1 else _fuse(parts, " + ".join(p.key for p in parts)))
     dropped = max(len(d.sha256) for d in loaded.values()) - len(common)
     if dropped:
-        out[0].notes.append(f"{dropped} images are not held by every key and are left out, so all comparisons are paired")
+        note = f"{dropped} images are not held by every key and are left out, so all comparisons are paired"
+        out[0] = replace(out[0], notes=[*out[0].notes, note])
     names = [d.key for d in out]
     if len(set(names)) < len(names):
         raise OptionError("key", ",".join(keys), "the same feature key is given twice")

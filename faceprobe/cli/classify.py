@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import clean_errors
+from .common import clean_errors, flag_notes
 from ..classify.config import BACKENDS, BALANCE
 from ..classify.engines import ENGINE_CHOICES, ENGINES
 from ..classify.heads.registry import HEADS
@@ -80,11 +80,11 @@ def evaluation_options(func):
               "chosen on it (models fitted on --train) instead of by inner CV.")
 @click.option("--aggregate", default=None, metavar="COLUMN", help="Also give clip-level figures: the frames of each value of "
               "COLUMN (e.g. sequence, set for video frames) vote by their averaged scores.")
+@click.option("--predictions", is_flag=True, help="Keep every test prediction (path, true and predicted label, scores) in --json "
+              "(a report keeps them for its ROC curves).")
 @evaluation_options
 @clean_errors
-def classify_command(cache, key, head, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs, backend,
-                     scheduler, engine, max_memory, json_out, report_path, metric, table_path, quiet, normalize, split_col, train_values, test_values,
-                     val_values, aggregate):
+def classify_command(json_out, report_path, table_path, quiet, train_values, test_values, val_values, classes, params, where, **options):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -110,12 +110,10 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
         report_format(report_path, None, "report")
     if table_path:
         table_format(table_path)
-    res = Results(run_classify(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
-                                               augmented, list(params), pca, seed, jobs, progress=not quiet,
-                                               backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
-                                               where=list(where), normalize=normalize, split_col=split_col,
-                                               train=list(train_values), test=list(test_values), val=list(val_values),
-                                               aggregate=aggregate, engine=engine)))
+    options["predictions"] = options["predictions"] or bool(report_path)
+    res = Results(flag_notes(run_classify(ClassifyOptions(
+        **options, classes=tuple(classes), params=tuple(params), where=tuple(where), progress=not quiet,
+        train=tuple(train_values), test=tuple(test_values), val=tuple(val_values)))))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
     else:
@@ -134,8 +132,7 @@ def classify_command(cache, key, head, cv, holdout, repeats, group, where, balan
 @evaluation_options
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
 @clean_errors
-def fit_command(head, cache, key, cv, holdout, repeats, group, where, balance, classes, min_count, augmented, params, pca, seed, jobs,
-                backend, scheduler, engine, max_memory, output):
+def fit_command(output, classes, params, where, **options):
     """Train one head on all cached rows and save it, with its cross-validated metrics.
 
     The model file is a joblib pickle: load only models from sources you trust.
@@ -146,11 +143,10 @@ def fit_command(head, cache, key, cv, holdout, repeats, group, where, balance, c
     """
     from ..classify.run import ClassifyOptions, run_fit
 
-    if "," in head or head == "all":
+    if "," in options["head"] or options["head"] == "all":
         raise click.UsageError(f"fit trains one head; give one of {', '.join(HEADS.names())}")
-    model = run_fit(ClassifyOptions(cache, key, head, cv, holdout, repeats, group, balance, list(classes), min_count,
-                                    augmented, list(params), pca, seed, jobs, backend=backend, scheduler=scheduler,
-                                    max_memory=max_memory, where=list(where), engine=engine), output)
+    model = run_fit(ClassifyOptions(**options, classes=tuple(classes), params=tuple(params), where=tuple(where)), output)
+    head = options["head"]
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")

@@ -9,9 +9,9 @@ import sys
 
 import click
 
-from ..errors import FaceprobeError, OptionError
+from ..errors import FaceprobeError, OptionError, flags_in
 
-__all__ = ["clean_errors", "echo_json"]
+__all__ = ["clean_errors", "echo_json", "flag_notes"]
 
 
 def clean_errors(func):
@@ -24,7 +24,7 @@ def clean_errors(func):
         except OptionError as exc:
             raise click.ClickException(exc.as_flag()) from None
         except FaceprobeError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(flags_in(str(exc))) from None
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
@@ -40,3 +40,14 @@ def clean_errors(func):
 
 def echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def flag_notes(obj):
+    """``obj`` (a results or summary dict) with every ``notes`` text naming CLI flags, not
+    library parameters (see :func:`faceprobe.errors.flags_in`)."""
+    if isinstance(obj, dict):
+        return {k: ([flags_in(n) if isinstance(n, str) else n for n in v] if k in ("notes", "note") and isinstance(v, list)
+                    else flags_in(v) if k == "note" and isinstance(v, str) else flag_notes(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [flag_notes(v) for v in obj]
+    return obj

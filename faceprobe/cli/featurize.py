@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import clean_errors, echo_json
+from .common import clean_errors, echo_json, flag_notes
 from ..errors import FaceprobeError
 from ..featurize.engine.compile import COMPILE_MODES
 from ..featurize.faces.crop import CROPPERS, NO_FACE
@@ -18,35 +18,35 @@ __all__ = ["featurize_command", "backbones_command"]
 MAX_LISTED = 10
 
 
-def _report(s) -> None:
-    keys = ", ".join(s.keys)
-    if s.forward_passes == 0 and s.computed == 0:
-        click.echo(f"all {s.cached} images already cached under {keys}: 0 forward passes ({s.seconds:.2f} s)")
+def _report(s: dict) -> None:
+    keys = ", ".join(s['keys'])
+    if s['forward_passes'] == 0 and s['computed'] == 0:
+        click.echo(f"all {s['cached']} images already cached under {keys}: 0 forward passes ({s['seconds']:.2f} s)")
     else:
         click.echo(
-            f"featurized {s.computed} images ({s.forward_passes} forward passes, {s.cached} already cached) "
-            f"into {s.cache} in {s.seconds:.1f} s ({s.images_per_second:.1f} img/s, {s.device}, {s.precision})"
+            f"featurized {s['computed']} images ({s['forward_passes']} forward passes, {s['cached']} already cached) "
+            f"into {s['cache']} in {s['seconds']:.1f} s ({s['images_per_second']:.1f} img/s, {s['device']}, {s['precision']})"
         )
         click.echo(f"feature keys: {keys}")
-    for name, mode in s.compile.items():
+    for name, mode in s['compile'].items():
         if name == "notes":
             for note in mode:
                 click.echo(f"note: {note}")
         elif name != "note" and mode != "none":
             click.echo(f"{name}: compiled with {mode}")
-    if s.decode == "device":
-        click.echo(f"decoded JPEGs on {s.device}" + (" with nvJPEG" if s.device.startswith("cuda") else ""))
-    for note in s.notes:
+    if s['decode'] == "device":
+        click.echo(f"decoded JPEGs on {s['device']}" + (" with nvJPEG" if s['device'].startswith("cuda") else ""))
+    for note in s['notes']:
         click.echo(f"note: {note}")
-    if s.recovered_rows:
-        click.echo(f"committed {s.recovered_rows} rows left by an interrupted run")
-    if s.no_face:
-        click.echo(f"no face found in {s.no_face} images (recorded per image)")
-    if s.repeats:
-        click.echo(f"{s.repeats} paths listed more than once with the same label were counted once")
-    if s.duplicates_by_content:
-        click.echo(f"{s.duplicates_by_content} images have the same bytes as another listed image; computed once")
-    for label, items in (("listed with different labels, left out", s.conflicts), ("unusable images, skipped", s.bad)):
+    if s['recovered_rows']:
+        click.echo(f"committed {s['recovered_rows']} rows left by an interrupted run")
+    if s['no_face']:
+        click.echo(f"no face found in {s['no_face']} images (recorded per image)")
+    if s['repeats']:
+        click.echo(f"{s['repeats']} paths listed more than once with the same label were counted once")
+    if s['duplicates_by_content']:
+        click.echo(f"{s['duplicates_by_content']} images have the same bytes as another listed image; computed once")
+    for label, items in (("listed with different labels, left out", s['conflicts']), ("unusable images, skipped", s['bad'])):
         if items:
             click.echo(f"{len(items)} {label}:", err=True)
             for path, why in items[:MAX_LISTED]:
@@ -130,9 +130,9 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
 
     summary = featurize_distributed(cfg) if (torchrun_env() and shard_spec is None) else featurize(cfg)
     if as_json:
-        echo_json(summary.as_dict())
+        echo_json(flag_notes(summary.as_dict()))
     else:
-        _report(summary)
+        _report(flag_notes(summary.as_dict()))
 
 
 @click.command("backbones")

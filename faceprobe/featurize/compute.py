@@ -73,14 +73,14 @@ def _choose_compile(m, tensors, run: dict, mode: str, n_images: int, summary) ->
     reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images) for rid, r in m.runners.items()}
     skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
     if skipped:
-        summary.compile["note"] = f"--compile auto: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
+        summary.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
     run["compile_check"] = reports
     summary.compile.update(run["compile"])
     for name, rep in reports.items():
         if mode != "auto" and rep["mode"] != mode:
             why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
-            summary.compile.setdefault("notes", []).append(f"{name}: --compile {mode} not used ({why}); eager instead")
+            summary.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
 
 
 def _choose_decoder(cfg, dataset, runners: dict, t_index: dict, plan, workers: int, run: dict, summary) -> None:
@@ -92,7 +92,7 @@ def _choose_decoder(cfg, dataset, runners: dict, t_index: dict, plan, workers: i
     dataset.on_device = report["decode"] == "device"
     summary.decode = report["decode"]
     if cfg.decode == "device" and not dataset.on_device:
-        summary.notes.append(f"--decode device not used ({report.get('reason', 'unknown')}); CPU decoding instead")
+        summary.notes.append(f"`decode=device` not used ({report.get('reason', 'unknown')}); CPU decoding instead")
 
 
 def _image_rows(meta: list, jobs: list, status_by_sha: dict, summary) -> tuple[dict, tuple | None]:
@@ -224,7 +224,7 @@ def _load_models(cfg, weights, work: Work, summary) -> _Models:
             columns[o.name] = bounds
         runners[rid] = FeatureRunner(loaded[rid], plan, pad_to=batch_size)
         if runners[rid].precision != plan.precision:
-            summary.notes.append(f"{rid} computes in float32 (not a PyTorch graph); --precision {plan.precision} applies to the others")
+            summary.notes.append(f"{rid} computes in float32 (not a PyTorch graph); `precision={plan.precision}` applies to the others")
     # backbones that resize and crop alike share one array; normalisation happens on the device
     geometry = {rid: (lb.transform.resize, lb.transform.crop, lb.transform.interpolation, lb.transform.mode) for rid, lb in loaded.items()}
     shapes = sorted(set(geometry.values()))
@@ -316,7 +316,7 @@ def _stream(cfg, m: _Models, loader, dataset, jobs: list, work: Work, run: dict,
                 steady_images += len(usable)
             bar.update(len(meta))
             if bad_here is not None and cfg.strict:
-                raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (--strict stops at the first bad image)")
+                raise FaceprobeError(f"{bad_here[0]}: {bad_here[1]} (`strict` stops at the first bad image)")
     finally:
         bar.close()
         if steady_from is not None and steady_images:

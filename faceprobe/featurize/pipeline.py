@@ -135,7 +135,7 @@ def _weights_per_backbone(cfg: FeaturizeConfig) -> list[str]:
         return list(cfg.weights) * len(cfg.backbones)
     if len(cfg.weights) != len(cfg.backbones):
         raise FaceprobeError(
-            f"--weights given {len(cfg.weights)} times for {len(cfg.backbones)} backbones; give it once or once per --backbone"
+            f"`weights` given {len(cfg.weights)} times for {len(cfg.backbones)} backbones; give it once or once per `backbones`"
         )
     return list(cfg.weights)
 
@@ -201,7 +201,7 @@ def _read(cfg: FeaturizeConfig):
                              + (f"; {broken} videos cannot be read (recorded as bad)" if broken else ""))
     if table.subject_matches is not None:
         got, total = table.subject_matches
-        summary.notes.append(f"--subject-regex gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))
+        summary.notes.append(f"`subject_regex` gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))
     return table, summary
 
 
@@ -245,7 +245,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         if cfg.strict:
             unreadable = next(((e.path, h.error) for e, h in zip(table.entries, hashes) if h.error), None)
             if unreadable:
-                raise FaceprobeError(f"{unreadable[0]}: {unreadable[1]} (--strict stops at the first bad image)")
+                raise FaceprobeError(f"{unreadable[0]}: {unreadable[1]} (`strict` stops at the first bad image)")
         rows, status_by_sha = _source_rows(table.entries, hashes, old)
         resolutions, have = _known_results(cfg, exists)
         recs = {name: cached_resolution(resolutions, name, w, cfg.seed) for name, w in zip(cfg.backbones, weights)}
@@ -271,7 +271,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
             forget = _vanished_bad_rows(old, rows)
             if forget:
                 summary.notes.append(f"forgot {len(forget)} unusable rows of files that no longer exist and this source does "
-                                     "not list (e.g. paths read earlier without the right --root)")
+                                     "not list (e.g. paths read earlier without the right `root`)")
             if parts or forget or _rows_changed(rows, old):
                 commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions}, forget=forget)
                 remove_parts(cache)

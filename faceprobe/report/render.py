@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..classify.records import layout_view
+
 import html
 import json
 import os
@@ -36,6 +38,7 @@ def render_html(res: dict) -> str:
 
     A study (several keys) gets the grid of keys x heads as a heatmap with the best cell and the
     ties marked, a table of contents, then each key's section."""
+    res = layout_view(res)
     if res.get("study"):
         return _page(res, study_sections(res))
     return _page(res, key_sections(res))
@@ -74,6 +77,7 @@ def write_report(res: dict, out: str, fmt: str | None = None) -> str:
 
 def render_markdown(res: dict) -> str:
     """The same content as Markdown tables (no images); a study gets its grid first."""
+    res = layout_view(res)
     out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
     out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
     out += study_markdown(res) if res.get("study") else key_markdown(res)

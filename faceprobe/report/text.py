@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..classify.records import layout_view
+
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
 ROWS = [
@@ -43,6 +45,7 @@ def format_results(res: dict) -> str:
     A study (several keys) prints the grid of keys x heads with its significance marks, then
     each key's tables.
     """
+    res = layout_view(res)
     if res.get("study"):
         return _format_study(res)
     heads = list(res["heads"])

@@ -63,5 +63,5 @@ def apply_where(columns: dict[str, np.ndarray], filters: list[Where], notes: lis
         hit = np.isin(columns[f.column], list(f.values))
         before = int(keep.sum())
         keep &= hit if f.keep else ~hit
-        notes.append(f"--where {f}: kept {int(keep.sum())} of {before} rows")
+        notes.append(f"`where={f}`: kept {int(keep.sum())} of {before} rows")
     return keep

@@ -18,9 +18,9 @@ from .diskrows import DiskMatrix, MemoryPlan, plan_memory
 __all__ = ["Dataset", "load_dataset", "parse_class_map"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dataset:
-    """Rows to evaluate, one per distinct image.
+    """Rows to evaluate, one per distinct image (immutable: a changed dataset is a new one, ``dataclasses.replace``).
 
     Attributes
     ----------
@@ -113,7 +113,7 @@ def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.nd
     out = np.array([mapping.get(lab, rest if rest else "") for lab in y], dtype=object)
     dropped = int(np.sum(out == ""))
     if dropped:
-        notes.append(f"--classes left out {dropped} rows of other labels")
+        notes.append(f"`classes` left out {dropped} rows of other labels")
     return out
 
 
@@ -167,7 +167,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         kept = apply_where(columns, where, notes)
         img_idx, rows, columns = img_idx[kept], rows[kept], {c: v[kept] for c, v in columns.items()}
     if not len(img_idx):
-        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after --where" if where else ""))
+        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after `where`" if where else ""))
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
     keep = _keep_classes(y, min_count, notes)
     img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
@@ -176,16 +176,14 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     X = fm.vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
     if not plan.in_memory:
         notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
-    ds = Dataset(
+    sha256 = np.asarray(fm.sha256[rows]).astype(str)
+    if with_views and not view_keys:
+        raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with `augment=hflip,...`")
+    return Dataset(
         key=key, X=X, y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
-        sha256=np.asarray(fm.sha256[rows]).astype(str), paths=np.asarray(images["path"][img_idx]).astype(str),
-        spec=fm.spec, notes=notes, plan=plan, columns=columns,
+        sha256=sha256, paths=np.asarray(images["path"][img_idx]).astype(str), spec=fm.spec,
+        views=_load_views(cache, view_keys, sha256, plan) if with_views else {}, notes=notes, plan=plan, columns=columns,
     )
-    if with_views:
-        if not view_keys:
-            raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with --augment hflip,...")
-        ds.views = _load_views(cache, view_keys, ds.sha256, plan)
-    return ds
 
 
 def _conflicting_contents(images: dict, notes: list) -> set[str]:
@@ -211,7 +209,7 @@ def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: 
     if missing:
         notes.append(f"left out {missing} labelled images that have no vector under {key} (featurize them with its backbone and settings)")
     if unusable:
-        notes.append(f"left out {unusable} images without a usable vector (no face found with --no-face skip, or non-finite values)")
+        notes.append(f"left out {unusable} images without a usable vector (no face found with `no_face=skip`, or non-finite values)")
 
 
 def _finite_rows(cache: str, fm, plan: MemoryPlan) -> np.ndarray:

@@ -86,7 +86,7 @@ class MemoryPlan:
 
     def describe(self, n: int, d: int) -> str:
         return (f"{n} x {d} float32 ({format_size(self.matrix_bytes)}; about {format_size(self.need)} to evaluate "
-                f"in memory) is over --max-memory {format_size(self.budget)}")
+                f"in memory) is over `max_memory={format_size(self.budget)}`")
 
 
 def plan_memory(n: int, d: int, *, views: int = 0, jobs: int = 1, budget: int | None = None) -> MemoryPlan:

@@ -10,6 +10,8 @@ way needs several unlabelled images of each new person before it can predict.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...errors import OptionError
@@ -46,15 +48,16 @@ def normalize_within(ds, column: str = "subject"):
     if (values == "").any():
         raise OptionError("normalize", column, f"{int((values == '').sum())} images have no {column}; give every image one, or use none")
     if isinstance(ds.X, DiskMatrix) or any(isinstance(v, DiskMatrix) for v in ds.views.values()):
-        raise OptionError("normalize", column, "needs the features in memory; raise --max-memory")
+        raise OptionError("normalize", column, "needs the features in memory; raise `max_memory`")
     names, counts = np.unique(values, return_counts=True)
     small = set(names[counts < MIN_ROWS])
+    notes: list[str] = []
     if small:
         keep = ~np.isin(values, list(small))
         ds = ds.subset(np.flatnonzero(keep))
         values = values[keep]
-        ds.notes.append(f"--normalize {column}: left out {len(small)} {column} values with fewer than {MIN_ROWS} images "
-                        "(no spread to normalise by)")
+        notes.append(f"`normalize={column}`: left out {len(small)} {column} values with fewer than {MIN_ROWS} images "
+                     "(no spread to normalise by)")
     X = np.empty_like(ds.X, dtype=np.float32)
     views = {v: np.empty_like(m, dtype=np.float32) for v, m in ds.views.items()}
     for name in np.unique(values):
@@ -63,7 +66,6 @@ def normalize_within(ds, column: str = "subject"):
         X[idx] = (ds.X[idx] - mean) / std
         for v, m in ds.views.items():
             views[v][idx] = (m[idx] - mean) / std  # NaN rows (no view) stay NaN
-    ds.X, ds.views = X, views
-    ds.notes.append(f"--normalize {column}: each of {len(np.unique(values))} {column} values z-scored with its own images "
-                    "(labels unused; transductive, see docs/evaluation.md)")
-    return ds
+    notes.append(f"`normalize={column}`: each of {len(np.unique(values))} {column} values z-scored with its own images "
+                 "(labels unused; transductive, see docs/evaluation.md)")
+    return replace(ds, X=X, views=views, notes=[*ds.notes, *notes])

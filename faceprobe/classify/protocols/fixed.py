@@ -38,13 +38,13 @@ class FixedSplit:
 
     def __post_init__(self):
         if not self.train or not self.test:
-            raise OptionError("split_col", self.column, "needs --train and --test values (e.g. --train Training --test PrivateTest)")
+            raise OptionError("split_col", self.column, "needs `train` and `test` values (e.g. `train=Training` `test=PrivateTest`)")
         parts = (("train", self.train), ("test", self.test), ("val", self.val))
         for i, (name, values) in enumerate(parts):
             for other, theirs in parts[i + 1:]:
                 both = sorted(set(values) & set(theirs))
                 if both:
-                    raise OptionError(other, ",".join(theirs), f"{both[0]} is also given to --{name}; each value belongs to one part")
+                    raise OptionError(other, ",".join(theirs), f"{both[0]} is also given to `{name}`; each value belongs to one part")
 
     def as_dict(self) -> dict:
         return {"column": self.column, "train": list(self.train), "test": list(self.test), "val": list(self.val)}

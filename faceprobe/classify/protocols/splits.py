@@ -48,7 +48,7 @@ class SplitSpec:
 
 def _check(y: np.ndarray, spec: SplitSpec) -> None:
     if (spec.cv is not None) + (spec.holdout is not None) + spec.loso + (spec.fixed is not None) != 1:
-        raise FaceprobeError("choose one protocol: --cv K, --cv loso, --holdout FRACTION or --split-col COLUMN")
+        raise FaceprobeError("choose one protocol: `cv=K`, `cv=loso`, `holdout=FRACTION` or `split_col=COLUMN`")
     if spec.loso:
         if not spec.group:
             raise OptionError("cv", "loso", "leaves one subject out: it needs grouping by subject")
@@ -64,8 +64,8 @@ def _check(y: np.ndarray, spec: SplitSpec) -> None:
     small = sorted((n, c) for c, n in counts.items() if n < need)
     if small:
         n, c = small[0]
-        hint = f"use --cv {max(2, n)} or fewer" if spec.cv and n >= 2 else "merge it with --classes"
-        raise FaceprobeError(f"class {c!r} has {n} rows, fewer than the {need} splits need; {hint}, or drop small classes with --min-count {need}")
+        hint = f"use `cv={max(2, n)}` or fewer" if spec.cv and n >= 2 else "merge it with `classes`"
+        raise FaceprobeError(f"class {c!r} has {n} rows, fewer than the {need} splits need; {hint}, or drop small classes with `min_count={need}`")
 
 
 def make_splits(y: np.ndarray, groups: np.ndarray | None, spec: SplitSpec) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -90,7 +90,7 @@ def make_splits(y: np.ndarray, groups: np.ndarray | None, spec: SplitSpec) -> li
             if spec.group:
                 n_groups = len(set(groups))
                 if n_groups < spec.cv:
-                    raise FaceprobeError(f"only {n_groups} subjects for {spec.cv} grouped folds; use --cv {n_groups} or --group none")
+                    raise FaceprobeError(f"only {n_groups} subjects for {spec.cv} grouped folds; use `cv={n_groups}` or `group=none`")
                 splitter = StratifiedGroupKFold(n_splits=spec.cv, shuffle=True, random_state=seed)
                 it = splitter.split(np.zeros(len(y)), y, groups)
             else:
@@ -131,5 +131,5 @@ def _stratified_group_holdout(y, groups, frac, seed):
             taken += np.sum(groups == s)
     test_mask = np.isin(groups, list(test_subjects))
     if test_mask.all() or not test_mask.any():
-        raise FaceprobeError("too few subjects to hold some out; use --group none or more data")
+        raise FaceprobeError("too few subjects to hold some out; use `group=none` or more data")
     yield np.flatnonzero(~test_mask), np.flatnonzero(test_mask)

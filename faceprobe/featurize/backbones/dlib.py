@@ -28,7 +28,7 @@ from ..engine.transform import TransformSpec
 __all__ = ["DLIB", "INPUT_SIZE", "FALLBACK_MARGIN", "face_descriptors"]
 
 INPUT_SIZE = 256
-"""Side of the square the crop is resized to before detection (the ``--align`` square's size)."""
+"""Side of the square the crop is resized to before detection (the ``align`` square's size)."""
 
 FALLBACK_MARGIN = 0.2
 """Without a HOG face, the face box is taken as the centre of the image less this margin per side."""
@@ -86,7 +86,7 @@ def _module(model_path: str):
 
 
 def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
-    dlib_models.require(f"--backbone {name}")
+    dlib_models.require(f"`backbones={name}`")
     if weights in ("DEFAULT", "IMAGENET1K"):
         path = dlib_models.model_file("resnet")
     elif weights == "none":

@@ -128,7 +128,7 @@ def _layer_paths(family: BackboneFamily, model, base: str, requests: list[Reques
         if path not in modules:
             listed = list(aliases) or [n for n in modules if n.count(".") == 0]
             raise OptionError("backbone", r.name, f"{base} has no layer {r.layer!r} (e.g. {', '.join(listed[:6])}); "
-                                                  f"faceprobe backbones {base} --layers lists them")
+                                                  f"faceprobe backbones {base} `layers` lists them")
         out[r.layer] = path
     return out
 

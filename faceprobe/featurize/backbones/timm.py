@@ -93,10 +93,10 @@ def _offline_hint(name: str, cfg: dict) -> str:
     if kind == "hf-hub":
         return (f"offline, download the Hugging Face hub repository {where} on a connected machine "
                 f"(huggingface-cli download {where}), copy the hub cache (~/.cache/huggingface/hub, or $HF_HOME/hub) "
-                "here and set HF_HUB_OFFLINE=1, or pass --weights FILE")
+                "here and set HF_HUB_OFFLINE=1, or pass `weights=FILE`")
     if kind == "url":
-        return f"offline, download {where} and place it at {checkpoint_path(where)}, or pass --weights FILE"
-    return "pass --weights FILE"
+        return f"offline, download {where} and place it at {checkpoint_path(where)}, or pass `weights=FILE`"
+    return "pass `weights=FILE`"
 
 
 def _build(model_name: str, weights: str, seed: int):

@@ -96,7 +96,7 @@ def _from_hub(name: str, enum):
     except Exception as exc:  # URLError, OSError, hash mismatch ...
         raise FaceprobeError(
             f"cannot get the {name} weights {enum.name} ({first_line(exc)}); "
-            f"offline, download {enum.url} and place it at {target}, or pass --weights FILE"
+            f"offline, download {enum.url} and place it at {target}, or pass `weights=FILE`"
         ) from None
     n_classes = len(enum.meta.get("categories") or []) or 1000
     model = get_model(name, weights=None, num_classes=n_classes, **_FILE_KWARGS.get(name, {}))

@@ -12,7 +12,7 @@ from .device import ExecutionPlan
 __all__ = ["FeatureRunner", "FIDELITY_COSINE"]
 
 FIDELITY_COSINE = 0.999
-"""``--precision auto`` keeps bf16/fp16 for a backbone only while every feature vector of a
+"""``precision="auto"`` keeps bf16/fp16 for a backbone only while every feature vector of a
 calibration batch stays at least this close (cosine) to its fp32 value."""
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16"}

@@ -143,15 +143,15 @@ class CropSpec:
         self._normalise_steps()
         if self.align and not cropper.landmarks:
             with_landmarks = ", ".join(n for n, c in CROPPERS.items() if c.landmarks)
-            raise OptionError("crop", self.method, f"gives no landmarks for --align; use --crop {with_landmarks}")
+            raise OptionError("crop", self.method, f"gives no landmarks for `align`; use `crop={with_landmarks}`")
 
     def _normalise_steps(self) -> None:
         steps = tuple(self.preprocess)
         for name in steps:
             PREPROCESS.get(name)
         if self.equalize and steps:
-            raise OptionError("preprocess", ",".join(steps), "--equalize is the step equalize; give the whole chain in "
-                                                             "--preprocess (e.g. equalize," + ",".join(steps) + ")")
+            raise OptionError("preprocess", ",".join(steps), "`equalize` is the step equalize; give the whole chain in "
+                                                             "`preprocess` (e.g. equalize," + ",".join(steps) + ")")
         if steps == ("equalize",):
             object.__setattr__(self, "equalize", True)
             steps = ()

@@ -181,7 +181,7 @@ DLIB_PARAMS = {"detector": "hog", "detect_side": 480, "pick": "largest"}
 longer side is at most ``detect_side``; of several faces the ``largest`` or best ``score``. The
 5-point landmark model runs on the full image; its eye corners give the two eye centres that
 are stored (nose and mouth are NaN: its fifth point is the nose base, which the template does
-not have), and ``--align`` then places the eyes exactly, level, where the template puts them."""
+not have), and ``align`` then places the eyes exactly, level, where the template puts them."""
 
 CROPPERS.register("dlib", Cropper(_landmark_crop(_dlib_detect),
                                   DLIB_PARAMS, "dlib HOG or MMOD detector with dlib's 5-point landmarks, largest face (dlib extra)",

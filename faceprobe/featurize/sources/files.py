@@ -42,7 +42,7 @@ def read_manifest(
         with open(manifest, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
-            needed = ((path_col, "--path-col"), (label_col, "--label-col")) if labelled else ((path_col, "--path-col"),)
+            needed = ((path_col, "`path_col`"), (label_col, "`label_col`")) if labelled else ((path_col, "`path_col`"),)
             for col, option in needed:
                 if col not in header:
                     raise FaceprobeError(

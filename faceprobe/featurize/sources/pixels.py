@@ -104,7 +104,7 @@ def read_pixel_csv(source, o: SourceOptions) -> list[ImageRef]:
         reader = csv.DictReader(handle)
         names = _columns(reader.fieldnames or [])
         if o.labelled and label_col not in names:
-            raise FaceprobeError(f"{source}: no column {label_col!r} (set --label-col); columns are: {', '.join(names)}")
+            raise FaceprobeError(f"{source}: no column {label_col!r} (set `label_col`); columns are: {', '.join(names)}")
         subject = names.get(o.subject_col)
         kept = [n for n in names if n not in ("pixels", label_col, o.subject_col)]
         for line_no, rec in enumerate(reader, start=2):

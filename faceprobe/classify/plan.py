@@ -1,0 +1,195 @@
+"""classify decided once: keyword-only options are parsed and checked into one immutable plan.
+
+Everything the options alone decide is decided here, before the cache is read: the keys, the
+heads and their grids, the row filters, the class map, the memory budget, the protocol and the
+fixed split. What needs the data (whether subjects are known, so whether splits are grouped) is
+decided once when the datasets are built (:func:`faceprobe.classify.run.build_datasets`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import OptionError
+from .config import EvalConfig
+from .data.columns import Where, parse_where
+from .data.dataset import parse_class_map
+from .data.diskrows import parse_size
+from .heads.registry import head_names, parse_params
+from .metrics import SUMMARY_METRICS
+from .protocols.fixed import FixedSplit
+from .protocols.splits import SplitSpec
+
+__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "GROUPS"]
+
+GROUPS = ("auto", "subject", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifyOptions:
+    """Options of ``classify`` and :func:`faceprobe.evaluate`, as given (keyword-only); see docs/cli.md.
+
+    ``group`` is ``auto``, ``subject``, ``none`` or a column of the image table (``sequence``:
+    frames of one sequence never straddle folds). ``where`` lists row filters (``view=front``,
+    ``Usage!=PublicTest``); ``normalize`` is ``none``, ``subject`` or a column whose values' rows
+    are z-scored on their own. ``split_col`` with ``train``, ``test`` (and ``val``) values is a
+    fixed split. ``aggregate`` names a column (``sequence``) whose clips get clip-level figures.
+    ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
+    ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
+    (every key on the same folds; ``A+B`` fuses two). ``cv`` is a number of folds or ``loso``.
+    ``metric`` is the one the grid and its tests compare. ``predictions`` keeps every test
+    prediction (path, true and predicted label, scores) in the results.
+    """
+
+    cache: str = "features.h5"
+    key: str | list | tuple | None = None
+    head: str | list | tuple = "all"
+    cv: int | str | None = None
+    holdout: float | None = None
+    repeats: int = 1
+    group: str = "auto"
+    balance: str = "none"
+    classes: list | tuple = ()
+    min_count: int = 0
+    augmented: bool = False
+    params: list | tuple | dict = ()
+    pca: int | None = None
+    seed: int = 0
+    jobs: int = 1
+    progress: bool = False
+    backend: str = "local"
+    scheduler: str | None = None
+    max_memory: str = "auto"
+    metric: str = "balanced_accuracy"
+    where: list | tuple = ()
+    normalize: str = "none"
+    split_col: str | None = None
+    train: list | tuple = ()
+    test: list | tuple = ()
+    val: list | tuple = ()
+    aggregate: str | None = None
+    engine: str = "auto"
+    predictions: bool = False
+
+
+@dataclass(frozen=True)
+class ClassifyPlan:
+    """One classify run, decided: what to load, how to split, what to fit, what to keep.
+
+    Attributes
+    ----------
+    options : ClassifyOptions
+        As given (recorded in the provenance).
+    keys : tuple of str or None
+        Feature keys or backbone prefixes (``None``: the cache's only key); ``A+B`` fuses two.
+    where : tuple of Where
+        Row filters, parsed.
+    classes : dict of str -> str
+        The class map (old label -> new label), parsed.
+    max_memory : int or None
+        The memory budget in bytes (None: automatic).
+    fixed : FixedSplit or None
+        A fixed split; then ``cv``, ``holdout`` and ``repeats`` are refused.
+    eval : EvalConfig
+        Heads, grid, balance, PCA, jobs, backend and engine; its ``split`` is set once the
+        data says whether splits are grouped (:meth:`split`).
+    """
+
+    options: ClassifyOptions
+    keys: tuple
+    where: tuple[Where, ...]
+    classes: dict
+    max_memory: int | None
+    fixed: FixedSplit | None
+    eval: EvalConfig = field(repr=False)
+
+    @property
+    def study(self) -> bool:
+        """Several keys (or a fusion) on the same folds."""
+        return len(self.keys) > 1 or "+" in (self.keys[0] or "")
+
+    def load_options(self) -> dict:
+        """What :func:`~faceprobe.classify.data.dataset.load_dataset` takes besides cache and key."""
+        o = self.options
+        return dict(classes=self.classes, min_count=o.min_count, with_views=o.augmented, max_memory=self.max_memory,
+                    jobs=o.jobs, where=list(self.where))
+
+    def split(self, grouped: bool) -> SplitSpec:
+        """The protocol, grouped or not (the data decides; see :func:`~faceprobe.classify.run.build_datasets`)."""
+        o = self.options
+        if self.fixed is not None:
+            return SplitSpec(cv=None, holdout=None, repeats=1, group=False, seed=o.seed, fixed=self.fixed.as_dict())
+        loso = o.cv == "loso"
+        cv = 10 if o.cv is None and o.holdout is None else (None if loso else o.cv)
+        return SplitSpec(cv=cv, holdout=o.holdout, repeats=o.repeats, group=grouped, seed=o.seed, loso=loso)
+
+
+def _values(v) -> tuple[str, ...]:
+    items = [v] if isinstance(v, str) else list(v or [])
+    return tuple(x.strip() for item in items for x in str(item).split(",") if x.strip())
+
+
+def _check_numbers(o: ClassifyOptions) -> None:
+    if o.jobs == 0 or o.jobs < -1:
+        raise OptionError("jobs", o.jobs, "must be -1 (all cores) or >= 1")
+    for name, low in (("seed", 0), ("min_count", 0), ("repeats", 1)):
+        if getattr(o, name) < low:
+            raise OptionError(name, getattr(o, name), f"must be >= {low}")
+    if o.pca is not None and o.pca < 1:
+        raise OptionError("pca", o.pca, "must be >= 1")
+    if o.metric not in SUMMARY_METRICS:
+        raise OptionError("metric", o.metric, f"choose from: {', '.join(SUMMARY_METRICS)}")
+    if not str(o.group).strip():
+        raise OptionError("group", o.group, f"choose from: {', '.join(GROUPS)}, or a column such as sequence")
+
+
+def _protocol(o: ClassifyOptions) -> FixedSplit | None:
+    """Check the one-protocol rule (once, here); return the fixed split, if any."""
+    if isinstance(o.cv, str) and o.cv != "loso":
+        raise OptionError("cv", o.cv, "expected a number of folds or loso (leave one subject out)")
+    if o.cv == "loso" and o.group == "none":
+        raise OptionError("cv", "loso", "leaves one subject out: it cannot be combined with `group=none`")
+    if o.cv is not None and o.holdout is not None:
+        raise OptionError("holdout", o.holdout, f"cannot be combined with `cv={o.cv}`; choose one protocol")
+    if o.split_col is None:
+        given = next((n for n in ("train", "test", "val") if _values(getattr(o, n))), None)
+        if given:
+            raise OptionError(given, ",".join(_values(getattr(o, given))), "needs `split_col`, the column that holds these values")
+        return None
+    for name, value, default in (("cv", o.cv, None), ("holdout", o.holdout, None), ("repeats", o.repeats, 1)):
+        if value != default:
+            raise OptionError(name, value, f"cannot be combined with a fixed split (`split_col={o.split_col}`): it is one fit")
+    if o.group not in ("auto", "none"):
+        raise OptionError("group", o.group, "cannot be combined with a fixed split: the split is given, not drawn")
+    return FixedSplit(o.split_col, _values(o.train), _values(o.test), _values(o.val))
+
+
+def _keys(key) -> tuple:
+    if key is None or isinstance(key, str):
+        return (key,)
+    return tuple(key) or (None,)
+
+
+def make_plan(options: ClassifyOptions) -> ClassifyPlan:
+    """Parse and check every option once; refuse bad values and combinations before the cache is read.
+
+    Raises
+    ------
+    OptionError
+        Naming the parameter, the value and the fix.
+    """
+    o = options
+    _check_numbers(o)
+    fixed = _protocol(o)
+    heads = head_names(o.head)
+    grid = parse_params(o.params)
+    where = tuple(parse_where(_listed(o.where)))
+    classes = parse_class_map(list(_listed(o.classes)))
+    budget = parse_size(o.max_memory)
+    cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
+                     progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine)
+    return ClassifyPlan(options=o, keys=_keys(o.key), where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg)
+
+
+def _listed(values) -> list:
+    return [values] if isinstance(values, str) else list(values or [])
