@@ -42,7 +42,7 @@ def main() -> None:
     if not cache.exists():
         from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
-        featurize(FeaturizeConfig(str(args.data / "manifest.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
+        featurize(FeaturizeConfig(source=str(args.data / "manifest.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
                                   root=str(args.data / "images"), progress=False))
 
     import sklearn

@@ -205,7 +205,7 @@ def child(args) -> dict:
     n = len(entries)
     if kind == "e2e":
         cache = Path(tempfile.mkdtemp(prefix="faceprobe-bench-")) / "f.h5"
-        cfg = FeaturizeConfig(str(manifest), [args.backbone], [args.weights], str(cache), root=str(root),
+        cfg = FeaturizeConfig(source=str(manifest), backbones=[args.backbone], weights=[args.weights], cache=str(cache), root=str(root),
                               precision=args.precision, batch_size=args.batch_size, compile=mode, progress=False)
         t0 = time.perf_counter()
         s = featurize(cfg)

@@ -131,7 +131,7 @@ def main() -> None:
         fp32 = FeatureRunner(loaded, plan_execution(plan.device, "fp32"))
         low = FeatureRunner(loaded, plan) if plan.precision != "fp32" else None
         cache = work / f"{name}.h5"
-        cfg = FeaturizeConfig(str(manifest), [name], [weights], str(cache), root=str(root), batch_size=args.batch_size, progress=False, compile="none")
+        cfg = FeaturizeConfig(source=str(manifest), backbones=[name], weights=[weights], cache=str(cache), root=str(root), batch_size=args.batch_size, progress=False, compile="none")
         rates: dict[str, list] = {"fp32": [], plan.precision: []}
         firsts, chosen = [], None
         for _ in range(args.repeats):  # interleaved, best of N: the machine is shared and noisy
@@ -186,7 +186,7 @@ def main() -> None:
             path = work / f"two-{crop}-{tag}.h5"
             if path.exists():
                 path.unlink()
-            c = FeaturizeConfig(str(sub), which, [BACKBONES[n] for n in which], str(path), root=str(root),
+            c = FeaturizeConfig(source=str(sub), backbones=which, weights=[BACKBONES[n] for n in which], cache=str(path), root=str(root),
                                 crop=CropSpec(crop), batch_size=args.batch_size, progress=False, compile="none")
             return timed_featurize(c)[0]
         if crop == "none":

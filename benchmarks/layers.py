@@ -118,7 +118,7 @@ def child(args) -> dict:
     entries = read_source(manifest, root=root).entries
     if kind == "e2e":
         cache = Path(tempfile.mkdtemp(prefix="faceprobe-bench-")) / "f.h5"
-        cfg = FeaturizeConfig(str(manifest), requests, [args.weights], str(cache), root=str(root), compile=mode, progress=False)
+        cfg = FeaturizeConfig(source=str(manifest), backbones=requests, weights=[args.weights], cache=str(cache), root=str(root), compile=mode, progress=False)
         t0 = time.perf_counter()
         s = featurize(cfg)
         return {"total_s": round(time.perf_counter() - t0, 2), "setup_s": s.setup_seconds, "images": s.computed,

@@ -77,7 +77,7 @@ def real_lite0_cache(real_dir: Path, tmp_path_factory) -> Path:
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
     cache = tmp_path_factory.mktemp("real-lite0") / "real.h5"
-    featurize(FeaturizeConfig(str(real_dir / "demo.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
+    featurize(FeaturizeConfig(source=str(real_dir / "demo.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
                               root=str(real_dir / "images"), progress=False, workers=0))
     return cache
 
@@ -89,7 +89,7 @@ def real_lite0_eager_cache(real_dir: Path, tmp_path_factory) -> Path:
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
     cache = tmp_path_factory.mktemp("real-lite0-eager") / "real.h5"
-    featurize(FeaturizeConfig(str(real_dir / "demo.csv"), ["efficientnet_lite0"], ["DEFAULT"], str(cache),
+    featurize(FeaturizeConfig(source=str(real_dir / "demo.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
                               root=str(real_dir / "images"), progress=False, workers=0, precision="fp32", compile="none"))
     return cache
 

@@ -16,7 +16,7 @@ from .conftest import TINY
 
 
 def _run(source, cache, **kw):
-    return featurize(FeaturizeConfig(str(source), [TINY], ["none"], str(cache), workers=0, progress=False, precision="fp32",
+    return featurize(FeaturizeConfig(source=str(source), backbones=[TINY], weights=["none"], cache=str(cache), workers=0, progress=False, precision="fp32",
                                      compile="none", **kw))
 
 
@@ -102,7 +102,7 @@ def test_kill_during_commit_leaves_nothing_behind_after_the_next_run(image_folde
 
         shutil.copyfile = copy_then_die  # only in this child process
         from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-        featurize(FeaturizeConfig({str(image_folder)!r}, [{TINY!r}], ["none"], {str(cache)!r}, workers=0, progress=False,
+        featurize(FeaturizeConfig(source={str(image_folder)!r}, backbones=[{TINY!r}], weights=["none"], cache={str(cache)!r}, workers=0, progress=False,
                                   precision="fp32", compile="none", seed=1))
     """)
     killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

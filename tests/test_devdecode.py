@@ -70,7 +70,7 @@ def _folder(tmp_path):
 
 
 def _run(root, tmp_path, name, decode, **kw):
-    cfg = FeaturizeConfig(str(root), [TINY], ["none"], str(tmp_path / f"{name}.h5"), workers=kw.pop("workers", 0),
+    cfg = FeaturizeConfig(source=str(root), backbones=[TINY], weights=["none"], cache=str(tmp_path / f"{name}.h5"), workers=kw.pop("workers", 0),
                           progress=False, precision="fp32", compile="none", batch_size=4, decode=decode, **kw)
     return featurize(cfg), str(tmp_path / f"{name}.h5")
 

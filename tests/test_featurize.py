@@ -146,7 +146,7 @@ def test_haar_crop_settings_are_part_of_the_key(image_folder: Path, tmp_path: Pa
 
 
 def test_weights_count_must_match(image_folder: Path, tmp_path: Path):
-    with pytest.raises(FaceprobeError, match="`weights` given 2 times for 3 backbones"):
+    with pytest.raises(FaceprobeError, match="weights=.none,none.: given 2 times for 3 backbones"):
         featurize(config(image_folder, tmp_path / "f.h5", backbones=["a", "b", "c"], weights=["none", "none"]))
 
 

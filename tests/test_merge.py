@@ -18,7 +18,7 @@ from .conftest import TINY
 
 
 def run(folder, cache, **kw):
-    return featurize(FeaturizeConfig(str(folder), [TINY], ["none"], str(cache), workers=0, progress=False,
+    return featurize(FeaturizeConfig(source=str(folder), backbones=[TINY], weights=["none"], cache=str(cache), workers=0, progress=False,
                                      precision="fp32", compile="none", **kw))
 
 
@@ -59,4 +59,4 @@ def test_bad_shard_option(image_folder: Path, tmp_path: Path, invoke):
     r = CliRunner().invoke(cli, ["featurize", str(image_folder), "-b", TINY, "-w", "none", "--shard", "3/3", "--cache", str(tmp_path / "x.h5")])
     assert r.exit_code == 1 and "--shard 3/3: must be i/n with 0 <= i < n" in r.output
     r = CliRunner().invoke(cli, ["featurize", str(image_folder), "-b", TINY, "--shard", "half"])
-    assert r.exit_code == 2 and "expected i/n" in r.output
+    assert r.exit_code == 1 and "--shard half: expected i/n such as 0/4" in r.output

@@ -50,7 +50,7 @@ def test_a_registered_cropper_with_parameters_reaches_featurize_and_the_key(imag
         with pytest.raises(OptionError, match="not a parameter of the centre_test cropper; it takes: fraction"):
             CropSpec("centre_test", params=(("side", 3),))
         cache = str(tmp_path / "c.h5")
-        s = featurize(FeaturizeConfig(str(image_folder), [TINY], ["none"], cache, crop=spec, workers=0, progress=False,
+        s = featurize(FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=cache, crop=spec, workers=0, progress=False,
                                       precision="fp32", compile="none"))
         assert s.computed == 12 and list_keys(cache)[0]["crop"] == "centre_test"
 
@@ -91,7 +91,7 @@ def test_a_registered_source_reader_feeds_featurize(image_folder: Path, tmp_path
 
     reader = Reader(lambda s: str(s).endswith(".lst"), read, priority=10, description="path<TAB>label lines")
     with SOURCE_READERS.replaced("tab_list_test", reader):
-        s = featurize(FeaturizeConfig(str(listing), [TINY], ["none"], str(tmp_path / "c.h5"), workers=0, progress=False,
+        s = featurize(FeaturizeConfig(source=str(listing), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"), workers=0, progress=False,
                                       precision="fp32", compile="none"))
     assert s.images == len(files) == 3 and s.computed == 3
 

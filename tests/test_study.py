@@ -114,7 +114,7 @@ def test_study_on_real_faces_ranks_imagenet_features_above_random_weights(real_l
 
     cache = tmp_path / "study.h5"
     shutil.copy(real_lite0_eager_cache, cache)
-    featurize(FeaturizeConfig(str(REAL_DIR / "demo.csv"), [TINY], ["none"], str(cache), root=str(REAL_DIR / "images"),
+    featurize(FeaturizeConfig(source=str(REAL_DIR / "demo.csv"), backbones=[TINY], weights=["none"], cache=str(cache), root=str(REAL_DIR / "images"),
                               progress=False, workers=0, precision="fp32", compile="none"))
     res = faceprobe.evaluate(str(cache), ["efficientnet_lite0", TINY, f"efficientnet_lite0+{TINY}"], heads=["logreg"], cv=10, jobs=2)
     grid = res.grid().set_index("key")

@@ -111,24 +111,14 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
     from ..featurize.pipeline import FeaturizeConfig, featurize
     from ..featurize.faces.views import parse_views
 
-    shard_spec = None
-    if shard:
-        try:
-            i, n = (int(v) for v in shard.split("/"))
-        except ValueError:
-            raise click.BadParameter(f"expected i/n such as 0/4, got {shard!r}", param_hint="--shard") from None
-        shard_spec = (i, n)
-
     cfg = FeaturizeConfig(
-        source=source, backbones=list(dict.fromkeys(backbones)), weights=list(weights), cache=cache, root=root,
+        source=source, backbones=tuple(dict.fromkeys(backbones)), weights=tuple(weights), cache=cache, root=root,
         path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex, frames=frames,
-        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align), views=parse_views(augment), device=device,
-        precision=precision, batch_size=batch_size, workers=workers, seed=seed, strict=strict,
-        progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard_spec,
+        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align),
+        views=parse_views(augment), device=device, precision=precision, batch_size=batch_size, workers=workers, seed=seed,
+        strict=strict, progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard,
     )
-    from ..featurize.distributed import featurize_distributed, torchrun_env
-
-    summary = featurize_distributed(cfg) if (torchrun_env() and shard_spec is None) else featurize(cfg)
+    summary = featurize(cfg)
     if as_json:
         echo_json(flag_notes(summary.as_dict()))
     else:

@@ -38,7 +38,7 @@ def run_demo(*, progress: bool = True, jobs: int | None = None) -> tuple[dict, d
     data, home = demo_data(), demo_home()
     home.mkdir(parents=True, exist_ok=True)
     cache = str(home / "demo-features.h5")
-    summary = featurize(FeaturizeConfig(str(data / "manifest.csv"), ["efficientnet_lite0"], ["DEFAULT"], cache,
+    summary = featurize(FeaturizeConfig(source=str(data / "manifest.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=cache,
                                         root=str(data / "images"), progress=progress))
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1

@@ -18,8 +18,9 @@ from ..cache.layout import journal_dir, lock_path
 from ..cache.lock import writer_lock
 from ..cache.merge import merge_caches
 from ..cache.store import commit
+from .config import FeaturizeConfig
 from .engine.cores import usable_cores
-from .pipeline import FeaturizeConfig, FeaturizeSummary, featurize
+from .summary import FeaturizeSummary
 
 __all__ = ["torchrun_env", "featurize_distributed"]
 
@@ -58,8 +59,11 @@ def _fold_in_shards(main: str, pattern: str) -> int:
     return len(shards)
 
 
-def featurize_distributed(cfg: FeaturizeConfig) -> FeaturizeSummary:
+def featurize_distributed(cfg: FeaturizeConfig, run) -> FeaturizeSummary:
     """Run this rank's share of a featurize job launched by torchrun (gloo for coordination).
+
+    :func:`faceprobe.featurize.pipeline.featurize` calls it (with itself as ``run``, which
+    computes one shard) whenever torchrun started several ranks, from the CLI or the API.
 
     Returns
     -------
@@ -84,12 +88,12 @@ def featurize_distributed(cfg: FeaturizeConfig) -> FeaturizeSummary:
         # cores ran 25x slower than 1 each, measured)
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         cores = cfg.cores or max(1, usable_cores() // local_world)
-        summary = featurize(replace(cfg, cache=shard_cache, shard=(rank, world), done_in=[main], device=device,
-                                    cores=cores, progress=cfg.progress and rank == 0))
+        summary = run(replace(cfg, cache=shard_cache, shard=(rank, world), done_in=(main,), device=device,
+                              cores=cores, progress=cfg.progress and rank == 0, distributed="none"))
         dist.barrier()
         if rank == 0:
             _fold_in_shards(main, f"{main}.rank*-of-{world}.h5")
-            summary.cache = os.path.abspath(main)
+            summary = replace(summary, cache=os.path.abspath(main))
         dist.barrier()
         return summary
     finally:

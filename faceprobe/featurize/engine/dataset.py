@@ -7,10 +7,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...errors import BadImage
-from ..faces.crop import CropSpec, crop_face
+from ..faces.crop import FaceRecipe
 from ..sources.decode import dhash
 from .transform import TransformSpec, to_uint8_chw
-from ..faces.views import apply_view
 
 __all__ = ["FaceDataset", "collate", "finish_on_device", "worker_init"]
 
@@ -35,24 +34,36 @@ class FaceDataset:
     Parameters
     ----------
     jobs : list of Job
-    crop : CropSpec
+    recipe : FaceRecipe
+        The crop settings with the cropper, steps and views resolved; pickled by value
+        (cloudpickle) for worker processes, so plug-in entries work in every start method.
     transforms : list of TransformSpec
         Distinct input pipelines of the run's backbones (backbones sharing one share the arrays).
-    views : list of str
     on_device : bool, default=False
         Ship the bytes of JPEGs the model's device can decode (see :mod:`.devdecode`) instead
         of decoding them here.
     """
 
-    def __init__(self, jobs: list[Job], crop: CropSpec, transforms: list[TransformSpec], views: list[str], on_device: bool = False):
+    def __init__(self, jobs: list[Job], recipe: FaceRecipe, transforms: list[TransformSpec], on_device: bool = False):
         self.jobs = jobs
-        self.crop = crop
+        self.recipe = recipe
+        self.crop = recipe.spec
         self.transforms = transforms
-        self.views = views
+        self.views = [name for name, _ in recipe.views]
         self.on_device = on_device
         # let JPEG decode at reduced size when the face fills the frame; keep detail for detection
         largest = max(t.resize for t in transforms)
-        self.draft = (2 * largest, 2 * largest) if crop.cropper.detector else (largest, largest)
+        self.draft = (2 * largest, 2 * largest) if recipe.cropper.detector else (largest, largest)
+
+    def __getstate__(self) -> dict:
+        import cloudpickle
+
+        return {**self.__dict__, "recipe": cloudpickle.dumps(self.recipe)}
+
+    def __setstate__(self, state: dict) -> None:
+        import pickle
+
+        self.__dict__.update({**state, "recipe": pickle.loads(state["recipe"])})
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -81,9 +92,9 @@ class FaceDataset:
             return item
         item["width"], item["height"] = img.size
         item["dhash"] = dhash(img)
-        cropped = crop_face(img, self.crop)
+        cropped = self.recipe.crop(img)
         item["face"], item["box"] = cropped.face, cropped.box
-        if self.crop.cropper.landmarks:
+        if self.recipe.cropper.landmarks:
             item["score"], item["landmarks"] = cropped.score, cropped.landmarks or (float("nan"),) * 10
         if cropped.face == 0 and self.crop.no_face == "skip":
             item["ok"] = True
@@ -92,8 +103,8 @@ class FaceDataset:
         # an aligned face is already framed: resize the square to the input size, no centre crop
         transforms = [replace(t, resize=t.crop, mode="center") for t in self.transforms] if self.crop.align and cropped.face == 1 else self.transforms
         arrays = []
-        for view in self.views:
-            face = apply_view(cropped.image, view)
+        for v in range(len(self.views)):
+            face = self.recipe.view(cropped.image, v)
             arrays.append([to_uint8_chw(face, t) for t in transforms])
         item["ok"] = True
         item["arrays"] = arrays

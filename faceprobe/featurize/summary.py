@@ -1,0 +1,102 @@
+"""What a featurize run did: compute's report, and the run's summary assembled in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from ..errors import FaceprobeError
+
+__all__ = ["ComputeReport", "FeaturizeSummary", "summarize"]
+
+
+@dataclass
+class ComputeReport:
+    """What :func:`~faceprobe.featurize.compute.compute` did (it builds this record and returns it).
+
+    Attributes
+    ----------
+    keys : tuple of str
+        The run's feature keys.
+    resolutions : dict
+        Backbone request id -> what it resolved to (for the cache's root attributes).
+    cached : int
+        Contents held under every key (known once the backbones were loaded).
+    computed, forward_passes, no_face : int
+    device, precision, decode : str
+    precision_check, compile : dict
+    notes : list of str
+    setup_seconds, steady_images_per_second : float
+    """
+
+    keys: tuple = ()
+    resolutions: dict = field(default_factory=dict)
+    cached: int = 0
+    computed: int = 0
+    forward_passes: int = 0
+    no_face: int = 0
+    device: str = ""
+    precision: str = ""
+    decode: str = ""
+    precision_check: dict = field(default_factory=dict)
+    compile: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    setup_seconds: float = 0.0
+    steady_images_per_second: float = 0.0
+
+
+@dataclass
+class FeaturizeSummary:
+    """What a run did; ``featurize --json`` prints it."""
+
+    cache: str
+    images: int = 0
+    conflicts: list = field(default_factory=list)
+    repeats: int = 0
+    duplicates_by_content: int = 0
+    cached: int = 0
+    computed: int = 0
+    forward_passes: int = 0
+    bad: list = field(default_factory=list)
+    no_face: int = 0
+    recovered_rows: int = 0
+    keys: list = field(default_factory=list)
+    device: str = ""
+    precision: str = ""
+    precision_check: dict = field(default_factory=dict)
+    compile: dict = field(default_factory=dict)
+    decode: str = ""
+    notes: list = field(default_factory=list)
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    setup_seconds: float = 0.0
+    steady_images_per_second: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, seconds: float) -> FeaturizeSummary:
+    """The run's summary from the plan, what compute reported (None: nothing was computed) and
+    the rows as committed.
+
+    Raises
+    ------
+    FaceprobeError
+        When no image at all could be featurized.
+    """
+    cfg = plan.config
+    bad = [(p, r) for p, st, r in zip(rows["path"], rows["status"], rows["reason"]) if st == "bad"]
+    if not any(st == "ok" for st in rows["status"]) and cfg.shard is None and not cfg.done_in:
+        raise FaceprobeError(f"no image could be featurized: all {len(rows['path'])} are unusable (first: {bad[0][0]}: {bad[0][1]})"
+                             if bad else "no image could be featurized")
+    r = report if report is not None else ComputeReport(keys=tuple(plan.keys or ()), cached=len(plan.refs) - len(plan.todo))
+    seconds = round(seconds, 3)
+    return FeaturizeSummary(
+        cache=os.path.abspath(cfg.cache), images=plan.images, conflicts=list(plan.conflicts), repeats=plan.repeats,
+        duplicates_by_content=plan.duplicates_by_content, cached=r.cached, computed=r.computed,
+        forward_passes=r.forward_passes, bad=bad, no_face=r.no_face, recovered_rows=recovered, keys=list(r.keys),
+        device=r.device, precision=r.precision, precision_check=r.precision_check, compile=r.compile, decode=r.decode,
+        notes=[*plan.notes, *r.notes], seconds=seconds, images_per_second=round(r.computed / seconds, 2) if seconds else 0.0,
+        setup_seconds=r.setup_seconds, steady_images_per_second=r.steady_images_per_second,
+    )
