@@ -169,3 +169,33 @@ def _isolated_torch_home(tmp_path_factory, monkeypatch):
     """Never touch the user's torch hub folder; weights downloads fail fast offline."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch-home"))
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def write_video(path, frames, fps=10.0, fourcc="FFV1"):
+    """Write RGB frames (lossless FFV1 by default) with OpenCV."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert out.isOpened(), f"OpenCV cannot write {fourcc}"
+    for f in frames:
+        out.write(np.ascontiguousarray(np.asarray(f)[:, :, ::-1]))
+    out.release()
+    return path
+
+
+def video_frames(n, seed, size=64):
+    rng = np.random.default_rng(seed)
+    return [np.asarray(make_face_like(rng, size)) for _ in range(n)]
+
+
+@pytest.fixture
+def video_folder(tmp_path):
+    """Two classes x two clips of 12 frames each (lossless), plus one broken video."""
+    root = tmp_path / "clips"
+    for c, label in enumerate(["calm", "pain"]):
+        (root / label).mkdir(parents=True)
+        for k in range(2):
+            write_video(root / label / f"p{k}_{label}.mkv", video_frames(12, 10 * c + k))
+    (root / "pain" / "broken.mp4").write_bytes(b"not a video at all")
+    return root

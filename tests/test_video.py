@@ -13,38 +13,10 @@ from faceprobe.errors import OptionError
 from faceprobe.featurize.sources.video import parse_frames
 from faceprobe.featurize.sources.read import read_source
 
-from .conftest import make_face_like
+from .conftest import make_face_like, video_frames, write_video
 from faceprobe.classify.records import cell, fold_records
 
 cv2 = pytest.importorskip("cv2")
-
-
-def write_video(path, frames, fps=10.0, fourcc="FFV1"):
-    """Write RGB frames (lossless FFV1 by default) with OpenCV."""
-    h, w = frames[0].shape[:2]
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
-    assert out.isOpened(), f"OpenCV cannot write {fourcc}"
-    for f in frames:
-        out.write(np.ascontiguousarray(np.asarray(f)[:, :, ::-1]))
-    out.release()
-    return path
-
-
-def _frames(n, seed, size=64):
-    rng = np.random.default_rng(seed)
-    return [np.asarray(make_face_like(rng, size)) for _ in range(n)]
-
-
-@pytest.fixture
-def video_folder(tmp_path):
-    """Two classes x two clips of 12 frames each (lossless), plus one broken video."""
-    root = tmp_path / "clips"
-    for c, label in enumerate(["calm", "pain"]):
-        (root / label).mkdir(parents=True)
-        for k in range(2):
-            write_video(root / label / f"p{k}_{label}.mkv", _frames(12, 10 * c + k))
-    (root / "pain" / "broken.mp4").write_bytes(b"not a video at all")
-    return root
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -74,7 +46,7 @@ def test_video_frames_become_rows_with_label_subject_sequence_and_frame(video_fo
 
 def test_decoded_frames_are_exact_in_any_order(video_folder):
     path = sorted(video_folder.rglob("*.mkv"))[0]
-    want = _frames(12, 0)
+    want = video_frames(12, 0)
     refs = {int(e.id.rsplit("=", 1)[1]): e for e in read_source(video_folder).entries if e.id.startswith(str(path))}
     for i in (7, 2, 11, 0, 3):  # backwards and forwards
         assert np.array_equal(np.asarray(refs[i].open()), want[i])
@@ -156,7 +128,7 @@ def test_a_rewritten_video_is_decoded_afresh_in_the_same_process(tmp_path):
 
     (tmp_path / "x").mkdir()
     path = tmp_path / "x" / "v.mkv"
-    first, second = _frames(4, 1), _frames(4, 2)
+    first, second = video_frames(4, 1), video_frames(4, 2)
     write_video(path, first)
     ref = next(e for e in read_source(tmp_path).entries if e.id.endswith("#frame=2"))
     assert np.array_equal(np.asarray(ref.open()), first[2])
