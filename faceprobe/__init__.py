@@ -7,13 +7,15 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     feats = faceprobe.load_features("features.h5")        # .X, .obs (DataFrame), .key
     res = faceprobe.evaluate("features.h5", heads=["svm", "logreg"], cv=10)
     res.summary(); res.to_frame()
+    faceprobe.evaluate(feats.X, y=labels, groups=subjects, cv=GroupKFold(5), heads=[LinearDiscriminantAnalysis()])
     faceprobe.register_head("lda", build, params={...})   # usable by evaluate at once
+    faceprobe.fit("features.h5", "logreg", "model.joblib") # cross-validated, then trained on all rows
     faceprobe.predict("model.joblib", "new_faces/")       # DataFrame
 """
 
 from ._version import __version__
 
-__all__ = ["__version__", "Features", "Results", "compute_features", "evaluate", "load_features", "predict", "register_head"]
+__all__ = ["__version__", "Features", "Results", "compute_features", "evaluate", "fit", "load_features", "predict", "register_head"]
 
 
 def __getattr__(name: str):

@@ -12,7 +12,7 @@ import numpy as np
 from .classify.heads.registry import register_head
 from .results import Results
 
-__all__ = ["Features", "load_features", "evaluate", "register_head", "predict", "Results", "compute_features"]
+__all__ = ["Features", "load_features", "evaluate", "fit", "register_head", "predict", "Results", "compute_features"]
 
 
 @dataclass
@@ -78,27 +78,34 @@ def load_features(cache: str, key: str | None = None) -> Features:
     return Features(np.ascontiguousarray(fm.vectors[rows], dtype=np.float32), obs, key, fm.spec)
 
 
-def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv: int | str | None = None,
+def evaluate(data, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv=None, y=None, groups=None,
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
              train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False) -> Results:
-    """Cross-validate heads on cached features, as ``classify`` does (same options, same numbers).
+    """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
     Parameters
     ----------
-    cache : str
+    data : str, Features or array-like of shape (n_samples, n_features)
+        A feature cache; one key loaded with :func:`load_features` (its labels and subjects
+        come with it); or a matrix, with ``y`` (and ``groups`` to split by subject).
     key : str, list of str or None, default=None
-        Feature key or its backbone prefix; several keys are evaluated on the same folds (a
-        study: ``Results.grid()`` tests every cell against the best); ``"A+B"`` fuses two keys.
-    heads : str or sequence of str, default=every built-in head
-        Head names (``faceprobe.classify.heads.registry.HEADS``, including heads added with
-        :func:`register_head`), or ``"all"``.
-    cv, holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine
-        As the ``classify`` options of the same names (docs/cli.md); ``cv`` defaults to 10
-        when neither ``cv`` nor ``holdout`` is given, and ``"loso"`` leaves one subject out;
-        ``group`` may name a column (``"sequence"``).
+        Feature key or its backbone prefix (a cache only); several keys are evaluated on the
+        same folds (``Results.grid()`` tests every cell against the best); ``"A+B"`` fuses two.
+    heads : str or sequence, default=every built-in head
+        Head names (``faceprobe.classify.heads.HEADS``, including heads added with
+        :func:`register_head`), ``"all"``, or scikit-learn classifier instances (each fitted
+        as a fresh clone per fold, named after its class).
+    cv : int, "loso", a scikit-learn splitter or None
+        Folds (10 when neither ``cv`` nor ``holdout`` is given), leave one subject out, or any
+        splitter object (``GroupKFold(5)``; it gets the groups when splits are grouped).
+    y, groups : array-like, optional
+        Labels and subjects of the rows of an array ``data``.
+    holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine
+        As the ``classify`` options of the same names (docs/cli.md); ``group`` may name a
+        column (``"sequence"``).
     where : sequence of str
         Row filters, ``["view=front", "Usage!=PublicTest"]``.
     normalize : str, default="none"
@@ -125,13 +132,79 @@ def evaluate(cache: str, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn
     """
     from .classify.run import ClassifyOptions, run_classify
 
+    cache, datasets = _data_source(data, key, y, groups)
     opts = ClassifyOptions(cache=cache, key=key, head=heads if isinstance(heads, str) else list(heads), cv=cv, holdout=holdout,
                            repeats=repeats, group=group, balance=balance, classes=_listed(classes), min_count=min_count,
                            augmented=augmented, params=params if isinstance(params, dict) else _listed(params), pca=pca, seed=seed,
                            jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                            where=_listed(where), normalize=normalize, split_col=split_col, train=_listed(train), test=_listed(test),
                            val=_listed(val), aggregate=aggregate, engine=engine, predictions=predictions)
-    return Results(run_classify(opts))
+    return Results(run_classify(opts, datasets))
+
+
+def _data_source(data, key, y, groups) -> tuple[str, list | None]:
+    """(cache, None) for a cache path, ("", [dataset]) for Features or arrays."""
+    import os
+
+    from .errors import OptionError
+
+    if isinstance(data, (str, os.PathLike)):
+        if y is not None or groups is not None:
+            raise OptionError("y", "given", "labels and subjects come from the cache; give `y` and `groups` with arrays only")
+        return str(data), None
+    from .classify.data.arrays import dataset_from_arrays
+
+    if key is not None:
+        raise OptionError("key", key, "names a key of a cache; `data` is already one key's features")
+    if isinstance(data, Features):
+        if y is not None or groups is not None:
+            raise OptionError("y", "given", "a Features object brings its labels and subjects")
+        obs = data.obs
+        extra = {c: obs[c].to_numpy() for c in obs.columns if c not in ("path", "label", "sha256", "width", "height", "face")}
+        return "", [dataset_from_arrays(data.X, obs["label"].to_numpy(), obs["subject"].to_numpy(), paths=obs["path"].to_numpy(),
+                                        columns=extra, key=data.key, spec=data.spec)]
+    if y is None:
+        raise OptionError("y", None, "give the labels of the rows of an array `data`")
+    return "", [dataset_from_arrays(data, y, groups)]
+
+
+def fit(cache: str, head: str, output: str, key: str | None = None, **options) -> dict:
+    """Train one head on every cached row and save it, as ``faceprobe fit`` does.
+
+    The head is cross-validated first (for the record, with the same protocol options as
+    :func:`evaluate`), then fitted on all rows; the model file (joblib) and its ``.sha256``
+    are what :func:`predict` loads.
+
+    Parameters
+    ----------
+    cache : str
+    head : str
+        One head name.
+    output : str
+        The model file to write.
+    key : str or None, default=None
+    **options
+        ``cv``, ``holdout``, ``repeats``, ``group``, ``balance``, ``classes``, ``min_count``,
+        ``augmented``, ``params``, ``pca``, ``seed``, ``jobs``, ``where``, ``engine``,
+        ``max_memory``, ``backend``, ``scheduler`` as for :func:`evaluate`.
+
+    Returns
+    -------
+    dict
+        The model record: ``key``, ``head``, ``params``, ``classes``, ``cv`` (the
+        cross-validated figures), ``trained_rows``, ``engine``, ``sha256`` of the file.
+    """
+    from .classify.run import ClassifyOptions, run_fit
+    from .errors import OptionError
+
+    listed = {k: (_listed(v) if k in ("classes", "where") else v) for k, v in options.items()}
+    if "params" in listed and not isinstance(listed["params"], dict):
+        listed["params"] = _listed(listed["params"])
+    try:
+        opts = ClassifyOptions(cache=str(cache), head=head, key=key, **listed)
+    except TypeError as exc:
+        raise OptionError("options", ", ".join(sorted(options)), f"not options of fit ({exc})") from None
+    return run_fit(opts, str(output))
 
 
 def compute_features(source, backbones, cache: str = "features.h5", *, weights="DEFAULT", root: str | None = None,

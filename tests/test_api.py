@@ -15,6 +15,7 @@ import pytest
 import faceprobe
 from faceprobe.classify.heads.registry import HEADS, register_head
 from faceprobe.classify.records import cell, fold_records
+from faceprobe.errors import OptionError
 
 
 def _lda(p, seed):
@@ -155,3 +156,56 @@ def test_notebook_session_on_real_faces(real_lite0_eager_cache, tmp_path, lda_he
     assert set(tidy["fold"]) == set(range(5)) and (tidy["key"] == feats.key).all()
     pivot = tidy.pivot_table(index="head", columns="metric", values="value", aggfunc="mean")
     assert pivot.loc["logreg", "accuracy"] == pytest.approx(table.loc["accuracy", ("logreg", "mean")])
+
+
+def test_results_have_one_flat_shape_for_one_key_and_a_grid(tiny_cache):
+    one = faceprobe.evaluate(str(tiny_cache), heads=["logreg", "knn"], cv=3).raw
+    feats = faceprobe.load_features(str(tiny_cache))
+    assert set(one) >= {"keys", "heads", "cells", "folds", "grid", "provenance"} and "study" not in one and "per_key" not in one
+    assert one["keys"] == [feats.key] and one["heads"] == ["logreg", "knn"]
+    assert len(one["cells"]) == 2 and len(one["folds"]) == 2 * 3
+    assert {(f["key"], f["head"], f["repeat"], f["fold"]) for f in one["folds"]} == {(feats.key, h, 0, i) for h in ("logreg", "knn") for i in range(3)}
+    # predictions only when asked for
+    assert not any(k in f for f in one["folds"] for k in ("y_pred", "y_true", "scores", "test_paths"))
+    with pytest.raises(OptionError, match="did not keep its predictions"):
+        faceprobe.Results(one).predictions()
+
+
+def test_evaluate_takes_features_arrays_splitters_and_estimator_instances(tiny_cache):
+    from sklearn.base import clone
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    feats = faceprobe.load_features(str(tiny_cache))
+    by_cache = faceprobe.evaluate(str(tiny_cache), heads=["logreg"], cv=3)
+    by_features = faceprobe.evaluate(feats, heads=["logreg"], cv=3)
+    assert cell(by_features.raw, "logreg")["summary"] == cell(by_cache.raw, "logreg")["summary"]
+    assert by_features.raw["notes"][0].startswith("splits grouped by subject (15 subjects)")
+
+    y, groups = feats.obs["label"].to_numpy(), feats.obs["subject"].to_numpy()
+    est = LogisticRegression(C=0.5, max_iter=500)
+    res = faceprobe.evaluate(feats.X, y=y, groups=groups, cv=GroupKFold(n_splits=3), heads=[est, LinearDiscriminantAnalysis(), "knn"])
+    assert res.heads == ["LogisticRegression", "LinearDiscriminantAnalysis", "knn"]
+    assert res.raw["provenance"]["split"]["splitter"] == "GroupKFold(n_splits=3, random_state=None, shuffle=False)"
+    ours = [f["accuracy"] for f in fold_records(res.raw, "LogisticRegression")]
+    theirs = cross_validate(make_pipeline(StandardScaler(), clone(est)), feats.X, y, groups=groups, cv=GroupKFold(n_splits=3),
+                            scoring="accuracy")["test_score"]
+    np.testing.assert_allclose(ours, theirs, atol=1e-12)
+    with pytest.raises(OptionError, match=r"y: give the labels"):
+        faceprobe.evaluate(feats.X, heads=["logreg"])
+    with pytest.raises(OptionError, match=r"groups='59 values': X has 60 rows"):
+        faceprobe.evaluate(feats.X, y=y, groups=groups[:-1], heads=["logreg"])
+
+
+def test_fit_in_the_api_trains_saves_and_predict_reads_it(tiny_cache, tmp_path):
+    from faceprobe.classify.model import load_model
+
+    model = faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "m.joblib"), cv=3, params={"C": 0.5})
+    assert model["head"] == "logreg" and model["params"]["C"] == 0.5 and model["trained_rows"] == 60
+    assert model["cv"]["summary"]["accuracy"]["mean"] > 0.6
+    assert load_model(str(tmp_path / "m.joblib"))["key"] == model["key"]
+    with pytest.raises(OptionError, match="not options of fit"):
+        faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "n.joblib"), folds=3)

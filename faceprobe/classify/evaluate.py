@@ -31,7 +31,7 @@ def prepare_config(cfg: EvalConfig) -> EvalConfig:
         return cfg
     from .engines import check_engine
 
-    specs = {h: HEADS.get(h) for h in cfg.heads}
+    specs = {h: cfg.specs.get(h) or HEADS.get(h) for h in cfg.heads}
     return replace(cfg, specs=specs, engine_status=check_engine(cfg.engine, specs, dict(HEADS.items())))
 
 

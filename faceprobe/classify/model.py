@@ -20,7 +20,6 @@ from .data.dataset import Dataset
 from .engines import engine_provenance
 from .evaluate import evaluate
 from .folds import fit_all
-from .heads.registry import HEADS
 
 __all__ = ["MODEL_FORMAT", "fit_model", "save_model", "load_model"]
 
@@ -59,7 +58,7 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         "weights": weights_info,
         "classes": [str(c) for c in pipeline[-1].classes_],
         "head": head,
-        "params": HEADS.get(head).merged(params),
+        "params": cfg.spec(head).merged(params),
         "inner_scores": inner,
         "engine": engine_provenance(engine),
         "pipeline": pipeline,

@@ -119,6 +119,8 @@ class ClassifyPlan:
         o = self.options
         if self.fixed is not None:
             return SplitSpec(cv=None, holdout=None, repeats=1, group=False, seed=o.seed, fixed=self.fixed.as_dict())
+        if is_splitter(o.cv):
+            return SplitSpec(cv=None, holdout=None, repeats=o.repeats, group=grouped, seed=o.seed, splitter=o.cv)
         loso = o.cv == "loso"
         cv = 10 if o.cv is None and o.holdout is None else (None if loso else o.cv)
         return SplitSpec(cv=cv, holdout=o.holdout, repeats=o.repeats, group=grouped, seed=o.seed, loso=loso)
@@ -143,8 +145,17 @@ def _check_numbers(o: ClassifyOptions) -> None:
         raise OptionError("group", o.group, f"choose from: {', '.join(GROUPS)}, or a column such as sequence")
 
 
+def is_splitter(cv) -> bool:
+    """A scikit-learn splitter object (``split`` and ``get_n_splits``), not a number of folds."""
+    return hasattr(cv, "split") and hasattr(cv, "get_n_splits")
+
+
 def _protocol(o: ClassifyOptions) -> FixedSplit | None:
     """Check the one-protocol rule (once, here); return the fixed split, if any."""
+    if is_splitter(o.cv):
+        if o.holdout is not None or o.split_col is not None:
+            raise OptionError("cv", repr(o.cv), "a splitter is the protocol: it cannot be combined with `holdout` or `split_col`")
+        return None
     if isinstance(o.cv, str) and o.cv != "loso":
         raise OptionError("cv", o.cv, "expected a number of folds or loso (leave one subject out)")
     if o.cv == "loso" and o.group == "none":
@@ -181,14 +192,49 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
     o = options
     _check_numbers(o)
     fixed = _protocol(o)
-    heads = head_names(o.head)
+    heads, specs = _heads(o.head)
     grid = parse_params(o.params)
     where = tuple(parse_where(_listed(o.where)))
     classes = parse_class_map(list(_listed(o.classes)))
     budget = parse_size(o.max_memory)
     cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
-                     progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine)
+                     progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs)
     return ClassifyPlan(options=o, keys=_keys(o.key), where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg)
+
+
+class _Clone:
+    """A head's build for an estimator instance: a fresh, unfitted copy for every fit."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def __call__(self, params: dict, seed: int):
+        from sklearn.base import clone
+
+        return clone(self.estimator)
+
+
+def _heads(head) -> tuple[list[str], dict]:
+    """Head names, and the entries of estimator instances given as heads (named after their
+    class: ``LinearDiscriminantAnalysis``, a second one ``LinearDiscriminantAnalysis-2``)."""
+    items = [head] if isinstance(head, str) or not isinstance(head, (list, tuple)) else list(head)
+    objects = [h for h in items if not isinstance(h, str)]
+    if not objects:
+        return head_names(head), {}
+    from .heads.registry import HeadSpec
+
+    names, specs = [], {}
+    for h in items:
+        if isinstance(h, str):
+            names += head_names(h)
+            continue
+        if not (hasattr(h, "fit") and hasattr(h, "predict")):
+            raise OptionError("heads", repr(h), "not a head name or a scikit-learn classifier (fit and predict)")
+        base = type(h).__name__
+        name = base if base not in names else f"{base}-{sum(n.split('-')[0] == base for n in names) + 1}"
+        specs[name] = HeadSpec(name, _Clone(h), description=repr(h), probabilities=hasattr(h, "predict_proba"))
+        names.append(name)
+    return names, specs
 
 
 def _listed(values) -> list:

@@ -53,15 +53,20 @@ def with_groups(ds: Dataset, mode: str) -> tuple[Dataset, bool]:
     return replace(ds, groups=groups, notes=[note, *ds.notes]), True
 
 
-def build_datasets(plan: ClassifyPlan) -> tuple[list[Dataset], SplitSpec]:
+def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tuple[list[Dataset], SplitSpec]:
     """The datasets of the plan (one per key, one row order for all) and the split protocol.
 
     Each dataset is built once: grouping, normalisation and a fixed split's rows give new
-    datasets (``dataclasses.replace``), never a changed one.
+    datasets (``dataclasses.replace``), never a changed one. ``given``: datasets made from
+    arrays (:func:`~faceprobe.classify.data.arrays.dataset_from_arrays`) instead of the cache.
     """
     o = plan.options
     load = plan.load_options()
-    if plan.study:
+    if given is not None:
+        if plan.fixed is not None:
+            raise OptionError("split_col", o.split_col, "a fixed split reads the cache's image table; give arrays a splitter as `cv`")
+        datasets = list(given)
+    elif plan.study:
         datasets = load_study(o.cache, list(plan.keys), **load)
     else:
         datasets = [load_dataset(o.cache, plan.keys[0], **load)]
@@ -130,7 +135,8 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "keys": [d.key for d in datasets],
         "feature_spec": {d.key: d.spec for d in datasets},
         "cache": o.cache,
-        "heads": {h: {**cfg.spec(h).params, "grid": own_grid(cfg.spec(h), cfg.grid)} for h in cfg.heads},
+        "heads": {h: {**cfg.spec(h).params, "grid": own_grid(cfg.spec(h), cfg.grid),
+                      **({"estimator": cfg.spec(h).description} if h in plan.eval.specs else {})} for h in cfg.heads},
         "split": cfg.split.as_dict(),
         "balance": o.balance,
         "pca": o.pca,
@@ -156,8 +162,8 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
     }
 
 
-def run_classify(options: ClassifyOptions | ClassifyPlan) -> dict:
-    """Load the features, evaluate the heads on every key, attach provenance.
+def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset] | None = None) -> dict:
+    """Load the features (or take ``datasets``), evaluate the heads on every key, attach provenance.
 
     Returns
     -------
@@ -170,7 +176,7 @@ def run_classify(options: ClassifyOptions | ClassifyPlan) -> dict:
 
     plan = _plan(options)
     o = plan.options
-    datasets, split = build_datasets(plan)
+    datasets, split = build_datasets(plan, datasets)
     cfg = prepare_config(replace(plan.eval, split=split))
     t0 = time.perf_counter()
     per_key = {d.key: evaluate(d, cfg) for d in datasets}
@@ -179,8 +185,7 @@ def run_classify(options: ClassifyOptions | ClassifyPlan) -> dict:
 
         for d in datasets:
             add_clip_figures(per_key[d.key], d, o.aggregate, split.repeats)
-    single = (split.holdout is not None and split.repeats == 1) or split.fixed is not None
-    grid = grid_cells(per_key, o.metric, single_split=single)
+    grid = grid_cells(per_key, o.metric, single_split=split.single)
     engines, note = _engines_used(per_key, cfg, cfg.engine_status)
     res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
     res["notes"].append(note)

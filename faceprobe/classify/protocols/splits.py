@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class SplitSpec:
     fixed : dict or None
         A fixed split's column and values (:class:`~faceprobe.classify.protocols.fixed.FixedSplit`);
         its rows come with the dataset (``cv`` and ``holdout`` None, one repeat, not grouped).
+    splitter : object or None
+        Any scikit-learn splitter (``split(X, y, groups)``); it gets the groups when splits are
+        grouped (``cv`` and ``holdout`` None; ``repeats`` repeats it as it is).
     """
 
     cv: int | None = 10
@@ -41,17 +44,29 @@ class SplitSpec:
     seed: int = 0
     loso: bool = False
     fixed: dict | None = None
+    splitter: object = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(replace(self, splitter=None))
+        out["splitter"] = None if self.splitter is None else repr(self.splitter)
+        return out
+
+    @property
+    def single(self) -> bool:
+        """One train/test split (significance tests then compare predictions, not fold scores)."""
+        if self.splitter is not None:
+            return self.repeats == 1 and self.splitter.get_n_splits() == 1
+        return (self.holdout is not None and self.repeats == 1) or self.fixed is not None
 
 
 def _check(y: np.ndarray, spec: SplitSpec) -> None:
-    if (spec.cv is not None) + (spec.holdout is not None) + spec.loso + (spec.fixed is not None) != 1:
+    if (spec.cv is not None) + (spec.holdout is not None) + spec.loso + (spec.fixed is not None) + (spec.splitter is not None) != 1:
         raise FaceprobeError("choose one protocol: `cv=K`, `cv=loso`, `holdout=FRACTION` or `split_col=COLUMN`")
     if spec.loso:
         if not spec.group:
             raise OptionError("cv", "loso", "leaves one subject out: it needs grouping by subject")
+        return
+    if spec.splitter is not None:
         return
     if spec.cv is not None and spec.cv < 2:
         raise OptionError("cv", spec.cv, "must be >= 2")
@@ -82,7 +97,9 @@ def make_splits(y: np.ndarray, groups: np.ndarray | None, spec: SplitSpec) -> li
     out = []
     for r in range(spec.repeats):
         seed = spec.seed + r
-        if spec.loso:
+        if spec.splitter is not None:
+            it = spec.splitter.split(np.zeros((len(y), 1)), y, groups if spec.group else None)
+        elif spec.loso:
             from sklearn.model_selection import LeaveOneGroupOut
 
             it = LeaveOneGroupOut().split(np.zeros(len(y)), y, groups)
