@@ -165,3 +165,25 @@ def read_features_keys(cache: Path) -> str:
 
     (key,) = read_feature_hashes(str(cache))
     return key
+
+
+@pytest.mark.slow
+def test_the_python_api_under_torchrun_shards_like_the_command(folder: Path, tmp_path: Path):
+    """faceprobe.compute_features under torchrun: each rank one shard, rank 0 merges (not every
+    rank writing the same cache)."""
+    cache = tmp_path / "api.h5"
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, faceprobe\n"
+        f"s = faceprobe.compute_features({str(folder)!r}, {TINY!r}, {str(cache)!r}, weights='none', workers=0,\n"
+        "                               progress=False, precision='fp32', compile='none')\n"
+        "print(json.dumps(s))\n")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(free_port()), str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summaries = [json.loads(block) for block in _json_blocks(out.stdout)]
+    assert len(summaries) == 2 and all(0 < s["computed"] < 30 for s in summaries)  # one shard each
+    assert sum(s["computed"] for s in summaries) == 30 and not list(tmp_path.glob("api.h5.rank*"))
+    assert read_features(str(cache), summaries[0]["keys"][0]).vectors.shape[0] == 30
+    assert verify_cache(str(cache)) == []

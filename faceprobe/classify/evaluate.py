@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -107,15 +107,27 @@ def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
     return out
 
 
-def _run_fold(ds: Dataset, cfg: EvalConfig, fold: int, repeat: int, train, test, classes, seed: int, val=None) -> list[dict]:
+@dataclass(frozen=True)
+class FoldTask:
+    """One outer fold: its place (repeat, fold), its rows, the seed of what it fits, and a fixed
+    split's validation rows (hyperparameters are then chosen on them instead of by inner CV)."""
+
+    fold: int
+    repeat: int
+    train: np.ndarray
+    test: np.ndarray
+    seed: int
+    val: np.ndarray | None = None
+
+
+def _run_fold(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list) -> list[dict]:
     """One fold, every head. BLAS runs single-threaded, so the numbers do not depend on
-    ``--jobs`` or on the machine's core count (iterative solvers such as lbfgs sum in a
-    thread-count-dependent order). With ``val`` rows (a fixed split's validation part),
-    hyperparameters are chosen on them instead of by inner CV."""
+    ``jobs`` or on the machine's core count (iterative solvers such as lbfgs sum in a
+    thread-count-dependent order)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val)
+        return _run_fold_heads(ds, cfg, task, classes)
 
 
 def _choose_on_val(head: str, cfg: EvalConfig, on_val, y_val: np.ndarray) -> tuple[dict, dict]:
@@ -132,7 +144,8 @@ def _choose_on_val(head: str, cfg: EvalConfig, on_val, y_val: np.ndarray) -> tup
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
 
 
-def _run_fold_heads(ds, cfg, fold, repeat, train, test, classes, seed, val=None) -> list[dict]:
+def _run_fold_heads(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list) -> list[dict]:
+    fold, repeat, train, test, seed, val = task.fold, task.repeat, task.train, task.test, task.seed, task.val
     prepared = make_fold(ds, train, test, cfg, seed)
     on_val = make_fold(ds, train, val, cfg, seed) if val is not None and len(val) else None
     tr = np.arange(len(prepared.ytr))
@@ -273,7 +286,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         fold = per_repeat.get(r, 0)
         per_repeat[r] = fold + 1
         val = fixed.val if fixed is not None else None
-        tasks.append(delayed(_run_fold)(ds, cfg, fold, r, train, test, classes, cfg.split.seed + r, val))
+        tasks.append(delayed(_run_fold)(ds, cfg, FoldTask(fold, r, train, test, cfg.split.seed + r, val), classes))
     from tqdm import tqdm
 
     def run(stream):

@@ -152,10 +152,26 @@ def knn_predict(params: dict, train: RowSet, y_fit: np.ndarray, test: RowSet, pr
 # ------------------------------------------------------------------ logistic regression
 
 
-def _loss_grad(w: np.ndarray, rows: RowSet, codes: np.ndarray, sw: np.ndarray, n_classes: int, dim: int,
-               prep: Prep, l2: float, counter: list) -> tuple[float, np.ndarray]:
+@dataclass(frozen=True)
+class _LossProblem:
+    """What the logistic loss reads: the training rows (in blocks), their class codes and sample
+    weights, the scaler/PCA to apply, the L2 strength, and a counter of passes over the rows."""
+
+    rows: RowSet
+    codes: np.ndarray
+    sw: np.ndarray
+    n_classes: int
+    dim: int
+    prep: Prep
+    l2: float
+    counter: list
+
+
+def _loss_grad(w: np.ndarray, problem: _LossProblem) -> tuple[float, np.ndarray]:
     """scikit-learn's LinearModelLoss (half binomial or half multinomial), one pass over the blocks."""
-    counter[0] += 1
+    rows, codes, sw, n_classes, dim, prep, l2 = (problem.rows, problem.codes, problem.sw, problem.n_classes, problem.dim,
+                                                 problem.prep, problem.l2)
+    problem.counter[0] += 1
     binary = n_classes == 2
     K = 1 if binary else n_classes
     W = w.reshape(K, dim + 1)
@@ -207,7 +223,7 @@ def logreg_fit(params: dict, rows: RowSet, y_fit: np.ndarray, prep: Prep, dim: i
     l2 = 1.0 / (float(p["C"]) * sw.sum())
     counter = [0]
     res = minimize(_loss_grad, np.zeros(K * (dim + 1)), method="L-BFGS-B", jac=True,
-                   args=(rows, codes.astype(np.float64) if K == 1 else codes, sw, len(classes), dim, prep, l2, counter),
+                   args=(_LossProblem(rows, codes.astype(np.float64) if K == 1 else codes, sw, len(classes), dim, prep, l2, counter),),
                    options={"maxiter": int(p["max_iter"]), "maxls": 50, "gtol": float(p["tol"]), "ftol": 64 * np.finfo(float).eps})
     W = res.x.reshape(K, dim + 1)
     return SimpleNamespace(classes_=classes, coef_=W[:, :dim], intercept_=W[:, dim], n_iter_=int(res.nit), passes=counter[0])
