@@ -22,12 +22,14 @@ FOLD_FIELDS = ("fold", "repeat", "params", "n_train", "n_test", "y_pred", "score
 
 
 def reduce(res: dict) -> dict:
-    """The numbers a user sees, from ``classify --json``: per head summary, per class, confusion, folds."""
+    """The numbers a user sees, from ``classify --json``: per head summary, per class, confusion, folds
+    (results of one key, flat since issue 23)."""
     heads = {}
-    for name, h in res["heads"].items():
-        heads[name] = {
-            "summary": h["summary"], "per_class": h["per_class"], "confusion": h["confusion"],
-            "folds": [{k: f[k] for k in FOLD_FIELDS} for f in h["folds"]],
+    for c in res["cells"]:
+        folds = [f for f in res["folds"] if f["head"] == c["head"]]
+        heads[c["head"]] = {
+            "summary": c["summary"], "per_class": c["per_class"], "confusion": c["confusion"],
+            "folds": [{k: f[k] for k in FOLD_FIELDS} for f in folds],
         }
     return {"classes": res["classes"], "rows": res["rows"], "subjects": res["subjects"], "splits": res["splits"], "heads": heads}
 
@@ -58,7 +60,8 @@ def run_all(cache: str, workdir: str) -> dict:
     for name, args in RUNS.items():
         path = os.path.join(workdir, f"{name}.json")
         # the reference is scikit-learn's numbers: pinned to its engine (auto may pick oneDAL)
-        result = CliRunner().invoke(cli, ["classify", "-c", cache, "-q", "--engine", "sklearn", "--json", path, *args])
+        result = CliRunner().invoke(cli, ["classify", "-c", cache, "-q", "--engine", "sklearn", "--predictions", "--json", path,
+                                       *args])
         assert result.exit_code == 0, result.output
         with open(path, encoding="utf-8") as handle:
             out[name] = reduce(json.load(handle))

@@ -12,7 +12,7 @@ import faceprobe
 from faceprobe.errors import OptionError
 
 from .conftest import make_face_like
-from faceprobe.classify.records import cell, fold_records
+from faceprobe.classify.records import cell
 
 
 @pytest.fixture(scope="module")

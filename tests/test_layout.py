@@ -57,3 +57,16 @@ def test_an_option_error_reads_as_parameters_in_python_and_as_flags_in_the_cli()
     exc = OptionError("holdout", 0.2, "cannot be combined with `cv=5`; choose one protocol")
     assert str(exc) == "holdout=0.2: cannot be combined with `cv=5`; choose one protocol"
     assert exc.as_flag() == "--holdout 0.2: cannot be combined with --cv 5; choose one protocol"
+
+
+def test_the_cli_shows_notes_and_json_with_flags_and_the_api_with_parameters(tiny_cache, invoke, tmp_path):
+    import json
+
+    import faceprobe
+
+    api = faceprobe.evaluate(str(tiny_cache), heads="logreg", cv=3)
+    assert any("`group=none` for random splits" in n for n in api.notes)
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3, "-q", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    assert "--group none for random splits" in r.output and "`" not in r.output
+    assert any("--group none for random splits" in n for n in json.loads((tmp_path / "r.json").read_text())["notes"])

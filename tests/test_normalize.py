@@ -9,7 +9,7 @@ import pytest
 
 import faceprobe
 from faceprobe.errors import OptionError
-from faceprobe.classify.records import cell, fold_records
+from faceprobe.classify.records import cell
 
 
 def _baseline_cache(path, subjects=16, per_subject=6, d=6, seed=0, blank_subject=False):

@@ -73,12 +73,12 @@ def test_registered_cropper_step_and_view_work_in_every_worker_start_method(plug
     spec = CropSpec(crop, preprocess=(step,))
     got = _featurize(image_folder, tmp_path / f"{method}.h5", spec, views=("orig", view), start_method=method)
     assert got.computed == 12 and not got.bad
-    ref = _featurize(image_folder, tmp_path / "ref.h5", spec, views=("orig", view), workers=0)
+    _featurize(image_folder, tmp_path / "ref.h5", spec, views=("orig", view), workers=0)
     a, b = _vectors(tmp_path / f"{method}.h5"), _vectors(tmp_path / "ref.h5")
     assert set(a) == set(b) and len(a) == 2  # one key per view
     for key in a:  # thread counts differ with workers: float32 sums in another order, so not bit for bit
         np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7)
-    plain = _featurize(image_folder, tmp_path / "plain.h5", CropSpec(crop), workers=0)
+    _featurize(image_folder, tmp_path / "plain.h5", CropSpec(crop), workers=0)
     (plain_vectors,) = _vectors(tmp_path / "plain.h5").values()
     (orig_key,) = [k for k in a if ".orig." in k]
     assert np.abs(plain_vectors - a[orig_key]).max() > 1e-3  # the registered step was applied in the workers
@@ -91,7 +91,7 @@ def test_registered_step_and_view_with_yunet_and_a_registered_cropper_with_video
     assert s.computed == 12 and len(s.keys) == 2 and all("yunet" in k for k in s.keys)
     v = _featurize(video_folder, tmp_path / "v.h5", CropSpec(crop, preprocess=(step,)), views=("orig", view), frames="every:4")
     assert v.computed == 12 and len(v.keys) == 2  # 4 clips x 3 frames; the broken video is recorded
-    ref = _featurize(video_folder, tmp_path / "v0.h5", CropSpec(crop, preprocess=(step,)), views=("orig", view), frames="every:4",
+    _featurize(video_folder, tmp_path / "v0.h5", CropSpec(crop, preprocess=(step,)), views=("orig", view), frames="every:4",
                      workers=0)
     for key, vec in _vectors(tmp_path / "v.h5").items():
         np.testing.assert_allclose(vec, _vectors(tmp_path / "v0.h5")[key], rtol=1e-5, atol=1e-7)

@@ -13,8 +13,8 @@ from faceprobe.errors import OptionError
 from faceprobe.featurize.sources.video import parse_frames
 from faceprobe.featurize.sources.read import read_source
 
-from .conftest import make_face_like, video_frames, write_video
-from faceprobe.classify.records import cell, fold_records
+from .conftest import video_frames, write_video
+from faceprobe.classify.records import cell
 
 cv2 = pytest.importorskip("cv2")
 

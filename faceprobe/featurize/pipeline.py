@@ -12,13 +12,11 @@ CLI behave alike.
 
 from __future__ import annotations
 
-import os
 import time
 
 from ..cache.journal import part_files, read_parts, remove_parts
 from ..cache.lock import writer_lock
 from ..cache.store import commit, remove_stale_copies
-from ..errors import FaceprobeError
 from .config import FeaturizeConfig
 from .plan import FeaturizePlan, check_request, make_plan
 from .summary import FeaturizeSummary, summarize
