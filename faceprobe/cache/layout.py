@@ -121,4 +121,12 @@ def open_cache(path: str | os.PathLike, mode: str = "r"):
                     f"{path}: cache format version {version}, this faceprobe reads {FORMAT_VERSION}; "
                     "featurize into a new cache file"
                 )
-        yield handle
+        if mode != "r":
+            yield handle
+            return
+        try:
+            yield handle
+        except OSError as exc:  # HDF5 read errors: a chunk failing its checksum, a damaged header
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FaceprobeError(f"{path}: damaged data ({first}); faceprobe cache verify lists what is damaged; restore a "
+                                 "copy, or featurize again into a new cache") from None

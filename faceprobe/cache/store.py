@@ -20,7 +20,8 @@ from ..errors import FaceprobeError
 from .journal import Part
 from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
 
-__all__ = ["FeatureMatrix", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_feature_hashes", "read_features", "read_root_attrs"]
+__all__ = ["FeatureMatrix", "STATUSES", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
+           "read_features", "read_root_attrs", "table_digest"]
 
 CHUNK_ROWS = 512
 
@@ -61,7 +62,25 @@ class FeatureMatrix:
     landmarks: np.ndarray | None = None
 
 
-def _read_table(group) -> dict[str, np.ndarray]:
+STATUSES = ("ok", "bad", "pending", "")
+"""Values of the image table's ``status`` column."""
+
+
+def table_digest(columns: dict) -> str:
+    """sha256 of the image table's values, column by column (stored with the table, checked on
+    every read: HDF5's checksums do not cover variable-length strings)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in IMAGE_COLUMNS:
+        values = columns[name]
+        h.update(name.encode() + b"\x1d" + "\x1e".join(map(str, np.asarray(values).tolist())).encode("utf-8", "surrogatepass") + b"\x1c")
+    return h.hexdigest()
+
+
+def read_table(group, check: bool = True) -> dict[str, np.ndarray]:
+    from ..errors import FaceprobeError
+
     cols = {}
     n = len(group["path"])
     for name, (kind, fill) in IMAGE_COLUMNS.items():
@@ -69,7 +88,20 @@ def _read_table(group) -> dict[str, np.ndarray]:
             cols[name] = np.full(n, fill, dtype=object if kind == "str" else kind)
             continue
         ds = group[name]
-        cols[name] = np.asarray(ds.asstr()[()], dtype=object) if kind == "str" else ds[()]
+        try:
+            cols[name] = np.asarray(ds.asstr()[()], dtype=object) if kind == "str" else ds[()]
+        except UnicodeDecodeError:
+            cols[name] = None
+    where = group.file.filename
+    stored = group.attrs.get("sha256")
+    damaged = [c for c, v in cols.items() if v is None or len(v) != n]
+    if not damaged and check and stored is not None and table_digest(cols) != stored:
+        damaged = ["its values"]
+    if not damaged and any(str(s) not in STATUSES for s in cols["status"]):
+        damaged = ["status"]
+    if damaged:
+        raise FaceprobeError(f"{where}: the image table (labels, subjects, statuses) was changed outside faceprobe "
+                             f"({', '.join(damaged)} do not match its checksum); restore a copy, or featurize again into a new cache")
     return cols
 
 
@@ -91,7 +123,7 @@ def read_images(path: str) -> dict[str, np.ndarray]:
     with open_cache(path) as f:
         if "images" not in f:
             return {name: np.array([], dtype=object if kind == "str" else kind) for name, (kind, _) in IMAGE_COLUMNS.items()}
-        return _read_table(f["images"])
+        return read_table(f["images"])
 
 
 def extra_columns(images: dict, idx=None) -> dict[str, np.ndarray]:
@@ -153,6 +185,7 @@ def _write_table(f, columns: dict[str, np.ndarray]) -> None:
             grp.create_dataset(name, data=np.asarray([str(v) for v in values], dtype=object), dtype=h5py.string_dtype())
         else:
             grp.create_dataset(name, data=np.asarray(values, dtype=kind))
+    grp.attrs["sha256"] = table_digest(read_table(grp, check=False))
 
 
 def _merge_images(old: dict[str, np.ndarray] | None, updates: list[dict[str, np.ndarray]], forget: set) -> dict[str, list]:
@@ -318,7 +351,7 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
                 f.attrs["format_version"] = FORMAT_VERSION
                 f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             f.attrs["faceprobe_version"] = __version__
-            old = _read_table(f["images"]) if "images" in f else None
+            old = read_table(f["images"]) if "images" in f else None
             updates = [p.images for p in parts] + ([images] if images is not None else [])
             _write_table(f, _merge_images(old, updates, forget or set()))
             held: dict[str, set] = {}

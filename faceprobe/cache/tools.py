@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import FaceprobeError, OptionError
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, key_stem, open_cache
-from .store import extra_columns, read_features, read_images, stale_copies
+from .store import extra_columns, read_features, read_images, read_table, stale_copies
 
 __all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
 
@@ -146,6 +146,13 @@ def _verify_table(f) -> list[str]:
     problems = [f"/images lacks columns: {', '.join(missing)}"] if missing else []
     if len(set(lengths.values())) > 1:
         problems.append(f"/images columns differ in length: {lengths}")
+    elif not missing:
+        try:
+            read_table(f["images"])
+        except FaceprobeError as exc:
+            problems.append("/images: " + str(exc).split(": ", 1)[1])
+        if "sha256" not in f["images"].attrs:
+            problems.append("/images: no checksum (written before faceprobe stored one); edited labels or statuses cannot be detected")
     return problems
 
 

@@ -49,6 +49,9 @@ def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:
             if part not in loaded:
                 loaded[part] = load_dataset(cache, part, **load)
     common = set.intersection(*(set(d.sha256) for d in loaded.values()))
+    if not common:
+        raise OptionError("key", ",".join(keys), "these keys hold no image in common (nothing to compare or fuse); featurize "
+                                                 "the same images with each")
     out = []
     for name in keys:
         parts = []

@@ -52,6 +52,9 @@ def normalize_within(ds, column: str = "subject"):
     names, counts = np.unique(values, return_counts=True)
     small = set(names[counts < MIN_ROWS])
     notes: list[str] = []
+    if len(small) == len(names):
+        raise OptionError("normalize", column, f"every {column} value has fewer than {MIN_ROWS} images: no spread to normalise "
+                                               "by; give several images per person, or use none")
     if small:
         keep = ~np.isin(values, list(small))
         ds = ds.subset(np.flatnonzero(keep))

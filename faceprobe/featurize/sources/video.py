@@ -29,7 +29,7 @@ __all__ = ["VIDEO_SUFFIXES", "FrameSpec", "parse_frames", "VideoFrameRef", "expa
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv"})
 
-_FRAMES = re.compile(r"^(all)$|^(every|fps|count):([0-9.]+)$")
+_FRAMES = re.compile(r"^(all)$|^(every|fps|count):([0-9]+(?:\.[0-9]+)?)$")
 
 
 @dataclass(frozen=True)

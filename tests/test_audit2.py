@@ -1,0 +1,103 @@
+"""The second adversarial audit (issue 24): every case answered in one line, nothing wrong silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import faceprobe
+from faceprobe.cache.tools import verify_cache
+from faceprobe.errors import FaceprobeError, OptionError
+
+KEY = "toy.none.orig.0000000000"
+
+
+# ------------------------------------------------------------------ options that used to raise tracebacks
+
+
+def test_frames_with_two_decimal_points_is_one_line():
+    from faceprobe.featurize.sources.video import parse_frames
+
+    with pytest.raises(OptionError, match=r"frames='fps:1.2.3': expected all, every:N, fps:F or count:K"):
+        parse_frames("fps:1.2.3")
+    assert parse_frames("fps:1.5").value == 1.5
+
+
+def test_normalize_subject_when_every_person_has_one_image_is_refused(synthetic_cache, tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=30, per_subject=1)
+    with pytest.raises(OptionError, match=r"every subject value has fewer than 2 images"):
+        faceprobe.evaluate(str(cache), heads="logreg", cv=3, normalize="subject", group="none")
+
+
+def test_keys_with_no_image_in_common_are_refused_for_a_grid_and_a_fusion(tmp_path, invoke):
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import commit
+
+    rng = np.random.default_rng(0)
+    spec = {"backbone": "toy", "weights_sha256": "0" * 64, "transform": {}, "output": "x", "crop": {"method": "none", "equalize": False},
+            "view": "orig", "view_params": {}}
+    rows = {"path": [], "sha256": [], "label": [], "subject": [], "status": []}
+    parts = {}
+    for k, name in enumerate(("toy.none.orig.000000000a", "toy.none.orig.000000000b")):
+        sha = [f"{k}{i:03d}".ljust(64, "c") for i in range(20)]
+        for i, h in enumerate(sha):
+            for c, v in zip(rows, (f"/x/{k}_{i}.jpg", h, "ab"[i % 2], f"s{i}", "ok")):
+                rows[c].append(v)
+        parts[name] = {"spec": {**spec, "output": name}, "sha256": np.array(sha), "vectors": rng.normal(size=(20, 4)).astype(np.float32),
+                       "face": np.full(20, -1, np.int8), "box": np.full((20, 4), -1, np.int32)}
+    cache = tmp_path / "two.h5"
+    commit(str(cache), images={c: np.array(v) for c, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, parts)])
+    for keys in (["toy.none.orig.000000000a", "toy.none.orig.000000000b"], ["toy.none.orig.000000000a+toy.none.orig.000000000b"]):
+        with pytest.raises(OptionError, match="these keys hold no image in common"):
+            faceprobe.evaluate(str(cache), keys, heads="logreg", cv=2)
+    r = invoke("classify", "-c", cache, "-b", "toy.none.orig.000000000a", "-b", "toy.none.orig.000000000b", "--head", "logreg")
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "hold no image in common" in r.output
+
+
+# ------------------------------------------------------------------ damage that verify must see
+
+
+def _damage_first_vector_chunk(cache: Path) -> None:
+    with h5py.File(cache, "r") as f:
+        info = f["features"][KEY]["vectors"].id.get_chunk_info(0)
+    with open(cache, "r+b") as handle:
+        handle.seek(info.byte_offset + 16)
+        byte = handle.read(1)
+        handle.seek(info.byte_offset + 16)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_a_damaged_vector_chunk_is_one_line_in_classify_export_and_verify(synthetic_cache, tmp_path, invoke):
+    cache = synthetic_cache(tmp_path / "c.h5")
+    _damage_first_vector_chunk(cache)
+    assert any("fail their checksum" in p for p in verify_cache(str(cache)))
+    for args in (("classify", "-c", cache, "--head", "logreg", "--cv", 3), ("cache", "export", "-c", cache, "-o", tmp_path / "x.npz")):
+        r = invoke(*args)
+        assert r.exit_code == 1 and "Traceback" not in r.output and r.output.count("\n") == 1, r.output
+        assert "damaged data" in r.output and "faceprobe cache verify" in r.output
+
+
+@pytest.mark.parametrize("column, value", [("label", "neutral"), ("status", "\x17zz")])
+def test_edited_image_table_bytes_fail_verify_and_stop_every_reader(synthetic_cache, tmp_path, invoke, column, value):
+    cache = synthetic_cache(tmp_path / "c.h5")
+    assert verify_cache(str(cache)) == []
+    with h5py.File(cache, "r+") as f:  # edited in place, as a hex editor or another tool would
+        values = f["images"][column].asstr()[()]
+        values[0] = value if values[0] != value else "anger"
+        f["images"][column][...] = np.asarray(values, dtype=object)
+    problems = verify_cache(str(cache))
+    assert any(p.startswith("/images: the image table (labels, subjects, statuses) was changed outside faceprobe") for p in problems)
+    for args in (("classify", "-c", cache, "--head", "logreg", "--cv", 3), ("cache", "info", "-c", cache)):
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.output.count("\n") == 1 and "changed outside faceprobe" in r.output, r.output
+
+
+def test_a_cache_written_before_table_checksums_is_read_and_verify_says_so(synthetic_cache, tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5")
+    with h5py.File(cache, "r+") as f:
+        del f["images"].attrs["sha256"]
+    assert faceprobe.evaluate(str(cache), heads="logreg", cv=3).raw["rows"] == 48
+    assert any("no checksum" in p for p in verify_cache(str(cache)))
