@@ -101,3 +101,88 @@ def test_a_cache_written_before_table_checksums_is_read_and_verify_says_so(synth
         del f["images"].attrs["sha256"]
     assert faceprobe.evaluate(str(cache), heads="logreg", cv=3).raw["rows"] == 48
     assert any("no checksum" in p for p in verify_cache(str(cache)))
+
+
+# ------------------------------------------------------------------ exit status and messages
+
+
+def test_a_plug_in_head_raising_any_error_fails_alone(tiny_cache):
+    from faceprobe.classify.heads import HEADS
+
+    class Broken:
+        def fit(self, X, y):
+            raise TypeError("a plug-in bug")
+
+    faceprobe.register_head("test_broken", lambda p, seed: Broken(), probabilities=False)
+    try:
+        res = faceprobe.evaluate(str(tiny_cache), heads=["test_broken", "logreg"], cv=3)
+    finally:
+        HEADS.unregister("test_broken")
+    assert res.cell("test_broken")["error"].startswith("failed in 3 of 3 folds") and "TypeError: a plug-in bug" in res.cell("test_broken")["error"]
+    assert res.cell("logreg")["summary"]["accuracy"]["mean"] > 0.6
+
+
+def test_classify_exits_non_zero_when_every_head_failed(synthetic_cache, tmp_path, invoke):
+    from faceprobe.cache.store import commit, read_images
+
+    cache = synthetic_cache(tmp_path / "c.h5")
+    images = read_images(str(cache))  # a training part holding one class: no head can be trained
+    images["extra"] = np.asarray(['{"part": "%s"}' % ("train" if lab == "anger" else "test") for lab in images["label"]], dtype=object)
+    commit(str(cache), images=images)
+    r = invoke("classify", "-c", cache, "--head", "logreg,svm", "--split-col", "part", "--train", "train", "--test", "test")
+    assert r.exit_code == 1 and r.output.startswith("Error: no head gave results (2 of 2 failed); first, logreg on"), r.output
+
+
+def test_ctrl_c_in_classify_does_not_claim_results_were_kept(tiny_cache, invoke, monkeypatch):
+    from faceprobe.classify import run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "evaluate", interrupted)
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3)
+    assert r.exit_code == 130 and "interrupted; nothing was written" in r.output and "kept" not in r.output
+
+
+def test_grouping_by_a_column_with_one_value_suggests_what_works(synthetic_cache, tmp_path, invoke):
+    from faceprobe.cache.store import read_images
+    from faceprobe.cache.store import commit
+
+    cache = synthetic_cache(tmp_path / "c.h5")
+    images = read_images(str(cache))
+    images["extra"] = np.asarray(['{"site": "one"}'] * len(images["path"]), dtype=object)
+    commit(str(cache), images=images)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "--group", "site")
+    assert r.exit_code == 1 and "splits cannot be grouped by it; use --group none" in r.output and "--cv 1" not in r.output
+
+
+def test_knn_default_k_too_large_fails_knn_only_and_says_it_was_the_default(synthetic_cache, tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=3, per_subject=4)  # 12 rows: 4 training rows per class in 3 folds
+    res = faceprobe.evaluate(str(cache), heads=["knn", "logreg"], cv=3, group="none", params={"knn.k": [3]})
+    assert "error" not in res.cell("knn")
+    small = synthetic_cache(tmp_path / "s.h5", n_subjects=2, per_subject=3)  # 6 rows, 3 in training: knn's k=5 cannot fit
+    res = faceprobe.evaluate(str(small), heads=["knn", "logreg"], cv=2, group="none")
+    assert res.cell("knn")["error"].startswith("its default k=5 is more than the 3 training rows of the smallest fold")
+    assert "error" not in res.cell("logreg")
+    with pytest.raises(OptionError, match=r"params='k=5': knn: more than the 3 training rows"):
+        faceprobe.evaluate(str(small), heads=["knn", "logreg"], cv=2, group="none", params={"k": [5]})
+
+
+def test_an_empty_csv_is_refused_as_empty_not_read_as_a_manifest(tmp_path, invoke):
+    (tmp_path / "fer2013.csv").write_text("")
+    r = invoke("featurize", tmp_path / "fer2013.csv", "-b", "resnet18", "-w", "none", "-c", tmp_path / "c.h5")
+    assert r.exit_code == 1 and "fer2013.csv: empty file (no header row)" in r.output and "no column" not in r.output
+
+
+@pytest.mark.slow
+def test_a_compiled_cpu_run_prints_no_cuda_home_warning(image_folder, tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import TINY
+
+    out = subprocess.run([sys.executable, "-m", "faceprobe.cli", "featurize", str(image_folder), "-b", TINY, "-w", "none",
+                          "--compile", "inductor", "-c", str(tmp_path / "c.h5"), "-q", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CUDA_HOME" not in out.stderr and "No CUDA runtime" not in out.stderr

@@ -148,5 +148,6 @@ def test_a_study_on_a_fixed_split_compares_keys_with_mcnemar(tmp_path):
     res = faceprobe.evaluate(str(cache), [TINY, "resnet18"], heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
     cells = res.raw["grid"]
     assert len(cells) == 2 and all(c["folds"] == 1 for c in cells)
+    assert "McNemar's test on the pooled predictions" in res.format() and "t-test" not in res.format()
     other = [c for c in cells if c["p_vs_best"] is not None and not np.isnan(c["p_vs_best"])]
     assert len(other) == 1 and 0.0 < other[0]["p_vs_best"] <= 1.0

@@ -52,13 +52,16 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
         raise OptionError("group", "subject", "the cache does not know every image's subject; use none")
 
 
-def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
-    """Refuse, before any fold runs, PCA components or neighbour counts the smallest training fold cannot hold."""
+def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> dict[str, str]:
+    """Refuse, before any fold runs, PCA components or neighbour counts the smallest training fold
+    cannot hold. A value the caller gave is refused (it names ``params``); a head's own default
+    that does not fit fails that head only: returns head -> why."""
     sizes = []
     for _, train, _ in splits:
         _, counts = np.unique(ds.y[train], return_counts=True)
         sizes.append(int(counts.min()) * len(counts) if cfg.balance == "undersample" else len(train))
     n = min(sizes)
+    failed: dict[str, str] = {}
     _check_memory(ds, cfg, splits)
     if cfg.pca is not None and cfg.pca > n:
         raise OptionError("pca", cfg.pca, f"more components than the {n} training rows of the smallest fold; use at most {n}")
@@ -66,12 +69,18 @@ def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
         spec = cfg.spec(h)
         grid = len(head_grid(spec, cfg.grid)) > 1
         limit = n - -(-n // cfg.inner_cv) if grid else n  # the inner CV trains on about (inner_cv - 1) / inner_cv of it
+        given = own_grid(spec, cfg.grid)
         for name, param in spec.declared.items():
-            values = own_grid(spec, cfg.grid).get(name, [param.default])
+            values = given.get(name, [param.default])
             if param.at_most_rows and max(values) > limit:
                 where = "inner-CV training rows" if grid else "training rows"
+                if name not in given:
+                    failed[h] = (f"its default {name}={param.default} is more than the {limit} {where} of the smallest fold; "
+                                 f"give `params` {h}.{name}={limit} or less")
+                    continue
                 raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} {where} of the smallest fold; "
                                   f"use {name} <= {limit}")
+    return failed
 
 
 def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
@@ -159,7 +168,9 @@ def _run_fold_heads(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list)
                 else:
                     params, inner = choose_params(head, cfg, prepared, seed)
                 est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
-        except (ValueError, ArithmeticError, FaceprobeError) as exc:  # one head failing must not lose the others
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- one head failing (a plug-in may raise anything) must not lose the others
             out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
             continue
         scores = _in_class_order(est, raw, classes)
@@ -172,7 +183,7 @@ def _run_fold_heads(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list)
                     "n_train": int(len(prepared.ytr)), "n_test": int(len(test)), **met,
                     "test_paths": ds.paths[test].tolist(), "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
                     "scores": np.round(scores, 6).tolist()})
-    if prepared.notes:
+    if prepared.notes and out:
         out[-1]["fold_notes"] = sorted(prepared.notes)
     return out
 
@@ -271,7 +282,9 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     if cfg.split.fixed is not None and fixed is None:
         raise FaceprobeError("a fixed split needs the dataset's rows of each part (classify.fixedsplit.fixed_rows)")
     splits = [(0, fixed.train, fixed.test)] if fixed is not None else make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
-    _check_sizes(ds, cfg, splits)
+    failed = _check_sizes(ds, cfg, splits)
+    heads_given = list(cfg.heads)
+    cfg = replace(cfg, heads=[h for h in cfg.heads if h not in failed])
     notes = list(ds.notes)
     for r, train, test in splits:
         missing = sorted(set(classes) - set(ds.y[test]))
@@ -304,7 +317,9 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         results = run(t[0](*t[1], **t[2]) for t in tasks)
     results = [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
     flat = [res for fold in results for res in fold]
-    heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) for h in cfg.heads}
+    heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) if h not in failed else
+             {"summary": {name: None for name in SUMMARY_METRICS}, "per_class": {}, "confusion": None, "folds": [], "engine": [],
+              "error": failed[h]} for h in heads_given}
     if fixed is not None:
         from .protocols.fixed import fixed_figures
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from .._version import __version__
-from ..errors import OptionError
+from ..errors import FaceprobeError, OptionError
 from .config import EvalConfig
 from .data.dataset import Dataset, load_dataset
 from .evaluate import evaluate
@@ -180,6 +180,10 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
     cfg = prepare_config(replace(plan.eval, split=split))
     t0 = time.perf_counter()
     per_key = {d.key: evaluate(d, cfg) for d in datasets}
+    failed = [(k, h, r["error"]) for k, res in per_key.items() for h, r in res["heads"].items() if "error" in r]
+    if len(failed) == len(per_key) * len(cfg.heads):
+        key, head, why = failed[0]
+        raise FaceprobeError(f"no head gave results ({len(failed)} of {len(failed)} failed); first, {head} on {key}: {why}")
     if o.aggregate:
         from .data.aggregate import add_clip_figures
 

@@ -14,6 +14,10 @@ from ..errors import FaceprobeError, OptionError, flags_in
 __all__ = ["clean_errors", "echo_json", "flag_notes"]
 
 
+RESUMABLE = {"featurize_command", "demo_command", "predict_command"}
+"""Commands whose work is journaled as it goes (featurizing): a Ctrl-C keeps it."""
+
+
 def clean_errors(func):
     """Turn library errors into one-line click errors (exit 1) naming the flag, Ctrl-C into exit 130."""
 
@@ -32,7 +36,10 @@ def clean_errors(func):
             raise click.ClickException(f"{where}no space left on the device; free some space and run the same command again "
                                        "(results computed so far are kept)") from None
         except KeyboardInterrupt:
-            click.echo("interrupted; results computed so far are kept, run the same command to resume", err=True)
+            if func.__name__ in RESUMABLE:
+                click.echo("interrupted; results computed so far are kept, run the same command to resume", err=True)
+            else:
+                click.echo("interrupted; nothing was written", err=True)
             sys.exit(130)
 
     return wrapper

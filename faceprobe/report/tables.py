@@ -59,6 +59,8 @@ def grid_lines(res: dict) -> list[str]:
 
 def _single(res: dict) -> bool:
     split = res.get("provenance", {}).get("split", {})
+    if split.get("fixed") is not None:
+        return True
     return split.get("holdout") is not None and split.get("repeats", 1) == 1
 
 

@@ -107,6 +107,9 @@ def make_splits(y: np.ndarray, groups: np.ndarray | None, spec: SplitSpec) -> li
             if spec.group:
                 n_groups = len(set(groups))
                 if n_groups < spec.cv:
+                    if n_groups < 2:
+                        raise FaceprobeError("every row has the same group value, so splits cannot be grouped by it; use "
+                                             "`group=none`, or group by another column")
                     raise FaceprobeError(f"only {n_groups} subjects for {spec.cv} grouped folds; use `cv={n_groups}` or `group=none`")
                 splitter = StratifiedGroupKFold(n_splits=spec.cv, shuffle=True, random_state=seed)
                 it = splitter.split(np.zeros(len(y)), y, groups)

@@ -14,6 +14,8 @@ typical warm-up (``WARMUP_GUESS_S``), times each mode that passes and keeps the 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -73,10 +75,25 @@ def _inductor(runner, example):
     def run(x):
         # compiling happens on the first call (and on any recompile), so the option must hold
         # there; torch.compile(options={"freezing": True}) did not freeze (measured: no speed-up)
-        with config.patch(freezing=True):
+        with config.patch(freezing=True), _quiet_cuda_home():
             return compiled(x)
 
     return run
+
+
+@contextmanager
+def _quiet_cuda_home():
+    """Hide the warning inductor's code generation logs on a CPU-only machine ("No CUDA runtime
+    is found, using CUDA_HOME=...": irrelevant to a CPU run), for this call only."""
+    import logging
+
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 COMPILE_MODES.register("freeze", CompileMode(_freeze, 2.0, "torch.jit.trace + torch.jit.freeze"))

@@ -42,6 +42,9 @@ def read_manifest(
         with open(manifest, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
+            if not header:
+                raise FaceprobeError(f"{manifest}: empty file (no header row); a manifest starts with path,label[,subject], "
+                                     "a FER-2013 CSV with emotion,pixels[,Usage]")
             needed = ((path_col, "`path_col`"), (label_col, "`label_col`")) if labelled else ((path_col, "`path_col`"),)
             for col, option in needed:
                 if col not in header:
