@@ -6,7 +6,10 @@ import os
 
 from .errors import OptionError
 
-__all__ = ["check_writable"]
+__all__ = ["check_writable", "csv_safe", "CSV_TRIGGERS"]
+
+CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet evaluate a cell as a formula (OWASP, CSV injection)."""
 
 
 def check_writable(path: str, param: str) -> None:
@@ -24,3 +27,16 @@ def check_writable(path: str, param: str) -> None:
         raise OptionError(param, path, f"the folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OptionError(param, path, f"the folder {folder} is not writable")
+
+
+def csv_safe(value):
+    """A text cell a spreadsheet will show, not evaluate: a leading ``=``, ``+``, ``-``, ``@``,
+    tab or carriage return gets a ``'`` in front (OWASP's advice for CSV injection). Numbers,
+    and text that reads as a number (``-0.5``), pass unchanged."""
+    if not isinstance(value, str) or not value.startswith(CSV_TRIGGERS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value

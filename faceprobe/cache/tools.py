@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 
 from ..errors import FaceprobeError, OptionError
+from ..outputs import csv_safe
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, key_stem, open_cache
 from .store import extra_columns, read_features, read_images, read_table, stale_copies
@@ -183,12 +184,20 @@ def verify_cache(path: str) -> list[str]:
     return problems
 
 
-def export_key(path: str, key: str | None, out: str, fmt: str = "npz") -> dict:
+def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> dict:
     """Write one feature key with labels, subjects and paths to ``.npz`` or ``.csv``.
 
     Rows are the images with status ok that the key holds a vector for, sorted by path; an
-    image listed under several paths appears once per path.
+    image listed under several paths appears once per path. ``fmt`` None: from the suffix of
+    ``out``. Text cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``) get a ``'``.
     """
+    suffix = os.path.splitext(str(out))[1].lower().lstrip(".")
+    if fmt is None:
+        if suffix not in ("npz", "csv"):
+            raise OptionError("output", out, "ends in neither .npz nor .csv; give one of those suffixes, or `format`")
+        fmt = suffix
+    elif suffix in ("npz", "csv") and suffix != fmt:
+        raise OptionError("format", fmt, f"does not match the output {out}; use the same on both")
     key = resolve_key(path, key)
     fm = read_features(path, key)
     images = read_images(path)
@@ -206,9 +215,10 @@ def export_key(path: str, key: str | None, out: str, fmt: str = "npz") -> dict:
     elif fmt == "csv":
         with open(out, "w", newline="", encoding="utf-8") as handle:
             w = csv.writer(handle)
-            w.writerow(["path", "label", "subject", "sha256", *extra, *[f"f{j}" for j in range(X.shape[1])]])
+            w.writerow(["path", "label", "subject", "sha256", *map(csv_safe, extra), *[f"f{j}" for j in range(X.shape[1])]])
             for j in range(len(rows)):
-                w.writerow([cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(v[j] for v in extra.values()),
+                text = [cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(v[j] for v in extra.values())]
+                w.writerow([*map(csv_safe, text),
                             *(f"{v:.8g}" for v in X[j])])
     else:
         raise OptionError("format", fmt, "choose from: npz, csv")

@@ -92,7 +92,7 @@ def verify_command(cache):
 @cache_group.command("export")
 @cache_option
 @click.option("--backbone", "-b", "--key", "-k", "key", default=None, help="Feature key or its backbone prefix (needed when the cache holds several).")
-@click.option("--format", "fmt", type=click.Choice(["npz", "csv"]), default="npz", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["npz", "csv"]), default=None, help="Default: from the output's suffix (.npz or .csv).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @clean_errors
 def export_command(cache, key, fmt, output):

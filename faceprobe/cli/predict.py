@@ -31,6 +31,10 @@ def predict_command(source, model_path, cache, root, path_col, output, quiet):
     from ..prediction import predict
 
     frame = predict(model_path, source, cache, root=root, path_col=path_col, progress=not quiet)
+    from ..outputs import csv_safe
+
+    text = frame.select_dtypes(include="object").columns
+    frame[text] = frame[text].map(csv_safe)
     frame.to_csv(output, index=False, float_format="%.6f")
     done = int((frame["label"] != "").sum())
     click.echo(f"wrote {done} predictions to {output}" + (f" ({len(frame) - done} images without one: see the reason column)" if done < len(frame) else ""))

@@ -33,23 +33,23 @@ def key_sections(res: dict, level: int = 2) -> list[str]:
     table = '<table id="metrics">' if level == 2 else "<table class='metrics'>"
     fixed = bool(res.get("provenance", {}).get("split", {}).get("fixed"))
     what = "value [95 % bootstrap interval]" if fixed else "mean ± std"
-    parts.append(f'<h{level}>Metrics (%, {what})</h{level}>{table}<tr><th>metric</th>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
+    parts.append(f'<h{level}>Metrics (%, {what})</h{level}>{table}<tr><th>metric</th>' + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>")
     for name, label in ROWS:
         parts.append(f"<tr><td>{label}</td>" + "".join(f"<td>{summary_cell(res['heads'][h]['summary'][name])}</td>" for h in heads) + "</tr>")
     parts.append("</table>")
     for title, rows in extra_tables(res, heads):
         parts.append(f"<p class='extra'>{html.escape(title)}</p><table class='metrics'><tr><th>metric</th>"
-                     + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows] + ["</table>"]
     for h in heads:
         r = res["heads"][h]
         if "error" in r:
-            parts.append(f"<h{level}>{h}</h{level}><p class='error'>no results: {html.escape(r['error'])}</p>")
+            parts.append(f"<h{level}>{html.escape(h)}</h{level}><p class='error'>no results: {html.escape(r['error'])}</p>")
             continue
         if chosen_params(r):
-            parts.append(f"<h{level}>{h}</h{level}><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
+            parts.append(f"<h{level}>{html.escape(h)}</h{level}><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
         else:
-            parts.append(f"<h{level}>{h}</h{level}>")
+            parts.append(f"<h{level}>{html.escape(h)}</h{level}>")
         parts.append("<table class='per-class'><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>n</th></tr>")
         for c, v in r["per_class"].items():
             parts.append(f"<tr><td>{html.escape(c)}</td><td>{pct(v['precision'])}</td><td>{pct(v['recall'])}</td><td>{pct(v['specificity'])}</td><td>{pct(v['f1'])}</td><td>{v['support']}</td></tr>")

@@ -75,11 +75,26 @@ def write_report(res: dict, out: str, fmt: str | None = None) -> str:
     return fmt
 
 
+def md_safe(obj):
+    """``obj`` with every string (dict keys too) HTML-escaped and ``|`` escaped, for Markdown;
+    the provenance is left as it is (it goes into a fenced code block)."""
+    if isinstance(obj, dict):
+        return {md_safe(k): (v if k == "provenance" else md_safe(v)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [md_safe(v) for v in obj]
+    if isinstance(obj, str):
+        return html.escape(obj, quote=False).replace("|", "\\|")
+    return obj
+
+
 def render_markdown(res: dict) -> str:
-    """The same content as Markdown tables (no images); a study gets its grid first."""
-    res = layout_view(res)
+    """The same content as Markdown tables (no images); a study gets its grid first. Every text
+    that came from the data (labels, subjects, keys, heads, notes) has its HTML escaped and its
+    table bars escaped, so a label such as ``<script>`` shows as text."""
+    res = md_safe(layout_view(res))
     out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
     out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
     out += study_markdown(res) if res.get("study") else key_markdown(res)
-    out += ["", "## Provenance", "", "```json", json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str), "```", ""]
+    prov = json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str).replace("`", "\\u0060")  # no fence breaks out
+    out += ["", "## Provenance", "", "```json", prov, "```", ""]
     return "\n".join(out)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import html
 import os
 
 from ..errors import OptionError
+from ..outputs import csv_safe
 
 __all__ = ["TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text"]
 
@@ -75,13 +77,15 @@ def write_table(res: dict, path: str) -> str:
             engines = res.get("provenance", {}).get("engines", {})
             for c in res["grid"]:
                 engine = "+".join(f"{e['engine']} {e['version']}" for e in engines.get(c["head"], []))
-                w.writerow([c["key"], c["head"], res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"], c["p_holm"], c["tied"], engine])
+                w.writerow([csv_safe(c["key"]), csv_safe(c["head"]), res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"],
+                            c["p_holm"], c["tied"], engine])
         elif fmt == "md":
-            handle.write("| key | " + " | ".join(heads) + " |\n|---|" + "---|" * len(heads) + "\n")
+            md = lambda t: html.escape(t, quote=False).replace("|", "\\|")
+            handle.write("| key | " + " | ".join(map(md, heads)) + " |\n|---|" + "---|" * len(heads) + "\n")
             for k in keys:
                 cells = [cell_text(at.get((k, h))).replace(" *", "").replace(" =", " (tied)") for h in heads]
                 cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
-                handle.write(f"| {k} | " + " | ".join(cells) + " |\n")
+                handle.write(f"| {md(k)} | " + " | ".join(cells) + " |\n")
         else:
             handle.write(_latex(res, keys, heads, at))
     return fmt
