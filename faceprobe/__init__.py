@@ -9,8 +9,8 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     res.summary(); res.to_frame()
     faceprobe.evaluate(feats.X, y=labels, groups=subjects, cv=GroupKFold(5), heads=[LinearDiscriminantAnalysis()])
     faceprobe.register_head("lda", build, params={...})   # usable by evaluate at once
-    faceprobe.fit("features.h5", "logreg", "model.joblib") # cross-validated, then trained on all rows
-    faceprobe.predict("model.joblib", "new_faces/")       # DataFrame
+    faceprobe.fit("features.h5", "logreg", "model.skops") # cross-validated, then trained on all rows
+    faceprobe.predict("model.skops", "new_faces/")       # DataFrame
 """
 
 from ._version import __version__

@@ -172,7 +172,7 @@ def fit(cache: str, head: str, output: str, key: str | None = None, **options) -
     """Train one head on every cached row and save it, as ``faceprobe fit`` does.
 
     The head is cross-validated first (for the record, with the same protocol options as
-    :func:`evaluate`), then fitted on all rows; the model file (joblib) and its ``.sha256``
+    :func:`evaluate`), then fitted on all rows; the model file (``.skops``, or a ``.joblib`` pickle when named so) and its ``.sha256``
     are what :func:`predict` loads.
 
     Parameters

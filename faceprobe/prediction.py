@@ -38,7 +38,7 @@ def _probabilities(pipe, X: np.ndarray) -> np.ndarray:
 
 
 def predict(model: dict | str, images, cache: str = "features.h5", *, root: str | None = None, path_col: str = "path",
-            progress: bool = False):
+            progress: bool = False, allow_pickle: bool = False):
     """Predict the class of new images.
 
     Parameters
@@ -51,6 +51,9 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
         Feature cache used, and filled, for the new images.
     root, path_col : see ``featurize``.
     progress : bool, default=False
+    allow_pickle : bool, default=False
+        Load a ``.joblib`` model file (a pickle, which can run any code it holds): only for
+        files you made yourself. ``.skops`` files need no such permission.
 
     Returns
     -------
@@ -68,7 +71,7 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     from .featurize.sources.read import read_source
 
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(str(model))
+        model = load_model(str(model), allow_pickle=allow_pickle)
     spec = model["feature_spec"]
     weights, seed = weights_request(model["weights"])
     summary = featurize(FeaturizeConfig(source=images, backbones=[spec["backbone"]], weights=[weights], cache=cache, root=root, path_col=path_col,

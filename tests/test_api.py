@@ -203,9 +203,9 @@ def test_evaluate_takes_features_arrays_splitters_and_estimator_instances(tiny_c
 def test_fit_in_the_api_trains_saves_and_predict_reads_it(tiny_cache, tmp_path):
     from faceprobe.classify.model import load_model
 
-    model = faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "m.joblib"), cv=3, params={"C": 0.5})
+    model = faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "m.skops"), cv=3, params={"C": 0.5})
     assert model["head"] == "logreg" and model["params"]["C"] == 0.5 and model["trained_rows"] == 60
     assert model["cv"]["summary"]["accuracy"]["mean"] > 0.6
-    assert load_model(str(tmp_path / "m.joblib"))["key"] == model["key"]
+    assert load_model(str(tmp_path / "m.skops"))["key"] == model["key"]
     with pytest.raises(OptionError, match="not options of fit"):
-        faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "n.joblib"), folds=3)
+        faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "n.skops"), folds=3)

@@ -416,8 +416,8 @@ def test_a_model_fitted_on_onedal_names_the_extra_where_it_is_missing(tmp_path, 
     out = tmp_path / "m.joblib"
     model = run_fit(ClassifyOptions(cache=str(cache), head="svm", cv=3, engine="onedal"), str(out))
     assert model["engine"]["engine"] == "onedal"
-    assert load_model(str(out))["engine"] == model["engine"]
+    assert load_model(str(out), allow_pickle=True)["engine"] == model["engine"]
     monkeypatch.setitem(sys.modules, "sklearnex", None)  # as where scikit-learn-intelex is not installed
     with pytest.raises(OptionError) as e:
-        load_model(str(out))
+        load_model(str(out), allow_pickle=True)
     assert "onedal engine" in str(e.value) and "faceprobe[fast]" in str(e.value)

@@ -12,10 +12,10 @@ def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path, invoke):
     cache = tmp_path / "f.h5"
     r = invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
     assert r.exit_code == 0, r.output
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.skops"
     r = invoke("fit", "--head", "logreg", "--cache", cache, "--cv", 2, "-o", model)
     assert r.exit_code == 0, r.output
-    assert "trained logreg on 12 images" in r.output and (tmp_path / "m.joblib.sha256").exists()
+    assert "trained logreg on 12 images" in r.output and (tmp_path / "m.skops.sha256").exists()
 
     new = tmp_path / "new"
     new.mkdir()
@@ -40,7 +40,7 @@ def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path, invoke):
 def test_tampered_model_is_refused(image_folder: Path, tmp_path: Path, invoke):
     cache = tmp_path / "f.h5"
     invoke("featurize", image_folder, "-b", TINY, "-w", "none", "--cache", cache, "--precision", "fp32", "--workers", 0, "-q")
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.skops"
     assert invoke("fit", "--head", "knn", "--cache", cache, "--cv", 2, "-o", model).exit_code == 0
     with model.open("ab") as handle:
         handle.write(b"x")
@@ -55,7 +55,7 @@ def test_predict_api_returns_a_frame_for_a_list_of_files_with_reasons(image_fold
 
     cache = tmp_path / "f.h5"
     assert featurize_cli(image_folder, cache).exit_code == 0
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.skops"
     assert invoke("fit", "--head", "svm", "--cache", cache, "--cv", 2, "-o", model).exit_code == 0
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")

@@ -258,7 +258,7 @@ def test_real_faces_lite0_blocks_and_pooled_output_in_one_run(real_dir, real_sub
 
 @pytest.mark.parametrize("request_name", ["resnet18@layer3", "timm/test_resnet"])
 def test_a_model_fitted_on_a_layer_or_timm_key_predicts_new_images(image_folder, tmp_path, invoke, request_name):
-    cache, model = tmp_path / "c.h5", tmp_path / "m.joblib"
+    cache, model = tmp_path / "c.h5", tmp_path / "m.skops"
     r = invoke("featurize", image_folder, "-b", request_name.split("@")[0], "-b", request_name, "-w", "none", "-c", cache,
                "--precision", "fp32", "--compile", "none", "--workers", 0, "-q")
     assert r.exit_code == 0, r.output

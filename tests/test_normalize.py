@@ -64,7 +64,7 @@ def test_normalize_refuses_rows_without_a_subject_and_fit(tmp_path):
     from faceprobe.classify.run import ClassifyOptions, run_fit
 
     with pytest.raises(OptionError, match=r"is transductive"):
-        run_fit(ClassifyOptions(cache=cache, head="logreg", normalize="subject"), str(tmp_path / "m.joblib"))
+        run_fit(ClassifyOptions(cache=cache, head="logreg", normalize="subject"), str(tmp_path / "m.skops"))
 
 
 def test_real_faces_normalize_subject_leaves_out_single_image_people(real_lite0_cache):

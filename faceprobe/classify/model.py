@@ -1,8 +1,10 @@
 """Train one head on every cached row, save it, and load it safely (``faceprobe.predict`` applies it).
 
-Model files are joblib pickles: **load only files from sources you trust**, as unpickling can
-run code. A ``<model>.sha256`` file written next to each model lets :func:`load_model` refuse
-a file that was changed or truncated after it was saved.
+Model files are ``.skops`` by default (skops.io, the scikit-learn project's secure format:
+loading runs no code from the file, and only scikit-learn, faceprobe, numpy and scipy types are
+accepted). A ``.joblib`` pickle is written only when its name asks for it, and loaded only with
+``allow_pickle`` (a pickle can run any code). A ``<model>.sha256`` file written next to each
+model lets :func:`load_model` refuse a file that was changed or truncated after it was saved.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .engines import engine_provenance
 from .evaluate import evaluate
 from .folds import fit_all
 
-__all__ = ["MODEL_FORMAT", "fit_model", "save_model", "load_model"]
+__all__ = ["MODEL_FORMAT", "MODEL_FORMATS", "TRUSTED_MODULES", "fit_model", "model_format", "save_model", "load_model"]
 
 MODEL_FORMAT = "faceprobe-model"
 
@@ -78,45 +80,104 @@ def _cv_record(metrics: dict | None, head: str) -> dict | None:
     return out
 
 
-def save_model(model: dict, path: str) -> str:
-    """Write the model with joblib and its sha256 next to it; return the hash."""
-    import joblib
+MODEL_FORMATS = {".skops": "skops", ".joblib": "joblib", ".pkl": "joblib"}
+"""Model file suffixes: ``.skops`` (the default; loading runs no code from the file) and
+``.joblib``/``.pkl`` (a pickle: on explicit request only, and loaded only with ``allow_pickle``)."""
 
-    joblib.dump(model, path)
+TRUSTED_MODULES = ("sklearn.", "faceprobe.", "numpy.", "scipy.")
+"""Where the types a ``.skops`` model may hold come from; any other type is refused at load."""
+
+
+def model_format(path: str) -> str:
+    """``skops`` or ``joblib``, from the file's suffix.
+
+    Raises
+    ------
+    OptionError
+        For another suffix.
+    """
+    fmt = MODEL_FORMATS.get(os.path.splitext(str(path))[1].lower())
+    if fmt is None:
+        raise OptionError("output", str(path), "a model file ends in .skops (safe to load; the default) or .joblib (a pickle)")
+    return fmt
+
+
+def save_model(model: dict, path: str) -> str:
+    """Write the model (``.skops`` with skops.io, ``.joblib`` with joblib) and its sha256 next to it; return the hash."""
+    if model_format(path) == "skops":
+        import skops.io as sio
+
+        sio.dump(model, path)
+    else:
+        import joblib
+
+        joblib.dump(model, path)
     digest = file_sha256(path)
     with open(path + ".sha256", "w", encoding="utf-8") as handle:
         handle.write(f"{digest}  {os.path.basename(path)}\n")
     return digest
 
 
-def load_model(path: str) -> dict:
-    """Load a model after checking its sha256 file. Only load models from trusted sources.
+def _load_skops(path: str) -> dict:
+    import skops.io as sio
 
-    Raises
-    ------
-    FaceprobeError
-        Missing file or hash file, hash mismatch, or not a faceprobe model.
-    """
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 -- a damaged or foreign file raises many types
+        raise OptionError("model", path, f"not a readable .skops file ({type(exc).__name__})") from None
+    foreign = sorted(t for t in untrusted if not t.startswith(TRUSTED_MODULES))
+    if foreign:
+        raise OptionError("model", path, f"holds types faceprobe does not trust ({', '.join(foreign[:3])}); refusing to load it")
+    return sio.load(path, trusted=untrusted)
+
+
+def _load_joblib(path: str) -> dict:
     import joblib
 
-    if not os.path.isfile(path):
-        raise OptionError("model", path, "no such file")
     try:
-        with open(path + ".sha256", encoding="utf-8") as handle:
-            expected = handle.read().split()[0]
-    except (OSError, IndexError):
-        raise OptionError("model", path, f"no {os.path.basename(path)}.sha256 next to it; refusing to unpickle an unverified file") from None
-    if file_sha256(path) != expected:
-        raise OptionError("model", path, f"sha256 does not match {path}.sha256; the file changed after it was saved")
-    try:
-        model = joblib.load(path)
+        return joblib.load(path)
     except ModuleNotFoundError as exc:  # fitted on an engine that is not installed here
         from .engines import ENGINES
 
         engine = next((e for _, e in ENGINES.items() if (exc.name or "").split(".")[0] == e.module), None)
         how = f"it was fitted on the {engine.name} engine: {engine.install}" if engine else f"it needs the module {exc.name}"
         raise OptionError("model", path, f"cannot load here; {how}") from None
-    except Exception as exc:  # unpickling raises many types
+
+
+def load_model(path: str, *, allow_pickle: bool = False) -> dict:
+    """Load a model after checking its sha256 file.
+
+    A ``.skops`` file is loaded without running code from it: only types from scikit-learn,
+    faceprobe, numpy and scipy are accepted. A ``.joblib`` file is a pickle, which can run any
+    code it holds (the sha256 proves the file is unchanged, not who made it): it is loaded only
+    with ``allow_pickle=True``, for files you made yourself.
+
+    Raises
+    ------
+    OptionError
+        Missing file or hash file, hash mismatch, a pickle without ``allow_pickle``, foreign
+        types, or not a faceprobe model.
+    """
+    if not os.path.isfile(path):
+        raise OptionError("model", path, "no such file")
+    fmt = MODEL_FORMATS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise OptionError("model", path, "a model file ends in .skops or .joblib")
+    if fmt == "joblib" and not allow_pickle:
+        raise OptionError("model", path, "is a joblib pickle: loading it can run any code it holds; load only a file you made, "
+                                         "with `allow_pickle`, or refit it with a .skops output")
+    try:
+        with open(path + ".sha256", encoding="utf-8") as handle:
+            expected = handle.read().split()[0]
+    except (OSError, IndexError):
+        raise OptionError("model", path, f"no {os.path.basename(path)}.sha256 next to it; refusing to load an unverified file") from None
+    if file_sha256(path) != expected:
+        raise OptionError("model", path, f"sha256 does not match {path}.sha256; the file changed after it was saved")
+    try:
+        model = _load_skops(path) if fmt == "skops" else _load_joblib(path)
+    except OptionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- unpickling raises many types
         raise OptionError("model", path, f"cannot load ({type(exc).__name__})") from None
     if not isinstance(model, dict) or model.get("format") != MODEL_FORMAT:
         raise OptionError("model", path, "not a faceprobe model")

@@ -92,7 +92,7 @@ def _plan(options) -> ClassifyPlan:
 def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     """Cross-validate one head for the record, train it on all rows, save it to ``out``."""
     from ..cache.store import read_features
-    from .model import fit_model, save_model
+    from .model import fit_model, model_format, save_model
 
     plan = _plan(options)
     o = plan.options
@@ -106,11 +106,20 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
         raise OptionError("head", ",".join(plan.eval.heads), "fit trains one head; give one")
     if plan.study:
         raise OptionError("key", ",".join(str(k) for k in plan.keys), "fit trains on one feature key; give one")
+    from ..outputs import check_writable
+
+    check_writable(out, "output")
+    cfg = plan.eval
+    if model_format(out) == "skops" and o.engine != "sklearn":  # skops holds scikit-learn's own estimators only
+        if o.engine != "auto":
+            raise OptionError("engine", o.engine, f"a .skops model holds scikit-learn estimators; use `engine=sklearn`, or "
+                                                  f"a .joblib output (a pickle) for a model fitted on {o.engine}")
+        cfg = replace(cfg, engine="sklearn")
     datasets, split = build_datasets(plan)
     ds = datasets[0]
     runs = read_features(o.cache, ds.key).runs
     weights = runs[-1].get("weights", {}).get(ds.spec["backbone"], {})
-    model = fit_model(ds, replace(plan.eval, split=split), weights)
+    model = fit_model(ds, replace(cfg, split=split), weights)
     model["sha256"] = save_model(model, out)
     return model
 

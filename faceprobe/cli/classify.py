@@ -130,16 +130,18 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
 @click.command("fit")
 @click.option("--head", required=True, help=f"One head: {', '.join(HEADS.names())}.")
 @evaluation_options
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write (joblib) and its .sha256.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write and its .sha256: .skops (safe to load; fitted on scikit-learn) or .joblib (a pickle).")
 @clean_errors
 def fit_command(output, classes, params, where, **options):
     """Train one head on all cached rows and save it, with its cross-validated metrics.
 
-    The model file is a joblib pickle: load only models from sources you trust.
+    A .skops model file loads without running code from it (skops.io; it holds scikit-learn's
+    estimators, so --engine auto fits on scikit-learn). A .joblib file is a pickle: predict
+    loads it only with --allow-pickle.
 
     \b
     Example:
-      faceprobe fit --head logreg -o model.joblib
+      faceprobe fit --head logreg -o model.skops
     """
     from ..classify.run import ClassifyOptions, run_fit
 

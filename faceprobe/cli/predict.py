@@ -17,8 +17,9 @@ __all__ = ["predict_command"]
 @click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
 @click.option("--output", "-o", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--allow-pickle", is_flag=True, help="Load a .joblib model (a pickle: it can run any code it holds); only for files you made.")
 @clean_errors
-def predict_command(source, model_path, cache, root, path_col, output, quiet):
+def predict_command(source, model_path, cache, root, path_col, output, quiet, allow_pickle):
     """Predict the class of new images: path,label,p_<class>...,reason CSV.
 
     SOURCE is a folder of images (searched recursively) or a CSV with a path column. Images
@@ -26,11 +27,11 @@ def predict_command(source, model_path, cache, root, path_col, output, quiet):
 
     \b
     Example:
-      faceprobe predict --model model.joblib new_faces/ -o predictions.csv
+      faceprobe predict --model model.skops new_faces/ -o predictions.csv
     """
     from ..prediction import predict
 
-    frame = predict(model_path, source, cache, root=root, path_col=path_col, progress=not quiet)
+    frame = predict(model_path, source, cache, root=root, path_col=path_col, progress=not quiet, allow_pickle=allow_pickle)
     from ..outputs import csv_safe
 
     text = frame.select_dtypes(include="object").columns
