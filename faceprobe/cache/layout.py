@@ -22,6 +22,7 @@ __all__ = [
     "open_cache",
     "journal_dir",
     "lock_path",
+    "real_cache",
 ]
 
 FORMAT_NAME = "faceprobe-cache"
@@ -70,14 +71,20 @@ def key_stem(backbone: str) -> str:
     return backbone.replace("/", "-")
 
 
+def real_cache(cache: str | os.PathLike) -> str:
+    """The cache's real path: a symlinked cache is written (and locked, and journaled) at its target."""
+    return os.path.realpath(os.fspath(cache))
+
+
 def journal_dir(cache: str | os.PathLike) -> str:
-    """Folder of not-yet-committed result parts of a cache."""
-    return os.fspath(cache) + ".journal"
+    """Folder of not-yet-committed result parts of a cache (next to its real file)."""
+    return real_cache(cache) + ".journal"
 
 
 def lock_path(cache: str | os.PathLike) -> str:
-    """Lock file held by the one writer of a cache."""
-    return os.fspath(cache) + ".lock"
+    """Lock file held by the one writer of a cache (next to its real file, so a link and its
+    target share one lock)."""
+    return real_cache(cache) + ".lock"
 
 
 @contextmanager

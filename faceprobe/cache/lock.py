@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from contextlib import contextmanager
 
 from ..errors import FaceprobeError
-from .layout import lock_path
+from .layout import lock_path, real_cache
 
 __all__ = ["writer_lock"]
 
@@ -22,9 +23,16 @@ def writer_lock(cache: str):
         ``locked by PID N`` when another live process holds it. A lock left by a killed
         process is free again: ``flock`` locks die with their process.
     """
+    real = real_cache(cache)
+    if os.path.isfile(real) and not os.stat(real).st_mode & stat.S_IWUSR:
+        raise FaceprobeError(f"{cache}: the cache is read-only; make it writable (chmod u+w) to add to it, or give another cache")
     path = lock_path(cache)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        raise FaceprobeError(f"{cache}: cannot write in {folder} (no permission); give a cache in a writable folder") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

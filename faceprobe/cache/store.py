@@ -18,7 +18,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import FaceprobeError
 from .journal import Part
-from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache
+from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache, real_cache
 
 __all__ = ["FeatureMatrix", "STATUSES", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
            "read_features", "read_root_attrs", "table_digest"]
@@ -275,7 +275,7 @@ def stale_copies(path: str) -> list[str]:
     """Temporary copies a killed commit left next to the cache (``<cache>.tmp-<pid>``)."""
     import glob
 
-    return sorted(glob.glob(glob.escape(os.fspath(path)) + ".tmp-*"))
+    return sorted(glob.glob(glob.escape(real_cache(path)) + ".tmp-*"))
 
 
 def remove_stale_copies(path: str) -> tuple[int, int]:
@@ -335,7 +335,7 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
     int
         Number of feature rows added.
     """
-    path = os.fspath(path)
+    path = real_cache(path)  # through a symlink to its target: the link stays a link
     tmp = f"{path}.tmp-{os.getpid()}"
     _check_space(path, parts)
     if os.path.exists(path):
