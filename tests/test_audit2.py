@@ -333,3 +333,59 @@ def test_a_read_only_cache_is_refused_for_writing_and_stays_read_only(image_fold
     assert r.exit_code == 1 and "the cache is read-only; make it writable" in r.output and r.output.count("\n") == 1
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o444
     assert invoke("classify", "-c", cache, "--head", "logreg", "--cv", 2, "--group", "none").exit_code == 0  # reading is fine
+
+
+# ------------------------------------------------------------------ silently wrong inputs
+
+
+def test_fer_rows_smaller_than_image_files_allow_are_recorded_as_bad(tmp_path):
+    import csv
+
+    from faceprobe.featurize.sources import read_source
+
+    with open(tmp_path / "fer.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        w.writerow([0, "7", "Training"])                              # 1 pixel
+        w.writerow([0, " ".join(["9"] * 16), "Training"])             # 4 x 4
+        w.writerow([1, " ".join(["9"] * 256), "Training"])            # 16 x 16: the smallest allowed
+    refs = read_source(str(tmp_path / "fer.csv")).entries
+    reasons = [r.fingerprint().error for r in refs]
+    assert reasons[0] == "line 2: image is 1x1 pixels, smaller than the 16-pixel minimum"
+    assert reasons[1] == "line 3: image is 4x4 pixels, smaller than the 16-pixel minimum" and reasons[2] == ""
+
+
+def test_a_path_listed_with_two_subjects_is_left_out_and_said(image_folder, tmp_path, featurize_cli):
+    rows = ["path,label,subject"] + [f"{p.relative_to(image_folder)},{p.parent.name},s{i % 3}"
+                                     for i, p in enumerate(sorted(image_folder.rglob("*.*")))]
+    rows.append(rows[1].rsplit(",", 1)[0] + ",someone_else")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    r = featurize_cli(tmp_path / "m.csv", tmp_path / "c.h5", "--root", image_folder)
+    assert r.exit_code == 0, r.output
+    assert "1 listed with different labels or subjects, left out:" in r.output and "subject s0 / subject someone_else" in r.output
+
+
+def test_merge_refuses_extra_columns_that_disagree_whatever_the_order(synthetic_cache, tmp_path, invoke):
+    from faceprobe.cache.store import commit, read_images
+
+    a, b = synthetic_cache(tmp_path / "a.h5"), synthetic_cache(tmp_path / "b.h5")
+    for cache, site in ((a, "lab1"), (b, "lab2")):
+        images = read_images(str(cache))
+        images["extra"] = np.asarray([f'{{"site": "{site}"}}'] * len(images["path"]), dtype=object)
+        commit(str(cache), images=images)
+    for first, second in ((a, b), (b, a)):
+        r = invoke("cache", "merge", first, second, "-o", tmp_path / f"m-{first.stem}.h5")
+        assert r.exit_code == 1 and "has site" in r.output and "not merging" in r.output, r.output
+
+
+def test_clips_split_across_grouped_folds_are_warned_about(synthetic_cache, tmp_path):
+    from faceprobe.cache.store import commit, read_images
+
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=12, per_subject=4)
+    images = read_images(str(cache))  # a "clip" spans two people, so subject-grouped folds split it
+    images["extra"] = np.asarray([f'{{"sequence": "q{i // 8}"}}' for i in range(len(images["path"]))], dtype=object)
+    commit(str(cache), images=images)
+    res = faceprobe.evaluate(str(cache), heads="logreg", cv=3, aggregate="sequence")
+    assert any("sequence clips have frames in more than one test fold" in n and "`group=sequence`" in n for n in res.notes)
+    kept = faceprobe.evaluate(str(cache), heads="logreg", cv=3, aggregate="sequence", group="sequence")
+    assert not any("more than one test fold" in n for n in kept.notes)

@@ -15,6 +15,18 @@ from .store import commit, read_features, read_images, read_root_attrs
 __all__ = ["merge_caches"]
 
 
+def _merged_extra(path: str, image: str, old: str, new: str) -> str:
+    """The union of two rows' extra columns; a column the two give different values is refused
+    (so ``merge A B`` and ``merge B A`` cannot differ)."""
+    a, b = (json.loads(t) if t else {} for t in (str(old), str(new)))
+    for col in sorted(set(a) & set(b)):
+        if str(a[col]) != str(b[col]):
+            raise FaceprobeError(f"{path}: {image} has {col} {b[col]!r}, another cache says {a[col]!r}; not merging "
+                                 "(fix the column in one of them)")
+    both = {**a, **b}
+    return json.dumps(both, sort_keys=True) if both else ""
+
+
 def _merged_images(paths: list[str]) -> dict[str, list]:
     rows: dict[str, dict] = {}
     for path in paths:
@@ -28,8 +40,10 @@ def _merged_images(paths: list[str]) -> dict[str, list]:
             for col in ("sha256", "label", "subject"):
                 if old[col] and new[col] and str(old[col]) != str(new[col]):
                     raise FaceprobeError(f"{path}: {p} has {col} {new[col]!r}, another cache says {old[col]!r}; not merging")
+            extra = _merged_extra(path, str(p), old["extra"], new["extra"])
             if old["status"] == "pending" and new["status"] != "pending":
                 rows[str(p)] = new
+            rows[str(p)]["extra"] = extra
     ordered = sorted(rows)
     return {c: np.asarray([rows[p][c] for p in ordered]) for c in IMAGE_COLUMNS}
 

@@ -46,7 +46,7 @@ def _report(s: dict) -> None:
         click.echo(f"{s['repeats']} paths listed more than once with the same label were counted once")
     if s['duplicates_by_content']:
         click.echo(f"{s['duplicates_by_content']} images have the same bytes as another listed image; computed once")
-    for label, items in (("listed with different labels, left out", s['conflicts']), ("unusable images, skipped", s['bad'])):
+    for label, items in (("listed with different labels or subjects, left out", s['conflicts']), ("unusable images, skipped", s['bad'])):
         if items:
             click.echo(f"{len(items)} {label}:", err=True)
             for path, why in items[:MAX_LISTED]:

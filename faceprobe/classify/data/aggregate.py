@@ -55,6 +55,17 @@ def clip_figures(head_result: dict, clip_of: dict, classes: list[str], repeats: 
             "mixed_label_clips": int(sum(m for *_, m in per_fold))}
 
 
+def _straddling(res: dict, clip_of: dict) -> int:
+    """Clips whose frames are in the test sets of different folds (of the first repeat)."""
+    folds = next((r["folds"] for r in res["heads"].values() if r.get("folds") and "test_paths" in r["folds"][0]), [])
+    seen: dict[str, set] = {}
+    for f in folds:
+        if f["repeat"] == 0:
+            for p in f["test_paths"]:
+                seen.setdefault(clip_of.get(p, ""), set()).add(f["fold"])
+    return sum(1 for clip, where in seen.items() if clip and len(where) > 1)
+
+
 def add_clip_figures(res: dict, ds, column: str, repeats: int) -> None:
     """Add ``clips`` figures to every head of a results dict (in place)."""
     if column not in ds.columns:
@@ -67,3 +78,7 @@ def add_clip_figures(res: dict, ds, column: str, repeats: int) -> None:
         figures = clip_figures(r, clip_of, res["classes"], repeats)
         if figures:
             r["clips"] = {"column": column, **figures}
+    straddling = _straddling(res, clip_of)
+    if straddling:
+        res["notes"].append(f"{straddling} {column} clips have frames in more than one test fold (the splits are not grouped "
+                            f"by {column}), so they are scored in parts; `group={column}` keeps each clip in one fold")

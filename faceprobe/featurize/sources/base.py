@@ -77,8 +77,8 @@ class SourceTable:
     ----------
     entries : list of ImageRef
         Unique images in source order.
-    conflicts : list of (path, labels)
-        Paths listed more than once with different labels; left out.
+    conflicts : list of (path, values)
+        Paths listed with different labels (the labels) or subjects (``subject NAME`` each): left out.
     repeats : int
         Paths listed more than once with the same label; counted once.
     reader : str

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import BadImage, FaceprobeError
+from .decode import MIN_SIDE
 from .base import SOURCE_READERS, ImageRef, Reader, SourceOptions
 
 __all__ = ["FER2013_LABELS", "PixelRef", "is_pixel_csv", "read_pixel_csv"]
@@ -83,6 +84,8 @@ def _pixels(text: str) -> tuple[bytes, int, str]:
         return b"", 0, f"{len(values)} pixel values do not make a square image"
     if values.min() < 0 or values.max() > 255:
         return b"", 0, "pixel values outside 0-255"
+    if side < MIN_SIDE:  # the same rule as image files
+        return b"", 0, f"image is {side}x{side} pixels, smaller than the {MIN_SIDE}-pixel minimum"
     return values.astype(np.uint8).tobytes(), side, ""
 
 

@@ -31,8 +31,11 @@ def _deduplicate(rows: list[ImageRef]) -> SourceTable:
         if len(labels) > 1:
             table.conflicts.append((path, labels))
             continue
+        subjects = sorted({r.subject for r in group if r.subject})
+        if len(subjects) > 1:  # which person it is decides the folds: no silent choice
+            table.conflicts.append((path, [f"subject {s}" for s in subjects]))
+            continue
         table.repeats += len(group) - 1
-        subjects = [r.subject for r in group if r.subject]
         table.entries.append(dataclasses.replace(group[0], subject=subjects[0] if subjects else ""))
     return table
 
