@@ -389,3 +389,46 @@ def test_clips_split_across_grouped_folds_are_warned_about(synthetic_cache, tmp_
     assert any("sequence clips have frames in more than one test fold" in n and "`group=sequence`" in n for n in res.notes)
     kept = faceprobe.evaluate(str(cache), heads="logreg", cv=3, aggregate="sequence", group="sequence")
     assert not any("more than one test fold" in n for n in kept.notes)
+
+
+# ------------------------------------------------------------------ a full disk
+
+
+def test_the_space_check_counts_whole_chunks_for_a_first_commit(tmp_path):
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import _needed_bytes  # noqa: PLC2701 -- the estimate itself is what is checked
+
+    part = Part({"run_id": "r"}, {}, {KEY: {"sha256": np.array(["a" * 64] * 5), "vectors": np.zeros((5, 1280), np.float32)}})
+    assert _needed_bytes(str(tmp_path / "new.h5"), [part]) > 512 * 1280 * 4  # one 2.6 MB chunk, not 5 rows' 25 kB
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MB tmpfs (root only; skipped elsewhere), grown to 64 MB by calling the returned function."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount, lambda: subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_at_the_first_commit_is_one_line_and_a_rerun_after_freeing_space_resumes(image_folder, tmp_path, small_disk, invoke):
+    from faceprobe.cache.store import read_features
+
+    mount, grow = small_disk
+    args = ("-b", "resnet18", "-w", "none", "--precision", "fp32", "--compile", "none", "--workers", 0, "-q")
+    r = invoke("featurize", image_folder, "-c", mount / "c.h5", *args)
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "committing needs about" in r.output, r.output
+    assert "Traceback" not in r.output and list((mount / "c.h5.journal").glob("*")) and not (mount / "c.h5").exists()
+    grow()
+    again = invoke("featurize", image_folder, "-c", mount / "c.h5", *args)
+    assert again.exit_code == 0 and "committed 12 rows left by an interrupted run" in again.output, again.output
+    assert invoke("featurize", image_folder, "-c", tmp_path / "ref.h5", *args).exit_code == 0
+    from faceprobe.cache.tools import list_keys
+
+    key = list_keys(str(tmp_path / "ref.h5"))[0]["key"]
+    a, b = read_features(str(mount / "c.h5"), key), read_features(str(tmp_path / "ref.h5"), key)
+    np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])
