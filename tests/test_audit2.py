@@ -432,3 +432,20 @@ def test_a_full_disk_at_the_first_commit_is_one_line_and_a_rerun_after_freeing_s
     key = list_keys(str(tmp_path / "ref.h5"))[0]["key"]
     a, b = read_features(str(mount / "c.h5"), key), read_features(str(tmp_path / "ref.h5"), key)
     np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])
+
+
+def test_a_video_frame_the_decoder_read_only_in_part_is_recorded_as_bad(tmp_path):
+    pytest.importorskip("cv2")
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+    from .conftest import TINY, video_frames, write_video
+
+    (tmp_path / "clips" / "calm").mkdir(parents=True)
+    whole = write_video(tmp_path / "whole.avi", video_frames(12, 3), fourcc="MJPG")
+    data = whole.read_bytes()
+    (tmp_path / "clips" / "calm" / "cut.avi").write_bytes(data[: int(len(data) * 0.95)])  # the last frame is cut short
+    s = featurize(FeaturizeConfig(source=str(tmp_path / "clips"), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"),
+                                  workers=0, progress=False, precision="fp32", compile="none", labelled=False))
+    reasons = {p.rsplit("#", 1)[1]: why for p, why in s.bad}
+    assert reasons.get("frame=11", "").startswith("frame 11: the decoder reported damage"), s.bad
+    assert s.computed == 11

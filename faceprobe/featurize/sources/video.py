@@ -14,7 +14,9 @@ worker, came before: every run, with any worker count, gets the same pixels.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import tempfile
 import hashlib
 import os
 import re
@@ -83,6 +85,32 @@ def _video_sha256(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(path)
 
 
+_DAMAGE = re.compile(r"overread|ended prematurely|corrupt|error|invalid|missing|truncat|concealing", re.IGNORECASE)
+"""FFmpeg's words for a frame it could read only in part."""
+
+
+@contextlib.contextmanager
+def _decoder_messages():
+    """What FFmpeg (inside OpenCV) writes to this process's standard error during the block:
+    the only place it says that a frame was read in part. Yields a list that holds the text
+    afterwards."""
+    said: list[str] = [""]
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to borrow: nothing to read
+        yield said
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said[0] = sink.read().decode(errors="replace")
+
+
 class _Decoder:
     """An open video, decoded forward one frame at a time (reopened to go back)."""
 
@@ -101,10 +129,15 @@ class _Decoder:
             if not self.cap.grab():
                 raise BadImage(f"frame {index}: the video ends at frame {self.next}")
             self.next += 1
-        ok, bgr = self.cap.read()
+        with _decoder_messages() as said:
+            ok, bgr = self.cap.read()
         self.next += 1
         if not ok or bgr is None:
             raise BadImage(f"frame {index}: cannot be decoded (the video ends earlier than its header says)")
+        damage = _DAMAGE.search(said[0])
+        if damage:  # FFmpeg conceals what it could not read: the frame is only partly the video's
+            line = next(ln for ln in said[0].splitlines() if _DAMAGE.search(ln)).split("] ", 1)[-1].strip()
+            raise BadImage(f"frame {index}: the decoder reported damage ({line}); the video may be truncated or corrupt")
         return bgr
 
 
