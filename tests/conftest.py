@@ -127,6 +127,17 @@ def _make_synthetic_cache(path: Path, n_subjects=12, per_subject=4, d=8, seed=0,
     return path
 
 
+def reseal(cache) -> None:
+    """Store a fresh checksum of the image table after a test changed it with h5py, so the cache
+    reads as one faceprobe wrote in that state (not as damage)."""
+    import h5py
+
+    from faceprobe.cache.store import read_table, table_digest
+
+    with h5py.File(cache, "r+") as f:
+        f["images"].attrs["sha256"] = table_digest(read_table(f["images"], check=False))
+
+
 @pytest.fixture
 def synthetic_cache():
     """Factory: ``synthetic_cache(path, n_subjects=12, per_subject=4, d=8, seed=0, views=())`` writes a

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from .conftest import reseal
+
 CLASSIFY_CASES = [
     (["--param", "C=abc"], "--param C=abc: svm takes a number > 0"),
     (["--param", "C=-1"], "--param C=-1: svm takes a number > 0"),
@@ -119,6 +121,7 @@ def _cache_with(tmp_path, synthetic_cache, change):
         change(cols)
         for c, v in cols.items():
             f["images"][c][...] = np.asarray(v, dtype=object)
+    reseal(cache)
     return cache
 
 

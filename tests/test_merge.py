@@ -14,7 +14,7 @@ from faceprobe.cli import cli
 from faceprobe.errors import FaceprobeError
 from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
-from .conftest import TINY
+from .conftest import TINY, reseal
 
 
 def run(folder, cache, **kw):
@@ -46,6 +46,7 @@ def test_merge_refuses_disagreements(image_folder: Path, tmp_path: Path):
         labels[0] = "surprise"
         del f["images"]["label"]
         f["images"].create_dataset("label", data=labels.astype(object), dtype=h5py.string_dtype())
+    reseal(tmp_path / "b.h5")  # another machine's cache that labels it otherwise
     with pytest.raises(FaceprobeError, match="has label 'surprise', another cache says"):
         merge_caches([str(tmp_path / "a.h5"), str(tmp_path / "b.h5")], str(tmp_path / "m.h5"))
     run(image_folder, tmp_path / "c.h5")
