@@ -10,7 +10,7 @@ import pytest
 
 import faceprobe
 from faceprobe.cache.tools import verify_cache
-from faceprobe.errors import FaceprobeError, OptionError
+from faceprobe.errors import OptionError
 
 KEY = "toy.none.orig.0000000000"
 
