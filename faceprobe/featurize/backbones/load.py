@@ -109,13 +109,14 @@ def load_outputs(names: list[str], weights: str = "DEFAULT", *, seed: int = 0) -
     model = MultiOutput(loaded.model.eval(), taps, pooled).eval()
     dims = _probe_dims(model, loaded.transform.crop, requests)
     outputs = [Output(r.name, r.layer, r.pool, d) for r, d in zip(requests, dims)]
-    return _frozen(LoadedBackbone(base, model, sum(dims), loaded.transform, loaded.weights, outputs))
+    return _frozen(LoadedBackbone(base, model, sum(dims), loaded.transform, loaded.weights, outputs, graph=loaded.graph,
+                                  output=loaded.output))
 
 
 def _check_has_layers(family: BackboneFamily, base: str, requests: list[Request]) -> None:
     tapped = [r.name for r in requests if r.layer is not None]
     if tapped and not family.layers:
-        raise OptionError("backbone", tapped[0], f"{base} gives only its own output; it has no layers to tap (use -b {base})")
+        raise OptionError("backbone", tapped[0], f"{base} gives only its own output; it has no layers to tap (use `backbones={base}`)")
 
 
 def _layer_paths(family: BackboneFamily, model, base: str, requests: list[Request]) -> dict[str, str]:

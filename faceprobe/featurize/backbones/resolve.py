@@ -46,14 +46,19 @@ def request_id(name: str, weights: str, seed: int) -> str:
     return json.dumps(req, sort_keys=True)
 
 
-def _file_identity(path: str | None) -> list | None:
+def _file_identity(path: str | None, also: tuple = ()) -> list | None:
+    """Size and modification time of the weights file (and of the files it depends on, such as an
+    ONNX model's preprocessing sidecar): a cached resolution holds while they are unchanged."""
     if not path:
         return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
+    out = []
+    for p in (path, *also):
+        try:
+            st = os.stat(p)
+        except OSError:
+            return None
+        out += [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def record_resolution(loaded: LoadedBackbone, output: Output | None = None) -> dict:
@@ -62,7 +67,7 @@ def record_resolution(loaded: LoadedBackbone, output: Output | None = None) -> d
         "feature_dim": output.dim if output is not None else loaded.feature_dim,
         "transform": loaded.transform.as_dict(),
         "weights": loaded.weights,
-        "file_identity": _file_identity(loaded.weights.get("file")),
+        "file_identity": _file_identity(loaded.weights.get("file"), tuple(loaded.weights.get("depends_on", ()))),
         **({"output": loaded.output} if loaded.output else {}),
     }
 
@@ -72,7 +77,8 @@ def cached_resolution(resolutions: dict, name: str, weights: str, seed: int) -> 
     rec = resolutions.get(request_id(name, weights, seed))
     if rec is None:
         return None
-    if rec.get("weights", {}).get("file") and _file_identity(rec["weights"]["file"]) != rec.get("file_identity"):
+    w = rec.get("weights", {})
+    if w.get("file") and _file_identity(w["file"], tuple(w.get("depends_on", ()))) != rec.get("file_identity"):
         return None
     return rec
 

@@ -1,0 +1,181 @@
+"""ONNX models as backbones: ``onnx:PATH`` runs any ONNX graph with onnxruntime (the CPU
+provider, or CUDA's when the run's device is a GPU and onnxruntime-gpu is installed).
+
+The model's preprocessing is declared in a sidecar next to it, ``PATH.json``::
+
+    {"input_size": 224, "resize": 256, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+     "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", "output": "embedding"}
+
+``input_size``, ``mean`` and ``std`` are required (values in [0, 1] are normalised; a model fed
+0-255 pixels says ``"mean": [0, 0, 0], "std": [0.00392156862745098, ...]``); ``resize``
+defaults to ``input_size``, ``channels`` to RGB (or BGR, or grey: luminance, one channel),
+``layout`` to NCHW (or NHWC), ``output`` to the graph's first output. Every graph output is a
+layer: ``onnx:PATH@OUTPUT`` keeps that output, pooled like any layer (``:avg``, ``:max``,
+``:avgmax`` over the spatial axes of a 4-D output). The weights hash is the sha256 of the file
+and of the sidecar, so a changed preprocessing gives a new feature key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+from ...errors import OptionError
+from ..engine.transform import TransformSpec
+from .base import FAMILIES, BackboneFamily, LoadedBackbone
+
+__all__ = ["PREFIX", "read_sidecar", "ONNX"]
+
+PREFIX = "onnx:"
+_CHANNELS = ("RGB", "BGR", "grey")
+_LAYOUTS = ("NCHW", "NHWC")
+
+
+def _path(name: str) -> str:
+    return name[len(PREFIX):]
+
+
+def _safe(output: str) -> str:
+    """A module name for a graph output (torch refuses dots in module names)."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", output)
+
+
+def read_sidecar(model_path: str) -> dict:
+    """The preprocessing declared next to an ONNX model (``PATH.json``), checked.
+
+    Raises
+    ------
+    OptionError
+        Naming the sidecar and what is missing or wrong.
+    """
+    side = model_path + ".json"
+    example = '{"input_size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}'
+    if not os.path.isfile(side):
+        raise OptionError("backbones", PREFIX + model_path, f"needs its preprocessing in {side}, e.g. {example}")
+    try:
+        spec = json.loads(open(side, encoding="utf-8").read())
+    except (OSError, ValueError) as exc:
+        raise OptionError("backbones", PREFIX + model_path, f"{side} is not JSON ({exc})") from None
+    missing = [k for k in ("input_size", "mean", "std") if k not in spec]
+    if missing:
+        raise OptionError("backbones", PREFIX + model_path, f"{side} lacks {', '.join(missing)}, e.g. {example}")
+    spec = {"resize": spec["input_size"], "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
+    if spec["channels"] not in _CHANNELS or spec["layout"] not in _LAYOUTS:
+        raise OptionError("backbones", PREFIX + model_path, f"{side}: channels is one of {', '.join(_CHANNELS)}, layout one of "
+                                                           f"{', '.join(_LAYOUTS)}")
+    if len(spec["mean"]) != 3 or len(spec["std"]) != 3 or min(spec["std"]) <= 0:
+        raise OptionError("backbones", PREFIX + model_path, f"{side}: mean and std are three numbers each, std > 0")
+    return spec
+
+
+def _session(path: str, threads: int, cuda: bool):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    return ort.InferenceSession(path, options, providers=[p for p in providers if p in available])
+
+
+def _module(path: str, spec: dict, outputs: list[str], default: str):
+    """A torch module around the ONNX session: normalised (N, 3, H, W) in, the default output
+    pooled out; each graph output passes through an identity child (``outputs.NAME``) so that
+    layer taps see it."""
+    import torch
+
+    class OnnxBackbone(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.path, self.spec, self.default = path, spec, default
+            self.outputs = torch.nn.ModuleDict({_safe(o): torch.nn.Identity() for o in outputs})
+            self._session, self._key = None, None
+
+        def _run(self, x):
+            key = (torch.get_num_threads(), x.device.type == "cuda")
+            if self._session is None or self._key != key:  # threads follow the run's share of the cores
+                self._session, self._key = _session(self.path, *key), key
+            if self.spec["channels"] == "grey":
+                x = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+            elif self.spec["channels"] == "BGR":
+                x = x.flip(1)
+            if self.spec["layout"] == "NHWC":
+                x = x.permute(0, 2, 3, 1)
+            feeds = {self._session.get_inputs()[0].name: x.detach().float().contiguous().cpu().numpy()}
+            names = [o.name for o in self._session.get_outputs()]
+            return dict(zip(names, self._session.run(names, feeds)))
+
+        def forward(self, x):
+            got = {name: torch.from_numpy(value).to(x.device) for name, value in self._run(x).items()}
+            for name, value in got.items():
+                if _safe(name) in self.outputs:
+                    self.outputs[_safe(name)](value)
+            out = got[self.default].float()
+            return out.flatten(2).mean(2) if out.dim() > 2 else out
+
+    return OnnxBackbone()
+
+
+def _graph_outputs(path: str) -> tuple[list[str], str]:
+    session = _session(path, 1, False)
+    return [o.name for o in session.get_outputs()], session.get_inputs()[0].name
+
+
+def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
+    path = _path(name)
+    if weights != "DEFAULT":
+        raise OptionError("weights", weights, f"{name} carries its own weights; leave `weights` as DEFAULT")
+    if not os.path.isfile(path):
+        raise OptionError("backbones", name, f"no such file {path}")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise OptionError("backbones", name, "needs onnxruntime: pip install 'faceprobe[onnx]'") from None
+    spec = read_sidecar(path)
+    try:
+        outputs, _ = _graph_outputs(path)
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own types for a bad file
+        raise OptionError("backbones", name, f"onnxruntime cannot load it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    default = spec.get("output", outputs[0])
+    if default not in outputs:
+        raise OptionError("backbones", name, f"{path}.json names the output {default!r}; the graph has: {', '.join(outputs)}")
+    model = _module(path, spec, outputs, default).eval()
+    import torch
+
+    with torch.no_grad():
+        dim = int(model(torch.zeros(1, 3, spec["input_size"], spec["input_size"])).shape[1])
+    file_sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    combined = hashlib.sha256(json.dumps({"file": file_sha, "preprocessing": spec}, sort_keys=True).encode()).hexdigest()
+    import onnxruntime
+
+    info = {"arg": weights, "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,
+            "depends_on": [os.path.abspath(path) + ".json"],
+            "file_sha256": file_sha, "preprocessing": spec, "onnxruntime": onnxruntime.__version__}
+    transform = TransformSpec(int(spec["resize"]), int(spec["input_size"]), tuple(spec["mean"]), tuple(spec["std"]),
+                              spec["interpolation"])
+    return LoadedBackbone(name, model, dim, transform, info, graph=False,
+                          output=f"ONNX output {default!r}" + (", averaged over its spatial axes" if dim else ""))
+
+
+def _describe(name: str) -> dict:
+    path = _path(name)
+    if not os.path.isfile(path):
+        return {"feature_dim": None, "weights": f"no such file {path}"}
+    return {"feature_dim": None, "weights": f"ONNX file, preprocessing in {path}.json"}
+
+
+def _layer_modules(model) -> dict:
+    return {name: f"outputs.{key}" for key, name in ((_safe(n), n) for n in _output_names(model))}
+
+
+def _output_names(model) -> list[str]:
+    session = _session(model.path, 1, False)
+    return [o.name for o in session.get_outputs()]
+
+
+ONNX = FAMILIES.register("onnx", BackboneFamily(
+    lambda: [], _load, _describe, "onnx:PATH: any ONNX model (onnxruntime), preprocessing in PATH.json",
+    provides_fn=lambda name: name.startswith(PREFIX), layer_modules=_layer_modules))
