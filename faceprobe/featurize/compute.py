@@ -110,6 +110,9 @@ def _load_models(p: FeaturizePlan, report: ComputeReport) -> _Models:
             report.resolutions[request_id(o.name, w, cfg.seed)] = recs[o.name]
             columns[o.name] = bounds
         runners[rid] = FeatureRunner(loaded[rid], plan, pad_to=batch_size)
+        w = loaded[rid].weights
+        if w.get("licence_restricts"):
+            report.notes.append(f"{rid}: licence {w.get('licence')}: {w['licence_restricts']}")
         if runners[rid].precision != plan.precision:
             report.notes.append(f"{rid} computes in float32 (not a PyTorch graph); `precision={plan.precision}` applies to the others")
     # backbones that resize and crop alike share one array; normalisation happens on the device

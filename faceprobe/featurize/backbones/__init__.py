@@ -2,7 +2,7 @@
 ``timm.py``, ``lite.py``, ``dlib.py``), layers as outputs (``layers.py``), what a request resolved
 to (``resolve.py``) and loading and listing (``load.py``)."""
 
-from . import dlib, fer, lite, onnx, timm, torchvision  # noqa: F401  (each registers its family)
+from . import dlib, fer, lite, onnx, timm, torchvision, zoo  # noqa: F401  (each registers its family)
 from .load import (
     FAMILIES, BackboneFamily, LoadedBackbone, Output, checkpoint_path, family_of, list_backbones, list_layers,
     load_backbone, load_outputs, seeded, state_dict_sha256,

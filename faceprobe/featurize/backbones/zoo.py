@@ -1,0 +1,167 @@
+"""A zoo of face networks: ``-b face/NAME``, each entry declared once (where its file is published,
+its sha256, licence, preprocessing, which output to keep and what it was trained on).
+
+Files are downloaded on first use into ``$FACEPROBE_HOME/zoo`` (default: the user cache folder)
+and checked against their sha256: the publisher's pin where there is one; otherwise the hash
+recorded at the first download (``pins.json`` there), which every later use must match. Offline,
+one line names the URL and the path to place the file at. Entries are ONNX files run by the
+``onnx`` family (no pickles are loaded). An entry whose licence restricts use says so in the
+run's notes.
+
+Adding an entry is one ``ZOO.register("face/NAME", ZooEntry(...))`` (a plug-in may do it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from ...errors import OptionError
+from ...registry import Registry
+from .base import FAMILIES, BackboneFamily, LoadedBackbone
+from .onnx import output_layers
+
+__all__ = ["ZooEntry", "ZOO", "zoo_dir", "fetch"]
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One published face network.
+
+    Attributes
+    ----------
+    url : str
+        Where the publisher serves the file.
+    file : str
+        Its file name in the zoo folder.
+    licence : str
+    preprocessing : dict
+        The ONNX sidecar's fields (``input_size``, ``mean``, ``std``, ``channels``, ...).
+    trained_on : str
+    sha256 : str or None
+        The publisher's hash; None: recorded at first download and checked after.
+    restricts : str
+        How the licence restricts use ("" when it does not); said in the notes of every run.
+    description : str
+    """
+
+    url: str
+    file: str
+    licence: str
+    preprocessing: dict = field(default_factory=dict)
+    trained_on: str = ""
+    sha256: str | None = None
+    restricts: str = ""
+    description: str = ""
+
+
+ZOO: Registry[ZooEntry] = Registry("zoo network", "backbones")
+
+_IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+_EMOTIEFF = "https://github.com/sb-ai-lab/EmotiEffLib/raw/main/models/affectnet_emotions/onnx/"
+ZOO.register("face/enet_b0_8_best_afew", ZooEntry(
+    _EMOTIEFF + "enet_b0_8_best_afew.onnx", "enet_b0_8_best_afew.onnx", "Apache-2.0",
+    {"input_size": 224, **_IMAGENET}, "AffectNet (8 expressions), fine-tuned on AFEW (HSEmotion / EmotiEffLib)",
+    description="EfficientNet-B0 expression network of HSEmotion; the graph's first output"))
+ZOO.register("face/enet_b2_8", ZooEntry(
+    _EMOTIEFF + "enet_b2_8.onnx", "enet_b2_8.onnx", "Apache-2.0", {"input_size": 260, **_IMAGENET},
+    "AffectNet (8 expressions) (HSEmotion / EmotiEffLib)", description="EfficientNet-B2 expression network of HSEmotion"))
+ZOO.register("face/mobilevit_va_mtl", ZooEntry(
+    _EMOTIEFF + "mobilevit_va_mtl.onnx", "mobilevit_va_mtl.onnx", "Apache-2.0", {"input_size": 224, **_IMAGENET},
+    "AffectNet: expressions, valence and arousal (multi-task; HSEmotion / EmotiEffLib)",
+    description="MobileViT multi-task expression network of HSEmotion"))
+ZOO.register("face/ferplus", ZooEntry(
+    "https://github.com/onnx/models/raw/main/validated/vision/body_analysis/emotion_ferplus/model/emotion-ferplus-8.onnx",
+    "emotion-ferplus-8.onnx", "MIT",
+    {"input_size": 64, "mean": [0.0, 0.0, 0.0], "std": [1 / 255] * 3, "channels": "grey"},
+    "FER+ (FER-2013 relabelled by 10 taggers, 8 expressions)", description="FER+ CNN of the ONNX model zoo: its 8 scores"))
+
+
+def zoo_dir() -> str:
+    """Where zoo files are kept: ``$FACEPROBE_HOME/zoo``, else the user cache folder's ``zoo``."""
+    home = os.environ.get("FACEPROBE_HOME")
+    if home:
+        return os.path.join(home, "zoo")
+    from platformdirs import user_cache_dir
+
+    return os.path.join(user_cache_dir("faceprobe"), "zoo")
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pins(folder: str) -> dict:
+    path = os.path.join(folder, "pins.json")
+    return json.loads(open(path, encoding="utf-8").read()) if os.path.isfile(path) else {}
+
+
+def fetch(name: str, entry: ZooEntry) -> str:
+    """The entry's file, downloaded on first use, its sha256 checked; returns its path.
+
+    Raises
+    ------
+    OptionError
+        Offline (naming the URL and the path to place the file at), or for a file whose sha256
+        differs from the pin (the publisher's, or the one recorded at its first download).
+    """
+    folder = zoo_dir()
+    path = os.path.join(folder, entry.file)
+    if not os.path.isfile(path):
+        os.makedirs(folder, exist_ok=True)
+        part = path + ".part"
+        try:
+            with urllib.request.urlopen(entry.url, timeout=60) as response, open(part, "wb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+        except (urllib.error.URLError, OSError) as exc:
+            if os.path.exists(part):
+                os.remove(part)
+            why = getattr(exc, "reason", exc)
+            raise OptionError("backbones", name, f"cannot download {entry.url} ({why}); offline, download it on a connected "
+                                                 f"machine and place it at {path}") from None
+        os.replace(part, path)
+    got = _sha256(path)
+    pins = _pins(folder)
+    pin = entry.sha256 or pins.get(entry.file)
+    if pin is None:  # first use of a file without a published hash: record it, check it from now on
+        pins[entry.file] = got
+        with open(os.path.join(folder, "pins.json"), "w", encoding="utf-8") as handle:
+            json.dump(pins, handle, indent=1, sort_keys=True)
+    elif got != pin:
+        whose = "the publisher's pin" if entry.sha256 else "the hash recorded at its first download"
+        raise OptionError("backbones", name, f"{path} has sha256 {got[:12]}..., not {whose} {pin[:12]}...; remove it to "
+                                             "download it again, or check where it came from")
+    return path
+
+
+def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
+    from .onnx import load_onnx
+
+    entry = ZOO.get(name)
+    if weights != "DEFAULT":
+        raise OptionError("weights", weights, f"{name} is a published network; leave `weights` as DEFAULT")
+    path = fetch(name, entry)
+    extra = {"url": entry.url, "licence": entry.licence, "trained_on": entry.trained_on,
+             **({"licence_restricts": entry.restricts} if entry.restricts else {})}
+    return load_onnx(name, path, dict(entry.preprocessing), extra)
+
+
+def _describe(name: str) -> dict:
+    entry = ZOO.get(name)
+    here = os.path.isfile(os.path.join(zoo_dir(), entry.file))
+    return {"feature_dim": None, "weights": f"{'downloaded' if here else 'download on first use'} ({entry.licence}; "
+                                            f"trained on {entry.trained_on})"}
+
+
+ZOO_FAMILY = FAMILIES.register("zoo", BackboneFamily(
+    lambda: ZOO.names(), _load, _describe, "face/NAME: published face and expression networks (ONNX), downloaded on first use",
+    layer_modules=output_layers))
