@@ -148,7 +148,7 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
         More provenance for the weights record (licence, where it came from).
     """
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime
     except ImportError:
         raise OptionError("backbones", name, "needs onnxruntime: pip install 'faceprobe[onnx]'") from None
     spec = {"resize": spec["input_size"], "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
@@ -166,8 +166,6 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
         dim = int(model(torch.zeros(1, 3, spec["input_size"], spec["input_size"])).shape[1])
     file_sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
     combined = hashlib.sha256(json.dumps({"file": file_sha, "preprocessing": spec}, sort_keys=True).encode()).hexdigest()
-    import onnxruntime
-
     info = {"arg": "DEFAULT", "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,
             "file_sha256": file_sha, "preprocessing": spec, "onnxruntime": onnxruntime.__version__, **(extra or {})}
     transform = TransformSpec(int(spec["resize"]), int(spec["input_size"]), tuple(spec["mean"]), tuple(spec["std"]),
