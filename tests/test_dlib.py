@@ -57,7 +57,7 @@ def test_dlib_crop_parameters_are_checked_when_the_settings_are_made():
 def test_dlib_weights_none_or_a_missing_file_is_refused(tmp_path):
     from faceprobe.featurize.backbones.load import load_backbone
 
-    with pytest.raises(OptionError, match=r"has no random weights; use DEFAULT"):
+    with pytest.raises(OptionError, match=r"is used for its trained weights \(no random ones\); use DEFAULT"):
         load_backbone("dlib/face_resnet", "none")
     with pytest.raises(OptionError, match=r"not DEFAULT or an existing dlib"):
         load_backbone("dlib/face_resnet", str(tmp_path / "missing.dat"))

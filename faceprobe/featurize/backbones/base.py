@@ -20,7 +20,7 @@ from ..engine.transform import TransformSpec
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "Output", "LoadedBackbone", "BackboneFamily", "FAMILIES",
     "state_dict_sha256", "seeded", "load_state_file", "last_linear", "replace_module", "parameters_to_meta",
-    "checkpoint_path", "first_line",
+    "checkpoint_path", "first_line", "trained_weights_file",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -145,6 +145,24 @@ class BackboneFamily:
 
 
 FAMILIES: Registry[BackboneFamily] = Registry("backbone family", "family")
+
+
+def trained_weights_file(name: str, weights: str, default, kind: str) -> str:
+    """The weights file of a backbone used for its trained weights only: its own (``DEFAULT``,
+    from ``default()``, which raises when it is not installed) or an existing ``kind`` file.
+
+    Raises
+    ------
+    OptionError
+        For ``none`` (no random weights) or a file that does not exist.
+    """
+    if weights in ("DEFAULT", "IMAGENET1K"):
+        return default()
+    if weights == "none":
+        raise OptionError("weights", weights, f"{name} is used for its trained weights (no random ones); use DEFAULT or a {kind}")
+    if not os.path.isfile(weights):
+        raise OptionError("weights", weights, f"not DEFAULT or an existing {kind}")
+    return weights
 
 
 def state_dict_sha256(model) -> str:

@@ -20,9 +20,8 @@ import os
 
 import numpy as np
 
-from ...errors import OptionError
 from ..faces import dlib_models
-from .base import FAMILIES, BackboneFamily, LoadedBackbone
+from .base import FAMILIES, BackboneFamily, LoadedBackbone, trained_weights_file
 from ..engine.transform import TransformSpec
 
 __all__ = ["DLIB", "INPUT_SIZE", "FALLBACK_MARGIN", "face_descriptors"]
@@ -87,14 +86,7 @@ def _module(model_path: str):
 
 def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     dlib_models.require(f"`backbones={name}`")
-    if weights in ("DEFAULT", "IMAGENET1K"):
-        path = dlib_models.model_file("resnet")
-    elif weights == "none":
-        raise OptionError("weights", weights, f"{name} has no random weights; use DEFAULT or a dlib face recognition .dat file")
-    elif not os.path.exists(weights):
-        raise OptionError("weights", weights, "not DEFAULT or an existing dlib face recognition .dat file")
-    else:
-        path = weights
+    path = trained_weights_file(name, weights, lambda: dlib_models.model_file("resnet"), "dlib face recognition .dat file")
     dlib_models.descriptor(path)  # a bad file fails here, before any image is read
     shapes = dlib_models.model_file("shape5")
     method = {"face_box": f"dlib HOG, else the centre less {FALLBACK_MARGIN} per side", "chip": {"size": CHIP_SIZE, "padding": CHIP_PADDING}}

