@@ -47,7 +47,7 @@ class OptionError(FaceprobeError, ValueError):
         return f"{flag_of(self.param, flags)} {value}: {why}"
 
 
-_FLAGS = {"key": "--backbone", "augment": "--augment", "layers": "--layers", "heads": "--head", "params": "--param", "cache": "--cache", "views": "--augment",
+_FLAGS = {"key": "--backbone", "augment": "--augment", "layers": "--layers", "accept_licences": "--accept-licence", "heads": "--head", "params": "--param", "cache": "--cache", "views": "--augment",
           "backbones": "--backbone", "compile": "--compile", "crop_params": "--crop-param"}
 
 

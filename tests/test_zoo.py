@@ -44,7 +44,12 @@ def served(tmp_path):
 def test_a_zoo_network_downloads_once_records_its_hash_and_says_its_licence(served, image_folder, tmp_path, invoke, monkeypatch):
     entry, server, site = served
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
-    r = invoke("featurize", image_folder, "-b", "face/test_tiny", "-c", tmp_path / "c.h5", "-q", "--workers", 0)
+    first = invoke("featurize", image_folder, "-b", "face/test_tiny", "-c", tmp_path / "c.h5", "-q", "--workers", 0)
+    assert first.exit_code == 1 and first.output.count("\n") == 1, first.output  # the licence, before the first download
+    assert "--backbone face/test_tiny: licensed CC-BY-NC-4.0: non-commercial use only; to use it, accept that with " \
+           "--accept-licence face/test_tiny" in first.output and not (tmp_path / "home" / "zoo" / "tiny.onnx").exists()
+    r = invoke("featurize", image_folder, "-b", "face/test_tiny", "-c", tmp_path / "c.h5", "-q", "--workers", 0,
+               "--accept-licence", "face/test_tiny")
     assert r.exit_code == 0, r.output
     assert "note: face/test_tiny: licence CC-BY-NC-4.0: non-commercial use only" in r.output
     stored = tmp_path / "home" / "zoo" / "tiny.onnx"

@@ -89,12 +89,15 @@ def _report(s: dict) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
 @click.option("--shard", default=None, help="i/n: compute only shard i (0-based) of n, split by content hash; merge shards with `faceprobe cache merge`.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")
+@click.option("--accept-licence", "accept_licences", multiple=True, metavar="NAME", help="Accept the restrictive licence of a "
+              "zoo network (face/NAME), shown when it is first asked for; repeat for several.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad image instead of recording and skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
 def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, subject_regex, frames, crop, crop_params, margin, no_face,
-                      align, equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, strict, quiet, as_json):
+                      align, equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, accept_licences, strict, quiet,
+                      as_json):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, a CSV manifest (path,label,subject and any
@@ -117,6 +120,7 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
         crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align),
         views=parse_views(augment), device=device, precision=precision, batch_size=batch_size, workers=workers, seed=seed,
         strict=strict, progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard,
+        accept_licences=tuple(accept_licences),
     )
     summary = featurize(cfg)
     if as_json:

@@ -62,6 +62,9 @@ class FeaturizeConfig:
         ``auto``: under torchrun with several ranks, each rank computes one content-hash shard
         and rank 0 merges them (:mod:`faceprobe.featurize.distributed`); ``none``: this process
         computes everything it is given.
+    accept_licences : tuple of str
+        Zoo networks whose restrictive licence the user accepts; such a network is refused
+        before its first download until it is named here (its licence is shown in the refusal).
     progress : bool
     """
 
@@ -92,9 +95,10 @@ class FeaturizeConfig:
     done_in: tuple = ()
     start_method: str = "auto"
     distributed: str = "auto"
+    accept_licences: tuple = ()
 
     def __post_init__(self):
-        for name in ("backbones", "weights", "views", "done_in"):  # immutable sequences
+        for name in ("backbones", "weights", "views", "done_in", "accept_licences"):  # immutable sequences
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if isinstance(self.shard, str):
             object.__setattr__(self, "shard", parse_shard(self.shard))

@@ -136,6 +136,12 @@ def check_request(cfg: FeaturizeConfig) -> RunRequest:
         raise OptionError("seed", cfg.seed, "must be >= 0")
     if cfg.batch_size is not None and cfg.batch_size < 1:
         raise OptionError("batch_size", cfg.batch_size, "must be >= 1")
+    from .backbones.zoo import licence_to_accept
+
+    for r in requests:
+        why = licence_to_accept(r.base)
+        if why and r.base not in cfg.accept_licences:
+            raise OptionError("backbones", r.base, f"{why}; to use it, accept that with `accept_licences={r.base}`")
     if len(cfg.weights) not in (1, len(requests)):
         raise OptionError("weights", ",".join(cfg.weights), f"given {len(cfg.weights)} times for {len(requests)} backbones; give it once "
                                                            "or once per `backbones`")

@@ -25,7 +25,7 @@ from ...registry import Registry
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
 from .onnx import output_layers
 
-__all__ = ["ZooEntry", "ZOO", "zoo_dir", "fetch"]
+__all__ = ["ZooEntry", "ZOO", "zoo_dir", "fetch", "licence_to_accept"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,17 @@ def fetch(name: str, entry: ZooEntry) -> str:
         raise OptionError("backbones", name, f"{path} has sha256 {got[:12]}..., not {whose} {pin[:12]}...; remove it to "
                                              "download it again, or check where it came from")
     return path
+
+
+def licence_to_accept(name: str) -> str | None:
+    """For a zoo network whose licence restricts use and whose file is not here yet: the licence
+    and its restriction, to show before the first download; else None."""
+    if name not in ZOO:
+        return None
+    entry = ZOO.get(name)
+    if not entry.restricts or os.path.isfile(os.path.join(zoo_dir(), entry.file)):
+        return None
+    return f"licensed {entry.licence}: {entry.restricts}"
 
 
 def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
