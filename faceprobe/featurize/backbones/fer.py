@@ -14,11 +14,11 @@ are not independent of its training data.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
 from ...errors import OptionError
+from ...hashes import file_sha256
 from ..engine.transform import TransformSpec
 from .base import FAMILIES, BackboneFamily, LoadedBackbone, trained_weights_file
 
@@ -152,7 +152,7 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
         model = build_module(path).eval()
     except (OSError, KeyError, ValueError) as exc:
         raise OptionError("weights", weights, f"{path} is not a mini-Xception Keras file ({str(exc).splitlines()[0]})") from None
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    digest = file_sha256(path)
     from importlib import metadata
 
     version = metadata.version("fer") if weights == "DEFAULT" else None

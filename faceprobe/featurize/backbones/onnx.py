@@ -23,6 +23,7 @@ import os
 import re
 
 from ...errors import OptionError
+from ...hashes import file_sha256
 from ..engine.transform import TransformSpec
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
 
@@ -43,12 +44,13 @@ def _safe(output: str) -> str:
 
 
 def read_sidecar(model_path: str) -> dict:
-    """The preprocessing declared next to an ONNX model (``PATH.json``), checked.
+    """The preprocessing declared next to an ONNX model (``PATH.json``), its required fields
+    checked (the rest, and the defaults, are checked by :func:`load_onnx` for every source).
 
     Raises
     ------
     OptionError
-        Naming the sidecar and what is missing or wrong.
+        Naming the sidecar and what is missing.
     """
     side = model_path + ".json"
     example = '{"input_size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}'
@@ -61,12 +63,17 @@ def read_sidecar(model_path: str) -> dict:
     missing = [k for k in ("input_size", "mean", "std") if k not in spec]
     if missing:
         raise OptionError("backbones", PREFIX + model_path, f"{side} lacks {', '.join(missing)}, e.g. {example}")
+    return spec
+
+
+def _with_defaults(name: str, spec: dict) -> dict:
+    """The preprocessing with its defaults, checked (a sidecar's or a zoo entry's alike)."""
     spec = {"resize": spec["input_size"], "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
     if spec["channels"] not in _CHANNELS or spec["layout"] not in _LAYOUTS:
-        raise OptionError("backbones", PREFIX + model_path, f"{side}: channels is one of {', '.join(_CHANNELS)}, layout one of "
-                                                           f"{', '.join(_LAYOUTS)}")
+        raise OptionError("backbones", name, f"its preprocessing: channels is one of {', '.join(_CHANNELS)}, layout one of "
+                                             f"{', '.join(_LAYOUTS)}")
     if len(spec["mean"]) != 3 or len(spec["std"]) != 3 or min(spec["std"]) <= 0:
-        raise OptionError("backbones", PREFIX + model_path, f"{side}: mean and std are three numbers each, std > 0")
+        raise OptionError("backbones", name, "its preprocessing: mean and std are three numbers each, std > 0")
     return spec
 
 
@@ -90,7 +97,7 @@ def _module(path: str, spec: dict, outputs: list[str], default: str):
     class OnnxBackbone(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.path, self.spec, self.default = path, spec, default
+            self.path, self.spec, self.default, self.output_names = path, spec, default, list(outputs)
             self.outputs = torch.nn.ModuleDict({_safe(o): torch.nn.Identity() for o in outputs})
             self._session, self._key = None, None
 
@@ -117,11 +124,6 @@ def _module(path: str, spec: dict, outputs: list[str], default: str):
             return out.flatten(2).mean(2) if out.dim() > 2 else out
 
     return OnnxBackbone()
-
-
-def _graph_outputs(path: str) -> tuple[list[str], str]:
-    session = _session(path, 1, False)
-    return [o.name for o in session.get_outputs()], session.get_inputs()[0].name
 
 
 def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
@@ -151,9 +153,9 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
         import onnxruntime
     except ImportError:
         raise OptionError("backbones", name, "needs onnxruntime: pip install 'faceprobe[onnx]'") from None
-    spec = {"resize": spec["input_size"], "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
+    spec = _with_defaults(name, spec)
     try:
-        outputs, _ = _graph_outputs(path)
+        outputs = [o.name for o in _session(path, 1, False).get_outputs()]
     except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own types for a bad file
         raise OptionError("backbones", name, f"onnxruntime cannot load it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     default = spec.get("output", outputs[0])
@@ -164,7 +166,7 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
 
     with torch.no_grad():
         dim = int(model(torch.zeros(1, 3, spec["input_size"], spec["input_size"])).shape[1])
-    file_sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    file_sha = file_sha256(path)
     combined = hashlib.sha256(json.dumps({"file": file_sha, "preprocessing": spec}, sort_keys=True).encode()).hexdigest()
     info = {"arg": "DEFAULT", "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,
             "file_sha256": file_sha, "preprocessing": spec, "onnxruntime": onnxruntime.__version__, **(extra or {})}
@@ -183,12 +185,7 @@ def _describe(name: str) -> dict:
 
 def output_layers(model) -> dict:
     """Graph output name -> the module path its layer tap reads (``outputs.NAME``)."""
-    return {name: f"outputs.{key}" for key, name in ((_safe(n), n) for n in _output_names(model))}
-
-
-def _output_names(model) -> list[str]:
-    session = _session(model.path, 1, False)
-    return [o.name for o in session.get_outputs()]
+    return {name: f"outputs.{_safe(name)}" for name in model.output_names}
 
 
 ONNX = FAMILIES.register("onnx", BackboneFamily(

@@ -13,7 +13,6 @@ Adding an entry is one ``ZOO.register("face/NAME", ZooEntry(...))`` (a plug-in m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import urllib.error
@@ -21,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from ...errors import OptionError
+from ...hashes import file_sha256
 from ...registry import Registry
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
 from .onnx import output_layers
@@ -91,14 +91,6 @@ def zoo_dir() -> str:
     return os.path.join(user_cache_dir("faceprobe"), "zoo")
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _pins(folder: str) -> dict:
     path = os.path.join(folder, "pins.json")
     return json.loads(open(path, encoding="utf-8").read()) if os.path.isfile(path) else {}
@@ -129,7 +121,7 @@ def fetch(name: str, entry: ZooEntry) -> str:
             raise OptionError("backbones", name, f"cannot download {entry.url} ({why}); offline, download it on a connected "
                                                  f"machine and place it at {path}") from None
         os.replace(part, path)
-    got = _sha256(path)
+    got = file_sha256(path)
     pins = _pins(folder)
     pin = entry.sha256 or pins.get(entry.file)
     if pin is None:  # first use of a file without a published hash: record it, check it from now on
