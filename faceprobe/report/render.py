@@ -12,6 +12,7 @@ from .text import format_results
 from ..errors import OptionError
 from .keyview import key_markdown, key_sections
 from .study import study_markdown, study_sections
+from .tables import md_text
 
 __all__ = ["render_html", "render_markdown", "write_report"]
 
@@ -83,7 +84,7 @@ def md_safe(obj):
     if isinstance(obj, (list, tuple)):
         return [md_safe(v) for v in obj]
     if isinstance(obj, str):
-        return html.escape(obj, quote=False).replace("|", "\\|")
+        return md_text(obj)
     return obj
 
 

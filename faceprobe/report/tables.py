@@ -9,10 +9,15 @@ import os
 from ..errors import OptionError
 from ..outputs import csv_safe
 
-__all__ = ["TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text"]
+__all__ = ["md_text", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
 COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "engine"]
+
+
+def md_text(text: str) -> str:
+    """Text from the data as Markdown shows it, not runs it: HTML escaped, table bars escaped."""
+    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 def table_format(path: str) -> str:
@@ -80,12 +85,11 @@ def write_table(res: dict, path: str) -> str:
                 w.writerow([csv_safe(c["key"]), csv_safe(c["head"]), res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"],
                             c["p_holm"], c["tied"], engine])
         elif fmt == "md":
-            md = lambda t: html.escape(t, quote=False).replace("|", "\\|")
-            handle.write("| key | " + " | ".join(map(md, heads)) + " |\n|---|" + "---|" * len(heads) + "\n")
+            handle.write("| key | " + " | ".join(map(md_text, heads)) + " |\n|---|" + "---|" * len(heads) + "\n")
             for k in keys:
                 cells = [cell_text(at.get((k, h))).replace(" *", "").replace(" =", " (tied)") for h in heads]
                 cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
-                handle.write(f"| {md(k)} | " + " | ".join(cells) + " |\n")
+                handle.write(f"| {md_text(k)} | " + " | ".join(cells) + " |\n")
         else:
             handle.write(_latex(res, keys, heads, at))
     return fmt
