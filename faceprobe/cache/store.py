@@ -177,15 +177,18 @@ def _write_table(f, columns: dict[str, np.ndarray]) -> None:
         del f["images"]
     grp = f.create_group("images")
     n = len(columns["path"])
+    stored = {}
     for name, (kind, fill) in IMAGE_COLUMNS.items():
         values = columns.get(name)
         if values is None:
             values = [fill] * n
         if kind == "str":
-            grp.create_dataset(name, data=np.asarray([str(v) for v in values], dtype=object), dtype=h5py.string_dtype())
+            stored[name] = np.asarray([str(v) for v in values], dtype=object)
+            grp.create_dataset(name, data=stored[name], dtype=h5py.string_dtype())
         else:
-            grp.create_dataset(name, data=np.asarray(values, dtype=kind))
-    grp.attrs["sha256"] = table_digest(read_table(grp, check=False))
+            stored[name] = np.asarray(values, dtype=kind)
+            grp.create_dataset(name, data=stored[name])
+    grp.attrs["sha256"] = table_digest(stored)  # of the values as written, which are what a read gives back
 
 
 def _merge_images(old: dict[str, np.ndarray] | None, updates: list[dict[str, np.ndarray]], forget: set) -> dict[str, list]:
