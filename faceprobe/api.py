@@ -134,11 +134,11 @@ def evaluate(data, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv
 
     cache, datasets = _data_source(data, key, y, groups)
     opts = ClassifyOptions(cache=cache, key=key, head=heads if isinstance(heads, str) else list(heads), cv=cv, holdout=holdout,
-                           repeats=repeats, group=group, balance=balance, classes=_listed(classes), min_count=min_count,
-                           augmented=augmented, params=params if isinstance(params, dict) else _listed(params), pca=pca, seed=seed,
+                           repeats=repeats, group=group, balance=balance, classes=classes, min_count=min_count,
+                           augmented=augmented, params=params or (), pca=pca, seed=seed,
                            jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
-                           where=_listed(where), normalize=normalize, split_col=split_col, train=_listed(train), test=_listed(test),
-                           val=_listed(val), aggregate=aggregate, engine=engine, predictions=predictions)
+                           where=where, normalize=normalize, split_col=split_col, train=train, test=test,
+                           val=val, aggregate=aggregate, engine=engine, predictions=predictions)
     return Results(run_classify(opts, datasets))
 
 
@@ -197,11 +197,8 @@ def fit(cache: str, head: str, output: str, key: str | None = None, **options) -
     from .classify.run import ClassifyOptions, run_fit
     from .errors import OptionError
 
-    listed = {k: (_listed(v) if k in ("classes", "where") else v) for k, v in options.items()}
-    if "params" in listed and not isinstance(listed["params"], dict):
-        listed["params"] = _listed(listed["params"])
     try:
-        opts = ClassifyOptions(cache=str(cache), head=head, key=key, **listed)
+        opts = ClassifyOptions(cache=str(cache), head=head, key=key, **options)
     except TypeError as exc:
         raise OptionError("options", ", ".join(sorted(options)), f"not options of fit ({exc})") from None
     return run_fit(opts, str(output))

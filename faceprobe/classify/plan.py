@@ -20,7 +20,7 @@ from .metrics import SUMMARY_METRICS
 from .protocols.fixed import FixedSplit
 from .protocols.splits import SplitSpec
 
-__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "GROUPS"]
+__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "as_list", "GROUPS"]
 
 GROUPS = ("auto", "subject", "none")
 
@@ -193,9 +193,9 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
     _check_numbers(o)
     fixed = _protocol(o)
     heads, specs = _heads(o.head)
-    grid = parse_params(o.params)
-    where = tuple(parse_where(_listed(o.where)))
-    classes = parse_class_map(list(_listed(o.classes)))
+    grid = parse_params(o.params if isinstance(o.params, dict) else as_list(o.params))
+    where = tuple(parse_where(as_list(o.where)))
+    classes = parse_class_map(list(as_list(o.classes)))
     budget = parse_size(o.max_memory)
     cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
                      progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs)
@@ -237,5 +237,6 @@ def _heads(head) -> tuple[list[str], dict]:
     return names, specs
 
 
-def _listed(values) -> list:
+def as_list(values) -> list:
+    """A value or a sequence of values as a list (``"Training"`` is one value, not eight letters)."""
     return [values] if isinstance(values, str) else list(values or [])

@@ -15,7 +15,7 @@ from .config import EvalConfig
 from .data.dataset import Dataset, load_dataset
 from .evaluate import evaluate
 from .heads.registry import own_grid
-from .plan import ClassifyOptions, ClassifyPlan, make_plan
+from .plan import ClassifyOptions, ClassifyPlan, as_list, make_plan
 from .protocols.splits import SplitSpec
 from .records import flatten
 from .study import grid_cells, load_study
@@ -150,7 +150,7 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "balance": o.balance,
         "pca": o.pca,
         "augmented_views": sorted(ds.views) if o.augmented else [],
-        "classes_map": list(o.classes),
+        "classes_map": as_list(o.classes),
         "group": o.group,
         "normalize": o.normalize,
         "aggregate": o.aggregate,
