@@ -4,6 +4,7 @@ recorded and checked, the offline message, the licence note, listings."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import threading
@@ -94,3 +95,82 @@ def test_the_zoo_lists_its_published_networks_with_licences(invoke):
     for name in ("face/enet_b0_8_best_afew", "face/enet_b2_8", "face/mobilevit_va_mtl", "face/ferplus"):
         assert name in out
     assert "Apache-2.0" in out and "MIT" in out
+
+
+@pytest.fixture
+def served_facenet(tmp_path):
+    """FaceNet's architecture with random weights and 5 identity logits, served as a state-dict file."""
+    import torch
+
+    from faceprobe.featurize.backbones.facenet import inception_resnet_v1
+
+    site = tmp_path / "site"
+    site.mkdir()
+    torch.manual_seed(0)
+    torch.save(inception_resnet_v1(5).state_dict(), site / "facenet.pt")
+    torch.save({"conv.weight": torch.zeros(1)}, site / "other.pt")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    real = ZOO.get("face/facenet_vggface2")
+    for name, file in (("face/test_facenet", "facenet.pt"), ("face/test_other", "other.pt")):
+        ZOO.register(name, ZooEntry(url + file, file, "MIT", dict(real.preprocessing), "nothing (a test)",
+                                    architecture="inception_resnet_v1"))
+    yield site
+    for name in ("face/test_facenet", "face/test_other"):
+        ZOO.unregister(name)
+    server.shutdown()
+
+
+def _direct_embeddings(folder, state_file, size=160):
+    """The module applied by hand: RGB, resized to 160 (bilinear, Pillow), FaceNet's standardisation."""
+    import torch
+    from PIL import Image
+
+    from faceprobe.featurize.backbones.facenet import inception_resnet_v1
+
+    model = inception_resnet_v1(5).eval()
+    model.load_state_dict(torch.load(state_file, weights_only=True))
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR), np.float32) for p in paths])
+    x = torch.from_numpy((pixels - 127.5) / 128).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        return {hashlib.sha256(p.read_bytes()).hexdigest(): v for p, v in zip(paths, model(x).numpy())}
+
+
+def test_the_facenet_entry_loads_its_state_dict_and_gives_normalised_embeddings_and_layers(
+        served_facenet, image_folder, tmp_path, invoke, monkeypatch):
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    cache = tmp_path / "c.h5"
+    r = invoke("featurize", image_folder, "-b", "face/test_facenet", "-b", "face/test_facenet@logits", "-b",
+               "face/test_facenet@repeat_1", "-c", cache, "-q", "--workers", 0, "--precision", "fp32", "--compile", "none")
+    assert r.exit_code == 0, r.output
+    from faceprobe.cache.store import read_features
+    from faceprobe.cache.tools import list_keys
+
+    got = {k["key"].split("|")[0] if "|" in k["key"] else k["key"]: read_features(str(cache), k["key"]) for k in list_keys(str(cache))}
+    by_layer = {("logits" if "@logits" in k else "repeat_1" if "@repeat_1" in k else "embedding"): v for k, v in got.items()}
+    emb, logits, stage = by_layer["embedding"], by_layer["logits"], by_layer["repeat_1"]
+    assert emb.vectors.shape[1] == 512 and logits.vectors.shape[1] == 5 and stage.vectors.shape[1] == 256
+    np.testing.assert_allclose(np.linalg.norm(emb.vectors, axis=1), 1.0, atol=1e-5)
+    direct = _direct_embeddings(image_folder, served_facenet / "facenet.pt")
+    assert set(emb.sha256) == set(direct)  # images are keyed by the sha256 of their bytes
+    cos = [float(np.dot(v, direct[h])) for v, h in zip(emb.vectors, emb.sha256)]
+    assert min(cos) > 0.999, cos
+
+
+def test_a_file_that_is_not_facenet_is_refused_in_one_line(served_facenet, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    from faceprobe.featurize.backbones import load_backbone
+
+    with pytest.raises(OptionError, match="does not hold FaceNet's Inception-ResNet-v1 weights"):
+        load_backbone("face/test_other")
+
+
+def test_the_facenet_entry_asks_for_its_licence_and_offline_names_the_url(invoke, image_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    entry = ZOO.get("face/facenet_vggface2")
+    r = invoke("featurize", image_folder, "-b", "face/facenet_vggface2", "-c", tmp_path / "c.h5", "-q")
+    assert r.exit_code == 1 and "non-commercial research" in r.output and "--accept-licence face/facenet_vggface2" in r.output
+    assert entry.url.startswith("https://github.com/timesler/facenet-pytorch/releases/")

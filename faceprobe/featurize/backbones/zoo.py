@@ -5,8 +5,9 @@ Files are downloaded on first use into ``$FACEPROBE_HOME/zoo`` (default: the use
 and checked against their sha256: the publisher's pin where there is one; otherwise the hash
 recorded at the first download (``pins.json`` there), which every later use must match. Offline,
 one line names the URL and the path to place the file at. Entries are ONNX files run by the
-``onnx`` family (no pickles are loaded). An entry whose licence restricts use says so in the
-run's notes.
+``onnx`` family, or PyTorch state dicts of an architecture faceprobe defines (``ARCHITECTURES``:
+FaceNet's Inception-ResNet-v1), read with ``weights_only`` after their hash was checked, so no
+pickled code is ever run. An entry whose licence restricts use says so in the run's notes.
 
 Adding an entry is one ``ZOO.register("face/NAME", ZooEntry(...))`` (a plug-in may do it).
 """
@@ -23,9 +24,25 @@ from ...errors import OptionError
 from ...hashes import file_sha256
 from ...registry import Registry
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
+from .facenet import LAYERS as FACENET_LAYERS
 from .onnx import output_layers
 
-__all__ = ["ZooEntry", "ZOO", "zoo_dir", "fetch", "licence_to_accept"]
+__all__ = ["ZooEntry", "ZOO", "ARCHITECTURES", "zoo_dir", "fetch", "licence_to_accept"]
+
+
+def _onnx(*args):
+    from .onnx import load_onnx
+
+    return load_onnx(*args)
+
+
+def _facenet(*args):
+    from .facenet import load_facenet
+
+    return load_facenet(*args)
+
+
+ARCHITECTURES = {"onnx": _onnx, "inception_resnet_v1": _facenet}  # (name, path, preprocessing, provenance) -> backbone
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,8 @@ class ZooEntry:
     restricts : str
         How the licence restricts use ("" when it does not); said in the notes of every run.
     description : str
+    architecture : str
+        ``onnx``, or a name in ``ARCHITECTURES`` for a PyTorch state dict.
     """
 
     url: str
@@ -57,6 +76,7 @@ class ZooEntry:
     sha256: str | None = None
     restricts: str = ""
     description: str = ""
+    architecture: str = "onnx"
 
 
 ZOO: Registry[ZooEntry] = Registry("zoo network", "backbones")
@@ -79,6 +99,14 @@ ZOO.register("face/ferplus", ZooEntry(
     "emotion-ferplus-8.onnx", "MIT",
     {"input_size": 64, "mean": [0.0, 0.0, 0.0], "std": [1 / 255] * 3, "channels": "grey"},
     "FER+ (FER-2013 relabelled by 10 taggers, 8 expressions)", description="FER+ CNN of the ONNX model zoo: its 8 scores"))
+ZOO.register("face/facenet_vggface2", ZooEntry(
+    "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
+    "20180402-114759-vggface2.pt", "MIT (facenet-pytorch; weights ported from David Sandberg's facenet)",
+    {"input_size": 160, "mean": [127.5 / 255] * 3, "std": [128 / 255] * 3}, "VGGFace2 (identity, 8631 people)",
+    restricts="trained on VGGFace2, which its authors released for non-commercial research only; check that before "
+              "commercial use",
+    description="FaceNet Inception-ResNet-v1: the 512-d L2-normalised identity embedding (a contrast to expression networks)",
+    architecture="inception_resnet_v1"))
 
 
 def zoo_dir() -> str:
@@ -147,15 +175,20 @@ def licence_to_accept(name: str) -> str | None:
 
 
 def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
-    from .onnx import load_onnx
-
     entry = ZOO.get(name)
     if weights != "DEFAULT":
         raise OptionError("weights", weights, f"{name} is a published network; leave `weights` as DEFAULT")
+    if entry.architecture not in ARCHITECTURES:
+        raise OptionError("backbones", name, f"its entry names the architecture {entry.architecture!r}; known: "
+                                             f"{', '.join(ARCHITECTURES)}")
     path = fetch(name, entry)
     extra = {"url": entry.url, "licence": entry.licence, "trained_on": entry.trained_on,
              **({"licence_restricts": entry.restricts} if entry.restricts else {})}
-    return load_onnx(name, path, dict(entry.preprocessing), extra)
+    return ARCHITECTURES[entry.architecture](name, path, dict(entry.preprocessing), extra)
+
+
+def _layers(model) -> dict:
+    return output_layers(model) if hasattr(model, "output_names") else dict(FACENET_LAYERS)
 
 
 def _describe(name: str) -> dict:
@@ -166,5 +199,5 @@ def _describe(name: str) -> dict:
 
 
 ZOO_FAMILY = FAMILIES.register("zoo", BackboneFamily(
-    lambda: ZOO.names(), _load, _describe, "face/NAME: published face and expression networks (ONNX), downloaded on first use",
-    layer_modules=output_layers))
+    lambda: ZOO.names(), _load, _describe, "face/NAME: published face and expression networks (ONNX, FaceNet), downloaded on first use",
+    layer_modules=_layers))
