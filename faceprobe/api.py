@@ -78,11 +78,11 @@ def load_features(cache: str, key: str | None = None) -> Features:
     return Features(np.ascontiguousarray(fm.vectors[rows], dtype=np.float32), obs, key, fm.spec)
 
 
-def evaluate(data, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv=None, y=None, groups=None,
+def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target=None, bins=None,
              holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
-             max_memory: str = "auto", metric: str = "balanced_accuracy", progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
+             max_memory: str = "auto", metric: str | None = None, progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
              train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False) -> Results:
     """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
@@ -94,15 +94,22 @@ def evaluate(data, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv
     key : str, list of str or None, default=None
         Feature key or its backbone prefix (a cache only); several keys are evaluated on the
         same folds (``Results.grid()`` tests every cell against the best); ``"A+B"`` fuses two.
-    heads : str or sequence, default=every built-in head
+    heads : str or sequence, default=every built-in head (None)
         Head names (``faceprobe.classify.heads.HEADS``, including heads added with
-        :func:`register_head`), ``"all"``, or scikit-learn classifier instances (each fitted
-        as a fresh clone per fold, named after its class).
+        :func:`register_head`; with ``target`` the regressors of
+        ``faceprobe.classify.regression.heads.REGRESSORS``), ``"all"``, or scikit-learn
+        estimator instances (each fitted as a fresh clone per fold, named after its class).
     cv : int, "loso", a scikit-learn splitter or None
         Folds (10 when neither ``cv`` nor ``holdout`` is given), leave one subject out, or any
         splitter object (``GroupKFold(5)``; it gets the groups when splits are grouped).
     y, groups : array-like, optional
-        Labels and subjects of the rows of an array ``data``.
+        Labels and subjects of the rows of an array ``data``; with ``target``, ``y`` holds the
+        target values (a dict of name -> values for several targets).
+    target : str, sequence of str or None
+        Numeric columns to predict (regression: figures MAE, RMSE, r, rho, ICC(3,1), CCC;
+        ``metric`` defaults to ``"ccc"``); with arrays, the name of ``y``'s values.
+    bins : str or sequence of numbers, optional
+        Bin edges (``"0,1,3,16"``): the same predictions also scored as ordinal classes.
     holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine
         As the ``classify`` options of the same names (docs/cli.md); ``group`` may name a
         column (``"sequence"``).
@@ -132,18 +139,21 @@ def evaluate(data, key=None, *, heads=("svm", "knn", "logreg", "mlp", "dnn"), cv
     """
     from .classify.run import ClassifyOptions, run_classify
 
-    cache, datasets = _data_source(data, key, y, groups)
+    cache, datasets, target = _data_source(data, key, y, groups, target)
+    heads = "all" if heads is None else heads
     opts = ClassifyOptions(cache=cache, key=key, head=heads if isinstance(heads, str) else list(heads), cv=cv, holdout=holdout,
                            repeats=repeats, group=group, balance=balance, classes=classes, min_count=min_count,
                            augmented=augmented, params=params or (), pca=pca, seed=seed,
                            jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                            where=where, normalize=normalize, split_col=split_col, train=train, test=test,
-                           val=val, aggregate=aggregate, engine=engine, predictions=predictions)
+                           val=val, aggregate=aggregate, engine=engine, predictions=predictions, target=target or (),
+                           bins=bins)
     return Results(run_classify(opts, datasets))
 
 
-def _data_source(data, key, y, groups) -> tuple[str, list | None]:
-    """(cache, None) for a cache path, ("", [dataset]) for Features or arrays."""
+def _data_source(data, key, y, groups, target=None) -> tuple[str, list | None, object]:
+    """(cache, None, target) for a cache path, ("", [dataset], target) for Features or arrays
+    (with arrays and a target, ``y`` holds its values: the target becomes their column)."""
     import os
 
     from .errors import OptionError
@@ -151,7 +161,7 @@ def _data_source(data, key, y, groups) -> tuple[str, list | None]:
     if isinstance(data, (str, os.PathLike)):
         if y is not None or groups is not None:
             raise OptionError("y", "given", "labels and subjects come from the cache; give `y` and `groups` with arrays only")
-        return str(data), None
+        return str(data), None, target
     from .classify.data.arrays import dataset_from_arrays
 
     if key is not None:
@@ -162,10 +172,13 @@ def _data_source(data, key, y, groups) -> tuple[str, list | None]:
         obs = data.obs
         extra = {c: obs[c].to_numpy() for c in obs.columns if c not in ("path", "label", "sha256", "width", "height", "face")}
         return "", [dataset_from_arrays(data.X, obs["label"].to_numpy(), obs["subject"].to_numpy(), paths=obs["path"].to_numpy(),
-                                        columns=extra, key=data.key, spec=data.spec)]
+                                        columns=extra, key=data.key, spec=data.spec, regression=bool(target))], target
     if y is None:
-        raise OptionError("y", None, "give the labels of the rows of an array `data`")
-    return "", [dataset_from_arrays(data, y, groups)]
+        raise OptionError("y", None, "give the labels (or, with `target`, the target values) of the rows of an array `data`")
+    if target is None:
+        return "", [dataset_from_arrays(data, y, groups)], None
+    values = dict(y) if isinstance(y, dict) else {target if isinstance(target, str) else "target": y}
+    return "", [dataset_from_arrays(data, [""] * len(data), groups, columns=values, regression=True)], list(values)
 
 
 def fit(cache: str, head: str, output: str, key: str | None = None, **options) -> dict:

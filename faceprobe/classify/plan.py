@@ -37,8 +37,11 @@ class ClassifyOptions:
     ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
     ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
     (every key on the same folds; ``A+B`` fuses two). ``cv`` is a number of folds or ``loso``.
-    ``metric`` is the one the grid and its tests compare. ``predictions`` keeps every test
-    prediction (path, true and predicted label, scores) in the results.
+    ``metric`` is the one the grid and its tests compare (None: ``balanced_accuracy``, or ``ccc``
+    with ``target``). ``predictions`` keeps every test prediction (path, true and predicted label,
+    scores) in the results. ``target`` names numeric columns (one or a list): heads are then
+    regressors and figures are MAE, RMSE, r, rho, ICC(3,1) and CCC; ``bins`` (``"0,1,3,16"``)
+    also scores the same predictions as ordinal classes.
     """
 
     cache: str = "features.h5"
@@ -60,7 +63,9 @@ class ClassifyOptions:
     backend: str = "local"
     scheduler: str | None = None
     max_memory: str = "auto"
-    metric: str = "balanced_accuracy"
+    metric: str | None = None
+    target: str | list | tuple = ()
+    bins: str | list | tuple | None = None
     where: list | tuple = ()
     normalize: str = "none"
     split_col: str | None = None
@@ -90,6 +95,12 @@ class ClassifyPlan:
         The memory budget in bytes (None: automatic).
     fixed : FixedSplit or None
         A fixed split; then ``cv``, ``holdout`` and ``repeats`` are refused.
+    metric : str
+        The metric grids and inner CV of regressors compare, resolved.
+    targets : tuple of str
+        Target columns (empty: classification).
+    bins : tuple of float or None
+        Bin edges for targets.
     eval : EvalConfig
         Heads, grid, balance, PCA, jobs, backend and engine; its ``split`` is set once the
         data says whether splits are grouped (:meth:`split`).
@@ -102,6 +113,9 @@ class ClassifyPlan:
     max_memory: int | None
     fixed: FixedSplit | None
     eval: EvalConfig = field(repr=False)
+    metric: str = "balanced_accuracy"
+    targets: tuple = ()
+    bins: tuple | None = None
 
     @property
     def study(self) -> bool:
@@ -139,8 +153,6 @@ def _check_numbers(o: ClassifyOptions) -> None:
             raise OptionError(name, getattr(o, name), f"must be >= {low}")
     if o.pca is not None and o.pca < 1:
         raise OptionError("pca", o.pca, "must be >= 1")
-    if o.metric not in SUMMARY_METRICS:
-        raise OptionError("metric", o.metric, f"choose from: {', '.join(SUMMARY_METRICS)}")
     if not str(o.group).strip():
         raise OptionError("group", o.group, f"choose from: {', '.join(GROUPS)}, or a column such as sequence")
 
@@ -192,14 +204,48 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
     o = options
     _check_numbers(o)
     fixed = _protocol(o)
-    heads, specs = _heads(o.head)
+    targets = _values(o.target)
+    metric = _metric(o.metric, bool(targets))
+    if targets:
+        bins = _regression_checks(o)
+        heads, specs = _heads(o.head, regression=True)
+    else:
+        if o.bins not in (None, "", (), []):
+            raise OptionError("bins", o.bins, "bins a continuous target; give `target` too")
+        bins = None
+        heads, specs = _heads(o.head)
     grid = parse_params(o.params if isinstance(o.params, dict) else as_list(o.params))
     where = tuple(parse_where(as_list(o.where)))
     classes = parse_class_map(list(as_list(o.classes)))
     budget = parse_size(o.max_memory)
     cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
                      progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs)
-    return ClassifyPlan(options=o, keys=_keys(o.key), where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg)
+    return ClassifyPlan(options=o, keys=_keys(o.key), where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg,
+                        metric=metric, targets=targets, bins=bins)
+
+
+def _metric(metric: str | None, regression: bool) -> str:
+    from .regression_metrics import REGRESSION_METRICS
+
+    if metric is None:
+        return "ccc" if regression else "balanced_accuracy"
+    allowed, other = (REGRESSION_METRICS, SUMMARY_METRICS) if regression else (SUMMARY_METRICS, REGRESSION_METRICS)
+    if metric not in allowed:
+        why = ("is a classification metric; with `target` choose" if regression else "is a regression metric: give `target` too, or choose") \
+            if metric in other else "choose"
+        raise OptionError("metric", metric, f"{why} from: {', '.join(allowed)}")
+    return metric
+
+
+def _regression_checks(o: ClassifyOptions) -> tuple | None:
+    """Refuse options that have no meaning for a continuous target; return the parsed bins."""
+    from .regression.targets import parse_bins
+
+    if o.balance != "none":
+        raise OptionError("balance", o.balance, "balances classes; a continuous `target` has none (leave it none)")
+    if o.engine not in ("auto", "sklearn"):
+        raise OptionError("engine", o.engine, "regressors run on scikit-learn; leave `engine` auto")
+    return parse_bins(o.bins)
 
 
 class _Clone:
@@ -214,22 +260,31 @@ class _Clone:
         return clone(self.estimator)
 
 
-def _heads(head) -> tuple[list[str], dict]:
-    """Head names, and the entries of estimator instances given as heads (named after their
-    class: ``LinearDiscriminantAnalysis``, a second one ``LinearDiscriminantAnalysis-2``)."""
+def _heads(head, regression: bool = False) -> tuple[list[str], dict]:
+    """Head names with the entries of regressors (``regression``), and the entries of estimator
+    instances given as heads (named after their class: ``LinearDiscriminantAnalysis``, a second
+    one ``LinearDiscriminantAnalysis-2``)."""
+    if regression:
+        from .regression.heads import REGRESSORS, regressor_names as names_of
+    else:
+        names_of = head_names
     items = [head] if isinstance(head, str) or not isinstance(head, (list, tuple)) else list(head)
     objects = [h for h in items if not isinstance(h, str)]
     if not objects:
-        return head_names(head), {}
+        names = names_of(head)
+        return names, ({n: REGRESSORS.get(n) for n in names} if regression else {})
     from .heads.registry import HeadSpec
 
     names, specs = [], {}
     for h in items:
         if isinstance(h, str):
-            names += head_names(h)
+            names += names_of(h)
+            if regression:
+                specs.update({n: REGRESSORS.get(n) for n in names_of(h)})
             continue
         if not (hasattr(h, "fit") and hasattr(h, "predict")):
-            raise OptionError("heads", repr(h), "not a head name or a scikit-learn classifier (fit and predict)")
+            kind = "regressor" if regression else "classifier"
+            raise OptionError("heads", repr(h), f"not a head name or a scikit-learn {kind} (fit and predict)")
         base = type(h).__name__
         name = base if base not in names else f"{base}-{sum(n.split('-')[0] == base for n in names) + 1}"
         specs[name] = HeadSpec(name, _Clone(h), description=repr(h), probabilities=hasattr(h, "predict_proba"))

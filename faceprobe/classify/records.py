@@ -18,7 +18,7 @@ from __future__ import annotations
 
 __all__ = ["PREDICTION_FIELDS", "flatten", "nested", "layout_view", "cell", "fold_records"]
 
-PREDICTION_FIELDS = ("test_paths", "y_true", "y_pred", "scores")
+PREDICTION_FIELDS = ("test_paths", "y_true", "y_pred", "scores", "test_subjects")
 
 
 def flatten(per_key: dict, heads: list[str], keep_predictions: bool) -> dict:
@@ -41,18 +41,22 @@ def flatten(per_key: dict, heads: list[str], keep_predictions: bool) -> dict:
             "notes": notes, "predictions": keep_predictions, "cells": cells, "folds": folds}
 
 
-def cell(res: dict, head: str, key: str | None = None) -> dict:
-    """The (key, head) record of flat results (``key`` None: the first key)."""
+def cell(res: dict, head: str, key: str | None = None, target: str | None = None) -> dict:
+    """The (key, head) record of flat results (``key`` None: the first key; ``target`` None: the
+    first target of a regression run)."""
     key = res["keys"][0] if key is None else key
+    if target is None and res.get("targets"):
+        target = res["targets"][0]
     for c in res["cells"]:
-        if c["key"] == key and c["head"] == head:
+        if c["key"] == key and c["head"] == head and c.get("target") == target:
             return c
-    raise KeyError(f"no results for head {head!r} on key {key!r}")
+    raise KeyError(f"no results for head {head!r} on key {key!r}" + (f" for target {target!r}" if target else ""))
 
 
-def fold_records(res: dict, head: str | None = None, key: str | None = None) -> list[dict]:
-    """The fold records of flat results, for one head and/or key when given."""
-    return [f for f in res["folds"] if (head is None or f["head"] == head) and (key is None or f["key"] == key)]
+def fold_records(res: dict, head: str | None = None, key: str | None = None, target: str | None = None) -> list[dict]:
+    """The fold records of flat results, for one head, key and/or target when given."""
+    return [f for f in res["folds"] if (head is None or f["head"] == head) and (key is None or f["key"] == key)
+            and (target is None or f.get("target") == target)]
 
 
 def nested(res: dict) -> dict:

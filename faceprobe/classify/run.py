@@ -155,6 +155,8 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "normalize": o.normalize,
         "aggregate": o.aggregate,
         "where": [str(w) for w in plan.where],
+        "metric": plan.metric,
+        **({"targets": list(plan.targets), "bins": None if plan.bins is None else list(plan.bins)} if plan.targets else {}),
         "min_count": o.min_count,
         "seed": o.seed,
         "backend": o.backend,
@@ -186,8 +188,17 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
     plan = _plan(options)
     o = plan.options
     datasets, split = build_datasets(plan, datasets)
-    cfg = prepare_config(replace(plan.eval, split=split))
     t0 = time.perf_counter()
+    if plan.targets:
+        from .regression.run import regress
+
+        res, cfg = regress(plan, datasets, split)
+        import sklearn
+
+        engines = {h: [{"engine": "sklearn", "version": sklearn.__version__, "device": "cpu"}] for h in cfg.heads}
+        res["provenance"] = _provenance(plan, datasets, cfg, engines, time.perf_counter() - t0)
+        return res
+    cfg = prepare_config(replace(plan.eval, split=split))
     per_key = {d.key: evaluate(d, cfg) for d in datasets}
     failed = [(k, h, r["error"]) for k, res in per_key.items() for h, r in res["heads"].items() if "error" in r]
     if len(failed) == len(per_key) * len(cfg.heads):
@@ -198,9 +209,9 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
 
         for d in datasets:
             add_clip_figures(per_key[d.key], d, o.aggregate, split.repeats)
-    grid = grid_cells(per_key, o.metric, single_split=split.single)
+    grid = grid_cells(per_key, plan.metric, single_split=split.single)
     engines, note = _engines_used(per_key, cfg, cfg.engine_status)
     res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
     res["notes"].append(note)
-    res.update(grid=grid, metric=o.metric, provenance=_provenance(plan, datasets, cfg, engines, time.perf_counter() - t0))
+    res.update(grid=grid, metric=plan.metric, provenance=_provenance(plan, datasets, cfg, engines, time.perf_counter() - t0))
     return res

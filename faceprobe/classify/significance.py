@@ -7,6 +7,8 @@
 * McNemar's exact test on the pooled predictions of a single holdout (one split): the folds
   give nothing to average over, so the test compares the images one cell gets right and the
   other wrong.
+* For continuous targets on a single split, Wilcoxon's signed-rank test on the paired absolute
+  errors of the two cells' predictions of the same test images.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["corrected_t_test", "mcnemar_test", "holm"]
+__all__ = ["corrected_t_test", "mcnemar_test", "wilcoxon_errors", "holm"]
 
 
 def corrected_t_test(a: np.ndarray, b: np.ndarray, test_train_ratio: float) -> float:
@@ -56,6 +58,17 @@ def mcnemar_test(a_correct: np.ndarray, b_correct: np.ndarray) -> float:
     if only_a + only_b == 0:
         return 1.0
     return float(stats.binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
+
+
+def wilcoxon_errors(a_abs_error: np.ndarray, b_abs_error: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value that two cells' absolute errors on the same test images
+    do not differ (1.0 when they are all equal)."""
+    from scipy import stats
+
+    d = np.asarray(a_abs_error, float) - np.asarray(b_abs_error, float)
+    if not np.any(d != 0):
+        return 1.0
+    return float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
 
 
 def holm(pvalues: list[float]) -> list[float]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import OptionError
 from .data.dataset import Dataset, load_dataset
-from .significance import corrected_t_test, holm, mcnemar_test
+from .significance import corrected_t_test, holm, mcnemar_test, wilcoxon_errors
 
 __all__ = ["load_study", "grid_cells", "ALPHA"]
 
@@ -79,11 +79,24 @@ def _correct(head_result: dict) -> np.ndarray:
     return np.concatenate([np.asarray(f["y_true"]) == np.asarray(f["y_pred"]) for f in head_result["folds"]])
 
 
-def grid_cells(per_key: dict, metric: str, single_split: bool) -> list[dict]:
+def _abs_errors(head_result: dict) -> np.ndarray:
+    return np.concatenate([np.abs(np.asarray(f["y_pred"], float) - np.asarray(f["y_true"], float)) for f in head_result["folds"]])
+
+
+def _single_split_p(best: dict, other: dict, regression: bool) -> float:
+    if regression:
+        return wilcoxon_errors(_abs_errors(best), _abs_errors(other))
+    return mcnemar_test(_correct(best), _correct(other))
+
+
+def grid_cells(per_key: dict, metric: str, single_split: bool, lower_is_better: bool = False,
+               regression: bool = False) -> list[dict]:
     """Per (key, head): mean and std of ``metric``, p-value against the best cell, Holm-adjusted, tied.
 
-    Cells are compared with the corrected resampled t-test over paired folds (and repeats), or
-    with McNemar's test on the pooled predictions when the protocol is a single split.
+    Cells are compared with the corrected resampled t-test over paired folds (and repeats), or,
+    when the protocol is a single split, on the pooled predictions: McNemar's test for classes,
+    Wilcoxon's signed-rank test on absolute errors for a continuous target (``regression``).
+    ``lower_is_better``: the best cell has the lowest mean (MAE, RMSE).
     """
     cells = []
     for key, res in per_key.items():
@@ -94,14 +107,14 @@ def grid_cells(per_key: dict, metric: str, single_split: bool) -> list[dict]:
     scored = [c for c in cells if c["mean"] is not None]
     if not scored:
         return [{k: v for k, v in c.items() if k != "_r"} for c in cells]
-    best = max(scored, key=lambda c: c["mean"])
+    best = (min if lower_is_better else max)(scored, key=lambda c: c["mean"])
     ratios = [f["n_test"] / f["n_train"] for f in best["_r"]["folds"]]
     raw = []
     for c in cells:
         if c is best or c["mean"] is None:
             raw.append(np.nan)
         elif single_split:
-            raw.append(mcnemar_test(_correct(best["_r"]), _correct(c["_r"])))
+            raw.append(_single_split_p(best["_r"], c["_r"], regression))
         else:
             raw.append(corrected_t_test(_fold_scores(best["_r"], metric), _fold_scores(c["_r"], metric), float(np.mean(ratios))))
     adjusted = holm(raw)

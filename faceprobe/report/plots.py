@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-__all__ = ["confusion_png", "roc_png"]
+__all__ = ["confusion_png", "roc_png", "scatter_png", "subject_error_png"]
 
 
 def _png(fig) -> bytes:
@@ -64,4 +64,36 @@ def roc_png(y_true: list[str], scores: list[list[float]], classes: list[str], ti
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
+
+
+def scatter_png(y_true: list[float], y_pred: list[float], title: str) -> bytes:
+    """Predicted against true values of the pooled test predictions, with the identity line
+    (points on it are perfect; a flatter cloud is regression to the mean)."""
+    t, p = np.asarray(y_true, float), np.asarray(y_pred, float)
+    fig, ax = _figure((4.6, 4.2))
+    alpha = float(np.clip(300 / max(len(t), 1), 0.08, 0.8))
+    ax.scatter(t, p, s=8, alpha=alpha, color="tab:blue", edgecolors="none")
+    lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def subject_error_png(per_subject: dict, title: str, most: int = 40) -> bytes:
+    """Mean absolute error per subject (bars, worst first, at most ``most``) with each subject's
+    mean signed error (bias, dots): which people the model fails, and in which direction."""
+    items = sorted(per_subject.items(), key=lambda kv: -kv[1]["mae"])[:most]
+    names = [k for k, _ in items]
+    fig, ax = _figure((max(4.0, 0.22 * len(names) + 1.5), 3.6))
+    x = np.arange(len(names))
+    ax.bar(x, [v["mae"] for _, v in items], color="tab:orange", label="MAE")
+    ax.plot(x, [v["bias"] for _, v in items], "o", color="black", markersize=3, label="bias (mean predicted - true)")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(x, names, rotation=90, fontsize=6)
+    ax.set_ylabel("error")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return _png(fig)

@@ -39,6 +39,10 @@ def render_html(res: dict) -> str:
 
     A study (several keys) gets the grid of keys x heads as a heatmap with the best cell and the
     ties marked, a table of contents, then each key's section."""
+    if res.get("task") == "regression":
+        from .regression import regression_sections
+
+        return _page(res, regression_sections(res))
     res = layout_view(res)
     if res.get("study"):
         return _page(res, study_sections(res))
@@ -92,10 +96,16 @@ def render_markdown(res: dict) -> str:
     """The same content as Markdown tables (no images); a study gets its grid first. Every text
     that came from the data (labels, subjects, keys, heads, notes) has its HTML escaped and its
     table bars escaped, so a label such as ``<script>`` shows as text."""
-    res = md_safe(layout_view(res))
+    regression = res.get("task") == "regression"
+    res = md_safe(res if regression else layout_view(res))
     out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
     out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
-    out += study_markdown(res) if res.get("study") else key_markdown(res)
+    if regression:
+        from .regression import regression_markdown
+
+        out += regression_markdown(res)
+    else:
+        out += study_markdown(res) if res.get("study") else key_markdown(res)
     prov = json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str).replace("`", "\\u0060")  # no fence breaks out
     out += ["", "## Provenance", "", "```json", prov, "```", ""]
     return "\n".join(out)

@@ -9,10 +9,31 @@ import os
 from ..errors import OptionError
 from ..outputs import csv_safe
 
-__all__ = ["md_text", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text"]
+__all__ = ["md_text", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text",
+           "figure", "metric_title"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
 COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "engine"]
+
+
+def _regression(metric: str) -> bool:
+    from ..classify.regression_metrics import REGRESSION_METRICS
+
+    return metric in REGRESSION_METRICS
+
+
+def figure(metric: str, v: float) -> str:
+    """A figure as tables show it: classification metrics in % (one decimal), regression figures as they are."""
+    return f"{v:.3f}" if _regression(metric) else f"{100 * v:.1f}"
+
+
+def metric_title(metric: str) -> str:
+    """``balanced_accuracy (%)``, ``mae (lower is better)``."""
+    if _regression(metric):
+        from ..classify.regression_metrics import REGRESSION_METRICS
+
+        return f"{metric} ({REGRESSION_METRICS[metric]} is better)"
+    return f"{metric} (%)"
 
 
 def md_text(text: str) -> str:
@@ -31,11 +52,16 @@ def table_format(path: str) -> str:
     return fmt
 
 
+def _row(res: dict, c: dict) -> str:
+    """A grid row's name: its key, with its target when a regression run has several."""
+    return f"{c['key']} [{c['target']}]" if len(res.get("targets") or ()) > 1 else c["key"]
+
+
 def grid_at(res: dict) -> tuple[list[str], list[str], dict]:
-    """Keys and heads in order, and the grid's cells by (key, head)."""
-    keys = list(dict.fromkeys(c["key"] for c in res["grid"]))
+    """Rows (keys, or key and target) and heads in order, and the grid's cells by (row, head)."""
+    keys = list(dict.fromkeys(_row(res, c) for c in res["grid"]))
     heads = list(dict.fromkeys(c["head"] for c in res["grid"]))
-    return keys, heads, {(c["key"], c["head"]): c for c in res["grid"]}
+    return keys, heads, {(_row(res, c), c["head"]): c for c in res["grid"]}
 
 
 def grid_rows(res: dict, cell, empty: str) -> list[tuple[str, list[str]]]:
@@ -44,24 +70,31 @@ def grid_rows(res: dict, cell, empty: str) -> list[tuple[str, list[str]]]:
     return [(k, [empty if at.get((k, h)) is None or at[(k, h)]["mean"] is None else cell(at[(k, h)]) for h in heads]) for k in keys]
 
 
-def cell_text(c: dict | None, best: str = "*", tie: str = "=") -> str:
-    """``mean ± std`` in %, marked best or tied."""
+def cell_text(c: dict | None, best: str = "*", tie: str = "=", metric: str = "") -> str:
+    """``mean ± std`` (in % for classification metrics), marked best or tied."""
     if c is None or c["mean"] is None:
         return "-"
     mark = f" {best}" if c["best"] else (f" {tie}" if c["tied"] else "")
-    return f"{100 * c['mean']:.1f} ± {100 * c['std']:.1f}{mark}"
+    return f"{figure(metric, c['mean'])} ± {figure(metric, c['std'])}{mark}"
 
 
 def grid_lines(res: dict) -> list[str]:
     """The grid as an aligned text table, with its legend."""
     keys, heads, at = grid_at(res)
-    rows = [[k] + [cell_text(at.get((k, h))) for h in heads] for k in keys]
-    header = [f"{res['metric']} (%)"] + heads
+    rows = [[k] + [cell_text(at.get((k, h)), metric=res["metric"]) for h in heads] for k in keys]
+    header = [metric_title(res["metric"])] + heads
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    test = "McNemar's test on the pooled predictions" if _single(res) else "corrected resampled t-test over paired folds"
+    test = single_test(res) if _single(res) else "corrected resampled t-test over paired folds"
     return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows] + [
         f"* best cell; = not significantly worse than it ({test}, Holm-adjusted p >= 0.05)"]
+
+
+def single_test(res: dict) -> str:
+    """The test of a single split's grid: McNemar's for classes, Wilcoxon's for a continuous target."""
+    if res.get("task") == "regression":
+        return "Wilcoxon's signed-rank test on paired absolute errors"
+    return "McNemar's test on the pooled predictions"
 
 
 def _single(res: dict) -> bool:
@@ -78,16 +111,17 @@ def write_table(res: dict, path: str) -> str:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         if fmt == "csv":
             w = csv.writer(handle)
-            w.writerow(COLUMNS)
+            targets = bool(res.get("targets"))
+            w.writerow(COLUMNS + (["target"] if targets else []))
             engines = res.get("provenance", {}).get("engines", {})
             for c in res["grid"]:
                 engine = "+".join(f"{e['engine']} {e['version']}" for e in engines.get(c["head"], []))
                 w.writerow([csv_safe(c["key"]), csv_safe(c["head"]), res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"],
-                            c["p_holm"], c["tied"], engine])
+                            c["p_holm"], c["tied"], engine] + ([csv_safe(c["target"])] if targets else []))
         elif fmt == "md":
             handle.write("| key | " + " | ".join(map(md_text, heads)) + " |\n|---|" + "---|" * len(heads) + "\n")
             for k in keys:
-                cells = [cell_text(at.get((k, h))).replace(" *", "").replace(" =", " (tied)") for h in heads]
+                cells = [cell_text(at.get((k, h)), metric=res["metric"]).replace(" *", "").replace(" =", " (tied)") for h in heads]
                 cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
                 handle.write(f"| {md_text(k)} | " + " | ".join(cells) + " |\n")
         else:
@@ -101,10 +135,10 @@ def _latex(res: dict, keys: list, heads: list, at: dict) -> str:
              "key & " + " & ".join(esc(h) for h in heads) + r" \\", r"\midrule"]
 
     def cell(c):
-        t = f"{100 * c['mean']:.1f} $\\pm$ {100 * c['std']:.1f}"
+        t = f"{figure(res['metric'], c['mean'])} $\\pm$ {figure(res['metric'], c['std'])}"
         return rf"\textbf{{{t}}}" if c["best"] else (t + "$^{=}$" if c["tied"] else t)
 
     lines += [esc(k) + " & " + " & ".join(cells) + r" \\" for k, cells in grid_rows(res, cell, "--")]
     lines += [r"\bottomrule", r"\end{tabular}",
-              f"% {esc(res['metric'])}, mean $\\pm$ std in %; bold: best; $^{{=}}$: not significantly worse (Holm-adjusted p $\\geq$ 0.05)", ""]
+              f"% {esc(metric_title(res['metric']))}, mean $\\pm$ std; bold: best; $^{{=}}$: not significantly worse (Holm-adjusted p $\\geq$ 0.05)", ""]
     return "\n".join(lines)

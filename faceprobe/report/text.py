@@ -45,6 +45,10 @@ def format_results(res: dict) -> str:
     A study (several keys) prints the grid of keys x heads with its significance marks, then
     each key's tables.
     """
+    if res.get("task") == "regression":
+        from .regression import format_regression
+
+        return format_regression(res)
     res = layout_view(res)
     if res.get("study"):
         return _format_study(res)

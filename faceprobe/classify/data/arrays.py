@@ -13,7 +13,7 @@ __all__ = ["dataset_from_arrays"]
 
 
 def dataset_from_arrays(X, y, groups=None, *, paths=None, columns: dict | None = None, key: str = "arrays",
-                        spec: dict | None = None) -> Dataset:
+                        spec: dict | None = None, regression: bool = False) -> Dataset:
     """Rows to evaluate from a matrix and its labels.
 
     Parameters
@@ -31,6 +31,8 @@ def dataset_from_arrays(X, y, groups=None, *, paths=None, columns: dict | None =
         The name the results give these features.
     spec : dict, optional
         What produced the numbers (provenance).
+    regression : bool, default=False
+        The targets are in ``columns`` (``y`` may be one value for all rows).
 
     Raises
     ------
@@ -49,7 +51,7 @@ def dataset_from_arrays(X, y, groups=None, *, paths=None, columns: dict | None =
             raise OptionError(name, f"{len(values)} values", f"X has {n} rows; give one value per row")
     if not np.isfinite(X).all():
         raise OptionError("X", f"{int((~np.isfinite(X).all(axis=1)).sum())} rows", "hold NaN or infinite values; drop or impute them")
-    if len(set(y)) < 2:
+    if len(set(y)) < 2 and not regression:
         raise OptionError("y", ",".join(sorted(set(y))), "need at least two classes to classify")
     paths = np.asarray([str(i) for i in range(n)] if paths is None else paths).astype(str)
     cols.setdefault("subject", groups)

@@ -1,0 +1,276 @@
+"""Cross-validate regressor heads on one target: scaling and PCA fitted inside training folds,
+hyperparameters chosen by inner CV (or on a fixed split's validation part) with the run's metric
+in its direction, predictions scored per fold and pooled."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ...errors import FaceprobeError, OptionError
+from ..config import EvalConfig, cores_of
+from ..heads.memory import PeakRSS
+from ..heads.registry import head_grid, own_grid
+from ..protocols.splits import make_splits
+from ..regression_metrics import REGRESSION_METRICS, regression_figures
+from .figures import fold_figures, head_figures
+
+__all__ = ["TargetSpec", "evaluate_target", "fit_rows", "choose_params"]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One target: its column, values per dataset row, the metric that picks (with its direction), and bins."""
+
+    column: str
+    values: np.ndarray
+    metric: str
+    edges: tuple | None = None
+
+    @property
+    def lower_is_better(self) -> bool:
+        return REGRESSION_METRICS[self.metric] == "lower"
+
+
+def _score(target: TargetSpec, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The metric oriented so that higher is better (NaN, an undefined correlation, is the worst)."""
+    v = regression_figures(y_true, y_pred)[target.metric]
+    return -np.inf if not np.isfinite(v) else (-v if target.lower_is_better else v)
+
+
+def fit_rows(ds, rows: np.ndarray, values: np.ndarray, augmented: bool):
+    """Training matrix, targets and subjects of ``rows``, with their augmented views when asked
+    (a view carries its image's target and subject; views never reach a test fold)."""
+    X, y, g = [ds.X[rows]], [values[rows]], [ds.groups[rows]]
+    if augmented:
+        for view in sorted(ds.views):
+            v = ds.views[view][rows]
+            ok = np.isfinite(v).all(axis=1)
+            X.append(v[ok])
+            y.append(values[rows][ok])
+            g.append(ds.groups[rows][ok])
+    return np.concatenate(X), np.concatenate(y), np.concatenate(g)
+
+
+def _fit(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes: set):
+    est = spec.build(spec.merged(params), seed)
+    if spec.prepare is not None:
+        note = spec.prepare(est, y)
+        if note:
+            notes.add(note)
+    with warnings.catch_warnings():
+        for category in spec.warnings():
+            warnings.simplefilter("ignore", category)
+        est.fit(X, y)
+    return est
+
+
+def _prep(cfg: EvalConfig, X: np.ndarray, seed: int):
+    """The scaler (and PCA) fitted on training rows ``X``, as a list of fitted steps."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    steps = [("scale", StandardScaler().fit(X))]
+    if cfg.pca:
+        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(steps[0][1].transform(X))))
+    return steps
+
+
+def _apply(steps, X: np.ndarray) -> np.ndarray:
+    for _, step in steps:
+        X = step.transform(X)
+    return X.astype(np.float32)
+
+
+def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: np.ndarray, g: np.ndarray, seed: int,
+                  notes: set) -> tuple[dict, dict]:
+    """The grid combination with the best mean inner-CV score (grouped by subject when splits are)."""
+    from sklearn.model_selection import KFold, StratifiedGroupKFold
+
+    cands = head_grid(spec, cfg.grid)
+    if len(cands) == 1:
+        return cands[0], {}
+    k = min(cfg.inner_cv, len(set(g)) if cfg.split.group else len(y))
+    if k < 2:
+        raise FaceprobeError("too few training subjects for the inner CV of `params` grids")
+    if cfg.split.group:
+        inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(X, np.zeros(len(y)), g))
+    else:
+        inner = list(KFold(n_splits=k, shuffle=True, random_state=seed).split(X))
+    scores = []
+    for params in cands:
+        vals = []
+        for tr, te in inner:
+            steps = _prep(cfg, X[tr], seed)
+            est = _fit(spec, params, _apply(steps, X[tr]), y[tr], seed, notes)
+            vals.append(_score(target, y[te], est.predict(_apply(steps, X[te]))))
+        scores.append(float(np.mean(vals)))
+    best = max(range(len(cands)), key=lambda i: (scores[i], -i))
+    sign = -1 if target.lower_is_better else 1
+    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): sign * s for c, s in zip(cands, scores)}
+
+
+@dataclass(frozen=True)
+class _Task:
+    fold: int
+    repeat: int
+    train: np.ndarray
+    test: np.ndarray
+    seed: int
+    val: np.ndarray | None = None
+
+
+def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[dict]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # the same numbers on any number of cores
+        return _fold_heads(ds, cfg, target, task)
+
+
+def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[dict]:
+    Xtr, ytr, gtr = fit_rows(ds, task.train, target.values, cfg.augmented)
+    steps = _prep(cfg, Xtr, task.seed)
+    Xtr_t, Xte = _apply(steps, Xtr), _apply(steps, ds.X[task.test])
+    notes: set = set()
+    out = []
+    for head in cfg.heads:
+        spec = cfg.spec(head)
+        where = {"head": head, "fold": task.fold, "repeat": task.repeat}
+        try:
+            with PeakRSS() as mem:
+                if task.val is not None and len(task.val):
+                    params, inner = _choose_on_val(spec, cfg, target, Xtr_t, ytr, _apply(steps, ds.X[task.val]),
+                                                   target.values[task.val], task.seed, notes)
+                else:
+                    params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes)
+                pred = _fit(spec, params, Xtr_t, ytr, task.seed, notes).predict(Xte).astype(float)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- one head failing (a plug-in may raise anything) must not lose the others
+            out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+            continue
+        y_true = target.values[task.test]
+        out.append({**where, "params": params, "inner_scores": inner, "engine": "sklearn",
+                    "cores": 1, "seconds": round(mem.seconds, 3), "peak_rss_bytes": int(mem.peak),
+                    "added_rss_bytes": int(mem.added), "n_train": int(len(ytr)), "n_test": int(len(task.test)),
+                    **fold_figures(y_true, pred, target.edges), "test_paths": ds.paths[task.test].tolist(),
+                    "y_true": y_true.tolist(), "y_pred": np.round(pred, 6).tolist(),
+                    "test_subjects": ds.groups[task.test].tolist()})
+    if notes and out:
+        out[-1]["fold_notes"] = sorted(notes)
+    return out
+
+
+def _choose_on_val(spec, cfg, target, Xtr, ytr, Xval, yval, seed, notes) -> tuple[dict, dict]:
+    """The grid combination with the best score on the validation rows (each fitted on the training rows)."""
+    cands = head_grid(spec, cfg.grid)
+    if len(cands) == 1:
+        return cands[0], {}
+    scores = [_score(target, yval, _fit(spec, p, Xtr, ytr, seed, notes).predict(Xval)) for p in cands]
+    best = max(range(len(cands)), key=lambda i: (scores[i], -i))
+    sign = -1 if target.lower_is_better else 1
+    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): sign * s for c, s in zip(cands, scores)}
+
+
+def _check(ds, cfg: EvalConfig, target: TargetSpec, splits: list) -> dict[str, str]:
+    """Refuse, before any fold runs, what cannot work; return heads whose own default cannot fit (head -> why)."""
+    if not isinstance(ds.X, np.ndarray):
+        raise OptionError("max_memory", "auto", "regression needs the feature matrix in memory; raise `max_memory`")
+    taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
+    stray = sorted(set(cfg.grid) - taken)
+    if stray:
+        raise OptionError("params", stray[0], f"no selected regressor takes it ({', '.join(cfg.heads)}); HEAD.NAME sets one head's")
+    per_repeat: dict[int, int] = {}
+    for r, train, _ in splits:
+        fold = per_repeat.get(r, 0)
+        per_repeat[r] = fold + 1
+        if np.ptp(target.values[train]) == 0:
+            raise FaceprobeError(f"`target` {target.column}: every training row of repeat {r}, fold {fold} has the value "
+                                 f"{target.values[train][0]:g}; a regressor cannot learn from a constant target (filter the rows "
+                                 "with `where`, or choose another protocol)")
+    n = min(len(train) for _, train, _ in splits)
+    if cfg.pca is not None and not 1 <= cfg.pca <= min(n, ds.X.shape[1]):
+        raise OptionError("pca", cfg.pca, f"must be between 1 and {min(n, ds.X.shape[1])} (training rows and feature size)")
+    failed = {}
+    for h in cfg.heads:
+        spec = cfg.spec(h)
+        given = own_grid(spec, cfg.grid)
+        for name, values in given.items():
+            for v in values:
+                spec.check(name, v)
+        limit = n - -(-n // cfg.inner_cv) if len(head_grid(spec, cfg.grid)) > 1 else n
+        for name, param in spec.declared.items():
+            values = given.get(name, [param.default])
+            if param.at_most_rows and max(values) > limit:
+                if name not in given:
+                    failed[h] = f"its default {name}={param.default} is more than the {limit} training rows of the smallest fold"
+                    continue
+                raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} training rows of the smallest fold")
+    return failed
+
+
+def _splits(ds, cfg: EvalConfig) -> list:
+    fixed = ds.fixed if cfg.split.fixed is not None else None
+    if fixed is not None:
+        return [(0, fixed.train, fixed.test)]
+    # one pseudo-class: k-fold and holdout are plain (grouped) shuffled splits of the rows
+    return make_splits(np.zeros(len(ds.y), dtype=str), ds.groups if cfg.split.group else None, cfg.split)
+
+
+def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
+    """Evaluate every regressor head on ``target`` under the split protocol.
+
+    Returns
+    -------
+    dict
+        The shape classify's ``evaluate`` returns (``heads``, ``rows``, ``subjects``, ``splits``,
+        ``notes``; ``classes`` empty): per head the ``summary`` (mean and std of each figure of
+        :data:`~faceprobe.classify.regression_metrics.REGRESSION_METRICS`), ``pooled`` figures,
+        ``per_subject`` errors, ``bins`` when asked, and the fold records with predictions.
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    splits = _splits(ds, cfg)
+    failed = _check(ds, cfg, target, splits)
+    heads_given = list(cfg.heads)
+    cfg = replace(cfg, heads=[h for h in cfg.heads if h not in failed])
+    fixed = ds.fixed if cfg.split.fixed is not None else None
+    per_repeat: dict[int, int] = {}
+    tasks = []
+    for r, train, test in splits:
+        fold = per_repeat.get(r, 0)
+        per_repeat[r] = fold + 1
+        task = _Task(fold, r, train, test, cfg.split.seed + r, fixed.val if fixed is not None else None)
+        tasks.append(delayed(_run_fold)(ds, cfg, target, task))
+    order = sorted(range(len(tasks)), key=lambda i: -len(splits[i][1]))  # largest folds first, put back after
+    tasks = [tasks[i] for i in order]
+    workers = max(1, min(cores_of(cfg.jobs), len(tasks)))
+
+    def run(stream):
+        return list(tqdm(stream, total=len(tasks), unit="fold", desc=f"regress {target.column}",
+                         disable=None if cfg.progress else True, file=sys.stderr))
+
+    if cfg.backend == "dask":
+        from ..evaluate import _run_on_dask
+
+        results = _run_on_dask(tasks, ds, cfg, run)
+    elif workers > 1:
+        results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
+    else:
+        results = run(t[0](*t[1], **t[2]) for t in tasks)
+    results = [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
+    flat = [res for fold in results for res in fold]
+    fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]
+    seed = cfg.split.seed if fixed is not None else None
+    heads = {h: head_figures([f for f in flat if f["head"] == h], cfg.split.repeats, target.edges, seed) if h not in failed else
+             {"summary": {m: None for m in REGRESSION_METRICS}, "per_class": {}, "confusion": None, "folds": [], "engine": [],
+              "error": failed[h]} for h in heads_given}
+    notes = list(ds.notes) + (list(fixed.notes) if fixed is not None else [])
+    notes += [f"{n} ({fold_notes.count(n)} of {len(splits)} folds)" for n in sorted(set(fold_notes))]
+    notes += [f"{h}: no results: {r['error']}" for h, r in heads.items() if "error" in r]
+    return {"classes": [], "rows": int(len(ds.y)), "subjects": int(len(set(ds.groups))) if ds.has_subjects else None,
+            "class_counts": {}, "splits": len(splits), "notes": notes, "heads": heads}

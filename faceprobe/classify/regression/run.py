@@ -1,0 +1,80 @@
+"""A regression run: every target, every key, every regressor on the same folds; grids with the
+metric's direction; flat records with a ``target`` field (classify's shape otherwise)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ...errors import FaceprobeError, OptionError
+from ..records import flatten
+from ..regression_metrics import REGRESSION_METRICS
+from ..study import grid_cells
+from .evaluate import TargetSpec, evaluate_target
+from .figures import clip_figures
+from .targets import check_in_bins, target_values
+
+__all__ = ["regress"]
+
+
+def _clips(per_key: dict, datasets: list, column: str, repeats: int) -> None:
+    for d in datasets:
+        if column not in d.columns:
+            raise OptionError("aggregate", column, f"no such column; the cache has: {', '.join(sorted(d.columns))}")
+        clip_of = dict(zip(d.paths.tolist(), np.asarray(d.columns[column]).astype(str).tolist()))
+        for r in per_key[d.key]["heads"].values():
+            if "error" not in r:
+                r["clips"] = clip_figures(r["folds"], clip_of, column, repeats)
+
+
+def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
+    o = plan.options
+    per_key = {d.key: evaluate_target(d, cfg, target) for d in datasets}
+    failed = [(k, h, r["error"]) for k, res in per_key.items() for h, r in res["heads"].items() if "error" in r]
+    if len(failed) == len(per_key) * len(cfg.heads):
+        key, head, why = failed[0]
+        raise FaceprobeError(f"no head gave results ({len(failed)} of {len(failed)} failed); first, {head} on {key}: {why}")
+    if o.aggregate:
+        _clips(per_key, datasets, o.aggregate, cfg.split.repeats)
+    grid = grid_cells(per_key, plan.metric, single_split=cfg.split.single, lower_is_better=target.lower_is_better,
+                      regression=True)
+    res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
+    for record in res["cells"] + res["folds"] + grid:
+        record["target"] = target.column
+    values = target.values
+    res["grid"] = grid
+    res["target_summary"] = {target.column: {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                                             "min": float(values.min()), "max": float(values.max())}}
+    return res
+
+
+def regress(plan, datasets: list, split) -> tuple[dict, object]:
+    """Evaluate the plan's regressors on each of its targets; returns (flat results, the config used).
+
+    Raises
+    ------
+    OptionError
+        For a target column that is missing, not numeric, or outside the bins (before any fold runs).
+    """
+    cfg = replace(plan.eval, split=split)
+    targets = []
+    for column in plan.targets:
+        values = target_values(datasets[0], column)  # every key has the same rows, in one order
+        if plan.bins is not None:
+            check_in_bins(datasets[0], values, plan.bins, column)
+        targets.append(TargetSpec(column, values, plan.metric, plan.bins))
+    out = None
+    for target in targets:
+        res = _one_target(plan, datasets, cfg, target)
+        if out is None:
+            out = res
+            continue
+        out["cells"] += res["cells"]
+        out["folds"] += res["folds"]
+        out["grid"] += res["grid"]
+        out["target_summary"].update(res["target_summary"])
+        out["notes"] += [n for n in res["notes"] if n not in out["notes"]]
+    out.update(task="regression", targets=list(plan.targets), metric=plan.metric,
+               direction=REGRESSION_METRICS[plan.metric], bins=None if plan.bins is None else list(plan.bins))
+    return out, cfg
