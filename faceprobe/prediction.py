@@ -59,7 +59,9 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     -------
     pandas.DataFrame
         One row per listed image: ``path``, ``label`` (the predicted class), ``p_<class>``
-        per class, and ``reason`` (why an image has no prediction; empty otherwise).
+        per class, and ``reason`` (why an image has no prediction; empty otherwise). A
+        regression model (fitted with ``target``) gives its target's predicted value in a
+        column named after the target instead of ``label`` and ``p_<class>``.
     """
     import pandas as pd
 
@@ -87,8 +89,13 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     vectors = np.full((len(refs), fm.dim), np.nan, dtype=np.float32)  # only these rows are read, not the whole key
     for pos, block in DiskMatrix(cache, model["key"], disk, fm.dim, 4096).blocks(np.arange(len(refs))):
         vectors[pos] = block
-    classes = model["classes"]
     ok = np.isfinite(vectors).all(axis=1)
+    if model.get("task") == "regression":
+        values = np.full(len(refs), np.nan)
+        if ok.any():
+            values[ok] = model["pipeline"].predict(vectors[ok])
+        return pd.DataFrame({"path": paths, model["target"]: values, "reason": _reasons(table, paths, ok)})
+    classes = model["classes"]
     proba = np.full((len(refs), len(classes)), np.nan)
     if ok.any():
         proba[ok] = _probabilities(model["pipeline"], vectors[ok])

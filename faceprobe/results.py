@@ -47,25 +47,40 @@ class Results:
     def notes(self) -> list[str]:
         return list(self.raw.get("notes", []))
 
-    def cell(self, head: str, key: str | None = None) -> dict:
-        """One (key, head) record: ``summary``, ``per_class``, ``confusion``, engines, cost, ``error``."""
-        from .classify.records import cell
+    @property
+    def targets(self) -> list[str]:
+        """The target columns of a regression run (empty for classes)."""
+        return list(self.raw.get("targets") or [])
 
-        return cell(self.raw, head, key)
+    def _metrics(self) -> tuple:
+        if self.targets:
+            from .classify.regression_metrics import REGRESSION_METRICS
 
-    def to_frame(self):
-        """Tidy DataFrame: one row per key, head, repeat, fold and metric (``value``; NaN where undefined)."""
-        import pandas as pd
-
+            return tuple(REGRESSION_METRICS)
         from .classify.metrics import SUMMARY_METRICS
 
+        return SUMMARY_METRICS
+
+    def cell(self, head: str, key: str | None = None, target: str | None = None) -> dict:
+        """One (key, head) record (of ``target``, default the first, in a regression run):
+        ``summary``, ``per_class``, ``confusion`` (or ``pooled``, ``per_subject``, ``bins``), engines, cost, ``error``."""
+        from .classify.records import cell
+
+        return cell(self.raw, head, key, target)
+
+    def to_frame(self):
+        """Tidy DataFrame: one row per key, head, repeat, fold and metric (``value``; NaN where
+        undefined); a regression run adds a ``target`` column and gives MAE, RMSE, r, rho, ICC and CCC."""
+        import pandas as pd
+
         rows = []
+        extra = ["target"] if self.targets else []
         for f in self.raw["folds"]:
-            for metric in SUMMARY_METRICS:
+            for metric in self._metrics():
                 v = f.get(metric)
-                rows.append({"key": f["key"], "head": f["head"], "repeat": f["repeat"], "fold": f["fold"], "metric": metric,
-                             "value": float("nan") if v is None else float(v)})
-        return pd.DataFrame(rows, columns=["key", "head", "repeat", "fold", "metric", "value"])
+                rows.append({"key": f["key"], "head": f["head"], **({"target": f["target"]} if extra else {}), "repeat": f["repeat"],
+                             "fold": f["fold"], "metric": metric, "value": float("nan") if v is None else float(v)})
+        return pd.DataFrame(rows, columns=["key", "head", *extra, "repeat", "fold", "metric", "value"])
 
     def folds(self):
         """One row per key, head, repeat and fold: sizes, every metric, chosen parameters, engine and cost."""
@@ -81,9 +96,9 @@ class Results:
         cell, Holm-adjusted, tied (not significantly worse) and best, one row per cell."""
         import pandas as pd
 
-        cols = ["key", "head", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "best"]
+        cols = ["key", "head", *(["target"] if self.targets else []), "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "best"]
         frame = pd.DataFrame(self.raw.get("grid", []), columns=cols)
-        frame.insert(2, "metric", self.raw.get("metric", ""))
+        frame.insert(3 if self.targets else 2, "metric", self.raw.get("metric", ""))
         return frame
 
     def summary(self):
@@ -93,6 +108,8 @@ class Results:
 
         from .report.text import ROWS
 
+        if self.targets:
+            return self._regression_summary()
         if len(self.keys) > 1:
             g = self.grid()
             frame = g.pivot(index="key", columns="head", values=["mean", "std"]).swaplevel(axis=1)
@@ -106,6 +123,28 @@ class Results:
         frame = pd.DataFrame(data, index=pd.Index([m for m, _ in ROWS], name="metric"))
         frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["head", "stat"])
         return frame
+
+    def _regression_summary(self):
+        import pandas as pd
+
+        data = {}
+        index = pd.MultiIndex.from_product([self.targets, self._metrics()], names=["target", "metric"])
+        for key in self.keys:
+            for head in self.heads:
+                for stat in ("mean", "std"):
+                    col = (head, stat) if len(self.keys) == 1 else (key, head, stat)
+                    data[col] = [None if self.cell(head, key, t)["summary"].get(m) is None else self.cell(head, key, t)["summary"][m].get(stat)
+                                 for t in self.targets for m in self._metrics()]
+        frame = pd.DataFrame(data, index=index)
+        names = ["head", "stat"] if len(self.keys) == 1 else ["key", "head", "stat"]
+        frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=names)
+        return frame
+
+    def per_subject(self, head: str, key: str | None = None, target: str | None = None):
+        """A regression head's pooled test predictions per subject: ``n``, ``mae`` and ``bias`` (mean predicted - true)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.cell(head, key, target).get("per_subject", {})).T.rename_axis("subject")
 
     def per_class(self, head: str, key: str | None = None):
         """Per-class precision, recall (sensitivity), specificity, F1 and support, pooled over test folds."""
@@ -134,9 +173,11 @@ class Results:
             from .errors import OptionError
 
             raise OptionError("predictions", False, "this run did not keep its predictions; run it with `predictions=True`")
-        rows = [{"key": f["key"], "head": f["head"], "repeat": f["repeat"], "fold": f["fold"], "path": p, "y_true": t, "y_pred": q}
+        extra = ["target"] if self.targets else []
+        rows = [{"key": f["key"], "head": f["head"], **({"target": f["target"]} if extra else {}), "repeat": f["repeat"],
+                 "fold": f["fold"], "path": p, "y_true": t, "y_pred": q}
                 for f in self.raw["folds"] if "y_pred" in f for p, t, q in zip(f["test_paths"], f["y_true"], f["y_pred"])]
-        return pd.DataFrame(rows, columns=["key", "head", "repeat", "fold", "path", "y_true", "y_pred"])
+        return pd.DataFrame(rows, columns=["key", "head", *extra, "repeat", "fold", "path", "y_true", "y_pred"])
 
     def format(self) -> str:
         """The text tables classify prints."""
@@ -156,4 +197,6 @@ class Results:
         return write_report(self.raw, path)
 
     def __repr__(self) -> str:
+        if self.targets:
+            return f"Results(keys={self.keys}, heads={self.heads}, rows={self.raw.get('rows')}, targets={self.targets})"
         return f"Results(keys={self.keys}, heads={self.heads}, rows={self.raw.get('rows')}, classes={len(self.classes)})"

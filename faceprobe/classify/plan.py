@@ -126,7 +126,7 @@ class ClassifyPlan:
         """What :func:`~faceprobe.classify.data.dataset.load_dataset` takes besides cache and key."""
         o = self.options
         return dict(classes=self.classes, min_count=o.min_count, with_views=o.augmented, max_memory=self.max_memory,
-                    jobs=o.jobs, where=list(self.where))
+                    jobs=o.jobs, where=list(self.where), regression=bool(self.targets))
 
     def split(self, grouped: bool) -> SplitSpec:
         """The protocol, grouped or not (the data decides; see :func:`~faceprobe.classify.run.build_datasets`)."""

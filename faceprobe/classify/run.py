@@ -110,7 +110,7 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
 
     check_writable(out, "output")
     cfg = plan.eval
-    if model_format(out) == "skops" and o.engine != "sklearn":  # skops holds scikit-learn's own estimators only
+    if model_format(out) == "skops" and o.engine != "sklearn" and not plan.targets:  # skops holds scikit-learn's own estimators only
         if o.engine != "auto":
             raise OptionError("engine", o.engine, f"a .skops model holds scikit-learn estimators; use `engine=sklearn`, or "
                                                   f"a .joblib output (a pickle) for a model fitted on {o.engine}")
@@ -119,9 +119,25 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     ds = datasets[0]
     runs = read_features(o.cache, ds.key).runs
     weights = runs[-1].get("weights", {}).get(ds.spec["backbone"], {})
-    model = fit_model(ds, replace(cfg, split=split), weights)
+    if plan.targets:
+        model = _fit_regressor(plan, ds, replace(cfg, split=split), weights, model_format(out))
+    else:
+        model = fit_model(ds, replace(cfg, split=split), weights)
     model["sha256"] = save_model(model, out)
     return model
+
+
+def _fit_regressor(plan: ClassifyPlan, ds: Dataset, cfg: EvalConfig, weights: dict, fmt: str) -> dict:
+    from .regression.evaluate import TargetSpec
+    from .regression.model import fit_regressor
+    from .regression.targets import target_values
+
+    if len(plan.targets) != 1:
+        raise OptionError("target", ",".join(plan.targets), "fit trains one model for one target; give one")
+    if plan.bins is not None:
+        raise OptionError("bins", ",".join(f"{b:g}" for b in plan.bins), "bins are figures of an evaluation; use classify")
+    column = plan.targets[0]
+    return fit_regressor(ds, cfg, TargetSpec(column, target_values(ds, column), plan.metric), weights, fmt)
 
 
 def _engines_used(per_key: dict, cfg: EvalConfig, status: dict) -> tuple[dict, str]:

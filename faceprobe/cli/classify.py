@@ -11,6 +11,8 @@ from ..classify.config import BACKENDS, BALANCE
 from ..classify.engines import ENGINE_CHOICES, ENGINES
 from ..classify.heads.registry import HEADS
 from ..classify.metrics import SUMMARY_METRICS
+from ..classify.regression.heads import REGRESSORS
+from ..classify.regression_metrics import REGRESSION_METRICS
 
 __all__ = ["classify_command", "fit_command", "engines_command"]
 
@@ -57,6 +59,9 @@ def evaluation_options(func):
                      help="Implementation of the heads: auto (the fastest installed engine that each head and its parameters "
                           "were shown faithful on, else scikit-learn); " + "; ".join(f"{n}: {e.description}" for n, e in ENGINES.items())
                           + ". The engine used is in the notes and --json."),
+        click.option("--target", "target", multiple=True, metavar="COLUMN", help="Regression: predict this numeric column "
+                     "(a manifest column, or label for numeric labels); repeat for several (valence, arousal). Heads are then "
+                     f"regressors: {REGRESSORS.describe()}."),
         click.option("--max-memory", default="auto", show_default=True, help="Memory budget, e.g. 8G; past it knn and logreg read features from the cache in blocks, other heads are refused. auto: half the free memory."),
     ]):
         func = option(func)
@@ -67,7 +72,11 @@ def evaluation_options(func):
 @click.option("--head", default="all", show_default=True, help=f"A head, a comma list, or all. {HEADS.describe()}.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True), default=None, help="Write all results and provenance to this JSON file (- : to standard output, instead of the table).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help="Also write a report, as faceprobe report does: .html or .md.")
-@click.option("--metric", default="balanced_accuracy", show_default=True, type=click.Choice(list(SUMMARY_METRICS)), help="The metric the grid of keys x heads shows and tests.")
+@click.option("--metric", default=None, type=click.Choice(list(SUMMARY_METRICS) + list(REGRESSION_METRICS)),
+              help="The metric the grid of keys x heads shows and tests (and, with --target, that inner CV picks by); default "
+                   "balanced_accuracy, or ccc with --target. Lower is better for mae and rmse.")
+@click.option("--bins", default=None, metavar="E0,E1,...", help="With --target: also score the predictions as ordinal classes "
+              "between these edges, e.g. 0,1,3,16 for PSPI pain (no pain, trace, pain).")
 @click.option("--table", "table_path", type=click.Path(dir_okay=False), default=None, help="Also write the grid: .csv (tidy, with p-values), .tex (booktabs) or .md.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--normalize", default="none", show_default=True, metavar="none|subject|COLUMN", help="z-score each subject's (or "
@@ -84,7 +93,8 @@ def evaluation_options(func):
               "(a report keeps them for its ROC curves).")
 @evaluation_options
 @clean_errors
-def classify_command(json_out, report_path, table_path, quiet, train_values, test_values, val_values, classes, params, where, **options):
+def classify_command(json_out, report_path, table_path, quiet, train_values, test_values, val_values, classes, params, where, target,
+                     **options):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -96,6 +106,8 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
       classify --head logreg --cv loso
       classify --head svm --where view=front --group sequence
       classify --head logreg --split-col Usage --train Training --test PrivateTest --val PublicTest
+      classify --target pspi --head svr,ridge --cv loso --bins 0,1,3,16
+      classify --target valence --target arousal --metric ccc
     """
     from ..outputs import check_writable
     from ..report.render import report_format
@@ -112,7 +124,7 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
         table_format(table_path)
     options["predictions"] = options["predictions"] or bool(report_path)
     res = Results(flag_notes(run_classify(ClassifyOptions(
-        **options, classes=tuple(classes), params=tuple(params), where=tuple(where), progress=not quiet,
+        **options, classes=tuple(classes), params=tuple(params), where=tuple(where), progress=not quiet, target=tuple(target),
         train=tuple(train_values), test=tuple(test_values), val=tuple(val_values)))))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))
@@ -128,11 +140,12 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
 
 
 @click.command("fit")
-@click.option("--head", required=True, help=f"One head: {', '.join(HEADS.names())}.")
+@click.option("--head", required=True, help=f"One head: {', '.join(HEADS.names())}; with --target one regressor: "
+              f"{', '.join(REGRESSORS.names())}.")
 @evaluation_options
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Model file to write and its .sha256: .skops (safe to load; fitted on scikit-learn) or .joblib (a pickle).")
 @clean_errors
-def fit_command(output, classes, params, where, **options):
+def fit_command(output, classes, params, where, target, **options):
     """Train one head on all cached rows and save it, with its cross-validated metrics.
 
     A .skops model file loads without running code from it (skops.io; it holds scikit-learn's
@@ -145,10 +158,19 @@ def fit_command(output, classes, params, where, **options):
     """
     from ..classify.run import ClassifyOptions, run_fit
 
+    names = REGRESSORS.names() if target else HEADS.names()
     if "," in options["head"] or options["head"] == "all":
-        raise click.UsageError(f"fit trains one head; give one of {', '.join(HEADS.names())}")
-    model = run_fit(ClassifyOptions(**options, classes=tuple(classes), params=tuple(params), where=tuple(where)), output)
+        raise click.UsageError(f"fit trains one head; give one of {', '.join(names)}")
+    model = run_fit(ClassifyOptions(**options, classes=tuple(classes), params=tuple(params), where=tuple(where), target=tuple(target)),
+                    output)
     head = options["head"]
+    if target:
+        m = model["metric"]
+        v = model["cv"]["summary"][m]
+        figure = "-" if v is None else f"{v['mean']:.3f} ± {v['std']:.3f}"
+        click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']} to predict {model['target']}; "
+                   f"cross-validated {m} {figure}; wrote {output} (sha256 {model['sha256'][:12]})")
+        return
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")

@@ -23,7 +23,8 @@ def predict_command(source, model_path, cache, root, path_col, output, quiet, al
     """Predict the class of new images: path,label,p_<class>...,reason CSV.
 
     SOURCE is a folder of images (searched recursively) or a CSV with a path column. Images
-    without a prediction have an empty label and say why in the reason column.
+    without a prediction have an empty label and say why in the reason column. A regression
+    model (fit --target COLUMN) writes path,COLUMN,reason: the predicted value.
 
     \b
     Example:
@@ -37,5 +38,5 @@ def predict_command(source, model_path, cache, root, path_col, output, quiet, al
     text = frame.select_dtypes(include="object").columns
     frame[text] = frame[text].map(csv_safe)
     frame.to_csv(output, index=False, float_format="%.6f")
-    done = int((frame["label"] != "").sum())
+    done = int((frame["reason"] == "").sum())
     click.echo(f"wrote {done} predictions to {output}" + (f" ({len(frame) - done} images without one: see the reason column)" if done < len(frame) else ""))

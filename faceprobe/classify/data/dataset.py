@@ -119,7 +119,7 @@ def _apply_classes(y: np.ndarray, mapping: dict[str, str], notes: list) -> np.nd
 
 def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] | None = None,
                  min_count: int = 0, with_views: bool = False, max_memory: int | None = None, jobs: int = 1,
-                 where: list | None = None) -> Dataset:
+                 where: list | None = None, regression: bool = False) -> Dataset:
     """Join the image table with one feature key.
 
     Parameters
@@ -142,6 +142,8 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     where : list of Where, optional
         Row filters on the image table's columns (:func:`~faceprobe.classify.data.columns.parse_where`),
         applied before classes are counted.
+    regression : bool, default=False
+        Rows are for a continuous target: images without a label are kept, and one class is enough.
 
     Returns
     -------
@@ -157,7 +159,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     images = read_images(cache)
     notes: list[str] = []
     conflicted = _conflicting_contents(images, notes)
-    img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=True, one_per_content=True)
+    img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=not regression, one_per_content=True)
     if conflicted:
         ok = ~np.isin(np.asarray(images["sha256"][img_idx]).astype(str), list(conflicted))
         img_idx, rows = img_idx[ok], rows[ok]
@@ -171,7 +173,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
     keep = _keep_classes(y, min_count, notes)
     img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
-    if len(set(y)) < 2:
+    if len(set(y)) < 2 and not regression:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
     X = fm.vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
     if not plan.in_memory:

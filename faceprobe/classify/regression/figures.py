@@ -73,7 +73,7 @@ def _bootstrap(t: np.ndarray, p: np.ndarray, seed: int, n: int = 1000) -> dict:
             if np.isfinite(v):
                 draws[k].append(v)
     return {k: None if not np.isfinite(point[k]) else
-            {"mean": float(point[k]), "ci": [float(np.percentile(draws[k], 2.5)), float(np.percentile(draws[k], 97.5))],
+            {"mean": float(point[k]), "std": 0.0, "ci": [float(np.percentile(draws[k], 2.5)), float(np.percentile(draws[k], 97.5))],
              "over": "bootstrap"} for k in REGRESSION_METRICS}
 
 
@@ -116,11 +116,12 @@ def clip_figures(folds: list[dict], clip_of: dict, column: str, repeats: int) ->
     """Figures of clips: each clip's frames' true and predicted values averaged within its test
     fold, then pooled per repeat (mean over repeats)."""
     per_repeat = {}
-    n_clips = 0
+    n_clips, seen = 0, set()
     for r in range(repeats):
         t_all, p_all = [], []
         for f in (f for f in folds if f["repeat"] == r):
             clips = np.asarray([clip_of[path] for path in f["test_paths"]], dtype=str)
+            seen |= set(clips.tolist()) if r == 0 else set()
             t, p = np.asarray(f["y_true"], float), np.asarray(f["y_pred"], float)
             for c in sorted(set(clips)):
                 m = clips == c
@@ -133,4 +134,4 @@ def clip_figures(folds: list[dict], clip_of: dict, column: str, repeats: int) ->
         vals = [v[m] for v in per_repeat.values() if np.isfinite(v[m])]
         summary[m] = None if not vals else {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                                             "over": "repeats" if repeats > 1 else "pooled clips"}
-    return {"column": column, "clips": n_clips, "summary": summary}
+    return {"column": column, "clips": n_clips, "summary": summary, "split_clips": n_clips - len(seen)}

@@ -16,7 +16,7 @@ from ...registry import Registry
 from ..heads.params import Param, declare
 from ..heads.registry import HeadSpec
 
-__all__ = ["REGRESSORS", "register_regressor", "regressor_names", "make_regressor"]
+__all__ = ["REGRESSORS", "RIDGE_ALPHAS", "register_regressor", "regressor_names", "make_regressor"]
 
 REGRESSORS: Registry[HeadSpec] = Registry("regressor", "heads")
 
@@ -76,18 +76,25 @@ def _svr(p: dict, seed: int):
     return _standardised(SVR(kernel=p["kernel"], C=float(p["C"]), epsilon=float(p["epsilon"]), gamma=p["gamma"]))
 
 
-@register_regressor("ridge", params={"alpha": Param(1.0, float, **_POSITIVE), "kernel": Param("linear", str, choices=("linear", "rbf")),
-                                     "gamma": Param("auto", float, choices=("auto",), **_POSITIVE)},
-                    description="ridge regression; kernel=rbf: kernel ridge (gamma auto: 1 / features)")
-def _ridge(p: dict, seed: int):
-    if p["kernel"] == "linear":
-        from sklearn.linear_model import Ridge
+RIDGE_ALPHAS = tuple(10.0 ** e for e in range(-2, 7))
+"""What ``alpha=auto`` chooses from for linear ridge (by efficient leave-one-out on the training rows)."""
 
-        return Ridge(alpha=float(p["alpha"]))
+
+@register_regressor("ridge", params={"alpha": Param("auto", float, choices=("auto",), **_POSITIVE),
+                                     "kernel": Param("linear", str, choices=("linear", "rbf")),
+                                     "gamma": Param("auto", float, choices=("auto",), **_POSITIVE)},
+                    description="ridge regression (alpha auto: chosen from 0.01..1e6 by leave-one-out on the training rows); "
+                                "kernel=rbf: kernel ridge (alpha auto: 1; gamma auto: 1 / features)")
+def _ridge(p: dict, seed: int):
+    auto = p["alpha"] == "auto"
+    if p["kernel"] == "linear":
+        from sklearn.linear_model import Ridge, RidgeCV
+
+        return RidgeCV(alphas=RIDGE_ALPHAS) if auto else Ridge(alpha=float(p["alpha"]))
     from sklearn.kernel_ridge import KernelRidge
 
     gamma = None if p["gamma"] == "auto" else float(p["gamma"])
-    return _standardised(KernelRidge(alpha=float(p["alpha"]), kernel="rbf", gamma=gamma))
+    return _standardised(KernelRidge(alpha=1.0 if auto else float(p["alpha"]), kernel="rbf", gamma=gamma))
 
 
 @register_regressor("knn", params={"k": Param(5, int, low=1, at_most_rows=True), "weights": Param("uniform", str, choices=("distance", "uniform")),

@@ -26,6 +26,11 @@ def _clips(per_key: dict, datasets: list, column: str, repeats: int) -> None:
         for r in per_key[d.key]["heads"].values():
             if "error" not in r:
                 r["clips"] = clip_figures(r["folds"], clip_of, column, repeats)
+                split = r["clips"]["split_clips"]
+                note = (f"{split} {column} values have frames in several test folds (each part counts as a clip); "
+                        f"`group={column}` keeps them together")
+                if split and note not in per_key[d.key]["notes"]:
+                    per_key[d.key]["notes"].append(note)
 
 
 def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:

@@ -34,7 +34,7 @@ def target_values(ds, column: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         first = bad[0]
-        shown = "is missing" if not raw[first].strip() else f"is {raw[first]!r}, not a number"
+        shown = "is missing" if not raw[first].strip() else f"is {str(raw[first])!r}, not a number"
         raise OptionError("target", column, f"row {ds.paths[first]}: the value {shown} ({len(bad)} of {len(raw)} rows are so); "
                                             f"fix the manifest, or leave those rows out with `where`")
     return values
