@@ -11,6 +11,7 @@ import html
 from ..classify.records import cell, fold_records
 from ..classify.regression_metrics import REGRESSION_METRICS
 from .tables import grid_lines
+from .words import chosen_params, protocol_words as _protocol
 
 __all__ = ["format_regression", "regression_sections", "regression_markdown", "FIGURES"]
 
@@ -31,12 +32,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
-
-
-def _protocol(split: dict) -> str:
-    from .text import _protocol as words
-
-    return words(split)
 
 
 def headline(res: dict) -> str:
@@ -104,8 +99,6 @@ def format_regression(res: dict) -> str:
             if "error" in c:
                 lines += ["", f"{h}: no results: {c['error']}"]
                 continue
-            from .text import chosen_params
-
             chosen = chosen_params({"folds": fold_records(res, h, key, target)})
             if chosen:
                 lines += ["", f"{h}: hyperparameters chosen by inner CV (folds): {chosen}"]

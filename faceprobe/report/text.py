@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
+from .words import chosen_params, protocol_words as _protocol
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -29,14 +30,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
-
-
-def chosen_params(head_result: dict) -> str:
-    """What inner CV picked, with how many folds picked it: ``C=1, gamma=scale (7); C=10, gamma=scale (3)``."""
-    from collections import Counter
-
-    picks = Counter(", ".join(f"{k}={v}" for k, v in sorted(f["params"].items())) for f in head_result["folds"] if f.get("params"))
-    return "; ".join(f"{p} ({n})" for p, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def format_results(res: dict) -> str:
@@ -111,19 +104,6 @@ def extra_tables(res: dict, heads: list[str]) -> list[tuple[str, list[list[str]]
 
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * v:.1f}"
-
-
-def _protocol(split: dict) -> str:
-    if split.get("loso"):
-        return "leave-one-subject-out"
-    if split.get("fixed"):
-        f = split["fixed"]
-        val = f", validation {','.join(f['val'])}" if f["val"] else ""
-        return f"fixed split on {f['column']}: train {','.join(f['train'])}, test {','.join(f['test'])}{val}"
-    proto = f"{split.get('cv')}-fold CV" if split.get("cv") else f"{split.get('holdout'):.0%} holdout"
-    if split.get("repeats", 1) > 1:
-        proto += f", {split['repeats']} repeats"
-    return proto
 
 
 def _format_study(res: dict) -> str:

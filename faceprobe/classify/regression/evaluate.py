@@ -142,8 +142,8 @@ def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[di
         try:
             with PeakRSS() as mem:
                 if task.val is not None and len(task.val):
-                    params, inner = _choose_on_val(spec, cfg, target, Xtr_t, ytr, _apply(steps, ds.X[task.val]),
-                                                   target.values[task.val], task.seed, notes)
+                    val = (_apply(steps, ds.X[task.val]), target.values[task.val])
+                    params, inner = _choose_on_val(spec, cfg, target, (Xtr_t, ytr), val, task.seed, notes)
                 else:
                     params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes)
                 pred = _fit(spec, params, Xtr_t, ytr, task.seed, notes).predict(Xte).astype(float)
@@ -164,8 +164,9 @@ def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[di
     return out
 
 
-def _choose_on_val(spec, cfg, target, Xtr, ytr, Xval, yval, seed, notes) -> tuple[dict, dict]:
-    """The grid combination with the best score on the validation rows (each fitted on the training rows)."""
+def _choose_on_val(spec, cfg, target, train: tuple, val: tuple, seed, notes) -> tuple[dict, dict]:
+    """The grid combination with the best score on the validation rows ``val`` (X, y), each fitted on ``train`` (X, y)."""
+    (Xtr, ytr), (Xval, yval) = train, val
     cands = head_grid(spec, cfg.grid)
     if len(cands) == 1:
         return cands[0], {}

@@ -1,0 +1,30 @@
+"""Words shared by the text tables and reports: the protocol and the hyperparameters inner CV chose."""
+
+from __future__ import annotations
+
+__all__ = ["chosen_params", "protocol_words"]
+
+
+def chosen_params(head_result: dict) -> str:
+    """What inner CV picked, with how many folds picked it: ``C=1, gamma=scale (7); C=10, gamma=scale (3)``."""
+    from collections import Counter
+
+    picks = Counter(", ".join(f"{k}={v}" for k, v in sorted(f["params"].items())) for f in head_result["folds"] if f.get("params"))
+    return "; ".join(f"{p} ({n})" for p, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def protocol_words(split: dict) -> str:
+    """The protocol in words: ``5-fold CV, 3 repeats``, ``leave-one-subject-out``, a fixed split."""
+    if split.get("loso"):
+        return "leave-one-subject-out"
+    if split.get("fixed"):
+        f = split["fixed"]
+        val = f", validation {','.join(f['val'])}" if f["val"] else ""
+        return f"fixed split on {f['column']}: train {','.join(f['train'])}, test {','.join(f['test'])}{val}"
+    if split.get("splitter"):
+        proto = split["splitter"]
+    else:
+        proto = f"{split.get('cv')}-fold CV" if split.get("cv") else f"{split.get('holdout'):.0%} holdout"
+    if split.get("repeats", 1) > 1:
+        proto += f", {split['repeats']} repeats"
+    return proto
