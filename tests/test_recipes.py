@@ -31,7 +31,9 @@ def test_recipes_run_as_written(tmp_path):
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
     out = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
-    assert out.stdout.count("metric (%)") == 10  # 9 tables, and the LOSO recipe adds its pooled table
+    assert out.stdout.count("metric (%)") == 11  # 9 tables, the LOSO recipe's pooled table, the regression's bins
+    assert "regression of brightness" in out.stdout and "picked by mae (lower is better)" in out.stdout
+    assert "the same predictions as classes of bins [0,40), [40,60), [60,100]" in out.stdout
     assert "leave-one-subject-out" in out.stdout and "--normalize subject: left out" in out.stdout
     assert "50% holdout" in out.stdout and "20% holdout, 10 repeats" in out.stdout
     assert "NOT grouped by subject" in out.stdout

@@ -262,7 +262,7 @@ def test_real_faces_a_subject_baseline_target_shows_the_leak_of_random_splits(re
 @pytest.mark.parametrize("protocol", [
     {"cv": "loso"}, {"holdout": 0.3}, {"cv": 3, "repeats": 2}, {"split_col": "part", "train": ["train"], "test": ["test"]},
     {"cv": 3, "params": {"svr.C": [0.1, 1, 10]}}, {"cv": 3, "normalize": "subject"}, {"cv": 3, "aggregate": "clip"},
-    {"cv": 3, "bins": "0,40,60,100"},
+    {"cv": 3, "bins": "0,40,60,100"}, {"cv": 3, "pca": 20},
 ])
 def test_real_faces_a_target_runs_through_every_protocol(real_targets, protocol):
     res = faceprobe.evaluate(str(real_targets), target="brightness", heads="svr,knn", jobs=-1, **protocol)

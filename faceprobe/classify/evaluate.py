@@ -16,7 +16,7 @@ from .heads.memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .protocols.splits import make_splits
 
-__all__ = ["EvalConfig", "evaluate", "prepare_config"]
+__all__ = ["EvalConfig", "evaluate", "prepare_config", "run_on_dask"]
 
 
 def prepare_config(cfg: EvalConfig) -> EvalConfig:
@@ -201,7 +201,7 @@ def _fold_threads(cfg: EvalConfig, tasks: int) -> tuple[int, int]:
     return workers, max(1, cores_of(cfg.jobs) // workers)
 
 
-def _run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
+def run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
     """Run the fold tasks through joblib's Dask backend (the dataset is scattered once)."""
     from joblib import Parallel, parallel_config
 
@@ -310,7 +310,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     order = sorted(range(len(splits)), key=lambda i: -len(splits[i][1]))
     tasks = [tasks[i] for i in order]
     if cfg.backend == "dask":
-        results = _run_on_dask(tasks, ds, cfg, run)
+        results = run_on_dask(tasks, ds, cfg, run)
     elif workers > 1:
         results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
     else:

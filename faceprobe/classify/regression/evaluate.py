@@ -18,7 +18,7 @@ from ..protocols.splits import make_splits
 from ..regression_metrics import REGRESSION_METRICS, regression_figures
 from .figures import fold_figures, head_figures
 
-__all__ = ["TargetSpec", "evaluate_target", "fit_rows", "choose_params"]
+__all__ = ["TargetSpec", "evaluate_target", "fit_rows", "fit_head", "prep_steps", "choose_params"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,8 @@ def fit_rows(ds, rows: np.ndarray, values: np.ndarray, augmented: bool):
     return np.concatenate(X), np.concatenate(y), np.concatenate(g)
 
 
-def _fit(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes: set):
+def fit_head(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes: set):
+    """Build the head with ``params`` (its ``prepare`` may adapt it and add a note), fit it on ``X``, ``y``."""
     est = spec.build(spec.merged(params), seed)
     if spec.prepare is not None:
         note = spec.prepare(est, y)
@@ -68,8 +69,8 @@ def _fit(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes: set
     return est
 
 
-def _prep(cfg: EvalConfig, X: np.ndarray, seed: int):
-    """The scaler (and PCA) fitted on training rows ``X``, as a list of fitted steps."""
+def prep_steps(cfg: EvalConfig, X: np.ndarray, seed: int):
+    """The scaler (and PCA) fitted on training rows ``X``, as a list of (name, fitted step)."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -104,8 +105,8 @@ def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: n
     for params in cands:
         vals = []
         for tr, te in inner:
-            steps = _prep(cfg, X[tr], seed)
-            est = _fit(spec, params, _apply(steps, X[tr]), y[tr], seed, notes)
+            steps = prep_steps(cfg, X[tr], seed)
+            est = fit_head(spec, params, _apply(steps, X[tr]), y[tr], seed, notes)
             vals.append(_score(target, y[te], est.predict(_apply(steps, X[te]))))
         scores.append(float(np.mean(vals)))
     best = max(range(len(cands)), key=lambda i: (scores[i], -i))
@@ -132,7 +133,7 @@ def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[dict
 
 def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[dict]:
     Xtr, ytr, gtr = fit_rows(ds, task.train, target.values, cfg.augmented)
-    steps = _prep(cfg, Xtr, task.seed)
+    steps = prep_steps(cfg, Xtr, task.seed)
     Xtr_t, Xte = _apply(steps, Xtr), _apply(steps, ds.X[task.test])
     notes: set = set()
     out = []
@@ -146,7 +147,7 @@ def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[di
                     params, inner = _choose_on_val(spec, cfg, target, (Xtr_t, ytr), val, task.seed, notes)
                 else:
                     params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes)
-                pred = _fit(spec, params, Xtr_t, ytr, task.seed, notes).predict(Xte).astype(float)
+                pred = fit_head(spec, params, Xtr_t, ytr, task.seed, notes).predict(Xte).astype(float)
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 -- one head failing (a plug-in may raise anything) must not lose the others
@@ -170,7 +171,7 @@ def _choose_on_val(spec, cfg, target, train: tuple, val: tuple, seed, notes) -> 
     cands = head_grid(spec, cfg.grid)
     if len(cands) == 1:
         return cands[0], {}
-    scores = [_score(target, yval, _fit(spec, p, Xtr, ytr, seed, notes).predict(Xval)) for p in cands]
+    scores = [_score(target, yval, fit_head(spec, p, Xtr, ytr, seed, notes).predict(Xval)) for p in cands]
     best = max(range(len(cands)), key=lambda i: (scores[i], -i))
     sign = -1 if target.lower_is_better else 1
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): sign * s for c, s in zip(cands, scores)}
@@ -256,9 +257,9 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
                          disable=None if cfg.progress else True, file=sys.stderr))
 
     if cfg.backend == "dask":
-        from ..evaluate import _run_on_dask
+        from ..evaluate import run_on_dask
 
-        results = _run_on_dask(tasks, ds, cfg, run)
+        results = run_on_dask(tasks, ds, cfg, run)
     elif workers > 1:
         results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
     else:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..._version import __version__
 from ...errors import OptionError
-from .evaluate import TargetSpec, _fit, _prep, choose_params, evaluate_target, fit_rows
+from .evaluate import TargetSpec, choose_params, evaluate_target, fit_head, fit_rows, prep_steps
 
 __all__ = ["fit_regressor"]
 
@@ -34,11 +34,11 @@ def fit_regressor(ds, cfg, target: TargetSpec, weights_info: dict, model_format:
     X, y, g = fit_rows(ds, rows, target.values, cfg.augmented)
     notes: set = set()
     params, inner = choose_params(spec, cfg, target, X, y, g, cfg.split.seed, notes)
-    steps = _prep(cfg, X, cfg.split.seed)
+    steps = prep_steps(cfg, X, cfg.split.seed)
     Xt = X
     for _, step in steps:
         Xt = step.transform(Xt)
-    est = _fit(spec, params, Xt.astype(np.float32), y, cfg.split.seed, notes)
+    est = fit_head(spec, params, Xt.astype(np.float32), y, cfg.split.seed, notes)
     r = cv["heads"][head]
     return {
         "format": "faceprobe-model", "format_version": 1, "task": "regression", "target": target.column,
