@@ -83,7 +83,8 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
              classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str | None = None, progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
-             train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False) -> Results:
+             train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False,
+             permutations: int = 0) -> Results:
     """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -132,6 +133,10 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
     predictions : bool, default=False
         Keep every test prediction (path, true and predicted label, scores) in the results
         (``Results.predictions()``); without it only figures are kept.
+    permutations : int, default=0
+        Rerun the evaluation on this many label (or target) permutations and give each cell's
+        p-value against chance (``permutation`` in its record, ``p_permutation`` in the grid);
+        labels move between subjects when splits are grouped (docs/evaluation.md).
 
     Returns
     -------
@@ -146,7 +151,7 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
                            augmented=augmented, params=params or (), pca=pca, seed=seed,
                            jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                            where=where, normalize=normalize, split_col=split_col, train=train, test=test,
-                           val=val, aggregate=aggregate, engine=engine, predictions=predictions, target=target or (),
+                           val=val, aggregate=aggregate, engine=engine, predictions=predictions, target=target or (), permutations=permutations,
                            bins=bins)
     return Results(run_classify(opts, datasets))
 

@@ -96,7 +96,8 @@ class Results:
         cell, Holm-adjusted, tied (not significantly worse) and best, one row per cell."""
         import pandas as pd
 
-        cols = ["key", "head", *(["target"] if self.targets else []), "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "best"]
+        cols = ["key", "head", *(["target"] if self.targets else []), "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "best",
+                *(["p_permutation"] if any("p_permutation" in g for g in self.raw.get("grid", [])) else [])]
         frame = pd.DataFrame(self.raw.get("grid", []), columns=cols)
         frame.insert(3 if self.targets else 2, "metric", self.raw.get("metric", ""))
         return frame

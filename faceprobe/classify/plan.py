@@ -75,6 +75,7 @@ class ClassifyOptions:
     aggregate: str | None = None
     engine: str = "auto"
     predictions: bool = False
+    permutations: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _values(v) -> tuple[str, ...]:
 def _check_numbers(o: ClassifyOptions) -> None:
     if o.jobs == 0 or o.jobs < -1:
         raise OptionError("jobs", o.jobs, "must be -1 (all cores) or >= 1")
-    for name, low in (("seed", 0), ("min_count", 0), ("repeats", 1)):
+    for name, low in (("seed", 0), ("min_count", 0), ("repeats", 1), ("permutations", 0)):
         if getattr(o, name) < low:
             raise OptionError(name, getattr(o, name), f"must be >= {low}")
     if o.pca is not None and o.pca < 1:

@@ -127,6 +127,19 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     return model
 
 
+def add_permutations(per_key: dict, datasets: list[Dataset], cfg: EvalConfig, metric: str, o: ClassifyOptions) -> None:
+    """Each cell's p-value against ``o.permutations`` label permutations (``permutation`` in its record)."""
+    from .permutation import classification_nulls, permutation_record, scheme_of
+
+    nulls = classification_nulls(datasets, cfg, metric, o.permutations, o.seed)
+    for key, res in per_key.items():
+        for head, r in res["heads"].items():
+            s = r["summary"].get(metric) if "error" not in r else None
+            rec = permutation_record(None if s is None else s["mean"], nulls[key].get(head, []), False, scheme_of(cfg.split.group))
+            if rec is not None:
+                r["permutation"] = rec
+
+
 def _fit_regressor(plan: ClassifyPlan, ds: Dataset, cfg: EvalConfig, weights: dict, fmt: str) -> dict:
     from .regression.evaluate import TargetSpec
     from .regression.model import fit_regressor
@@ -179,6 +192,7 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "engine": o.engine,
         "engines": engines,
         "predictions": o.predictions,
+        "permutations": o.permutations,
         "memory": {"in_memory": ds.plan.in_memory, "max_memory": o.max_memory, "budget_bytes": ds.plan.budget,
                    "need_bytes": ds.plan.need, "block_rows": None if ds.plan.in_memory else ds.plan.block_rows},
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__,
@@ -225,7 +239,12 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
 
         for d in datasets:
             add_clip_figures(per_key[d.key], d, o.aggregate, split.repeats)
+    if o.permutations:
+        add_permutations(per_key, datasets, cfg, plan.metric, o)
     grid = grid_cells(per_key, plan.metric, single_split=split.single)
+    from .permutation import with_chance
+
+    with_chance(grid, per_key)
     engines, note = _engines_used(per_key, cfg, cfg.engine_status)
     res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
     res["notes"].append(note)

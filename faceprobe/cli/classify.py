@@ -89,6 +89,9 @@ def evaluation_options(func):
               "chosen on it (models fitted on --train) instead of by inner CV.")
 @click.option("--aggregate", default=None, metavar="COLUMN", help="Also give clip-level figures: the frames of each value of "
               "COLUMN (e.g. sequence, set for video frames) vote by their averaged scores.")
+@click.option("--permutations", type=int, default=0, show_default=True, metavar="N", help="Rerun the evaluation on N label "
+              "permutations (labels moved between subjects when splits are grouped) for each cell's p-value against chance; "
+              "costs N evaluations.")
 @click.option("--predictions", is_flag=True, help="Keep every test prediction (path, true and predicted label, scores) in --json "
               "(a report keeps them for its ROC curves).")
 @evaluation_options

@@ -6,6 +6,7 @@ import base64
 import html
 
 from .text import ROWS, chosen_params, extra_tables, summary_cell
+from .words import chance_line
 
 __all__ = ["key_sections", "key_markdown", "pct", "summary_cell"]
 
@@ -41,6 +42,9 @@ def key_sections(res: dict, level: int = 2) -> list[str]:
         parts.append(f"<p class='extra'>{html.escape(title)}</p><table class='metrics'><tr><th>metric</th>"
                      + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows] + ["</table>"]
+    chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
+    if chance:
+        parts.append(f"<p class='chance'>{html.escape(chance)}</p>")
     for h in heads:
         r = res["heads"][h]
         if "error" in r:
@@ -71,6 +75,9 @@ def key_markdown(res: dict, level: int = 2) -> list[str]:
     for title, rows in extra_tables(res, heads):
         out += ["", f"{title}:", "", "| metric (%) | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
         out += ["| " + " | ".join(row) + " |" for row in rows]
+    chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
+    if chance:
+        out += ["", chance]
     for h in heads:
         r = res["heads"][h]
         out += ["", f"{hashes} {h}", ""]

@@ -11,7 +11,7 @@ import html
 from ..classify.records import cell, fold_records
 from ..classify.regression_metrics import REGRESSION_METRICS
 from .tables import grid_lines
-from .words import chosen_params, protocol_words as _protocol
+from .words import chance_line, chosen_params, protocol_words as _protocol
 
 __all__ = ["format_regression", "regression_sections", "regression_markdown", "FIGURES"]
 
@@ -95,6 +95,8 @@ def format_regression(res: dict) -> str:
         lines += ["", "pooled over all test predictions"] + _table(["figure"] + heads, _figure_rows(cells, "pooled"))
         for title, header, rows in _extra(cells):
             lines += ["", title] + _table(header, rows)
+        if chance_line(cells, res["metric"]):
+            lines += ["", chance_line(cells, res["metric"])]
         for h, c in cells.items():
             if "error" in c:
                 lines += ["", f"{h}: no results: {c['error']}"]
@@ -132,6 +134,8 @@ def regression_sections(res: dict) -> list[str]:
         parts.append("<p>Pooled over all test predictions</p>" + _html_table(["figure"] + heads, _figure_rows(cells, "pooled"), "pooled"))
         for title, header, rows in _extra(cells):
             parts.append(f"<p class='extra'>{html.escape(title)}</p>" + _html_table(header, rows, "metrics"))
+        if chance_line(cells, res["metric"]):
+            parts.append(f"<p class='chance'>{html.escape(chance_line(cells, res['metric']))}</p>")
         for h, c in cells.items():
             parts.append(f"<h3>{html.escape(h)}</h3>")
             if "error" in c:
@@ -164,6 +168,8 @@ def regression_markdown(res: dict) -> list[str]:
                                     ("Pooled over all test predictions", ["figure"] + heads, _figure_rows(cells, "pooled"))] + _extra(cells):
             out += [f"{title}:", "", "| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
             out += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+        if chance_line(cells, res["metric"]):
+            out += [chance_line(cells, res["metric"]), ""]
         for h, c in cells.items():
             out.append(f"- {h}: " + (f"no results: {c['error']}" if "error" in c else f"largest errors by subject: {_worst(c)}"))
         out.append("")

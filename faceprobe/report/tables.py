@@ -86,8 +86,10 @@ def grid_lines(res: dict) -> list[str]:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     test = single_test(res) if _single(res) else "corrected resampled t-test over paired folds"
+    chance = [f"p against chance ({c['key']}, {c['head']}" + (f", {c['target']}" if c.get("target") else "") + f"): {c['p_permutation']:.3g}"
+              for c in res["grid"] if c.get("p_permutation") is not None]
     return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows] + [
-        f"* best cell; = not significantly worse than it ({test}, Holm-adjusted p >= 0.05)"]
+        f"* best cell; = not significantly worse than it ({test}, Holm-adjusted p >= 0.05)"] + (["; ".join(chance)] if chance else [])
 
 
 def single_test(res: dict) -> str:
@@ -112,12 +114,14 @@ def write_table(res: dict, path: str) -> str:
         if fmt == "csv":
             w = csv.writer(handle)
             targets = bool(res.get("targets"))
-            w.writerow(COLUMNS + (["target"] if targets else []))
+            chance = any("p_permutation" in c for c in res["grid"])
+            w.writerow(COLUMNS + (["target"] if targets else []) + (["p_permutation"] if chance else []))
             engines = res.get("provenance", {}).get("engines", {})
             for c in res["grid"]:
                 engine = "+".join(f"{e['engine']} {e['version']}" for e in engines.get(c["head"], []))
                 w.writerow([csv_safe(c["key"]), csv_safe(c["head"]), res["metric"], c["mean"], c["std"], c["folds"], c["p_vs_best"],
-                            c["p_holm"], c["tied"], engine] + ([csv_safe(c["target"])] if targets else []))
+                            c["p_holm"], c["tied"], engine] + ([csv_safe(c["target"])] if targets else [])
+                           + ([c.get("p_permutation")] if chance else []))
         elif fmt == "md":
             handle.write("| key | " + " | ".join(map(md_text, heads)) + " |\n|---|" + "---|" * len(heads) + "\n")
             for k in keys:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chosen_params, protocol_words as _protocol
+from .words import chance_line, chosen_params, protocol_words as _protocol
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -62,6 +62,9 @@ def format_results(res: dict) -> str:
     lines += _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
     for title, rows in extra_tables(res, heads):
         lines += ["", title] + _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
+    chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
+    if chance:
+        lines += ["", chance]
     if split.get("loso"):  # folds of one subject are small: the pooled figures are the ones to report
         pooled = [[label] + [_pct(res["heads"][h].get("pooled", {}).get(name)) for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         lines += ["", "pooled over all test predictions (one fold per subject; above: mean ± std of the per-subject folds)"]

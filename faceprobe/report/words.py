@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words"]
+__all__ = ["chosen_params", "protocol_words", "chance_line"]
 
 
 def chosen_params(head_result: dict) -> str:
@@ -28,3 +28,14 @@ def protocol_words(split: dict) -> str:
     if split.get("repeats", 1) > 1:
         proto += f", {split['repeats']} repeats"
     return proto
+
+
+def chance_line(cells: dict, metric: str) -> str:
+    """``against chance (100 permutations, labels moved between subjects): svm p = 0.010 (null 0.21 ± 0.02); ...``,
+    or "" when no cell has a permutation test."""
+    recs = {h: c.get("permutation") for h, c in cells.items() if c.get("permutation")}
+    if not recs:
+        return ""
+    first = next(iter(recs.values()))
+    parts = [f"{h} p = {r['p']:.3g} (null {r['null_mean']:.3g} ± {r['null_std']:.3g})" for h, r in recs.items()]
+    return f"{metric} against chance ({first['permutations']} permutations, {first['scheme']}): " + "; ".join(parts)

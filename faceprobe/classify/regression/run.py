@@ -33,6 +33,34 @@ def _clips(per_key: dict, datasets: list, column: str, repeats: int) -> None:
                     per_key[d.key]["notes"].append(note)
 
 
+def _permutations(per_key: dict, datasets: list, cfg, target: TargetSpec, o) -> None:
+    """Each cell's p-value against ``o.permutations`` permutations of the target (between subjects when grouped)."""
+    from ..permutation import null_scores, permutation_record, scheme_of
+
+    quiet = replace(cfg, progress=False)
+
+    def run_one(values):
+        out = {}
+        for d in datasets:
+            try:
+                res = evaluate_target(replace(d, notes=[]), quiet, replace(target, values=values))
+            except FaceprobeError:  # a permutation left a training fold constant: no score
+                res = {"heads": {}}
+            for h in cfg.heads:
+                s = res["heads"].get(h, {}).get("summary", {}).get(target.metric)
+                out[(d.key, h)] = None if s is None else s["mean"]
+        return out
+
+    nulls = null_scores(run_one, target.values, datasets[0].groups if cfg.split.group else None, o.permutations, o.seed)
+    for key, res in per_key.items():
+        for head, r in res["heads"].items():
+            s = r["summary"].get(target.metric) if "error" not in r else None
+            rec = permutation_record(None if s is None else s["mean"], [n[(key, head)] for n in nulls], target.lower_is_better,
+                                     scheme_of(cfg.split.group))
+            if rec is not None:
+                r["permutation"] = rec
+
+
 def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
     o = plan.options
     per_key = {d.key: evaluate_target(d, cfg, target) for d in datasets}
@@ -42,8 +70,13 @@ def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
         raise FaceprobeError(f"no head gave results ({len(failed)} of {len(failed)} failed); first, {head} on {key}: {why}")
     if o.aggregate:
         _clips(per_key, datasets, o.aggregate, cfg.split.repeats)
+    if o.permutations:
+        _permutations(per_key, datasets, cfg, target, o)
     grid = grid_cells(per_key, plan.metric, single_split=cfg.split.single, lower_is_better=target.lower_is_better,
                       regression=True)
+    from ..permutation import with_chance
+
+    with_chance(grid, per_key)
     res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
     for record in res["cells"] + res["folds"] + grid:
         record["target"] = target.column

@@ -1,0 +1,89 @@
+"""Against chance: each cell's score compared with the scores of the same evaluation on permuted labels.
+
+A permutation test asks whether a score could come from features that carry no information on
+the labels. The labels (or targets) are permuted, the whole evaluation is rerun with them (the
+same heads, protocol and seeds; stratified splits are drawn again on the permuted labels, as
+scikit-learn's ``permutation_test_score`` does), and the p-value is the share of permutations
+that score at least as well, ``(1 + #{null >= observed}) / (1 + N)``.
+
+When splits are grouped by subject, labels move between subjects, never within one: the rows
+are laid out subject by subject, the subjects' label blocks are concatenated in a random order
+of subjects, and the result is laid back over the rows. Each person's labels thus come from
+other people (in runs as they were), the label counts are unchanged, and a model that
+recognises people cannot reach a null score by matching a person to their own labels.
+Without grouping, rows are permuted as in scikit-learn (``RandomState(seed).permutation``
+per permutation, so both draw the same permutations from the same seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+__all__ = ["permuted_values", "null_scores", "permutation_record", "scheme_of", "classification_nulls", "with_chance"]
+
+
+def permuted_values(values: np.ndarray, groups: np.ndarray | None, rng: np.random.RandomState) -> np.ndarray:
+    """One permutation of ``values``: of rows (``groups`` None), or of whole subjects' blocks."""
+    values = np.asarray(values)
+    if groups is None:
+        return values[rng.permutation(len(values))]
+    groups = np.asarray(groups)
+    order = np.argsort(groups, kind="stable")  # rows subject by subject
+    subjects, starts = np.unique(groups[order], return_index=True)
+    blocks = np.split(values[order], starts[1:])
+    shuffled = np.concatenate([blocks[i] for i in rng.permutation(len(subjects))])
+    out = np.empty_like(values)
+    out[order] = shuffled
+    return out
+
+
+def null_scores(run_one, values: np.ndarray, groups: np.ndarray | None, n: int, seed: int) -> list[dict]:
+    """``run_one(permuted_values)`` for ``n`` permutations drawn from ``seed``; each returns {head: score or None}."""
+    rng = np.random.RandomState(seed)
+    return [run_one(permuted_values(values, groups, rng)) for _ in range(n)]
+
+
+def permutation_record(observed: float | None, null: list, lower_is_better: bool, scheme: str) -> dict | None:
+    """The p-value of ``observed`` against the ``null`` scores (None where a permuted run failed)."""
+    got = np.asarray([v for v in null if v is not None and np.isfinite(v)], float)
+    if observed is None or not len(got):
+        return None
+    beats = got <= observed if lower_is_better else got >= observed
+    return {"p": float((1 + beats.sum()) / (1 + len(got))), "permutations": int(len(got)), "null_mean": float(got.mean()),
+            "null_std": float(got.std(ddof=1)) if len(got) > 1 else 0.0, "scheme": scheme,
+            **({"failed": len(null) - len(got)} if len(got) < len(null) else {})}
+
+
+def scheme_of(grouped: bool) -> str:
+    """How the labels were permuted, in words (recorded with every p-value)."""
+    return "labels moved between subjects" if grouped else "rows permuted"
+
+
+def classification_nulls(datasets: list, cfg, metric: str, n: int, seed: int) -> dict:
+    """Per key, per head: the null scores of ``metric`` from ``n`` label permutations (the same
+    permutations for every key, so keys stay paired)."""
+    from .evaluate import evaluate
+
+    grouped = cfg.split.group
+    out = {d.key: {h: [] for h in cfg.heads} for d in datasets}
+    groups = datasets[0].groups if grouped else None
+    rng = np.random.RandomState(seed)
+    quiet = replace(cfg, progress=False)
+    for _ in range(n):
+        y = permuted_values(datasets[0].y, groups, rng)
+        for d in datasets:
+            res = evaluate(replace(d, y=y, notes=[]), quiet)
+            for h in cfg.heads:
+                s = res["heads"][h]["summary"].get(metric)
+                out[d.key][h].append(None if s is None else s["mean"])
+    return out
+
+
+def with_chance(grid: list[dict], per_key: dict) -> None:
+    """Each grid cell's permutation p-value (``p_permutation``), where the run computed one."""
+    for g in grid:
+        rec = per_key[g["key"]]["heads"][g["head"]].get("permutation")
+        if rec is not None:
+            g["p_permutation"] = rec["p"]
