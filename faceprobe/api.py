@@ -84,7 +84,7 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str | None = None, progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
              train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False,
-             permutations: int = 0) -> Results:
+             permutations: int = 0, train_where=(), test_where=()) -> Results:
     """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -133,6 +133,10 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
     predictions : bool, default=False
         Keep every test prediction (path, true and predicted label, scores) in the results
         (``Results.predictions()``); without it only figures are kept.
+    train_where, test_where : sequence of str
+        A cross-corpus run: train on the rows the first filters select (``["corpus=ck"]``), test
+        on those the second select; each corpus's own cross-validation (``cv`` folds, 5 by
+        default) is given beside it (``within`` in each cell).
     permutations : int, default=0
         Rerun the evaluation on this many label (or target) permutations and give each cell's
         p-value against chance (``permutation`` in its record, ``p_permutation`` in the grid);
@@ -152,6 +156,7 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
                            jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                            where=where, normalize=normalize, split_col=split_col, train=train, test=test,
                            val=val, aggregate=aggregate, engine=engine, predictions=predictions, target=target or (), permutations=permutations,
+                           train_where=train_where, test_where=test_where,
                            bins=bins)
     return Results(run_classify(opts, datasets))
 

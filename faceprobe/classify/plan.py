@@ -73,6 +73,8 @@ class ClassifyOptions:
     test: list | tuple = ()
     val: list | tuple = ()
     aggregate: str | None = None
+    train_where: list | tuple = ()
+    test_where: list | tuple = ()
     engine: str = "auto"
     predictions: bool = False
     permutations: int = 0
@@ -94,8 +96,9 @@ class ClassifyPlan:
         The class map (old label -> new label), parsed.
     max_memory : int or None
         The memory budget in bytes (None: automatic).
-    fixed : FixedSplit or None
-        A fixed split; then ``cv``, ``holdout`` and ``repeats`` are refused.
+    fixed : FixedSplit, CorpusSplit or None
+        A fixed split (``cv``, ``holdout`` and ``repeats`` are then refused), or a cross-corpus
+        split (``cv`` then sets each corpus's own cross-validation).
     metric : str
         The metric grids and inner CV of regressors compare, resolved.
     targets : tuple of str
@@ -112,7 +115,7 @@ class ClassifyPlan:
     where: tuple[Where, ...]
     classes: dict
     max_memory: int | None
-    fixed: FixedSplit | None
+    fixed: object
     eval: EvalConfig = field(repr=False)
     metric: str = "balanced_accuracy"
     targets: tuple = ()
@@ -163,8 +166,19 @@ def is_splitter(cv) -> bool:
     return hasattr(cv, "split") and hasattr(cv, "get_n_splits")
 
 
-def _protocol(o: ClassifyOptions) -> FixedSplit | None:
-    """Check the one-protocol rule (once, here); return the fixed split, if any."""
+def _protocol(o: ClassifyOptions):
+    """Check the one-protocol rule (once, here); return the fixed split or the cross-corpus split, if any."""
+    from .protocols.corpus import parse_corpus
+
+    corpus = parse_corpus(as_list(o.train_where), as_list(o.test_where))
+    if corpus is not None:
+        for name, value, default in (("split_col", o.split_col, None), ("holdout", o.holdout, None), ("repeats", o.repeats, 1)):
+            if value != default:
+                raise OptionError(name, value, "cannot be combined with a cross-corpus run (`train_where`, `test_where`): it is "
+                                               "one fit; `cv` sets the folds of each corpus's own cross-validation")
+        if is_splitter(o.cv):
+            raise OptionError("cv", repr(o.cv), "a cross-corpus run takes a number of folds or loso for each corpus's own CV")
+        return corpus
     if is_splitter(o.cv):
         if o.holdout is not None or o.split_col is not None:
             raise OptionError("cv", repr(o.cv), "a splitter is the protocol: it cannot be combined with `holdout` or `split_col`")

@@ -13,6 +13,7 @@ from .._version import __version__
 from ..errors import FaceprobeError, OptionError
 from .config import EvalConfig
 from .data.dataset import Dataset, load_dataset
+from .data.groups import with_groups
 from .evaluate import evaluate
 from .heads.registry import own_grid
 from .plan import ClassifyOptions, ClassifyPlan, as_list, make_plan
@@ -21,36 +22,6 @@ from .records import flatten
 from .study import grid_cells, load_study
 
 __all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "build_datasets", "run_classify", "run_fit"]
-
-
-def with_groups(ds: Dataset, mode: str) -> tuple[Dataset, bool]:
-    """The dataset with its split groups (by subject, or by the column ``mode`` names), and whether
-    splits are grouped; a note says which. With some values unknown, each image without one is its
-    own group (it cannot share a person with another image that we know of) and the note counts
-    them; with none known, ``auto`` does not group."""
-    if mode == "none":
-        return ds, False
-    column = "subject" if mode in ("auto", "subject") else mode
-    if column not in ds.columns:
-        raise OptionError("group", mode, f"not auto, subject, none or a column; the cache has: {', '.join(ds.columns)}")
-    groups = np.asarray(ds.columns[column]).astype(str)
-    known = groups != ""
-    if not known.any():
-        if mode != "auto":
-            raise OptionError("group", mode, f"no image has a {column}; give them (a manifest column), or use none")
-        note = "subjects unknown: splits are not grouped, so one person can be in training and test"
-        return replace(ds, groups=groups, notes=[note, *ds.notes]), False
-    n_groups = len(set(groups[known]))
-    plural = "subjects" if column == "subject" else f"{column} values"
-    note = f"splits grouped by {column} ({n_groups} {plural}); `group=none` for random splits"
-    if not known.all():
-        missing = int((~known).sum())
-        groups = groups.astype(object)
-        groups[~known] = [f"(no {column}) {p}" for p in ds.paths[~known]]
-        groups = groups.astype(str)
-        note = (f"splits grouped by {column} ({n_groups} {plural}); {missing} images without a {column} are each "
-                "their own group; `group=none` for random splits")
-    return replace(ds, groups=groups, notes=[note, *ds.notes]), True
 
 
 def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tuple[list[Dataset], SplitSpec]:
@@ -63,8 +34,6 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
     o = plan.options
     load = plan.load_options()
     if given is not None:
-        if plan.fixed is not None:
-            raise OptionError("split_col", o.split_col, "a fixed split reads the cache's image table; give arrays a splitter as `cv`")
         datasets = list(given)
     elif plan.study:
         datasets = load_study(o.cache, list(plan.keys), **load)
@@ -76,9 +45,8 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
         datasets = [normalize_within(d, o.normalize) for d in datasets]
     if plan.fixed is not None:
         from ..cache.store import read_images
-        from .protocols.fixed import fixed_rows
 
-        rows = fixed_rows(datasets[0], read_images(o.cache), plan.fixed)
+        rows = plan.fixed.rows(datasets[0], read_images(o.cache) if given is None else None)
         return [replace(d, fixed=rows) for d in datasets], plan.split(False)
     first, grouped = with_groups(datasets[0], o.group)
     # one row order for all keys: the same groups, so the same folds
@@ -241,6 +209,10 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
             add_clip_figures(per_key[d.key], d, o.aggregate, split.repeats)
     if o.permutations:
         add_permutations(per_key, datasets, cfg, plan.metric, o)
+    if o.train_where:
+        from .protocols.corpus import add_within_corpus
+
+        add_within_corpus(per_key, datasets, cfg, o, evaluate)
     grid = grid_cells(per_key, plan.metric, single_split=split.single)
     from .permutation import with_chance
 

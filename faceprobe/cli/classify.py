@@ -89,6 +89,10 @@ def evaluation_options(func):
               "chosen on it (models fitted on --train) instead of by inner CV.")
 @click.option("--aggregate", default=None, metavar="COLUMN", help="Also give clip-level figures: the frames of each value of "
               "COLUMN (e.g. sequence, set for video frames) vote by their averaged scores.")
+@click.option("--train-where", "train_where", multiple=True, metavar="COL=V[,V...]", help="Cross-corpus: train on the rows "
+              "these filters select (repeat to combine) and test on those --test-where selects; each corpus's own --cv is "
+              "given beside it.")
+@click.option("--test-where", "test_where", multiple=True, metavar="COL=V[,V...]", help="Cross-corpus: the rows to test on.")
 @click.option("--permutations", type=int, default=0, show_default=True, metavar="N", help="Rerun the evaluation on N label "
               "permutations (labels moved between subjects when splits are grouped) for each cell's p-value against chance; "
               "costs N evaluations.")
@@ -97,7 +101,7 @@ def evaluation_options(func):
 @evaluation_options
 @clean_errors
 def classify_command(json_out, report_path, table_path, quiet, train_values, test_values, val_values, classes, params, where, target,
-                     **options):
+                     train_where, test_where, **options):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -111,6 +115,7 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
       classify --head logreg --split-col Usage --train Training --test PrivateTest --val PublicTest
       classify --target pspi --head svr,ridge --cv loso --bins 0,1,3,16
       classify --target valence --target arousal --metric ccc
+      classify --head logreg --train-where corpus=ck --test-where corpus=jaffe --permutations 99
     """
     from ..outputs import check_writable
     from ..report.render import report_format
@@ -128,6 +133,7 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
     options["predictions"] = options["predictions"] or bool(report_path)
     res = Results(flag_notes(run_classify(ClassifyOptions(
         **options, classes=tuple(classes), params=tuple(params), where=tuple(where), progress=not quiet, target=tuple(target),
+        train_where=tuple(train_where), test_where=tuple(test_where),
         train=tuple(train_values), test=tuple(test_values), val=tuple(val_values)))))
     if json_out == "-":
         click.echo(json.dumps(res.raw, indent=1, sort_keys=True, default=str))

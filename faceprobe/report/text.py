@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chance_line, chosen_params, protocol_words as _protocol
+from .words import chance_line, chosen_params, protocol_words as _protocol, within_title
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -61,7 +61,8 @@ def format_results(res: dict) -> str:
     rows = [[label] + [summary_cell(res["heads"][h]["summary"][name]) for h in heads] for name, label in ROWS]
     lines += _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
     for title, rows in extra_tables(res, heads):
-        lines += ["", title] + _table(["metric (%)" + (" [95% CI]" if split.get("fixed") else "")] + heads, rows)
+        ci = split.get("fixed") and not title.startswith("within")  # a corpus's own CV gives mean ± std
+        lines += ["", title] + _table(["metric (%)" + (" [95% CI]" if ci else "")] + heads, rows)
     chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
     if chance:
         lines += ["", chance]
@@ -102,6 +103,15 @@ def extra_tables(res: dict, heads: list[str]) -> list[tuple[str, list[list[str]]
             if first["mixed_label_clips"] else ""
         rows = [[label] + [summary_cell(clips[h]["summary"].get(name)) if clips[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         out.append((f"per {first['column']} ({first['clips']} test clips; each frame's scores averaged over its clip){mixed}", rows))
+    for part in ("train", "test"):
+        within = {h: res["heads"][h].get("within", {}).get(part) for h in heads}
+        entry = next((w for w in within.values() if w), None)
+        if entry is None:
+            continue
+        rows = [[label] + [summary_cell(within[h]["summary"].get(name)) if within[h] and "summary" in within[h] else "-" for h in heads]
+                for name, label in ROWS]
+        failed = next((w["error"] for w in within.values() if w and "error" in w), None)
+        out.append((within_title(part, entry) + ("; no figures (see the notes)" if failed else ""), rows))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words", "chance_line"]
+__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title"]
 
 
 def chosen_params(head_result: dict) -> str:
@@ -19,6 +19,8 @@ def protocol_words(split: dict) -> str:
         return "leave-one-subject-out"
     if split.get("fixed"):
         f = split["fixed"]
+        if "train_where" in f:
+            return f"cross-corpus: train where {' & '.join(f['train_where'])}, test where {' & '.join(f['test_where'])}"
         val = f", validation {','.join(f['val'])}" if f["val"] else ""
         return f"fixed split on {f['column']}: train {','.join(f['train'])}, test {','.join(f['test'])}{val}"
     if split.get("splitter"):
@@ -39,3 +41,11 @@ def chance_line(cells: dict, metric: str) -> str:
     first = next(iter(recs.values()))
     parts = [f"{h} p = {r['p']:.3g} (null {r['null_mean']:.3g} ± {r['null_std']:.3g})" for h, r in recs.items()]
     return f"{metric} against chance ({first['permutations']} permutations, {first['scheme']}): " + "; ".join(parts)
+
+
+def within_title(part: str, entry: dict) -> str:
+    """``within the test corpus: 5-fold CV, grouped (120 images, 12 subjects)``."""
+    split = entry["split"]
+    grouped = "grouped by subject" if split.get("group") else "not grouped"
+    return (f"within the {part} corpus, its own {protocol_words(split)}, {grouped} ({entry['rows']} images, "
+            f"{entry['subjects']} subjects)")

@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import OptionError
 from ..metrics import confusion_metrics
 
-__all__ = ["FixedSplit", "FixedRows", "fixed_rows", "bootstrap_ci", "fixed_figures", "NEAR_TWIN_BITS", "BOOTSTRAP_ROUNDS", "CI_METRICS"]
+__all__ = ["FixedSplit", "FixedRows", "fixed_rows", "add_near_twins", "bootstrap_ci", "fixed_figures", "NEAR_TWIN_BITS", "BOOTSTRAP_ROUNDS", "CI_METRICS"]
 
 NEAR_TWIN_BITS = 2
 BOOTSTRAP_ROUNDS = 1000
@@ -48,6 +48,12 @@ class FixedSplit:
 
     def as_dict(self) -> dict:
         return {"column": self.column, "train": list(self.train), "test": list(self.test), "val": list(self.val)}
+
+    def rows(self, ds, images: dict | None) -> "FixedRows":
+        """The parts among ``ds``'s rows (needs the cache's image table)."""
+        if images is None:
+            raise OptionError("split_col", self.column, "a fixed split reads the cache's image table; give arrays a splitter as `cv`")
+        return fixed_rows(ds, images, self)
 
 
 @dataclass
@@ -115,20 +121,26 @@ def fixed_rows(ds, images: dict, split: FixedSplit) -> FixedRows:
     # as the split says: a test image also listed for training is trained on too (the official
     # protocol, leak included); the figures without twins leave it out of the test part
     rows = FixedRows(np.flatnonzero(part["train"]), test, np.flatnonzero(part["val"] & ~part["test"]), exact)
-    sha_hash = {str(s): str(h) for s, h in zip(images["sha256"], images.get("dhash", [""] * len(images["sha256"]))) if h}
-    hashes = [sha_hash.get(str(s), "") for s in ds.sha256]
-    known = np.array([bool(h) for h in hashes])
-    as_int = np.array([int(h, 16) if h else 0 for h in hashes], dtype=np.uint64)
-    ref = np.concatenate([rows.train, rows.val])
-    rows.near = _near(as_int[test], as_int[ref[known[ref]]], NEAR_TWIN_BITS) & known[test] & ~exact
-    if not known[test].all():
-        rows.notes.append(f"{int((~known[test]).sum())} test images have no pixel hash (featurized before it was stored, or "
-                          "decoded on the GPU): only exact twins are found among them")
+    add_near_twins(rows, ds, images)
     unused = int((~(part["train"] | part["val"] | part["test"])).sum())
     rows.notes.append(f"fixed split on {split.column}: {len(rows.train)} training, {len(rows.val)} validation, {len(test)} test "
                       f"images" + (f" ({unused} in no part)" if unused else "") + f"; {int(exact.sum())} test images are exact and "
                       f"{int(rows.near.sum())} near twins of training or validation images (figures given with and without them)")
     return rows
+
+
+def add_near_twins(rows: FixedRows, ds, images: dict) -> None:
+    """Mark the test rows whose pixel hash is within ``NEAR_TWIN_BITS`` of a training or validation row's."""
+    sha_hash = {str(s): str(h) for s, h in zip(images["sha256"], images.get("dhash", [""] * len(images["sha256"]))) if h}
+    hashes = [sha_hash.get(str(s), "") for s in ds.sha256]
+    known = np.array([bool(h) for h in hashes], dtype=bool)
+    as_int = np.array([int(h, 16) if h else 0 for h in hashes], dtype=np.uint64)
+    ref = np.concatenate([rows.train, rows.val]).astype(int)
+    test = rows.test
+    rows.near = _near(as_int[test], as_int[ref[known[ref]]], NEAR_TWIN_BITS) & known[test] & ~rows.exact
+    if not known[test].all():
+        rows.notes.append(f"{int((~known[test]).sum())} test images have no pixel hash (featurized before it was stored, or "
+                          "decoded on the GPU): only exact twins are found among them")
 
 
 def _codes(labels, classes: list[str]) -> np.ndarray:

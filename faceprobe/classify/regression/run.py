@@ -72,6 +72,13 @@ def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
         _clips(per_key, datasets, o.aggregate, cfg.split.repeats)
     if o.permutations:
         _permutations(per_key, datasets, cfg, target, o)
+    if o.train_where:
+        from ..protocols.corpus import add_within_corpus
+
+        def run_eval(sub, c):
+            return evaluate_target(sub, c, replace(target, values=target_values(sub, target.column)))
+
+        add_within_corpus(per_key, datasets, cfg, o, run_eval)
     grid = grid_cells(per_key, plan.metric, single_split=cfg.split.single, lower_is_better=target.lower_is_better,
                       regression=True)
     from ..permutation import with_chance
