@@ -134,9 +134,8 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
         Keep every test prediction (path, true and predicted label, scores) in the results
         (``Results.predictions()``); without it only figures are kept.
     train_where, test_where : sequence of str
-        A cross-corpus run: train on the rows the first filters select (``["corpus=ck"]``), test
-        on those the second select; each corpus's own cross-validation (``cv`` folds, 5 by
-        default) is given beside it (``within`` in each cell).
+        Cross-corpus: train on the rows the first filters select (``["corpus=ck"]``), test on the
+        second's; each corpus's own CV (``cv`` folds, default 5) is beside it (``within``).
     permutations : int, default=0
         Rerun the evaluation on this many label (or target) permutations and give each cell's
         p-value against chance (``permutation`` in its record, ``p_permutation`` in the grid);
