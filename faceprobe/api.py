@@ -84,7 +84,7 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str | None = None, progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
              train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False,
-             permutations: int = 0, train_where=(), test_where=()) -> Results:
+             permutations: int = 0, train_where=(), test_where=(), curve: str | None = None) -> Results:
     """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -104,14 +104,14 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
         Folds (10 when neither ``cv`` nor ``holdout`` is given), leave one subject out, or any
         splitter object (``GroupKFold(5)``; it gets the groups when splits are grouped).
     y, groups : array-like, optional
-        Labels and subjects of the rows of an array ``data``; with ``target``, ``y`` holds the
-        target values (a dict of name -> values for several targets).
+        Labels and subjects of an array ``data``; with ``target``, ``y`` holds the target values
+        (a dict of name -> values for several).
     target : str, sequence of str or None
         Numeric columns to predict (regression: figures MAE, RMSE, r, rho, ICC(3,1), CCC;
         ``metric`` defaults to ``"ccc"``); with arrays, the name of ``y``'s values.
     bins : str or sequence of numbers, optional
         Bin edges (``"0,1,3,16"``): the same predictions also scored as ordinal classes.
-    holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine
+    holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine, progress
         As the ``classify`` options of the same names (docs/cli.md); ``group`` may name a
         column (``"sequence"``).
     where : sequence of str
@@ -119,23 +119,23 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
     normalize : str, default="none"
         ``"subject"`` (or a column) z-scores each subject's vectors with its own images.
     split_col, train, test, val
-        A fixed split: the column and the values of each part (``"Usage"``, ``["Training"]``,
-        ``["PrivateTest"]``, ``["PublicTest"]``); one fit, bootstrap 95 % intervals, figures
-        with and without test images that also occur in training.
+        A fixed split: the column and each part's values (``"Usage"``, ``["Training"]``, ...);
+        one fit, bootstrap 95 % intervals, figures with and without training twins.
     aggregate : str or None
-        A column (``"sequence"``) whose clips also get clip-level figures (scores averaged).
+        A column (``"sequence"``) whose clips also get clip-level figures.
     classes : sequence of str
         ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
     params : dict or sequence of str, optional
         Hyperparameter values, ``{"C": [0.1, 1, 10]}`` or ``["C=0.1,1,10"]``; several values
         are chosen by inner CV inside each training fold.
-    progress : bool, default=False
     predictions : bool, default=False
         Keep every test prediction (path, true and predicted label, scores) in the results
         (``Results.predictions()``); without it only figures are kept.
     train_where, test_where : sequence of str
         Cross-corpus: train on the rows the first filters select (``["corpus=ck"]``), test on the
         second's; each corpus's own CV (``cv`` folds, default 5) is beside it (``within``).
+    curve : str, optional
+        ``"subjects=5,10,20,all"`` (or ``images=...``): each head's learning curve.
     permutations : int, default=0
         Rerun the evaluation on this many label (or target) permutations and give each cell's
         p-value against chance (``permutation`` in its record, ``p_permutation`` in the grid);
@@ -155,7 +155,7 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
                            jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
                            where=where, normalize=normalize, split_col=split_col, train=train, test=test,
                            val=val, aggregate=aggregate, engine=engine, predictions=predictions, target=target or (), permutations=permutations,
-                           train_where=train_where, test_where=test_where,
+                           train_where=train_where, test_where=test_where, curve=curve,
                            bins=bins)
     return Results(run_classify(opts, datasets))
 

@@ -78,6 +78,7 @@ class ClassifyOptions:
     engine: str = "auto"
     predictions: bool = False
     permutations: int = 0
+    curve: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class ClassifyPlan:
     metric: str = "balanced_accuracy"
     targets: tuple = ()
     bins: tuple | None = None
+    curve: object = None
 
     @property
     def study(self) -> bool:
@@ -235,8 +237,13 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
     budget = parse_size(o.max_memory)
     cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
                      progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs)
+    from .curve import parse_curve
+
+    curve = parse_curve(o.curve)
+    if curve is not None and curve.unit == "subjects" and o.group == "none":
+        raise OptionError("curve", o.curve, "counts subjects: it needs splits grouped by subject (leave `group` auto), or count images")
     return ClassifyPlan(options=o, keys=_keys(o.key), where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg,
-                        metric=metric, targets=targets, bins=bins)
+                        metric=metric, targets=targets, bins=bins, curve=curve)
 
 
 def _metric(metric: str | None, regression: bool) -> str:

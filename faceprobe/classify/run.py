@@ -108,6 +108,15 @@ def add_permutations(per_key: dict, datasets: list[Dataset], cfg: EvalConfig, me
                 r["permutation"] = rec
 
 
+def outer_splits(ds: Dataset, cfg: EvalConfig) -> list:
+    """The run's outer folds of ``ds``: (repeat, train, test) triples."""
+    from .protocols.splits import make_splits
+
+    if cfg.split.fixed is not None:
+        return [(0, ds.fixed.train, ds.fixed.test)]
+    return make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
+
+
 def _fit_regressor(plan: ClassifyPlan, ds: Dataset, cfg: EvalConfig, weights: dict, fmt: str) -> dict:
     from .regression.evaluate import TargetSpec
     from .regression.model import fit_regressor
@@ -161,6 +170,7 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "engines": engines,
         "predictions": o.predictions,
         "permutations": o.permutations,
+        "curve": None if plan.curve is None else plan.curve.as_dict(),
         "memory": {"in_memory": ds.plan.in_memory, "max_memory": o.max_memory, "budget_bytes": ds.plan.budget,
                    "need_bytes": ds.plan.need, "block_rows": None if ds.plan.in_memory else ds.plan.block_rows},
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__,
@@ -213,6 +223,10 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
         from .protocols.corpus import add_within_corpus
 
         add_within_corpus(per_key, datasets, cfg, o, evaluate)
+    if plan.curve is not None:
+        from .curve import add_curves
+
+        add_curves(per_key, datasets, cfg, plan.curve, plan.metric, evaluate, lambda d: outer_splits(d, cfg))
     grid = grid_cells(per_key, plan.metric, single_split=split.single)
     from .permutation import with_chance
 

@@ -93,6 +93,8 @@ def evaluation_options(func):
               "these filters select (repeat to combine) and test on those --test-where selects; each corpus's own --cv is "
               "given beside it.")
 @click.option("--test-where", "test_where", multiple=True, metavar="COL=V[,V...]", help="Cross-corpus: the rows to test on.")
+@click.option("--curve", default=None, metavar="subjects=N1,N2,...,all", help="Learning curve: the same test folds, training on "
+              "random subsets of N subjects (or images=N1,...) of each training fold, 3 draws each; mean ± std per size.")
 @click.option("--permutations", type=int, default=0, show_default=True, metavar="N", help="Rerun the evaluation on N label "
               "permutations (labels moved between subjects when splits are grouped) for each cell's p-value against chance; "
               "costs N evaluations.")
@@ -116,6 +118,7 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
       classify --target pspi --head svr,ridge --cv loso --bins 0,1,3,16
       classify --target valence --target arousal --metric ccc
       classify --head logreg --train-where corpus=ck --test-where corpus=jaffe --permutations 99
+      classify --head logreg,svm --curve subjects=5,10,20,all
     """
     from ..outputs import check_writable
     from ..report.render import report_format

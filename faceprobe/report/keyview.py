@@ -6,6 +6,7 @@ import base64
 import html
 
 from .text import ROWS, chosen_params, extra_tables, summary_cell
+from .curves import curve_html, curve_markdown
 from .words import chance_line
 
 __all__ = ["key_sections", "key_markdown", "pct", "summary_cell"]
@@ -45,6 +46,7 @@ def key_sections(res: dict, level: int = 2) -> list[str]:
     chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
     if chance:
         parts.append(f"<p class='chance'>{html.escape(chance)}</p>")
+    parts += curve_html(res["heads"], img)
     for h in heads:
         r = res["heads"][h]
         if "error" in r:
@@ -78,6 +80,7 @@ def key_markdown(res: dict, level: int = 2) -> list[str]:
     chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
     if chance:
         out += ["", chance]
+    out += curve_markdown(res["heads"])
     for h in heads:
         r = res["heads"][h]
         out += ["", f"{hashes} {h}", ""]

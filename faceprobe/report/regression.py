@@ -106,6 +106,11 @@ def format_regression(res: dict) -> str:
             lines += ["", title] + _table(header, rows)
         if chance_line(cells, res["metric"]):
             lines += ["", chance_line(cells, res["metric"])]
+        from .curves import curve_table
+
+        curve = curve_table(cells)
+        if curve:
+            lines += ["", curve[0]] + _table(curve[1], curve[2])
         for h, c in cells.items():
             if "error" in c:
                 lines += ["", f"{h}: no results: {c['error']}"]
@@ -145,6 +150,9 @@ def regression_sections(res: dict) -> list[str]:
             parts.append(f"<p class='extra'>{html.escape(title)}</p>" + _html_table(header, rows, "metrics"))
         if chance_line(cells, res["metric"]):
             parts.append(f"<p class='chance'>{html.escape(chance_line(cells, res['metric']))}</p>")
+        from .curves import curve_html
+
+        parts += curve_html(cells, _img)
         for h, c in cells.items():
             parts.append(f"<h3>{html.escape(h)}</h3>")
             if "error" in c:
@@ -179,6 +187,9 @@ def regression_markdown(res: dict) -> list[str]:
             out += ["| " + " | ".join(r) + " |" for r in rows] + [""]
         if chance_line(cells, res["metric"]):
             out += [chance_line(cells, res["metric"]), ""]
+        from .curves import curve_markdown
+
+        out += curve_markdown(cells) + [""]
         for h, c in cells.items():
             out.append(f"- {h}: " + (f"no results: {c['error']}" if "error" in c else f"largest errors by subject: {_worst(c)}"))
         out.append("")

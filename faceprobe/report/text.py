@@ -66,6 +66,11 @@ def format_results(res: dict) -> str:
     chance = chance_line(res["heads"], res.get("metric") or "balanced_accuracy")
     if chance:
         lines += ["", chance]
+    from .curves import curve_table
+
+    curve = curve_table(res["heads"])
+    if curve:
+        lines += ["", curve[0]] + _table(curve[1], curve[2])
     if split.get("loso"):  # folds of one subject are small: the pooled figures are the ones to report
         pooled = [[label] + [_pct(res["heads"][h].get("pooled", {}).get(name)) for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         lines += ["", "pooled over all test predictions (one fold per subject; above: mean ± std of the per-subject folds)"]

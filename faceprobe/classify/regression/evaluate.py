@@ -18,7 +18,7 @@ from ..protocols.splits import make_splits
 from ..regression_metrics import REGRESSION_METRICS, regression_figures
 from .figures import fold_figures, head_figures
 
-__all__ = ["TargetSpec", "evaluate_target", "fit_rows", "fit_head", "prep_steps", "choose_params"]
+__all__ = ["TargetSpec", "evaluate_target", "fit_rows", "fit_head", "prep_steps", "choose_params", "target_splits"]
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,8 @@ def _check(ds, cfg: EvalConfig, target: TargetSpec, splits: list) -> dict[str, s
     return failed
 
 
-def _splits(ds, cfg: EvalConfig) -> list:
+def target_splits(ds, cfg: EvalConfig) -> list:
+    """The outer folds of a regression run: (repeat, train, test) triples."""
     fixed = ds.fixed if cfg.split.fixed is not None else None
     if fixed is not None:
         return [(0, fixed.train, fixed.test)]
@@ -236,7 +237,7 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    splits = _splits(ds, cfg)
+    splits = target_splits(ds, cfg)
     failed = _check(ds, cfg, target, splits)
     heads_given = list(cfg.heads)
     cfg = replace(cfg, heads=[h for h in cfg.heads if h not in failed])

@@ -79,6 +79,12 @@ def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
             return evaluate_target(sub, c, replace(target, values=target_values(sub, target.column)))
 
         add_within_corpus(per_key, datasets, cfg, o, run_eval)
+    if plan.curve is not None:
+        from ..curve import add_curves
+        from .evaluate import target_splits
+
+        add_curves(per_key, datasets, cfg, plan.curve, plan.metric, lambda sub, c: evaluate_target(sub, c, target),
+                   lambda d: target_splits(d, cfg))
     grid = grid_cells(per_key, plan.metric, single_split=cfg.split.single, lower_is_better=target.lower_is_better,
                       regression=True)
     from ..permutation import with_chance
