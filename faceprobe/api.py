@@ -84,7 +84,8 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
              seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
              max_memory: str = "auto", metric: str | None = None, progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
              train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False,
-             permutations: int = 0, train_where=(), test_where=(), curve: str | None = None) -> Results:
+             permutations: int = 0, train_where=(), test_where=(), curve: str | None = None, insight: str | None = None,
+             faces: bool = True) -> Results:
     """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -136,10 +137,11 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
         second's; each corpus's own CV (``cv`` folds, default 5) is beside it (``within``).
     curve : str, optional
         ``"subjects=5,10,20,all"`` (or ``images=...``): each head's learning curve.
+    insight, faces
+        ``"pca"``/``"tsne"``: probes and a map for reports; ``faces=False``: no thumbnails there.
     permutations : int, default=0
-        Rerun the evaluation on this many label (or target) permutations and give each cell's
-        p-value against chance (``permutation`` in its record, ``p_permutation`` in the grid);
-        labels move between subjects when splits are grouped (docs/evaluation.md).
+        Label (or target) permutations for each cell's p-value against chance (``permutation``;
+        between subjects when grouped; docs/evaluation.md).
 
     Returns
     -------
@@ -147,16 +149,12 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
     """
     from .classify.run import ClassifyOptions, run_classify
 
+    given = dict(locals())  # every keyword as given: they are ClassifyOptions fields of the same names
     cache, datasets, target = _data_source(data, key, y, groups, target)
+    same = {k: v for k, v in given.items() if k not in ("data", "heads", "y", "groups", "target", "params", "ClassifyOptions", "run_classify")}
     heads = "all" if heads is None else heads
-    opts = ClassifyOptions(cache=cache, key=key, head=heads if isinstance(heads, str) else list(heads), cv=cv, holdout=holdout,
-                           repeats=repeats, group=group, balance=balance, classes=classes, min_count=min_count,
-                           augmented=augmented, params=params or (), pca=pca, seed=seed,
-                           jobs=jobs, progress=progress, backend=backend, scheduler=scheduler, max_memory=max_memory, metric=metric,
-                           where=where, normalize=normalize, split_col=split_col, train=train, test=test,
-                           val=val, aggregate=aggregate, engine=engine, predictions=predictions, target=target or (), permutations=permutations,
-                           train_where=train_where, test_where=test_where, curve=curve,
-                           bins=bins)
+    opts = ClassifyOptions(**same, cache=cache, head=heads if isinstance(heads, str) else list(heads), params=params or (),
+                           target=target or ())
     return Results(run_classify(opts, datasets))
 
 

@@ -181,7 +181,8 @@ def _run_fold_heads(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list)
         out.append({**where, "params": params, "inner_scores": inner, "engine": choice.name, "cores": cfg.cores,
                     "seconds": round(mem.seconds, 3), "peak_rss_bytes": int(mem.peak), "added_rss_bytes": int(mem.added),
                     "n_train": int(len(prepared.ytr)), "n_test": int(len(test)), **met,
-                    "test_paths": ds.paths[test].tolist(), "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
+                    "test_paths": ds.paths[test].tolist(), "test_subjects": ds.groups[test].tolist(),
+                    "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
                     "scores": np.round(scores, 6).tolist()})
     if prepared.notes and out:
         out[-1]["fold_notes"] = sorted(prepared.notes)
@@ -248,7 +249,17 @@ def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
     cm = np.sum([f["confusion"] for f in folds], axis=0)
     pooled = confusion_metrics(cm, classes)
     return {"summary": summary, "per_class": pooled["per_class"], "confusion": cm.tolist(), "folds": folds,
-            "pooled": {name: pooled[name] for name in SUMMARY_METRICS if pooled[name] is not None}, **_cost(folds)}
+            "pooled": {name: pooled[name] for name in SUMMARY_METRICS if pooled[name] is not None},
+            "per_subject": _per_subject(folds), **_cost(folds)}
+
+
+def _per_subject(folds: list[dict]) -> dict:
+    """Per subject: test predictions and the share right, pooled over folds and repeats (which people fail)."""
+    right: dict[str, list] = {}
+    for f in folds:
+        for s, t, p in zip(f.get("test_subjects", []), f["y_true"], f["y_pred"]):
+            right.setdefault(str(s), []).append(t == p)
+    return {s: {"n": len(v), "accuracy": float(np.mean(v))} for s, v in sorted(right.items())}
 
 
 def _cost(folds: list[dict]) -> dict:

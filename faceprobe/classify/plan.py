@@ -79,6 +79,8 @@ class ClassifyOptions:
     predictions: bool = False
     permutations: int = 0
     curve: str | None = None
+    insight: str | None = None
+    faces: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ def _check_numbers(o: ClassifyOptions) -> None:
     for name, low in (("seed", 0), ("min_count", 0), ("repeats", 1), ("permutations", 0)):
         if getattr(o, name) < low:
             raise OptionError(name, getattr(o, name), f"must be >= {low}")
+    if o.insight not in (None, "pca", "tsne"):
+        raise OptionError("insight", o.insight, "choose from: pca, tsne (or leave it None)")
     if o.pca is not None and o.pca < 1:
         raise OptionError("pca", o.pca, "must be >= 1")
     if not str(o.group).strip():

@@ -171,6 +171,8 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "predictions": o.predictions,
         "permutations": o.permutations,
         "curve": None if plan.curve is None else plan.curve.as_dict(),
+        "insight": o.insight,
+        "faces": o.faces,
         "memory": {"in_memory": ds.plan.in_memory, "max_memory": o.max_memory, "budget_bytes": ds.plan.budget,
                    "need_bytes": ds.plan.need, "block_rows": None if ds.plan.in_memory else ds.plan.block_rows},
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__,
@@ -201,6 +203,10 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
         from .regression.run import regress
 
         res, cfg = regress(plan, datasets, split)
+        if o.insight:
+            from .insight import add_insight
+
+            add_insight(res, datasets, o.insight, o.seed)
         import sklearn
 
         engines = {h: [{"engine": "sklearn", "version": sklearn.__version__, "device": "cpu"}] for h in cfg.heads}
@@ -234,5 +240,9 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
     engines, note = _engines_used(per_key, cfg, cfg.engine_status)
     res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
     res["notes"].append(note)
+    if o.insight:
+        from .insight import add_insight
+
+        add_insight(res, datasets, o.insight, o.seed)
     res.update(grid=grid, metric=plan.metric, provenance=_provenance(plan, datasets, cfg, engines, time.perf_counter() - t0))
     return res

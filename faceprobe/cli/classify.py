@@ -95,6 +95,9 @@ def evaluation_options(func):
 @click.option("--test-where", "test_where", multiple=True, metavar="COL=V[,V...]", help="Cross-corpus: the rows to test on.")
 @click.option("--curve", default=None, metavar="subjects=N1,N2,...,all", help="Learning curve: the same test folds, training on "
               "random subsets of N subjects (or images=N1,...) of each training fold, 3 draws each; mean ± std per size.")
+@click.option("--map", "map_kind", type=click.Choice(["pca", "tsne", "none"]), default="pca", show_default=True,
+              help="With --report: a 2-D map of the vectors (tsne adds t-SNE; slower) and 1-NN probes of identity and label.")
+@click.option("--no-faces", is_flag=True, help="With --report: leave face thumbnails out (a report to share).")
 @click.option("--permutations", type=int, default=0, show_default=True, metavar="N", help="Rerun the evaluation on N label "
               "permutations (labels moved between subjects when splits are grouped) for each cell's p-value against chance; "
               "costs N evaluations.")
@@ -103,7 +106,7 @@ def evaluation_options(func):
 @evaluation_options
 @clean_errors
 def classify_command(json_out, report_path, table_path, quiet, train_values, test_values, val_values, classes, params, where, target,
-                     train_where, test_where, **options):
+                     train_where, test_where, map_kind, no_faces, **options):
     """Cross-validate classifier heads on cached features (CPU only).
 
     \b
@@ -134,6 +137,8 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
     if table_path:
         table_format(table_path)
     options["predictions"] = options["predictions"] or bool(report_path)
+    options["insight"] = map_kind if report_path and map_kind != "none" else None
+    options["faces"] = not no_faces
     res = Results(flag_notes(run_classify(ClassifyOptions(
         **options, classes=tuple(classes), params=tuple(params), where=tuple(where), progress=not quiet, target=tuple(target),
         train_where=tuple(train_where), test_where=tuple(test_where),
@@ -146,7 +151,10 @@ def classify_command(json_out, report_path, table_path, quiet, train_values, tes
         res.to_json(json_out)
         click.echo(f"\nwrote {json_out}")
     if report_path:
-        click.echo(f"wrote {res.report(report_path)} report {report_path}", err=json_out == "-")
+        from .report import report_size
+
+        kind = res.report(report_path)
+        click.echo(f"wrote {kind} report {report_path} ({report_size(report_path)})", err=json_out == "-")
     if table_path:
         click.echo(f"wrote {write_table(res.raw, table_path)} table {table_path}", err=json_out == "-")
 

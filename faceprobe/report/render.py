@@ -20,7 +20,8 @@ __all__ = ["render_html", "render_markdown", "write_report"]
 _STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px} table{border-collapse:collapse;margin:1em 0}"
           "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right} td:first-child,th:first-child{text-align:left}"
           "pre{background:#f5f5f5;padding:1em;overflow:auto;font-size:12px} .plots img{margin-right:1em;vertical-align:top}"
-          "td.best{font-weight:bold;outline:2px solid #222} td.tied{font-style:italic}")
+          "td.best{font-weight:bold;outline:2px solid #222} td.tied{font-style:italic}"
+          "figure.face{display:inline-block;margin:2px;text-align:center;font-size:10px} div.pair p{margin:4px 0}")
 
 
 def _page(res: dict, body: list[str]) -> str:
@@ -39,14 +40,17 @@ def render_html(res: dict) -> str:
 
     A study (several keys) gets the grid of keys x heads as a heatmap with the best cell and the
     ties marked, a table of contents, then each key's section."""
+    from .insight import insight_sections
+
     if res.get("task") == "regression":
         from .regression import regression_sections
 
-        return _page(res, regression_sections(res))
+        return _page(res, regression_sections(res) + insight_sections(res))
+    extra = insight_sections(res)
     res = layout_view(res)
     if res.get("study"):
-        return _page(res, study_sections(res))
-    return _page(res, key_sections(res))
+        return _page(res, study_sections(res) + extra)
+    return _page(res, key_sections(res) + extra)
 
 
 REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md"}
@@ -106,6 +110,9 @@ def render_markdown(res: dict) -> str:
         out += regression_markdown(res)
     else:
         out += study_markdown(res) if res.get("study") else key_markdown(res)
+    from .insight import insight_markdown
+
+    out += insight_markdown(res)
     prov = json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str).replace("`", "\\u0060")  # no fence breaks out
     out += ["", "## Provenance", "", "```json", prov, "```", ""]
     return "\n".join(out)

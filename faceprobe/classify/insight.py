@@ -1,0 +1,81 @@
+"""What the features encode, for the report: identity against the label (1-NN probes) and a 2-D map.
+
+* ``identity``: leave-one-out 1-NN accuracy of *who* a face is, over the images of people with
+  at least two, against its chance level (another image of the same person being the nearest
+  by chance).
+* ``label_other_people``: leave-one-out 1-NN label accuracy when the neighbour must be another
+  person (what transfers to new people); ``label_any``: when it may be the same person. A large
+  gap, with a high identity figure, is the leak risk a random split would turn into a score.
+* ``map``: 2-D PCA (and t-SNE for up to ``TSNE_MAX`` rows) of the standardised vectors, with
+  each point's label and subject, for the report's scatter plots.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["feature_insight", "add_insight", "TSNE_MAX", "MAPS"]
+
+MAPS = ("pca", "tsne")
+"""``insight`` values: a PCA map, or PCA and t-SNE (slower: about 7 s per 600 faces on 2 cores)."""
+
+TSNE_MAX = 5000
+
+
+def _nearest(X: np.ndarray, forbid: np.ndarray | None = None) -> np.ndarray:
+    """Index of each row's nearest other row (cosine on standardised vectors); ``forbid[i, j]`` excludes j."""
+    Z = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    out = np.empty(len(Z), int)
+    for lo in range(0, len(Z), 1024):
+        sim = Z[lo:lo + 1024] @ Z.T
+        sim[np.arange(len(sim)), np.arange(lo, lo + len(sim))] = -np.inf
+        if forbid is not None:
+            sim[forbid[lo:lo + 1024]] = -np.inf
+        out[lo:lo + len(sim)] = np.argmax(sim, axis=1)
+    return out
+
+
+def feature_insight(ds, seed: int = 0, tsne: bool = True) -> dict:
+    """Identity and label probes and 2-D maps of one dataset's vectors (rows in memory)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(np.asarray(ds.X, dtype=np.float64))
+    y, g = np.asarray(ds.y).astype(str), np.asarray(ds.groups).astype(str)
+    out: dict = {"rows": int(len(y))}
+    if ds.has_subjects:
+        _, counts = np.unique(g, return_counts=True)
+        several = np.isin(g, np.unique(g)[counts >= 2])
+        if several.sum() >= 2:
+            Xs, gs = X[several], g[several]
+            hit = gs[_nearest(Xs)] == gs
+            sizes = np.array([np.sum(gs == s) for s in gs])
+            out["identity"] = {"accuracy": float(hit.mean()), "chance": float(np.mean((sizes - 1) / (len(gs) - 1))),
+                               "rows": int(several.sum()), "subjects": int(len(np.unique(gs)))}
+        same = g[:, None] == g[None, :]
+        if (~same).any(axis=1).all():
+            out["label_other_people"] = float((y[_nearest(X, same)] == y).mean())
+    out["label_any"] = float((y[_nearest(X)] == y).mean())
+    _, class_counts = np.unique(y, return_counts=True)
+    out["label_chance"] = float(((class_counts / len(y)) ** 2).sum())
+    coords = {"pca": PCA(n_components=2, random_state=seed).fit_transform(X)}
+    if tsne and 10 < len(X) <= TSNE_MAX:
+        from sklearn.manifold import TSNE
+
+        reduced = PCA(n_components=min(50, X.shape[1], len(X) - 1), random_state=seed).fit_transform(X)
+        coords["tsne"] = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, (len(X) - 1) / 3),
+                              max_iter=500).fit_transform(reduced)
+    out["map"] = {name: np.round(c, 3).tolist() for name, c in coords.items()}
+    out["labels"], out["subjects"] = y.tolist(), g.tolist()
+    return out
+
+
+def add_insight(res: dict, datasets: list, mode: str, seed: int) -> None:
+    """``res["insight"][key]`` for each dataset whose rows are in memory (a note for the others)."""
+    out = {}
+    for d in datasets:
+        if not isinstance(d.X, np.ndarray):
+            res["notes"].append(f"{d.key}: no feature map or probes (its rows stay on disk; raise `max_memory`)")
+            continue
+        out[d.key] = feature_insight(d, seed, tsne=mode == "tsne")
+    res["insight"] = out

@@ -1,0 +1,164 @@
+"""Faces and features to look at, in the HTML report: the most confidently wrong test faces per
+confused class pair (small embedded thumbnails of local image files), each person's accuracy,
+and what the vectors encode (identity and label 1-NN probes, 2-D maps coloured by label and by
+subject). ``faces=False`` leaves the thumbnails out of a report that will be shared."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+
+import numpy as np
+
+__all__ = ["insight_sections", "insight_markdown", "wrong_faces", "thumbnail", "THUMB", "PAIRS", "PER_PAIR"]
+
+THUMB = 72
+"""Thumbnail side in pixels (JPEG, about 2-3 kB each)."""
+PAIRS, PER_PAIR = 3, 4
+"""The most frequent confused pairs per head, and the most confidently wrong faces shown per pair."""
+
+
+def thumbnail(path: str) -> str | None:
+    """A small JPEG of a local image file as a data URI; None for anything that is not a readable local file."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            img.thumbnail((THUMB, THUMB))
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=70)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def wrong_faces(folds: list[dict], classes: list[str]) -> list[tuple[str, str, int, list[tuple[str, float]]]]:
+    """Per confused pair (true, predicted), most frequent first: its count and the test paths with
+    the largest score margin of the predicted over the true class (most confidently wrong first)."""
+    pairs: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    index = {c: i for i, c in enumerate(classes)}
+    for f in folds:
+        for path, t, p, s in zip(f.get("test_paths", []), f.get("y_true", []), f.get("y_pred", []), f.get("scores", [])):
+            if t != p and t in index and p in index:
+                pairs.setdefault((t, p), []).append((path, float(s[index[p]] - s[index[t]])))
+    ranked = sorted(pairs.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:PAIRS]
+    return [(t, p, len(v), sorted(v, key=lambda x: -x[1])[:PER_PAIR]) for (t, p), v in ranked]
+
+
+def _map_png(coords, colour_by: list[str], title: str, most: int = 10) -> bytes:
+    from .plots import _figure, _png
+
+    xy = np.asarray(coords, float)
+    values = np.asarray(colour_by)
+    names, counts = np.unique(values, return_counts=True)
+    shown = list(names[np.argsort(-counts, kind="stable")][:most])
+    fig, ax = _figure((4.8, 4.2))
+    rest = ~np.isin(values, shown)
+    if rest.any():
+        ax.scatter(xy[rest, 0], xy[rest, 1], s=5, color="lightgrey", label=f"others ({len(names) - len(shown)})")
+    for name in shown:
+        m = values == name
+        ax.scatter(xy[m, 0], xy[m, 1], s=7, label=str(name)[:18])
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=6, markerscale=1.5, loc="best")
+    return _png(fig)
+
+
+def _accuracy_png(per_subject: dict, title: str, most: int = 40) -> bytes:
+    from .plots import _figure, _png
+
+    items = sorted(per_subject.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["n"]))[:most]
+    fig, ax = _figure((max(4.0, 0.22 * len(items) + 1.5), 3.4))
+    x = np.arange(len(items))
+    ax.bar(x, [v["accuracy"] for _, v in items], color="tab:green")
+    ax.set_xticks(x, [f"{k} ({v['n']})" for k, v in items], rotation=90, fontsize=6)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def probe_words(ins: dict) -> str:
+    """The probes in one sentence."""
+    parts = []
+    if "identity" in ins:
+        i = ins["identity"]
+        parts.append(f"who: a 1-NN probe names the person of {100 * i['accuracy']:.1f} % of {i['rows']} faces of {i['subjects']} "
+                     f"people with several images (chance {100 * i['chance']:.1f} %)")
+    label = f"what: 1-NN label accuracy {100 * ins['label_any']:.1f} % with any neighbour"
+    if "label_other_people" in ins:
+        label += f", {100 * ins['label_other_people']:.1f} % when the neighbour must be another person"
+    parts.append(label + f" (chance {100 * ins['label_chance']:.1f} %)")
+    return "; ".join(parts)
+
+
+def _img(png_or_uri, alt: str) -> str:
+    src = png_or_uri if isinstance(png_or_uri, str) else "data:image/png;base64," + base64.b64encode(png_or_uri).decode()
+    return f'<img alt="{html.escape(alt)}" src="{src}">'
+
+
+def _faces_html(view: dict, heads: list[str], faces: bool) -> list[str]:
+    parts = []
+    for h in heads:
+        r = view["heads"][h]
+        if "error" in r:
+            continue
+        if r.get("per_subject"):
+            parts.append(_img(_accuracy_png(r["per_subject"], f"{h}: accuracy per person (worst first; n test faces)"),
+                              f"{h} per-person accuracy"))
+        if not faces:
+            continue
+        rows = []
+        for t, p, n, worst in wrong_faces(r.get("folds", []), view["classes"]):
+            thumbs = [(path, thumbnail(path), margin) for path, margin in worst]
+            cells = "".join(f"<figure class='face'>{_img(uri, os.path.basename(path))}<figcaption>{margin:.2f}</figcaption></figure>"
+                            for path, uri, margin in thumbs if uri)
+            missing = sum(1 for _, uri, _ in thumbs if not uri)
+            note = f" ({missing} not local files)" if missing else ""
+            rows.append(f"<div class='pair'><p>{html.escape(t)} taken for {html.escape(p)}: {n} test faces{note}</p>{cells}</div>")
+        if rows:
+            parts.append(f"<h3>{html.escape(h)}: most confidently wrong faces (score margin of the wrong class)</h3>" + "".join(rows))
+    return parts
+
+
+def insight_sections(res: dict) -> list[str]:
+    """HTML: per key, the probes and maps; per head, per-person accuracy and the wrong faces."""
+    from ..classify.records import layout_view
+
+    faces = res.get("provenance", {}).get("faces", True)
+    parts = []
+    view = layout_view(res) if res.get("task") != "regression" else None
+    keys = list(res.get("insight") or {}) or ([] if view is None else list(view.get("per_key", {})))
+    if not keys and view is None:
+        return parts
+    parts.append("<h2>Faces and features</h2>" + ("" if faces else "<p>Face thumbnails left out (`faces` off).</p>"))
+    for key in (res.get("insight") or {}):
+        ins = res["insight"][key]
+        parts.append(f"<h3>{html.escape(key)}: what the vectors encode</h3><p class='probes'>{html.escape(probe_words(ins))}</p>")
+        maps = []
+        for name, coords in ins["map"].items():
+            maps.append(_img(_map_png(coords, ins["labels"], f"{name.upper()}: by label"), f"{name} map by label"))
+            maps.append(_img(_map_png(coords, ins["subjects"], f"{name.upper()}: by subject (10 largest)"), f"{name} map by subject"))
+        parts.append("<div class='plots'>" + "".join(maps) + "</div>")
+    if view is not None:
+        for key, kv in view["per_key"].items():
+            got = _faces_html({**kv, "classes": view["classes"]}, list(kv["heads"]), faces)
+            if got:
+                parts.append(f"<h3>{html.escape(key)}: people and faces</h3>")
+                parts += got
+    return parts
+
+
+def insight_markdown(res: dict) -> list[str]:
+    """Markdown: the probes per key (no images)."""
+    out = []
+    for key, ins in (res.get("insight") or {}).items():
+        out += [f"- {key}: {probe_words(ins)}"]
+    return (["## Faces and features", ""] + out + [""]) if out else []

@@ -1,0 +1,74 @@
+"""Faces to look at (issue 27): per-person accuracy, the most confidently wrong faces, identity and
+label probes with a 2-D map, a --no-faces report, and the report rendered by a real browser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import faceprobe
+from faceprobe.classify.insight import feature_insight
+from faceprobe.report.insight import wrong_faces
+
+
+def test_probes_see_identity_when_each_person_has_an_offset():
+    from faceprobe.classify.data.arrays import dataset_from_arrays
+
+    rng = np.random.default_rng(0)
+    people, per = 12, 6
+    offsets = rng.normal(scale=4, size=(people, 8))
+    y = np.tile(["a", "b", "c"], people * per // 3)
+    X = np.repeat(offsets, per, axis=0) + rng.normal(scale=0.3, size=(people * per, 8))
+    ds = dataset_from_arrays(X, y, np.repeat(np.arange(people), per))
+    ins = feature_insight(ds, tsne=False)
+    assert ins["identity"]["accuracy"] > 0.9 and ins["identity"]["chance"] == pytest.approx(5 / 71)
+    assert ins["label_other_people"] < 0.6 and ins["label_chance"] == pytest.approx(1 / 3)
+    assert np.asarray(ins["map"]["pca"]).shape == (people * per, 2) and "tsne" not in ins["map"]
+
+
+def test_the_wrongest_faces_come_first_in_the_most_frequent_confused_pair():
+    folds = [{"test_paths": ["p1", "p2", "p3", "p4"], "y_true": ["a", "a", "a", "b"], "y_pred": ["b", "b", "a", "a"],
+              "scores": [[0.1, 0.9], [0.4, 0.6], [0.9, 0.1], [0.3, 0.7]]}]
+    got = wrong_faces(folds, ["a", "b"])
+    assert got[0][:3] == ("a", "b", 2) and [p for p, _ in got[0][3]] == ["p1", "p2"]
+    assert got[1][:3] == ("b", "a", 1) and got[1][3][0][1] == pytest.approx(-0.4)
+
+
+@pytest.mark.real
+def test_real_faces_report_has_people_faces_and_a_map_and_no_faces_when_asked(real_lite0_eager_cache, invoke, tmp_path):
+    r = invoke("classify", "-c", real_lite0_eager_cache, "--head", "logreg,knn", "--cv", 5, "--report", tmp_path / "r.html",
+               "--json", tmp_path / "r.json", "-q")
+    assert r.exit_code == 0, r.output
+    assert "wrote html report" in r.output and (" MB)" in r.output or " kB)" in r.output)
+    page = (tmp_path / "r.html").read_text()
+    assert 'alt="pca map by label"' in page and 'alt="pca map by subject"' in page and 'alt="logreg per-person accuracy"' in page
+    assert page.count("data:image/jpeg") >= 8 and "most confidently wrong faces" in page
+    assert "a 1-NN probe names the person of" in page
+    r = invoke("report", tmp_path / "r.json", "-o", tmp_path / "shared.html", "--no-faces")
+    assert r.exit_code == 0, r.output
+    shared = (tmp_path / "shared.html").read_text()
+    assert "data:image/jpeg" not in shared and 'alt="logreg per-person accuracy"' in shared and "thumbnails left out" in shared
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_a_report_renders_in_headless_chromium(tiny_cache, invoke, tmp_path):
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg,knn", "--cv", 3, "--curve", "subjects=4,all", "--permutations", 3,
+               "--report", tmp_path / "r.html", "-q")
+    assert r.exit_code == 0, r.output
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", (tmp_path / "r.html").as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    dom = out.stdout
+    assert "<h1>faceprobe classify report</h1>" in dom and "id=\"provenance\"" in dom
+    assert dom.count("<img") >= 6 and "learning curve" in dom and "against chance" in dom
+    shot = tmp_path / "r.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,2000", f"--screenshot={shot}",
+                    (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.std() > 10  # the page drew text and figures, not a blank
