@@ -60,14 +60,16 @@ def test_a_report_renders_in_headless_chromium(tiny_cache, invoke, tmp_path):
                "--report", tmp_path / "r.html", "-q")
     assert r.exit_code == 0, r.output
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", (tmp_path / "r.html").as_uri()],
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    out = subprocess.run([*flags, "--virtual-time-budget=5000", "--dump-dom", (tmp_path / "r.html").as_uri()],
                          capture_output=True, text=True, timeout=120)
     dom = out.stdout
     assert "<h1>faceprobe classify report</h1>" in dom and "id=\"provenance\"" in dom
     assert dom.count("<img") >= 6 and "learning curve" in dom and "against chance" in dom
     shot = tmp_path / "r.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1000,2000", f"--screenshot={shot}",
-                    (tmp_path / "r.html").as_uri()], capture_output=True, timeout=120)
+    subprocess.run([*flags, "--window-size=1000,2000", f"--screenshot={shot}", (tmp_path / "r.html").as_uri()],
+                   capture_output=True, timeout=120)
     from PIL import Image
 
     pixels = np.asarray(Image.open(shot).convert("L"))

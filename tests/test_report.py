@@ -28,7 +28,8 @@ def results(tmp_path, synthetic_cache):
 def test_html_has_tables_plots_and_provenance(results):
     page = render_html(results)
     assert page.count('<table id="metrics">') == 1 and page.count("class='per-class'") == 2
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == 4  # confusion + ROC per head
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 6  # confusion, ROC and accuracy per person, per head
+    assert page.count("per-person accuracy") == 2
     assert "<pre id='provenance'>" in page and "grouped by subject" in page
 
 
@@ -84,7 +85,7 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     widths = re.search(r'data-widths="([0-9,]*)"', out.stdout)
     assert widths, out.stderr[-2000:]
     values = [int(w) for w in widths.group(1).split(",")]
-    assert len(values) == 4 and all(w > 100 for w in values)
+    assert len(values) == 6 and all(w > 100 for w in values)  # confusion, ROC and accuracy per person, per head
     rows = re.search(r'data-tables="(\d+)"', out.stdout)
     assert rows and int(rows.group(1)) == 7  # header + six metric rows
 

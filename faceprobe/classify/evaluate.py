@@ -16,7 +16,7 @@ from .heads.memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .protocols.splits import make_splits
 
-__all__ = ["EvalConfig", "evaluate", "prepare_config", "run_on_dask"]
+__all__ = ["EvalConfig", "FoldTask", "evaluate", "prepare_config", "run_on_dask", "run_fold_tasks"]
 
 
 def prepare_config(cfg: EvalConfig) -> EvalConfig:
@@ -202,6 +202,26 @@ def _fold_threads(cfg: EvalConfig, tasks: int) -> tuple[int, int]:
     return workers, max(1, cores_of(cfg.jobs) // workers)
 
 
+def run_fold_tasks(tasks: list, train_sizes: list[int], ds, cfg: EvalConfig, desc: str, workers: int) -> list:
+    """Run delayed fold tasks (largest training folds first, so no worker idles on the last, longest
+    one) on ``workers`` processes or Dask, with a progress bar; results come back in task order."""
+    from joblib import Parallel
+    from tqdm import tqdm
+
+    def run(stream):
+        return list(tqdm(stream, total=len(tasks), unit="fold", desc=desc, disable=None if cfg.progress else True, file=sys.stderr))
+
+    order = sorted(range(len(tasks)), key=lambda i: -train_sizes[i])
+    ordered = [tasks[i] for i in order]
+    if cfg.backend == "dask":
+        results = run_on_dask(ordered, ds, cfg, run)
+    elif workers > 1:
+        results = run(Parallel(n_jobs=workers, return_as="generator")(ordered))
+    else:
+        results = run(t[0](*t[1], **t[2]) for t in ordered)
+    return [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
+
+
 def run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
     """Run the fold tasks through joblib's Dask backend (the dataset is scattered once)."""
     from joblib import Parallel, parallel_config
@@ -284,7 +304,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         ``per_class`` figures and ``confusion`` (summed over test folds, rows true), and the
         per-fold results; ``classes``, ``rows``, ``subjects``, ``splits``, ``notes``.
     """
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
     cfg = prepare_config(cfg)
     _check_config(cfg, ds)
@@ -311,22 +331,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         per_repeat[r] = fold + 1
         val = fixed.val if fixed is not None else None
         tasks.append(delayed(_run_fold)(ds, cfg, FoldTask(fold, r, train, test, cfg.split.seed + r, val), classes))
-    from tqdm import tqdm
-
-    def run(stream):
-        return list(tqdm(stream, total=len(tasks), unit="fold", desc="classify", disable=None if cfg.progress else True, file=sys.stderr))
-
-    # largest training folds first (LOSO folds differ in size): no worker idles on the last, longest fold;
-    # results are put back in fold order
-    order = sorted(range(len(splits)), key=lambda i: -len(splits[i][1]))
-    tasks = [tasks[i] for i in order]
-    if cfg.backend == "dask":
-        results = run_on_dask(tasks, ds, cfg, run)
-    elif workers > 1:
-        results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
-    else:
-        results = run(t[0](*t[1], **t[2]) for t in tasks)
-    results = [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
+    results = run_fold_tasks(tasks, [len(train) for _, train, _ in splits], ds, cfg, "classify", workers)
     flat = [res for fold in results for res in fold]
     heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) if h not in failed else
              {"summary": {name: None for name in SUMMARY_METRICS}, "per_class": {}, "confusion": None, "folds": [], "engine": [],

@@ -134,26 +134,24 @@ def insight_sections(res: dict) -> list[str]:
 
     faces = res.get("provenance", {}).get("faces", True)
     parts = []
-    view = layout_view(res) if res.get("task") != "regression" else None
-    keys = list(res.get("insight") or {}) or ([] if view is None else list(view.get("per_key", {})))
-    if not keys and view is None:
-        return parts
-    parts.append("<h2>Faces and features</h2>" + ("" if faces else "<p>Face thumbnails left out (`faces` off).</p>"))
-    for key in (res.get("insight") or {}):
-        ins = res["insight"][key]
+    for key, ins in (res.get("insight") or {}).items():
         parts.append(f"<h3>{html.escape(key)}: what the vectors encode</h3><p class='probes'>{html.escape(probe_words(ins))}</p>")
         maps = []
         for name, coords in ins["map"].items():
             maps.append(_img(_map_png(coords, ins["labels"], f"{name.upper()}: by label"), f"{name} map by label"))
             maps.append(_img(_map_png(coords, ins["subjects"], f"{name.upper()}: by subject (10 largest)"), f"{name} map by subject"))
         parts.append("<div class='plots'>" + "".join(maps) + "</div>")
-    if view is not None:
-        for key, kv in view["per_key"].items():
+    if res.get("task") != "regression":
+        view = layout_view(res)
+        per_key = view.get("per_key") or {view.get("provenance", {}).get("key", ""): view}
+        for key, kv in per_key.items():
             got = _faces_html({**kv, "classes": view["classes"]}, list(kv["heads"]), faces)
             if got:
-                parts.append(f"<h3>{html.escape(key)}: people and faces</h3>")
+                parts.append(f"<h3>{html.escape(str(key))}: people and faces</h3>")
                 parts += got
-    return parts
+    if not parts:
+        return []
+    return ["<h2>Faces and features</h2>" + ("" if faces else "<p>Face thumbnails left out (asked for a report without faces).</p>")] + parts
 
 
 def insight_markdown(res: dict) -> list[str]:

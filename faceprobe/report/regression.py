@@ -11,7 +11,7 @@ import html
 from ..classify.records import cell, fold_records
 from ..classify.regression_metrics import REGRESSION_METRICS
 from .tables import grid_lines
-from .words import chance_line, chosen_params, protocol_words as _protocol, within_title
+from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_title
 
 __all__ = ["format_regression", "regression_sections", "regression_markdown", "FIGURES"]
 
@@ -26,12 +26,6 @@ def _v(v) -> str:
     if "ci" in v:
         return f"{v['mean']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]"
     return f"{v['mean']:.3f} ± {v['std']:.3f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
 
 
 def headline(res: dict) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chance_line, chosen_params, protocol_words as _protocol, within_title
+from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_title
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -24,12 +24,6 @@ def summary_cell(v) -> str:
     if "ci" in v:  # a fixed split: the value and its bootstrap 95 % interval
         return f"{100 * v['mean']:.1f} [{100 * v['ci'][0]:.1f}, {100 * v['ci'][1]:.1f}]"
     return f"{100 * v['mean']:.1f} ± {100 * v['std']:.1f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
 
 
 def format_results(res: dict) -> str:

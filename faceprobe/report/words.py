@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title"]
+__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "text_table"]
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """An aligned text table: the first column left, the others right, a rule under the header."""
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows]
 
 
 def chosen_params(head_result: dict) -> str:

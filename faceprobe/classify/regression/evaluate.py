@@ -4,7 +4,6 @@ in its direction, predictions scored per fold and pooled."""
 
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, replace
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from ...errors import FaceprobeError, OptionError
 from ..config import EvalConfig, cores_of
+from ..evaluate import FoldTask, run_fold_tasks
 from ..heads.memory import PeakRSS
 from ..heads.registry import head_grid, own_grid
 from ..protocols.splits import make_splits
@@ -114,24 +114,14 @@ def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: n
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): sign * s for c, s in zip(cands, scores)}
 
 
-@dataclass(frozen=True)
-class _Task:
-    fold: int
-    repeat: int
-    train: np.ndarray
-    test: np.ndarray
-    seed: int
-    val: np.ndarray | None = None
-
-
-def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[dict]:
+def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # the same numbers on any number of cores
         return _fold_heads(ds, cfg, target, task)
 
 
-def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: _Task) -> list[dict]:
+def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[dict]:
     Xtr, ytr, gtr = fit_rows(ds, task.train, target.values, cfg.augmented)
     steps = prep_steps(cfg, Xtr, task.seed)
     Xtr_t, Xte = _apply(steps, Xtr), _apply(steps, ds.X[task.test])
@@ -234,8 +224,7 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
         :data:`~faceprobe.classify.regression_metrics.REGRESSION_METRICS`), ``pooled`` figures,
         ``per_subject`` errors, ``bins`` when asked, and the fold records with predictions.
     """
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
+    from joblib import delayed
 
     splits = target_splits(ds, cfg)
     failed = _check(ds, cfg, target, splits)
@@ -247,25 +236,10 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
     for r, train, test in splits:
         fold = per_repeat.get(r, 0)
         per_repeat[r] = fold + 1
-        task = _Task(fold, r, train, test, cfg.split.seed + r, fixed.val if fixed is not None else None)
+        task = FoldTask(fold, r, train, test, cfg.split.seed + r, fixed.val if fixed is not None else None)
         tasks.append(delayed(_run_fold)(ds, cfg, target, task))
-    order = sorted(range(len(tasks)), key=lambda i: -len(splits[i][1]))  # largest folds first, put back after
-    tasks = [tasks[i] for i in order]
     workers = max(1, min(cores_of(cfg.jobs), len(tasks)))
-
-    def run(stream):
-        return list(tqdm(stream, total=len(tasks), unit="fold", desc=f"regress {target.column}",
-                         disable=None if cfg.progress else True, file=sys.stderr))
-
-    if cfg.backend == "dask":
-        from ..evaluate import run_on_dask
-
-        results = run_on_dask(tasks, ds, cfg, run)
-    elif workers > 1:
-        results = run(Parallel(n_jobs=workers, return_as="generator")(tasks))
-    else:
-        results = run(t[0](*t[1], **t[2]) for t in tasks)
-    results = [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
+    results = run_fold_tasks(tasks, [len(train) for _, train, _ in splits], ds, cfg, f"regress {target.column}", workers)
     flat = [res for fold in results for res in fold]
     fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]
     seed = cfg.split.seed if fixed is not None else None
