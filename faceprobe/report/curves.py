@@ -32,12 +32,12 @@ def curve_png(cells: dict, title: str) -> bytes | None:
     """The heads' curves with their spread as a band (a numeric x axis; ``all`` at the mean training size)."""
     import numpy as np
 
-    from .plots import _figure, _png
+    from .plots import figure_canvas, png_bytes
 
     curves = {h: c["curve"] for h, c in cells.items() if c.get("curve")}
     if not curves:
         return None
-    fig, ax = _figure((5, 3.6))
+    fig, ax = figure_canvas((5, 3.6))
     first = next(iter(curves.values()))
     for h, cur in curves.items():
         pts = [p for p in cur["points"] if p["mean"] is not None]
@@ -55,7 +55,7 @@ def curve_png(cells: dict, title: str) -> bytes | None:
     ax.set_ylabel(first["metric"])
     ax.set_title(title)
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def curve_html(cells: dict, img) -> list[str]:

@@ -51,13 +51,13 @@ def wrong_faces(folds: list[dict], classes: list[str]) -> list[tuple[str, str, i
 
 
 def _map_png(coords, colour_by: list[str], title: str, most: int = 10) -> bytes:
-    from .plots import _figure, _png
+    from .plots import figure_canvas, png_bytes
 
     xy = np.asarray(coords, float)
     values = np.asarray(colour_by)
     names, counts = np.unique(values, return_counts=True)
     shown = list(names[np.argsort(-counts, kind="stable")][:most])
-    fig, ax = _figure((4.8, 4.2))
+    fig, ax = figure_canvas((4.8, 4.2))
     rest = ~np.isin(values, shown)
     if rest.any():
         ax.scatter(xy[rest, 0], xy[rest, 1], s=5, color="lightgrey", label=f"others ({len(names) - len(shown)})")
@@ -68,21 +68,21 @@ def _map_png(coords, colour_by: list[str], title: str, most: int = 10) -> bytes:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(fontsize=6, markerscale=1.5, loc="best")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _accuracy_png(per_subject: dict, title: str, most: int = 40) -> bytes:
-    from .plots import _figure, _png
+    from .plots import figure_canvas, png_bytes
 
     items = sorted(per_subject.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["n"]))[:most]
-    fig, ax = _figure((max(4.0, 0.22 * len(items) + 1.5), 3.4))
+    fig, ax = figure_canvas((max(4.0, 0.22 * len(items) + 1.5), 3.4))
     x = np.arange(len(items))
     ax.bar(x, [v["accuracy"] for _, v in items], color="tab:green")
     ax.set_xticks(x, [f"{k} ({v['n']})" for k, v in items], rotation=90, fontsize=6)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
     ax.set_title(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def probe_words(ins: dict) -> str:

@@ -6,16 +6,17 @@ import io
 
 import numpy as np
 
-__all__ = ["confusion_png", "roc_png", "scatter_png", "subject_error_png"]
+__all__ = ["confusion_png", "roc_png", "scatter_png", "subject_error_png", "figure_canvas", "png_bytes"]
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (110 dpi, tight)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
 
 
-def _figure(size):
+def figure_canvas(size):
     """A figure with its own Agg canvas: no pyplot, so the process's backend (Jupyter's inline
     one, say) and pyplot's figure list are left alone."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,7 +33,7 @@ def confusion_png(confusion: list[list[int]], classes: list[str], title: str) ->
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     n = len(classes)
-    fig, ax = _figure((1.2 + 0.75 * n, 1.0 + 0.7 * n))
+    fig, ax = figure_canvas((1.2 + 0.75 * n, 1.0 + 0.7 * n))
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), classes, rotation=45, ha="right")
     ax.set_yticks(range(n), classes)
@@ -43,7 +44,7 @@ def confusion_png(confusion: list[list[int]], classes: list[str], title: str) ->
         for j in range(n):
             ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if frac[i, j] > 0.5 else "black", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def roc_png(y_true: list[str], scores: list[list[float]], classes: list[str], title: str) -> bytes:
@@ -52,7 +53,7 @@ def roc_png(y_true: list[str], scores: list[list[float]], classes: list[str], ti
 
     y = np.asarray(y_true)
     s = np.asarray(scores, dtype=float)
-    fig, ax = _figure((5, 4.2))
+    fig, ax = figure_canvas((5, 4.2))
     for j, c in enumerate(classes):
         pos = y == c
         if pos.all() or not pos.any():
@@ -64,14 +65,14 @@ def roc_png(y_true: list[str], scores: list[list[float]], classes: list[str], ti
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def scatter_png(y_true: list[float], y_pred: list[float], title: str) -> bytes:
     """Predicted against true values of the pooled test predictions, with the identity line
     (points on it are perfect; a flatter cloud is regression to the mean)."""
     t, p = np.asarray(y_true, float), np.asarray(y_pred, float)
-    fig, ax = _figure((4.6, 4.2))
+    fig, ax = figure_canvas((4.6, 4.2))
     alpha = float(np.clip(300 / max(len(t), 1), 0.08, 0.8))
     ax.scatter(t, p, s=8, alpha=alpha, color="tab:blue", edgecolors="none")
     lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
@@ -79,7 +80,7 @@ def scatter_png(y_true: list[float], y_pred: list[float], title: str) -> bytes:
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
     ax.set_title(title)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def subject_error_png(per_subject: dict, title: str, most: int = 40) -> bytes:
@@ -87,7 +88,7 @@ def subject_error_png(per_subject: dict, title: str, most: int = 40) -> bytes:
     mean signed error (bias, dots): which people the model fails, and in which direction."""
     items = sorted(per_subject.items(), key=lambda kv: -kv[1]["mae"])[:most]
     names = [k for k, _ in items]
-    fig, ax = _figure((max(4.0, 0.22 * len(names) + 1.5), 3.6))
+    fig, ax = figure_canvas((max(4.0, 0.22 * len(names) + 1.5), 3.6))
     x = np.arange(len(names))
     ax.bar(x, [v["mae"] for _, v in items], color="tab:orange", label="MAE")
     ax.plot(x, [v["bias"] for _, v in items], "o", color="black", markersize=3, label="bias (mean predicted - true)")
@@ -96,4 +97,4 @@ def subject_error_png(per_subject: dict, title: str, most: int = 40) -> bytes:
     ax.set_ylabel("error")
     ax.set_title(title)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return png_bytes(fig)
