@@ -74,3 +74,17 @@ def test_a_report_renders_in_headless_chromium(tiny_cache, invoke, tmp_path):
 
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.std() > 10  # the page drew text and figures, not a blank
+
+
+def test_probes_of_a_large_dataset_use_a_bounded_sample(monkeypatch):
+    import faceprobe.classify.insight as insight
+    from faceprobe.classify.data.arrays import dataset_from_arrays
+
+    monkeypatch.setattr(insight, "PROBE_MAX", 50)
+    rng = np.random.default_rng(0)
+    ds = dataset_from_arrays(rng.normal(size=(200, 5)), np.tile(["a", "b"], 100), np.repeat(np.arange(20), 10))
+    ins = insight.feature_insight(ds, tsne=False)
+    assert ins["rows"] == 50 and ins["of_rows"] == 200 and len(ins["map"]["pca"]) == 50 and len(ins["labels"]) == 50
+    from faceprobe.report.insight import probe_words
+
+    assert probe_words(ins).endswith("(on a random 50 of 200 faces)")

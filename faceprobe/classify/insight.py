@@ -8,29 +8,35 @@
   gap, with a high identity figure, is the leak risk a random split would turn into a score.
 * ``map``: 2-D PCA (and t-SNE for up to ``TSNE_MAX`` rows) of the standardised vectors, with
   each point's label and subject, for the report's scatter plots.
+
+Datasets larger than ``PROBE_MAX`` rows are probed and mapped on a seeded random sample of that
+many rows (``rows`` and ``of_rows`` say so).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["feature_insight", "add_insight", "TSNE_MAX", "MAPS"]
+__all__ = ["feature_insight", "add_insight", "TSNE_MAX", "PROBE_MAX", "MAPS"]
 
 MAPS = ("pca", "tsne")
 """``insight`` values: a PCA map, or PCA and t-SNE (slower: about 7 s per 600 faces on 2 cores)."""
 
 TSNE_MAX = 5000
+PROBE_MAX = 5000
+"""Probes and maps use at most this many rows (a seeded random sample of larger datasets)."""
 
 
-def _nearest(X: np.ndarray, forbid: np.ndarray | None = None) -> np.ndarray:
-    """Index of each row's nearest other row (cosine on standardised vectors); ``forbid[i, j]`` excludes j."""
+def _nearest(X: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Index of each row's nearest other row (cosine on standardised vectors); with ``groups``, the
+    nearest row of another group. Blocks of 1024 rows keep memory at 1024 x n."""
     Z = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     out = np.empty(len(Z), int)
     for lo in range(0, len(Z), 1024):
         sim = Z[lo:lo + 1024] @ Z.T
         sim[np.arange(len(sim)), np.arange(lo, lo + len(sim))] = -np.inf
-        if forbid is not None:
-            sim[forbid[lo:lo + 1024]] = -np.inf
+        if groups is not None:
+            sim[groups[lo:lo + 1024, None] == groups[None, :]] = -np.inf
         out[lo:lo + len(sim)] = np.argmax(sim, axis=1)
     return out
 
@@ -40,9 +46,12 @@ def feature_insight(ds, seed: int = 0, tsne: bool = True) -> dict:
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
-    X = StandardScaler().fit_transform(np.asarray(ds.X, dtype=np.float64))
-    y, g = np.asarray(ds.y).astype(str), np.asarray(ds.groups).astype(str)
-    out: dict = {"rows": int(len(y))}
+    rows = np.arange(len(ds.y))
+    if len(rows) > PROBE_MAX:  # probes and maps of a seeded random sample: bounded time and memory
+        rows = np.sort(np.random.default_rng(seed).choice(rows, PROBE_MAX, replace=False))
+    X = StandardScaler().fit_transform(np.asarray(ds.X[rows], dtype=np.float64))
+    y, g = np.asarray(ds.y)[rows].astype(str), np.asarray(ds.groups)[rows].astype(str)
+    out: dict = {"rows": int(len(y)), "of_rows": int(len(ds.y))}
     if ds.has_subjects:
         _, counts = np.unique(g, return_counts=True)
         several = np.isin(g, np.unique(g)[counts >= 2])
@@ -52,9 +61,8 @@ def feature_insight(ds, seed: int = 0, tsne: bool = True) -> dict:
             sizes = np.array([np.sum(gs == s) for s in gs])
             out["identity"] = {"accuracy": float(hit.mean()), "chance": float(np.mean((sizes - 1) / (len(gs) - 1))),
                                "rows": int(several.sum()), "subjects": int(len(np.unique(gs)))}
-        same = g[:, None] == g[None, :]
-        if (~same).any(axis=1).all():
-            out["label_other_people"] = float((y[_nearest(X, same)] == y).mean())
+        if len(np.unique(g)) > 1:
+            out["label_other_people"] = float((y[_nearest(X, g)] == y).mean())
     out["label_any"] = float((y[_nearest(X)] == y).mean())
     _, class_counts = np.unique(y, return_counts=True)
     out["label_chance"] = float(((class_counts / len(y)) ** 2).sum())

@@ -96,7 +96,8 @@ def probe_words(ins: dict) -> str:
     if "label_other_people" in ins:
         label += f", {100 * ins['label_other_people']:.1f} % when the neighbour must be another person"
     parts.append(label + f" (chance {100 * ins['label_chance']:.1f} %)")
-    return "; ".join(parts)
+    sample = f" (on a random {ins['rows']} of {ins['of_rows']} faces)" if ins.get("of_rows", ins["rows"]) > ins["rows"] else ""
+    return "; ".join(parts) + sample
 
 
 def _img(png_or_uri, alt: str) -> str:
