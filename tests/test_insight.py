@@ -88,3 +88,34 @@ def test_probes_of_a_large_dataset_use_a_bounded_sample(monkeypatch):
     from faceprobe.report.insight import probe_words
 
     assert probe_words(ins).endswith("(on a random 50 of 200 faces)")
+
+
+def test_a_thumbnail_is_cut_to_the_face_box(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from faceprobe.report.insight import thumbnail
+
+    img = np.zeros((200, 400, 3), np.uint8)
+    img[50:150, 300:350] = 255  # the "face": a white 50 x 100 block on the right
+    Image.fromarray(img).save(tmp_path / "f.png")
+    whole = Image.open(io.BytesIO(base64.b64decode(thumbnail(str(tmp_path / "f.png")).split(",", 1)[1])))
+    face = Image.open(io.BytesIO(base64.b64decode(thumbnail(str(tmp_path / "f.png"), [300, 50, 50, 100]).split(",", 1)[1])))
+    assert whole.size[0] > whole.size[1] and face.size[0] < face.size[1]  # the crop follows the box's shape
+    assert np.asarray(face.convert("L")).mean() > np.asarray(whole.convert("L")).mean() * 2
+    assert thumbnail(str(tmp_path / "missing.png")) is None
+
+
+@pytest.mark.real
+def test_real_faces_cropped_by_yunet_give_their_boxes_to_the_report(real_dir, real_subset, tmp_path, invoke):
+    from .conftest import TINY
+
+    cache = tmp_path / "c.h5"
+    r = invoke("featurize", real_subset, "--root", real_dir / "images", "-b", TINY, "-w", "none", "--crop", "yunet", "-c", cache, "-q",
+               "--workers", 0)
+    assert r.exit_code == 0, r.output
+    res = faceprobe.evaluate(str(cache), heads=["logreg"], cv=3, insight="pca", predictions=True, engine="sklearn", jobs=1)
+    boxes = next(iter(res.raw["insight"].values()))["boxes"]
+    assert len(boxes) >= 40 and all(len(b) == 4 and b[2] > 10 and b[3] > 10 for b in boxes.values())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["feature_insight", "add_insight", "TSNE_MAX", "PROBE_MAX", "MAPS"]
+__all__ = ["feature_insight", "add_insight", "face_boxes", "TSNE_MAX", "PROBE_MAX", "MAPS"]
 
 MAPS = ("pca", "tsne")
 """``insight`` values: a PCA map, or PCA and t-SNE (slower: about 7 s per 600 faces on 2 cores)."""
@@ -78,12 +78,25 @@ def feature_insight(ds, seed: int = 0, tsne: bool = True) -> dict:
     return out
 
 
-def add_insight(res: dict, datasets: list, mode: str, seed: int) -> None:
-    """``res["insight"][key]`` for each dataset whose rows are in memory (a note for the others)."""
+def face_boxes(cache: str, ds) -> dict:
+    """Path -> face box ``[x, y, w, h]`` (decoded-image pixels) of the dataset's rows whose key
+    cropped a face; empty for arrays, fusions and uncropped keys. Thumbnails are cut to them."""
+    if not cache or "fusion" in ds.spec or "backbone" not in ds.spec:
+        return {}
+    from ..cache.store import read_features
+
+    fm = read_features(cache, ds.key, vectors=False)
+    box = {str(s): b for s, b in zip(fm.sha256, np.asarray(fm.box)) if b[0] >= 0}
+    return {str(p): [int(v) for v in box[str(s)]] for p, s in zip(ds.paths, ds.sha256) if str(s) in box}
+
+
+def add_insight(res: dict, datasets: list, mode: str, seed: int, cache: str = "") -> None:
+    """``res["insight"][key]`` for each dataset whose rows are in memory (a note for the others),
+    with the face boxes thumbnails are cut to."""
     out = {}
     for d in datasets:
         if not isinstance(d.X, np.ndarray):
             res["notes"].append(f"{d.key}: no feature map or probes (its rows stay on disk; raise `max_memory`)")
             continue
-        out[d.key] = feature_insight(d, seed, tsne=mode == "tsne")
+        out[d.key] = {**feature_insight(d, seed, tsne=mode == "tsne"), "boxes": face_boxes(cache, d)}
     res["insight"] = out

@@ -197,6 +197,7 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
 
     plan = _plan(options)
     o = plan.options
+    source = "" if datasets is not None else o.cache  # where face boxes are read (none for arrays)
     datasets, split = build_datasets(plan, datasets)
     t0 = time.perf_counter()
     if plan.targets:
@@ -206,7 +207,7 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
         if o.insight:
             from .insight import add_insight
 
-            add_insight(res, datasets, o.insight, o.seed)
+            add_insight(res, datasets, o.insight, o.seed, source)
         import sklearn
 
         engines = {h: [{"engine": "sklearn", "version": sklearn.__version__, "device": "cpu"}] for h in cfg.heads}
@@ -243,6 +244,6 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
     if o.insight:
         from .insight import add_insight
 
-        add_insight(res, datasets, o.insight, o.seed)
+        add_insight(res, datasets, o.insight, o.seed, source)
     res.update(grid=grid, metric=plan.metric, provenance=_provenance(plan, datasets, cfg, engines, time.perf_counter() - t0))
     return res

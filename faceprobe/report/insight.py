@@ -20,15 +20,20 @@ PAIRS, PER_PAIR = 3, 4
 """The most frequent confused pairs per head, and the most confidently wrong faces shown per pair."""
 
 
-def thumbnail(path: str) -> str | None:
-    """A small JPEG of a local image file as a data URI; None for anything that is not a readable local file."""
+def thumbnail(path: str, box: list | None = None) -> str | None:
+    """A small JPEG of a local image file as a data URI, cut to the face ``box`` (``x, y, w, h`` in
+    decoded pixels, widened by a fifth) when given; None for anything that is not a readable local file."""
     if not os.path.isfile(path):
         return None
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
 
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            if box:
+                x, y, w, h = box
+                pad = int(0.2 * max(w, h))
+                img = img.crop((max(0, x - pad), max(0, y - pad), min(img.width, x + w + pad), min(img.height, y + h + pad)))
             img.thumbnail((THUMB, THUMB))
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=70)
@@ -105,7 +110,7 @@ def _img(png_or_uri, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="{src}">'
 
 
-def _faces_html(view: dict, heads: list[str], faces: bool) -> list[str]:
+def _faces_html(view: dict, heads: list[str], faces: bool, boxes: dict) -> list[str]:
     parts = []
     for h in heads:
         r = view["heads"][h]
@@ -118,7 +123,7 @@ def _faces_html(view: dict, heads: list[str], faces: bool) -> list[str]:
             continue
         rows = []
         for t, p, n, worst in wrong_faces(r.get("folds", []), view["classes"]):
-            thumbs = [(path, thumbnail(path), margin) for path, margin in worst]
+            thumbs = [(path, thumbnail(path, boxes.get(path)), margin) for path, margin in worst]
             cells = "".join(f"<figure class='face'>{_img(uri, os.path.basename(path))}<figcaption>{margin:.2f}</figcaption></figure>"
                             for path, uri, margin in thumbs if uri)
             missing = sum(1 for _, uri, _ in thumbs if not uri)
@@ -146,7 +151,8 @@ def insight_sections(res: dict) -> list[str]:
         view = layout_view(res)
         per_key = view.get("per_key") or {view.get("provenance", {}).get("key", ""): view}
         for key, kv in per_key.items():
-            got = _faces_html({**kv, "classes": view["classes"]}, list(kv["heads"]), faces)
+            boxes = (res.get("insight") or {}).get(key, {}).get("boxes", {})
+            got = _faces_html({**kv, "classes": view["classes"]}, list(kv["heads"]), faces, boxes)
             if got:
                 parts.append(f"<h3>{html.escape(str(key))}: people and faces</h3>")
                 parts += got
