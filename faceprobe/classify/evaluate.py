@@ -16,7 +16,8 @@ from .heads.memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .protocols.splits import make_splits
 
-__all__ = ["EvalConfig", "FoldTask", "evaluate", "prepare_config", "run_on_dask", "run_fold_tasks"]
+__all__ = ["EvalConfig", "FoldTask", "evaluate", "prepare_config", "run_on_dask", "run_fold_tasks", "check_grid", "row_limits",
+           "fold_workers"]
 
 
 def prepare_config(cfg: EvalConfig) -> EvalConfig:
@@ -35,7 +36,8 @@ def prepare_config(cfg: EvalConfig) -> EvalConfig:
     return replace(cfg, specs=specs, engine_status=check_engine(cfg.engine, specs, dict(HEADS.items())))
 
 
-def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
+def check_grid(cfg: EvalConfig) -> None:
+    """Refuse ``params`` names no selected head takes, and values a head's declaration rejects."""
     taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
     stray = sorted(set(cfg.grid) - taken)
     if stray:
@@ -45,6 +47,10 @@ def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
         for name, values in own_grid(spec, cfg.grid).items():
             for v in values:
                 spec.check(name, v)
+
+
+def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
+    check_grid(cfg)
     if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
         raise OptionError("pca", cfg.pca, f"must be between 1 and {ds.X.shape[1]}, the feature size")
     check_heads(ds, cfg)
@@ -61,10 +67,17 @@ def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> dict[str, str]:
         _, counts = np.unique(ds.y[train], return_counts=True)
         sizes.append(int(counts.min()) * len(counts) if cfg.balance == "undersample" else len(train))
     n = min(sizes)
-    failed: dict[str, str] = {}
     _check_memory(ds, cfg, splits)
     if cfg.pca is not None and cfg.pca > n:
         raise OptionError("pca", cfg.pca, f"more components than the {n} training rows of the smallest fold; use at most {n}")
+    return row_limits(cfg, n)
+
+
+def row_limits(cfg: EvalConfig, n: int) -> dict[str, str]:
+    """Refuse counts (``at_most_rows`` parameters such as knn's ``k``) the given values of which exceed
+    the ``n`` training rows of the smallest fold; a head whose own default does not fit fails alone:
+    returns head -> why."""
+    failed: dict[str, str] = {}
     for h in cfg.heads:
         spec = cfg.spec(h)
         grid = len(head_grid(spec, cfg.grid)) > 1
@@ -189,7 +202,7 @@ def _run_fold_heads(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list)
     return out
 
 
-def _workers(jobs: int, tasks: int) -> int:
+def fold_workers(jobs: int, tasks: int) -> int:
     """Processes worth starting: ``jobs`` (-1: the cores this process may use), at most one per task."""
     return max(1, min(cores_of(jobs), tasks))
 
@@ -198,7 +211,7 @@ def _fold_threads(cfg: EvalConfig, tasks: int) -> tuple[int, int]:
     """(fold processes, threads per fold): the ``jobs`` cores shared out; one thread per Dask task."""
     if cfg.backend == "dask":
         return 1, 1
-    workers = _workers(cfg.jobs, tasks)
+    workers = fold_workers(cfg.jobs, tasks)
     return workers, max(1, cores_of(cfg.jobs) // workers)
 
 

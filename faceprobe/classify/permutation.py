@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
-__all__ = ["permuted_values", "null_scores", "permutation_record", "scheme_of", "classification_nulls", "with_chance"]
+__all__ = ["permuted_values", "null_scores", "permutation_record", "scheme_of", "add_permutations", "with_chance"]
 
 
 def permuted_values(values: np.ndarray, groups: np.ndarray | None, rng: np.random.RandomState) -> np.ndarray:
@@ -61,24 +61,31 @@ def scheme_of(grouped: bool) -> str:
     return "labels moved between subjects" if grouped else "rows permuted"
 
 
-def classification_nulls(datasets: list, cfg, metric: str, n: int, seed: int) -> dict:
-    """Per key, per head: the null scores of ``metric`` from ``n`` label permutations (the same
-    permutations for every key, so keys stay paired)."""
-    from .evaluate import evaluate
+def add_permutations(per_key: dict, datasets: list, cfg, *, metric: str, values: np.ndarray, n: int, seed: int, score,
+                     lower_is_better: bool = False) -> None:
+    """Each cell's p-value against ``n`` permutations of ``values`` (``permutation`` in its record).
 
-    grouped = cfg.split.group
-    out = {d.key: {h: [] for h in cfg.heads} for d in datasets}
-    groups = datasets[0].groups if grouped else None
-    rng = np.random.RandomState(seed)
-    quiet = replace(cfg, progress=False)
-    for _ in range(n):
-        y = permuted_values(datasets[0].y, groups, rng)
+    ``score(dataset, permuted_values)`` reruns the evaluation of one dataset and returns its results
+    (``heads`` with ``summary``), or None when that permutation gave none. Every key gets the same
+    permutations, so keys stay paired.
+    """
+    def run_one(permuted):
+        out = {}
         for d in datasets:
-            res = evaluate(replace(d, y=y, notes=[]), quiet)
+            res = score(d, permuted) or {}
             for h in cfg.heads:
-                s = res["heads"][h]["summary"].get(metric)
-                out[d.key][h].append(None if s is None else s["mean"])
-    return out
+                s = res.get("heads", {}).get(h, {}).get("summary", {}).get(metric)
+                out[(d.key, h)] = None if s is None else s["mean"]
+        return out
+
+    nulls = null_scores(run_one, values, datasets[0].groups if cfg.split.group else None, n, seed)
+    for key, res in per_key.items():
+        for head, r in res["heads"].items():
+            s = r["summary"].get(metric) if "error" not in r else None
+            rec = permutation_record(None if s is None else s["mean"], [x[(key, head)] for x in nulls], lower_is_better,
+                                     scheme_of(cfg.split.group))
+            if rec is not None:
+                r["permutation"] = rec
 
 
 def with_chance(grid: list[dict], per_key: dict) -> None:

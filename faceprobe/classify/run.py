@@ -95,19 +95,6 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     return model
 
 
-def add_permutations(per_key: dict, datasets: list[Dataset], cfg: EvalConfig, metric: str, o: ClassifyOptions) -> None:
-    """Each cell's p-value against ``o.permutations`` label permutations (``permutation`` in its record)."""
-    from .permutation import classification_nulls, permutation_record, scheme_of
-
-    nulls = classification_nulls(datasets, cfg, metric, o.permutations, o.seed)
-    for key, res in per_key.items():
-        for head, r in res["heads"].items():
-            s = r["summary"].get(metric) if "error" not in r else None
-            rec = permutation_record(None if s is None else s["mean"], nulls[key].get(head, []), False, scheme_of(cfg.split.group))
-            if rec is not None:
-                r["permutation"] = rec
-
-
 def outer_splits(ds: Dataset, cfg: EvalConfig) -> list:
     """The run's outer folds of ``ds``: (repeat, train, test) triples."""
     from .protocols.splits import make_splits
@@ -225,7 +212,11 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
         for d in datasets:
             add_clip_figures(per_key[d.key], d, o.aggregate, split.repeats)
     if o.permutations:
-        add_permutations(per_key, datasets, cfg, plan.metric, o)
+        from .permutation import add_permutations
+
+        quiet = replace(cfg, progress=False)
+        add_permutations(per_key, datasets, cfg, metric=plan.metric, values=datasets[0].y, n=o.permutations, seed=o.seed,
+                         score=lambda d, y: evaluate(replace(d, y=y, notes=[]), quiet))
     if o.train_where:
         from .protocols.corpus import add_within_corpus
 

@@ -11,7 +11,7 @@ import html
 from ..classify.records import cell, fold_records
 from ..classify.regression_metrics import REGRESSION_METRICS
 from .tables import grid_lines
-from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_title
+from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_tables
 
 __all__ = ["format_regression", "regression_sections", "regression_markdown", "FIGURES"]
 
@@ -67,15 +67,7 @@ def _extra(cells: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         rows = [[label] + [_v(cells[h]["clips"]["summary"].get(name)) if cells[h].get("clips") else "-" for h in heads] for name, label in FIGURES]
         out.append((f"per {clips['column']} ({clips['clips']} test clips; true and predicted values averaged over each clip)",
                     ["figure"] + heads, rows))
-    for part in ("train", "test"):
-        within = {h: cells[h].get("within", {}).get(part) for h in heads}
-        entry = next((w for w in within.values() if w), None)
-        if entry is None:
-            continue
-        rows = [[label] + [_v(within[h]["summary"].get(name)) if within[h] and "summary" in within[h] else "-" for h in heads]
-                for name, label in FIGURES]
-        failed = next((w["error"] for w in within.values() if w and "error" in w), None)
-        out.append((within_title(part, entry) + ("; no figures (see the notes)" if failed else ""), ["figure"] + heads, rows))
+    out += [(title, ["figure"] + heads, rows) for title, rows in within_tables(cells, FIGURES, _v)]
     return out
 
 

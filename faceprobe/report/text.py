@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_title
+from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_tables
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -102,15 +102,7 @@ def extra_tables(res: dict, heads: list[str]) -> list[tuple[str, list[list[str]]
             if first["mixed_label_clips"] else ""
         rows = [[label] + [summary_cell(clips[h]["summary"].get(name)) if clips[h] else "-" for h in heads] for name, label in ROWS if name != "roc_auc_ovr"]
         out.append((f"per {first['column']} ({first['clips']} test clips; each frame's scores averaged over its clip){mixed}", rows))
-    for part in ("train", "test"):
-        within = {h: res["heads"][h].get("within", {}).get(part) for h in heads}
-        entry = next((w for w in within.values() if w), None)
-        if entry is None:
-            continue
-        rows = [[label] + [summary_cell(within[h]["summary"].get(name)) if within[h] and "summary" in within[h] else "-" for h in heads]
-                for name, label in ROWS]
-        failed = next((w["error"] for w in within.values() if w and "error" in w), None)
-        out.append((within_title(part, entry) + ("; no figures (see the notes)" if failed else ""), rows))
+    out += within_tables({h: res["heads"][h] for h in heads}, ROWS, summary_cell)
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "text_table"]
+__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "within_tables", "text_table"]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -48,6 +48,22 @@ def chance_line(cells: dict, metric: str) -> str:
     first = next(iter(recs.values()))
     parts = [f"{h} p = {r['p']:.3g} (null {r['null_mean']:.3g} ± {r['null_std']:.3g})" for h, r in recs.items()]
     return f"{metric} against chance ({first['permutations']} permutations, {first['scheme']}): " + "; ".join(parts)
+
+
+def within_tables(cells: dict, figures: list[tuple[str, str]], cell) -> list[tuple[str, list[list[str]]]]:
+    """Each corpus's own cross-validation beside a cross-corpus run, as (title, rows): a row per
+    (name, label) of ``figures``, a column per head, each summary rendered by ``cell``."""
+    out = []
+    for part in ("train", "test"):
+        within = {h: c.get("within", {}).get(part) for h, c in cells.items()}
+        entry = next((w for w in within.values() if w), None)
+        if entry is None:
+            continue
+        rows = [[label] + [cell(w["summary"].get(name)) if w and "summary" in w else "-" for w in within.values()]
+                for name, label in figures]
+        failed = any(w and "error" in w for w in within.values())
+        out.append((within_title(part, entry) + ("; no figures (see the notes)" if failed else ""), rows))
+    return out
 
 
 def within_title(part: str, entry: dict) -> str:

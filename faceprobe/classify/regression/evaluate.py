@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...errors import FaceprobeError, OptionError
-from ..config import EvalConfig, cores_of
-from ..evaluate import FoldTask, run_fold_tasks
+from ..config import EvalConfig
+from ..evaluate import FoldTask, check_grid, fold_workers, row_limits, run_fold_tasks
 from ..heads.memory import PeakRSS
-from ..heads.registry import head_grid, own_grid
+from ..heads.registry import head_grid
 from ..protocols.splits import make_splits
 from ..regression_metrics import REGRESSION_METRICS, regression_figures
 from .figures import fold_figures, head_figures
@@ -101,14 +101,17 @@ def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: n
         inner = list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(X, np.zeros(len(y)), g))
     else:
         inner = list(KFold(n_splits=k, shuffle=True, random_state=seed).split(X))
-    scores = []
-    for params in cands:
-        vals = []
-        for tr, te in inner:
-            steps = prep_steps(cfg, X[tr], seed)
-            est = fit_head(spec, params, _apply(steps, X[tr]), y[tr], seed, notes)
-            vals.append(_score(target, y[te], est.predict(_apply(steps, X[te]))))
-        scores.append(float(np.mean(vals)))
+    folds = []
+    for tr, te in inner:  # each inner fold's scaler and PCA fitted once, for every candidate
+        steps = prep_steps(cfg, X[tr], seed)
+        folds.append((_apply(steps, X[tr]), y[tr], _apply(steps, X[te]), y[te]))
+    scores = [float(np.mean([_score(target, yte, fit_head(spec, params, Xtr, ytr, seed, notes).predict(Xte))
+                             for Xtr, ytr, Xte, yte in folds])) for params in cands]
+    return _best(cands, scores, target)
+
+
+def _best(cands: list[dict], scores: list[float], target: TargetSpec) -> tuple[dict, dict]:
+    """The candidate with the best score (the first on ties), and every candidate's score in the metric's own sign."""
     best = max(range(len(cands)), key=lambda i: (scores[i], -i))
     sign = -1 if target.lower_is_better else 1
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): sign * s for c, s in zip(cands, scores)}
@@ -162,19 +165,14 @@ def _choose_on_val(spec, cfg, target, train: tuple, val: tuple, seed, notes) -> 
     if len(cands) == 1:
         return cands[0], {}
     scores = [_score(target, yval, fit_head(spec, p, Xtr, ytr, seed, notes).predict(Xval)) for p in cands]
-    best = max(range(len(cands)), key=lambda i: (scores[i], -i))
-    sign = -1 if target.lower_is_better else 1
-    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): sign * s for c, s in zip(cands, scores)}
+    return _best(cands, scores, target)
 
 
 def _check(ds, cfg: EvalConfig, target: TargetSpec, splits: list) -> dict[str, str]:
     """Refuse, before any fold runs, what cannot work; return heads whose own default cannot fit (head -> why)."""
     if not isinstance(ds.X, np.ndarray):
         raise OptionError("max_memory", "auto", "regression needs the feature matrix in memory; raise `max_memory`")
-    taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
-    stray = sorted(set(cfg.grid) - taken)
-    if stray:
-        raise OptionError("params", stray[0], f"no selected regressor takes it ({', '.join(cfg.heads)}); HEAD.NAME sets one head's")
+    check_grid(cfg)
     per_repeat: dict[int, int] = {}
     for r, train, _ in splits:
         fold = per_repeat.get(r, 0)
@@ -186,22 +184,7 @@ def _check(ds, cfg: EvalConfig, target: TargetSpec, splits: list) -> dict[str, s
     n = min(len(train) for _, train, _ in splits)
     if cfg.pca is not None and not 1 <= cfg.pca <= min(n, ds.X.shape[1]):
         raise OptionError("pca", cfg.pca, f"must be between 1 and {min(n, ds.X.shape[1])} (training rows and feature size)")
-    failed = {}
-    for h in cfg.heads:
-        spec = cfg.spec(h)
-        given = own_grid(spec, cfg.grid)
-        for name, values in given.items():
-            for v in values:
-                spec.check(name, v)
-        limit = n - -(-n // cfg.inner_cv) if len(head_grid(spec, cfg.grid)) > 1 else n
-        for name, param in spec.declared.items():
-            values = given.get(name, [param.default])
-            if param.at_most_rows and max(values) > limit:
-                if name not in given:
-                    failed[h] = f"its default {name}={param.default} is more than the {limit} training rows of the smallest fold"
-                    continue
-                raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} training rows of the smallest fold")
-    return failed
+    return row_limits(cfg, n)
 
 
 def target_splits(ds, cfg: EvalConfig) -> list:
@@ -238,7 +221,7 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
         per_repeat[r] = fold + 1
         task = FoldTask(fold, r, train, test, cfg.split.seed + r, fixed.val if fixed is not None else None)
         tasks.append(delayed(_run_fold)(ds, cfg, target, task))
-    workers = max(1, min(cores_of(cfg.jobs), len(tasks)))
+    workers = fold_workers(cfg.jobs, len(tasks))
     results = run_fold_tasks(tasks, [len(train) for _, train, _ in splits], ds, cfg, f"regress {target.column}", workers)
     flat = [res for fold in results for res in fold]
     fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]

@@ -116,22 +116,21 @@ def clip_figures(folds: list[dict], clip_of: dict, column: str, repeats: int) ->
     """Figures of clips: each clip's frames' true and predicted values averaged within its test
     fold, then pooled per repeat (mean over repeats)."""
     per_repeat = {}
-    n_clips, seen = 0, set()
     for r in range(repeats):
-        t_all, p_all = [], []
+        t_all, p_all, seen = [], [], set()
         for f in (f for f in folds if f["repeat"] == r):
             clips = np.asarray([clip_of[path] for path in f["test_paths"]], dtype=str)
-            seen |= set(clips.tolist()) if r == 0 else set()
+            seen |= set(clips.tolist())
             t, p = np.asarray(f["y_true"], float), np.asarray(f["y_pred"], float)
             for c in sorted(set(clips)):
                 m = clips == c
                 t_all.append(t[m].mean())
                 p_all.append(p[m].mean())
         per_repeat[r] = regression_figures(np.asarray(t_all), np.asarray(p_all))
-        n_clips = len(t_all)
+    n_clips, split = len(t_all), len(t_all) - len(seen)  # of the last repeat: parts counted as clips, clips in parts
     summary = {}
     for m in REGRESSION_METRICS:
         vals = [v[m] for v in per_repeat.values() if np.isfinite(v[m])]
         summary[m] = None if not vals else {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                                             "over": "repeats" if repeats > 1 else "pooled clips"}
-    return {"column": column, "clips": n_clips, "summary": summary, "split_clips": n_clips - len(seen)}
+    return {"column": column, "clips": n_clips, "summary": summary, "split_clips": split}

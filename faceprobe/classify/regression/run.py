@@ -35,30 +35,18 @@ def _clips(per_key: dict, datasets: list, column: str, repeats: int) -> None:
 
 def _permutations(per_key: dict, datasets: list, cfg, target: TargetSpec, o) -> None:
     """Each cell's p-value against ``o.permutations`` permutations of the target (between subjects when grouped)."""
-    from ..permutation import null_scores, permutation_record, scheme_of
+    from ..permutation import add_permutations
 
     quiet = replace(cfg, progress=False)
 
-    def run_one(values):
-        out = {}
-        for d in datasets:
-            try:
-                res = evaluate_target(replace(d, notes=[]), quiet, replace(target, values=values))
-            except FaceprobeError:  # a permutation left a training fold constant: no score
-                res = {"heads": {}}
-            for h in cfg.heads:
-                s = res["heads"].get(h, {}).get("summary", {}).get(target.metric)
-                out[(d.key, h)] = None if s is None else s["mean"]
-        return out
+    def score(d, values):
+        try:
+            return evaluate_target(replace(d, notes=[]), quiet, replace(target, values=values))
+        except FaceprobeError:  # a permutation left a training fold constant: no score
+            return None
 
-    nulls = null_scores(run_one, target.values, datasets[0].groups if cfg.split.group else None, o.permutations, o.seed)
-    for key, res in per_key.items():
-        for head, r in res["heads"].items():
-            s = r["summary"].get(target.metric) if "error" not in r else None
-            rec = permutation_record(None if s is None else s["mean"], [n[(key, head)] for n in nulls], target.lower_is_better,
-                                     scheme_of(cfg.split.group))
-            if rec is not None:
-                r["permutation"] = rec
+    add_permutations(per_key, datasets, cfg, metric=target.metric, values=target.values, n=o.permutations, seed=o.seed,
+                     score=score, lower_is_better=target.lower_is_better)
 
 
 def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
