@@ -147,11 +147,11 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
     -------
     Results
     """
+    given = dict(locals())  # every keyword as given: they are ClassifyOptions fields of the same names
     from .classify.run import ClassifyOptions, run_classify
 
-    given = dict(locals())  # every keyword as given: they are ClassifyOptions fields of the same names
     cache, datasets, target = _data_source(data, key, y, groups, target)
-    same = {k: v for k, v in given.items() if k not in ("data", "heads", "y", "groups", "target", "params", "ClassifyOptions", "run_classify")}
+    same = {k: v for k, v in given.items() if k not in ("data", "heads", "y", "groups", "target", "params")}
     heads = "all" if heads is None else heads
     opts = ClassifyOptions(**same, cache=cache, head=heads if isinstance(heads, str) else list(heads), params=params or (),
                            target=target or ())
