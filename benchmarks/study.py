@@ -84,7 +84,7 @@ def main() -> None:
     keys = args.keys.split(",") if args.keys else [k["key"] for k in list_keys(str(args.cache)) if k["view"] == "orig"]
     params = {f"{head}.{k}": v for head, grid in GRIDS.items() for k, v in grid.items()}
     t0 = time.perf_counter()
-    res = faceprobe.evaluate(str(args.cache), keys, heads=list(GRIDS), cv=10, min_count=args.min_count, params=params, jobs=args.jobs,
+    res = faceprobe.evaluate(str(args.cache), keys, head=list(GRIDS), cv=10, min_count=args.min_count, params=params, jobs=args.jobs,
                              engine=args.engine)
     ours_s = time.perf_counter() - t0
 

@@ -5,9 +5,9 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     import faceprobe
     faceprobe.compute_features("faces/", "efficientnet_lite0", "features.h5")   # featurize (torch)
     feats = faceprobe.load_features("features.h5")        # .X, .obs (DataFrame), .key
-    res = faceprobe.evaluate("features.h5", heads=["svm", "logreg"], cv=10)
+    res = faceprobe.evaluate("features.h5", head=["svm", "logreg"], cv=10)
     res.summary(); res.to_frame()
-    faceprobe.evaluate(feats.X, y=labels, groups=subjects, cv=GroupKFold(5), heads=[LinearDiscriminantAnalysis()])
+    faceprobe.evaluate(feats.X, y=labels, groups=subjects, cv=GroupKFold(5), head=[LinearDiscriminantAnalysis()])
     faceprobe.register_head("lda", build, params={...})   # usable by evaluate at once
     faceprobe.fit("features.h5", "logreg", "model.skops") # cross-validated, then trained on all rows
     faceprobe.predict("model.skops", "new_faces/")       # DataFrame

@@ -78,14 +78,7 @@ def load_features(cache: str, key: str | None = None) -> Features:
     return Features(np.ascontiguousarray(fm.vectors[rows], dtype=np.float32), obs, key, fm.spec)
 
 
-def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target=None, bins=None,
-             holdout: float | None = None, repeats: int = 1, group: str = "auto", balance: str = "none",
-             classes=(), min_count: int = 0, augmented: bool = False, params=None, pca: int | None = None,
-             seed: int = 0, jobs: int = -1, backend: str = "local", scheduler: str | None = None,
-             max_memory: str = "auto", metric: str | None = None, progress: bool = False, where=(), normalize: str = "none", split_col: str | None = None,
-             train=(), test=(), val=(), aggregate: str | None = None, engine: str = "auto", predictions: bool = False,
-             permutations: int = 0, train_where=(), test_where=(), curve: str | None = None, insight: str | None = None,
-             faces: bool = True) -> Results:
+def evaluate(data, key=None, *, y=None, groups=None, options=None, **given) -> Results:
     """Cross-validate heads on features, as ``classify`` does (same options, same numbers).
 
     Parameters
@@ -96,66 +89,44 @@ def evaluate(data, key=None, *, heads=None, cv=None, y=None, groups=None, target
     key : str, list of str or None, default=None
         Feature key or its backbone prefix (a cache only); several keys are evaluated on the
         same folds (``Results.grid()`` tests every cell against the best); ``"A+B"`` fuses two.
-    heads : str or sequence, default=every built-in head (None)
-        Head names (``faceprobe.classify.heads.HEADS``, including heads added with
-        :func:`register_head`; with ``target`` the regressors of
-        ``faceprobe.classify.regression.heads.REGRESSORS``), ``"all"``, or scikit-learn
-        estimator instances (each fitted as a fresh clone per fold, named after its class).
-    cv : int, "loso", a scikit-learn splitter or None
-        Folds (10 when neither ``cv`` nor ``holdout`` is given), leave one subject out, or any
-        splitter object (``GroupKFold(5)``; it gets the groups when splits are grouped).
     y, groups : array-like, optional
         Labels and subjects of an array ``data``; with ``target``, ``y`` holds the target values
         (a dict of name -> values for several).
-    target : str, sequence of str or None
-        Numeric columns to predict (regression: figures MAE, RMSE, r, rho, ICC(3,1), CCC;
-        ``metric`` defaults to ``"ccc"``); with arrays, the name of ``y``'s values.
-    bins : str or sequence of numbers, optional
-        Bin edges (``"0,1,3,16"``): the same predictions also scored as ordinal classes.
-    holdout, repeats, group, balance, min_count, augmented, pca, seed, jobs, backend, scheduler, max_memory, metric, engine, progress
-        As the ``classify`` options of the same names (docs/cli.md); ``group`` may name a
-        column (``"sequence"``).
-    where : sequence of str
-        Row filters, ``["view=front", "Usage!=PublicTest"]``.
-    normalize : str, default="none"
-        ``"subject"`` (or a column) z-scores each subject's vectors with its own images.
-    split_col, train, test, val
-        A fixed split: the column and each part's values (``"Usage"``, ``["Training"]``, ...);
-        one fit, bootstrap 95 % intervals, figures with and without training twins.
-    aggregate : str or None
-        A column (``"sequence"``) whose clips also get clip-level figures.
-    classes : sequence of str
-        ``NEW=old1,old2`` merges, bare labels to keep, ``rest=*`` for one-vs-rest.
-    params : dict or sequence of str, optional
-        Hyperparameter values, ``{"C": [0.1, 1, 10]}`` or ``["C=0.1,1,10"]``; several values
-        are chosen by inner CV inside each training fold.
-    predictions : bool, default=False
-        Keep every test prediction (path, true and predicted label, scores) in the results
-        (``Results.predictions()``); without it only figures are kept.
-    train_where, test_where : sequence of str
-        Cross-corpus: train on the rows the first filters select (``["corpus=ck"]``), test on the
-        second's; each corpus's own CV (``cv`` folds, default 5) is beside it (``within``).
-    curve : str, optional
-        ``"subjects=5,10,20,all"`` (or ``images=...``): each head's learning curve.
-    insight, faces
-        ``"pca"``/``"tsne"``: probes and a map for reports; ``faces=False``: no thumbnails there.
-    permutations : int, default=0
-        Label (or target) permutations for each cell's p-value against chance (``permutation``;
-        between subjects when grouped; docs/evaluation.md).
+    options : ClassifyOptions, optional
+        Options as one object (:class:`faceprobe.ClassifyOptions`); keywords given beside it replace its fields.
+{options}
 
     Returns
     -------
     Results
     """
-    given = dict(locals())  # every keyword as given: they are ClassifyOptions fields of the same names
-    from .classify.run import ClassifyOptions, run_classify
+    from dataclasses import replace
 
-    cache, datasets, target = _data_source(data, key, y, groups, target)
-    same = {k: v for k, v in given.items() if k not in ("data", "heads", "y", "groups", "target", "params")}
-    heads = "all" if heads is None else heads
-    opts = ClassifyOptions(**same, cache=cache, head=heads if isinstance(heads, str) else list(heads), params=params or (),
-                           target=target or ())
+    from .classify.options import CLASSIFY, ClassifyOptions
+    from .classify.run import run_classify
+
+    given = _renamed(given, "evaluate")
+    CLASSIFY.unknown(given, "evaluate")
+    base = options if options is not None else ClassifyOptions()
+    cache, datasets, target = _data_source(data, key, y, groups, given.get("target", base.target) or None)
+    opts = replace(base, **given, cache=cache, key=key if key is not None else base.key, target=target or ())
     return Results(run_classify(opts, datasets))
+
+
+_RENAMED = {"heads": "head"}
+"""Keywords that moved: old name -> new name (a DeprecationWarning names the new one; removed in a later release)."""
+
+
+def _renamed(given: dict, function: str) -> dict:
+    import warnings
+
+    out = dict(given)
+    for old, new in _RENAMED.items():
+        if old in out:
+            warnings.warn(f"{function}({old}=...) is now {function}({new}=...); `{old}` will be removed in a later release",
+                          DeprecationWarning, stacklevel=3)
+            out[new] = out.pop(old)
+    return out
 
 
 def _data_source(data, key, y, groups, target=None) -> tuple[str, list | None, object]:
@@ -188,12 +159,12 @@ def _data_source(data, key, y, groups, target=None) -> tuple[str, list | None, o
     return "", [dataset_from_arrays(data, [""] * len(data), groups, columns=values, regression=True)], list(values)
 
 
-def fit(cache: str, head: str, output: str, key: str | None = None, **options) -> dict:
+def fit(cache: str, head: str, output: str, key: str | None = None, *, options=None, **given) -> dict:
     """Train one head on every cached row and save it, as ``faceprobe fit`` does.
 
     The head is cross-validated first (for the record, with the same protocol options as
-    :func:`evaluate`), then fitted on all rows; the model file (``.skops``, or a ``.joblib`` pickle when named so) and its ``.sha256``
-    are what :func:`predict` loads.
+    :func:`evaluate`), then fitted on all rows; the model file (``.skops``, or a ``.joblib``
+    pickle when named so) and its ``.sha256`` are what :func:`predict` loads.
 
     Parameters
     ----------
@@ -203,10 +174,9 @@ def fit(cache: str, head: str, output: str, key: str | None = None, **options) -
     output : str
         The model file to write.
     key : str or None, default=None
-    **options
-        ``cv``, ``holdout``, ``repeats``, ``group``, ``balance``, ``classes``, ``min_count``,
-        ``augmented``, ``params``, ``pca``, ``seed``, ``jobs``, ``where``, ``engine``,
-        ``max_memory``, ``backend``, ``scheduler`` as for :func:`evaluate`.
+    options : ClassifyOptions, optional
+        Options as one object; keywords given beside it replace its fields.
+{options}
 
     Returns
     -------
@@ -214,20 +184,17 @@ def fit(cache: str, head: str, output: str, key: str | None = None, **options) -
         The model record: ``key``, ``head``, ``params``, ``classes``, ``cv`` (the
         cross-validated figures), ``trained_rows``, ``engine``, ``sha256`` of the file.
     """
-    from .classify.run import ClassifyOptions, run_fit
-    from .errors import OptionError
+    from dataclasses import replace
 
-    try:
-        opts = ClassifyOptions(cache=str(cache), head=head, key=key, **options)
-    except TypeError as exc:
-        raise OptionError("options", ", ".join(sorted(options)), f"not options of fit ({exc})") from None
-    return run_fit(opts, str(output))
+    from .classify.options import CLASSIFY, ClassifyOptions
+    from .classify.run import run_fit
+
+    CLASSIFY.unknown(given, "fit")
+    base = options if options is not None else ClassifyOptions()
+    return run_fit(replace(base, **given, cache=str(cache), head=head, key=key if key is not None else base.key), str(output))
 
 
-def compute_features(source, backbones, cache: str = "features.h5", *, weights="DEFAULT", root: str | None = None,
-                     crop: str = "none", crop_params: dict | None = None, margin: float = 0.2, no_face: str = "keep",
-                     align: bool = False, preprocess=(), augment=(), frames: str | None = None, subject_regex: str | None = None,
-                     path_col: str = "path", label_col: str = "label", subject_col: str = "subject", **options) -> dict:
+def compute_features(source, backbones, cache: str = "features.h5", *, options=None, **given) -> dict:
     """Featurize a source into a cache, as ``featurize`` does (same options, same vectors).
 
     Parameters
@@ -238,30 +205,24 @@ def compute_features(source, backbones, cache: str = "features.h5", *, weights="
     backbones : str or sequence of str
         Backbone requests (``efficientnet_lite0``, ``resnet50@layer3``, ``timm/NAME``).
     cache : str, default="features.h5"
-    weights : str or sequence of str, default="DEFAULT"
-        Once for all backbones, or once per backbone.
-    root, crop, crop_params, margin, no_face, align, preprocess, augment, frames, subject_regex, path_col, label_col, subject_col
-        As the ``featurize`` options of the same names (docs/cli.md); ``crop_params`` is a dict.
-    **options
-        Other :class:`~faceprobe.featurize.pipeline.FeaturizeConfig` fields (``device``,
-        ``precision``, ``batch_size``, ``workers``, ``seed``, ``compile``, ``progress``, ...).
+    options : FeaturizeOptions, optional
+        Options as one object (:class:`faceprobe.FeaturizeOptions`); keywords given beside it replace its fields.
+{options}
 
     Returns
     -------
     dict
         What ``featurize --json`` prints: images, computed, cached, bad, keys, notes, timings.
     """
-    from .featurize.faces.crop import CropSpec
-    from .featurize.pipeline import FeaturizeConfig, featurize
-    from .featurize.faces.steps import parse_steps
-    from .featurize.faces.views import parse_views
+    from dataclasses import replace
 
-    steps = parse_steps(preprocess) if isinstance(preprocess, str) else tuple(preprocess)
-    spec = CropSpec(crop, margin, no_face, False, tuple(sorted((crop_params or {}).items())), steps, align)
-    cfg = FeaturizeConfig(source=str(source), backbones=_listed(backbones), weights=_listed(weights), cache=str(cache), root=root,
-                          path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex,
-                          frames=frames, crop=spec, views=parse_views(_listed(augment)), **options)
-    return featurize(cfg).as_dict()
+    from .featurize.options import FEATURIZE, FeaturizeOptions, resolve
+    from .featurize.pipeline import featurize
+
+    FEATURIZE.unknown(given, "compute_features")
+    base = options if options is not None else FeaturizeOptions()
+    opts = replace(base, **given, backbones=tuple(_listed(backbones)), cache=str(cache))
+    return featurize(resolve(str(source), opts)).as_dict()
 
 
 def _listed(values) -> list:
@@ -269,8 +230,45 @@ def _listed(values) -> list:
     return [values] if isinstance(values, str) else list(values or [])
 
 
-def predict(model, images, cache: str = "features.h5", **kwargs):
-    """Predict new images with a fitted model; see :func:`faceprobe.prediction.predict` (returns a DataFrame)."""
+def predict(model, images, cache: str = "features.h5", **given):
+    """Predict new images with a fitted model, as ``faceprobe predict`` does.
+
+    Parameters
+    ----------
+    model : dict or str
+        A model from :func:`fit` (``faceprobe fit``), or its file.
+    images : str or list of str
+        A folder (searched recursively), a CSV with a path column, or a list of image files.
+    cache : str, default="features.h5"
+        Feature cache used, and filled, for the new images.
+{options}
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, the predicted label (or target), ``p_<class>`` probabilities and ``reason``.
+    """
+    from .featurize.options import PREDICT
     from .prediction import predict as _predict
 
-    return _predict(model, images, cache, **kwargs)
+    PREDICT.unknown(given, "predict")
+    PREDICT.validate(given)
+    return _predict(model, images, cache, **given)
+
+
+def _signatures() -> None:
+    """Each function's keyword options and their docstring entries, from the option tables."""
+    import inspect
+
+    from .classify.options import CLASSIFY
+    from .featurize.options import FEATURIZE, PREDICT
+
+    for func, table in ((evaluate, CLASSIFY), (fit, CLASSIFY), (compute_features, FEATURIZE), (predict, PREDICT)):
+        name = func.__name__
+        leading = [p for p in inspect.signature(func).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+        func.__signature__ = table.signature(name, leading)
+        body = "\n".join("    " + line if line else line for line in table.parameters_section(name).splitlines())
+        func.__doc__ = func.__doc__.replace("{options}", body)
+
+
+_signatures()

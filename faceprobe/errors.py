@@ -47,8 +47,9 @@ class OptionError(FaceprobeError, ValueError):
         return f"{flag_of(self.param, flags)} {value}: {why}"
 
 
-_FLAGS = {"key": "--backbone", "augment": "--augment", "layers": "--layers", "accept_licences": "--accept-licence", "heads": "--head", "params": "--param", "cache": "--cache", "views": "--augment",
-          "backbones": "--backbone", "compile": "--compile", "crop_params": "--crop-param"}
+_FLAGS = {"views": "--augment"}
+"""Library names the CLI spells otherwise and that no option table declares (the tables' own flags
+are passed in by the CLI: :func:`faceprobe.cli.options.flag_map`)."""
 
 
 def flag_of(param: str, flags: dict[str, str] | None = None) -> str:

@@ -77,7 +77,7 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     spec = model["feature_spec"]
     weights, seed = weights_request(model["weights"])
     summary = featurize(FeaturizeConfig(source=images, backbones=[spec["backbone"]], weights=[weights], cache=cache, root=root, path_col=path_col,
-                                        crop=CropSpec.from_dict(spec["crop"]), seed=seed, progress=progress, labelled=False))
+                                        crop_spec=CropSpec.from_dict(spec["crop"]), seed=seed, progress=progress, labelled=False))
     if model["key"] not in summary.keys:
         raise FaceprobeError(f"these images were featurized as {', '.join(summary.keys)}, but the model was trained on "
                              f"{model['key']} (different weights or preprocessing)")

@@ -48,7 +48,7 @@ def test_load_features_gives_matrix_and_obs_table(tiny_cache):
 
 
 def test_evaluate_returns_results_equal_to_the_cli_json(tiny_cache, tmp_path, invoke):
-    res = faceprobe.evaluate(str(tiny_cache), heads=["logreg", "knn"], cv=3, params={"k": [1, 7]}, predictions=True)
+    res = faceprobe.evaluate(str(tiny_cache), head=["logreg", "knn"], cv=3, params={"k": [1, 7]}, predictions=True)
     r = invoke("classify", "-c", tiny_cache, "--head", "logreg,knn", "--cv", 3, "--param", "k=1,7", "-q", "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output
     cli = json.loads((tmp_path / "r.json").read_text())
@@ -69,15 +69,15 @@ def test_evaluate_returns_results_equal_to_the_cli_json(tiny_cache, tmp_path, in
 
 def test_library_errors_name_the_parameter_and_the_cli_the_flag(tiny_cache, invoke):
     with pytest.raises(ValueError, match=r"cv=1: must be >= 2"):
-        faceprobe.evaluate(str(tiny_cache), heads=["knn"], cv=1)
-    with pytest.raises(ValueError, match=r"heads='tree': unknown head"):
-        faceprobe.evaluate(str(tiny_cache), heads=["tree"])
+        faceprobe.evaluate(str(tiny_cache), head=["knn"], cv=1)
+    with pytest.raises(ValueError, match=r"head='tree': unknown head"):
+        faceprobe.evaluate(str(tiny_cache), head=["tree"])
     r = invoke("classify", "-c", tiny_cache, "--head", "knn", "--cv", 1)
     assert r.exit_code == 1 and "--cv 1: must be >= 2" in r.output
 
 
 def test_registered_head_is_usable_by_evaluate_at_once(tiny_cache, lda_head):
-    res = faceprobe.evaluate(str(tiny_cache), heads=["lda_test", "logreg"], cv=3, balance="class-weight"
+    res = faceprobe.evaluate(str(tiny_cache), head=["lda_test", "logreg"], cv=3, balance="class-weight"
                              if lda_head.balance else "none")
     assert res.heads == ["lda_test", "logreg"]
     assert res.raw["provenance"]["heads"]["lda_test"]["shrinkage"] == "auto"
@@ -85,7 +85,7 @@ def test_registered_head_is_usable_by_evaluate_at_once(tiny_cache, lda_head):
     with pytest.raises(ValueError, match="already registered under the name 'lda_test'"):
         register_head("lda_test", _lda)
     with pytest.raises(ValueError, match="lda_test takes no class weights"):
-        faceprobe.evaluate(str(tiny_cache), heads=["lda_test"], cv=3, balance="class-weight")
+        faceprobe.evaluate(str(tiny_cache), head=["lda_test"], cv=3, balance="class-weight")
 
 
 def test_plugin_module_registers_a_head_for_the_cli(tiny_cache, tmp_path):
@@ -111,7 +111,7 @@ def test_library_calls_leave_warnings_filters_and_matplotlib_backend_alone(tiny_
     import matplotlib
 
     before_filters, before_backend = list(warnings.filters), matplotlib.get_backend()
-    res = faceprobe.evaluate(str(tiny_cache), heads=["dnn", "svm"], cv=3)
+    res = faceprobe.evaluate(str(tiny_cache), head=["dnn", "svm"], cv=3)
     res.report(str(tmp_path / "r.html"))
     assert list(warnings.filters) == before_filters
     assert matplotlib.get_backend() == before_backend
@@ -147,7 +147,7 @@ def test_notebook_session_on_real_faces(real_lite0_eager_cache, tmp_path, lda_he
     feats = faceprobe.load_features(str(real_lite0_eager_cache), "efficientnet_lite0")
     assert feats.X.shape == (240, 1280) and sorted(set(feats.obs["label"])) == ["anger", "happiness", "neutral", "sadness", "surprise"]
     assert feats.obs["subject"].str.len().min() > 0
-    res = faceprobe.evaluate(str(real_lite0_eager_cache), heads=["logreg", "lda_test"], cv=5, jobs=2)
+    res = faceprobe.evaluate(str(real_lite0_eager_cache), head=["logreg", "lda_test"], cv=5, jobs=2)
     table = res.summary()
     assert list(table.columns.get_level_values(0).unique()) == ["logreg", "lda_test"]
     chance = 1 / 5
@@ -159,7 +159,7 @@ def test_notebook_session_on_real_faces(real_lite0_eager_cache, tmp_path, lda_he
 
 
 def test_results_have_one_flat_shape_for_one_key_and_a_grid(tiny_cache):
-    one = faceprobe.evaluate(str(tiny_cache), heads=["logreg", "knn"], cv=3).raw
+    one = faceprobe.evaluate(str(tiny_cache), head=["logreg", "knn"], cv=3).raw
     feats = faceprobe.load_features(str(tiny_cache))
     assert set(one) >= {"keys", "heads", "cells", "folds", "grid", "provenance"} and "study" not in one and "per_key" not in one
     assert one["keys"] == [feats.key] and one["heads"] == ["logreg", "knn"]
@@ -180,14 +180,14 @@ def test_evaluate_takes_features_arrays_splitters_and_estimator_instances(tiny_c
     from sklearn.preprocessing import StandardScaler
 
     feats = faceprobe.load_features(str(tiny_cache))
-    by_cache = faceprobe.evaluate(str(tiny_cache), heads=["logreg"], cv=3)
-    by_features = faceprobe.evaluate(feats, heads=["logreg"], cv=3)
+    by_cache = faceprobe.evaluate(str(tiny_cache), head=["logreg"], cv=3)
+    by_features = faceprobe.evaluate(feats, head=["logreg"], cv=3)
     assert cell(by_features.raw, "logreg")["summary"] == cell(by_cache.raw, "logreg")["summary"]
     assert by_features.raw["notes"][0].startswith("splits grouped by subject (15 subjects)")
 
     y, groups = feats.obs["label"].to_numpy(), feats.obs["subject"].to_numpy()
     est = LogisticRegression(C=0.5, max_iter=500)
-    res = faceprobe.evaluate(feats.X, y=y, groups=groups, cv=GroupKFold(n_splits=3), heads=[est, LinearDiscriminantAnalysis(), "knn"])
+    res = faceprobe.evaluate(feats.X, y=y, groups=groups, cv=GroupKFold(n_splits=3), head=[est, LinearDiscriminantAnalysis(), "knn"])
     assert res.heads == ["LogisticRegression", "LinearDiscriminantAnalysis", "knn"]
     assert res.raw["provenance"]["split"]["splitter"] == "GroupKFold(n_splits=3, random_state=None, shuffle=False)"
     ours = [f["accuracy"] for f in fold_records(res.raw, "LogisticRegression")]
@@ -195,9 +195,9 @@ def test_evaluate_takes_features_arrays_splitters_and_estimator_instances(tiny_c
                             scoring="accuracy")["test_score"]
     np.testing.assert_allclose(ours, theirs, atol=1e-12)
     with pytest.raises(OptionError, match=r"y: give the labels"):
-        faceprobe.evaluate(feats.X, heads=["logreg"])
+        faceprobe.evaluate(feats.X, head=["logreg"])
     with pytest.raises(OptionError, match=r"groups='59 values': X has 60 rows"):
-        faceprobe.evaluate(feats.X, y=y, groups=groups[:-1], heads=["logreg"])
+        faceprobe.evaluate(feats.X, y=y, groups=groups[:-1], head=["logreg"])
 
 
 def test_fit_in_the_api_trains_saves_and_predict_reads_it(tiny_cache, tmp_path):
@@ -207,5 +207,5 @@ def test_fit_in_the_api_trains_saves_and_predict_reads_it(tiny_cache, tmp_path):
     assert model["head"] == "logreg" and model["params"]["C"] == 0.5 and model["trained_rows"] == 60
     assert model["cv"]["summary"]["accuracy"]["mean"] > 0.6
     assert load_model(str(tmp_path / "m.skops"))["key"] == model["key"]
-    with pytest.raises(OptionError, match="not options of fit"):
+    with pytest.raises(OptionError, match="is not an option of fit"):
         faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "n.skops"), folds=3)

@@ -29,7 +29,7 @@ def test_frames_with_two_decimal_points_is_one_line():
 def test_normalize_subject_when_every_person_has_one_image_is_refused(synthetic_cache, tmp_path):
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=30, per_subject=1)
     with pytest.raises(OptionError, match=r"every subject value has fewer than 2 images"):
-        faceprobe.evaluate(str(cache), heads="logreg", cv=3, normalize="subject", group="none")
+        faceprobe.evaluate(str(cache), head="logreg", cv=3, normalize="subject", group="none")
 
 
 def test_keys_with_no_image_in_common_are_refused_for_a_grid_and_a_fusion(tmp_path, invoke):
@@ -52,7 +52,7 @@ def test_keys_with_no_image_in_common_are_refused_for_a_grid_and_a_fusion(tmp_pa
     commit(str(cache), images={c: np.array(v) for c, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, parts)])
     for keys in (["toy.none.orig.000000000a", "toy.none.orig.000000000b"], ["toy.none.orig.000000000a+toy.none.orig.000000000b"]):
         with pytest.raises(OptionError, match="these keys hold no image in common"):
-            faceprobe.evaluate(str(cache), keys, heads="logreg", cv=2)
+            faceprobe.evaluate(str(cache), keys, head="logreg", cv=2)
     r = invoke("classify", "-c", cache, "-b", "toy.none.orig.000000000a", "-b", "toy.none.orig.000000000b", "--head", "logreg")
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "hold no image in common" in r.output
 
@@ -99,7 +99,7 @@ def test_a_cache_written_before_table_checksums_is_read_and_verify_says_so(synth
     cache = synthetic_cache(tmp_path / "c.h5")
     with h5py.File(cache, "r+") as f:
         del f["images"].attrs["sha256"]
-    assert faceprobe.evaluate(str(cache), heads="logreg", cv=3).raw["rows"] == 48
+    assert faceprobe.evaluate(str(cache), head="logreg", cv=3).raw["rows"] == 48
     assert any("no checksum" in p for p in verify_cache(str(cache)))
 
 
@@ -115,7 +115,7 @@ def test_a_plug_in_head_raising_any_error_fails_alone(tiny_cache):
 
     faceprobe.register_head("test_broken", lambda p, seed: Broken(), probabilities=False)
     try:
-        res = faceprobe.evaluate(str(tiny_cache), heads=["test_broken", "logreg"], cv=3)
+        res = faceprobe.evaluate(str(tiny_cache), head=["test_broken", "logreg"], cv=3)
     finally:
         HEADS.unregister("test_broken")
     assert res.cell("test_broken")["error"].startswith("failed in 3 of 3 folds") and "TypeError: a plug-in bug" in res.cell("test_broken")["error"]
@@ -158,14 +158,14 @@ def test_grouping_by_a_column_with_one_value_suggests_what_works(synthetic_cache
 
 def test_knn_default_k_too_large_fails_knn_only_and_says_it_was_the_default(synthetic_cache, tmp_path):
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=3, per_subject=4)  # 12 rows: 4 training rows per class in 3 folds
-    res = faceprobe.evaluate(str(cache), heads=["knn", "logreg"], cv=3, group="none", params={"knn.k": [3]})
+    res = faceprobe.evaluate(str(cache), head=["knn", "logreg"], cv=3, group="none", params={"knn.k": [3]})
     assert "error" not in res.cell("knn")
     small = synthetic_cache(tmp_path / "s.h5", n_subjects=2, per_subject=3)  # 6 rows, 3 in training: knn's k=5 cannot fit
-    res = faceprobe.evaluate(str(small), heads=["knn", "logreg"], cv=2, group="none")
+    res = faceprobe.evaluate(str(small), head=["knn", "logreg"], cv=2, group="none")
     assert res.cell("knn")["error"].startswith("its default k=5 is more than the 3 training rows of the smallest fold")
     assert "error" not in res.cell("logreg")
     with pytest.raises(OptionError, match=r"params='k=5': knn: more than the 3 training rows"):
-        faceprobe.evaluate(str(small), heads=["knn", "logreg"], cv=2, group="none", params={"k": [5]})
+        faceprobe.evaluate(str(small), head=["knn", "logreg"], cv=2, group="none", params={"k": [5]})
 
 
 def test_an_empty_csv_is_refused_as_empty_not_read_as_a_manifest(tmp_path, invoke):
@@ -385,9 +385,9 @@ def test_clips_split_across_grouped_folds_are_warned_about(synthetic_cache, tmp_
     images = read_images(str(cache))  # a "clip" spans two people, so subject-grouped folds split it
     images["extra"] = np.asarray([f'{{"sequence": "q{i // 8}"}}' for i in range(len(images["path"]))], dtype=object)
     commit(str(cache), images=images)
-    res = faceprobe.evaluate(str(cache), heads="logreg", cv=3, aggregate="sequence")
+    res = faceprobe.evaluate(str(cache), head="logreg", cv=3, aggregate="sequence")
     assert any("sequence clips have frames in more than one test fold" in n and "`group=sequence`" in n for n in res.notes)
-    kept = faceprobe.evaluate(str(cache), heads="logreg", cv=3, aggregate="sequence", group="sequence")
+    kept = faceprobe.evaluate(str(cache), head="logreg", cv=3, aggregate="sequence", group="sequence")
     assert not any("more than one test fold" in n for n in kept.notes)
 
 

@@ -53,10 +53,10 @@ def test_extra_columns_are_stored_per_image_and_loaded(column_cache):
 
 def test_where_keeps_the_matching_rows_and_says_so(column_cache):
     cache, rows = column_cache
-    res = faceprobe.evaluate(str(cache), heads="logreg", cv=2, where=["view=front"], group="none")
+    res = faceprobe.evaluate(str(cache), head="logreg", cv=2, where=["view=front"], group="none")
     assert res.raw["rows"] == 20
     assert any("`where=view=front`: kept 20 of 40 rows" in n for n in res.raw["notes"])
-    res = faceprobe.evaluate(str(cache), heads="logreg", cv=2, where=["intensity!=0,1"], group="none")
+    res = faceprobe.evaluate(str(cache), head="logreg", cv=2, where=["intensity!=0,1"], group="none")
     assert res.raw["rows"] == sum(r["intensity"] not in ("0", "1") for r in rows)
     assert res.raw["provenance"]["where"] == ["intensity!=0,1"]
 
@@ -67,12 +67,12 @@ def test_where_an_unknown_column_or_a_bad_filter_is_one_line(column_cache, invok
     assert r.exit_code == 1
     assert r.output.strip() == ("Error: --where camera=left: no column 'camera'; the cache has: subject, intensity, sequence, view")
     with pytest.raises(OptionError, match=r"expected COLUMN=VALUE"):
-        faceprobe.evaluate(str(cache), heads="logreg", where=["view"])
+        faceprobe.evaluate(str(cache), head="logreg", where=["view"])
 
 
 def test_group_by_a_column_keeps_each_sequence_in_one_fold(column_cache):
     cache, rows = column_cache
-    res = faceprobe.evaluate(str(cache), heads="logreg", cv=5, group="sequence", predictions=True)
+    res = faceprobe.evaluate(str(cache), head="logreg", cv=5, group="sequence", predictions=True)
     assert any("splits grouped by sequence (20 sequence values)" in n for n in res.raw["notes"])
     pred = res.predictions()
     seq_of = {r["path"]: r["sequence"] for r in rows}
@@ -84,7 +84,7 @@ def test_group_by_a_column_keeps_each_sequence_in_one_fold(column_cache):
 def test_group_by_a_missing_column_is_refused_naming_the_columns(column_cache):
     cache, _ = column_cache
     with pytest.raises(OptionError, match=r"group=.camera.: not auto, subject, none or a column; the cache has: subject, intensity"):
-        faceprobe.evaluate(str(cache), heads="logreg", cv=2, group="camera")
+        faceprobe.evaluate(str(cache), head="logreg", cv=2, group="camera")
 
 
 def test_caches_written_before_extra_columns_read_as_empty(column_cache, tmp_path):
@@ -102,7 +102,7 @@ def test_caches_written_before_extra_columns_read_as_empty(column_cache, tmp_pat
         del f["images"].attrs["sha256"]
     images = read_images(str(old))
     assert set(images["extra"]) == {""}
-    assert faceprobe.evaluate(str(old), heads="logreg", cv=2).raw["rows"] == 40
+    assert faceprobe.evaluate(str(old), head="logreg", cv=2).raw["rows"] == 40
 
 
 def test_real_faces_where_and_group_on_a_manifest_column(real_dir, tmp_path, featurize_cli):
@@ -117,7 +117,7 @@ def test_real_faces_where_and_group_on_a_manifest_column(real_dir, tmp_path, fea
             w.writerow([r["path"], r["label"], r["subject"], r["subject"], "yes" if r["subject"].startswith("posed_") else "no"])
     cache = tmp_path / "c.h5"
     assert featurize_cli(tmp_path / "m.csv", cache, "--root", real_dir / "images").exit_code == 0
-    kw = dict(heads="logreg", cv=3, classes=["happiness", "rest=*"])
+    kw = dict(head="logreg", cv=3, classes=["happiness", "rest=*"])
     by_subject = faceprobe.evaluate(str(cache), group="subject", **kw)
     by_person = faceprobe.evaluate(str(cache), group="person", **kw)
     assert cell(by_subject.raw, "logreg")["summary"] == cell(by_person.raw, "logreg")["summary"]

@@ -56,9 +56,9 @@ def test_cross_corpus_fits_on_one_corpus_and_tests_on_the_other_with_each_corpus
 
 
 def test_cross_corpus_options_are_refused_when_they_cannot_combine(tiny_cache, invoke):
-    for args, want in ((["--train-where", "subject=subj1"], "--test-where: a cross-corpus run needs both"),
+    for args, want in ((["--train-where", "subject=subj1"], "--train-where subject=subj1: needs --test-where"),
                        (["--train-where", "subject=subj1", "--test-where", "subject=subj2", "--holdout", 0.5],
-                        "--holdout 0.5: cannot be combined with a cross-corpus run"),
+                        "--holdout 0.5: cannot be combined with --train-where subject=subj1: a cross-corpus run is one fit"),
                        (["--train-where", "subject=subj1", "--test-where", "subject=subj1,subj2"], "rows (e.g."),
                        (["--train-where", "nope=1", "--test-where", "subject=subj2"], "--train-where nope=1: no column 'nope'"),
                        (["--train-where", "subject=zzz", "--test-where", "subject=subj2"], "--train-where subject=zzz: selects no row"),
@@ -116,7 +116,7 @@ def test_real_faces_cross_corpus_from_the_cli_and_the_api_agree(two_corpora, inv
     assert not any("in both corpora" in n for n in res["notes"])
     assert all(c["within"]["train"].get("summary") for c in res["cells"])
     assert all("p_permutation" in g for g in res["grid"]) and all(0 < c["permutation"]["p"] <= 1 for c in res["cells"])
-    api = faceprobe.evaluate(str(cache), heads=["logreg", "svm"], train_where=["corpus=A"], test_where=["corpus=B"], min_count=10,
+    api = faceprobe.evaluate(str(cache), head=["logreg", "svm"], train_where=["corpus=A"], test_where=["corpus=B"], min_count=10,
                              cv=5, engine="sklearn", permutations=3)
     for c in res["cells"]:
         assert api.cell(c["head"])["summary"]["balanced_accuracy"]["mean"] == pytest.approx(c["summary"]["balanced_accuracy"]["mean"])

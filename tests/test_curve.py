@@ -39,7 +39,7 @@ def test_the_last_point_equals_the_runs_own_figure_and_more_subjects_help_on_sep
     y = np.tile(["a", "b", "c"], n_subjects * per // 3)
     X = rng.normal(size=(len(y), 10)) * 2 + np.eye(10)[np.searchsorted(["a", "b", "c"], y)]
     g = np.repeat(np.arange(n_subjects), per)
-    res = faceprobe.evaluate(X, y=y, groups=g, cv=5, heads=["logreg"], engine="sklearn", jobs=1, curve="subjects=2,8,all")
+    res = faceprobe.evaluate(X, y=y, groups=g, cv=5, head=["logreg"], engine="sklearn", jobs=1, curve="subjects=2,8,all")
     cell = res.cell("logreg")
     points = cell["curve"]["points"]
     assert [p["size"] for p in points] == [2, 8, "all"]
@@ -59,14 +59,14 @@ def test_a_curve_refuses_subjects_without_grouping_and_works_for_a_target(tiny_c
     rng = np.random.default_rng(1)
     X = rng.normal(size=(80, 4))
     res = faceprobe.evaluate(X, y=X[:, 0] + rng.normal(scale=0.1, size=80), groups=np.repeat(np.arange(16), 5), target="t", cv=4,
-                             heads=["ridge"], curve="images=10,30,all", jobs=1)
+                             head=["ridge"], curve="images=10,30,all", jobs=1)
     pts = res.cell("ridge")["curve"]["points"]
     assert pts[-1]["mean"] == pytest.approx(res.cell("ridge")["summary"]["ccc"]["mean"]) and pts[0]["train_images"] == 10
 
 
 @pytest.mark.real
 def test_real_faces_learning_curve_by_subjects(real_lite0_eager_cache):
-    res = faceprobe.evaluate(str(real_lite0_eager_cache), heads=["logreg"], cv=5, engine="sklearn", jobs=-1, curve="subjects=20,80,all")
+    res = faceprobe.evaluate(str(real_lite0_eager_cache), head=["logreg"], cv=5, engine="sklearn", jobs=-1, curve="subjects=20,80,all")
     pts = res.cell("logreg")["curve"]["points"]
     assert [p["size"] for p in pts] == [20, 80, "all"] and all(p["mean"] is not None for p in pts)
     assert pts[0]["train_images"] < pts[1]["train_images"] < pts[2]["train_images"]

@@ -167,7 +167,7 @@ def test_a_single_fit_uses_every_job_with_identical_results(tmp_path):
     cache = _fixed_split_cache(tmp_path)
     runs = {}
     for jobs in (1, 2):
-        res = faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
+        res = faceprobe.evaluate(str(cache), head=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
                                  jobs=jobs, engine="sklearn", predictions=True).raw
         runs[jobs] = res
         for h in ("svm", "knn", "logreg"):
@@ -182,7 +182,7 @@ def test_results_report_engine_seconds_and_peak_memory_per_head(tmp_path):
     import faceprobe
 
     cache = _fixed_split_cache(tmp_path, n=400)
-    res = faceprobe.evaluate(str(cache), heads=["svm", "mlp"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn").raw
+    res = faceprobe.evaluate(str(cache), head=["svm", "mlp"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn").raw
     for h in ("svm", "mlp"):
         head = cell(res, h)
         assert head["engine"] == ["sklearn"] and head["seconds"] > 0
@@ -265,7 +265,7 @@ def test_onedal_repeats_its_numbers_and_says_so(tmp_path):
     import faceprobe
 
     cache = _fixed_split_cache(tmp_path)
-    a, b = (faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
+    a, b = (faceprobe.evaluate(str(cache), head=["svm", "knn", "logreg"], split_col="Usage", train="Training", test="PrivateTest",
                                engine="onedal", jobs=2, predictions=True).raw for _ in range(2))
     for h in ("svm", "knn", "logreg"):
         assert cell(a, h)["engine"] == ["onedal"]
@@ -322,14 +322,14 @@ def test_cuml_path_codes_labels_and_records_the_engine(fake_cuml, tmp_path):
 
     assert engine_status("cuml") == ("99.0-mock", None)
     cache = _fixed_split_cache(tmp_path, n=400)
-    res = faceprobe.evaluate(str(cache), heads=["svm", "knn", "logreg", "mlp"], split_col="Usage", train="Training",
+    res = faceprobe.evaluate(str(cache), head=["svm", "knn", "logreg", "mlp"], split_col="Usage", train="Training",
                              test="PrivateTest", engine="auto", predictions=True).raw
     for h in ("svm", "knn", "logreg"):
         assert cell(res, h)["engine"] == ["cuml"]
         assert set(fold_records(res, h)[0]["y_pred"]) <= set(res["classes"])
     assert cell(res, "mlp")["engine"] == ["sklearn"]
     assert res["provenance"]["engines"]["knn"] == [{"engine": "cuml", "version": "99.0-mock", "device": "cuda"}]
-    ref = faceprobe.evaluate(str(cache), heads=["logreg"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn",
+    ref = faceprobe.evaluate(str(cache), head=["logreg"], split_col="Usage", train="Training", test="PrivateTest", engine="sklearn",
                              predictions=True).raw
     assert fold_records(res, "logreg")[0]["y_pred"] == fold_records(ref, "logreg")[0]["y_pred"]
 

@@ -45,7 +45,7 @@ def fer_cache(tmp_path_factory):
 
 
 def test_fixed_split_trains_on_train_reports_test_with_intervals_and_twins(fer_cache):
-    res = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest", val="PublicTest",
+    res = faceprobe.evaluate(fer_cache, head="logreg", split_col="Usage", train="Training", test="PrivateTest", val="PublicTest",
                              params={"C": [0.01, 1.0]})
     raw = res.raw
     assert any("40 training, 10 validation, 10 test images; 2 test images are exact and 1 near twins" in n for n in raw["notes"])
@@ -63,8 +63,8 @@ def test_fixed_split_trains_on_train_reports_test_with_intervals_and_twins(fer_c
 
 
 def test_fixed_split_is_reproducible(fer_cache):
-    a = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
-    b = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
+    a = faceprobe.evaluate(fer_cache, head="logreg", split_col="Usage", train="Training", test="PrivateTest")
+    b = faceprobe.evaluate(fer_cache, head="logreg", split_col="Usage", train="Training", test="PrivateTest")
     assert cell(a.raw, "logreg")["summary"] == cell(b.raw, "logreg")["summary"]
 
 
@@ -78,7 +78,7 @@ def test_fixed_split_is_reproducible(fer_cache):
 ])
 def test_fixed_split_bad_combinations_are_refused(fer_cache, kwargs, message):
     with pytest.raises(OptionError, match=message):
-        faceprobe.evaluate(fer_cache, heads="logreg", **kwargs)
+        faceprobe.evaluate(fer_cache, head="logreg", **kwargs)
 
 
 def test_fixed_split_from_the_command_line(fer_cache, invoke):
@@ -110,7 +110,7 @@ def test_real_faces_fixed_split_finds_resized_copies_as_near_twins(real_dir, tmp
         csv.writer(f).writerows(lines)
     cache = tmp_path / "c.h5"
     assert featurize_cli(tmp_path / "m.csv", cache, "--root", out).exit_code == 0
-    res = faceprobe.evaluate(str(cache), heads="logreg", split_col="Usage", train="Training", test="PrivateTest",
+    res = faceprobe.evaluate(str(cache), head="logreg", split_col="Usage", train="Training", test="PrivateTest",
                              classes=["happiness", "rest=*"])
     note = next(n for n in res.raw["notes"] if n.startswith("fixed split"))
     near = int(note.split(" near twins")[0].rsplit(" ", 1)[1])
@@ -118,7 +118,7 @@ def test_real_faces_fixed_split_finds_resized_copies_as_near_twins(real_dir, tmp
 
 
 def test_fixed_split_reports_show_intervals_and_the_figures_without_twins(fer_cache, tmp_path):
-    res = faceprobe.evaluate(fer_cache, heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
+    res = faceprobe.evaluate(fer_cache, head="logreg", split_col="Usage", train="Training", test="PrivateTest")
     acc = cell(res.raw, "logreg")["summary"]["accuracy"]
     shown = f"{100 * acc['mean']:.1f} [{100 * acc['ci'][0]:.1f}, {100 * acc['ci'][1]:.1f}]"
     res.report(str(tmp_path / "r.html"))
@@ -145,7 +145,7 @@ def test_a_study_on_a_fixed_split_compares_keys_with_mcnemar(tmp_path):
     r = _invoke("featurize", tmp_path / "fer.csv", "-b", TINY, "-b", "resnet18", "-w", "none", "-c", cache, "--precision", "fp32",
                 "--compile", "none", "--workers", 0, "-q")
     assert r.exit_code == 0, r.output
-    res = faceprobe.evaluate(str(cache), [TINY, "resnet18"], heads="logreg", split_col="Usage", train="Training", test="PrivateTest")
+    res = faceprobe.evaluate(str(cache), [TINY, "resnet18"], head="logreg", split_col="Usage", train="Training", test="PrivateTest")
     cells = res.raw["grid"]
     assert len(cells) == 2 and all(c["folds"] == 1 for c in cells)
     assert "McNemar's test on the pooled predictions" in res.format() and "t-test" not in res.format()

@@ -116,6 +116,6 @@ def test_real_faces_cropped_by_yunet_give_their_boxes_to_the_report(real_dir, re
     r = invoke("featurize", real_subset, "--root", real_dir / "images", "-b", TINY, "-w", "none", "--crop", "yunet", "-c", cache, "-q",
                "--workers", 0)
     assert r.exit_code == 0, r.output
-    res = faceprobe.evaluate(str(cache), heads=["logreg"], cv=3, insight="pca", predictions=True, engine="sklearn", jobs=1)
+    res = faceprobe.evaluate(str(cache), head=["logreg"], cv=3, insight="pca", predictions=True, engine="sklearn", jobs=1)
     boxes = next(iter(res.raw["insight"].values()))["boxes"]
     assert len(boxes) >= 40 and all(len(b) == 4 and b[2] > 10 and b[3] > 10 for b in boxes.values())

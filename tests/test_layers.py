@@ -69,7 +69,7 @@ def test_no_private_names_imported_across_modules():
 
 
 def test_classify_run_loads_no_torch(tiny_cache):
-    code = ("import sys, faceprobe; faceprobe.evaluate(sys.argv[1], heads='all', cv=3).summary(); "
+    code = ("import sys, faceprobe; faceprobe.evaluate(sys.argv[1], head='all', cv=3).summary(); "
             "print('torch' in sys.modules, any(m.startswith('faceprobe.featurize') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(tiny_cache)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -64,7 +64,7 @@ def test_the_cli_shows_notes_and_json_with_flags_and_the_api_with_parameters(tin
 
     import faceprobe
 
-    api = faceprobe.evaluate(str(tiny_cache), heads="logreg", cv=3)
+    api = faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3)
     assert any("`group=none` for random splits" in n for n in api.notes)
     r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3, "-q", "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output

@@ -38,8 +38,8 @@ def _baseline_cache(path, subjects=16, per_subject=6, d=6, seed=0, blank_subject
 
 def test_normalize_subject_removes_each_persons_baseline(tmp_path):
     cache = str(_baseline_cache(tmp_path / "c.h5"))
-    plain = faceprobe.evaluate(cache, heads="logreg", cv=4)
-    normed = faceprobe.evaluate(cache, heads="logreg", cv=4, normalize="subject")
+    plain = faceprobe.evaluate(cache, head="logreg", cv=4)
+    normed = faceprobe.evaluate(cache, head="logreg", cv=4, normalize="subject")
     acc = {name: cell(r.raw, "logreg")["summary"]["balanced_accuracy"]["mean"] for name, r in (("plain", plain), ("normed", normed))}
     assert acc["normed"] > 0.95 and acc["normed"] - acc["plain"] > 0.2
     assert normed.raw["provenance"]["normalize"] == "subject"
@@ -60,7 +60,7 @@ def test_normalized_vectors_have_zero_mean_and_unit_spread_per_subject(tmp_path)
 def test_normalize_refuses_rows_without_a_subject_and_fit(tmp_path):
     cache = str(_baseline_cache(tmp_path / "c.h5", blank_subject=True))
     with pytest.raises(OptionError, match=r"normalize=.subject.: 6 images have no subject"):
-        faceprobe.evaluate(cache, heads="logreg", cv=4, normalize="subject", group="none")
+        faceprobe.evaluate(cache, head="logreg", cv=4, normalize="subject", group="none")
     from faceprobe.classify.run import ClassifyOptions, run_fit
 
     with pytest.raises(OptionError, match=r"is transductive"):

@@ -21,7 +21,7 @@ def test_permutation_p_values_equal_scikit_learns_permutation_test_score_on_the_
     X = rng.normal(size=(80, 6)).astype(np.float32)
     y = np.where(X[:, 0] + rng.normal(size=80) > 0, "a", "b")
     cv = StratifiedKFold(4, shuffle=True, random_state=0)
-    res = faceprobe.evaluate(X, y=y, cv=cv, heads=["logreg"], engine="sklearn", permutations=30, jobs=1, seed=3)
+    res = faceprobe.evaluate(X, y=y, cv=cv, head=["logreg"], engine="sklearn", permutations=30, jobs=1, seed=3)
     rec = res.cell("logreg")["permutation"]
     score, null, p = permutation_test_score(make_pipeline(StandardScaler(), make_head("logreg")), X, y, cv=cv, n_permutations=30,
                                             random_state=3, scoring="balanced_accuracy")
@@ -37,7 +37,7 @@ def test_random_labels_are_not_significant_in_at_least_90_percent_of_seeds():
         X = rng.normal(size=(48, 4))
         y = rng.choice(["a", "b"], 48)
         g = np.repeat(np.arange(12), 4)
-        res = faceprobe.evaluate(X, y=y, groups=g, cv=4, heads=["logreg"], engine="sklearn", permutations=19, jobs=1, seed=seed)
+        res = faceprobe.evaluate(X, y=y, groups=g, cv=4, head=["logreg"], engine="sklearn", permutations=19, jobs=1, seed=seed)
         significant += res.cell("logreg")["permutation"]["p"] < 0.05
     assert significant <= 2, significant
 
@@ -70,7 +70,7 @@ def test_a_regression_target_gets_its_p_value_in_its_direction():
     t = X[:, 0] * 2 + rng.normal(scale=0.2, size=60)
     g = np.repeat(np.arange(12), 5)
     for metric in ("mae", "ccc"):
-        res = faceprobe.evaluate(X, y=t, groups=g, target="t", cv=4, heads=["ridge"], permutations=9, metric=metric, jobs=1)
+        res = faceprobe.evaluate(X, y=t, groups=g, target="t", cv=4, head=["ridge"], permutations=9, metric=metric, jobs=1)
         rec = res.cell("ridge")["permutation"]
         assert rec["p"] == pytest.approx(0.1) and rec["scheme"] == "labels moved between subjects"
         assert "against chance (9 permutations" in res.format()
@@ -88,7 +88,7 @@ def test_the_cli_reports_chance_in_text_and_csv_and_refuses_a_negative_count(tin
 
 @pytest.mark.real
 def test_real_faces_permutations_give_a_null_near_chance(real_lite0_eager_cache):
-    res = faceprobe.evaluate(str(real_lite0_eager_cache), heads=["logreg"], cv=5, permutations=5, jobs=-1, engine="sklearn")
+    res = faceprobe.evaluate(str(real_lite0_eager_cache), head=["logreg"], cv=5, permutations=5, jobs=-1, engine="sklearn")
     rec = res.cell("logreg")["permutation"]
     assert rec["scheme"] == "labels moved between subjects" and rec["permutations"] == 5
     assert abs(rec["null_mean"] - 0.2) < 0.08  # five balanced classes: chance is 20 %

@@ -51,7 +51,7 @@ def plugin_head():
 
 def _featurize(source, cache, crop, views=("orig",), **kw):
     kw = {"workers": 1, **kw}
-    cfg = FeaturizeConfig(source=str(source), backbones=[TINY], weights=["none"], cache=str(cache), crop=crop, views=views,
+    cfg = FeaturizeConfig(source=str(source), backbones=[TINY], weights=["none"], cache=str(cache), crop_spec=crop, views=views,
                           progress=False, precision="fp32", compile="none", **kw)
     return featurize(cfg)
 
@@ -101,7 +101,7 @@ def test_registered_step_and_view_with_yunet_and_a_registered_cropper_with_video
 def test_a_registered_head_runs_in_worker_processes_and_on_dask(tiny_cache, plugin_head, backend, jobs):
     if backend == "dask":
         pytest.importorskip("distributed")
-    res = faceprobe.evaluate(str(tiny_cache), heads=[plugin_head], cv=3, jobs=jobs, backend=backend)
-    one = faceprobe.evaluate(str(tiny_cache), heads=[plugin_head], cv=3, jobs=1)
+    res = faceprobe.evaluate(str(tiny_cache), head=[plugin_head], cv=3, jobs=jobs, backend=backend)
+    one = faceprobe.evaluate(str(tiny_cache), head=[plugin_head], cv=3, jobs=1)
     assert cell(res.raw, plugin_head)["summary"] == cell(one.raw, plugin_head)["summary"]
     assert cell(res.raw, plugin_head)["summary"]["accuracy"]["mean"] > 0.6  # 3 separable classes

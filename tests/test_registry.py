@@ -50,7 +50,7 @@ def test_a_registered_cropper_with_parameters_reaches_featurize_and_the_key(imag
         with pytest.raises(OptionError, match="not a parameter of the centre_test cropper; it takes: fraction"):
             CropSpec("centre_test", params=(("side", 3),))
         cache = str(tmp_path / "c.h5")
-        s = featurize(FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=cache, crop=spec, workers=0, progress=False,
+        s = featurize(FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=cache, crop_spec=spec, workers=0, progress=False,
                                       precision="fp32", compile="none"))
         assert s.computed == 12 and list_keys(cache)[0]["crop"] == "centre_test"
 
@@ -116,5 +116,5 @@ def test_head_capabilities_drive_balance_and_streaming(tiny_cache):
     import faceprobe
 
     with pytest.raises(Exception, match="svm needs the feature matrix in memory.*heads that read it in blocks: knn, logreg"):
-        faceprobe.evaluate(str(tiny_cache), heads=["svm"], cv=3, max_memory="1K")
+        faceprobe.evaluate(str(tiny_cache), head=["svm"], cv=3, max_memory="1K")
     assert not isinstance(ds.X, np.ndarray)

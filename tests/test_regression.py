@@ -38,7 +38,7 @@ def test_every_regressor_equals_scikit_learns_cross_validate_on_the_same_folds(h
 
     X, y, g = _linear()
     cv = GroupKFold(n_splits=4)
-    res = faceprobe.evaluate(X, y=y, groups=g, target="t", cv=cv, heads=[head], jobs=1, predictions=True)
+    res = faceprobe.evaluate(X, y=y, groups=g, target="t", cv=cv, head=[head], jobs=1, predictions=True)
     pipe = make_pipeline(StandardScaler(), make_regressor(head, seed=0))
     ref = cross_validate(pipe, X, y, groups=g, cv=cv, scoring=("neg_mean_absolute_error", "neg_root_mean_squared_error"),
                          return_indices=True, return_estimator=True)
@@ -60,7 +60,7 @@ def test_a_lower_is_better_metric_makes_the_lowest_mean_the_best_cell():
     noise = np.random.default_rng(1).normal(size=(len(X), 40)).astype(np.float32)
     heads = ["ridge", "knn"]
     for metric, pick in (("mae", min), ("ccc", max)):
-        res = faceprobe.evaluate(np.hstack([X, noise]), y=y, groups=g, target="t", cv=4, heads=heads, jobs=1, metric=metric)
+        res = faceprobe.evaluate(np.hstack([X, noise]), y=y, groups=g, target="t", cv=4, head=heads, jobs=1, metric=metric)
         grid = res.grid()
         best = grid[grid["best"]].iloc[0]
         assert best["mean"] == pick(grid["mean"]) and best["head"] == "ridge"
@@ -70,7 +70,7 @@ def test_a_lower_is_better_metric_makes_the_lowest_mean_the_best_cell():
 
 def test_inner_cv_picks_by_the_metric_and_grouped_splits_keep_subjects_apart():
     X, y, g = _linear()
-    res = faceprobe.evaluate(X, y=y, groups=g, target="t", cv=4, heads=["ridge"], params={"alpha": [0.01, 1e5]}, jobs=1,
+    res = faceprobe.evaluate(X, y=y, groups=g, target="t", cv=4, head=["ridge"], params={"alpha": [0.01, 1e5]}, jobs=1,
                              predictions=True, metric="mae")
     folds = res.folds()
     assert all(p == {"alpha": 0.01} for p in folds["params"])  # a huge alpha shrinks to the mean: a worse MAE
@@ -86,7 +86,7 @@ def test_inner_cv_picks_by_the_metric_and_grouped_splits_keep_subjects_apart():
 def test_arrays_with_several_targets_give_one_cell_per_target_and_frames_with_the_target():
     X, y, g = _linear()
     res = faceprobe.evaluate(X, y={"valence": y, "arousal": -2 * y + 1}, groups=g, target=["valence", "arousal"], cv=4,
-                             heads="ridge,knn", jobs=1)
+                             head="ridge,knn", jobs=1)
     assert res.targets == ["valence", "arousal"] and len(res.raw["cells"]) == 4
     frame = res.to_frame()
     assert set(frame["target"]) == {"valence", "arousal"} and set(frame["metric"]) >= {"mae", "ccc", "icc_3_1"}
@@ -174,7 +174,7 @@ def test_fixed_splits_clips_and_bins_work_for_a_target(tiny_target_cache, invoke
 
 
 def _with_predictions(cache, tmp_path):
-    res = faceprobe.evaluate(str(cache), target="pain", heads="ridge,knn", params=["knn.k=3"], split_col="part", train=["train"],
+    res = faceprobe.evaluate(str(cache), target="pain", head="ridge,knn", params=["knn.k=3"], split_col="part", train=["train"],
                              test=["test"], predictions=True)
     return res.raw["folds"]
 
@@ -213,7 +213,7 @@ def test_a_regression_report_has_scatter_and_per_subject_plots_and_escapes_text(
     assert page.count('alt="ridge scatter"') == 1 and 'alt="knn per-subject error"' in page
     assert "Pooled over all test predictions" in page
     assert r"ccc (higher is better)" in (tmp_path / "t.tex").read_text()
-    res = faceprobe.evaluate(str(c), target="pain", heads="ridge", cv=3)
+    res = faceprobe.evaluate(str(c), target="pain", head="ridge", cv=3)
     res.report(str(tmp_path / "r.md"))
     md = (tmp_path / "r.md").read_text()
     assert "| MAE |" in md and "largest errors by subject" in md
@@ -246,7 +246,7 @@ def real_targets(real_dir, tmp_path_factory):
 
 
 def test_real_faces_brightness_is_predicted_under_grouped_cv(real_targets):
-    res = faceprobe.evaluate(str(real_targets), target="brightness", heads="svr,ridge", cv=5, jobs=-1)
+    res = faceprobe.evaluate(str(real_targets), target="brightness", head="svr,ridge", cv=5, jobs=-1)
     for head in ("svr", "ridge"):
         pooled = res.cell(head)["pooled"]
         assert pooled["pearson_r"] > 0.2 and pooled["ccc"] > 0.15, (head, pooled)
@@ -254,8 +254,8 @@ def test_real_faces_brightness_is_predicted_under_grouped_cv(real_targets):
 
 
 def test_real_faces_a_subject_baseline_target_shows_the_leak_of_random_splits(real_targets):
-    grouped = faceprobe.evaluate(str(real_targets), target="score", heads="svr", cv=5, jobs=-1).cell("svr")["pooled"]["ccc"]
-    leaky = faceprobe.evaluate(str(real_targets), target="score", heads="svr", cv=5, group="none", jobs=-1).cell("svr")["pooled"]["ccc"]
+    grouped = faceprobe.evaluate(str(real_targets), target="score", head="svr", cv=5, jobs=-1).cell("svr")["pooled"]["ccc"]
+    leaky = faceprobe.evaluate(str(real_targets), target="score", head="svr", cv=5, group="none", jobs=-1).cell("svr")["pooled"]["ccc"]
     assert leaky > grouped + 0.1, (leaky, grouped)  # random splits learn each person's offset from their other images
 
 
@@ -265,7 +265,7 @@ def test_real_faces_a_subject_baseline_target_shows_the_leak_of_random_splits(re
     {"cv": 3, "bins": "0,40,60,100"}, {"cv": 3, "pca": 20},
 ])
 def test_real_faces_a_target_runs_through_every_protocol(real_targets, protocol):
-    res = faceprobe.evaluate(str(real_targets), target="brightness", heads="svr,knn", jobs=-1, **protocol)
+    res = faceprobe.evaluate(str(real_targets), target="brightness", head="svr,knn", jobs=-1, **protocol)
     for head in ("svr", "knn"):
         c = res.cell(head)
         assert "error" not in c and c["pooled"]["mae"] < 20 and len(c["per_subject"]) >= 10

@@ -96,7 +96,7 @@ def test_single_holdout_compares_with_mcnemar(two_key_cache, invoke):
 
 
 def test_api_evaluates_several_keys_into_one_grid(two_key_cache):
-    res = faceprobe.evaluate(str(two_key_cache), ["toy", "noise"], heads=["logreg"], cv=3)
+    res = faceprobe.evaluate(str(two_key_cache), ["toy", "noise"], head=["logreg"], cv=3)
     assert res.keys == [GOOD, NOISE]
     grid = res.grid()
     assert list(grid["key"]) == [GOOD, NOISE] and grid["best"].tolist() == [True, False]
@@ -116,7 +116,7 @@ def test_study_on_real_faces_ranks_imagenet_features_above_random_weights(real_l
     shutil.copy(real_lite0_eager_cache, cache)
     featurize(FeaturizeConfig(source=str(REAL_DIR / "demo.csv"), backbones=[TINY], weights=["none"], cache=str(cache), root=str(REAL_DIR / "images"),
                               progress=False, workers=0, precision="fp32", compile="none"))
-    res = faceprobe.evaluate(str(cache), ["efficientnet_lite0", TINY, f"efficientnet_lite0+{TINY}"], heads=["logreg"], cv=10, jobs=2)
+    res = faceprobe.evaluate(str(cache), ["efficientnet_lite0", TINY, f"efficientnet_lite0+{TINY}"], head=["logreg"], cv=10, jobs=2)
     grid = res.grid().set_index("key")
     assert grid["mean"].idxmax() != grid.index[1]  # random weights are never the best
     lite0 = grid.index[0]
@@ -124,13 +124,13 @@ def test_study_on_real_faces_ranks_imagenet_features_above_random_weights(real_l
 
 
 def test_head_scoped_params_reach_that_head_only(tiny_cache):
-    res = faceprobe.evaluate(str(tiny_cache), heads=["svm", "logreg"], cv=3, params={"svm.C": [0.1, 10], "C": [5]})
+    res = faceprobe.evaluate(str(tiny_cache), head=["svm", "logreg"], cv=3, params={"svm.C": [0.1, 10], "C": [5]})
     prov = res.raw["provenance"]["heads"]
     assert prov["svm"]["grid"] == {"C": [0.1, 10]} and prov["logreg"]["grid"] == {"C": [5]}
     assert {f["params"]["C"] for f in fold_records(res.raw, "logreg")} == {5}
     assert all(len(f["inner_scores"]) == 2 for f in fold_records(res.raw, "svm"))
     with pytest.raises(ValueError, match="params='knn.k': no selected head takes it"):
-        faceprobe.evaluate(str(tiny_cache), heads=["svm"], cv=3, params={"knn.k": [3]})
+        faceprobe.evaluate(str(tiny_cache), head=["svm"], cv=3, params={"knn.k": [3]})
 
 
 def test_markdown_table_bolds_the_best_cell_and_bad_suffixes_are_refused(two_key_cache, invoke, tmp_path):

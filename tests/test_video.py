@@ -72,7 +72,7 @@ def test_video_featurize_is_identical_across_worker_counts_and_aggregates_by_cli
         fm = read_features(str(cache), key["key"])
         got.append(fm.vectors[np.argsort(fm.sha256)])
     assert got[0].shape[0] == 24 and np.array_equal(got[0], got[1])
-    res = faceprobe.evaluate(str(tmp_path / "w0.h5"), heads="logreg", cv=2, aggregate="sequence")
+    res = faceprobe.evaluate(str(tmp_path / "w0.h5"), head="logreg", cv=2, aggregate="sequence")
     clips = cell(res.raw, "logreg")["clips"]
     assert clips["clips"] == 4 and clips["column"] == "sequence" and clips["mixed_label_clips"] == 0
     assert "per sequence (4 test clips" in res.format()
@@ -81,7 +81,7 @@ def test_video_featurize_is_identical_across_worker_counts_and_aggregates_by_cli
 
 def test_aggregate_on_a_missing_column_is_refused(tiny_cache):
     with pytest.raises(OptionError, match=r"aggregate=.sequence.: no such column"):
-        faceprobe.evaluate(str(tiny_cache), heads="logreg", cv=3, aggregate="sequence")
+        faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, aggregate="sequence")
 
 
 def test_real_faces_video_frames_give_the_vectors_of_the_same_frames_as_png(real_dir, tmp_path, featurize_cli):
@@ -118,7 +118,7 @@ def test_python_api_featurizes_videos_and_fer_csv_like_the_command(video_folder,
 def test_clip_figures_reach_the_markdown_report(video_folder, tmp_path):
     faceprobe.compute_features(video_folder, "resnet18", tmp_path / "c.h5", weights="none", frames="count:3", precision="fp32",
                                compile="none", workers=0, progress=False)
-    res = faceprobe.evaluate(str(tmp_path / "c.h5"), heads="logreg", cv=2, aggregate="sequence")
+    res = faceprobe.evaluate(str(tmp_path / "c.h5"), head="logreg", cv=2, aggregate="sequence")
     res.report(str(tmp_path / "r.md"))
     assert "per sequence (4 test clips; each frame's scores averaged over its clip):" in (tmp_path / "r.md").read_text()
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .options import BACKENDS, BALANCE
 from .protocols.splits import SplitSpec
 
 __all__ = ["EvalConfig", "BALANCE", "BACKENDS", "cores_of"]
-
-BALANCE = ("none", "undersample", "class-weight")
-BACKENDS = ("local", "dask")
 
 
 def cores_of(jobs: int) -> int:

@@ -8,7 +8,7 @@ decided once when the datasets are built (:func:`faceprobe.classify.run.build_da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..errors import OptionError
 from .config import EvalConfig
@@ -17,71 +17,11 @@ from .data.dataset import parse_class_map
 from .data.diskrows import parse_size
 from .heads.registry import head_names, parse_params
 from .metrics import SUMMARY_METRICS
+from .options import CLASSIFY, GROUPS, ClassifyOptions
 from .protocols.fixed import FixedSplit
 from .protocols.splits import SplitSpec
 
-__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "as_list", "GROUPS"]
-
-GROUPS = ("auto", "subject", "none")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClassifyOptions:
-    """Options of ``classify`` and :func:`faceprobe.evaluate`, as given (keyword-only); see docs/cli.md.
-
-    ``group`` is ``auto``, ``subject``, ``none`` or a column of the image table (``sequence``:
-    frames of one sequence never straddle folds). ``where`` lists row filters (``view=front``,
-    ``Usage!=PublicTest``); ``normalize`` is ``none``, ``subject`` or a column whose values' rows
-    are z-scored on their own. ``split_col`` with ``train``, ``test`` (and ``val``) values is a
-    fixed split. ``aggregate`` names a column (``sequence``) whose clips get clip-level figures.
-    ``head`` is ``all``, a comma list or a list of names; ``params`` is a list of
-    ``NAME=V1,V2`` strings or a dict of name -> value(s). ``key`` is one key or a list of keys
-    (every key on the same folds; ``A+B`` fuses two). ``cv`` is a number of folds or ``loso``.
-    ``metric`` is the one the grid and its tests compare (None: ``balanced_accuracy``, or ``ccc``
-    with ``target``). ``predictions`` keeps every test prediction (path, true and predicted label,
-    scores) in the results. ``target`` names numeric columns (one or a list): heads are then
-    regressors and figures are MAE, RMSE, r, rho, ICC(3,1) and CCC; ``bins`` (``"0,1,3,16"``)
-    also scores the same predictions as ordinal classes.
-    """
-
-    cache: str = "features.h5"
-    key: str | list | tuple | None = None
-    head: str | list | tuple = "all"
-    cv: int | str | None = None
-    holdout: float | None = None
-    repeats: int = 1
-    group: str = "auto"
-    balance: str = "none"
-    classes: list | tuple = ()
-    min_count: int = 0
-    augmented: bool = False
-    params: list | tuple | dict = ()
-    pca: int | None = None
-    seed: int = 0
-    jobs: int = 1
-    progress: bool = False
-    backend: str = "local"
-    scheduler: str | None = None
-    max_memory: str = "auto"
-    metric: str | None = None
-    target: str | list | tuple = ()
-    bins: str | list | tuple | None = None
-    where: list | tuple = ()
-    normalize: str = "none"
-    split_col: str | None = None
-    train: list | tuple = ()
-    test: list | tuple = ()
-    val: list | tuple = ()
-    aggregate: str | None = None
-    train_where: list | tuple = ()
-    test_where: list | tuple = ()
-    engine: str = "auto"
-    predictions: bool = False
-    permutations: int = 0
-    curve: str | None = None
-    insight: str | None = None
-    faces: bool = True
-
+__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "as_list", "is_splitter", "GROUPS"]
 
 @dataclass(frozen=True)
 class ClassifyPlan:
@@ -153,18 +93,9 @@ def _values(v) -> tuple[str, ...]:
     return tuple(x.strip() for item in items for x in str(item).split(",") if x.strip())
 
 
-def _check_numbers(o: ClassifyOptions) -> None:
-    if o.jobs == 0 or o.jobs < -1:
-        raise OptionError("jobs", o.jobs, "must be -1 (all cores) or >= 1")
-    for name, low in (("seed", 0), ("min_count", 0), ("repeats", 1), ("permutations", 0)):
-        if getattr(o, name) < low:
-            raise OptionError(name, getattr(o, name), f"must be >= {low}")
-    if o.insight not in (None, "pca", "tsne"):
-        raise OptionError("insight", o.insight, "choose from: pca, tsne (or leave it None)")
-    if o.pca is not None and o.pca < 1:
-        raise OptionError("pca", o.pca, "must be >= 1")
-    if not str(o.group).strip():
-        raise OptionError("group", o.group, f"choose from: {', '.join(GROUPS)}, or a column such as sequence")
+def _check_values(o: ClassifyOptions) -> None:
+    """The one validation pass of the option table (kinds, ranges, choices, combinations)."""
+    CLASSIFY.validate({f.name: getattr(o, f.name) for f in fields(o)})
 
 
 def is_splitter(cv) -> bool:
@@ -178,31 +109,13 @@ def _protocol(o: ClassifyOptions):
 
     corpus = parse_corpus(as_list(o.train_where), as_list(o.test_where))
     if corpus is not None:
-        for name, value, default in (("split_col", o.split_col, None), ("holdout", o.holdout, None), ("repeats", o.repeats, 1)):
-            if value != default:
-                raise OptionError(name, value, "cannot be combined with a cross-corpus run (`train_where`, `test_where`): it is "
-                                               "one fit; `cv` sets the folds of each corpus's own cross-validation")
         if is_splitter(o.cv):
             raise OptionError("cv", repr(o.cv), "a cross-corpus run takes a number of folds or loso for each corpus's own CV")
         return corpus
-    if is_splitter(o.cv):
-        if o.holdout is not None or o.split_col is not None:
-            raise OptionError("cv", repr(o.cv), "a splitter is the protocol: it cannot be combined with `holdout` or `split_col`")
-        return None
-    if isinstance(o.cv, str) and o.cv != "loso":
-        raise OptionError("cv", o.cv, "expected a number of folds or loso (leave one subject out)")
     if o.cv == "loso" and o.group == "none":
         raise OptionError("cv", "loso", "leaves one subject out: it cannot be combined with `group=none`")
-    if o.cv is not None and o.holdout is not None:
-        raise OptionError("holdout", o.holdout, f"cannot be combined with `cv={o.cv}`; choose one protocol")
     if o.split_col is None:
-        given = next((n for n in ("train", "test", "val") if _values(getattr(o, n))), None)
-        if given:
-            raise OptionError(given, ",".join(_values(getattr(o, given))), "needs `split_col`, the column that holds these values")
         return None
-    for name, value, default in (("cv", o.cv, None), ("holdout", o.holdout, None), ("repeats", o.repeats, 1)):
-        if value != default:
-            raise OptionError(name, value, f"cannot be combined with a fixed split (`split_col={o.split_col}`): it is one fit")
     if o.group not in ("auto", "none"):
         raise OptionError("group", o.group, "cannot be combined with a fixed split: the split is given, not drawn")
     return FixedSplit(o.split_col, _values(o.train), _values(o.test), _values(o.val))
@@ -223,7 +136,7 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
         Naming the parameter, the value and the fix.
     """
     o = options
-    _check_numbers(o)
+    _check_values(o)
     fixed = _protocol(o)
     targets = _values(o.target)
     metric = _metric(o.metric, bool(targets))
@@ -231,8 +144,6 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
         bins = _regression_checks(o)
         heads, specs = _heads(o.head, regression=True)
     else:
-        if o.bins not in (None, "", (), []):
-            raise OptionError("bins", o.bins, "bins a continuous target; give `target` too")
         bins = None
         heads, specs = _heads(o.head)
     grid = parse_params(o.params if isinstance(o.params, dict) else as_list(o.params))
@@ -267,8 +178,6 @@ def _regression_checks(o: ClassifyOptions) -> tuple | None:
     """Refuse options that have no meaning for a continuous target; return the parsed bins."""
     from .regression.targets import parse_bins
 
-    if o.balance != "none":
-        raise OptionError("balance", o.balance, "balances classes; a continuous `target` has none (leave it none)")
     if o.engine not in ("auto", "sklearn"):
         raise OptionError("engine", o.engine, "regressors run on scikit-learn; leave `engine` auto")
     return parse_bins(o.bins)
@@ -310,7 +219,7 @@ def _heads(head, regression: bool = False) -> tuple[list[str], dict]:
             continue
         if not (hasattr(h, "fit") and hasattr(h, "predict")):
             kind = "regressor" if regression else "classifier"
-            raise OptionError("heads", repr(h), f"not a head name or a scikit-learn {kind} (fit and predict)")
+            raise OptionError("head", repr(h), f"not a head name or a scikit-learn {kind} (fit and predict)")
         base = type(h).__name__
         name = base if base not in names else f"{base}-{sum(n.split('-')[0] == base for n in names) + 1}"
         specs[name] = HeadSpec(name, _Clone(h), description=repr(h), probabilities=hasattr(h, "predict_proba"))

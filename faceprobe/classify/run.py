@@ -71,7 +71,11 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
         raise OptionError("normalize", o.normalize, "is transductive (statistics of each person's own images): a saved model "
                                                     "could not apply it to one new image; evaluate it with classify")
     if len(plan.eval.heads) != 1:
-        raise OptionError("head", ",".join(plan.eval.heads), "fit trains one head; give one")
+        from .heads.registry import HEADS
+        from .regression.heads import REGRESSORS
+
+        names = (REGRESSORS if plan.targets else HEADS).names()
+        raise OptionError("head", ",".join(plan.eval.heads), f"fit trains one head; give one of: {', '.join(names)}")
     if plan.study:
         raise OptionError("key", ",".join(str(k) for k in plan.keys), "fit trains on one feature key; give one")
     from ..outputs import check_writable

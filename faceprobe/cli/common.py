@@ -10,6 +10,7 @@ import sys
 import click
 
 from ..errors import FaceprobeError, OptionError, flags_in
+from .options import flag_map
 
 __all__ = ["clean_errors", "echo_json", "flag_notes"]
 
@@ -26,9 +27,9 @@ def clean_errors(func):
         try:
             return func(*args, **kwargs)
         except OptionError as exc:
-            raise click.ClickException(exc.as_flag()) from None
+            raise click.ClickException(exc.as_flag(flag_map())) from None
         except FaceprobeError as exc:
-            raise click.ClickException(flags_in(str(exc))) from None
+            raise click.ClickException(flags_in(str(exc), flag_map())) from None
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
@@ -53,8 +54,9 @@ def flag_notes(obj):
     """``obj`` (a results or summary dict) with every ``notes`` text naming CLI flags, not
     library parameters (see :func:`faceprobe.errors.flags_in`)."""
     if isinstance(obj, dict):
-        return {k: ([flags_in(n) if isinstance(n, str) else n for n in v] if k in ("notes", "note") and isinstance(v, list)
-                    else flags_in(v) if k == "note" and isinstance(v, str) else flag_notes(v)) for k, v in obj.items()}
+        flags = flag_map()
+        return {k: ([flags_in(n, flags) if isinstance(n, str) else n for n in v] if k in ("notes", "note") and isinstance(v, list)
+                    else flags_in(v, flags) if k == "note" and isinstance(v, str) else flag_notes(v)) for k, v in obj.items()}
     if isinstance(obj, list):
         return [flag_notes(v) for v in obj]
     return obj

@@ -30,7 +30,44 @@ def render() -> str:
     root = click.Context(cli, info_name="faceprobe", terminal_width=100, **cli.context_settings)
     for ctx in _walk(root):
         out += [f"## {ctx.command_path}", "", "```", ctx.command.get_help(ctx), "```", ""]
-    return "\n".join(out)
+    return "\n".join(out + option_tables())
+
+
+def _allowed(o) -> str:
+    from ..errors import flags_in
+
+    parts = []
+    if o.choices is not None:
+        parts.append(" ".join(map(str, o.allowed())))
+    if o.low is not None:
+        parts.append(f"{'>' if o.open_low else '>='} {o.low:g}")
+    if o.high is not None:
+        parts.append(f"{'<' if o.open_high else '<='} {o.high:g}")
+    if o.also:
+        parts.append("or " + " or ".join(map(str, o.also)))
+    return flags_in(", ".join(parts)) if parts else ""
+
+
+def option_tables() -> list[str]:
+    """The option tables (:mod:`faceprobe.classify.options`, :mod:`faceprobe.featurize.options`) as Markdown."""
+    from ..classify.options import CLASSIFY
+    from ..featurize.options import FEATURIZE, PREDICT
+
+    out = ["# Options, declared once", "",
+           "Every option below is declared once, in its stage's table; the flags above, the API's keywords and docstrings, "
+           "the options dataclasses and the one validation pass are made from it. A flag of `-` means the API only; "
+           "an API of `-` means a positional parameter or the CLI only.", ""]
+    for table in (CLASSIFY, FEATURIZE, PREDICT):
+        out += [f"## {table.stage}", "", "| option | flag | commands | API | default | allowed | cannot combine with | needs |",
+                "|---|---|---|---|---|---|---|---|"]
+        for o in table:
+            flag = f"`{o.cli_flag}`" + (f" `{o.short}`" if o.short else "") if o.commands else "-"
+            conflicts = ", ".join(f"`{n}`" for n, _ in o.conflicts)
+            needs = ", ".join(f"`{n}`" for n, _ in o.requires)
+            out.append(f"| `{o.name}` | {flag} | {', '.join(o.commands) or '-'} | {', '.join(o.api) or '-'} | "
+                       f"`{o.default!r}` | {_allowed(o)} | {conflicts} | {needs} |")
+        out.append("")
+    return out
 
 
 if __name__ == "__main__":

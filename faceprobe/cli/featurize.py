@@ -5,13 +5,9 @@ from __future__ import annotations
 import click
 
 from .common import clean_errors, echo_json, flag_notes
+from .options import table_options
 from ..errors import FaceprobeError
-from ..featurize.engine.compile import COMPILE_MODES
-from ..featurize.faces.crop import CROPPERS, NO_FACE
-from ..featurize.faces.steps import PREPROCESS, parse_steps
-from ..featurize.engine.device import PRECISIONS
-from ..featurize.engine.devdecode import DECODE_MODES
-from ..featurize.faces.views import VIEWS
+from ..featurize.options import FEATURIZE
 
 __all__ = ["featurize_command", "backbones_command"]
 
@@ -57,47 +53,10 @@ def _report(s: dict) -> None:
 
 @click.command("featurize")
 @click.argument("source", type=click.Path(exists=True))
-@click.option("--backbone", "-b", "backbones", multiple=True, required=True, help="Backbone name; repeat for several in one pass (see `faceprobe backbones`).")
-@click.option("--weights", "-w", multiple=True, default=("DEFAULT",), show_default=True, help="DEFAULT, a weights name (IMAGENET1K_V2), a state-dict FILE, or none (random, --seed); once, or once per --backbone.")
-@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="HDF5 feature cache.")
-@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder that relative manifest paths start from (default: the manifest's folder).")
-@click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
-@click.option("--label-col", default="label", show_default=True, help="Manifest column of labels.")
-@click.option("--subject-col", default="subject", show_default=True, help="Manifest column of subjects (optional column).")
-@click.option("--subject-regex", default=None, metavar="REGEX", help="Subjects from file names: the first group of REGEX searched in each "
-              "file's name, e.g. '^(S\\d+)_' (CK+) or '^([A-Z]+)\\.' (JAFFE); for folders and manifests without a subject column.")
-@click.option("--frames", default=None, metavar="all|every:N|fps:F|count:K", help="Frames of each video (.mp4, .avi, .mov, .mkv) "
-              "that become rows; subject and sequence default to the video. [default: all]")
-@click.option("--crop", type=click.Choice(CROPPERS.names()), default="none", show_default=True, help=f"Face crop. {CROPPERS.describe()}.")
-@click.option("--crop-param", "crop_params", multiple=True, help="The cropper's own parameter, NAME=VALUE (repeat). " + "; ".join(
-    f"{n}: {', '.join(f'{k}={v}' for k, v in c.params.items())}" for n, c in CROPPERS.items() if c.params) + ".")
-@click.option("--margin", type=float, default=0.2, show_default=True, help="Fraction of the face box added on each side.")
-@click.option("--no-face", type=click.Choice(list(NO_FACE)), default="keep", show_default=True, help="When no face is found: keep the whole image, or skip it.")
-@click.option("--align", is_flag=True, help="Warp each face onto a five-point template (eyes level, at fixed places) with the "
-              "detector's landmarks, then resize it to the backbone's input; needs a cropper with landmarks ("
-              + ", ".join(n for n, c in CROPPERS.items() if c.landmarks) + ").")
-@click.option("--equalize", is_flag=True, help="Histogram-equalise the face's luminance (the same as --preprocess equalize).")
-@click.option("--preprocess", "preprocess", default=None, metavar="STEP[,STEP...]",
-              help="Preprocessing steps applied to each face in this order: " + "; ".join(f"{n}: {s.description}" for n, s in PREPROCESS.items()) + ".")
-@click.option("--augment", default="", help="Augmented views stored under their own keys, comma-separated. " + "; ".join(
-    f"{n}: {v.description}" for n, v in VIEWS.items() if n != "orig") + ".")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--precision", type=click.Choice(PRECISIONS.names()), default="auto", show_default=True, help=f"{PRECISIONS.describe()}. Stored as float32.")
-@click.option("--compile", "compile_mode", type=click.Choice(COMPILE_MODES.names()), default="auto", show_default=True, help=f"Compiled graph. {COMPILE_MODES.describe()}.")
-@click.option("--decode", type=click.Choice(DECODE_MODES.names()), default="auto", show_default=True, help=f"Where JPEGs are decoded. {DECODE_MODES.describe()}.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per forward pass (default: 16 on CPU, 128 on CUDA).")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode/crop worker processes (default: from device and cores).")
-@click.option("--shard", default=None, help="i/n: compute only shard i (0-based) of n, split by content hash; merge shards with `faceprobe cache merge`.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights (--weights none).")
-@click.option("--accept-licence", "accept_licences", multiple=True, metavar="NAME", help="Accept the restrictive licence of a "
-              "zoo network (face/NAME), shown when it is first asked for; repeat for several.")
-@click.option("--strict", is_flag=True, help="Stop at the first bad image instead of recording and skipping it.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@table_options(FEATURIZE, "featurize")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of text.")
 @clean_errors
-def featurize_command(source, backbones, weights, cache, root, path_col, label_col, subject_col, subject_regex, frames, crop, crop_params, margin, no_face,
-                      align, equalize, preprocess, augment, device, precision, compile_mode, decode, batch_size, workers, shard, seed, accept_licences, strict, quiet,
-                      as_json):
+def featurize_command(source, as_json, **options):
     """Put every image of SOURCE through each frozen backbone once; cache the vectors.
 
     SOURCE is a folder with one sub-folder per class, a CSV manifest (path,label,subject and any
@@ -110,18 +69,12 @@ def featurize_command(source, backbones, weights, cache, root, path_col, label_c
       featurize -b efficientnet_lite0 manifest.csv --root images/ --crop haar
       torchrun --nproc-per-node 4 -m faceprobe.cli featurize -b resnet50 DATA/
     """
-    from ..featurize.faces.crop import CropSpec, parse_crop_params
-    from ..featurize.pipeline import FeaturizeConfig, featurize
-    from ..featurize.faces.views import parse_views
+    from ..featurize.options import FeaturizeOptions, resolve
+    from ..featurize.pipeline import featurize
 
-    cfg = FeaturizeConfig(
-        source=source, backbones=tuple(dict.fromkeys(backbones)), weights=tuple(weights), cache=cache, root=root,
-        path_col=path_col, label_col=label_col, subject_col=subject_col, subject_regex=subject_regex, frames=frames,
-        crop=CropSpec(crop, margin, no_face, equalize, parse_crop_params(crop, crop_params), parse_steps(preprocess), align),
-        views=parse_views(augment), device=device, precision=precision, batch_size=batch_size, workers=workers, seed=seed,
-        strict=strict, progress=not (quiet or as_json), compile=compile_mode, decode=decode, shard=shard,
-        accept_licences=tuple(accept_licences),
-    )
+    options["backbones"] = tuple(dict.fromkeys(options["backbones"]))  # a backbone named twice is computed once
+    options["progress"] = options["progress"] and not as_json
+    cfg = resolve(source, FeaturizeOptions(**options))
     summary = featurize(cfg)
     if as_json:
         echo_json(flag_notes(summary.as_dict()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from .common import clean_errors
+from .options import table_options
+from ..featurize.options import PREDICT
 
 __all__ = ["predict_command"]
 
@@ -12,14 +14,10 @@ __all__ = ["predict_command"]
 @click.command("predict")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False), help="Model from faceprobe fit.")
-@click.option("--cache", "-c", default="features.h5", show_default=True, type=click.Path(dir_okay=False), help="Feature cache used (and filled) for the new images.")
-@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder that relative manifest paths start from.")
-@click.option("--path-col", default="path", show_default=True, help="Manifest column of image paths.")
 @click.option("--output", "-o", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--allow-pickle", is_flag=True, help="Load a .joblib model (a pickle: it can run any code it holds); only for files you made.")
+@table_options(PREDICT, "predict")
 @clean_errors
-def predict_command(source, model_path, cache, root, path_col, output, quiet, allow_pickle):
+def predict_command(source, model_path, output, cache, **options):
     """Predict the class of new images: path,label,p_<class>...,reason CSV.
 
     SOURCE is a folder of images (searched recursively) or a CSV with a path column. Images
@@ -32,7 +30,7 @@ def predict_command(source, model_path, cache, root, path_col, output, quiet, al
     """
     from ..prediction import predict
 
-    frame = predict(model_path, source, cache, root=root, path_col=path_col, progress=not quiet, allow_pickle=allow_pickle)
+    frame = predict(model_path, source, cache, **options)
     from ..outputs import csv_safe
 
     text = frame.select_dtypes(include="object").columns

@@ -120,7 +120,7 @@ def _load_models(p: FeaturizePlan, report: ComputeReport) -> _Models:
     shapes = sorted(set(geometry.values()))
     transforms = [next(loaded[r].transform for r in loaded if geometry[r] == g) for g in shapes]
     t_index = {rid: shapes.index(geometry[rid]) for rid in loaded}
-    specs = {(name, view): key_spec(name, recs[name], cfg.crop, view) for name in recs for view in cfg.views}
+    specs = {(name, view): key_spec(name, recs[name], cfg.crop_spec, view) for name in recs for view in cfg.views}
     keys = {nv: feature_key(spec) for nv, spec in specs.items()}
     report.keys = tuple(sorted(set(keys.values())))
     return _Models(plan, batch_size, loaded, runners, transforms, t_index, keys, {keys[nv]: s for nv, s in specs.items()}, members, columns)

@@ -1,4 +1,4 @@
-"""The options of a featurize run, as given."""
+"""The resolved config of a featurize run (from :class:`~faceprobe.featurize.options.FeaturizeOptions`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ __all__ = ["FeaturizeConfig", "parse_shard"]
 
 @dataclass(frozen=True, kw_only=True)
 class FeaturizeConfig:
-    """Everything a featurize run needs, as given (keyword-only, immutable); the CLI fills it from its options.
+    """Everything a featurize run needs, resolved from its options once (keyword-only, immutable):
+    :func:`~faceprobe.featurize.options.resolve` makes it.
 
     Attributes
     ----------
@@ -28,7 +29,8 @@ class FeaturizeConfig:
     weights : list of str
         One entry for all backbones, or one per backbone (``DEFAULT``, a name, a file, ``none``).
     cache : str
-    crop : CropSpec
+    crop_spec : CropSpec
+        The crop settings (cropper, margin, steps, alignment) resolved from the options.
     views : list of str
         ``orig`` first, then augmented views.
     device, precision : str
@@ -78,7 +80,7 @@ class FeaturizeConfig:
     subject_col: str = "subject"
     subject_regex: str | None = None
     frames: str | None = None
-    crop: CropSpec = field(default_factory=CropSpec)
+    crop_spec: CropSpec = field(default_factory=CropSpec)
     views: tuple = ("orig",)
     device: str = "auto"
     precision: str = "auto"

@@ -64,10 +64,6 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     """
     from .distributed import featurize_distributed, torchrun_env
 
-    if cfg.distributed not in ("auto", "none"):
-        from ..errors import OptionError
-
-        raise OptionError("distributed", cfg.distributed, "choose from: auto, none")
     if cfg.distributed == "auto" and cfg.shard is None and torchrun_env():
         return featurize_distributed(cfg, featurize)
     t0 = time.perf_counter()

@@ -21,16 +21,12 @@ from ..errors import OptionError
 from .backbones.layers import Request, parse_request
 from .backbones.resolve import cached_resolution, key_spec
 from .config import FeaturizeConfig
-from .engine.compile import COMPILE_MODES
-from .engine.devdecode import DECODE_MODES
 from .faces.crop import FaceRecipe
+from .options import FEATURIZE, START_METHODS
 from .sources.hashing import hash_files
 
 __all__ = ["Request", "RunRequest", "FeaturizePlan", "check_request", "make_plan", "START_METHODS"]
 
-START_METHODS = ("auto", "fork", "forkserver", "spawn")
-"""How decode/crop workers start; ``auto``: fork where the cropper and every image allow it, else
-fork server. Registered plug-ins work with each (the face recipe travels by value)."""
 
 _COLUMNS = ("path", "sha256", "label", "subject", "width", "height", "bytes", "mtime_ns", "status", "reason", "extra", "dhash")
 
@@ -126,16 +122,7 @@ def check_request(cfg: FeaturizeConfig) -> RunRequest:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise OptionError("backbones", ",".join(cfg.backbones), f"{twice[0]} is requested twice; give each backbone or layer once")
-    if cfg.shard is not None and not (cfg.shard[1] >= 1 and 0 <= cfg.shard[0] < cfg.shard[1]):
-        raise OptionError("shard", f"{cfg.shard[0]}/{cfg.shard[1]}", "must be i/n with 0 <= i < n")
-    DECODE_MODES.check(cfg.decode)
-    COMPILE_MODES.check(cfg.compile)
-    if cfg.start_method not in START_METHODS:
-        raise OptionError("start_method", cfg.start_method, f"choose from: {', '.join(START_METHODS)}")
-    if cfg.seed < 0:
-        raise OptionError("seed", cfg.seed, "must be >= 0")
-    if cfg.batch_size is not None and cfg.batch_size < 1:
-        raise OptionError("batch_size", cfg.batch_size, "must be >= 1")
+    FEATURIZE.validate({name: getattr(cfg, name) for name in FEATURIZE.names() if hasattr(cfg, name)})
     from .backbones.zoo import licence_to_accept
 
     for r in requests:
@@ -146,7 +133,7 @@ def check_request(cfg: FeaturizeConfig) -> RunRequest:
         raise OptionError("weights", ",".join(cfg.weights), f"given {len(cfg.weights)} times for {len(requests)} backbones; give it once "
                                                            "or once per `backbones`")
     weights = tuple(cfg.weights) * len(requests) if len(cfg.weights) == 1 else tuple(cfg.weights)
-    return RunRequest(requests, weights, FaceRecipe.of(cfg.crop, cfg.views))
+    return RunRequest(requests, weights, FaceRecipe.of(cfg.crop_spec, cfg.views))
 
 
 def _empty_table() -> dict:
@@ -272,7 +259,7 @@ def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str]
     keys = None
     todo = tuple(first_path)
     if all(recs.values()):
-        keys = tuple(sorted({feature_key(key_spec(n, rec, cfg.crop, v)) for n, rec in recs.items() for v in cfg.views}))
+        keys = tuple(sorted({feature_key(key_spec(n, rec, cfg.crop_spec, v)) for n, rec in recs.items() for v in cfg.views}))
         todo = tuple(s for s in first_path if any(s not in have.get(k, ()) for k in keys))
     refs = {e.path: e for e in table.entries}
     listed = set(rows["path"])

@@ -122,14 +122,15 @@ class HeadSpec:
         return check_value(self.name, name, self.declared.get(name, Param(self.params[name])), value)
 
 
-HEADS: Registry[HeadSpec] = Registry("head", "heads")
+HEADS: Registry[HeadSpec] = Registry("head", "head")
+
+
+_CAPABILITIES = ("balance", "probabilities", "precomputed", "streamed", "streamed_pipeline", "ignore_warnings", "prepare",
+                 "engines", "spread", "from_scores")
 
 
 def register_head(name: str, build: Callable | None = None, *, params: dict | None = None, description: str = "",
-                  balance: str | None = None, probabilities: bool = True, precomputed: Callable | None = None,
-                  streamed: Callable | None = None, streamed_pipeline: Callable | None = None,
-                  ignore_warnings: tuple = (), prepare: Callable | None = None, engines: dict | None = None,
-                  spread: Callable | None = None, from_scores: Callable | None = None):
+                  **capabilities):
     """Register a head; without ``build``, a decorator for the build function.
 
     Parameters
@@ -141,8 +142,11 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     params : dict, optional
         Parameter names and their defaults, or :class:`~faceprobe.classify.heads.params.Param`
         declarations (kind, range, choices) that ``--param`` values are checked against.
-    description, balance, probabilities, precomputed, streamed, streamed_pipeline, ignore_warnings, prepare, engines, spread, from_scores
-        See :class:`HeadSpec`.
+    description : str, default=""
+    **capabilities
+        What the head can do, as the :class:`HeadSpec` fields of the same names: ``balance``,
+        ``probabilities``, ``precomputed``, ``streamed``, ``streamed_pipeline``, ``ignore_warnings``,
+        ``prepare``, ``engines``, ``spread``, ``from_scores``; another name is refused (``TypeError``).
 
     Returns
     -------
@@ -156,11 +160,15 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     ...     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     ...     return LinearDiscriminantAnalysis(solver="lsqr", shrinkage=p["shrinkage"])
     """
+    unknown = sorted(set(capabilities) - set(_CAPABILITIES))
+    if unknown:
+        raise TypeError(f"register_head got {unknown[0]!r}, not a head capability; capabilities: {', '.join(_CAPABILITIES)}")
+    caps = {**capabilities, "ignore_warnings": tuple(capabilities.get("ignore_warnings", ())),
+            "engines": dict(capabilities.get("engines") or {})}
+
     def add(fn: Callable) -> Callable:
         declared = declare(params or {})
-        spec = HeadSpec(name, fn, {k: d.default for k, d in declared.items()}, description, balance, probabilities, precomputed,
-                        streamed, streamed_pipeline, tuple(ignore_warnings), declared, prepare, dict(engines or {}), spread,
-                        from_scores)
+        spec = HeadSpec(name, fn, {k: d.default for k, d in declared.items()}, description, declared=declared, **caps)
         HEADS.register(name, spec)
         return fn
 
@@ -250,10 +258,10 @@ def head_names(heads) -> list[str]:
     if "all" in names:  # "all,svm" is every head, once
         names = list(dict.fromkeys(HEADS.names() + [n for n in names if n != "all"]))
     if not names:
-        raise OptionError("heads", "", f"give at least one head; choose from: {', '.join(HEADS.names())}, all")
+        raise OptionError("head", "", f"give at least one head; choose from: {', '.join(HEADS.names())}, all")
     for h in names:
         if h not in HEADS:
-            raise OptionError("heads", h, f"unknown head; choose from: {', '.join(HEADS.names())}, all")
+            raise OptionError("head", h, f"unknown head; choose from: {', '.join(HEADS.names())}, all")
     return names
 
 

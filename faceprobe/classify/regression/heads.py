@@ -18,7 +18,7 @@ from ..heads.registry import HeadSpec
 
 __all__ = ["REGRESSORS", "RIDGE_ALPHAS", "register_regressor", "regressor_names", "make_regressor"]
 
-REGRESSORS: Registry[HeadSpec] = Registry("regressor", "heads")
+REGRESSORS: Registry[HeadSpec] = Registry("regressor", "head")
 
 
 def register_regressor(name: str, build: Callable | None = None, *, params: dict | None = None, description: str = "",
@@ -148,10 +148,10 @@ def regressor_names(heads) -> list[str]:
     if "all" in names:
         names = list(dict.fromkeys(REGRESSORS.names() + [n for n in names if n != "all"]))
     if not names:
-        raise OptionError("heads", "", f"give at least one regressor; choose from: {', '.join(REGRESSORS.names())}, all")
+        raise OptionError("head", "", f"give at least one regressor; choose from: {', '.join(REGRESSORS.names())}, all")
     for h in names:
         if h not in REGRESSORS:
-            raise OptionError("heads", h, f"not a regressor (with `target`, heads are regressors); choose from: "
+            raise OptionError("head", h, f"not a regressor (with `target`, heads are regressors); choose from: "
                                           f"{', '.join(REGRESSORS.names())}, all")
     return names
 

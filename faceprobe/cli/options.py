@@ -1,0 +1,73 @@
+"""Click options built from a stage's option table (:mod:`faceprobe.options`): one entry, one flag.
+
+Flags keep the library's names as their destinations, so a command passes what it parsed
+straight to the stage's options dataclass; what the CLI turns from text (``--cv loso``) is the
+entry's ``from_text``. Kinds, ranges, choices and combinations are checked by the table's one
+validation pass in the library, so the CLI and the API refuse the same values with the same words.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..options import Option, OptionTable
+
+__all__ = ["table_options", "option_flags", "flag_map"]
+
+_CLICK_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _decls(o: Option) -> list[str]:
+    return [o.cli_flag, *([o.short] if o.short else []), o.name]
+
+
+def _click_option(o: Option):
+    """The click option of one entry."""
+    from ..errors import flags_in
+
+    kw = {"help": flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
+    if o.kind == "bool":
+        if o.negate:
+            return click.option(*_decls(o), is_flag=True, flag_value=False, default=True, help=o.negate_help)
+        return click.option(*_decls(o), is_flag=True, default=o.default, help=kw["help"])
+    if o.kind == "values" or o.repeat:
+        return click.option(*_decls(o), multiple=True, default=o.default or (), callback=_repeated(o), **kw)
+    choices = o.allowed()
+    kind = click.Choice(list(choices)) if choices is not None else _CLICK_TYPES.get(o.kind, str)
+    shown = o.default is not None and o.default != ""
+    return click.option(*_decls(o), type=kind, default=o.default, show_default=shown, callback=_converted(o), **kw)
+
+
+def _repeated(o: Option):
+    def callback(ctx, param, value):
+        values = tuple(value)
+        return None if o.default is None and not values else values
+    return callback
+
+
+def _converted(o: Option):
+    def callback(ctx, param, value):
+        return o.from_text(value) if o.from_text is not None and isinstance(value, str) else value
+    return callback
+
+
+def table_options(table: OptionTable, command: str):
+    """A decorator adding the click options of every entry of ``table`` that ``command`` takes, in table order."""
+    def add(func):
+        for o in reversed(table.of_command(command)):
+            func = _click_option(o)(func)
+        return func
+    return add
+
+
+def option_flags(*tables: OptionTable) -> dict[str, str]:
+    """Library name -> CLI flag, for error messages and notes."""
+    return {o.name: o.cli_flag for t in tables for o in t if o.commands}
+
+
+def flag_map() -> dict[str, str]:
+    """The flags of every stage's table (classify and featurize)."""
+    from ..classify.options import CLASSIFY
+    from ..featurize.options import FEATURIZE
+
+    return option_flags(CLASSIFY, FEATURIZE)

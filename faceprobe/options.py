@@ -1,0 +1,288 @@
+"""Every option declared once: one table per stage drives its options dataclass, the API's
+signatures and docstrings, the CLI's flags, the one validation pass and docs/cli.md.
+
+Modelled on scikit-learn's declarative parameter constraints (``_parameter_constraints`` and
+``validate_params`` in ``sklearn/utils/_param_validation.py``): an :class:`Option` says a
+parameter's kind, default, range or choices, help, which commands and API functions take it, and
+which options it cannot be combined with; :meth:`OptionTable.validate` checks them all in one
+pass. The click options are built from the same entries by :mod:`faceprobe.cli.options`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping
+
+from .errors import OptionError
+
+__all__ = ["Option", "OptionTable", "KINDS"]
+
+KINDS = ("int", "float", "str", "bool", "values", "object")
+"""An option's kind: a number, a string, a flag, ``values`` (one string or a sequence of strings;
+a repeatable flag on the CLI) or ``object`` (checked by the entry's own ``check``)."""
+
+_TYPE_TEXT = {"int": "int", "float": "float", "str": "str", "bool": "bool", "values": "str or sequence of str",
+              "object": "object"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of one stage, declared once.
+
+    Attributes
+    ----------
+    name : str
+        The library name (a keyword of the API, a field of the options dataclass).
+    kind : str
+        One of :data:`KINDS`.
+    default : object
+        The default everywhere (API, dataclass, CLI).
+    help : str or callable
+        One paragraph; a callable (no arguments) is called when help is shown, so texts that
+        list a registry's entries include plug-ins.
+    commands : tuple of str
+        The CLI commands that take it (``classify``, ``fit``).
+    api : tuple of str
+        The API functions that take it as a keyword (``evaluate``, ``fit``).
+    flag, short : str or None
+        The CLI flag (default ``--name-with-dashes``) and its short form (``-j``).
+    choices : tuple or callable, optional
+        Allowed values; a callable returns them (a registry's names, read when checked).
+    low, high : float, optional
+        Inclusive bounds of a number; ``open_low``/``open_high`` make them exclusive.
+    also : tuple
+        Values accepted besides the range or choices (``-1`` for ``jobs``: all cores).
+    check : callable, optional
+        ``check(value) -> str | None``: the reason a value is refused, for ``object`` kinds and
+        parsing beyond the kind (``cv``: folds, ``loso`` or a splitter).
+    conflicts : tuple of (str, str)
+        ``(other, why)``: this option and ``other`` cannot both be given.
+    requires : tuple of (str, str)
+        ``(other, why)``: this option, given, needs ``other`` given too.
+    metavar : str, optional
+        The CLI's placeholder for the value.
+    negate : str, optional
+        A CLI flag that sets a ``bool`` option to False (``--quiet`` for ``progress``).
+    type_text : str, optional
+        The docstring's type line (default from ``kind`` and ``default``).
+    repeat : bool
+        The CLI flag may be repeated (always for ``values``).
+    negate_help : str, optional
+        The help of the ``negate`` flag.
+    from_text : callable, optional
+        How the CLI turns the flag's text into the value (``cv``: ``5`` -> 5, ``loso``).
+    """
+
+    name: str
+    kind: str
+    default: object = None
+    help: str | Callable[[], str] = ""
+    commands: tuple = ()
+    api: tuple = ()
+    flag: str | None = None
+    short: str | None = None
+    choices: tuple | Callable[[], tuple] | None = None
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    also: tuple = ()
+    check: Callable[[object], str | None] | None = None
+    conflicts: tuple = ()
+    requires: tuple = ()
+    metavar: str | None = None
+    negate: str | None = None
+    type_text: str | None = None
+    repeat: bool = False
+    negate_help: str | None = None
+    from_text: Callable[[str], object] | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"option {self.name}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+
+    @property
+    def cli_flag(self) -> str:
+        """The flag that sets it on the command line."""
+        return self.negate or self.flag or "--" + self.name.replace("_", "-")
+
+    def help_text(self) -> str:
+        return self.help() if callable(self.help) else self.help
+
+    def allowed(self) -> tuple | None:
+        """The allowed choices, read now (a registry's current names)."""
+        return tuple(self.choices()) if callable(self.choices) else self.choices
+
+    def given(self, value) -> bool:
+        """Whether ``value`` differs from the default (an empty sequence is not given)."""
+        if isinstance(value, (list, tuple, dict)) and not value:
+            return False
+        try:
+            return bool(value != self.default)
+        except Exception:  # objects whose comparison is not a bool (arrays, splitters)
+            return True
+
+    def type_line(self) -> str:
+        text = self.type_text or _TYPE_TEXT[self.kind] + (" or None" if self.default is None else "")
+        return f"{text}, default={self.default!r}"
+
+    def refusal(self, value) -> str | None:
+        """Why ``value`` is refused by kind, range, choices and ``check``; None when it is accepted."""
+        if value is None and self.default is None:
+            return None
+        if self.also and isinstance(value, (int, float, str)) and not isinstance(value, bool) and value in self.also:
+            return None
+        why = _kind_refusal(self.kind, value)
+        if why is None and self.kind in ("int", "float"):
+            why = self._range_refusal(value)
+        if why is None and self.choices is not None and self.kind in ("str", "values"):
+            allowed = self.allowed()
+            bad = [v for v in ([value] if isinstance(value, str) else value) if v not in allowed]
+            if bad:
+                why = f"choose from: {', '.join(map(str, allowed))}"
+        if why is None and self.check is not None:
+            why = self.check(value)
+        return why
+
+    def _range_refusal(self, value) -> str | None:
+        if not math.isfinite(value):
+            return "must be a finite number"
+        low_bad = self.low is not None and (value <= self.low if self.open_low else value < self.low)
+        high_bad = self.high is not None and (value >= self.high if self.open_high else value > self.high)
+        if not (low_bad or high_bad):
+            return None
+        also = f" (or {' or '.join(map(str, self.also))})" if self.also else ""
+        if self.low is not None and self.high is not None:
+            return f"must be {'>' if self.open_low else '>='} {self.low:g} and {'<' if self.open_high else '<='} {self.high:g}{also}"
+        if self.low is not None:
+            return f"must be {'>' if self.open_low else '>='} {self.low:g}{also}"
+        return f"must be {'<' if self.open_high else '<='} {self.high:g}{also}"
+
+
+def _kind_refusal(kind: str, value) -> str | None:
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return f"expected a whole number, got {type(value).__name__}"
+    if kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"expected a number, got {type(value).__name__}"
+    if kind == "str" and not isinstance(value, str):
+        return f"expected a string, got {type(value).__name__}"
+    if kind == "bool" and not isinstance(value, bool):
+        return f"expected True or False, got {type(value).__name__}"
+    if kind == "values" and not (isinstance(value, str) or (isinstance(value, (list, tuple))
+                                                           and all(isinstance(v, str) for v in value))):
+        return f"expected a string or a sequence of strings, got {type(value).__name__}"
+    return None
+
+
+class OptionTable:
+    """A stage's options, in the order they are shown.
+
+    Parameters
+    ----------
+    stage : str
+        ``classify`` or ``featurize``.
+    options : sequence of Option
+    """
+
+    def __init__(self, stage: str, options):
+        self.stage = stage
+        self._options = {o.name: o for o in options}
+        if len(self._options) != len(options):
+            raise ValueError(f"{stage}: an option is declared twice")
+        for o in options:
+            for other, _ in (*o.conflicts, *o.requires):
+                if other not in self._options:
+                    raise ValueError(f"{stage}: option {o.name} names an unknown option {other!r}")
+
+    def __iter__(self) -> Iterator[Option]:
+        return iter(self._options.values())
+
+    def __getitem__(self, name: str) -> Option:
+        return self._options[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._options
+
+    def names(self) -> list[str]:
+        return list(self._options)
+
+    def of_command(self, command: str) -> list[Option]:
+        return [o for o in self if command in o.commands]
+
+    def of_api(self, function: str) -> list[Option]:
+        return [o for o in self if function in o.api]
+
+    def defaults(self) -> dict:
+        return {o.name: o.default for o in self}
+
+    def dataclass(self, name: str, doc: str, module: str, namespace: dict | None = None) -> type:
+        """The stage's frozen, keyword-only options dataclass: one field per option, its default."""
+        fields = [(o.name, object, dataclasses.field(default=o.default)) for o in self]
+        cls = dataclasses.make_dataclass(name, fields, frozen=True, kw_only=True, namespace=dict(namespace or {}))
+        cls.__module__ = module
+        cls.__doc__ = doc + "\n\n" + self.parameters_section()
+        return cls
+
+    def unknown(self, given: Mapping, function: str) -> None:
+        """Refuse keywords that ``function`` does not take, naming the closest option."""
+        allowed = {o.name for o in self.of_api(function)}
+        for name in given:
+            if name not in allowed:
+                near = difflib.get_close_matches(name, sorted(allowed), n=1)
+                hint = f"did you mean `{near[0]}`?" if near else f"options: {', '.join(sorted(allowed))}"
+                raise OptionError(name, given[name], f"is not an option of {function}; {hint}")
+
+    def validate(self, values: Mapping) -> None:
+        """Check every option's value, then the combinations; the first refusal is raised.
+
+        Raises
+        ------
+        OptionError
+            Naming the option, the value and the fix.
+        """
+        for o in self:
+            if o.name in values:
+                why = o.refusal(values[o.name])
+                if why is not None:
+                    raise OptionError(o.name, _shown(values[o.name]), why)
+        for o in self:
+            if o.name not in values or not o.given(values[o.name]):
+                continue
+            for other, why in o.conflicts:
+                if other in values and self[other].given(values[other]):
+                    raise OptionError(other, _shown(values[other]), f"cannot be combined with `{o.name}={_shown(values[o.name])}`: {why}")
+            for other, why in o.requires:
+                if other not in values or not self[other].given(values[other]):
+                    raise OptionError(o.name, _shown(values[o.name]), f"needs `{other}`: {why}")
+
+    def parameters_section(self, function: str | None = None) -> str:
+        """A numpydoc ``Parameters`` body for the options (of one API function, or all)."""
+        lines = []
+        for o in (self.of_api(function) if function else self):
+            lines.append(f"{o.name} : {o.type_line()}")
+            lines += ["    " + line for line in _wrap(o.help_text(), 88)]
+        return "\n".join(lines)
+
+    def signature(self, function: str, leading: list[inspect.Parameter]) -> inspect.Signature:
+        """``leading`` parameters, then the function's options as keyword-only parameters with their defaults."""
+        taken = {p.name for p in leading}
+        tail = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default)
+                for o in self.of_api(function) if o.name not in taken]
+        return inspect.Signature(leading + tail)
+
+
+def _shown(value):
+    """A value as an error message shows it (a sequence joined by commas)."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+        return ",".join(map(str, value))
+    return value
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(" ".join(text.split()), width) or [""]
