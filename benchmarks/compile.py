@@ -83,13 +83,13 @@ def measure(args) -> dict:
     import torch
 
     from faceprobe.featurize.backbones.load import load_backbone
-    from faceprobe.featurize.engine.device import cpu_info, plan_execution
+    from faceprobe.featurize.engine.device import cpu_info, device_setup
     from faceprobe.featurize.sources.read import read_source
 
     manifest, root = args.data / "manifest.csv", args.data / "images"
     entries = read_source(manifest, root=root).entries
     n = len(entries)
-    plan = plan_execution("auto", args.precision)
+    plan = device_setup("auto", args.precision)
     args.batch_size = args.batch_size or plan.default_batch_size
     loaded = load_backbone(args.backbone, args.weights)
     result = {"benchmark": "compile", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
@@ -193,7 +193,7 @@ def child(args) -> dict:
     from faceprobe.featurize.backbones.load import load_backbone
     from faceprobe.featurize.engine.compile import COMPILE_MODES, min_cosine
     from faceprobe.featurize.sources.decode import decode_image
-    from faceprobe.featurize.engine.device import plan_execution
+    from faceprobe.featurize.engine.device import device_setup
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
     from faceprobe.featurize.engine.transform import to_uint8_chw
     from faceprobe.featurize.engine.runner import FeatureRunner
@@ -212,7 +212,7 @@ def child(args) -> dict:
         return {"total_s": round(time.perf_counter() - t0, 2), "setup_s": s.setup_seconds,
                 "chosen": s.compile.get(args.backbone, "none"), "steady_img_s": s.steady_images_per_second}
     loaded = load_backbone(args.backbone, args.weights)
-    plan = plan_execution("auto", args.precision)
+    plan = device_setup("auto", args.precision)
     args.batch_size = args.batch_size or plan.default_batch_size
     runner = FeatureRunner(loaded, plan, pad_to=args.batch_size)
     data = torch.from_numpy(np.stack([to_uint8_chw(decode_image(e.path), loaded.transform) for e in entries[:256]]))

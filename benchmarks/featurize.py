@@ -97,7 +97,7 @@ def main() -> None:
 
     from faceprobe.featurize.backbones.load import load_backbone
     from faceprobe.featurize.faces.crop import CropSpec
-    from faceprobe.featurize.engine.device import cpu_info, plan_execution
+    from faceprobe.featurize.engine.device import cpu_info, device_setup
     from faceprobe.featurize.pipeline import FeaturizeConfig
     from faceprobe.featurize.engine.runner import FeatureRunner
 
@@ -108,7 +108,7 @@ def main() -> None:
         tmp_manifest.write_text("\n".join(lines[: args.limit + 1]) + "\n")
         manifest = tmp_manifest
     n_images = len(manifest.read_text().splitlines()) - 1
-    plan = plan_execution("auto", "auto")
+    plan = device_setup("auto", "auto")
     args.batch_size = args.batch_size or plan.default_batch_size
     work = Path(tempfile.mkdtemp(prefix="faceprobe-bench-"))
     result = {
@@ -128,7 +128,7 @@ def main() -> None:
     for name, weights in BACKBONES.items():
         loaded = load_backbone(name, weights)
         data = ready_tensors(loaded, manifest, root, min(256, n_images))
-        fp32 = FeatureRunner(loaded, plan_execution(plan.device, "fp32"))
+        fp32 = FeatureRunner(loaded, device_setup(plan.device, "fp32"))
         low = FeatureRunner(loaded, plan) if plan.precision != "fp32" else None
         cache = work / f"{name}.h5"
         cfg = FeaturizeConfig(source=str(manifest), backbones=[name], weights=[weights], cache=str(cache), root=str(root), batch_size=args.batch_size, progress=False, compile="none")

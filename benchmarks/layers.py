@@ -106,7 +106,7 @@ def child(args) -> dict:
     from faceprobe.featurize.backbones.load import load_outputs
     from faceprobe.featurize.engine.compile import COMPILE_MODES, min_cosine
     from faceprobe.featurize.sources.decode import decode_image
-    from faceprobe.featurize.engine.device import plan_execution
+    from faceprobe.featurize.engine.device import device_setup
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
     from faceprobe.featurize.engine.transform import to_uint8_chw
     from faceprobe.featurize.engine.runner import FeatureRunner
@@ -125,7 +125,7 @@ def child(args) -> dict:
                 "compile": {k: v for k, v in s.compile.items() if k != "notes"}, "precision": s.precision,
                 "steady_img_s": s.steady_images_per_second, "keys": len(s.keys)}
     loaded = load_outputs(requests, args.weights)
-    plan = plan_execution("auto", "bf16" if kind == "fidelity" else "fp32")
+    plan = device_setup("auto", "bf16" if kind == "fidelity" else "fp32")
     batch = plan.default_batch_size
     runner = FeatureRunner(loaded, plan, pad_to=batch)
     data = torch.from_numpy(np.stack([to_uint8_chw(decode_image(e.path), loaded.transform) for e in entries[:256]]))

@@ -11,11 +11,16 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     faceprobe.register_head("lda", build, params={...})   # usable by evaluate at once
     faceprobe.fit("features.h5", "logreg", "model.skops") # cross-validated, then trained on all rows
     faceprobe.predict("model.skops", "new_faces/")       # DataFrame
+    faceprobe.evaluate("features.h5", options=faceprobe.ClassifyOptions(head="svm", cv=5))  # options as one object
+
+Everything else is internal: the packages' modules may move between releases (a moved public
+name warns with a DeprecationWarning first).
 """
 
 from ._version import __version__
 
-__all__ = ["__version__", "Features", "Results", "compute_features", "evaluate", "fit", "load_features", "predict", "register_head"]
+__all__ = ["__version__", "ClassifyOptions", "FeaturizeOptions", "Features", "Results", "compute_features", "evaluate", "fit",
+           "load_features", "predict", "register_head"]
 
 
 def __getattr__(name: str):

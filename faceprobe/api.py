@@ -10,9 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .classify.heads.registry import register_head
+from .classify.options import ClassifyOptions
+from .featurize.options import FeaturizeOptions
 from .results import Results
 
-__all__ = ["Features", "load_features", "evaluate", "fit", "register_head", "predict", "Results", "compute_features"]
+__all__ = ["Features", "load_features", "evaluate", "fit", "register_head", "predict", "Results", "compute_features",
+           "ClassifyOptions", "FeaturizeOptions"]
 
 
 @dataclass
@@ -59,12 +62,12 @@ def load_features(cache: str, key: str | None = None) -> Features:
     import pandas as pd
 
     from .cache.join import image_rows
-    from .cache.store import read_features, read_images
-    from .cache.tools import resolve_key
+    from .cache.reader import CacheReader
 
-    key = resolve_key(cache, key)
-    fm = read_features(cache, key)
-    images = read_images(cache)
+    with CacheReader(cache) as reader:  # one open for the table, the key and its rows
+        key = reader.resolve_key(key)
+        fm = reader.features(key)
+        images = reader.images()
     img_idx, rows = image_rows(images, fm.sha256, usable=np.isfinite(fm.vectors).all(axis=1), one_per_content=True)
     from .classify.data.columns import image_columns
 

@@ -49,7 +49,8 @@ class Option:
     api : tuple of str
         The API functions that take it as a keyword (``evaluate``, ``fit``).
     flag, short : str or None
-        The CLI flag (default ``--name-with-dashes``) and its short form (``-j``).
+        The CLI flag without its dashes (default the name with dashes: ``max-memory``) and its
+        one-letter short form (``j`` for ``-j``).
     choices : tuple or callable, optional
         Allowed values; a callable returns them (a registry's names, read when checked).
     low, high : float, optional
@@ -66,7 +67,7 @@ class Option:
     metavar : str, optional
         The CLI's placeholder for the value.
     negate : str, optional
-        A CLI flag that sets a ``bool`` option to False (``--quiet`` for ``progress``).
+        A CLI flag (without dashes) that sets a ``bool`` option to False (``quiet`` for ``progress``).
     type_text : str, optional
         The docstring's type line (default from ``kind`` and ``default``).
     repeat : bool
@@ -107,8 +108,13 @@ class Option:
 
     @property
     def cli_flag(self) -> str:
-        """The flag that sets it on the command line."""
-        return self.negate or self.flag or "--" + self.name.replace("_", "-")
+        """The flag that sets it on the command line (``flag`` and ``negate`` are declared without dashes)."""
+        return "--" + (self.negate or self.flag or self.name.replace("_", "-"))
+
+    @property
+    def cli_short(self) -> str | None:
+        """The short flag (``-j``), or None."""
+        return "-" + self.short if self.short else None
 
     def help_text(self) -> str:
         return self.help() if callable(self.help) else self.help

@@ -54,7 +54,7 @@ class Results:
 
     def _metrics(self) -> tuple:
         if self.targets:
-            from .classify.regression_metrics import REGRESSION_METRICS
+            from .classify.regression.metrics import REGRESSION_METRICS
 
             return tuple(REGRESSION_METRICS)
         from .classify.metrics import SUMMARY_METRICS

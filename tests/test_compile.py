@@ -9,7 +9,7 @@ import torch
 from faceprobe.cache.store import read_features
 from faceprobe.featurize.engine import compile as fcompile
 from faceprobe.featurize.backbones.load import load_backbone
-from faceprobe.featurize.engine.device import ExecutionPlan
+from faceprobe.featurize.engine.device import DeviceSetup
 from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 from faceprobe.featurize.engine.runner import FeatureRunner
 
@@ -25,7 +25,7 @@ def replace_mode():
 
 def runner(pad_to=4):
     torch.manual_seed(0)
-    return FeatureRunner(load_backbone("resnet18", "none"), ExecutionPlan("cpu", "fp32", False), pad_to=pad_to)
+    return FeatureRunner(load_backbone("resnet18", "none"), DeviceSetup("cpu", "fp32", False), pad_to=pad_to)
 
 
 def test_freeze_matches_eager_and_pads_short_batches():
@@ -107,16 +107,16 @@ def test_auto_skips_modes_whose_warmup_exceeds_the_eager_run(replace_mode):
 
 
 def test_core_plan_gives_the_model_the_cores_workers_leave():
-    from faceprobe.featurize.engine.cores import plan_cores, torch_threads
+    from faceprobe.featurize.engine.cores import share_cores, torch_threads
 
-    one = plan_cores(False, False, 2)
+    one = share_cores(False, False, 2)
     assert (one.workers, one.torch_threads) == (0, 2)
-    two = plan_cores(False, True, 2)
+    two = share_cores(False, True, 2)
     assert (two.workers, two.torch_threads) == (1, 1)  # measured: 1.4x faster than 1 worker + 2 threads
-    many = plan_cores(False, False, 32)
+    many = share_cores(False, False, 32)
     assert many.workers == 2 and many.torch_threads == 30
-    assert plan_cores(False, False, 8, workers=3).torch_threads == 5
-    assert plan_cores(True, False, 16).torch_threads is None and plan_cores(True, False, 16).workers == 8
+    assert share_cores(False, False, 8, workers=3).torch_threads == 5
+    assert share_cores(True, False, 16).torch_threads is None and share_cores(True, False, 16).workers == 8
     before = torch.get_num_threads()
     with torch_threads(1) as n:
         assert torch.get_num_threads() == n == 1

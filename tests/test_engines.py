@@ -193,9 +193,9 @@ def test_results_report_engine_seconds_and_peak_memory_per_head(tmp_path):
 
 def test_a_run_whose_head_would_not_fit_in_memory_is_refused_before_work(tmp_path, invoke):
     cache = _fixed_split_cache(tmp_path, n=400)
-    from faceprobe.classify.data.diskrows import plan_memory
+    from faceprobe.classify.data.diskrows import choose_memory
 
-    need = plan_memory(400, 24).need  # enough for the matrix, too little for svm's working copies and kernel cache
+    need = choose_memory(400, 24).need  # enough for the matrix, too little for svm's working copies and kernel cache
     res = invoke("classify", "-c", cache, "--head", "svm", "--split-col", "Usage", "--train", "Training", "--test", "PrivateTest",
                  "--max-memory", str(need + 1000), "--engine", "sklearn", "--jobs", "1", "-q")
     assert res.exit_code != 0

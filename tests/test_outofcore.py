@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from faceprobe.cache.layout import open_cache
 from faceprobe.classify.heads.streamed import fit_prep
 from faceprobe.classify.data.dataset import load_dataset
-from faceprobe.classify.data.diskrows import DiskMatrix, RowSet, parse_size, plan_memory
+from faceprobe.classify.data.diskrows import DiskMatrix, RowSet, parse_size, choose_memory
 from faceprobe.classify.evaluate import EvalConfig, evaluate
 from faceprobe.classify.model import fit_model, load_model, save_model
 from faceprobe.classify.protocols.splits import SplitSpec
@@ -34,11 +34,11 @@ def test_parse_size():
 
 
 def test_plan_counts_views_and_jobs():
-    one = plan_memory(10_000, 1024, budget=1 << 40)
+    one = choose_memory(10_000, 1024, budget=1 << 40)
     assert one.in_memory and one.need >= 10_000 * 1024 * 4
-    more = plan_memory(10_000, 1024, views=2, jobs=4, budget=1 << 40)
+    more = choose_memory(10_000, 1024, views=2, jobs=4, budget=1 << 40)
     assert more.need > 3 * one.need
-    tight = plan_memory(10_000, 1024, budget=one.need - 1)
+    tight = choose_memory(10_000, 1024, budget=one.need - 1)
     assert not tight.in_memory and tight.block_rows >= 64
 
 

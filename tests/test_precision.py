@@ -5,14 +5,14 @@ import torch
 
 from faceprobe.errors import FaceprobeError
 from faceprobe.featurize.backbones.load import load_backbone
-from faceprobe.featurize.engine.device import ExecutionPlan, cpu_info, plan_execution
+from faceprobe.featurize.engine.device import DeviceSetup, cpu_info, device_setup
 from faceprobe.featurize.engine.runner import FeatureRunner
 
 from .conftest import TINY
 
 
 def test_auto_on_cpu_follows_the_flags():
-    plan = plan_execution("auto", "auto")
+    plan = device_setup("auto", "auto")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: auto picks CUDA")
     assert plan.device == "cpu" and not plan.pin_memory
@@ -21,17 +21,17 @@ def test_auto_on_cpu_follows_the_flags():
 
 def test_bad_requests():
     with pytest.raises(FaceprobeError, match="precision=.int8.: unknown precision; choose from: auto, bf16, fp16, fp32"):
-        plan_execution("cpu", "int8")
+        device_setup("cpu", "int8")
     with pytest.raises(FaceprobeError, match="not a device"):
-        plan_execution("gpu0", "fp32")
+        device_setup("gpu0", "fp32")
     if not torch.cuda.is_available():
         with pytest.raises(FaceprobeError, match="no CUDA GPU is available"):
-            plan_execution("cuda", "auto")
+            device_setup("cuda", "auto")
 
 
 def test_fidelity_check_keeps_or_drops_reduced_precision():
     torch.manual_seed(0)
-    runner = FeatureRunner(load_backbone("resnet18", "none"), ExecutionPlan("cpu", "bf16", False))
+    runner = FeatureRunner(load_backbone("resnet18", "none"), DeviceSetup("cpu", "bf16", False))
     x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
     cos = runner.check_fidelity(x, threshold=-1.0)
     assert -1.0 <= cos <= 1.0 + 1e-6 and runner.precision == "bf16"

@@ -19,14 +19,14 @@ def test_efficientnet_lite0_recognises_a_real_photo():
 
     from faceprobe.featurize.backbones.load import load_backbone
     from faceprobe.featurize.backbones.lite import lite_weights_file
-    from faceprobe.featurize.engine.device import plan_execution
+    from faceprobe.featurize.engine.device import device_setup
     from faceprobe.featurize.engine.transform import to_uint8_chw
     from faceprobe.featurize.engine.runner import FeatureRunner
 
     b = load_backbone("efficientnet_lite0")
     photo = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
     x = torch.from_numpy(to_uint8_chw(photo, b.transform))[None]
-    features = FeatureRunner(b, plan_execution("cpu", "fp32"))(x)
+    features = FeatureRunner(b, device_setup("cpu", "fp32"))(x)
     # the stripped classifier applied to our pooled features must give ImageNet classes
     state = torch.load(lite_weights_file("efficientnet_lite0"), weights_only=True)
     logits = features @ state["_fc.weight"].numpy().T + state["_fc.bias"].numpy()

@@ -14,7 +14,7 @@ import pytest
 
 import faceprobe
 from faceprobe.classify.regression.heads import REGRESSORS, make_regressor
-from faceprobe.classify.regression_metrics import regression_figures
+from faceprobe.classify.regression.metrics import regression_figures
 from faceprobe.errors import FaceprobeError, OptionError
 
 from .conftest import TINY

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from faceprobe.classify.regression_metrics import REGRESSION_METRICS, ccc, icc_3_1, regression_figures
+from faceprobe.classify.regression.metrics import REGRESSION_METRICS, ccc, icc_3_1, regression_figures
 
 # Shrout and Fleiss (1979), Table 2: 6 targets rated by 4 judges; they report ICC(3,1) = 0.71
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])

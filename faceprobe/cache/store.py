@@ -1,4 +1,5 @@
-"""Read the HDF5 feature cache, and commit new results to it atomically.
+"""Commit new results to the HDF5 feature cache atomically (the read side is :mod:`faceprobe.cache.reader`,
+whose functions are named here too).
 
 Commits never modify the live file in place: they write a copy next to it and rename it over
 the original, so a reader (or a process killed mid-commit) only ever sees a complete file.
@@ -11,7 +12,6 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,152 +19,13 @@ from .._version import __version__
 from ..errors import FaceprobeError
 from .journal import Part
 from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache, real_cache
+from .reader import (STATUSES, FeatureMatrix, extra_columns, read_feature_hashes, read_features, read_images,  # noqa: F401
+                     read_root_attrs, read_table, table_digest)
 
 __all__ = ["FeatureMatrix", "STATUSES", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
            "read_features", "read_root_attrs", "table_digest"]
 
 CHUNK_ROWS = 512
-
-
-@dataclass
-class FeatureMatrix:
-    """One feature key's rows, as stored.
-
-    Attributes
-    ----------
-    key : str
-    spec : dict
-        What produced the numbers (backbone, weights sha256, transform, crop, view).
-    sha256 : ndarray of str, shape (n,)
-        Content hash of each row's source image.
-    vectors : ndarray of float32, shape (n, d), or None
-        NaN rows for images skipped under ``--no-face skip``; None when read without them.
-    face : ndarray of int8, shape (n,)
-        1 face found, 0 none found, -1 no detector.
-    box : ndarray of int32, shape (n, 4)
-    runs : list of dict
-        Provenance of each run that added rows; ``run`` indexes it.
-    run : ndarray of int32, shape (n,)
-    dim : int
-        Feature dimension ``d``.
-    """
-
-    key: str
-    spec: dict
-    sha256: np.ndarray
-    vectors: np.ndarray
-    face: np.ndarray
-    box: np.ndarray
-    runs: list
-    run: np.ndarray
-    dim: int = 0
-    score: np.ndarray | None = None
-    landmarks: np.ndarray | None = None
-
-
-STATUSES = ("ok", "bad", "pending", "")
-"""Values of the image table's ``status`` column."""
-
-
-def table_digest(columns: dict) -> str:
-    """sha256 of the image table's values, column by column (stored with the table, checked on
-    every read: HDF5's checksums do not cover variable-length strings)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for name in IMAGE_COLUMNS:
-        values = columns[name]
-        h.update(name.encode() + b"\x1d" + "\x1e".join(map(str, np.asarray(values).tolist())).encode("utf-8", "surrogatepass") + b"\x1c")
-    return h.hexdigest()
-
-
-def read_table(group, check: bool = True) -> dict[str, np.ndarray]:
-    from ..errors import FaceprobeError
-
-    cols = {}
-    n = len(group["path"])
-    for name, (kind, fill) in IMAGE_COLUMNS.items():
-        if name not in group:  # a column added after the cache was written
-            cols[name] = np.full(n, fill, dtype=object if kind == "str" else kind)
-            continue
-        ds = group[name]
-        try:
-            cols[name] = np.asarray(ds.asstr()[()], dtype=object) if kind == "str" else ds[()]
-        except UnicodeDecodeError:
-            cols[name] = None
-    where = group.file.filename
-    stored = group.attrs.get("sha256")
-    damaged = [c for c, v in cols.items() if v is None or len(v) != n]
-    if not damaged and check and stored is not None and table_digest(cols) != stored:
-        damaged = ["its values"]
-    if not damaged and any(str(s) not in STATUSES for s in cols["status"]):
-        damaged = ["status"]
-    if damaged:
-        raise FaceprobeError(f"{where}: the image table (labels, subjects, statuses) was changed outside faceprobe "
-                             f"({', '.join(damaged)} do not match its checksum); restore a copy, or featurize again into a new cache")
-    return cols
-
-
-def read_root_attrs(path: str) -> dict:
-    """The cache's root attributes, JSON values decoded."""
-    with open_cache(path) as f:
-        out = {}
-        for k, v in f.attrs.items():
-            if isinstance(v, bytes):
-                v = v.decode()
-            if isinstance(v, str) and v[:1] in "{[":
-                v = json.loads(v)
-            out[k] = v
-        return out
-
-
-def read_images(path: str) -> dict[str, np.ndarray]:
-    """The ``/images`` table as columns (empty columns when none is stored yet)."""
-    with open_cache(path) as f:
-        if "images" not in f:
-            return {name: np.array([], dtype=object if kind == "str" else kind) for name, (kind, _) in IMAGE_COLUMNS.items()}
-        return read_table(f["images"])
-
-
-def extra_columns(images: dict, idx=None) -> dict[str, np.ndarray]:
-    """The ``extra`` column of image-table rows (all, or ``idx``) as one string array per name
-    (sorted by name; "" where a row lacks it)."""
-    raw = np.asarray(images.get("extra", np.full(len(images["path"]), "", dtype=object)))
-    rows = [json.loads(t) if t else {} for t in (raw if idx is None else raw[idx])]
-    names = sorted({k for r in rows for k in r})
-    return {n: np.asarray([str(r.get(n, "")) for r in rows], dtype=str) for n in names}
-
-
-def read_feature_hashes(path: str) -> dict[str, set[str]]:
-    """For each feature key, the set of image hashes it holds rows for."""
-    with open_cache(path) as f:
-        if "features" not in f:
-            return {}
-        return {key: set(grp["sha256"].asstr()[()]) for key, grp in f["features"].items()}
-
-
-def read_features(path: str, key: str, *, vectors: bool = True) -> FeatureMatrix:
-    """Load one feature key completely (vectors as float32), or all but its vectors
-    (``vectors=False``: ``vectors`` is None, ``dim`` still given)."""
-    from ..errors import FaceprobeError
-
-    with open_cache(path) as f:
-        if "features" not in f or key not in f["features"]:
-            have = sorted(f["features"]) if "features" in f else []
-            raise FaceprobeError(f"{path}: no feature key {key!r}; the cache holds: {', '.join(have) or 'none'}")
-        g = f["features"][key]
-        return FeatureMatrix(
-            key=key,
-            spec=json.loads(g.attrs["spec"]),
-            sha256=np.asarray(g["sha256"].asstr()[()], dtype=object),
-            vectors=g["vectors"][()].astype(np.float32, copy=False) if vectors else None,
-            face=g["face"][()],
-            box=g["box"][()],
-            runs=json.loads(g.attrs["runs"]),
-            run=g["run"][()],
-            dim=int(g["vectors"].shape[1]),
-            **{c: g[c][()] for c in DETECTION_COLUMNS if c in g},
-        )
 
 
 # ------------------------------------------------------------------ commit

@@ -13,56 +13,10 @@ from ..errors import FaceprobeError, OptionError
 from ..outputs import csv_safe
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, key_stem, open_cache
-from .store import extra_columns, read_features, read_images, read_table, stale_copies
+from .reader import extra_columns, list_keys, read_features, read_images, read_table, resolve_key
+from .store import stale_copies
 
 __all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
-
-
-def list_keys(path: str) -> list[dict]:
-    """One dict per feature key: key, backbone, view, crop, rows, dim, precision(s)."""
-    out = []
-    with open_cache(path) as f:
-        for key, g in (f["features"].items() if "features" in f else []):
-            spec = json.loads(g.attrs["spec"])
-            runs = json.loads(g.attrs["runs"])
-            n = g["vectors"].shape[0]
-            skipped = int(np.count_nonzero(g["face"][()] == 0)) if spec["crop"].get("no_face") == "skip" else 0
-            out.append({
-                "key": key,
-                "backbone": spec["backbone"],
-                "view": spec["view"],
-                "crop": spec["crop"]["method"],
-                "rows": n - skipped,
-                "skipped_no_face": skipped,
-                "dim": int(g.attrs["feature_dim"]),
-                "precision": sorted({r.get("precision_by_backbone", {}).get(spec["backbone"], r.get("precision", "?")) for r in runs}),
-                "devices": sorted({r.get("device", "?") for r in runs}),
-            })
-    return sorted(out, key=lambda r: r["key"])
-
-
-def resolve_key(path: str, key: str | None) -> str:
-    """Accept a full key, a unique prefix of one (``efficientnet_lite0``), or None when there is one key."""
-    keys = [r["key"] for r in list_keys(path)]
-    if not keys:
-        raise FaceprobeError(f"{path}: the cache holds no features yet")
-    if key is None:
-        originals = [k for k in keys if ".orig." in k]
-        if len(originals) == 1:
-            return originals[0]
-        raise OptionError("key", None, f"{path} holds several feature keys; choose one: {', '.join(keys)}")
-    if key in keys:
-        return key
-    key = key_stem(key)
-    if key in keys:
-        return key
-    matches = [k for k in keys if k.startswith(key + ".")]
-    originals = [k for k in matches if ".orig." in k]
-    if len(matches) == 1 or len(originals) == 1:
-        return matches[0] if len(matches) == 1 else originals[0]
-    if matches:
-        raise FaceprobeError(f"feature key {key!r} is ambiguous: {', '.join(matches)}")
-    raise FaceprobeError(f"unknown feature key {key!r}; the cache holds: {', '.join(keys)}")
 
 
 INFO_VALUES = 12

@@ -21,7 +21,7 @@ from .config import EvalConfig
 from .data.diskrows import DiskMatrix, RowSet
 from .heads.fastpath import FoldMatrices
 from .heads.registry import HEADS, HeadSpec, head_grid
-from .threads import thread_map
+from .engines.threads import thread_map
 
 __all__ = ["Fold", "make_fold", "choose_params", "fit_all", "check_heads", "training_rows", "undersample", "storage"]
 
@@ -222,7 +222,7 @@ class Streamed:
         able = [n for n, s in HEADS.items() if able(s)]
         if refused:
             verb = "needs" if len(refused) == 1 else "need"
-            raise FaceprobeError(f"{', '.join(refused)} {verb} the feature matrix in memory, but {ds.plan.describe(*ds.X.shape)}; "
+            raise FaceprobeError(f"{', '.join(refused)} {verb} the feature matrix in memory, but {ds.memory.describe(*ds.X.shape)}; "
                                  f"heads that {'train' if fitting else 'read it'} in blocks: {', '.join(able)} "
                                  f"(or raise `max_memory`{'' if fitting else ', or lower `jobs`'})")
 

@@ -85,7 +85,7 @@ def _engines() -> tuple:
 
 def _metrics() -> tuple:
     from .metrics import SUMMARY_METRICS
-    from .regression_metrics import REGRESSION_METRICS
+    from .regression.metrics import REGRESSION_METRICS
 
     return tuple(SUMMARY_METRICS) + tuple(REGRESSION_METRICS)
 
@@ -115,9 +115,9 @@ def _engine_help() -> str:
 
 
 CLASSIFY = OptionTable("classify", [
-    Option("cache", "str", "features.h5", "HDF5 feature cache.", _BOTH, (), short="-c"),
+    Option("cache", "str", "features.h5", "HDF5 feature cache.", _BOTH, (), short="c"),
     Option("key", "values", None, "Feature key or its backbone prefix (needed when the cache holds several); several keys are "
-           "compared on the same folds; A+B fuses two keys.", _BOTH, ("evaluate", "fit"), flag="--backbone", short="-b",
+           "compared on the same folds; A+B fuses two keys.", _BOTH, ("evaluate", "fit"), flag="backbone", short="b",
            type_text="str, sequence of str or None"),
     Option("head", "object", "all", _head_help, _BOTH, ("evaluate", "fit"), check=_head,
            type_text="str, sequence of str or of scikit-learn estimators"),
@@ -139,12 +139,12 @@ CLASSIFY = OptionTable("classify", [
     Option("min_count", "int", 0, "Leave out classes with fewer images.", _BOTH, ("evaluate", "fit"), low=0),
     Option("augmented", "bool", False, "Add training images' augmented views (featurize's `augment`) to training folds.",
            _BOTH, ("evaluate", "fit")),
-    Option("params", "object", (), _param_help, _BOTH, ("evaluate", "fit"), flag="--param", check=_params, repeat=True,
+    Option("params", "object", (), _param_help, _BOTH, ("evaluate", "fit"), flag="param", check=_params, repeat=True,
            type_text="dict or sequence of str"),
     Option("pca", "int", None, "PCA components, fitted inside each training fold.", _BOTH, ("evaluate", "fit"), low=1),
     Option("seed", "int", 0, "Seed of splits, balancing and heads.", _BOTH, ("evaluate", "fit"), low=0),
     Option("jobs", "int", -1, "Parallel folds (joblib processes); -1: all cores. Numbers do not depend on it.",
-           _BOTH, ("evaluate", "fit"), short="-j", low=1, also=(-1,)),
+           _BOTH, ("evaluate", "fit"), short="j", low=1, also=(-1,)),
     Option("backend", "str", "local", "dask: run folds on a dask.distributed cluster (same results).",
            _BOTH, ("evaluate", "fit"), choices=BACKENDS),
     Option("scheduler", "str", None, "Dask scheduler address (default with `backend=dask`: a local cluster of `jobs` workers).",
@@ -193,9 +193,9 @@ CLASSIFY = OptionTable("classify", [
     Option("insight", "str", None, "pca or tsne: 1-NN probes of identity and label and a 2-D map of the vectors, for reports "
            "(classify sets it from `map` when it writes a report).", (), ("evaluate",), choices=("pca", "tsne")),
     Option("faces", "bool", True, "Face thumbnails in reports (False: a report to share).", ("classify",), ("evaluate",),
-           negate_help="With --report: leave face thumbnails out (a report to share).",
-           negate="--no-faces"),
-    Option("progress", "bool", True, "Show a progress bar over folds (stderr).", _BOTH, ("evaluate", "fit"), negate="--quiet", short="-q",
+           negate_help="With `report`: leave face thumbnails out (a report to share).",
+           negate="no-faces"),
+    Option("progress", "bool", True, "Show a progress bar over folds (stderr).", _BOTH, ("evaluate", "fit"), negate="quiet", short="q",
            negate_help="No progress bar."),
 ])
 

@@ -162,7 +162,7 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
 
 
 def _metric(metric: str | None, regression: bool) -> str:
-    from .regression_metrics import REGRESSION_METRICS
+    from .regression.metrics import REGRESSION_METRICS
 
     if metric is None:
         return "ccc" if regression else "balanced_accuracy"

@@ -89,7 +89,7 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
         cfg = replace(cfg, engine="sklearn")
     datasets, split = build_datasets(plan)
     ds = datasets[0]
-    runs = read_features(o.cache, ds.key).runs
+    runs = read_features(o.cache, ds.key, vectors=False).runs  # provenance only: the vectors are in ds
     weights = runs[-1].get("weights", {}).get(ds.spec["backbone"], {})
     if plan.targets:
         model = _fit_regressor(plan, ds, replace(cfg, split=split), weights, model_format(out))
@@ -164,8 +164,8 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "curve": None if plan.curve is None else plan.curve.as_dict(),
         "insight": o.insight,
         "faces": o.faces,
-        "memory": {"in_memory": ds.plan.in_memory, "max_memory": o.max_memory, "budget_bytes": ds.plan.budget,
-                   "need_bytes": ds.plan.need, "block_rows": None if ds.plan.in_memory else ds.plan.block_rows},
+        "memory": {"in_memory": ds.memory.in_memory, "max_memory": o.max_memory, "budget_bytes": ds.memory.budget,
+                   "need_bytes": ds.memory.need, "block_rows": None if ds.memory.in_memory else ds.memory.block_rows},
         "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "argv": sys.argv[1:],

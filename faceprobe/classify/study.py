@@ -27,7 +27,7 @@ def _fuse(parts: list[Dataset], name: str) -> Dataset:
         raise OptionError("key", name, "a fusion needs its keys' matrices in memory; raise `max_memory`")
     base = parts[0]
     return Dataset(name, np.hstack([p.X for p in parts]), base.y, base.groups, base.sha256, base.paths,
-                   {"fusion": [p.spec for p in parts]}, {}, list(base.notes), base.plan, base.columns)
+                   {"fusion": [p.spec for p in parts]}, {}, list(base.notes), base.memory, base.columns)
 
 
 def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:

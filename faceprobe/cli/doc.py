@@ -61,7 +61,7 @@ def option_tables() -> list[str]:
         out += [f"## {table.stage}", "", "| option | flag | commands | API | default | allowed | cannot combine with | needs |",
                 "|---|---|---|---|---|---|---|---|"]
         for o in table:
-            flag = f"`{o.cli_flag}`" + (f" `{o.short}`" if o.short else "") if o.commands else "-"
+            flag = f"`{o.cli_flag}`" + (f" `{o.cli_short}`" if o.short else "") if o.commands else "-"
             conflicts = ", ".join(f"`{n}`" for n, _ in o.conflicts)
             needs = ", ".join(f"`{n}`" for n, _ in o.requires)
             out.append(f"| `{o.name}` | {flag} | {', '.join(o.commands) or '-'} | {', '.join(o.api) or '-'} | "

@@ -1,7 +1,8 @@
 """Command-line entry points: ``faceprobe`` (all commands), ``featurize`` and ``classify``.
 
-Commands live next to the code they drive (``featurize/command.py``, ``cache/command.py``,
-``classify/command.py``); this module only assembles them. Heavy imports happen inside the
+Each command group has its module in this package (``featurize.py``, ``classify.py``, ``cache.py``,
+...), its flags made from the stage's option table (:mod:`faceprobe.cli.options`); this module only
+assembles them. Heavy imports happen inside the
 commands, so ``--help`` answers at once.
 """
 

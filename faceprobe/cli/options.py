@@ -18,7 +18,7 @@ _CLICK_TYPES = {"int": int, "float": float, "str": str}
 
 
 def _decls(o: Option) -> list[str]:
-    return [o.cli_flag, *([o.short] if o.short else []), o.name]
+    return [o.cli_flag, *([o.cli_short] if o.short else []), o.name]
 
 
 def _click_option(o: Option):
@@ -28,7 +28,7 @@ def _click_option(o: Option):
     kw = {"help": flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
     if o.kind == "bool":
         if o.negate:
-            return click.option(*_decls(o), is_flag=True, flag_value=False, default=True, help=o.negate_help)
+            return click.option(*_decls(o), is_flag=True, flag_value=False, default=True, help=flags_in(o.negate_help, flag_map()))
         return click.option(*_decls(o), is_flag=True, default=o.default, help=kw["help"])
     if o.kind == "values" or o.repeat:
         return click.option(*_decls(o), multiple=True, default=o.default or (), callback=_repeated(o), **kw)

@@ -22,7 +22,7 @@ from ..cache.journal import Part, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
 from .backbones.resolve import key_spec, record_resolution, request_id
-from .engine.cores import plan_cores, torch_threads, usable_cores
+from .engine.cores import share_cores, torch_threads, usable_cores
 from .plan import FeaturizePlan
 from .summary import ComputeReport
 
@@ -94,11 +94,11 @@ def _runner_groups(p: FeaturizePlan) -> dict[str, tuple[list[str], str]]:
 
 def _load_models(p: FeaturizePlan, report: ComputeReport) -> _Models:
     from .backbones.load import load_outputs
-    from .engine.device import plan_execution
+    from .engine.device import device_setup
     from .engine.runner import FeatureRunner
 
     cfg = p.config
-    plan = plan_execution(cfg.device, cfg.precision)
+    plan = device_setup(cfg.device, cfg.precision)
     report.device, report.precision = plan.device, plan.precision
     batch_size = cfg.batch_size or plan.default_batch_size
     loaded, runners, recs, members, columns = {}, {}, {}, {}, {}
@@ -157,7 +157,7 @@ def compute(p: FeaturizePlan) -> ComputeReport:
         return report
     jobs = [Job(i, p.refs[s], s) for i, s in enumerate(todo)]
     dataset = FaceDataset(jobs, p.request.recipe, m.transforms)
-    cores = plan_cores(m.plan.is_cuda, p.request.recipe.cropper.detector, p.config.cores or usable_cores(), p.config.workers)
+    cores = share_cores(m.plan.is_cuda, p.request.recipe.cropper.detector, p.config.cores or usable_cores(), p.config.workers)
     loader = DataLoader(
         dataset, batch_size=m.batch_size, shuffle=False, num_workers=cores.workers, collate_fn=collate,
         pin_memory=m.plan.pin_memory, worker_init_fn=worker_init if cores.workers else None,

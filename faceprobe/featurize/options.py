@@ -88,18 +88,18 @@ def _shard(value) -> str | None:
 
 
 _CACHE = Option("cache", "str", "features.h5", "HDF5 feature cache (predict: used, and filled, for the new images).",
-                ("featurize", "predict"), (), short="-c")
+                ("featurize", "predict"), (), short="c")
 _ROOT = Option("root", "str", None, "Folder that relative manifest paths start from (default: the manifest's folder).",
                ("featurize", "predict"), (*_API, "predict"))
 _PATH_COL = Option("path_col", "str", "path", "Manifest column of image paths.", ("featurize", "predict"), (*_API, "predict"))
 _PROGRESS = Option("progress", "bool", True, "Show a progress bar (stderr).", ("featurize", "predict"), (*_API, "predict"), negate_help="No progress bar.",
-                   negate="--quiet", short="-q")
+                   negate="quiet", short="q")
 
 FEATURIZE = OptionTable("featurize", [
     Option("backbones", "values", (), "Backbone requests (efficientnet_lite0, resnet50@layer3, timm/NAME); several in one pass "
-           "(see faceprobe backbones).", _BOTH, (), flag="--backbone", short="-b"),
+           "(see faceprobe backbones).", _BOTH, (), flag="backbone", short="b"),
     Option("weights", "values", ("DEFAULT",), "DEFAULT, a weights name (IMAGENET1K_V2), a state-dict FILE, or none (random, "
-           "`seed`); once, or once per backbone.", _BOTH, _API, short="-w"),
+           "`seed`); once, or once per backbone.", _BOTH, _API, short="w"),
     _CACHE, _ROOT, _PATH_COL,
     Option("label_col", "str", "label", "Manifest column of labels.", _BOTH, _API),
     Option("subject_col", "str", "subject", "Manifest column of subjects (optional column).", _BOTH, _API),
@@ -109,7 +109,7 @@ FEATURIZE = OptionTable("featurize", [
     Option("frames", "str", None, "Frames of each video (.mp4, .avi, .mov, .mkv) that become rows (default all); subject and "
            "sequence default to the video.", _BOTH, _API, metavar="all|every:N|fps:F|count:K"),
     Option("crop", "str", "none", _crop_help, _BOTH, _API, choices=_names(".faces.base", "CROPPERS")),
-    Option("crop_params", "object", (), _crop_param_help, _BOTH, _API, flag="--crop-param", check=_crop_params, repeat=True,
+    Option("crop_params", "object", (), _crop_param_help, _BOTH, _API, flag="crop-param", check=_crop_params, repeat=True,
            type_text="dict or sequence of str"),
     Option("margin", "float", 0.2, "Fraction of the face box added on each side.", _BOTH, _API, low=0),
     Option("no_face", "str", "keep", "When no face is found: keep the whole image, or skip it.", _BOTH, _API,
@@ -137,7 +137,7 @@ FEATURIZE = OptionTable("featurize", [
            (), _API),
     Option("seed", "int", 0, "Seed of random weights (`weights=none`).", _BOTH, _API, low=0),
     Option("accept_licences", "values", (), "Accept the restrictive licence of a zoo network (face/NAME), shown when it is first "
-           "asked for.", _BOTH, _API, flag="--accept-licence", metavar="NAME"),
+           "asked for.", _BOTH, _API, flag="accept-licence", metavar="NAME"),
     Option("strict", "bool", False, "Stop at the first bad image instead of recording and skipping it.", _BOTH, _API),
     Option("start_method", "str", "auto", "How decode/crop workers start: auto (fork where the cropper and every image allow "
            "it, else fork server), fork, forkserver or spawn.", (), _API, choices=START_METHODS),

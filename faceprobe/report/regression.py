@@ -9,7 +9,7 @@ import base64
 import html
 
 from ..classify.records import cell, fold_records
-from ..classify.regression_metrics import REGRESSION_METRICS
+from ..classify.regression.metrics import REGRESSION_METRICS
 from .tables import grid_lines
 from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_tables
 

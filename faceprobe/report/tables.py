@@ -17,7 +17,7 @@ COLUMNS = ["key", "head", "metric", "mean", "std", "folds", "p_vs_best", "p_holm
 
 
 def _regression(metric: str) -> bool:
-    from ..classify.regression_metrics import REGRESSION_METRICS
+    from ..classify.regression.metrics import REGRESSION_METRICS
 
     return metric in REGRESSION_METRICS
 
@@ -30,7 +30,7 @@ def figure(metric: str, v: float) -> str:
 def metric_title(metric: str) -> str:
     """``balanced_accuracy (%)``, ``mae (lower is better)``."""
     if _regression(metric):
-        from ..classify.regression_metrics import REGRESSION_METRICS
+        from ..classify.regression.metrics import REGRESSION_METRICS
 
         return f"{metric} ({REGRESSION_METRICS[metric]} is better)"
     return f"{metric} (%)"

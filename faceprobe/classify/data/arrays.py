@@ -7,7 +7,7 @@ import numpy as np
 
 from ...errors import OptionError
 from .dataset import Dataset
-from .diskrows import plan_memory
+from .diskrows import choose_memory
 
 __all__ = ["dataset_from_arrays"]
 
@@ -56,4 +56,4 @@ def dataset_from_arrays(X, y, groups=None, *, paths=None, columns: dict | None =
     paths = np.asarray([str(i) for i in range(n)] if paths is None else paths).astype(str)
     cols.setdefault("subject", groups)
     return Dataset(key=key, X=X, y=y, groups=groups, sha256=paths, paths=paths, spec=spec or {"source": "arrays"},
-                   plan=plan_memory(n, X.shape[1]), columns=cols)
+                   memory=choose_memory(n, X.shape[1]), columns=cols)

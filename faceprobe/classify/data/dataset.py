@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...cache.store import read_features, read_images
-from ...cache.tools import list_keys, resolve_key
 from ...cache.join import image_rows
+from ...cache.reader import CacheReader
 from ...errors import FaceprobeError, OptionError
 from .columns import apply_where, image_columns
-from .diskrows import DiskMatrix, MemoryPlan, plan_memory
+from .diskrows import DiskMatrix, MemoryChoice, choose_memory
 
 __all__ = ["Dataset", "load_dataset", "parse_class_map"]
 
@@ -39,7 +38,7 @@ class Dataset:
         The feature key's spec (provenance).
     notes : list of str
         What was dropped or merged, for the report.
-    plan : MemoryPlan or None
+    memory : MemoryChoice or None
         Why ``X`` is in memory or on disk.
     columns : dict of str -> ndarray of str
         ``subject`` and the extra columns the source gave (``view``, ``sequence``, ``Usage``),
@@ -57,7 +56,7 @@ class Dataset:
     spec: dict
     views: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
-    plan: MemoryPlan | None = None
+    memory: MemoryChoice | None = None
     columns: dict = field(default_factory=dict)
     fixed: object = None
 
@@ -75,7 +74,7 @@ class Dataset:
             return DiskMatrix(m.cache, m.key, m.rows[idx], m.dim, m.block_rows) if isinstance(m, DiskMatrix) else m[idx]
 
         return Dataset(self.key, take(self.X), self.y[idx], self.groups[idx], self.sha256[idx], self.paths[idx], self.spec,
-                       {v: take(m) for v, m in self.views.items()}, list(self.notes), self.plan,
+                       {v: take(m) for v, m in self.views.items()}, list(self.notes), self.memory,
                        {c: v[idx] for c, v in self.columns.items()})
 
 
@@ -135,7 +134,7 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         Also load the augmented views of the key (same backbone, weights, crop).
     max_memory : int or None
         Memory budget in bytes (None: half the available memory). When evaluating in memory
-        would need more (see :func:`~faceprobe.classify.data.diskrows.plan_memory`), ``X`` and the
+        would need more (see :func:`~faceprobe.classify.data.diskrows.choose_memory`), ``X`` and the
         views stay on disk and are read in blocks.
     jobs : int, default=1
         Parallel folds planned (each holds copies in memory).
@@ -151,12 +150,22 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         One row per distinct image content, sorted by path (deterministic); images listed
         under several paths appear once, so no copy of a test image can sit in training.
     """
-    key = resolve_key(cache, key)
-    fm = read_features(cache, key, vectors=False)
-    view_keys = _view_keys(cache, fm.spec) if with_views else []
-    plan = plan_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
-    finite = _finite_rows(cache, fm, plan)
-    images = read_images(cache)
+    with CacheReader(cache) as reader:  # one open of the cache for the whole load
+        key = reader.resolve_key(key)
+        fm = reader.features(key, vectors=False)
+        view_keys = _view_keys(reader, fm.spec) if with_views else []
+        plan = choose_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
+        vectors = reader.vectors(key) if plan.in_memory else None
+        images = reader.images()
+        views = _load_views(reader, view_keys, plan) if with_views else []
+    return _joined(cache, key, fm, vectors, images, views, plan, where=where, classes=classes, min_count=min_count,
+                   regression=regression, with_views=with_views)
+
+
+def _joined(cache: str, key: str, fm, vectors, images: dict, views: list, plan: MemoryChoice, *, where, classes, min_count,
+            regression: bool, with_views: bool) -> Dataset:
+    """The dataset of one key: the image table joined with the key's rows, filtered, classes mapped."""
+    finite = _finite_rows(cache, fm, vectors, plan)
     notes: list[str] = []
     conflicted = _conflicting_contents(images, notes)
     img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=not regression, one_per_content=True)
@@ -175,16 +184,16 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
     img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
     if len(set(y)) < 2 and not regression:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
-    X = fm.vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
+    X = vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
     if not plan.in_memory:
         notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
     sha256 = np.asarray(fm.sha256[rows]).astype(str)
-    if with_views and not view_keys:
+    if with_views and not views:
         raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with `augment=hflip,...`")
     return Dataset(
         key=key, X=X, y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
         sha256=sha256, paths=np.asarray(images["path"][img_idx]).astype(str), spec=fm.spec,
-        views=_load_views(cache, view_keys, sha256, plan) if with_views else {}, notes=notes, plan=plan, columns=columns,
+        views=_aligned_views(cache, views, sha256, plan), notes=notes, memory=plan, columns=columns,
     )
 
 
@@ -214,11 +223,10 @@ def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: 
         notes.append(f"left out {unusable} images without a usable vector (no face found with `no_face=skip`, or non-finite values)")
 
 
-def _finite_rows(cache: str, fm, plan: MemoryPlan) -> np.ndarray:
-    """Per row of the key: finite (False for the NaN rows of faces not found); loads the vectors in memory plans."""
+def _finite_rows(cache: str, fm, vectors, plan: MemoryChoice) -> np.ndarray:
+    """Per row of the key: finite (False for the NaN rows of faces not found)."""
     if plan.in_memory:
-        fm.vectors = read_features(cache, fm.key).vectors
-        return np.isfinite(fm.vectors).all(axis=1)
+        return np.isfinite(vectors).all(axis=1)
     everything = DiskMatrix(cache, fm.key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
     finite = np.zeros(len(fm.sha256), dtype=bool)
     for pos, _ in everything.blocks(everything.rows):
@@ -238,26 +246,30 @@ def _keep_classes(y: np.ndarray, min_count: int, notes: list) -> np.ndarray:
     return keep
 
 
-def _view_keys(cache: str, spec: dict) -> list[str]:
+def _view_keys(reader: CacheReader, spec: dict) -> list[str]:
     """Keys of the augmented views made with the same backbone, weights and preprocessing as ``spec``."""
     def base(s: dict) -> dict:
         return {k: v for k, v in s.items() if k not in ("view", "view_params")}
 
-    return [info["key"] for info in list_keys(cache)
-            if info["view"] != "orig" and info["backbone"] == spec["backbone"]
-            and base(read_features(cache, info["key"], vectors=False).spec) == base(spec)]
+    return [info["key"] for info in reader.keys()
+            if info["view"] != "orig" and info["backbone"] == spec["backbone"] and base(reader.spec(info["key"])) == base(spec)]
 
 
-def _load_views(cache: str, keys: list[str], sha: np.ndarray, plan: MemoryPlan) -> dict:
-    views = {}
-    for key in keys:
-        vm = read_features(cache, key, vectors=plan.in_memory)
+def _load_views(reader: CacheReader, keys: list[str], plan: MemoryChoice) -> list:
+    """Each view key's rows (and vectors, when in memory), read from the open cache."""
+    return [(reader.features(k, vectors=False), reader.vectors(k) if plan.in_memory else None) for k in keys]
+
+
+def _aligned_views(cache: str, views: list, sha: np.ndarray, plan: MemoryChoice) -> dict:
+    """Each view's vectors aligned with the dataset's rows (NaN, or disk row -1, where a view is missing)."""
+    out = {}
+    for vm, vectors in views:
         row_of = {s: i for i, s in enumerate(vm.sha256)}
         disk = np.array([row_of.get(s, -1) for s in sha], dtype=np.int64)
         if plan.in_memory:
-            out = np.full((len(sha), vm.dim), np.nan, dtype=np.float32)
-            out[disk >= 0] = vm.vectors[disk[disk >= 0]]
+            m = np.full((len(sha), vm.dim), np.nan, dtype=np.float32)
+            m[disk >= 0] = vectors[disk[disk >= 0]]
         else:
-            out = DiskMatrix(cache, key, disk, vm.dim, plan.block_rows)
-        views[vm.spec["view"]] = out
-    return views
+            m = DiskMatrix(cache, vm.key, disk, vm.dim, plan.block_rows)
+        out[vm.spec["view"]] = m
+    return out

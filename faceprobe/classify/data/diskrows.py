@@ -19,7 +19,7 @@ import numpy as np
 from ...cache.layout import open_cache
 from ...errors import OptionError
 
-__all__ = ["DiskMatrix", "RowSet", "MemoryPlan", "parse_size", "format_size", "plan_memory", "available_memory"]
+__all__ = ["DiskMatrix", "RowSet", "MemoryChoice", "parse_size", "format_size", "choose_memory", "available_memory"]
 
 MIN_BLOCK_ROWS = 64
 MAX_BLOCK_ROWS = 65536
@@ -61,7 +61,7 @@ def available_memory() -> int:
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
+class MemoryChoice:
     """Whether the feature matrix is loaded, and why.
 
     Attributes
@@ -89,7 +89,7 @@ class MemoryPlan:
                 f"in memory) is over `max_memory={format_size(self.budget)}`")
 
 
-def plan_memory(n: int, d: int, *, views: int = 0, jobs: int = 1, budget: int | None = None) -> MemoryPlan:
+def choose_memory(n: int, d: int, *, views: int = 0, jobs: int = 1, budget: int | None = None) -> MemoryChoice:
     """Decide between an in-memory and a block-streamed evaluation.
 
     Parameters
@@ -116,7 +116,7 @@ def plan_memory(n: int, d: int, *, views: int = 0, jobs: int = 1, budget: int | 
     # a block in float64, its transformed copies, and knn's block x block distances with their indices
     block = min(per_job // (d * 8 * 6), math.isqrt(per_job // 32))
     block = int(min(MAX_BLOCK_ROWS, max(MIN_BLOCK_ROWS, block)))
-    return MemoryPlan(in_memory=need <= budget, need=need, budget=budget, block_rows=block, matrix_bytes=matrix)
+    return MemoryChoice(in_memory=need <= budget, need=need, budget=budget, block_rows=block, matrix_bytes=matrix)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ..threads import thread_map
+from .threads import thread_map
 from .registry import EngineBuild
 
 __all__ = ["ONEDAL", "CUML", "spread_svm", "spread_predict", "Cast", "Coded", "RowBlocks"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from ..threads import thread_map
+from .threads import thread_map
 
 __all__ = ["PairwiseSVC", "BLOCK_ROWS", "resolved_gamma"]
 

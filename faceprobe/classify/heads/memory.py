@@ -1,7 +1,7 @@
 """Memory of heads: what a fit will need (checked before work) and what it took (reported).
 
 :func:`head_need` estimates the working memory of one head's fit and prediction from the
-fold's size, on top of the feature matrix that :func:`~faceprobe.classify.data.diskrows.plan_memory`
+fold's size, on top of the feature matrix that :func:`~faceprobe.classify.data.diskrows.choose_memory`
 already counts (a head registered by a plug-in gets a generic estimate). :class:`PeakRSS`
 samples the process's resident memory while a head runs, for ``peak_rss_bytes`` in results.
 """

@@ -15,7 +15,7 @@ from ..evaluate import FoldTask, check_grid, fold_workers, row_limits, run_fold_
 from ..heads.memory import PeakRSS
 from ..heads.registry import head_grid
 from ..protocols.splits import make_splits
-from ..regression_metrics import REGRESSION_METRICS, regression_figures
+from .metrics import REGRESSION_METRICS, regression_figures
 from .figures import fold_figures, head_figures
 
 __all__ = ["TargetSpec", "evaluate_target", "fit_rows", "fit_head", "prep_steps", "choose_params", "target_splits"]
@@ -204,7 +204,7 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
     dict
         The shape classify's ``evaluate`` returns (``heads``, ``rows``, ``subjects``, ``splits``,
         ``notes``; ``classes`` empty): per head the ``summary`` (mean and std of each figure of
-        :data:`~faceprobe.classify.regression_metrics.REGRESSION_METRICS`), ``pooled`` figures,
+        :data:`~faceprobe.classify.regression.metrics.REGRESSION_METRICS`), ``pooled`` figures,
         ``per_subject`` errors, ``bins`` when asked, and the fold records with predictions.
     """
     from joblib import delayed

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import SUMMARY_METRICS, confusion_metrics
-from ..regression_metrics import REGRESSION_METRICS, regression_figures
+from .metrics import REGRESSION_METRICS, regression_figures
 from .targets import bin_labels, bin_names
 
 __all__ = ["fold_figures", "head_figures", "BIN_METRICS"]

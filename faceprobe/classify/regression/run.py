@@ -9,7 +9,7 @@ import numpy as np
 
 from ...errors import FaceprobeError, OptionError
 from ..records import flatten
-from ..regression_metrics import REGRESSION_METRICS
+from .metrics import REGRESSION_METRICS
 from ..study import grid_cells
 from .evaluate import TargetSpec, evaluate_target
 from .figures import clip_figures

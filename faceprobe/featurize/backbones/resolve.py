@@ -83,10 +83,6 @@ def cached_resolution(resolutions: dict, name: str, weights: str, seed: int) -> 
     return rec
 
 
-def transform_of(rec: dict) -> TransformSpec:
-    return TransformSpec.from_dict(rec["transform"])
-
-
 def output_of(name: str) -> str:
     """What a request's vector is, as recorded in its feature key."""
     r = parse_request(name)

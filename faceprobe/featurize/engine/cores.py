@@ -6,7 +6,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-__all__ = ["CorePlan", "plan_cores", "torch_threads", "usable_cores"]
+__all__ = ["CoreShare", "share_cores", "torch_threads", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -15,7 +15,7 @@ def usable_cores() -> int:
 
 
 @dataclass(frozen=True)
-class CorePlan:
+class CoreShare:
     """Attributes
     ----------
     workers : int
@@ -30,7 +30,7 @@ class CorePlan:
     torch_threads: int | None
 
 
-def plan_cores(cuda: bool, detector: bool, cores: int, workers: int | None = None) -> CorePlan:
+def share_cores(cuda: bool, detector: bool, cores: int, workers: int | None = None) -> CoreShare:
     """Size the worker pool to the cores the model leaves over, and the model to the rest.
 
     Measured on the dev faces (2 cores): decoding and resizing a face costs about 1/14 of a
@@ -51,10 +51,10 @@ def plan_cores(cuda: bool, detector: bool, cores: int, workers: int | None = Non
         ``--workers``; None chooses.
     """
     if cuda:
-        return CorePlan(min(8, cores) if workers is None else workers, None)
+        return CoreShare(min(8, cores) if workers is None else workers, None)
     if workers is None:
         workers = max(1, cores // 2) if detector else cores // 16
-    return CorePlan(workers, max(1, cores - workers) if workers else cores)
+    return CoreShare(workers, max(1, cores - workers) if workers else cores)
 
 
 @contextlib.contextmanager

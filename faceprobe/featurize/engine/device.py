@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ...errors import OptionError
 from ...registry import Choice, Registry
 
-__all__ = ["PRECISIONS", "ExecutionPlan", "cpu_info", "plan_execution"]
+__all__ = ["PRECISIONS", "DeviceSetup", "cpu_info", "device_setup"]
 
 PRECISIONS: Registry[Choice] = Registry("precision", "precision")
 PRECISIONS.register("auto", Choice("fp16 on CUDA, bf16 on CPUs with native bf16 (AMX, AVX512-BF16), else fp32; "
@@ -39,7 +39,7 @@ def cpu_info() -> dict:
 
 
 @dataclass(frozen=True)
-class ExecutionPlan:
+class DeviceSetup:
     """Where and how the forward pass runs.
 
     Attributes
@@ -68,7 +68,7 @@ class ExecutionPlan:
         return 128 if self.is_cuda else 16
 
 
-def plan_execution(device: str = "auto", precision: str = "auto") -> ExecutionPlan:
+def device_setup(device: str = "auto", precision: str = "auto") -> DeviceSetup:
     """Resolve ``--device`` and ``--precision``.
 
     ``auto`` device: the first CUDA GPU if any, else the CPU. ``auto`` precision: fp16 on CUDA;
@@ -104,4 +104,4 @@ def plan_execution(device: str = "auto", precision: str = "auto") -> ExecutionPl
         raise OptionError("precision", "fp16", "needs a CUDA device; on CPU use bf16 or fp32")
     if precision == "bf16" and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise OptionError("precision", "bf16", f"{torch.cuda.get_device_name(dev)} has no bf16 support; use fp16")
-    return ExecutionPlan(str(dev), precision, dev.type == "cuda")
+    return DeviceSetup(str(dev), precision, dev.type == "cuda")

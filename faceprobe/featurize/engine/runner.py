@@ -7,7 +7,7 @@ import contextlib
 import numpy as np
 
 from ..backbones.base import LoadedBackbone
-from .device import ExecutionPlan
+from .device import DeviceSetup
 
 __all__ = ["FeatureRunner", "FIDELITY_COSINE"]
 
@@ -24,10 +24,10 @@ class FeatureRunner:
     Parameters
     ----------
     backbone : LoadedBackbone
-    plan : ExecutionPlan
+    plan : DeviceSetup
     """
 
-    def __init__(self, backbone: LoadedBackbone, plan: ExecutionPlan, pad_to: int = 32):
+    def __init__(self, backbone: LoadedBackbone, plan: DeviceSetup, pad_to: int = 32):
         import torch
 
         self.backbone = backbone

@@ -5,7 +5,7 @@ and Lin's concordance correlation coefficient CCC (higher is better). Pain-inten
 McMaster, PSPI) reports MAE, RMSE, r and ICC; valence and arousal work (AffectNet, Aff-Wild2)
 reports CCC, which, unlike r, falls when predictions are shifted or scaled away from the truth.
 
-This module computes them; wiring them into classify (``--target``) is issue 26's work.
+This module computes them; classify's ``target`` option (:mod:`faceprobe.classify.regression`) reports them.
 """
 
 from __future__ import annotations
