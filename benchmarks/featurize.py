@@ -187,7 +187,7 @@ def main() -> None:
             if path.exists():
                 path.unlink()
             c = FeaturizeConfig(source=str(sub), backbones=which, weights=[BACKBONES[n] for n in which], cache=str(path), root=str(root),
-                                crop=CropSpec(crop), batch_size=args.batch_size, progress=False, compile="none")
+                                crop_spec=CropSpec(crop), batch_size=args.batch_size, progress=False, compile="none")
             return timed_featurize(c)[0]
         if crop == "none":
             separate = sum(first_run_seconds.values())

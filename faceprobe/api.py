@@ -111,7 +111,7 @@ def evaluate(data, key=None, *, y=None, groups=None, options=None, **given) -> R
     given = _renamed(given, "evaluate")
     CLASSIFY.unknown(given, "evaluate")
     base = options if options is not None else ClassifyOptions()
-    cache, datasets, target = _data_source(data, key, y, groups, given.get("target", base.target) or None)
+    cache, datasets, target = _data_source(data, key, y, groups, given.pop("target", base.target) or None)
     opts = replace(base, **given, cache=cache, key=key if key is not None else base.key, target=target or ())
     return Results(run_classify(opts, datasets))
 
@@ -270,7 +270,8 @@ def _signatures() -> None:
         name = func.__name__
         leading = [p for p in inspect.signature(func).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
         func.__signature__ = table.signature(name, leading)
-        body = "\n".join("    " + line if line else line for line in table.parameters_section(name).splitlines())
+        section = table.parameters_section(name, registries=table is CLASSIFY)  # featurize's registries stay unimported
+        body = "\n".join("    " + line if line else line for line in section.splitlines())
         func.__doc__ = func.__doc__.replace("{options}", body)
 
 

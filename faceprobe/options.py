@@ -230,7 +230,7 @@ class OptionTable:
         fields = [(o.name, object, dataclasses.field(default=o.default)) for o in self]
         cls = dataclasses.make_dataclass(name, fields, frozen=True, kw_only=True, namespace=dict(namespace or {}))
         cls.__module__ = module
-        cls.__doc__ = doc + "\n\n" + self.parameters_section()
+        cls.__doc__ = doc + "\n\n" + self.parameters_section(registries=False)
         return cls
 
     def unknown(self, given: Mapping, function: str) -> None:
@@ -265,12 +265,17 @@ class OptionTable:
                 if other not in values or not self[other].given(values[other]):
                     raise OptionError(o.name, _shown(values[o.name]), f"needs `{other}`: {why}")
 
-    def parameters_section(self, function: str | None = None) -> str:
-        """A numpydoc ``Parameters`` body for the options (of one API function, or all)."""
+    def parameters_section(self, function: str | None = None, *, registries: bool = True) -> str:
+        """A numpydoc ``Parameters`` body for the options (of one API function, or all).
+
+        ``registries=False`` leaves out help texts read from registries (they import the
+        registering modules): the entry then points to docs/cli.md, which lists them.
+        """
         lines = []
         for o in (self.of_api(function) if function else self):
             lines.append(f"{o.name} : {o.type_line()}")
-            lines += ["    " + line for line in _wrap(o.help_text(), 88)]
+            text = o.help_text() if registries or not callable(o.help) else "The registered entries: see docs/cli.md."
+            lines += ["    " + line for line in _wrap(text, 88)]
         return "\n".join(lines)
 
     def signature(self, function: str, leading: list[inspect.Parameter]) -> inspect.Signature:

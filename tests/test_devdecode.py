@@ -108,7 +108,7 @@ def test_auto_stays_on_the_cpu_without_cuda_and_for_crops(tmp_path):
     assert s.decode == "cpu" and not s.notes
     from faceprobe.featurize.faces.crop import CropSpec
 
-    s, _ = _run(root, tmp_path, "crop", "device", crop=CropSpec(equalize=True))
+    s, _ = _run(root, tmp_path, "crop", "device", crop_spec=CropSpec(equalize=True))
     assert s.decode == "cpu" and "run on the CPU" in s.notes[0]
 
 

@@ -135,8 +135,8 @@ def test_two_backbones_and_views_share_one_pass(image_folder: Path, tmp_path: Pa
 
 def test_haar_crop_settings_are_part_of_the_key(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    a = featurize(config(image_folder, cache, crop=CropSpec("haar", 0.2, "keep")))
-    b = featurize(config(image_folder, cache, crop=CropSpec("haar", 0.2, "skip")))
+    a = featurize(config(image_folder, cache, crop_spec=CropSpec("haar", 0.2, "keep")))
+    b = featurize(config(image_folder, cache, crop_spec=CropSpec("haar", 0.2, "skip")))
     assert a.keys != b.keys
     assert a.no_face == 12  # synthetic blobs are not faces: recorded per image
     skipped = read_features(str(cache), b.keys[0])

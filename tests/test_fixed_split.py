@@ -69,7 +69,7 @@ def test_fixed_split_is_reproducible(fer_cache):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(split_col="Usage", train="Training", test="PrivateTest", cv=5), r"cv=5: cannot be combined with a fixed split"),
+    (dict(split_col="Usage", train="Training", test="PrivateTest", cv=5), r"cv=5: cannot be combined with `split_col=Usage`: a fixed split is one fit"),
     (dict(split_col="Usage", train="Training", test="Nope"), r"test=.Nope.: Usage has no value 'Nope'; it has: PrivateTest, PublicTest, Training"),
     (dict(split_col="Usage", train="Training", test="Training"), r"test=.Training.: Training is also given to `train`"),
     (dict(split_col="Usage", train="Training"), r"needs `train` and `test` values"),
@@ -88,7 +88,7 @@ def test_fixed_split_from_the_command_line(fer_cache, invoke):
     assert "metric (%) [95% CI]" in r.output and "without the twins" in r.output
     r = invoke("classify", "-c", fer_cache, "--head", "logreg", "--split-col", "Usage", "--train", "Training", "--test", "PrivateTest",
                "--holdout", 0.2)
-    assert r.exit_code == 1 and r.output.strip().startswith("Error: --holdout 0.2: cannot be combined with a fixed split")
+    assert r.exit_code == 1 and r.output.strip().startswith("Error: --holdout 0.2: cannot be combined with --split-col Usage: a fixed split is one fit")
 
 
 def test_real_faces_fixed_split_finds_resized_copies_as_near_twins(real_dir, tmp_path, featurize_cli):
