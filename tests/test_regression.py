@@ -139,8 +139,8 @@ def test_bad_targets_are_refused_before_work_naming_the_row_or_the_fold(tiny_tar
     assert r.exit_code == 1 and "--bins 0,1: expected at least three increasing edges" in r.output
     r = invoke("classify", "-c", c, "--target", "pain", "--bins", "5,6,7", "--cv", 3, "-q")
     assert r.exit_code == 1 and "--bins 5,6,7: row" in r.output and "outside 5..7" in r.output
-    for args, want in ((["--bins", "0,1,3"], "--bins 0,1,3: bins a continuous target; give --target too"),
-                       (["--target", "pain", "--balance", "undersample"], "--balance undersample: balances classes"),
+    for args, want in ((["--bins", "0,1,3"], "--bins 0,1,3: needs --target: bins a continuous target"),
+                       (["--target", "pain", "--balance", "undersample"], "--balance undersample: cannot be combined with --target pain: balances classes"),
                        (["--target", "pain", "--head", "svm"], "--head svm: not a regressor"),
                        (["--target", "pain", "--metric", "f1_macro"], "--metric f1_macro: is a classification metric"),
                        (["--metric", "ccc"], "--metric ccc: is a regression metric"),
