@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Mapping
 
 from .errors import OptionError
 
-__all__ = ["Option", "OptionTable", "KINDS"]
+__all__ = ["Option", "OptionTable", "KINDS", "strings_or_dict", "parsed_by"]
 
 KINDS = ("int", "float", "str", "bool", "values", "object")
 """An option's kind: a number, a string, a flag, ``values`` (one string or a sequence of strings;
@@ -182,6 +182,26 @@ def _kind_refusal(kind: str, value) -> str | None:
                                                            and all(isinstance(v, str) for v in value))):
         return f"expected a string or a sequence of strings, got {type(value).__name__}"
     return None
+
+
+def strings_or_dict(expected: str) -> Callable[[object], str | None]:
+    """A ``check``: a dict, a sequence of strings, or None (nothing given); else ``expected``."""
+    def check(value) -> str | None:
+        if value is None or isinstance(value, dict) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+            return None
+        return expected
+    return check
+
+
+def parsed_by(parse: Callable[[object], object]) -> Callable[[object], str | None]:
+    """A ``check`` that runs the option's own parser and gives the reason its ``OptionError`` states."""
+    def check(value) -> str | None:
+        try:
+            parse(value)
+        except OptionError as exc:
+            return exc.why
+        return None
+    return check
 
 
 class OptionTable:

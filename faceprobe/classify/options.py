@@ -8,7 +8,7 @@ by :func:`~faceprobe.classify.plan.make_plan`) and the option table of docs/cli.
 
 from __future__ import annotations
 
-from ..options import Option, OptionTable
+from ..options import Option, OptionTable, parsed_by, strings_or_dict
 
 __all__ = ["CLASSIFY", "ClassifyOptions", "GROUPS", "BALANCE", "BACKENDS"]
 
@@ -49,28 +49,16 @@ def _head(value) -> str | None:
     return None
 
 
-def _params(value) -> str | None:
-    if isinstance(value, dict) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
-        return None
-    return "expected NAME=V1,V2 strings or a dict of name -> value(s)"
-
-
 def _bins(value) -> str | None:
     if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str)) for v in value)):
         return None
     return "expected edges such as 0,1,3,16"
 
 
-def _size(value) -> str | None:
+def _size(value):
     from .data.diskrows import parse_size
 
-    from ..errors import OptionError
-
-    try:
-        parse_size(value)
-    except OptionError as exc:
-        return exc.why
-    return None
+    return parse_size(value)
 
 
 def _not_blank(value) -> str | None:
@@ -139,7 +127,7 @@ CLASSIFY = OptionTable("classify", [
     Option("min_count", "int", 0, "Leave out classes with fewer images.", _BOTH, ("evaluate", "fit"), low=0),
     Option("augmented", "bool", False, "Add training images' augmented views (featurize's `augment`) to training folds.",
            _BOTH, ("evaluate", "fit")),
-    Option("params", "object", (), _param_help, _BOTH, ("evaluate", "fit"), flag="param", check=_params, repeat=True,
+    Option("params", "object", (), _param_help, _BOTH, ("evaluate", "fit"), flag="param", check=strings_or_dict("expected NAME=V1,V2 strings or a dict of name -> value(s)"), repeat=True,
            type_text="dict or sequence of str"),
     Option("pca", "int", None, "PCA components, fitted inside each training fold.", _BOTH, ("evaluate", "fit"), low=1),
     Option("seed", "int", 0, "Seed of splits, balancing and heads.", _BOTH, ("evaluate", "fit"), low=0),
@@ -157,7 +145,7 @@ CLASSIFY = OptionTable("classify", [
            "by); default balanced_accuracy, or ccc with `target`. Lower is better for mae and rmse.", _BOTH, ("evaluate", "fit"),
            choices=_metrics),
     Option("max_memory", "str", "auto", "Memory budget, e.g. 8G; past it knn and logreg read features from the cache in blocks, "
-           "other heads are refused. auto: half the free memory.", _BOTH, ("evaluate", "fit"), check=_size),
+           "other heads are refused. auto: half the free memory.", _BOTH, ("evaluate", "fit"), check=parsed_by(_size)),
     Option("bins", "object", None, "With `target`: also score the predictions as ordinal classes between these edges, e.g. "
            "0,1,3,16 for PSPI pain (no pain, trace, pain).", ("classify",), ("evaluate",), check=_bins, metavar="E0,E1,...",
            requires=(("target", "bins a continuous target"),), type_text="str, sequence of numbers or None"),

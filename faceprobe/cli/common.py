@@ -50,13 +50,13 @@ def echo_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def flag_notes(obj):
+def flag_notes(obj, flags: dict | None = None):
     """``obj`` (a results or summary dict) with every ``notes`` text naming CLI flags, not
     library parameters (see :func:`faceprobe.errors.flags_in`)."""
+    flags = flag_map() if flags is None else flags  # made once for the whole tree
     if isinstance(obj, dict):
-        flags = flag_map()
         return {k: ([flags_in(n, flags) if isinstance(n, str) else n for n in v] if k in ("notes", "note") and isinstance(v, list)
-                    else flags_in(v, flags) if k == "note" and isinstance(v, str) else flag_notes(v)) for k, v in obj.items()}
+                    else flags_in(v, flags) if k == "note" and isinstance(v, str) else flag_notes(v, flags)) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [flag_notes(v) for v in obj]
+        return [flag_notes(v, flags) for v in obj]
     return obj

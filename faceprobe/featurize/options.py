@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from ..options import Option, OptionTable
+from ..options import Option, OptionTable, parsed_by, strings_or_dict
 
 __all__ = ["FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
 
@@ -68,23 +68,10 @@ def _registry_help(module: str, registry: str, lead: str):
     return text
 
 
-def _crop_params(value) -> str | None:
-    if isinstance(value, dict) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
-        return None
-    return "expected NAME=VALUE strings or a dict"
-
-
-def _shard(value) -> str | None:
-    from ..errors import OptionError
+def _shard(value):
     from .config import parse_shard
 
-    if isinstance(value, tuple):
-        value = "/".join(map(str, value))
-    try:
-        parse_shard(value)
-    except OptionError as exc:
-        return exc.why
-    return None
+    return parse_shard("/".join(map(str, value)) if isinstance(value, tuple) else value)
 
 
 _CACHE = Option("cache", "str", "features.h5", "HDF5 feature cache (predict: used, and filled, for the new images).",
@@ -109,7 +96,8 @@ FEATURIZE = OptionTable("featurize", [
     Option("frames", "str", None, "Frames of each video (.mp4, .avi, .mov, .mkv) that become rows (default all); subject and "
            "sequence default to the video.", _BOTH, _API, metavar="all|every:N|fps:F|count:K"),
     Option("crop", "str", "none", _crop_help, _BOTH, _API, choices=_names(".faces.base", "CROPPERS")),
-    Option("crop_params", "object", (), _crop_param_help, _BOTH, _API, flag="crop-param", check=_crop_params, repeat=True,
+    Option("crop_params", "object", (), _crop_param_help, _BOTH, _API, flag="crop-param", repeat=True,
+           check=strings_or_dict("expected NAME=VALUE strings or a dict"),
            type_text="dict or sequence of str"),
     Option("margin", "float", 0.2, "Fraction of the face box added on each side.", _BOTH, _API, low=0),
     Option("no_face", "str", "keep", "When no face is found: keep the whole image, or skip it.", _BOTH, _API,
@@ -132,7 +120,7 @@ FEATURIZE = OptionTable("featurize", [
     Option("cores", "int", None, "CPU cores this run may use (forward threads plus decode workers); default: all cores of the "
            "process's affinity (torchrun ranks on one machine get an equal part each).", (), _API, low=1),
     Option("shard", "object", None, "i/n: compute only shard i (0-based) of n, split by content hash; merge shards with "
-           "faceprobe cache merge.", _BOTH, _API, check=_shard, metavar="I/N", type_text="str, (int, int) or None"),
+           "faceprobe cache merge.", _BOTH, _API, check=parsed_by(_shard), metavar="I/N", type_text="str, (int, int) or None"),
     Option("done_in", "values", (), "Other caches (read only) whose rows count as done, e.g. the main cache of a sharded job.",
            (), _API),
     Option("seed", "int", 0, "Seed of random weights (`weights=none`).", _BOTH, _API, low=0),
@@ -186,7 +174,7 @@ def resolve(source: str, options) -> "FeaturizeConfig":  # noqa: F821 - imported
     FEATURIZE.validate(given)
     steps = given.pop("preprocess")
     steps = parse_steps(steps if isinstance(steps, str) else ",".join(steps))
-    params = given.pop("crop_params")
+    params = given.pop("crop_params") or ()
     params = tuple(sorted(params.items())) if isinstance(params, dict) else parse_crop_params(given["crop"], params)
     crop = CropSpec(given.pop("crop"), given.pop("margin"), given.pop("no_face"), given.pop("equalize"), params, steps,
                     given.pop("align"))
