@@ -101,8 +101,8 @@ def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
     from .data.diskrows import format_size
     from .heads.memory import head_need
 
-    plan = getattr(ds, "plan", None)
-    if plan is None or not plan.in_memory:
+    memory = ds.memory
+    if memory is None or not memory.in_memory:
         return
     n = max(len(train) for _, train, _ in splits) * (1 + (len(ds.views) if cfg.augmented else 0))
     m = max(len(test) for _, _, test in splits)
@@ -111,9 +111,9 @@ def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
     for h in cfg.heads:
         spec = cfg.spec(h)
         engine = cfg.engine_for(spec, spec.merged(head_grid(spec, cfg.grid)[0])).name
-        need = plan.need + workers * head_need(h, engine, n, m, d, k, cores)
-        if need > plan.budget:
-            raise OptionError("max_memory", format_size(plan.budget), f"{h} on {engine} needs about {format_size(need)} for "
+        need = memory.need + workers * head_need(h, engine, n, m, d, k, cores)
+        if need > memory.budget:
+            raise OptionError("max_memory", format_size(memory.budget), f"{h} on {engine} needs about {format_size(need)} for "
                               f"{workers} fold(s) of {n} training rows x {d} at once (features included); give at least that, "
                               "or fewer parallel folds (jobs)")
 

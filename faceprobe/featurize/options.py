@@ -172,6 +172,9 @@ def resolve(source: str, options) -> "FeaturizeConfig":  # noqa: F821 - imported
 
     given = {f.name: getattr(options, f.name) for f in fields(options)}
     FEATURIZE.validate(given)
+    for o in FEATURIZE:  # one string is one value ("none" is not four letters); preprocess and augment take comma lists
+        if o.kind == "values" and o.name not in ("preprocess", "augment") and isinstance(given[o.name], str):
+            given[o.name] = (given[o.name],)
     steps = given.pop("preprocess")
     steps = parse_steps(steps if isinstance(steps, str) else ",".join(steps))
     params = given.pop("crop_params") or ()
