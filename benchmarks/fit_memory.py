@@ -1,6 +1,6 @@
 """Peak memory of ``faceprobe fit`` against the training matrix it fits (FER-2013's training-set shape).
 
-usage: python benchmarks/fit_memory.py WORK_DIR [--rows 28709] [--dim 1280] [--head logreg] > result.json
+usage: python benchmarks/fit_memory.py WORK_DIR [--rows 28709] [--dim 1280] [--head logreg] [--max-memory auto] > result.json
 
 Writes a synthetic cache of ROWS x DIM float32 vectors (7 classes, 500 subjects) into WORK_DIR
 once, then runs ``faceprobe.fit`` in a fresh process with one job and records the process's peak
@@ -28,7 +28,7 @@ def hwm(field):
             return int(line.split()[1]) * 1024
 import faceprobe.api, sklearn.linear_model, sklearn.svm, sklearn.preprocessing, sklearn.pipeline, h5py
 before = hwm("VmRSS")
-model = faceprobe.api.fit(sys.argv[1], sys.argv[2], sys.argv[3], jobs=1, cv=2, progress=False)
+model = faceprobe.api.fit(sys.argv[1], sys.argv[2], sys.argv[3], jobs=1, cv=2, progress=False, max_memory=sys.argv[4])
 print(json.dumps({"rss_after_imports": before, "peak": hwm("VmHWM"), "trained_rows": model["trained_rows"]}))
 """
 
@@ -57,17 +57,18 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=28709)
     ap.add_argument("--dim", type=int, default=1280)
     ap.add_argument("--head", default="logreg")
+    ap.add_argument("--max-memory", default="auto", help="faceprobe's max_memory: a size streams the rows from the cache")
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     cache = work / f"fit-{a.rows}x{a.dim}.h5"
     if not cache.exists():
         make_cache(cache, a.rows, a.dim)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(cache), a.head, str(work / "model.skops")], check=True,
+    out = subprocess.run([sys.executable, "-c", CHILD, str(cache), a.head, str(work / "model.skops"), a.max_memory], check=True,
                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     r = json.loads(out.stdout.strip().splitlines()[-1])
     matrix = a.rows * a.dim * 4
-    print(json.dumps({"rows": a.rows, "dim": a.dim, "head": a.head, "matrix_bytes": matrix, **r,
+    print(json.dumps({"rows": a.rows, "dim": a.dim, "head": a.head, "max_memory": a.max_memory, "matrix_bytes": matrix, **r,
                       "peak_over_matrix": round((r["peak"] - r["rss_after_imports"]) / matrix, 3),
                       "faceprobe": os.environ.get("PYTHONPATH", "installed")}, indent=1))
 

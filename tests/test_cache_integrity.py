@@ -13,6 +13,8 @@ from faceprobe.cache.tools import verify_cache
 from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
 from .conftest import TINY
+import numpy as np
+import faceprobe
 
 
 def _run(source, cache, **kw):
@@ -133,3 +135,89 @@ def test_interrupted_run_table_counts_agree_with_stored_rows(image_folder: Path,
         _run(image_folder, cache, batch_size=4)
     info = cache_info(str(cache))
     assert info["status"].get("ok", 0) == info["keys"][0]["rows"] == 4
+
+
+KEY = "toy.none.orig.0000000000"
+
+
+def _damage_first_vector_chunk(cache: Path) -> None:
+    with h5py.File(cache, "r") as f:
+        info = f["features"][KEY]["vectors"].id.get_chunk_info(0)
+    with open(cache, "r+b") as handle:
+        handle.seek(info.byte_offset + 16)
+        byte = handle.read(1)
+        handle.seek(info.byte_offset + 16)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_a_damaged_vector_chunk_is_one_line_in_classify_export_and_verify(synthetic_cache, tmp_path, invoke):
+    cache = synthetic_cache(tmp_path / "c.h5")
+    _damage_first_vector_chunk(cache)
+    assert any("fail their checksum" in p for p in verify_cache(str(cache)))
+    for args in (("classify", "-c", cache, "--head", "logreg", "--cv", 3), ("cache", "export", "-c", cache, "-o", tmp_path / "x.npz")):
+        r = invoke(*args)
+        assert r.exit_code == 1 and "Traceback" not in r.output and r.output.count("\n") == 1, r.output
+        assert "damaged data" in r.output and "faceprobe cache verify" in r.output
+
+
+@pytest.mark.parametrize("column, value", [("label", "neutral"), ("status", "\x17zz")])
+def test_edited_image_table_bytes_fail_verify_and_stop_every_reader(synthetic_cache, tmp_path, invoke, column, value):
+    cache = synthetic_cache(tmp_path / "c.h5")
+    assert verify_cache(str(cache)) == []
+    with h5py.File(cache, "r+") as f:  # edited in place, as a hex editor or another tool would
+        values = f["images"][column].asstr()[()]
+        values[0] = value if values[0] != value else "anger"
+        f["images"][column][...] = np.asarray(values, dtype=object)
+    problems = verify_cache(str(cache))
+    assert any(p.startswith("/images: the image table (labels, subjects, statuses) was changed outside faceprobe") for p in problems)
+    for args in (("classify", "-c", cache, "--head", "logreg", "--cv", 3), ("cache", "info", "-c", cache)):
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.output.count("\n") == 1 and "changed outside faceprobe" in r.output, r.output
+
+
+def test_a_cache_written_before_table_checksums_is_read_and_verify_says_so(synthetic_cache, tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5")
+    with h5py.File(cache, "r+") as f:
+        del f["images"].attrs["sha256"]
+    assert faceprobe.evaluate(str(cache), head="logreg", cv=3).raw["rows"] == 48
+    assert any("no checksum" in p for p in verify_cache(str(cache)))
+
+
+def test_the_space_check_counts_whole_chunks_for_a_first_commit(tmp_path):
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import _needed_bytes  # noqa: PLC2701 -- the estimate itself is what is checked
+
+    part = Part({"run_id": "r"}, {}, {KEY: {"sha256": np.array(["a" * 64] * 5), "vectors": np.zeros((5, 1280), np.float32)}})
+    assert _needed_bytes(str(tmp_path / "new.h5"), [part]) > 512 * 1280 * 4  # one 2.6 MB chunk, not 5 rows' 25 kB
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.5 MB tmpfs (root only; skipped elsewhere), grown to 64 MB by calling the returned function."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount, lambda: subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_at_the_first_commit_is_one_line_and_a_rerun_after_freeing_space_resumes(image_folder, tmp_path, small_disk, invoke):
+    from faceprobe.cache.store import read_features
+
+    mount, grow = small_disk
+    args = ("-b", "resnet18", "-w", "none", "--precision", "fp32", "--compile", "none", "--workers", 0, "-q")
+    r = invoke("featurize", image_folder, "-c", mount / "c.h5", *args)
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "committing needs about" in r.output, r.output
+    assert "Traceback" not in r.output and list((mount / "c.h5.journal").glob("*")) and not (mount / "c.h5").exists()
+    grow()
+    again = invoke("featurize", image_folder, "-c", mount / "c.h5", *args)
+    assert again.exit_code == 0 and "committed 12 rows left by an interrupted run" in again.output, again.output
+    assert invoke("featurize", image_folder, "-c", tmp_path / "ref.h5", *args).exit_code == 0
+    from faceprobe.cache.tools import list_keys
+
+    key = list_keys(str(tmp_path / "ref.h5"))[0]["key"]
+    a, b = read_features(str(mount / "c.h5"), key), read_features(str(tmp_path / "ref.h5"), key)
+    np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])

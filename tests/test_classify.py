@@ -14,6 +14,8 @@ from faceprobe.classify.folds import make_fold
 from faceprobe.classify.metrics import fold_metrics
 from faceprobe.classify.protocols.splits import SplitSpec, make_splits
 from faceprobe.errors import FaceprobeError
+import faceprobe
+from faceprobe.errors import OptionError
 
 def test_metrics_against_hand_computed_case():
     y = np.array(["a", "a", "a", "b", "b", "c"])
@@ -130,10 +132,15 @@ def test_foreign_file_refused(tmp_path, invoke):
     assert r.exit_code == 1 and "not a faceprobe cache" in r.output
 
 
-def test_classify_never_imports_torch(tmp_path, synthetic_cache):
+def test_classify_fit_and_loading_a_model_never_import_torch(tmp_path, synthetic_cache):
+    """skops lists scikit-learn's estimators on import, a walk that would import torch through
+    scikit-learn's vendored array-API shim; classify, fit and loading a .skops model stay torch-free."""
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
-    code = ("import sys; from faceprobe.cli import cli; "
+    model = tmp_path / "m.skops"
+    code = ("import sys; from faceprobe.cli import cli; from faceprobe.classify.model import load_model; "
             f"cli(['classify', '--cache', r'{cache}', '--head', 'logreg', '--cv', '3'], standalone_mode=False); "
+            f"cli(['fit', '--cache', r'{cache}', '--head', 'logreg', '--cv', '2', '-o', r'{model}'], standalone_mode=False); "
+            f"assert load_model(r'{model}')['head'] == 'logreg'; "
             "assert 'torch' not in sys.modules, 'torch imported'; print('TORCHLESS')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -210,3 +217,62 @@ def test_unreachable_scheduler_is_one_line(tmp_path, synthetic_cache, invoke):
     cache = synthetic_cache(tmp_path / "c.h5", n_subjects=15)
     r = invoke("classify", "--cache", cache, "--head", "logreg", "--cv", 3, "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9")
     assert r.exit_code == 1 and "cannot reach the Dask scheduler" in r.output, r.output
+
+
+def test_classify_exits_non_zero_when_every_head_failed(synthetic_cache, tmp_path, invoke):
+    from faceprobe.cache.store import commit, read_images
+
+    cache = synthetic_cache(tmp_path / "c.h5")
+    images = read_images(str(cache))  # a training part holding one class: no head can be trained
+    images["extra"] = np.asarray(['{"part": "%s"}' % ("train" if lab == "anger" else "test") for lab in images["label"]], dtype=object)
+    commit(str(cache), images=images)
+    r = invoke("classify", "-c", cache, "--head", "logreg,svm", "--split-col", "part", "--train", "train", "--test", "test")
+    assert r.exit_code == 1 and r.output.startswith("Error: no head gave results (2 of 2 failed); first, logreg on"), r.output
+
+
+def test_ctrl_c_in_classify_does_not_claim_results_were_kept(tiny_cache, invoke, monkeypatch):
+    from faceprobe.classify import run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "evaluate", interrupted)
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3)
+    assert r.exit_code == 130 and "interrupted; nothing was written" in r.output and "kept" not in r.output
+
+
+def test_grouping_by_a_column_with_one_value_suggests_what_works(synthetic_cache, tmp_path, invoke):
+    from faceprobe.cache.store import read_images
+    from faceprobe.cache.store import commit
+
+    cache = synthetic_cache(tmp_path / "c.h5")
+    images = read_images(str(cache))
+    images["extra"] = np.asarray(['{"site": "one"}'] * len(images["path"]), dtype=object)
+    commit(str(cache), images=images)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "--group", "site")
+    assert r.exit_code == 1 and "splits cannot be grouped by it; use --group none" in r.output and "--cv 1" not in r.output
+
+
+def test_knn_default_k_too_large_fails_knn_only_and_says_it_was_the_default(synthetic_cache, tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=3, per_subject=4)  # 12 rows: 4 training rows per class in 3 folds
+    res = faceprobe.evaluate(str(cache), head=["knn", "logreg"], cv=3, group="none", params={"knn.k": [3]})
+    assert "error" not in res.cell("knn")
+    small = synthetic_cache(tmp_path / "s.h5", n_subjects=2, per_subject=3)  # 6 rows, 3 in training: knn's k=5 cannot fit
+    res = faceprobe.evaluate(str(small), head=["knn", "logreg"], cv=2, group="none")
+    assert res.cell("knn")["error"].startswith("its default k=5 is more than the 3 training rows of the smallest fold")
+    assert "error" not in res.cell("logreg")
+    with pytest.raises(OptionError, match=r"params='k=5': knn: more than the 3 training rows"):
+        faceprobe.evaluate(str(small), head=["knn", "logreg"], cv=2, group="none", params={"k": [5]})
+
+
+def test_clips_split_across_grouped_folds_are_warned_about(synthetic_cache, tmp_path):
+    from faceprobe.cache.store import commit, read_images
+
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=12, per_subject=4)
+    images = read_images(str(cache))  # a "clip" spans two people, so subject-grouped folds split it
+    images["extra"] = np.asarray([f'{{"sequence": "q{i // 8}"}}' for i in range(len(images["path"]))], dtype=object)
+    commit(str(cache), images=images)
+    res = faceprobe.evaluate(str(cache), head="logreg", cv=3, aggregate="sequence")
+    assert any("sequence clips have frames in more than one test fold" in n and "`group=sequence`" in n for n in res.notes)
+    kept = faceprobe.evaluate(str(cache), head="logreg", cv=3, aggregate="sequence", group="sequence")
+    assert not any("more than one test fold" in n for n in kept.notes)

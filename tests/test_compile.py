@@ -123,3 +123,17 @@ def test_core_plan_gives_the_model_the_cores_workers_leave():
     assert torch.get_num_threads() == before
     with torch_threads(before + 4) as n:  # a cap: never more threads than the user allowed
         assert n == before == torch.get_num_threads()
+
+
+@pytest.mark.slow
+def test_a_compiled_cpu_run_prints_no_cuda_home_warning(image_folder, tmp_path):
+    import subprocess
+    import sys
+
+    from .conftest import TINY
+
+    out = subprocess.run([sys.executable, "-m", "faceprobe.cli", "featurize", str(image_folder), "-b", TINY, "-w", "none",
+                          "--compile", "inductor", "-c", str(tmp_path / "c.h5"), "-q", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CUDA_HOME" not in out.stderr and "No CUDA runtime" not in out.stderr

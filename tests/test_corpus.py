@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import faceprobe
-from faceprobe.errors import OptionError
 
 
 def _arrays(seed=0):

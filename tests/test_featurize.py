@@ -221,3 +221,32 @@ def test_real_faces_with_efficientnet_lite0(real_subset: Path, real_dir: Path, t
     # real features separate people: two images are never identical, and are non-negative pools
     assert np.unique(fm.vectors.round(4), axis=0).shape[0] == 48
     assert json.loads(json.dumps(fm.spec))["transform"]["mean"] == [0.5, 0.5, 0.5]
+
+
+def test_a_symlinked_cache_is_written_through_to_its_target(image_folder, tmp_path, featurize_cli):
+    target = tmp_path / "store" / "real.h5"
+    target.parent.mkdir()
+    assert featurize_cli(image_folder, target).exit_code == 0
+    link = tmp_path / "link.h5"
+    link.symlink_to(target)
+    before = verify_cache(str(target))
+    r = featurize_cli(image_folder, link, "--augment", "hflip")
+    assert r.exit_code == 0, r.output
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    from faceprobe.cache.tools import list_keys
+
+    assert len(list_keys(str(target))) == 2 and before == [] and verify_cache(str(target)) == []
+    assert (tmp_path / "store" / "real.h5.lock").exists() and not (tmp_path / "link.h5.lock").exists()
+
+
+def test_a_read_only_cache_is_refused_for_writing_and_stays_read_only(image_folder, tmp_path, featurize_cli, invoke):
+    import os
+    import stat
+
+    cache = tmp_path / "c.h5"
+    assert featurize_cli(image_folder, cache).exit_code == 0
+    os.chmod(cache, 0o444)
+    r = featurize_cli(image_folder, cache, "--augment", "hflip")
+    assert r.exit_code == 1 and "the cache is read-only; make it writable" in r.output and r.output.count("\n") == 1
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o444
+    assert invoke("classify", "-c", cache, "--head", "logreg", "--cv", 2, "--group", "none").exit_code == 0  # reading is fine

@@ -89,3 +89,20 @@ def test_real_faces_fer_csv_gives_the_vectors_of_the_same_faces_as_png_files(rea
     from_png = _vectors_by_index(tmp_path / "b.h5", lambda p: int(p[-7:-4]))
     assert from_csv.shape == (24, 512)
     np.testing.assert_array_equal(from_csv, from_png)
+
+
+def test_fer_rows_smaller_than_image_files_allow_are_recorded_as_bad(tmp_path):
+    import csv
+
+    from faceprobe.featurize.sources import read_source
+
+    with open(tmp_path / "fer.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        w.writerow([0, "7", "Training"])                              # 1 pixel
+        w.writerow([0, " ".join(["9"] * 16), "Training"])             # 4 x 4
+        w.writerow([1, " ".join(["9"] * 256), "Training"])            # 16 x 16: the smallest allowed
+    refs = read_source(str(tmp_path / "fer.csv")).entries
+    reasons = [r.fingerprint().error for r in refs]
+    assert reasons[0] == "line 2: image is 1x1 pixels, smaller than the 16-pixel minimum"
+    assert reasons[1] == "line 3: image is 4x4 pixels, smaller than the 16-pixel minimum" and reasons[2] == ""

@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 from .conftest import TINY
+import pytest
+from faceprobe.errors import OptionError
 
 
 def test_fit_predict_round_trip(image_folder: Path, tmp_path: Path, invoke):
@@ -65,3 +67,56 @@ def test_predict_api_returns_a_frame_for_a_list_of_files_with_reasons(image_fold
     assert frame.loc[0, "label"] in ("happy", "neutral", "pain") and frame.loc[0, "reason"] == ""
     assert abs(frame.loc[0, ["p_happy", "p_neutral", "p_pain"]].sum() - 1) < 1e-6  # softmax of the svm's decision values
     assert frame.loc[1, "label"] == "" and frame.loc[1, "reason"].startswith("unusable image:")
+
+
+def test_models_are_skops_files_that_load_without_running_code(tiny_cache, tmp_path, invoke):
+    from faceprobe.classify.model import load_model
+
+    r = invoke("fit", "-c", tiny_cache, "--head", "svm", "--cv", 3, "-o", tmp_path / "m.skops")
+    assert r.exit_code == 0, r.output
+    model = load_model(str(tmp_path / "m.skops"))
+    assert model["engine"]["engine"] == "sklearn"  # auto fits a .skops model on scikit-learn
+    bad = invoke("fit", "-c", tiny_cache, "--head", "svm", "--cv", 3, "--engine", "onedal", "-o", tmp_path / "o.skops")
+    assert bad.exit_code == 1 and "a .skops model holds scikit-learn estimators" in bad.output
+    wrong = invoke("fit", "-c", tiny_cache, "--head", "svm", "--cv", 3, "-o", tmp_path / "m.bin")
+    assert wrong.exit_code == 1 and "a model file ends in .skops" in wrong.output
+
+
+class Payload:
+    """What a hostile pickle runs when loaded."""
+
+    def __reduce__(self):
+        return (Path.touch, (Path(__file__).parent / "__never_created__",))
+
+
+def test_a_joblib_pickle_with_a_matching_sha256_is_not_loaded_without_allow_pickle(tiny_cache, tmp_path, invoke):
+    import joblib
+
+    from faceprobe.classify.model import load_model
+    from faceprobe.hashes import file_sha256
+
+    hostile = tmp_path / "evil.joblib"
+    joblib.dump({"format": "faceprobe-model", "x": Payload()}, hostile)
+    (tmp_path / "evil.joblib.sha256").write_text(f"{file_sha256(str(hostile))}  evil.joblib\n")
+    with pytest.raises(OptionError, match="is a joblib pickle: loading it can run any code it holds"):
+        load_model(str(hostile))
+    r = invoke("predict", "-m", hostile, tmp_path, "-c", tmp_path / "c.h5")
+    assert r.exit_code == 1 and "--allow-pickle" in r.output
+    assert not (Path(__file__).parent / "__never_created__").exists()
+    r = invoke("fit", "-c", tiny_cache, "--head", "logreg", "--cv", 3, "-o", tmp_path / "m.joblib")  # on explicit request
+    assert r.exit_code == 0 and load_model(str(tmp_path / "m.joblib"), allow_pickle=True)["head"] == "logreg"
+
+
+def test_fit_into_a_read_only_folder_is_one_line_before_work(tiny_cache, tmp_path, invoke):
+    import os
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root without capabilities dropped)")
+        r = invoke("fit", "-c", tiny_cache, "--head", "logreg", "-o", folder / "m.skops")
+    finally:
+        os.chmod(folder, 0o755)
+    assert r.exit_code == 1 and "is not writable" in r.output and r.output.count("\n") == 1

@@ -61,3 +61,16 @@ def test_bad_shard_option(image_folder: Path, tmp_path: Path, invoke):
     assert r.exit_code == 1 and "--shard 3/3: must be i/n with 0 <= i < n" in r.output
     r = CliRunner().invoke(cli, ["featurize", str(image_folder), "-b", TINY, "--shard", "half"])
     assert r.exit_code == 1 and "--shard half: expected i/n such as 0/4" in r.output
+
+
+def test_merge_refuses_extra_columns_that_disagree_whatever_the_order(synthetic_cache, tmp_path, invoke):
+    from faceprobe.cache.store import commit, read_images
+
+    a, b = synthetic_cache(tmp_path / "a.h5"), synthetic_cache(tmp_path / "b.h5")
+    for cache, site in ((a, "lab1"), (b, "lab2")):
+        images = read_images(str(cache))
+        images["extra"] = np.asarray([f'{{"site": "{site}"}}'] * len(images["path"]), dtype=object)
+        commit(str(cache), images=images)
+    for first, second in ((a, b), (b, a)):
+        r = invoke("cache", "merge", first, second, "-o", tmp_path / f"m-{first.stem}.h5")
+        assert r.exit_code == 1 and "has site" in r.output and "not merging" in r.output, r.output

@@ -79,3 +79,9 @@ def test_real_faces_normalize_subject_leaves_out_single_image_people(real_lite0_
     assert any(f"left out {singles} subject values with fewer than 2 images" in n for n in out.notes)
     for s in list(set(out.groups))[:20]:
         np.testing.assert_allclose(out.X[out.groups == s].mean(0), 0, atol=1e-4)
+
+
+def test_normalize_subject_when_every_person_has_one_image_is_refused(synthetic_cache, tmp_path):
+    cache = synthetic_cache(tmp_path / "c.h5", n_subjects=30, per_subject=1)
+    with pytest.raises(OptionError, match=r"every subject value has fewer than 2 images"):
+        faceprobe.evaluate(str(cache), head="logreg", cv=3, normalize="subject", group="none")

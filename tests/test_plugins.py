@@ -105,3 +105,19 @@ def test_a_registered_head_runs_in_worker_processes_and_on_dask(tiny_cache, plug
     one = faceprobe.evaluate(str(tiny_cache), head=[plugin_head], cv=3, jobs=1)
     assert cell(res.raw, plugin_head)["summary"] == cell(one.raw, plugin_head)["summary"]
     assert cell(res.raw, plugin_head)["summary"]["accuracy"]["mean"] > 0.6  # 3 separable classes
+
+
+def test_a_plug_in_head_raising_any_error_fails_alone(tiny_cache):
+    from faceprobe.classify.heads import HEADS
+
+    class Broken:
+        def fit(self, X, y):
+            raise TypeError("a plug-in bug")
+
+    faceprobe.register_head("test_broken", lambda p, seed: Broken(), probabilities=False)
+    try:
+        res = faceprobe.evaluate(str(tiny_cache), head=["test_broken", "logreg"], cv=3)
+    finally:
+        HEADS.unregister("test_broken")
+    assert res.cell("test_broken")["error"].startswith("failed in 3 of 3 folds") and "TypeError: a plug-in bug" in res.cell("test_broken")["error"]
+    assert res.cell("logreg")["summary"]["accuracy"]["mean"] > 0.6

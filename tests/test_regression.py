@@ -15,7 +15,6 @@ import pytest
 import faceprobe
 from faceprobe.classify.regression.heads import REGRESSORS, make_regressor
 from faceprobe.classify.regression.metrics import regression_figures
-from faceprobe.errors import FaceprobeError, OptionError
 
 from .conftest import TINY
 
@@ -100,8 +99,6 @@ def test_arrays_with_several_targets_give_one_cell_per_target_and_frames_with_th
 @pytest.fixture(scope="module")
 def tiny_target_cache(tmp_path_factory):
     """12 synthetic images with a manifest of numeric columns, featurized with a tiny random-weight backbone."""
-    from PIL import Image
-
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
     from .conftest import make_face_like

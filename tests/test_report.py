@@ -14,6 +14,8 @@ from faceprobe.classify.evaluate import EvalConfig, evaluate
 from faceprobe.classify.protocols.splits import SplitSpec
 from faceprobe.cli import cli
 from faceprobe.report.render import render_html, render_markdown
+import numpy as np
+import faceprobe
 
 
 
@@ -102,3 +104,62 @@ def test_demo_runs_offline_and_reuses_its_cache(tmp_path, monkeypatch, invoke):
     assert "reused the cached features of 240 demo faces" in r2.output
     table = lambda out: out[out.index("metric (%)"):out.index("dnn: per class")]
     assert table(r1.output) == table(r2.output)  # same numbers every run
+
+
+KEY = "toy.none.orig.0000000000"
+
+
+def _hostile_cache(tmp_path):
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import commit
+
+    rng = np.random.default_rng(1)
+    labels = ["=HYPERLINK(\"http://x.invalid\",\"click\")", "<script>alert(1)</script>", "plain|bar"]
+    rows = {"path": [], "sha256": [], "label": [], "subject": [], "status": [], "extra": []}
+    vec, sha = [], []
+    for i in range(36):
+        h = f"{i:04d}".ljust(64, "e")
+        sha.append(h)
+        vec.append(np.eye(4)[i % 3] * 3 + rng.normal(0, 0.3, 4))
+        for c, v in zip(rows, (f"/x/{i}.jpg", h, labels[i % 3], f"@s{i % 6}", "ok", '{"note": "-1+2"}')):
+            rows[c].append(v)
+    spec = {"backbone": "toy", "weights_sha256": "0" * 64, "transform": {}, "output": "x", "crop": {"method": "none", "equalize": False},
+            "view": "orig", "view_params": {}}
+    part = {KEY: {"spec": spec, "sha256": np.array(sha), "vectors": np.array(vec, np.float32), "face": np.full(36, -1, np.int8),
+                  "box": np.full((36, 4), -1, np.int32)}}
+    commit(str(tmp_path / "h.h5"), images={c: np.array(v, dtype=object) for c, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, part)])
+    return tmp_path / "h.h5"
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised(tmp_path, invoke):
+    import csv
+
+    cache = _hostile_cache(tmp_path)
+    r = invoke("cache", "export", "-c", cache, "-o", tmp_path / "x.csv")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "x.csv", newline="")))
+    assert {row["label"] for row in rows} >= {"'=HYPERLINK(\"http://x.invalid\",\"click\")"}
+    assert all(row["subject"].startswith("'@") for row in rows) and {row["note"] for row in rows} == {"'-1+2"}
+    assert all(not row[c].startswith(("=", "+", "@")) for row in rows for c in row)
+    assert float(rows[0]["f0"]) == float(rows[0]["f0"])  # numbers, negative ones too, stay numbers
+    faceprobe.register_head("=cmd|calc", lambda p, seed: __import__("sklearn.linear_model").linear_model.LogisticRegression())
+    try:
+        r = invoke("classify", "-c", cache, "--head", "=cmd|calc,logreg", "--cv", 3, "-q", "--table", tmp_path / "g.csv",
+                   "--report", tmp_path / "r.md")
+    finally:
+        from faceprobe.classify.heads import HEADS
+
+        HEADS.unregister("=cmd|calc")
+    assert r.exit_code == 0, r.output
+    heads = [row["head"] for row in csv.DictReader(open(tmp_path / "g.csv", newline=""))]
+    assert heads == ["'=cmd|calc", "logreg"]
+
+
+def test_markdown_reports_and_tables_escape_html_from_the_data(tmp_path, invoke):
+    cache = _hostile_cache(tmp_path)
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q", "--report", tmp_path / "r.md", "--table", tmp_path / "g.md")
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "r.md").read_text()
+    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;" in md and "plain\\|bar" in md
+    r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q", "--report", tmp_path / "r.html")
+    assert "<script>alert" not in (tmp_path / "r.html").read_text()

@@ -99,3 +99,19 @@ def test_real_faces_subject_regex_recovers_the_manifests_subjects(real_dir, tmp_
     got = {Path(e.path).name: e.subject for e in table.entries}
     named = [p for p in want if not want[p].startswith("posed_")]
     assert named and all(got[p] == want[p] for p in named)
+
+
+def test_an_empty_csv_is_refused_as_empty_not_read_as_a_manifest(tmp_path, invoke):
+    (tmp_path / "fer2013.csv").write_text("")
+    r = invoke("featurize", tmp_path / "fer2013.csv", "-b", "resnet18", "-w", "none", "-c", tmp_path / "c.h5")
+    assert r.exit_code == 1 and "fer2013.csv: empty file (no header row)" in r.output and "no column" not in r.output
+
+
+def test_a_path_listed_with_two_subjects_is_left_out_and_said(image_folder, tmp_path, featurize_cli):
+    rows = ["path,label,subject"] + [f"{p.relative_to(image_folder)},{p.parent.name},s{i % 3}"
+                                     for i, p in enumerate(sorted(image_folder.rglob("*.*")))]
+    rows.append(rows[1].rsplit(",", 1)[0] + ",someone_else")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    r = featurize_cli(tmp_path / "m.csv", tmp_path / "c.h5", "--root", image_folder)
+    assert r.exit_code == 0, r.output
+    assert "1 listed with different labels or subjects, left out:" in r.output and "subject s0 / subject someone_else" in r.output

@@ -13,6 +13,7 @@ import pytest
 import faceprobe
 from faceprobe.classify.significance import corrected_t_test, holm, mcnemar_test
 from faceprobe.classify.records import cell, fold_records
+from faceprobe.errors import OptionError
 
 GOOD, NOISE = "toy.none.orig.0000000000", "noise.none.orig.1111111111"
 
@@ -140,3 +141,28 @@ def test_markdown_table_bolds_the_best_cell_and_bad_suffixes_are_refused(two_key
     assert lines[0] == "| key | logreg |" and lines[2].startswith(f"| {GOOD} | **") and not lines[3].count("**")
     bad = invoke("classify", "-c", two_key_cache, "--table", tmp_path / "g.xlsx")
     assert bad.exit_code == 1 and "--table" in bad.output and "a table is .csv, .tex, .md" in bad.output
+
+
+def test_keys_with_no_image_in_common_are_refused_for_a_grid_and_a_fusion(tmp_path, invoke):
+    from faceprobe.cache.journal import Part
+    from faceprobe.cache.store import commit
+
+    rng = np.random.default_rng(0)
+    spec = {"backbone": "toy", "weights_sha256": "0" * 64, "transform": {}, "output": "x", "crop": {"method": "none", "equalize": False},
+            "view": "orig", "view_params": {}}
+    rows = {"path": [], "sha256": [], "label": [], "subject": [], "status": []}
+    parts = {}
+    for k, name in enumerate(("toy.none.orig.000000000a", "toy.none.orig.000000000b")):
+        sha = [f"{k}{i:03d}".ljust(64, "c") for i in range(20)]
+        for i, h in enumerate(sha):
+            for c, v in zip(rows, (f"/x/{k}_{i}.jpg", h, "ab"[i % 2], f"s{i}", "ok")):
+                rows[c].append(v)
+        parts[name] = {"spec": {**spec, "output": name}, "sha256": np.array(sha), "vectors": rng.normal(size=(20, 4)).astype(np.float32),
+                       "face": np.full(20, -1, np.int8), "box": np.full((20, 4), -1, np.int32)}
+    cache = tmp_path / "two.h5"
+    commit(str(cache), images={c: np.array(v) for c, v in rows.items()}, parts=[Part({"run_id": "r"}, {}, parts)])
+    for keys in (["toy.none.orig.000000000a", "toy.none.orig.000000000b"], ["toy.none.orig.000000000a+toy.none.orig.000000000b"]):
+        with pytest.raises(OptionError, match="these keys hold no image in common"):
+            faceprobe.evaluate(str(cache), keys, head="logreg", cv=2)
+    r = invoke("classify", "-c", cache, "-b", "toy.none.orig.000000000a", "-b", "toy.none.orig.000000000b", "--head", "logreg")
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "hold no image in common" in r.output

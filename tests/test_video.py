@@ -136,3 +136,28 @@ def test_a_rewritten_video_is_decoded_afresh_in_the_same_process(tmp_path):
     os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
     ref = next(e for e in read_source(tmp_path).entries if e.id.endswith("#frame=3"))
     assert np.array_equal(np.asarray(ref.open()), second[3])
+
+
+def test_frames_with_two_decimal_points_is_one_line():
+    from faceprobe.featurize.sources.video import parse_frames
+
+    with pytest.raises(OptionError, match=r"frames='fps:1.2.3': expected all, every:N, fps:F or count:K"):
+        parse_frames("fps:1.2.3")
+    assert parse_frames("fps:1.5").value == 1.5
+
+
+def test_a_video_frame_the_decoder_read_only_in_part_is_recorded_as_bad(tmp_path):
+    pytest.importorskip("cv2")
+    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+
+    from .conftest import TINY, video_frames, write_video
+
+    (tmp_path / "clips" / "calm").mkdir(parents=True)
+    whole = write_video(tmp_path / "whole.avi", video_frames(12, 3), fourcc="MJPG")
+    data = whole.read_bytes()
+    (tmp_path / "clips" / "calm" / "cut.avi").write_bytes(data[: int(len(data) * 0.95)])  # the last frame is cut short
+    s = featurize(FeaturizeConfig(source=str(tmp_path / "clips"), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"),
+                                  workers=0, progress=False, precision="fp32", compile="none", labelled=False))
+    reasons = {p.rsplit("#", 1)[1]: why for p, why in s.bad}
+    assert reasons.get("frame=11", "").startswith("frame 11: the decoder reported damage"), s.bad
+    assert s.computed == 11

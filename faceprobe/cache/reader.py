@@ -57,6 +57,8 @@ class FeatureMatrix:
 
 
 STATUSES = ("ok", "bad", "pending", "")
+READ_BLOCK_BYTES = 8 << 20
+"""Bytes of vectors read at once where a key is read in spans (:meth:`CacheReader.finite`, :meth:`CacheReader.vectors_at`)."""
 """Values of the image table's ``status`` column."""
 
 
@@ -141,6 +143,11 @@ def read_feature_hashes(path: str) -> dict[str, set[str]]:
         if "features" not in f:
             return {}
         return {key: set(grp["sha256"].asstr()[()]) for key, grp in f["features"].items()}
+
+
+def _span_rows(data) -> int:
+    """Rows of ``data`` in :data:`READ_BLOCK_BYTES` (at least one)."""
+    return max(1, READ_BLOCK_BYTES // max(1, data.shape[1] * data.dtype.itemsize))
 
 
 def _group(f, path: str, key: str):
@@ -281,3 +288,33 @@ class CacheReader:
     def vectors(self, key: str) -> np.ndarray:
         """The key's vectors alone, as float32."""
         return _group(self._file, self.path, key)["vectors"][()].astype(np.float32, copy=False)
+
+    def finite(self, key: str) -> np.ndarray:
+        """Per row of the key: every value finite (False for the NaN rows of faces not found).
+
+        Read in spans of :data:`READ_BLOCK_BYTES`: the matrix is never held whole.
+        """
+        data = _group(self._file, self.path, key)["vectors"]
+        block_rows = _span_rows(data)
+        out = np.zeros(data.shape[0], dtype=bool)
+        for lo in range(0, data.shape[0], block_rows):
+            out[lo:lo + block_rows] = np.isfinite(data[lo:lo + block_rows]).all(axis=1)
+        return out
+
+    def vectors_at(self, key: str, rows: np.ndarray) -> np.ndarray:
+        """The key's vectors at ``rows`` (any order), as float32.
+
+        The file is read in ascending spans of :data:`READ_BLOCK_BYTES` and each span's wanted
+        rows are put in place, so memory holds the result and one span, never the matrix twice.
+        """
+        data = _group(self._file, self.path, key)["vectors"]
+        block_rows = _span_rows(data)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), data.shape[1]), dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        disk = rows[order]
+        for lo in range(0, data.shape[0], block_rows):
+            a, b = np.searchsorted(disk, [lo, lo + block_rows])
+            if a < b:
+                out[order[a:b]] = data[lo:lo + block_rows][disk[a:b] - lo]
+        return out

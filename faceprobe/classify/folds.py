@@ -169,17 +169,17 @@ class InMemory:
         from sklearn.decomposition import PCA
         from sklearn.preprocessing import StandardScaler
 
-        Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)
+        Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)  # a copy of the rows: scaled in place below
         steps = [("scale", StandardScaler().fit(Xtr))]
         Xte = ds.X[test] if len(test) else None  # fit: no test rows
-        Xtr, Xte = steps[0][1].transform(Xtr), None if Xte is None else steps[0][1].transform(Xte)
+        Xtr, Xte = steps[0][1].transform(Xtr, copy=False), None if Xte is None else steps[0][1].transform(Xte, copy=False)
         if cfg.pca:
             steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)))
             Xtr, Xte = steps[1][1].transform(Xtr), None if Xte is None else steps[1][1].transform(Xte)
-        Xtr = Xtr.astype(np.float32)
-        Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32)
+        Xtr = Xtr.astype(np.float32, copy=False)
+        Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32, copy=False)
         m = FoldMatrices(Xtr, Xte)
-        test_pos = np.arange(m.n_train, len(m.X))
+        test_pos = np.arange(m.n_train, len(m))
         notes: set = set()
 
         def fit_predict(head, params, tr, te, y_fit, cores=None):
@@ -191,8 +191,8 @@ class InMemory:
                 got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params, cores=cores)
                 if got is not None:
                     return got
-            est = _fit(spec, p, m.X[tr].astype(np.float32), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores))
-            pred, scores = _scores_and_pred(spec, est, m.X[te].astype(np.float32), engine, notes)
+            est = _fit(spec, p, m.rows(tr), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores))
+            pred, scores = _scores_and_pred(spec, est, m.rows(te), engine, notes)
             return est, pred, scores
 
         def pipeline(head, params):
@@ -202,7 +202,7 @@ class InMemory:
             p = spec.merged(params)
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
             run = (cfg.engine_for(spec, p).name, cfg.cores)
-            est = _fit(spec, p, m.X[:m.n_train].astype(np.float32), ytr, seed, fit_kwargs, est_params, notes, run=run)
+            est = _fit(spec, p, m.Xtr, ytr, seed, fit_kwargs, est_params, notes, run=run)
             return Pipeline(steps + [("head", est)])
 
         return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes, cfg=cfg)

@@ -105,9 +105,7 @@ def model_format(path: str) -> str:
 def save_model(model: dict, path: str) -> str:
     """Write the model (``.skops`` with skops.io, ``.joblib`` with joblib) and its sha256 next to it; return the hash."""
     if model_format(path) == "skops":
-        import skops.io as sio
-
-        sio.dump(model, path)
+        _skops_io().dump(model, path)
     else:
         import joblib
 
@@ -118,9 +116,33 @@ def save_model(model: dict, path: str) -> str:
     return digest
 
 
-def _load_skops(path: str) -> dict:
-    import skops.io as sio
+def _skops_io():
+    """``skops.io``, imported without torch.
 
+    skops lists scikit-learn's estimators when it is first imported, and scikit-learn's package
+    walk imports its vendored array-API shim for torch, which imports torch itself (half a GB of
+    memory and seconds of start-up in a stage that never uses it). While skops is first imported,
+    and only when torch is not loaded yet, ``torch`` is marked unavailable in ``sys.modules`` so
+    that the walk skips that shim (the package walk passes over modules that fail to import); the
+    mark is removed at once and nothing else of the process changes.
+    """
+    import sys
+
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    sys.modules["torch"] = None  # an import of torch now raises ImportError
+    try:
+        import skops.io
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return skops.io
+
+
+def _load_skops(path: str) -> dict:
+    sio = _skops_io()
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 -- a damaged or foreign file raises many types

@@ -33,7 +33,7 @@ def predict_command(source, model_path, output, cache, **options):
     frame = predict(model_path, source, cache, **options)
     from ..outputs import csv_safe
 
-    text = frame.select_dtypes(include="object").columns
+    text = frame.select_dtypes(include=["object", "string"]).columns
     frame[text] = frame[text].map(csv_safe)
     frame.to_csv(output, index=False, float_format="%.6f")
     done = int((frame["reason"] == "").sum())

@@ -155,17 +155,20 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         fm = reader.features(key, vectors=False)
         view_keys = _view_keys(reader, fm.spec) if with_views else []
         plan = choose_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
-        vectors = reader.vectors(key) if plan.in_memory else None
         images = reader.images()
         views = _load_views(reader, view_keys, plan) if with_views else []
-    return _joined(cache, key, fm, vectors, images, views, plan, where=where, classes=classes, min_count=min_count,
-                   regression=regression, with_views=with_views)
+        return _joined(cache, key, fm, reader, images, views, plan, where=where, classes=classes, min_count=min_count,
+                       regression=regression, with_views=with_views)
 
 
-def _joined(cache: str, key: str, fm, vectors, images: dict, views: list, plan: MemoryChoice, *, where, classes, min_count,
+def _joined(cache: str, key: str, fm, reader: CacheReader, images: dict, views: list, plan: MemoryChoice, *, where, classes, min_count,
             regression: bool, with_views: bool) -> Dataset:
-    """The dataset of one key: the image table joined with the key's rows, filtered, classes mapped."""
-    finite = _finite_rows(cache, fm, vectors, plan)
+    """The dataset of one key: the image table joined with the key's rows, filtered, classes mapped.
+
+    In memory, the key's vectors are read in spans twice (finite rows, then the rows kept), so
+    the matrix is never held whole next to the dataset's copy of it.
+    """
+    finite = _finite_rows(cache, fm, reader, plan)
     notes: list[str] = []
     conflicted = _conflicting_contents(images, notes)
     img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=not regression, one_per_content=True)
@@ -184,7 +187,7 @@ def _joined(cache: str, key: str, fm, vectors, images: dict, views: list, plan: 
     img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
     if len(set(y)) < 2 and not regression:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
-    X = vectors[rows] if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
+    X = reader.vectors_at(key, rows) if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
     if not plan.in_memory:
         notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
     sha256 = np.asarray(fm.sha256[rows]).astype(str)
@@ -223,10 +226,10 @@ def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: 
         notes.append(f"left out {unusable} images without a usable vector (no face found with `no_face=skip`, or non-finite values)")
 
 
-def _finite_rows(cache: str, fm, vectors, plan: MemoryChoice) -> np.ndarray:
+def _finite_rows(cache: str, fm, reader: CacheReader, plan: MemoryChoice) -> np.ndarray:
     """Per row of the key: finite (False for the NaN rows of faces not found)."""
     if plan.in_memory:
-        return np.isfinite(vectors).all(axis=1)
+        return reader.finite(fm.key)
     everything = DiskMatrix(cache, fm.key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
     finite = np.zeros(len(fm.sha256), dtype=bool)
     for pos, _ in everything.blocks(everything.rows):

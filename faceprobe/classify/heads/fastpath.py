@@ -22,6 +22,10 @@ RBF_CACHE_ROWS, RBF_CACHE_SIZE = 4000, 4
 class FoldMatrices:
     """A fold's rows (training first, then test) and lazily computed pairwise matrices.
 
+    The rows are kept as given (float32, training and test apart, no stacked copy); the float64
+    copy that the pairwise matrices are computed from is made only when one is asked for, which
+    happens only for folds of at most :data:`MAX_ROWS` rows.
+
     Parameters
     ----------
     Xtr, Xte : ndarray of shape (n_train, d), (n_test, d)
@@ -30,19 +34,39 @@ class FoldMatrices:
     def __init__(self, Xtr: np.ndarray, Xte: np.ndarray):
         import threading
 
-        self.X = np.vstack([Xtr, Xte]).astype(np.float64)
+        self.Xtr, self.Xte = Xtr.astype(np.float32, copy=False), Xte.astype(np.float32, copy=False)
         self.n_train = len(Xtr)
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()  # inner-CV candidates may fit on several threads
 
+    def __len__(self) -> int:
+        return self.n_train + len(self.Xte)
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Float32 rows at positions ``idx`` (training rows first, then test rows); all the
+        training rows in order are the training matrix itself, not a copy."""
+        idx = np.asarray(idx)
+        if len(idx) == self.n_train and (not len(idx) or (idx[0] == 0 and (np.diff(idx) == 1).all())):
+            return self.Xtr
+        if not len(idx) or idx.max() < self.n_train:
+            return self.Xtr[idx]
+        if idx.min() >= self.n_train:
+            return self.Xte[idx - self.n_train]
+        return np.vstack([self.Xtr, self.Xte])[idx]
+
+    def rows64(self, idx: np.ndarray) -> np.ndarray:
+        """The rows at ``idx`` in float64."""
+        return self.rows(idx).astype(np.float64)
+
     @property
     def enabled(self) -> bool:
-        return len(self.X) <= MAX_ROWS
+        return len(self) <= MAX_ROWS
 
     def gram(self) -> np.ndarray:
         with self._lock:
             if "gram" not in self._cache:
-                self._cache["gram"] = self.X @ self.X.T
+                X = np.vstack([self.Xtr, self.Xte]).astype(np.float64)
+                self._cache["gram"] = X @ X.T
             return self._cache["gram"]
 
     def sqdist(self) -> np.ndarray:
@@ -62,7 +86,7 @@ class FoldMatrices:
     def rbf(self, gamma: float) -> np.ndarray | None:
         """``exp(-gamma * sqdist)`` over all rows, kept for the few most recent gammas so that every C
         and inner-CV split of a fold reads it; None for folds too large to keep such copies."""
-        if len(self.X) > RBF_CACHE_ROWS:
+        if len(self) > RBF_CACHE_ROWS:
             return None
         with self._lock:
             cache = self._cache.setdefault("rbf", {})
@@ -110,7 +134,7 @@ def svm_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
 
     if not m.enabled or p["kernel"] not in ("rbf", "linear"):
         return None
-    p = {**p, "_gamma": resolved_gamma(p["gamma"], m.X[tr])}
+    p = {**p, "_gamma": resolved_gamma(p["gamma"], m.rows64(tr))}
     est = SVC(kernel="precomputed", C=float(p["C"]), random_state=seed, **est_params)
     if cores > 1:
         est = PairwiseSVC(est, n_jobs=cores)
