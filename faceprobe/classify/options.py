@@ -152,6 +152,10 @@ CLASSIFY = OptionTable("classify", [
     Option("normalize", "str", "none", "z-score each subject's (or column value's) vectors with its own images, labels unused "
            "(pain recognition's per-person baseline); transductive, so not for fit.", ("classify",), ("evaluate",),
            metavar="none|subject|COLUMN"),
+    Option("protocol", "str", "auto", "official: the protocol of the corpus the cache was featurized from (featurize with `corpus`: "
+           "its published split, subject folds or leave-one-subject-out), with its published figures beside the results; "
+           "auto: the same unless `cv`, `holdout`, `split_col`, `group` or cross-corpus filters choose another; none: never.",
+           ("classify",), ("evaluate",), choices=("auto", "official", "none")),
     Option("split_col", "str", None, "A fixed split by this column's values (e.g. Usage): one fit on `train`, figures on `test` with "
            "bootstrap 95% intervals, with and without test images that also occur in training.", ("classify",), ("evaluate",),
            metavar="COLUMN", conflicts=(("cv", _ONE_FIT), ("holdout", _ONE_FIT), ("repeats", _ONE_FIT))),

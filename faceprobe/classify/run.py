@@ -184,9 +184,22 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
         per key and head), ``folds`` (one per key, head, repeat and fold), ``grid``, ``metric``,
         ``classes``, ``rows``, ``notes`` and ``provenance``; the same shape for one key or many.
     """
+    official = None
+    if datasets is None and not isinstance(options, ClassifyPlan):
+        from .protocols.official import official_protocol
+
+        options, official = official_protocol(options)
+    res = _run_plan(_plan(options), datasets)
+    if official is not None:
+        res["protocol"] = official.as_dict()
+        res["notes"].append(f"{official.corpus}'s official protocol: {official.description}")
+    return res
+
+
+def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
+    """:func:`run_classify` once its plan is decided."""
     from .evaluate import prepare_config
 
-    plan = _plan(options)
     o = plan.options
     source = "" if datasets is not None else o.cache  # where face boxes are read (none for arrays)
     datasets, split = build_datasets(plan, datasets)

@@ -14,6 +14,7 @@ from .._version import __version__
 from ..errors import FaceprobeError
 from ..plugins import load_plugins
 from .cache import cache_group
+from .corpus import corpus_group
 from .classify import classify_command, engines_command, fit_command
 from .predict import predict_command
 from .demo import demo_command
@@ -44,6 +45,7 @@ cli.add_command(predict_command)
 cli.add_command(report_command)
 cli.add_command(demo_command)
 cli.add_command(cache_group)
+cli.add_command(corpus_group)
 cli.add_command(backbones_command)
 cli.add_command(engines_command)
 

@@ -23,6 +23,10 @@ class FeaturizeConfig:
         As for :func:`~faceprobe.featurize.sources.read.read_source`.
     subject_regex : str or None
         Subjects from file names: the first group of this regular expression.
+    corpus : str or None
+        ``source`` is the folder of this registered corpus (:mod:`faceprobe.corpora`).
+    corpus_options : tuple or dict
+        The corpus's own options, ``NAME=VALUE`` strings or a dict.
     frames : str or None
         Which frames of videos become rows: ``all`` (None), ``every:N``, ``fps:F``, ``count:K``.
     backbones : list of str
@@ -79,6 +83,8 @@ class FeaturizeConfig:
     label_col: str = "label"
     subject_col: str = "subject"
     subject_regex: str | None = None
+    corpus: str | None = None
+    corpus_options: tuple | dict = ()
     frames: str | None = None
     crop_spec: CropSpec = field(default_factory=CropSpec)
     views: tuple = ("orig",)

@@ -93,6 +93,15 @@ FEATURIZE = OptionTable("featurize", [
     Option("subject_regex", "str", None, "Subjects from file names: the first group of REGEX searched in each file's name, "
            "e.g. '^(S\\d+)_' (CK+) or '^([A-Z]+)\\.' (JAFFE); for folders and manifests without a subject column.",
            _BOTH, _API, metavar="REGEX"),
+    Option("corpus", "str", None, "Read SOURCE as the folder of this public corpus, laid out as published (faceprobe corpus "
+           "list): labels, subjects, sequences, the official split or folds and targets become columns, and the cache "
+           "records the corpus, its layout and its label files' hashes.", _BOTH, _API, choices=_names("..corpora", "CORPORA"),
+           metavar="NAME", conflicts=(("root", "a corpus's paths start at its folder"),
+                                      ("subject_regex", "a corpus's subjects come from its own naming"))),
+    Option("corpus_options", "object", (), "A corpus option, NAME=VALUE (faceprobe corpus show NAME lists them; e.g. "
+           "neutral=true for CK+).", _BOTH, _API, flag="corpus-option", repeat=True,
+           check=strings_or_dict("expected NAME=VALUE strings or a dict"), type_text="dict or sequence of str",
+           requires=(("corpus", "options of a corpus need the corpus"),)),
     Option("frames", "str", None, "Frames of each video (.mp4, .avi, .mov, .mkv) that become rows (default all); subject and "
            "sequence default to the video.", _BOTH, _API, metavar="all|every:N|fps:F|count:K"),
     Option("crop", "str", "none", _crop_help, _BOTH, _API, choices=_names(".faces.base", "CROPPERS")),

@@ -12,6 +12,7 @@ CLI behave alike.
 
 from __future__ import annotations
 
+import os
 import time
 
 from ..cache.journal import part_files, read_parts, remove_parts
@@ -68,7 +69,12 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         return featurize_distributed(cfg, featurize)
     t0 = time.perf_counter()
     request = check_request(cfg)
-    table = read_source(cfg.source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col, subject_col=cfg.subject_col,
+    source = cfg.source
+    if cfg.corpus is not None:
+        from .sources.corpus import corpus_source
+
+        source = corpus_source(cfg.corpus, cfg.source, cfg.corpus_options)
+    table = read_source(source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col, subject_col=cfg.subject_col,
                         labelled=cfg.labelled, subject_regex=cfg.subject_regex, frames=cfg.frames)
     report = None
     with writer_lock(cfg.cache):
@@ -98,6 +104,19 @@ def _learnt(parts: list) -> tuple[dict, dict]:
     return status, resolutions
 
 
+def _corpora(cache: str, corpus: dict) -> dict:
+    """``{"corpora": {name: provenance, ...}}`` when this run's corpus is new to the cache (or
+    read differently: other label files, options or layout); else empty."""
+    if not corpus:
+        return {}
+    from ..cache.store import read_root_attrs
+
+    held = read_root_attrs(cache).get("corpora", {}) if os.path.exists(cache) else {}
+    if held.get(corpus["corpus"]) == corpus:
+        return {}
+    return {"corpora": {**held, corpus["corpus"]: corpus}}
+
+
 def _commit_run(plan: FeaturizePlan, report) -> dict:
     """Commit the journal with the source's rows (statuses learnt applied to every path of a
     content); return the rows as committed."""
@@ -109,8 +128,9 @@ def _commit_run(plan: FeaturizePlan, report) -> dict:
         if sha in status:
             rows["status"][j], rows["reason"][j], rows["width"][j], rows["height"][j], rows["dhash"][j] = status[sha]
     resolutions = {**plan.resolutions, **resolutions, **(report.resolutions if report is not None else {})}
-    if parts or plan.forget or plan.changed:
-        commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions}, forget=set(plan.forget))
+    corpora = _corpora(cache, plan.corpus)
+    if parts or plan.forget or plan.changed or corpora:
+        commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions, **corpora}, forget=set(plan.forget))
         remove_parts(cache)
     return rows
 

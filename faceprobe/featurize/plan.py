@@ -87,6 +87,9 @@ class FeaturizePlan:
         (path, labels) listed with different labels.
     notes : tuple of str
         What reading the source and the cache found.
+    corpus : dict
+        With ``corpus``: what the cache records of it (name, layout, folder, options, label
+        files with their hashes); empty otherwise.
     """
 
     config: FeaturizeConfig
@@ -105,6 +108,7 @@ class FeaturizePlan:
     duplicates_by_content: int
     conflicts: tuple
     notes: tuple
+    corpus: dict
 
 
 def check_request(cfg: FeaturizeConfig) -> RunRequest:
@@ -218,6 +222,7 @@ def _source_notes(cfg: FeaturizeConfig, table) -> list[str]:
         broken = sum(1 for e in frames if getattr(e, "error", ""))
         notes.append(f"{table.videos} videos: {len(frames) - broken} frames ({cfg.frames or 'all'}), one row each"
                      + (f"; {broken} videos cannot be read (recorded as bad)" if broken else ""))
+    notes.extend(f"{cfg.corpus}: {n}" for n in table.provenance.get("notes", ()))
     if table.subject_matches is not None:
         got, total = table.subject_matches
         notes.append(f"`subject_regex` gave {got} of {total} images a subject" + (f"; {total - got} have none" if got < total else ""))
@@ -274,4 +279,5 @@ def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str]
         refs={s: refs[p] for s, p in first_path.items()}, keys=keys, todo=todo, images=len(table.entries),
         repeats=table.repeats, duplicates_by_content=duplicates, conflicts=tuple(table.conflicts),
         notes=tuple([*notes, *_source_notes(cfg, table), *conflict_notes]),
+        corpus={k: v for k, v in table.provenance.items() if k != "notes"},
     )

@@ -35,6 +35,19 @@ def _page(res: dict, body: list[str]) -> str:
     return "\n".join(parts)
 
 
+def _html_references(res: dict) -> list[str]:
+    """The corpus's published figures as a table (none without an official protocol)."""
+    from .words import REFERENCE_HEADER, reference_rows
+
+    corpus, rows = reference_rows(res)
+    if not rows:
+        return []
+    head = "".join(f"<th>{h}</th>" for h in REFERENCE_HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return [f"<h2>Published on {html.escape(corpus)}</h2><p>As published, not computed here; the training column says how "
+            f"each network learnt (frozen features compare with frozen).</p><table id='references'><tr>{head}</tr>{body}</table>"]
+
+
 def render_html(res: dict) -> str:
     """A self-contained page: metrics table, per-class tables, confusion heatmaps, ROC curves, provenance.
 
@@ -45,8 +58,8 @@ def render_html(res: dict) -> str:
     if res.get("task") == "regression":
         from .regression import regression_sections
 
-        return _page(res, regression_sections(res) + insight_sections(res))
-    extra = insight_sections(res)
+        return _page(res, regression_sections(res) + insight_sections(res) + _html_references(res))
+    extra = insight_sections(res) + _html_references(res)
     res = layout_view(res)
     if res.get("study"):
         return _page(res, study_sections(res) + extra)
@@ -101,6 +114,9 @@ def render_markdown(res: dict) -> str:
     that came from the data (labels, subjects, keys, heads, notes) has its HTML escaped and its
     table bars escaped, so a label such as ``<script>`` shows as text."""
     regression = res.get("task") == "regression"
+    from .tables import _md_references
+
+    references = _md_references(md_safe(res))
     res = md_safe(res if regression else layout_view(res))
     out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
     out += [f"> note: {n}" for n in res.get("notes", [])] + [""]
@@ -113,6 +129,7 @@ def render_markdown(res: dict) -> str:
     from .insight import insight_markdown
 
     out += insight_markdown(res)
+    out += [references]
     prov = json.dumps(res.get("provenance", {}), indent=1, sort_keys=True, default=str).replace("`", "\\u0060")  # no fence breaks out
     out += ["", "## Provenance", "", "```json", prov, "```", ""]
     return "\n".join(out)

@@ -128,9 +128,23 @@ def write_table(res: dict, path: str) -> str:
                 cells = [cell_text(at.get((k, h)), metric=res["metric"]).replace(" *", "").replace(" =", " (tied)") for h in heads]
                 cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
                 handle.write(f"| {md_text(k)} | " + " | ".join(cells) + " |\n")
+            handle.write(_md_references(res))
         else:
             handle.write(_latex(res, keys, heads, at))
     return fmt
+
+
+def _md_references(res: dict) -> str:
+    """The corpus's published figures under a Markdown grid (empty without an official protocol)."""
+    from .words import REFERENCE_HEADER, reference_rows
+
+    corpus, rows = reference_rows(res)
+    if not rows:
+        return ""
+    lines = ["", f"Published on {md_text(corpus)} (as published, not computed here):", "",
+             "| " + " | ".join(REFERENCE_HEADER) + " |", "|" + "---|" * len(REFERENCE_HEADER)]
+    lines += ["| " + " | ".join(md_text(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def _latex(res: dict, keys: list, heads: list, at: dict) -> str:
@@ -144,5 +158,10 @@ def _latex(res: dict, keys: list, heads: list, at: dict) -> str:
 
     lines += [esc(k) + " & " + " & ".join(cells) + r" \\" for k, cells in grid_rows(res, cell, "--")]
     lines += [r"\bottomrule", r"\end{tabular}",
-              f"% {esc(metric_title(res['metric']))}, mean $\\pm$ std; bold: best; $^{{=}}$: not significantly worse (Holm-adjusted p $\\geq$ 0.05)", ""]
-    return "\n".join(lines)
+              f"% {esc(metric_title(res['metric']))}, mean $\\pm$ std; bold: best; $^{{=}}$: not significantly worse (Holm-adjusted p $\\geq$ 0.05)"]
+    from .words import reference_rows
+
+    corpus, refs = reference_rows(res)
+    lines += [f"% published on {esc(corpus)} (as published, not computed here): " + "; ".join(esc(" ".join(r[:2]) + f" ({r[3]}, {r[4]}; {r[5]})")
+                                                                                             for r in refs)] if refs else []
+    return "\n".join(lines + [""])

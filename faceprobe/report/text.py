@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_tables
+from .words import chance_line, chosen_params, protocol_words as _protocol, reference_lines, text_table as _table, within_tables
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -30,8 +30,12 @@ def format_results(res: dict) -> str:
     """Metrics table (mean ± std in %), then per head the per-class table and confusion matrix.
 
     A study (several keys) prints the grid of keys x heads with its significance marks, then
-    each key's tables.
+    each key's tables; under a corpus's official protocol, its published figures follow.
     """
+    return "\n".join([_format(res), *reference_lines(res)])
+
+
+def _format(res: dict) -> str:
     if res.get("task") == "regression":
         from .regression import format_regression
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "within_tables", "text_table"]
+__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "within_tables", "text_table", "reference_lines", "reference_rows"]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -72,3 +72,33 @@ def within_title(part: str, entry: dict) -> str:
     grouped = "grouped by subject" if split.get("group") else "not grouped"
     return (f"within the {part} corpus, its own {protocol_words(split)}, {grouped} ({entry['rows']} images, "
             f"{entry['subjects']} subjects)")
+
+
+REFERENCE_HEADER = ["figure", "metric", "protocol", "network", "training", "source"]
+
+
+def reference_rows(res: dict) -> tuple[str, list[list[str]]]:
+    """``(corpus, rows)`` of the published figures a run under a corpus's official protocol
+    carries (``("", [])`` otherwise), each row as :data:`REFERENCE_HEADER`."""
+    official = res.get("protocol") or {}
+    refs = official.get("references") or []
+    return official.get("corpus", ""), [[f"{r['figure']:g}", r["metric"], r["protocol"], r["network"], r["training"], r["source"]]
+                                        for r in refs]
+
+
+def reference_lines(res: dict) -> list[str]:
+    """The corpus's published figures, under the official protocol's results (none otherwise).
+
+    They are printed as published, not computed here, each marked by how its network was trained:
+    a fine-tuned or trained network's figure is not what frozen features should reach.
+    """
+    corpus, rows = reference_rows(res)
+    if not rows:
+        return []
+    lines = ["", f"published on {corpus} (as published, not computed here; compare like with like: frozen with frozen)"]
+    lines += text_table(REFERENCE_HEADER, rows)
+    official = res["protocol"]
+    mismatched = [f["path"] for f in official.get("label_files", []) if f.get("matches") is False]
+    if mismatched:
+        lines.append(f"note: {', '.join(mismatched)} differ from the published files: these figures may not compare")
+    return lines

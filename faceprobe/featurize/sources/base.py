@@ -87,6 +87,9 @@ class SourceTable:
         With a subject regex: entries that got a subject from their file name, and all entries.
     videos : int
         Videos whose frames are among the entries.
+    provenance : dict
+        What a source that knows its origin says of it (a corpus: name, layout, label files and
+        their hashes, notes); empty for plain folders and manifests.
     """
 
     entries: list[ImageRef] = field(default_factory=list)
@@ -95,6 +98,7 @@ class SourceTable:
     reader: str = ""
     subject_matches: tuple[int, int] | None = None
     videos: int = 0
+    provenance: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

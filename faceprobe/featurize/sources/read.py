@@ -107,6 +107,8 @@ def read_source(
         raise OptionError("frames", frames, f"the source lists no video ({', '.join(sorted(VIDEO_SUFFIXES))})")
     table = _deduplicate(rows)
     table.reader, table.videos = reader, videos
+    if hasattr(source, "provenance"):
+        table.provenance = {**source.provenance(), "notes": list(getattr(source.manifest, "notes", ()))}
     if matched is not None:
         table.subject_matches = (sum(bool(e.subject) for e in table.entries), len(table.entries))
     return table

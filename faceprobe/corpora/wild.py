@@ -1,0 +1,202 @@
+"""Corpora with continuous targets: AffectNet (categories, valence, arousal), UNBC-McMaster
+shoulder pain (frame PSPI) and DISFA (12 action-unit intensities)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from ..errors import FaceprobeError
+from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus
+from .posed import subject_folds
+
+__all__ = ["AFFECTNET", "UNBC", "DISFA", "DISFA_AUS"]
+
+# ------------------------------------------------------------------ AffectNet
+
+_AFFECT = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "contempt")
+"""AffectNet's expression codes 0-7; 8-10 (none, uncertain, no face) are left out."""
+_AFFECT_CSV = ("training.csv", "validation.csv")
+
+
+def _kept(code: str, classes: int) -> str | None:
+    try:
+        c = int(float(code))
+    except ValueError:
+        return None
+    return _AFFECT[c] if 0 <= c < classes else None
+
+
+def _read_affect_csv(folder: Path, options: dict) -> Rows:
+    classes = _classes(options)
+    rows, left = Rows(), 0
+    for name, split in zip(_AFFECT_CSV, ("train", "validation")):
+        with open(folder / name, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            need = ("subDirectory_filePath", "expression", "valence", "arousal")
+            missing = [c for c in need if c not in (reader.fieldnames or [])]
+            if missing:
+                raise FaceprobeError(f"{folder / name}: no column {missing[0]!r}; AffectNet's CSV has {', '.join(need)}")
+            for rec in reader:
+                label = _kept(rec["expression"], classes)
+                if label is None:
+                    left += 1
+                    continue
+                rows.add(path=f"Manually_Annotated_Images/{rec['subDirectory_filePath']}", label=label, split=split,
+                         valence=rec["valence"], arousal=rec["arousal"])
+    if left:
+        rows.notes.append(f"left out {left} faces coded none, uncertain, no face" + (" or contempt" if classes == 7 else ""))
+    return rows
+
+
+def _read_affect_npy(folder: Path, options: dict) -> Rows:
+    import numpy as np
+
+    classes = _classes(options)
+    rows, left = Rows(), 0
+    for part, split in (("train_set", "train"), ("val_set", "validation")):
+        images = folder / part / "images"
+        for f in sorted(images.glob("*.jpg"), key=lambda p: (len(p.stem), p.stem)):
+            ann = folder / part / "annotations"
+            values = []
+            for kind in ("exp", "val", "aro"):
+                path = ann / f"{f.stem}_{kind}.npy"
+                if not path.is_file():
+                    raise FaceprobeError(f"{path}: missing; AffectNet's npy release has N_exp.npy, N_val.npy, N_aro.npy per image")
+                values.append(str(np.load(path, allow_pickle=False).item()))
+            label = _kept(values[0], classes)
+            if label is None:
+                left += 1
+                continue
+            rows.add(path=f"{part}/images/{f.name}", label=label, split=split, valence=values[1], arousal=values[2])
+    if left:
+        rows.notes.append(f"left out {left} faces outside the {classes} classes")
+    return rows
+
+
+def _classes(options: dict) -> int:
+    classes = int(options.get("classes", 8))
+    if classes not in (7, 8):
+        raise FaceprobeError(f"classes={classes}: AffectNet is read with 7 classes (no contempt) or 8")
+    return classes
+
+
+AFFECTNET = register_corpus(Corpus(
+    name="affectnet",
+    title="AffectNet (Mollahosseini, Hasani and Mahoor 2017)",
+    classes=_AFFECT,
+    targets=("valence", "arousal"),
+    layouts=(
+        Layout("csv", "training.csv and validation.csv with Manually_Annotated_Images/",
+               lambda d: all((d / n).is_file() for n in _AFFECT_CSV), _read_affect_csv,
+               tuple(LabelFile(n) for n in _AFFECT_CSV)),
+        Layout("npy", "train_set/ and val_set/, each with images/N.jpg and annotations/N_exp.npy, N_val.npy, N_aro.npy",
+               lambda d: (d / "train_set" / "annotations").is_dir() and (d / "val_set" / "annotations").is_dir(),
+               _read_affect_npy),
+    ),
+    protocol=Protocol("fixed", "the validation set (500 per class) as test, as its test set was never released",
+                      train="train", test="validation"),
+    licence="non-commercial research (the AffectNet licence agreement)",
+    access="an academic requests it from the authors with a signed agreement",
+    references=(Reference(58.0, "accuracy", "validation, 8 classes", "Mollahosseini, Hasani and Mahoor 2017, IEEE TAC",
+                          "AlexNet with a weighted loss", "trained"),
+                Reference(0.394, "RMSE (valence)", "validation", "Mollahosseini, Hasani and Mahoor 2017, IEEE TAC",
+                          "AlexNet", "trained")),
+    options={"classes": (8, "8 (with contempt) or 7 classes")},
+    notes=("valence and arousal (-1 to 1) are target columns",),
+))
+
+
+# ------------------------------------------------------------------ UNBC-McMaster
+
+_UNBC_FRAME = re.compile(r"^(.+?)(\d+)\.png$")
+
+
+def _read_unbc(folder: Path, options: dict) -> Rows:
+    rows, unlabelled = Rows(), 0
+    for f in sorted((folder / "Images").glob("*/*/*.png")):
+        subject, seq = f.parent.parent.name, f.parent.name
+        label_file = folder / "Frame_Labels" / "PSPI" / subject / seq / f"{f.stem}_facs.txt"
+        if not label_file.is_file():
+            unlabelled += 1
+            continue
+        text = label_file.read_text(encoding="ascii", errors="replace").strip()
+        try:
+            pspi = float(text)
+        except ValueError:
+            raise FaceprobeError(f"{label_file}: reads {text[:40]!r}; a PSPI file holds one number") from None
+        m = _UNBC_FRAME.match(f.name)
+        rows.add(path=f.relative_to(folder).as_posix(), label="pain" if pspi > 0 else "no pain", subject=subject,
+                 sequence=seq, frame=str(int(m.group(2))) if m else "", pspi=f"{pspi:g}")
+    if unlabelled:
+        rows.notes.append(f"left out {unlabelled} frames without a PSPI file")
+    return rows
+
+
+UNBC = register_corpus(Corpus(
+    name="unbc",
+    title="UNBC-McMaster Shoulder Pain Expression Archive (Lucey et al. 2011)",
+    classes=("no pain", "pain"),
+    targets=("pspi",),
+    layouts=(Layout("archive", "Images/<subject>/<sequence>/*.png with Frame_Labels/PSPI/<subject>/<sequence>/*_facs.txt",
+                    lambda d: (d / "Images").is_dir() and (d / "Frame_Labels" / "PSPI").is_dir(), _read_unbc),),
+    protocol=Protocol("loso", "leave one subject out (25 subjects, 200 sequences); PSPI 0-16 as a regression target, "
+                              "sequences as clips"),
+    licence="non-commercial research (the UNBC-McMaster agreement)",
+    access="request from the University of Pittsburgh / McMaster with a signed agreement",
+    references=(Reference(0.59, "PCC", "leave one subject out, frame PSPI", "Kaltwang, Rudovic and Pantic 2012, ISVC",
+                          "relevance vector regression on landmarks, DCT and LBP", "hand-crafted"),),
+    notes=("label is pain when PSPI > 0 (a common binary task); pspi is the target column",),
+))
+
+
+# ------------------------------------------------------------------ DISFA
+
+DISFA_AUS = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
+"""The 12 action units DISFA codes (intensity 0-5)."""
+_DISFA_FRAME = re.compile(r"(\d+)\.(?:png|jpe?g)$", re.I)
+
+
+def _read_disfa(folder: Path, options: dict) -> Rows:
+    subjects = sorted(p.name for p in (folder / "ActionUnit_Labels").iterdir() if p.is_dir())
+    folds, rows = subject_folds(subjects, 3), Rows()
+    for subject in subjects:
+        labels: dict[int, dict[int, str]] = {}
+        for au in DISFA_AUS:
+            path = folder / "ActionUnit_Labels" / subject / f"{subject}_au{au}.txt"
+            if not path.is_file():
+                raise FaceprobeError(f"{path}: missing; DISFA has one SNxxx_auN.txt per subject and action unit")
+            for n, line in enumerate(path.read_text(encoding="ascii").split(), start=1):
+                frame, _, value = line.partition(",")
+                if not frame.isdigit() or value.strip() not in {str(i) for i in range(6)}:
+                    raise FaceprobeError(f"{path}: line {n} reads {line!r}; expected 'frame,intensity' with intensity 0-5")
+                labels.setdefault(int(frame), {})[au] = value.strip()
+        frames = sorted((folder / "Images" / subject).glob("*.*")) if (folder / "Images" / subject).is_dir() else []
+        for f in frames:
+            m = _DISFA_FRAME.search(f.name)
+            got = labels.get(int(m.group(1))) if m else None
+            if got is None or len(got) != len(DISFA_AUS):
+                continue
+            rows.add(path=f.relative_to(folder).as_posix(), label="", subject=subject, sequence=subject, frame=str(int(m.group(1))),
+                     fold=folds[subject], **{f"au{au}": got[au] for au in DISFA_AUS})
+    if not rows.count():
+        raise FaceprobeError(f"{folder / 'Images'}: no frames; extract each subject's left-camera video to Images/SNxxx/N.png "
+                             "(frame numbers as in the label files)")
+    return rows
+
+
+DISFA = register_corpus(Corpus(
+    name="disfa",
+    title="Denver Intensity of Spontaneous Facial Action (DISFA; Mavadati et al. 2013)",
+    classes=(),
+    targets=tuple(f"au{a}" for a in DISFA_AUS),
+    layouts=(Layout("frames", "ActionUnit_Labels/SNxxx/SNxxx_auN.txt with frames extracted to Images/SNxxx/N.png",
+                    lambda d: (d / "ActionUnit_Labels").is_dir(), _read_disfa),),
+    protocol=Protocol("folds", "3 subject folds (27 subjects; faceprobe deals subjects in ID order round-robin)", folds=3),
+    licence="non-commercial research (the DISFA agreement)",
+    access="request from the University of Denver with a signed agreement",
+    references=(),
+    notes=("the literature's 3-fold assignment differs between papers; this one is by subject ID",
+           "frames come as videos: extract them first (frame numbers as in the label files)"),
+))
