@@ -329,3 +329,23 @@ def test_corpus_options_without_a_corpus_and_a_corpus_with_root_are_refused(tmp_
     assert r.exit_code != 0 and "--corpus-option neutral=true: needs --corpus" in r.output
     r = featurize_cli(tmp_path / "jaffe", tmp_path / "c.h5", "--corpus", "jaffe", "--root", tmp_path)
     assert r.exit_code != 0 and "cannot be combined with" in r.output
+
+
+def test_a_target_only_corpus_keeps_its_unlabelled_frames_and_groups_by_its_folds(tmp_path, featurize_cli, invoke):
+    """DISFA's frames have AU intensities and no class: featurize keeps them, and classify's
+    regression reads every one (rows without a label are not classes left out)."""
+    from faceprobe.corpora.wild import DISFA_AUS
+
+    rng = np.random.default_rng(0)
+    for s in ("SN001", "SN002", "SN003", "SN004"):
+        for au in DISFA_AUS:
+            p = tmp_path / "d" / "ActionUnit_Labels" / s / f"{s}_au{au}.txt"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("".join(f"{f},{rng.integers(0, 6)}\n" for f in range(1, 5)))
+        for f in range(1, 5):
+            _img(tmp_path / "d" / "Images" / s / f"{f}.png", int(rng.integers(1000)), size=64)
+    cache = tmp_path / "c.h5"
+    assert featurize_cli(tmp_path / "d", cache, "--corpus", "disfa").exit_code == 0
+    r = invoke("classify", "-c", cache, "--target", "au12", "--head", "ridge", "-q")
+    assert r.exit_code == 0, r.output
+    assert "16 images, regression of au12" in r.output and "leave one fold out, grouped by fold" in r.output

@@ -53,7 +53,7 @@ def _pixel_csv(name: str):
                 raise FaceprobeError(f"{path}: line {line} has emotion {code!r} and Usage {usage!r}; expected 0-6 and one of "
                                      f"{', '.join(_USAGE)}")
             rows.add(path=f"{name}#{line}", label=FER_CLASSES[int(code)], split=usage)
-        rows.notes.append(f"rows are lines of {name} (FILE#LINE): featurize {name} itself, whose Usage column is the split")
+        rows.notes.append(f"rows are lines of {name}, named FILE#LINE as featurize names them (the CSV is featurized in place)")
         return rows
     return read
 

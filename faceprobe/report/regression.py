@@ -11,7 +11,7 @@ import html
 from ..classify.records import cell, fold_records
 from ..classify.regression.metrics import REGRESSION_METRICS
 from .tables import grid_lines
-from .words import chance_line, chosen_params, protocol_words as _protocol, text_table as _table, within_tables
+from .words import chance_line, chosen_params, group_column, grouped_words, protocol_words as _protocol, text_table as _table, within_tables
 
 __all__ = ["format_regression", "regression_sections", "regression_markdown", "FIGURES"]
 
@@ -30,12 +30,12 @@ def _v(v) -> str:
 
 def headline(res: dict) -> str:
     """The first line: keys, rows, targets, protocol, grouping, seed."""
-    split = res.get("provenance", {}).get("split", {})
-    grouped = "split given" if split.get("fixed") else ("grouped by subject" if split.get("group") else "NOT grouped by subject")
+    prov = res.get("provenance", {})
+    split, grouped = prov.get("split", {}), grouped_words(prov)
     keys = res["keys"][0] if len(res["keys"]) == 1 else f"{len(res['keys'])} feature keys"
     targets = ", ".join(f"{t} (mean {s['mean']:.3g} ± {s['std']:.3g}, {s['min']:g}..{s['max']:g})"
                         for t, s in res.get("target_summary", {}).items())
-    return (f"{keys}: {res['rows']} images, regression of {targets}, {_protocol(split)}, {grouped}, seed {split.get('seed')}, "
+    return (f"{keys}: {res['rows']} images, regression of {targets}, {_protocol(split, group_column(prov))}, {grouped}, seed {split.get('seed')}, "
             f"picked by {res['metric']} ({REGRESSION_METRICS[res['metric']]} is better)")
 
 

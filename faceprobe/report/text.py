@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chance_line, chosen_params, protocol_words as _protocol, reference_lines, text_table as _table, within_tables
+from .words import chance_line, chosen_params, group_column, grouped_words, protocol_words as _protocol, reference_lines, text_table as _table, within_tables
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -48,10 +48,7 @@ def _format(res: dict) -> str:
     split = prov.get("split", {})
     lines = []
     if prov:
-        proto = _protocol(split)
-        grouped = "grouped by subject" if split.get("group") else "NOT grouped by subject"
-        if split.get("fixed"):
-            grouped = "split given"
+        proto, grouped = _protocol(split, group_column(prov)), grouped_words(prov)
         lines.append(f"{prov.get('key')}: {res['rows']} images, {len(res['classes'])} classes, {proto}, {grouped}, seed {split.get('seed')}")
     for note in res.get("notes", []):
         lines.append(f"note: {note}")
@@ -119,9 +116,8 @@ def _format_study(res: dict) -> str:
 
     prov = res.get("provenance", {})
     split = prov.get("split", {})
-    grouped = "grouped by subject" if split.get("group") else "NOT grouped by subject"
     lines = [f"{len(res['keys'])} feature keys x {len(res['grid']) // max(1, len(res['keys']))} heads on the same folds: {res['rows']} images, "
-             f"{len(res['classes'])} classes, {_protocol(split)}, {grouped}, seed {split.get('seed')}"]
+             f"{len(res['classes'])} classes, {_protocol(split, group_column(prov))}, {grouped_words(prov)}, seed {split.get('seed')}"]
     lines += [f"note: {n}" for n in res.get("notes", [])] + [""]
     lines += grid_lines(res)
     for key in res["keys"]:

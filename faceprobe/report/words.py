@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "within_tables", "text_table", "reference_lines", "reference_rows"]
+__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "within_tables", "text_table", "reference_lines", "reference_rows", "grouped_words", "group_column"]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -20,10 +20,24 @@ def chosen_params(head_result: dict) -> str:
     return "; ".join(f"{p} ({n})" for p, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def protocol_words(split: dict) -> str:
+def group_column(prov: dict) -> str:
+    """The column splits were grouped by (``subject`` unless ``group`` named another)."""
+    group = prov.get("group") or "auto"
+    return "subject" if group in ("auto", "subject", "none") else group
+
+
+def grouped_words(prov: dict) -> str:
+    """``grouped by subject`` (or the column grouped by), ``NOT grouped by subject``, or ``split given``."""
+    split = prov.get("split", {})
+    if split.get("fixed"):
+        return "split given"
+    return f"grouped by {group_column(prov)}" if split.get("group") else "NOT grouped by subject"
+
+
+def protocol_words(split: dict, group: str = "subject") -> str:
     """The protocol in words: ``5-fold CV, 3 repeats``, ``leave-one-subject-out``, a fixed split."""
     if split.get("loso"):
-        return "leave-one-subject-out"
+        return "leave-one-subject-out" if group == "subject" else f"leave one {group} out"
     if split.get("fixed"):
         f = split["fixed"]
         if "train_where" in f:

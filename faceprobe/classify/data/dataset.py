@@ -183,7 +183,7 @@ def _joined(cache: str, key: str, fm, reader: CacheReader, images: dict, views: 
     if not len(img_idx):
         raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after `where`" if where else ""))
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
-    keep = _keep_classes(y, min_count, notes)
+    keep = np.ones(len(y), dtype=bool) if regression else _keep_classes(y, min_count, notes)  # a target needs no label
     img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
     if len(set(y)) < 2 and not regression:
         raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")

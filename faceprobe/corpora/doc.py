@@ -1,0 +1,76 @@
+"""docs/corpora.md, written from the corpus registry: ``python -m faceprobe.corpora.doc > docs/corpora.md``."""
+
+from __future__ import annotations
+
+from . import CORPORA
+
+__all__ = ["render"]
+
+_HEAD = """# Corpora
+
+faceprobe knows the field's public corpora by name. It never downloads one: each has its own
+terms, listed below. Point it at your copy, laid out as the publishers ship it, and it reads
+labels, subjects, sequences and the official split or folds from the files themselves:
+
+```bash
+faceprobe corpus list                     # the corpora, their protocols and access terms
+faceprobe corpus show fer2013             # layouts, label codes, protocol, hashes, references
+```
+
+For each corpus, the three commands below are the whole study: `corpus manifest` shows what
+will be read (rows by role, the label files' hashes against the published ones, what is left out
+and why); `featurize --corpus` reads the folder the same way and records the corpus, its layout
+and its label files' hashes in the cache; `classify` then runs the official protocol by default
+(`--protocol auto`; `--protocol official` insists on it, `--protocol none` never applies it, and
+`--cv`, `--holdout`, `--split-col`, `--group` or cross-corpus filters choose another) and prints
+the published figures beside its table, in JSON (`protocol`), in Markdown and LaTeX tables and in
+reports. A published figure is marked by how its network learnt: *fine-tuned* or *trained*
+networks are not what frozen features should be held against; *frozen*, *hand-crafted* and
+*human* figures say what they are. The figures are transcribed from the papers named; check the
+source before citing one.
+
+A label file whose hash differs from the published one is said, not refused (an edited or
+re-released file gives figures that may not compare). Where no hash is published, faceprobe
+records yours, so two caches can be checked against each other.
+
+This page is generated from the registry (`python -m faceprobe.corpora.doc > docs/corpora.md`).
+"""
+
+
+def _corpus(c) -> list[str]:
+    out = [f"## {c.name}: {c.title}", ""]
+    if c.classes:
+        out.append(f"- classes: {', '.join(c.classes)}")
+    if c.targets:
+        out.append(f"- targets: {', '.join(c.targets)}")
+    for lay in c.layouts:
+        files = "; ".join(f"`{f.path}` (md5 {f.md5 or 'not published'})" for f in lay.label_files)
+        out.append(f"- layout `{lay.name}`: {lay.expects}" + (f"; label files: {files}" if files else ""))
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in c.protocol.classify_options().items())
+    out += [f"- protocol ({c.protocol.kind}): {c.protocol.description}; the same as `{flags}`",
+            f"- licence: {c.licence}", f"- access: {c.access}"]
+    out += [f"- option `{k}` (default `{d}`): {h}" for k, (d, h) in c.options.items()]
+    out += [f"- note: {n}" for n in c.notes]
+    if c.references:
+        out += ["", "| figure | metric | protocol | network | training | source |", "|---|---|---|---|---|---|"]
+        out += [f"| {r.figure:g} | {r.metric} | {r.protocol} | {r.network} | {r.training} | {r.source} |" for r in c.references]
+    else:
+        out += ["", "No published figure is recorded yet for this corpus."]
+    out += ["", "```bash", f"faceprobe corpus manifest {c.name} ~/data/{c.name} -o {c.name}-manifest.csv",
+            f"faceprobe featurize ~/data/{c.name} --corpus {c.name} -b efficientnet_lite0 -c {c.name}.h5",
+            *([f"faceprobe classify -c {c.name}.h5 --head logreg,svm"] if c.classes else []),
+            *[f"faceprobe classify -c {c.name}.h5 --target {t} --head ridge,svr" for t in c.targets[:1]],
+            "```", ""]
+    return out
+
+
+def render() -> str:
+    """The page, from :data:`~faceprobe.corpora.CORPORA`."""
+    lines = [_HEAD]
+    for _, c in CORPORA.items():
+        lines += _corpus(c)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
