@@ -5,8 +5,9 @@ usage: python benchmarks/fit_memory.py WORK_DIR [--rows 28709] [--dim 1280] [--h
 Writes a synthetic cache of ROWS x DIM float32 vectors (7 classes, 500 subjects) into WORK_DIR
 once, then runs ``faceprobe.fit`` in a fresh process with one job and records the process's peak
 resident memory (VmHWM) and its resident memory after imports, before the fit. The figure the
-target speaks of is (peak - after imports) / matrix bytes. Run it with PYTHONPATH pointing at
-another checkout to compare two versions in one run.
+target speaks of is (peak - after imports) / matrix bytes. To compare two versions, run it from
+outside both checkouts (the child process would otherwise import the current folder's faceprobe)
+with PYTHONPATH pointing at the other one.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     faceprobe.fit("features.h5", "logreg", "model.skops") # cross-validated, then trained on all rows
     faceprobe.predict("model.skops", "new_faces/")       # DataFrame
     faceprobe.evaluate("features.h5", options=faceprobe.ClassifyOptions(head="svm", cv=5))  # options as one object
+    faceprobe.corpus_manifest("ckplus", "~/data/CK+").columns      # a public corpus read as published
+    faceprobe.compute_features("~/data/CK+", "efficientnet_lite0", "ck.h5", corpus="ckplus")  # evaluate: its protocol
 
 Everything else is internal: the packages' modules may move between releases (a moved public
 name warns with a DeprecationWarning first).
@@ -19,12 +21,16 @@ name warns with a DeprecationWarning first).
 
 from ._version import __version__
 
-__all__ = ["__version__", "ClassifyOptions", "FeaturizeOptions", "Features", "Results", "compute_features", "evaluate", "fit",
-           "load_features", "predict", "register_head"]
+__all__ = ["__version__", "ClassifyOptions", "FeaturizeOptions", "Features", "Results", "compute_features", "corpus_manifest", "evaluate",
+           "fit", "load_features", "predict", "register_corpus", "register_head"]
 
 
 def __getattr__(name: str):
     # lazy, so that ``import faceprobe`` (and every CLI start) stays cheap
+    if name in ("corpus_manifest", "register_corpus"):
+        from . import corpora
+
+        return getattr(corpora, name)
     if name in __all__ and name != "__version__":
         from . import api
 

@@ -349,3 +349,30 @@ def test_a_target_only_corpus_keeps_its_unlabelled_frames_and_groups_by_its_fold
     r = invoke("classify", "-c", cache, "--target", "au12", "--head", "ridge", "-q")
     assert r.exit_code == 0, r.output
     assert "16 images, regression of au12" in r.output and "leave one fold out, grouped by fold" in r.output
+
+
+def test_a_registered_corpus_is_read_like_the_shipped_ones_and_a_taken_name_is_refused(tmp_path):
+    import faceprobe
+    from faceprobe.corpora import Layout, Protocol, Reference, Rows
+
+    def read(folder, options):
+        rows = Rows()
+        for f in sorted(folder.glob("*.png")):
+            who, label = f.stem.split("-")
+            rows.add(path=f.name, label=label, subject=who)
+        return rows
+
+    lab = faceprobe.register_corpus(faceprobe.corpora.Corpus(
+        name="lab-set", title="a lab's own set", classes=("pain", "calm"),
+        layouts=(Layout("flat", "P1-pain.png files", lambda d: any(d.glob("*-*.png")), read),),
+        protocol=Protocol("loso", "leave one person out"), licence="internal", access="ask the lab",
+        references=(Reference(61.0, "accuracy", "LOSO", "internal report 2025", "ResNet-50", "frozen"),)))
+    try:
+        for name in ("P1-pain.png", "P2-calm.png"):
+            _img(tmp_path / name)
+        m = faceprobe.corpus_manifest("lab-set", tmp_path)
+        assert m.columns["subject"] == ["P1", "P2"] and m.layout == "flat"
+        with pytest.raises(ValueError, match="already registered under the name 'lab-set'"):
+            faceprobe.register_corpus(lab)
+    finally:
+        CORPORA.unregister("lab-set")
