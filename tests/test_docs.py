@@ -10,6 +10,6 @@ def test_cli_reference_is_current():
 
 
 def test_corpora_page_is_current():
-    from faceprobe.corpora.doc import render as corpora_page
+    from faceprobe.cli.corpora_doc import render as corpora_page
 
-    assert (DOCS / "corpora.md").read_text() == corpora_page(), "docs/corpora.md is stale: run python -m faceprobe.corpora.doc > docs/corpora.md"
+    assert (DOCS / "corpora.md").read_text() == corpora_page(), "docs/corpora.md is stale: run python -m faceprobe.cli.corpora_doc > docs/corpora.md"

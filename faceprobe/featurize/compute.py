@@ -204,7 +204,7 @@ class _Stream:
 
     def __init__(self, p: FeaturizePlan, m: _Models, jobs: list, run: dict, report: ComputeReport):
         self.p, self.m, self.jobs, self.run_record, self.report = p, m, jobs, run, report
-        self.checked = {"precision": p.config.precision != "auto", "compile": p.config.compile == "none"}
+        self.checked = {"precision": p.config.precision != "auto", "compile": p.config.compile == "none" and p.config.runtime == "torch"}
 
     def run(self, loader, dataset, t_setup: float) -> None:
         from tqdm import tqdm
@@ -272,7 +272,9 @@ class _Stream:
                                      else ",".join(f"{rid}={r.precision}" for rid, r in self.m.runners.items()))
             self.report.precision_check = self.run_record["precision_check"]
         if not self.checked["compile"]:
-            _choose_compile(self.m, batch.tensors, self.run_record, self.p.config.compile, len(self.jobs), self.report)
+            cfg = self.p.config
+            _choose_compile(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=cfg.runtime,
+                            precision=cfg.precision)
             self.checked["compile"] = True
 
     def _forward_model(self, rid: str, view: str, batch: _Batch, part: Part) -> None:
@@ -323,21 +325,37 @@ def _check_precision(m: _Models, tensors, run: dict) -> None:
     run["precision_by_backbone"] = {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
 
 
-def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, report: ComputeReport) -> None:
-    """Pick each backbone's compile mode on the first batch; record it in the run's provenance."""
+def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, report: ComputeReport, *, runtime: str = "torch",
+                    precision: str = "auto") -> None:
+    """Pick each backbone's compile mode or runtime on the first batch; record it in the run's provenance."""
     from .engine.compile import choose_compile
 
-    reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images) for rid, r in m.runners.items()}
+    reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images, runtime=runtime, precision=precision)
+               for rid, r in m.runners.items()}
     skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
     if skipped:
         report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
+    run["precision_by_backbone"] = {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
+    run["runtime_versions"] = _runtime_versions(reports)
     run["compile_check"] = reports
     report.compile.update(run["compile"])
     for name, rep in reports.items():
-        if mode != "auto" and rep["mode"] != mode:
+        if runtime not in ("auto", "torch") and rep["mode"].split("-")[0] != runtime:
+            tried = [rep[k] for k in rep if k.split("-")[0] == runtime and isinstance(rep[k], dict)]
+            why = next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None) or rep.get("skipped") or "unknown"
+            report.compile.setdefault("notes", []).append(f"{name}: `runtime={runtime}` not used ({why}); PyTorch instead")
+        elif runtime == "torch" and mode != "auto" and rep["mode"] != mode:
             why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
             report.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
+
+
+def _runtime_versions(reports: dict) -> dict:
+    """Versions of the runtimes other than PyTorch that a run uses (provenance)."""
+    from .engine.runtimes import RUNTIMES
+
+    used = {rep["mode"].split("-")[0] for rep in reports.values()}
+    return {name: RUNTIMES.get(name).version() for name in sorted(used) if name in RUNTIMES and RUNTIMES.get(name).build}
 
 
 def _feature_rows(need: list, meta: list, jobs: list, vectors: np.ndarray, spec: dict) -> dict:

@@ -48,6 +48,8 @@ class FeaturizeConfig:
         Fail on the first bad image instead of recording it.
     compile : str
         ``none``, ``freeze``, ``inductor`` or ``auto`` (see :mod:`faceprobe.featurize.engine.compile`).
+    runtime : str
+        ``torch``, ``onnxruntime``, ``openvino`` or ``auto`` (see :mod:`faceprobe.featurize.engine.runtimes`).
     cores : int or None
         CPU cores this run may use (forward threads plus decode workers); None: all cores of
         the process's affinity. torchrun ranks on one machine get an equal part each.
@@ -97,6 +99,7 @@ class FeaturizeConfig:
     progress: bool = True
     labelled: bool = True
     compile: str = "auto"
+    runtime: str = "torch"
     decode: str = "auto"
     cores: int | None = None
     shard: tuple[int, int] | None = None

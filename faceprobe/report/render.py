@@ -114,9 +114,9 @@ def render_markdown(res: dict) -> str:
     that came from the data (labels, subjects, keys, heads, notes) has its HTML escaped and its
     table bars escaped, so a label such as ``<script>`` shows as text."""
     regression = res.get("task") == "regression"
-    from .tables import _md_references
+    from .tables import md_references
 
-    references = _md_references(md_safe(res))
+    references = md_references(md_safe(res))
     res = md_safe(res if regression else layout_view(res))
     out = ["# faceprobe classify report", "", format_results(res).splitlines()[0], ""]
     out += [f"> note: {n}" for n in res.get("notes", [])] + [""]

@@ -9,7 +9,7 @@ import os
 from ..errors import OptionError
 from ..outputs import csv_safe
 
-__all__ = ["md_text", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text",
+__all__ = ["md_references", "md_text", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text",
            "figure", "metric_title"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
@@ -128,13 +128,13 @@ def write_table(res: dict, path: str) -> str:
                 cells = [cell_text(at.get((k, h)), metric=res["metric"]).replace(" *", "").replace(" =", " (tied)") for h in heads]
                 cells = [f"**{t}**" if at.get((k, h)) and at[(k, h)]["best"] else t for t, h in zip(cells, heads)]
                 handle.write(f"| {md_text(k)} | " + " | ".join(cells) + " |\n")
-            handle.write(_md_references(res))
+            handle.write(md_references(res))
         else:
             handle.write(_latex(res, keys, heads, at))
     return fmt
 
 
-def _md_references(res: dict) -> str:
+def md_references(res: dict) -> str:
     """The corpus's published figures under a Markdown grid (empty without an official protocol)."""
     from .words import REFERENCE_HEADER, reference_rows
 

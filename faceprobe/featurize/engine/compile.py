@@ -126,8 +126,9 @@ def _timed(runner, batch, repeats: int = 2) -> tuple[float, np.ndarray]:
     return best, out
 
 
-def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None) -> dict:
-    """Set ``runner.compiled`` to the mode to use for the rest of the run; return a report.
+def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, *, runtime: str = "torch",
+                   precision: str = "auto") -> dict:
+    """Set ``runner.compiled`` to the mode or runtime to use for the rest of the run; return a report.
 
     Parameters
     ----------
@@ -135,65 +136,113 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None) 
     batch_uint8 : tensor (n, 3, H, W)
         A batch of real images (the run's first).
     mode : str
-        ``none``, ``freeze``, ``inductor`` or ``auto``.
+        ``none``, ``freeze``, ``inductor`` or ``auto`` (PyTorch's compiled graphs).
     n_images : int or None, default=None
-        Images the run will forward; with ``auto``, a mode whose typical warm-up exceeds the
-        eager time for them is not tried. None: try every mode.
+        Images the run will forward; with ``auto``, a candidate whose typical warm-up exceeds
+        the eager time for them is not tried. None: try every candidate.
+    runtime : str, default="torch"
+        ``torch``, ``onnxruntime``, ``openvino`` or ``auto``
+        (:data:`~faceprobe.featurize.engine.runtimes.RUNTIMES`): other runtimes are candidates
+        too, held to :data:`~faceprobe.featurize.engine.runtimes.RUNTIME_COSINE` of eager float32.
+    precision : str, default="auto"
+        The run's requested precision: which precisions a runtime may compute in.
 
     Returns
     -------
     dict
-        ``mode`` (the one used), and per tried mode its ``seconds_per_batch``, ``warmup_s``,
+        ``mode`` (the one used: a compile mode, or a runtime such as ``onnxruntime`` or
+        ``openvino-bf16``), and per tried candidate its ``seconds_per_batch``, ``warmup_s``,
         ``min_cosine`` to eager, or ``failed`` / ``rejected`` / ``skipped`` with the reason.
     """
     import torch
 
     COMPILE_MODES.check(mode)
-    report: dict = {"requested": mode}
+    report: dict = {"requested": mode if runtime == "torch" else f"{mode}, runtime {runtime}"}
     runner.set_compiled("none", None)
-    if mode == "none":
-        report["mode"] = "none"
-        return report
-    if not runner.backbone.graph:
-        report.update(mode="none", skipped="not a PyTorch graph")
+    torch_modes = (_compiled_modes() if mode == "auto" else [] if mode == "none" else [mode]) if runtime in ("auto", "torch") else []
+    if not runner.backbone.graph or (not torch_modes and runtime == "torch"):
+        report.update(mode="none", **({} if runner.backbone.graph else {"skipped": "not a PyTorch graph"}))
         return report
     eager_s, eager = _timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
-    candidates = {"none": eager_s}
     example = runner.normalise(batch_uint8[: runner.pad_to])
     if example.shape[0] < runner.pad_to:  # trace and compile at the one batch shape used later
         example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
-    built = {}
-    eager_total = eager_s * (n_images or 0) / max(1, batch_uint8.shape[0])
-    for name in (_compiled_modes() if mode == "auto" else [mode]):
-        guess = COMPILE_MODES.get(name).warmup_guess_s
-        if mode == "auto" and n_images is not None and guess > eager_total:
-            report[name] = {"skipped": f"{n_images} images run {eager_total:.1f} s eager, less than the "
-                                       f"~{guess:.0f} s warm-up of {name}"}
-            continue
-        t0 = time.perf_counter()
-        try:
-            built[name] = COMPILE_MODES.get(name).build(runner, example)
-            runner.set_compiled(name, built[name])
-            runner(batch_uint8)  # the first call compiles (inductor)
-            warm = time.perf_counter() - t0
-            secs, out = _timed(runner, batch_uint8)
-        except Exception as exc:  # tracing and compiling fail in many ways; eager still works
-            report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
-            runner.set_compiled("none", None)
-            continue
-        cos = min_cosine(eager, out, runner.backbone.bounds())
-        report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7)}
-        if cos >= COMPILE_COSINE:
-            candidates[name] = secs
-        else:
-            report[name]["rejected"] = f"features differ from eager (cosine {cos:.6f} < {COMPILE_COSINE})"
-        runner.set_compiled("none", None)
-    if mode == "auto":
-        best = min(candidates, key=candidates.get)
-    else:  # an explicit mode is honoured whenever it works and is faithful
-        best = mode if mode in candidates else "none"
+    trial = _Trial(runner, batch_uint8, eager, eager_s * (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
+    for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
+        trial.run(name, COMPILE_MODES.get(name).warmup_guess_s if mode == "auto" else 0.0,
+                  lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision)
+    if runtime != "torch":
+        _try_runtimes(trial, runner, example, runtime, precision)
+    auto = runtime == "auto" or (runtime == "torch" and mode == "auto")  # an explicit runtime is honoured
+    wanted = mode if runtime == "torch" else runtime
+    best = min(trial.candidates, key=trial.candidates.get) if auto else next(
+        (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
     if best != "none":
-        runner.set_compiled(best, built[best])
+        runner.set_compiled(best, trial.built[best])
+        runner.precision = trial.precision.get(best, runner.precision)
     report["mode"] = best
     return report
+
+
+def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str) -> None:
+    from .runtimes import RUNTIME_COSINE, RUNTIMES, export_dir, runtime_candidates
+
+    pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
+    for name, why in skipped.items():
+        trial.report[name] = {"skipped": why}
+    for name, prec in pairs:
+        label = name if prec == "fp32" else f"{name}-{prec}"
+        cached = any(export_dir().glob(f"{runner.backbone.name.replace('/', '_').replace('@', '-')}-*.onnx")) if export_dir().exists() else False
+        guess = 0.0 if runtime != "auto" else 1.0 if cached else RUNTIMES.get(name).warmup_guess_s
+        trial.run(label, guess, lambda n=name, q=prec: RUNTIMES.get(n).build(runner, example, q), RUNTIME_COSINE[prec], prec,
+                  against_fp32=True)
+
+
+class _Trial:
+    """The candidates of one backbone's choice, timed and checked on the run's first batch."""
+
+    def __init__(self, runner, batch, eager, eager_total: float, n_images, report: dict):
+        self.runner, self.batch, self.eager, self.eager_total, self.n_images, self.report = runner, batch, eager, eager_total, n_images, report
+        self.candidates = {"none": report["none"]["seconds_per_batch"]}
+        self.built: dict = {}
+        self.precision: dict = {}
+        self._fp32 = None
+
+    def fp32(self):
+        """Eager PyTorch in float32 on the batch (what runtimes are held to)."""
+        if self._fp32 is None:
+            if self.runner.precision == "fp32":
+                self._fp32 = self.eager
+            else:
+                kept, self.runner.precision = self.runner.precision, "fp32"
+                self._fp32 = self.runner(self.batch)
+                self.runner.precision = kept
+        return self._fp32
+
+    def run(self, name: str, guess: float, build, threshold: float, precision: str, against_fp32: bool = False) -> None:
+        runner = self.runner
+        if guess and self.n_images is not None and guess > self.eager_total:
+            self.report[name] = {"skipped": f"{self.n_images} images run {self.eager_total:.1f} s eager, less than the "
+                                            f"~{guess:.0f} s warm-up of {name}"}
+            return
+        t0 = time.perf_counter()
+        try:
+            self.built[name] = build()
+            runner.set_compiled(name, self.built[name])
+            runner(self.batch)  # the first call compiles (inductor)
+            warm = time.perf_counter() - t0
+            secs, out = _timed(runner, self.batch)
+        except Exception as exc:  # exporting, tracing and compiling fail in many ways; eager still works
+            self.report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+            runner.set_compiled("none", None)
+            return
+        finally:
+            runner.set_compiled("none", None)
+        cos = min_cosine(self.fp32() if against_fp32 else self.eager, out, runner.backbone.bounds())
+        self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7)}
+        if cos >= threshold:
+            self.candidates[name], self.precision[name] = secs, precision
+        else:
+            what = "eager float32" if against_fp32 else "eager"
+            self.report[name]["rejected"] = f"features differ from {what} (cosine {cos:.6f} < {threshold})"

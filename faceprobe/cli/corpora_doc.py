@@ -1,8 +1,8 @@
-"""docs/corpora.md, written from the corpus registry: ``python -m faceprobe.corpora.doc > docs/corpora.md``."""
+"""docs/corpora.md, written from the corpus registry: ``python -m faceprobe.cli.corpora_doc > docs/corpora.md``."""
 
 from __future__ import annotations
 
-from . import CORPORA
+from ..corpora import CORPORA
 
 __all__ = ["render"]
 
@@ -33,7 +33,7 @@ A label file whose hash differs from the published one is said, not refused (an 
 re-released file gives figures that may not compare). Where no hash is published, faceprobe
 records yours, so two caches can be checked against each other.
 
-This page is generated from the registry (`python -m faceprobe.corpora.doc > docs/corpora.md`).
+This page is generated from the registry (`python -m faceprobe.cli.corpora_doc > docs/corpora.md`).
 """
 
 

@@ -1,0 +1,231 @@
+"""Runtimes for the forward pass besides PyTorch: onnxruntime and OpenVINO, for every backbone.
+
+The network (with every requested layer as part of its one output) is exported to ONNX once and
+kept on disk (:func:`exported`), keyed by the backbone, its weights' hash, the outputs, the input
+size and the exporter's version, so a later run loads the file without exporting again. A
+runtime is a candidate of the compile choice (:func:`~faceprobe.featurize.engine.compile.choose_compile`):
+on the run's first batch of real faces it must give every vector within the run's fidelity
+threshold of eager PyTorch in float32 (cosine 0.9999 when it computes in float32, 0.999 in
+bf16), else it is not used and the reason goes to the run's notes. Precision is the run's
+choice: OpenVINO is told float32 or bf16 explicitly (on CPUs with bf16 it would otherwise pick
+bf16 by itself). Feature keys do not depend on the runtime; the run's provenance records it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ...registry import Registry
+
+__all__ = ["Runtime", "RUNTIMES", "exported", "export_dir", "RUNTIME_COSINE", "runtime_candidates"]
+
+RUNTIME_COSINE = {"fp32": 0.9999, "bf16": 0.999}
+"""Smallest cosine to eager float32 PyTorch a runtime's vectors may have, by the precision it computes in."""
+_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime for the forward pass.
+
+    Attributes
+    ----------
+    build : callable or None
+        ``build(runner, example, precision) -> callable`` mapping a normalised float batch (a
+        torch tensor) to a float32 torch tensor; None for ``torch`` (PyTorch itself) and ``auto``.
+    missing : callable
+        ``missing(device_type) -> str or None``: why it cannot run here (None: it can).
+    precisions : callable
+        ``precisions(device_type) -> tuple``: the precisions it can compute in here.
+    version : callable
+    warmup_guess_s : float
+        Typical export and load time on 2 cores, for ``auto``'s cost check.
+    description : str
+    """
+
+    build: Callable | None
+    missing: Callable = lambda device: None
+    precisions: Callable = lambda device: ("fp32",)
+    version: Callable = lambda: ""
+    warmup_guess_s: float = 0.0
+    description: str = ""
+
+
+RUNTIMES: Registry[Runtime] = Registry("runtime", "runtime")
+
+
+def export_dir() -> Path:
+    """Where exported graphs are kept: ``$FACEPROBE_HOME/exports`` or the user's cache folder."""
+    env = os.environ.get("FACEPROBE_HOME")
+    if env:
+        return Path(env) / "exports"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("faceprobe")) / "exports"
+
+
+def _weights_digest(backbone) -> str:
+    """The weights' sha256 as loaded (recorded by the family), else a hash of the parameters themselves."""
+    known = (backbone.weights or {}).get("sha256")
+    if known:
+        return str(known)
+    h = hashlib.sha256()
+    for name, tensor in sorted(backbone.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def exported(runner, example) -> tuple[Path, bool]:
+    """The runner's network as an ONNX file (float32, dynamic batch): ``(path, reused)``.
+
+    The file is written once per key (backbone, weights hash, outputs, input size, torch and
+    opset), atomically, under :func:`export_dir`.
+    """
+    import torch
+
+    b = runner.backbone
+    key = json.dumps({"backbone": b.name, "weights": _weights_digest(b), "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
+                      "input": list(example.shape[1:]), "torch": torch.__version__, "opset": _OPSET}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    path = export_dir() / f"{b.name.replace('/', '_').replace('@', '-')}-{digest}.onnx"
+    if path.exists():
+        return path, True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    model = b.model.float().eval()
+    x = example.detach().float().cpu().contiguous()
+    device = next(model.parameters(), torch.zeros(0)).device
+    if device.type != "cpu":
+        model = model.cpu()
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(model, x, str(tmp), input_names=["input"], output_names=["features"], opset_version=_OPSET,
+                              dynamic_axes={"input": {0: "n"}, "features": {0: "n"}}, dynamo=False)
+        os.replace(tmp, path)
+    finally:
+        if device.type != "cpu":
+            model.to(device)
+        if tmp.exists():
+            tmp.unlink()
+    return path, False
+
+
+# ------------------------------------------------------------------ onnxruntime
+
+def _ort_missing(device: str) -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "not installed: pip install 'faceprobe[onnx]'"
+    return None
+
+
+def ort_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime's execution providers for a device, best first: TensorRT and CUDA on a GPU
+    (those installed), the CPU always last."""
+    wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device == "cuda" else []
+    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+def _ort_build(runner, example, precision: str):
+    import onnxruntime as ort
+    import torch
+
+    path, _ = exported(runner, example)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, torch.get_num_threads())
+    session = ort.InferenceSession(str(path), options, providers=ort_providers(runner.device.type, ort.get_available_providers()))
+
+    def run(x):
+        out = session.run(None, {"input": x.detach().float().contiguous().cpu().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
+
+    return run
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+# ------------------------------------------------------------------ OpenVINO
+
+def _ov_missing(device: str) -> str | None:
+    if device != "cpu":
+        return "runs here on the CPU only"
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "not installed: pip install 'faceprobe[openvino]'"
+    return None
+
+
+def _ov_precisions(device: str) -> tuple:
+    if _ov_missing(device):
+        return ()
+    import openvino as ov
+
+    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return ("fp32", "bf16") if "BF16" in caps else ("fp32",)
+
+
+def _ov_build(runner, example, precision: str):
+    import openvino as ov
+    import torch
+
+    path, _ = exported(runner, example)
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+              "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()), "PERFORMANCE_HINT": "LATENCY"}
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(x):
+        out = request.infer({0: x.detach().float().contiguous().cpu().numpy()})
+        return torch.from_numpy(next(iter(out.values())).copy()).to(x.device)
+
+    return run
+
+
+def _ov_version() -> str:
+    import openvino
+
+    return openvino.__version__.split("-")[0]
+
+
+RUNTIMES.register("auto", Runtime(None, description="the fastest faithful of PyTorch (with `compile`) and the installed runtimes, "
+                                                    "timed on the first batch"))
+RUNTIMES.register("torch", Runtime(None, description="PyTorch (eager or compiled, see `compile`)"))
+RUNTIMES.register("onnxruntime", Runtime(_ort_build, _ort_missing, version=_ort_version, warmup_guess_s=4.0,
+                                         description="onnxruntime on the exported graph (CPU; CUDA and TensorRT providers "
+                                                     "where installed), float32"))
+RUNTIMES.register("openvino", Runtime(_ov_build, _ov_missing, _ov_precisions, _ov_version, warmup_guess_s=5.0,
+                                      description="OpenVINO on the exported graph (CPU), float32, or bf16 where the CPU has it "
+                                                  "and the run's precision allows"))
+
+
+def runtime_candidates(runtime: str, device: str, precision: str) -> tuple[list[tuple[str, str]], dict]:
+    """The (runtime, precision) pairs to try for ``runtime`` and the run's ``precision``
+    (``auto``, ``fp32``, ``bf16``, ``fp16``), and why others are not tried."""
+    RUNTIMES.check(runtime)
+    names = [n for n, r in RUNTIMES.items() if r.build is not None] if runtime == "auto" else \
+        ([runtime] if RUNTIMES.get(runtime).build is not None else [])
+    out, skipped = [], {}
+    for name in names:
+        rt = RUNTIMES.get(name)
+        why = rt.missing(device)
+        if why:
+            skipped[name] = why
+            continue
+        allowed = [p for p in rt.precisions(device) if precision == "auto" or p == precision]
+        if not allowed:
+            skipped[name] = f"computes in {', '.join(rt.precisions(device)) or 'no precision'} here; the run's precision is {precision}"
+        out += [(name, p) for p in allowed]
+    return out, skipped

@@ -1,0 +1,106 @@
+"""Runtimes of the forward pass (onnxruntime, OpenVINO): the same features as PyTorch, checked on
+the first batch, exports kept on disk, unfaithful candidates refused with the reason."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from faceprobe.featurize.engine.runtimes import RUNTIMES, Runtime, ort_providers, runtime_candidates
+
+from .conftest import TINY
+
+
+def _vectors(cache) -> tuple[str, np.ndarray]:
+    with h5py.File(cache, "r") as f:
+        (key,) = [k for k in f["features"]]
+        g = f["features"][key]
+        order = np.argsort(g["sha256"].asstr()[()])
+        return key, g["vectors"][()][order]
+
+
+def _min_cos(a, b) -> float:
+    return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+
+def test_candidates_follow_the_runs_precision_and_say_why_others_are_not_tried():
+    pairs, skipped = runtime_candidates("auto", "cpu", "fp32")
+    assert ("onnxruntime", "fp32") in pairs and all(p == "fp32" for _, p in pairs)
+    pairs, skipped = runtime_candidates("onnxruntime", "cpu", "bf16")
+    assert pairs == [] and "computes in fp32 here; the run's precision is bf16" in skipped["onnxruntime"]
+    assert runtime_candidates("torch", "cpu", "auto") == ([], {})
+    if "openvino" not in skipped:
+        _, on_gpu = runtime_candidates("openvino", "cuda", "auto")
+        assert on_gpu["openvino"] == "runs here on the CPU only"
+
+
+def test_onnxruntime_on_a_gpu_asks_for_tensorrt_then_cuda_then_the_cpu():
+    every = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert ort_providers("cuda", every) == every
+    assert ort_providers("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert ort_providers("cpu", every) == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_a_runtime_gives_the_torch_features_under_the_same_key_and_exports_once(runtime, image_folder, tmp_path, featurize_cli,
+                                                                                monkeypatch):
+    if RUNTIMES.get(runtime).missing("cpu"):
+        pytest.skip(f"{runtime}: {RUNTIMES.get(runtime).missing('cpu')}")
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    assert featurize_cli(image_folder, tmp_path / "torch.h5", "--compile", "none").exit_code == 0
+    r = featurize_cli(image_folder, tmp_path / "rt.h5", "--runtime", runtime, "--json")
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads(r.output)
+    from faceprobe.cache.store import read_features
+
+    run = read_features(str(tmp_path / "rt.h5"), _vectors(tmp_path / "rt.h5")[0], vectors=False).runs[-1]
+    assert summary["compile"][TINY] == runtime, run["compile_check"]
+    (k0, a), (k1, b) = _vectors(tmp_path / "torch.h5"), _vectors(tmp_path / "rt.h5")
+    assert k0 == k1 and _min_cos(a, b) >= 0.9999
+    exports = list((tmp_path / "home" / "exports").glob("*.onnx"))
+    assert len(exports) == 1
+    stamp = exports[0].stat().st_mtime_ns
+    assert featurize_cli(image_folder, tmp_path / "again.h5", "--runtime", runtime).exit_code == 0
+    assert [p.stat().st_mtime_ns for p in (tmp_path / "home" / "exports").glob("*.onnx")] == [stamp]  # loaded, not exported again
+    assert run["compile"][TINY] == runtime and run["runtime_versions"][runtime]
+
+
+def test_an_unfaithful_runtime_is_refused_with_the_reason_and_pytorch_computes(image_folder, tmp_path, featurize_cli, monkeypatch):
+    import torch
+
+    def noisy(runner, example, precision):
+        return lambda x: runner.model(x).float() + torch.randn(x.shape[0], runner.backbone.feature_dim)
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    with RUNTIMES.replaced("onnxruntime", Runtime(noisy, description="a stand-in that adds noise")):
+        r = featurize_cli(image_folder, tmp_path / "c.h5", "--runtime", "onnxruntime", "--json")
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads(r.output)
+    assert summary["compile"][TINY] == "none"
+    (note,) = summary["compile"]["notes"]
+    assert note.startswith(f"{TINY}: --runtime onnxruntime not used (features differ from eager float32 (cosine")
+
+
+@pytest.mark.real
+def test_real_faces_lite0_on_onnxruntime_matches_pytorch(real_dir, tmp_path, featurize_cli, monkeypatch, invoke):
+    if RUNTIMES.get("onnxruntime").missing("cpu"):
+        pytest.skip("onnxruntime is not installed")
+    import csv
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    rows = list(csv.DictReader(open(real_dir / "manifest.csv")))[:48]
+    manifest = tmp_path / "m.csv"
+    with open(manifest, "w", newline="") as handle:
+        w = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    common = ("featurize", manifest, "--root", real_dir / "images", "-b", "efficientnet_lite0", "--workers", 0, "-q", "--precision", "fp32")
+    assert invoke(*common, "-c", tmp_path / "t.h5", "--compile", "none").exit_code == 0
+    assert invoke(*common, "-c", tmp_path / "o.h5", "--runtime", "onnxruntime").exit_code == 0
+    (k0, a), (k1, b) = _vectors(tmp_path / "t.h5"), _vectors(tmp_path / "o.h5")
+    assert k0 == k1 and _min_cos(a, b) >= 0.9999
