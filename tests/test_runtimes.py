@@ -104,3 +104,37 @@ def test_real_faces_lite0_on_onnxruntime_matches_pytorch(real_dir, tmp_path, fea
     assert invoke(*common, "-c", tmp_path / "o.h5", "--runtime", "onnxruntime").exit_code == 0
     (k0, a), (k1, b) = _vectors(tmp_path / "t.h5"), _vectors(tmp_path / "o.h5")
     assert k0 == k1 and _min_cos(a, b) >= 0.9999
+
+
+def test_a_remembered_choice_weighs_warm_up_against_the_runs_length(tmp_path, monkeypatch):
+    from faceprobe.featurize.engine.choices import recall_choice, remember_choice
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    assert recall_choice("k", 10) is None
+    remember_choice("k", {"none": (1.0, 0.0), "inductor": (0.2, 20.0)})
+    remember_choice("k", {"openvino": (0.3, 1.0)})  # merged with what was kept
+    assert recall_choice("k", 1) == "none"  # 1 s eager beats 1.3 s and 20.2 s
+    assert recall_choice("k", 10) == "openvino"  # 4 s
+    remember_choice("k", {"openvino": (0.3, 100.0)})
+    assert recall_choice("k", 1000) == "inductor"  # 220 s against 300 s and 400 s
+
+
+def test_a_rerun_builds_only_the_remembered_candidate_and_checks_it_again(image_folder, tmp_path, featurize_cli, monkeypatch):
+    import json
+
+    from faceprobe.featurize.engine.compile import COMPILE_MODES, CompileMode, _freeze
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    with COMPILE_MODES.replaced("freeze", CompileMode(_freeze, 0.0, "no warm-up guess: always tried")), \
+            COMPILE_MODES.replaced("inductor", CompileMode(_freeze, 0.0, "a second traced graph, standing in for inductor")):
+        first = json.loads(featurize_cli(image_folder, tmp_path / "a.h5", "--json").output)
+        second = featurize_cli(image_folder, tmp_path / "b.h5", "--json")
+    from faceprobe.cache.store import read_features
+
+    (k,) = first["keys"]
+    check_a = read_features(str(tmp_path / "a.h5"), k, vectors=False).runs[-1]["compile_check"][TINY]
+    check_b = read_features(str(tmp_path / "b.h5"), k, vectors=False).runs[-1]["compile_check"][TINY]
+    assert {"freeze", "inductor", "none"} <= set(check_a) and "remembered" not in check_a
+    assert check_b["remembered"] is True and check_b["mode"] == json.loads(second.output)["compile"][TINY]
+    tried = {n for n, r in check_b.items() if isinstance(r, dict) and n != "none"}
+    assert tried <= {check_b["mode"]} and all("min_cosine" in check_b[n] for n in tried)  # only the choice, checked again

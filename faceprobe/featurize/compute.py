@@ -24,6 +24,7 @@ from ..errors import FaceprobeError
 from .backbones.resolve import key_spec, record_resolution, request_id
 from .engine.cores import share_cores, torch_threads, usable_cores
 from .plan import FeaturizePlan
+from .stages import WORKER_STAGES
 from .summary import ComputeReport
 
 __all__ = ["ComputeReport", "compute"]
@@ -150,7 +151,8 @@ def compute(p: FeaturizePlan) -> ComputeReport:
 
     t_setup = time.perf_counter()
     report = ComputeReport()
-    m = _load_models(p, report)
+    with report.stages("load"):
+        m = _load_models(p, report)
     todo = [s for s in p.todo if any(s not in p.have.get(k, ()) for k in m.keys.values())]
     report.cached = len(p.refs) - len(todo)
     if not todo:
@@ -215,7 +217,12 @@ class _Stream:
         bar = tqdm(total=len(self.jobs), unit="img", desc="featurize", disable=None if self.p.config.progress else True,
                    dynamic_ncols=True, file=sys.stderr)
         try:
-            for raw in loader:
+            batches = iter(loader)
+            while True:
+                with self.report.stages("wait_input"):  # decoding and cropping not hidden behind the forward pass
+                    raw = next(batches, None)
+                if raw is None:
+                    break
                 if raw["jpeg"]:
                     raw = finish_on_device(raw, dataset, self.m.plan.device)
                 batch = _Batch(raw["meta"], raw["rows"], raw["tensors"])
@@ -238,11 +245,15 @@ class _Stream:
         """Forward the batch and write its part; the first bad image (path, reason), if any."""
         part = Part(self.run_record)
         part.images, bad = self._image_rows(batch)
-        self._first_batch_checks(batch)
-        for rid in self.m.runners:
-            for view in self.p.config.views:
-                self._forward_model(rid, view, batch, part)
-        write_part(self.p.config.cache, f"{self.run_record['run_id']}-{seq:06d}", part)
+        stages = self.report.stages
+        with stages("checks"):
+            self._first_batch_checks(batch)
+        with stages("forward"):
+            for rid in self.m.runners:
+                for view in self.p.config.views:
+                    self._forward_model(rid, view, batch, part)
+        with stages("journal"):
+            write_part(self.p.config.cache, f"{self.run_record['run_id']}-{seq:06d}", part)
         self.report.computed += len(batch.usable)
         return bad
 
@@ -257,6 +268,8 @@ class _Stream:
                 cols[c].append(v)
             if not it["ok"] and bad is None:
                 bad = (job.path, it["reason"])
+            for stage, secs in zip(WORKER_STAGES, it.get("seconds", ())):
+                self.report.stages.add(stage, secs)
             self.report.no_face += it["face"] == 0
         return {c: np.asarray(v) for c, v in cols.items()}, bad
 

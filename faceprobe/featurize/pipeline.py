@@ -20,6 +20,7 @@ from ..cache.lock import writer_lock
 from ..cache.store import commit, remove_stale_copies
 from .config import FeaturizeConfig
 from .plan import FeaturizePlan, check_request, make_plan
+from .stages import StageClock
 from .summary import FeaturizeSummary, summarize
 from .sources.read import read_source
 
@@ -68,18 +69,20 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     if cfg.distributed == "auto" and cfg.shard is None and torchrun_env():
         return featurize_distributed(cfg, featurize)
     t0 = time.perf_counter()
+    clock = StageClock()
     request = check_request(cfg)
     source = cfg.source
-    if cfg.corpus is not None:
-        from .sources.corpus import corpus_source
+    with clock("read_source"):
+        if cfg.corpus is not None:
+            from .sources.corpus import corpus_source
 
-        source = corpus_source(cfg.corpus, cfg.source, cfg.corpus_options)
-    table = read_source(source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col, subject_col=cfg.subject_col,
-                        labelled=cfg.labelled, subject_regex=cfg.subject_regex, frames=cfg.frames)
+            source = corpus_source(cfg.corpus, cfg.source, cfg.corpus_options)
+        table = _read(source, cfg)
     report = None
     with writer_lock(cfg.cache):
-        recovered, notes = _recover(cfg.cache)
-        plan = make_plan(cfg, request, table, notes)
+        with clock("plan"):
+            recovered, notes = _recover(cfg.cache)
+            plan = make_plan(cfg, request, table, notes)
         try:
             if plan.todo:
                 from .compute import compute
@@ -87,8 +90,15 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
                 report = compute(plan)
         finally:
             # commit whatever was journaled, also when the run stops early (error, strict, Ctrl-C)
-            rows = _commit_run(plan, report)
-    return summarize(plan, report, rows, recovered, time.perf_counter() - t0)
+            with clock("commit"):
+                rows = _commit_run(plan, report)
+    return summarize(plan, report, rows, recovered, time.perf_counter() - t0, clock)
+
+
+def _read(source, cfg: FeaturizeConfig):
+    """The source's rows (:func:`read_source` with the config's column and frame options)."""
+    return read_source(source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col, subject_col=cfg.subject_col,
+                       labelled=cfg.labelled, subject_regex=cfg.subject_regex, frames=cfg.frames)
 
 
 def _learnt(parts: list) -> tuple[dict, dict]:

@@ -6,6 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ..errors import FaceprobeError
+from .stages import StageClock, stage_shares
 
 __all__ = ["ComputeReport", "FeaturizeSummary", "summarize"]
 
@@ -27,6 +28,8 @@ class ComputeReport:
     precision_check, compile : dict
     notes : list of str
     setup_seconds, steady_images_per_second : float
+    stages : StageClock
+        Seconds per stage (:mod:`faceprobe.featurize.stages`).
     """
 
     keys: tuple = ()
@@ -43,6 +46,7 @@ class ComputeReport:
     notes: list = field(default_factory=list)
     setup_seconds: float = 0.0
     steady_images_per_second: float = 0.0
+    stages: StageClock = field(default_factory=StageClock)
 
 
 @dataclass
@@ -71,12 +75,15 @@ class FeaturizeSummary:
     images_per_second: float = 0.0
     setup_seconds: float = 0.0
     steady_images_per_second: float = 0.0
+    stages: dict = field(default_factory=dict)
+    stage_shares: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, seconds: float) -> FeaturizeSummary:
+def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, seconds: float,
+              clock: StageClock | None = None) -> FeaturizeSummary:
     """The run's summary from the plan, what compute reported (None: nothing was computed) and
     the rows as committed.
 
@@ -92,6 +99,7 @@ def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, se
                              if bad else "no image could be featurized")
     r = report if report is not None else ComputeReport(keys=tuple(plan.keys or ()), cached=len(plan.refs) - len(plan.todo))
     seconds = round(seconds, 3)
+    stages = {**(clock.rounded() if clock else {}), **r.stages.rounded()}
     return FeaturizeSummary(
         cache=os.path.abspath(cfg.cache), images=plan.images, conflicts=list(plan.conflicts), repeats=plan.repeats,
         duplicates_by_content=plan.duplicates_by_content, cached=r.cached, computed=r.computed,
@@ -99,4 +107,5 @@ def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, se
         device=r.device, precision=r.precision, precision_check=r.precision_check, compile=r.compile, decode=r.decode,
         notes=[*plan.notes, *r.notes], seconds=seconds, images_per_second=round(r.computed / seconds, 2) if seconds else 0.0,
         setup_seconds=r.setup_seconds, steady_images_per_second=r.steady_images_per_second,
+        stages=stages, stage_shares=stage_shares(stages, seconds),
     )

@@ -26,6 +26,8 @@ from ...registry import Registry
 
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
+from .choices import choice_key, recall_choice, remember_choice  # noqa: E402  (the remembered choices)
+
 COMPILE_COSINE = 0.9999
 
 
@@ -169,20 +171,47 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
     if example.shape[0] < runner.pad_to:  # trace and compile at the one batch shape used later
         example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
     trial = _Trial(runner, batch_uint8, eager, eager_s * (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
-    for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
-        trial.run(name, COMPILE_MODES.get(name).warmup_guess_s if mode == "auto" else 0.0,
-                  lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision)
-    if runtime != "torch":
-        _try_runtimes(trial, runner, example, runtime, precision)
     auto = runtime == "auto" or (runtime == "torch" and mode == "auto")  # an explicit runtime is honoured
-    wanted = mode if runtime == "torch" else runtime
-    best = min(trial.candidates, key=trial.candidates.get) if auto else next(
-        (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
+    key = choice_key(runner, batch_uint8, mode, runtime, precision) if auto else None
+    batches = -(-(n_images or batch_uint8.shape[0]) // max(1, batch_uint8.shape[0]))
+    recalled = recall_choice(key, batches) if key else None
+    if recalled is not None and _try_recalled(trial, runner, example, recalled, precision):
+        best = recalled
+        report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
+        remember_choice(key, trial.timings())  # its warm-up now (an export loaded, not made)
+    else:
+        for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
+            trial.run(name, COMPILE_MODES.get(name).warmup_guess_s if mode == "auto" else 0.0,
+                      lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision)
+        if runtime != "torch":
+            _try_runtimes(trial, runner, example, runtime, precision)
+        wanted = mode if runtime == "torch" else runtime
+        best = min(trial.candidates, key=trial.candidates.get) if auto else next(
+            (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
+        if key and not trial.short:
+            remember_choice(key, trial.timings())  # only a trial of every candidate is worth remembering
     if best != "none":
         runner.set_compiled(best, trial.built[best])
         runner.precision = trial.precision.get(best, runner.precision)
     report["mode"] = best
     return report
+
+
+def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -> bool:
+    """Build and check only the remembered candidate; whether it is faithful on this batch."""
+    if name == "none":
+        return True
+    base, _, prec = name.partition("-")
+    if base in COMPILE_MODES:
+        trial.run(name, 0.0, lambda: COMPILE_MODES.get(name).build(runner, example), COMPILE_COSINE, runner.precision)
+    else:
+        from .runtimes import RUNTIME_COSINE, RUNTIMES
+
+        prec = prec or "fp32"
+        if base not in RUNTIMES or RUNTIMES.get(base).missing(runner.device.type) or (precision not in ("auto", prec)):
+            return False
+        trial.run(name, 0.0, lambda: RUNTIMES.get(base).build(runner, example, prec), RUNTIME_COSINE[prec], prec, against_fp32=True)
+    return name in trial.candidates
 
 
 def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str) -> None:
@@ -207,7 +236,16 @@ class _Trial:
         self.candidates = {"none": report["none"]["seconds_per_batch"]}
         self.built: dict = {}
         self.precision: dict = {}
+        self.short = False  # a candidate was skipped as too slow to warm up for this run
         self._fp32 = None
+
+    def timings(self) -> dict:
+        """``{candidate: (seconds_per_batch, warmup_s)}`` of the faithful candidates tried (eager: no warm-up)."""
+        out = {}
+        for name in self.candidates:
+            rep = self.report.get(name, {})
+            out[name] = (rep.get("seconds_per_batch", self.candidates[name]), rep.get("warmup_s", 0.0))
+        return out
 
     def fp32(self):
         """Eager PyTorch in float32 on the batch (what runtimes are held to)."""
@@ -225,6 +263,7 @@ class _Trial:
         if guess and self.n_images is not None and guess > self.eager_total:
             self.report[name] = {"skipped": f"{self.n_images} images run {self.eager_total:.1f} s eager, less than the "
                                             f"~{guess:.0f} s warm-up of {name}"}
+            self.short = True
             return
         t0 = time.perf_counter()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,6 +84,7 @@ class FaceDataset:
             if blob is not None:
                 item.update(ok=True, jpeg=blob)
                 return item
+        t0 = time.perf_counter()
         try:
             img = job.ref.open(draft_size=self.draft)
         except BadImage as exc:
@@ -92,7 +95,10 @@ class FaceDataset:
             return item
         item["width"], item["height"] = img.size
         item["dhash"] = dhash(img)
+        t1 = time.perf_counter()
         cropped = self.recipe.crop(img)
+        t2 = time.perf_counter()
+        item["seconds"] = (t1 - t0, t2 - t1, 0.0)  # decode, crop, preprocess (stages.py)
         item["face"], item["box"] = cropped.face, cropped.box
         if self.recipe.cropper.landmarks:
             item["score"], item["landmarks"] = cropped.score, cropped.landmarks or (float("nan"),) * 10
@@ -106,6 +112,7 @@ class FaceDataset:
         for v in range(len(self.views)):
             face = self.recipe.view(cropped.image, v)
             arrays.append([to_uint8_chw(face, t) for t in transforms])
+        item["seconds"] = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         item["ok"] = True
         item["arrays"] = arrays
         return item

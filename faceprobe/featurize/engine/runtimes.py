@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,7 +105,8 @@ def exported(runner, example) -> tuple[Path, bool]:
     if device.type != "cpu":
         model = model.cpu()
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and constant-folding chatter
             torch.onnx.export(model, x, str(tmp), input_names=["input"], output_names=["features"], opset_version=_OPSET,
                               dynamic_axes={"input": {0: "n"}, "features": {0: "n"}}, dynamo=False)
         os.replace(tmp, path)

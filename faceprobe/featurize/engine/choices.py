@@ -1,0 +1,99 @@
+"""Compile and runtime choices remembered per machine, so a rerun does not time every candidate again.
+
+``compile=auto`` and ``runtime=auto`` time each candidate on the run's first batch; on 2 cores
+that took most of a 240-image run. Each faithful candidate's seconds per batch and warm-up are kept in ``choices.json`` beside the
+exported graphs (:func:`~faceprobe.featurize.engine.runtimes.export_dir`), keyed by everything the timing
+depends on: the backbone and its outputs and weights, the batch shape, the requested compile
+mode, runtime and precision, the device, the CPU model and thread count, and the versions of
+PyTorch and the runtimes. A later run with the same key builds only the candidate with the
+least warm-up plus time for its own number of batches, and still checks its vectors against
+eager PyTorch on its own first batch; if it fails there, every candidate is tried again. A choice made while some candidates were skipped (a short run) is not
+kept. Delete the file to forget every choice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+
+__all__ = ["choice_key", "recall_choice", "remember_choice", "choices_path"]
+
+
+def choices_path():
+    from .runtimes import export_dir
+
+    return export_dir().parent / "choices.json"
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict:
+    out = {}
+    for name in ("onnxruntime", "openvino"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:
+            out[name] = None
+    return out
+
+
+def choice_key(runner, batch, mode: str, runtime: str, precision: str) -> str:
+    """A digest of what the timed choice depends on."""
+    import torch
+
+    b = runner.backbone
+    parts = {"backbone": b.name, "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
+             "weights": json.dumps(b.weights, sort_keys=True, default=str), "shape": list(batch.shape[1:]), "batch": runner.pad_to,
+             "mode": mode, "runtime": runtime, "precision": precision, "run_precision": runner.precision,
+             "device": str(runner.device), "cpu": _cpu(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+             **_versions()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _read() -> dict:
+    try:
+        with open(choices_path(), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def recall_choice(key: str, batches: int) -> str | None:
+    """The candidate to use for ``key`` on a run of ``batches`` batches (None: never timed here).
+
+    Each faithful candidate timed earlier (eager ``none`` included) is weighed by its warm-up
+    plus ``batches`` times its seconds per batch, so a short run does not pay a long compile.
+    """
+    value = _read().get(key)
+    if not isinstance(value, dict) or not isinstance(value.get("candidates"), dict):
+        return None
+    cost = {name: float(w) + batches * float(s) for name, (s, w) in value["candidates"].items()}
+    return min(cost, key=cost.get) if cost else None
+
+
+def remember_choice(key: str, candidates: dict) -> None:
+    """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``
+    (merged with what was kept; written atomically; a file that cannot be written is left alone)."""
+    path = choices_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read()
+        old = data.get(key, {}).get("candidates", {}) if isinstance(data.get(key), dict) else {}
+        data[key] = {"candidates": {**old, **candidates}}
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
