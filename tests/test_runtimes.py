@@ -127,8 +127,8 @@ def test_a_rerun_builds_only_the_remembered_candidate_and_checks_it_again(image_
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
     with COMPILE_MODES.replaced("freeze", CompileMode(_freeze, 0.0, "no warm-up guess: always tried")), \
             COMPILE_MODES.replaced("inductor", CompileMode(_freeze, 0.0, "a second traced graph, standing in for inductor")):
-        first = json.loads(featurize_cli(image_folder, tmp_path / "a.h5", "--json").output)
-        second = featurize_cli(image_folder, tmp_path / "b.h5", "--json")
+        first = json.loads(featurize_cli(image_folder, tmp_path / "a.h5", "--json", "--runtime", "torch").output)
+        second = featurize_cli(image_folder, tmp_path / "b.h5", "--json", "--runtime", "torch")
     from faceprobe.cache.store import read_features
 
     (k,) = first["keys"]
@@ -138,3 +138,17 @@ def test_a_rerun_builds_only_the_remembered_candidate_and_checks_it_again(image_
     assert check_b["remembered"] is True and check_b["mode"] == json.loads(second.output)["compile"][TINY]
     tried = {n for n, r in check_b.items() if isinstance(r, dict) and n != "none"}
     assert tried <= {check_b["mode"]} and all("min_cosine" in check_b[n] for n in tried)  # only the choice, checked again
+
+
+def test_a_run_too_short_to_repay_an_export_exports_nothing(image_folder, tmp_path, featurize_cli, monkeypatch):
+    import json
+
+    from faceprobe.cache.store import read_features
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    r = featurize_cli(image_folder, tmp_path / "c.h5", "--json")  # runtime auto, the default
+    assert r.exit_code == 0, r.output
+    (k,) = json.loads(r.output)["keys"]
+    check = read_features(str(tmp_path / "c.h5"), k, vectors=False).runs[-1]["compile_check"][TINY]
+    assert "warm-up of onnxruntime" in check["onnxruntime"]["skipped"] and "export" not in check
+    assert not list((tmp_path / "home").rglob("*.onnx"))

@@ -206,7 +206,8 @@ class _Stream:
 
     def __init__(self, p: FeaturizePlan, m: _Models, jobs: list, run: dict, report: ComputeReport):
         self.p, self.m, self.jobs, self.run_record, self.report = p, m, jobs, run, report
-        self.checked = {"precision": p.config.precision != "auto", "compile": p.config.compile == "none" and p.config.runtime == "torch"}
+        self.checked = {"precision": p.config.precision != "auto",
+                        "compile": p.config.compile == "none" and p.config.runtime in ("torch", "auto")}
 
     def run(self, loader, dataset, t_setup: float) -> None:
         from tqdm import tqdm
@@ -286,7 +287,8 @@ class _Stream:
             self.report.precision_check = self.run_record["precision_check"]
         if not self.checked["compile"]:
             cfg = self.p.config
-            _choose_compile(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=cfg.runtime,
+            runtime = cfg.runtime if cfg.runtime != "auto" or cfg.compile == "auto" else "torch"  # an explicit compile is PyTorch's
+            _choose_compile(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=runtime,
                             precision=cfg.precision)
             self.checked["compile"] = True
 
@@ -356,7 +358,8 @@ def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, re
     for name, rep in reports.items():
         if runtime not in ("auto", "torch") and rep["mode"].split("-")[0] != runtime:
             tried = [rep[k] for k in rep if k.split("-")[0] == runtime and isinstance(rep[k], dict)]
-            why = next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None) or rep.get("skipped") or "unknown"
+            why = (next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None)
+                   or rep.get("export", {}).get("failed") or rep.get("skipped") or "unknown")
             report.compile.setdefault("notes", []).append(f"{name}: `runtime={runtime}` not used ({why}); PyTorch instead")
         elif runtime == "torch" and mode != "auto" and rep["mode"] != mode:
             why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"

@@ -99,7 +99,7 @@ class FeaturizeConfig:
     progress: bool = True
     labelled: bool = True
     compile: str = "auto"
-    runtime: str = "torch"
+    runtime: str = "auto"
     decode: str = "auto"
     cores: int | None = None
     shard: tuple[int, int] | None = None

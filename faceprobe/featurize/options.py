@@ -122,7 +122,7 @@ FEATURIZE = OptionTable("featurize", [
            "as float32)."), _BOTH, _API, choices=_names(".engine.device", "PRECISIONS")),
     Option("compile", "str", "auto", _registry_help(".engine.compile", "COMPILE_MODES", "Compiled graph."), _BOTH, _API,
            choices=_names(".engine.compile", "COMPILE_MODES")),
-    Option("runtime", "str", "torch", _registry_help(".engine.runtimes", "RUNTIMES", "Runtime of the forward pass; every "
+    Option("runtime", "str", "auto", _registry_help(".engine.runtimes", "RUNTIMES", "Runtime of the forward pass; every "
            "candidate is held to eager PyTorch's float32 vectors on the first batch (cosine 0.9999, 0.999 in bf16) and the "
            "export is kept on disk."), _BOTH, _API, choices=_names(".engine.runtimes", "RUNTIMES")),
     Option("decode", "str", "auto", _registry_help(".engine.devdecode", "DECODE_MODES", "Where JPEGs are decoded."), _BOTH, _API,

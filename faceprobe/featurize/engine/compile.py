@@ -215,15 +215,31 @@ def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -
 
 
 def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str) -> None:
-    from .runtimes import RUNTIME_COSINE, RUNTIMES, export_dir, runtime_candidates
+    from .runtimes import RUNTIME_COSINE, RUNTIMES, runtime_candidates
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
     for name, why in skipped.items():
         trial.report[name] = {"skipped": why}
+    if not pairs:
+        return
+    from .runtimes import EXPORT_GUESS_S, export_path, exported
+
+    export_guess = 0.0 if export_path(runner, example).exists() else EXPORT_GUESS_S
+    if runtime == "auto" and trial.n_images is not None and all(
+            RUNTIMES.get(n).warmup_guess_s + export_guess > trial.eager_total for n, _ in pairs):
+        for name, prec in pairs:  # too short a run to repay an export: not even exported
+            trial.run(name if prec == "fp32" else f"{name}-{prec}", RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
+        return
+    t0 = time.perf_counter()  # export once, before any runtime is timed, so no runtime's warm-up carries it
+    try:
+        _, reused = exported(runner, example)
+        trial.report["export"] = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused}
+    except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
+        trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+        return
     for name, prec in pairs:
         label = name if prec == "fp32" else f"{name}-{prec}"
-        cached = any(export_dir().glob(f"{runner.backbone.name.replace('/', '_').replace('@', '-')}-*.onnx")) if export_dir().exists() else False
-        guess = 0.0 if runtime != "auto" else 1.0 if cached else RUNTIMES.get(name).warmup_guess_s
+        guess = 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s  # the export is made
         trial.run(label, guess, lambda n=name, q=prec: RUNTIMES.get(n).build(runner, example, q), RUNTIME_COSINE[prec], prec,
                   against_fp32=True)
 

@@ -23,11 +23,14 @@ from typing import Callable
 
 from ...registry import Registry
 
-__all__ = ["Runtime", "RUNTIMES", "exported", "export_dir", "RUNTIME_COSINE", "runtime_candidates"]
+__all__ = ["Runtime", "RUNTIMES", "exported", "export_path", "export_dir", "RUNTIME_COSINE", "EXPORT_GUESS_S", "runtime_candidates"]
 
 RUNTIME_COSINE = {"fp32": 0.9999, "bf16": 0.999}
 """Smallest cosine to eager float32 PyTorch a runtime's vectors may have, by the precision it computes in."""
 _OPSET = 17
+EXPORT_GUESS_S = 4.0
+"""Typical time to export a network to ONNX on 2 cores (lite0 2 s, resnet50 and densenet121 4-5 s),
+for ``auto``'s cost check when no export is kept yet."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Runtime:
         ``precisions(device_type) -> tuple``: the precisions it can compute in here.
     version : callable
     warmup_guess_s : float
-        Typical export and load time on 2 cores, for ``auto``'s cost check.
+        Typical time to load an exported graph and run it once on 2 cores, for ``auto``'s cost
+        check (the export itself: :data:`EXPORT_GUESS_S`).
     description : str
     """
 
@@ -82,19 +86,25 @@ def _weights_digest(backbone) -> str:
     return h.hexdigest()
 
 
-def exported(runner, example) -> tuple[Path, bool]:
-    """The runner's network as an ONNX file (float32, dynamic batch): ``(path, reused)``.
-
-    The file is written once per key (backbone, weights hash, outputs, input size, torch and
-    opset), atomically, under :func:`export_dir`.
-    """
+def export_path(runner, example) -> Path:
+    """Where the runner's network is (or will be) exported: one file per backbone, weights hash,
+    outputs, input size, torch version and opset, under :func:`export_dir`."""
     import torch
 
     b = runner.backbone
     key = json.dumps({"backbone": b.name, "weights": _weights_digest(b), "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
                       "input": list(example.shape[1:]), "torch": torch.__version__, "opset": _OPSET}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    path = export_dir() / f"{b.name.replace('/', '_').replace('@', '-')}-{digest}.onnx"
+    return export_dir() / f"{b.name.replace('/', '_').replace('@', '-')}-{digest}.onnx"
+
+
+def exported(runner, example) -> tuple[Path, bool]:
+    """The runner's network as an ONNX file (float32, dynamic batch): ``(path, reused)``,
+    written once (atomically) at :func:`export_path`."""
+    import torch
+
+    b = runner.backbone
+    path = export_path(runner, example)
     if path.exists():
         return path, True
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,9 +132,11 @@ def exported(runner, example) -> tuple[Path, bool]:
 
 def _ort_missing(device: str) -> str | None:
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime
     except ImportError:
         return "not installed: pip install 'faceprobe[onnx]'"
+    if device == "cuda" and len(ort_providers("cuda", onnxruntime.get_available_providers())) == 1:
+        return "no CUDA or TensorRT provider in this onnxruntime (pip install onnxruntime-gpu)"
     return None
 
 
@@ -205,10 +217,10 @@ def _ov_version() -> str:
 RUNTIMES.register("auto", Runtime(None, description="the fastest faithful of PyTorch (with `compile`) and the installed runtimes, "
                                                     "timed on the first batch"))
 RUNTIMES.register("torch", Runtime(None, description="PyTorch (eager or compiled, see `compile`)"))
-RUNTIMES.register("onnxruntime", Runtime(_ort_build, _ort_missing, version=_ort_version, warmup_guess_s=4.0,
+RUNTIMES.register("onnxruntime", Runtime(_ort_build, _ort_missing, version=_ort_version, warmup_guess_s=1.5,
                                          description="onnxruntime on the exported graph (CPU; CUDA and TensorRT providers "
                                                      "where installed), float32"))
-RUNTIMES.register("openvino", Runtime(_ov_build, _ov_missing, _ov_precisions, _ov_version, warmup_guess_s=5.0,
+RUNTIMES.register("openvino", Runtime(_ov_build, _ov_missing, _ov_precisions, _ov_version, warmup_guess_s=1.5,
                                       description="OpenVINO on the exported graph (CPU), float32, or bf16 where the CPU has it "
                                                   "and the run's precision allows"))
 
