@@ -8,10 +8,7 @@ import click
 
 from .common import clean_errors, flag_notes
 from .options import table_options
-from ..classify.engines import ENGINES
-from ..classify.heads.registry import HEADS
 from ..classify.options import CLASSIFY
-from ..classify.regression.heads import REGRESSORS
 
 __all__ = ["classify_command", "fit_command", "engines_command"]
 
@@ -114,7 +111,8 @@ def engines_command(as_json):
     Example:
       faceprobe engines
     """
-    from ..classify.engines import engine_status
+    from ..classify.engines import ENGINES, engine_status
+    from ..classify.heads.registry import HEADS
 
     rows = []
     for name, engine in ENGINES.items():

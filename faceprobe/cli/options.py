@@ -21,15 +21,32 @@ def _decls(o: Option) -> list[str]:
     return [o.cli_flag, *([o.cli_short] if o.short else []), o.name]
 
 
+class _LazyHelpOption(click.Option):
+    """An option whose help text is read from its registry when help is shown, not when the CLI
+    starts (the heads' parameters would import scikit-learn into every command's start-up)."""
+
+    def __init__(self, *decls, lazy_help=None, **kwargs):
+        super().__init__(*decls, **kwargs)
+        self._lazy_help = lazy_help
+
+    def get_help_record(self, ctx):
+        if self._lazy_help is not None:
+            self.help, self._lazy_help = self._lazy_help(), None
+        return super().get_help_record(ctx)
+
+
 def _click_option(o: Option):
     """The click option of one entry."""
     from ..errors import flags_in
 
-    kw = {"help": flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
+    if callable(o.help):
+        kw = {"cls": _LazyHelpOption, "lazy_help": lambda: flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
+    else:
+        kw = {"help": flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
     if o.kind == "bool":
         if o.negate:
             return click.option(*_decls(o), is_flag=True, flag_value=False, default=True, help=flags_in(o.negate_help, flag_map()))
-        return click.option(*_decls(o), is_flag=True, default=o.default, help=kw["help"])
+        return click.option(*_decls(o), is_flag=True, default=o.default, **kw)
     if o.kind == "values" or o.repeat:
         return click.option(*_decls(o), multiple=True, default=o.default or (), callback=_repeated(o), **kw)
     choices = o.allowed()

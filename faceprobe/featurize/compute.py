@@ -145,13 +145,13 @@ def compute(p: FeaturizePlan) -> ComputeReport:
     ComputeReport
         What was computed; the vectors and image statuses are in the cache's journal.
     """
-    from torch.utils.data import DataLoader
-
-    from .engine.dataset import FaceDataset, Job, collate, worker_init
-
     t_setup = time.perf_counter()
     report = ComputeReport()
-    with report.stages("load"):
+    with report.stages("load"):  # importing torch, then the backbones
+        from torch.utils.data import DataLoader
+
+        from .engine.dataset import FaceDataset, Job, collate, worker_init
+
         m = _load_models(p, report)
     todo = [s for s in p.todo if any(s not in p.have.get(k, ()) for k in m.keys.values())]
     report.cached = len(p.refs) - len(todo)

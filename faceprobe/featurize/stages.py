@@ -4,7 +4,8 @@ Main process (wall time, one after another): ``read_source`` (listing the source
 (hashing the files, reading the cache), ``load`` (backbones), ``checks`` (precision and
 compile or runtime choice on the first batch), ``wait_input`` (blocked on the next batch:
 the part of decoding and cropping that did not overlap the forward pass), ``forward``,
-``journal`` (writing batch parts) and ``commit``. Worker processes (CPU seconds summed over
+``journal`` (writing batch parts), ``commit``, and ``other`` (the rest of the wall time: the
+progress bar, starting and stopping worker processes between batches). Worker processes (CPU seconds summed over
 workers, overlapping the main process when there are workers): ``decode``, ``crop``
 (detection and cropping) and ``preprocess`` (steps, views, resizing to the input).
 """

@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ..errors import FaceprobeError
-from .stages import StageClock, stage_shares
+from .stages import MAIN_STAGES, StageClock, stage_shares
 
 __all__ = ["ComputeReport", "FeaturizeSummary", "summarize"]
 
@@ -100,6 +100,7 @@ def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, se
     r = report if report is not None else ComputeReport(keys=tuple(plan.keys or ()), cached=len(plan.refs) - len(plan.todo))
     seconds = round(seconds, 3)
     stages = {**(clock.rounded() if clock else {}), **r.stages.rounded()}
+    stages["other"] = round(max(0.0, seconds - sum(v for k, v in stages.items() if k in MAIN_STAGES)), 3)
     return FeaturizeSummary(
         cache=os.path.abspath(cfg.cache), images=plan.images, conflicts=list(plan.conflicts), repeats=plan.repeats,
         duplicates_by_content=plan.duplicates_by_content, cached=r.cached, computed=r.computed,
