@@ -15,15 +15,6 @@ def _corpora():
     return CORPORA
 
 
-def _value(text: str):
-    low = text.strip().lower()
-    if low in ("true", "yes"):
-        return True
-    if low in ("false", "no"):
-        return False
-    return int(low) if low.isdigit() else text.strip()
-
-
 @click.group("corpus")
 def corpus_group():
     """The field's corpora by name: layouts, protocols, terms and published references."""
@@ -104,15 +95,10 @@ def manifest_command(name, path, output, options, as_json):
       faceprobe corpus manifest ckplus ~/data/CK+ -o ck.csv --option neutral=true
     """
     from ..corpora import corpus_manifest, write_manifest
-    from ..errors import OptionError
+    from ..corpora.manifest import parse_corpus_options
     from ..outputs import check_writable
 
-    given = {}
-    for text in options:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise OptionError("option", text, "expected KEY=VALUE, e.g. --option neutral=true")
-        given[key.strip()] = _value(value)
+    given = parse_corpus_options(options, "option")
     check_writable(output, "output")
     m = corpus_manifest(name, path, **given)
     n = write_manifest(m, output)

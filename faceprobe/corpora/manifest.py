@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import FaceprobeError, OptionError
 from .base import CORPORA, MANIFEST_COLUMNS, Corpus
 
-__all__ = ["CorpusManifest", "corpus_manifest", "write_manifest"]
+__all__ = ["CorpusManifest", "corpus_manifest", "write_manifest", "parse_corpus_options"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,34 @@ def _digests(path: Path) -> tuple[str, str]:
             sha.update(block)
             md5.update(block)
     return sha.hexdigest(), md5.hexdigest()
+
+
+def _value(text: str):
+    low = text.strip().lower()
+    if low in ("true", "yes"):
+        return True
+    if low in ("false", "no"):
+        return False
+    return int(low) if low.lstrip("-").isdigit() else text.strip()
+
+
+def parse_corpus_options(given, param: str = "corpus_options") -> dict:
+    """``NAME=VALUE`` strings (or a dict) -> corpus options, values read as bool, int or text.
+
+    Raises
+    ------
+    OptionError
+        Naming ``param`` for a string without ``=``.
+    """
+    if isinstance(given, dict):
+        return dict(given)
+    out = {}
+    for text in given or ():
+        name, sep, value = str(text).partition("=")
+        if not sep or not name.strip():
+            raise OptionError(param, text, "expected NAME=VALUE, e.g. neutral=true")
+        out[name.strip()] = _value(value)
+    return out
 
 
 def _options(corpus: Corpus, given: dict) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from ...errors import OptionError
 from .base import SOURCE_READERS, ImageRef, Reader, SourceOptions
 
 __all__ = ["CorpusSource", "corpus_source"]
@@ -30,33 +29,11 @@ class CorpusSource:
         return self.manifest.provenance()
 
 
-def _value(text: str):
-    low = text.strip().lower()
-    if low in ("true", "yes"):
-        return True
-    if low in ("false", "no"):
-        return False
-    return int(low) if low.lstrip("-").isdigit() else text.strip()
-
-
-def corpus_options(given) -> dict:
-    """``NAME=VALUE`` strings (or a dict) -> the corpus options, values read as bool, int or text."""
-    if isinstance(given, dict):
-        return dict(given)
-    out = {}
-    for text in given or ():
-        name, sep, value = str(text).partition("=")
-        if not sep or not name.strip():
-            raise OptionError("corpus_options", text, "expected NAME=VALUE, e.g. neutral=true")
-        out[name.strip()] = _value(value)
-    return out
-
-
 def corpus_source(name: str, folder: str, options=()) -> CorpusSource:
     """Read ``folder`` as corpus ``name`` (see :func:`faceprobe.corpora.corpus_manifest`)."""
-    from ...corpora import corpus_manifest
+    from ...corpora.manifest import corpus_manifest, parse_corpus_options
 
-    return CorpusSource(corpus_manifest(name, folder, **corpus_options(options)))
+    return CorpusSource(corpus_manifest(name, folder, **parse_corpus_options(options)))
 
 
 def _read(source: CorpusSource, o: SourceOptions) -> list[ImageRef]:
