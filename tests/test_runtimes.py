@@ -152,3 +152,28 @@ def test_a_run_too_short_to_repay_an_export_exports_nothing(image_folder, tmp_pa
     check = read_features(str(tmp_path / "c.h5"), k, vectors=False).runs[-1]["compile_check"][TINY]
     assert "warm-up of onnxruntime" in check["onnxruntime"]["skipped"] and "export" not in check
     assert not list((tmp_path / "home").rglob("*.onnx"))
+
+
+def test_a_reduced_precision_refused_once_is_not_checked_again_on_this_machine(image_folder, tmp_path, featurize_cli, monkeypatch):
+    """precision=auto on a CPU with bf16: a refusal (cosine under 0.999) is remembered, so a rerun
+    computes in float32 at once; a precision that was kept would be checked again."""
+    import json
+
+    from faceprobe.featurize.engine import device, runner
+
+    calls = []
+
+    def refuse(self, batch, threshold=0.999):
+        calls.append(self.precision)
+        self.precision = "fp32"
+        return 0.5
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    real = device.cpu_info
+    monkeypatch.setattr(device, "cpu_info", lambda: {**real(), "native_bf16": True})
+    monkeypatch.setattr(runner.FeatureRunner, "check_fidelity", refuse)
+    first = json.loads(featurize_cli(image_folder, tmp_path / "a.h5", "--json", "--precision", "auto").output)
+    second = json.loads(featurize_cli(image_folder, tmp_path / "b.h5", "--json", "--precision", "auto").output)
+    assert calls == ["bf16"] and first["precision"] == second["precision"] == "fp32"
+    (check,) = second["precision_check"].values()
+    assert check == {"min_cosine_to_fp32": 0.5, "kept": False, "remembered": True}

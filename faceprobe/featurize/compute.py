@@ -331,11 +331,22 @@ def _check_precision(m: _Models, tensors, run: dict) -> None:
     """``precision="auto"``: keep reduced precision per backbone only where it is faithful
     (every output of it: pooled vector and layers). Runs on the first batch of real images; the
     outcome is recorded in the run's provenance."""
+    from .engine.choices import precision_key, recall_refusal, remember_refusal
+
     checks = {}
     for rid, runner in m.runners.items():
-        cos = runner.check_fidelity(tensors[0][m.t_index[rid]][:32])
+        batch = tensors[0][m.t_index[rid]][:32]
+        key = precision_key(runner, batch) if runner.precision != "fp32" else None
+        refused = recall_refusal(key) if key else None
+        if refused is not None:  # refused on this machine before: not timed again (a kept one is checked every run)
+            checks[rid] = {"min_cosine_to_fp32": round(refused, 6), "kept": False, "remembered": True}
+            runner.precision = "fp32"
+            continue
+        cos = runner.check_fidelity(batch)
         if cos is not None:
             checks[rid] = {"min_cosine_to_fp32": round(cos, 6), "kept": runner.precision != "fp32"}
+            if runner.precision == "fp32":
+                remember_refusal(key, cos)
     run["precision_check"] = checks
     run["precision_by_backbone"] = {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
 

@@ -18,7 +18,7 @@ import json
 import os
 import platform
 
-__all__ = ["choice_key", "recall_choice", "remember_choice", "choices_path"]
+__all__ = ["choice_key", "recall_choice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
 
 def choices_path():
@@ -92,6 +92,37 @@ def remember_choice(key: str, candidates: dict) -> None:
         data = _read()
         old = data.get(key, {}).get("candidates", {}) if isinstance(data.get(key), dict) else {}
         data[key] = {"candidates": {**old, **candidates}}
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def precision_key(runner, batch) -> str:
+    """A digest of what ``precision=auto``'s check of a reduced precision depends on."""
+    import torch
+
+    b = runner.backbone
+    parts = {"check": "precision", "backbone": b.name, "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
+             "weights": json.dumps(b.weights, sort_keys=True, default=str), "shape": list(batch.shape[1:]),
+             "precision": runner.precision, "device": str(runner.device), "cpu": _cpu(), "torch": torch.__version__}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def recall_refusal(key: str) -> float | None:
+    """The cosine at which this reduced precision was refused here before (None: not refused)."""
+    value = _read().get(key)
+    return float(value["refused_at"]) if isinstance(value, dict) and "refused_at" in value else None
+
+
+def remember_refusal(key: str, cosine: float) -> None:
+    """Keep that a reduced precision was refused (only refusals are kept: a kept precision is checked on every run)."""
+    path = choices_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read()
+        data[key] = {"refused_at": cosine}
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)

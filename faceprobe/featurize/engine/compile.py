@@ -165,16 +165,16 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
     if not runner.backbone.graph or (not torch_modes and runtime == "torch"):
         report.update(mode="none", **({} if runner.backbone.graph else {"skipped": "not a PyTorch graph"}))
         return report
-    eager_s, eager = _timed(runner, batch_uint8)
+    auto = runtime == "auto" or (runtime == "torch" and mode == "auto")  # an explicit runtime is honoured
+    key = choice_key(runner, batch_uint8, mode, runtime, precision) if auto else None
+    batches = -(-(n_images or batch_uint8.shape[0]) // max(1, batch_uint8.shape[0]))
+    recalled = recall_choice(key, batches) if key else None
+    eager_s, eager = _timed(runner, batch_uint8, repeats=1 if recalled else 2)  # a remembered choice needs eager's vectors, not its time
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
     example = runner.normalise(batch_uint8[: runner.pad_to])
     if example.shape[0] < runner.pad_to:  # trace and compile at the one batch shape used later
         example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
     trial = _Trial(runner, batch_uint8, eager, eager_s * (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
-    auto = runtime == "auto" or (runtime == "torch" and mode == "auto")  # an explicit runtime is honoured
-    key = choice_key(runner, batch_uint8, mode, runtime, precision) if auto else None
-    batches = -(-(n_images or batch_uint8.shape[0]) // max(1, batch_uint8.shape[0]))
-    recalled = recall_choice(key, batches) if key else None
     if recalled is not None and _try_recalled(trial, runner, example, recalled, precision):
         best = recalled
         report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
