@@ -91,6 +91,7 @@ def _has_lite() -> bool:
     return importlib.util.find_spec("efficientnet_lite_pytorch") is not None
 
 
+@pytest.mark.slow
 def test_backbones_lists_both_families_and_names_timm_sizes_without_downloading(invoke, tmp_path):
     r = invoke("backbones", "timm/inception_resnet_v2", "timm/legacy_xception", "--json")
     assert r.exit_code == 0, r.output

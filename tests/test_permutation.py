@@ -30,6 +30,7 @@ def test_permutation_p_values_equal_scikit_learns_permutation_test_score_on_the_
     assert rec["scheme"] == "rows permuted" and res.grid()["p_permutation"].iloc[0] == pytest.approx(p)
 
 
+@pytest.mark.slow
 def test_random_labels_are_not_significant_in_at_least_90_percent_of_seeds():
     significant = 0
     for seed in range(20):
