@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -34,16 +33,6 @@ def build(root: Path, counts: dict) -> None:
     (root / "done").write_text("ok")
 
 
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
@@ -52,6 +41,7 @@ def main() -> None:
     ap.add_argument("--private", type=int, default=3589)
     a = ap.parse_args()
     from faceprobe.corpora import corpus_manifest, write_manifest
+    from faceprobe.featurize.engine.device import cpu_info
 
     root = Path(a.work) / "fer-folders"
     build(root, {"Training": a.train, "PublicTest": a.public, "PrivateTest": a.private})
@@ -62,7 +52,7 @@ def main() -> None:
         write_manifest(m, Path(a.work) / "manifest.csv")
         times.append(time.perf_counter() - t0)
     roles = {s: m.columns["split"].count(s) for s in ("Training", "PublicTest", "PrivateTest")}
-    print(json.dumps({"cpu": _cpu(), "files": sum(roles.values()), "rows_by_role": roles, "layout": m.layout,
+    print(json.dumps({"cpu": cpu_info()["model"], "files": sum(roles.values()), "rows_by_role": roles, "layout": m.layout,
                       "best_s": round(min(times), 3), "median_s": round(statistics.median(times), 3)}, indent=1))
 
 

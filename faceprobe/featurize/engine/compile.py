@@ -159,6 +159,8 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
     import torch
 
     COMPILE_MODES.check(mode)
+    if runtime == "auto" and mode != "auto":
+        runtime = "torch"  # an explicit compile mode (none included) is a choice of PyTorch
     report: dict = {"requested": mode if runtime == "torch" else f"{mode}, runtime {runtime}"}
     runner.set_compiled("none", None)
     torch_modes = (_compiled_modes() if mode == "auto" else [] if mode == "none" else [mode]) if runtime in ("auto", "torch") else []
@@ -205,17 +207,26 @@ def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -
     if base in COMPILE_MODES:
         trial.run(name, 0.0, lambda: COMPILE_MODES.get(name).build(runner, example), COMPILE_COSINE, runner.precision)
     else:
-        from .runtimes import RUNTIME_COSINE, RUNTIMES
+        from .runtimes import RUNTIMES
 
         prec = prec or "fp32"
         if base not in RUNTIMES or RUNTIMES.get(base).missing(runner.device.type) or (precision not in ("auto", prec)):
             return False
-        trial.run(name, 0.0, lambda: RUNTIMES.get(base).build(runner, example, prec), RUNTIME_COSINE[prec], prec, against_fp32=True)
+        _run_runtime(trial, runner, example, base, prec, 0.0)
     return name in trial.candidates
 
 
+def _run_runtime(trial: "_Trial", runner, example, name: str, precision: str, guess: float) -> None:
+    """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``)."""
+    from .runtimes import RUNTIME_COSINE, RUNTIMES
+
+    label = name if precision == "fp32" else f"{name}-{precision}"
+    trial.run(label, guess, lambda: RUNTIMES.get(name).build(runner, example, precision), RUNTIME_COSINE[precision], precision,
+              against_fp32=True)
+
+
 def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str) -> None:
-    from .runtimes import RUNTIME_COSINE, RUNTIMES, runtime_candidates
+    from .runtimes import RUNTIMES, runtime_candidates
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
     for name, why in skipped.items():
@@ -237,11 +248,8 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
     except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
         trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
         return
-    for name, prec in pairs:
-        label = name if prec == "fp32" else f"{name}-{prec}"
-        guess = 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s  # the export is made
-        trial.run(label, guess, lambda n=name, q=prec: RUNTIMES.get(n).build(runner, example, q), RUNTIME_COSINE[prec], prec,
-                  against_fp32=True)
+    for name, prec in pairs:  # the export is made: only loading is left to weigh
+        _run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s)
 
 
 class _Trial:
