@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..corpora import CORPORA
+from .corpus import protocol_flags
 
 __all__ = ["render"]
 
@@ -46,7 +47,7 @@ def _corpus(c) -> list[str]:
     for lay in c.layouts:
         files = "; ".join(f"`{f.path}` (md5 {f.md5 or 'not published'})" for f in lay.label_files)
         out.append(f"- layout `{lay.name}`: {lay.expects}" + (f"; label files: {files}" if files else ""))
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in c.protocol.classify_options().items())
+    flags = protocol_flags(c.protocol)
     out += [f"- protocol ({c.protocol.kind}): {c.protocol.description}; the same as `{flags}`",
             f"- licence: {c.licence}", f"- access: {c.access}"]
     out += [f"- option `{k}` (default `{d}`): {h}" for k, (d, h) in c.options.items()]

@@ -6,7 +6,15 @@ import click
 
 from .common import clean_errors, echo_json
 
-__all__ = ["corpus_group"]
+__all__ = ["corpus_group", "protocol_flags"]
+
+
+def protocol_flags(protocol) -> str:
+    """The classify flags that run a corpus's protocol (``--split-col split --train Training ...``)."""
+    from .options import flag_map
+
+    flags = flag_map()
+    return " ".join(f"{flags[k]} {v}" for k, v in protocol.classify_options().items())
 
 
 def _corpora():
@@ -68,7 +76,7 @@ def show_command(name, as_json):
         hashes = "; ".join(f"{f['path']} md5 {f['md5'] or 'not published'}" for f in lay["label_files"])
         click.echo(f"layout {lay['name']}: {lay['expects']}" + (f" ({hashes})" if hashes else ""))
     click.echo(f"protocol ({c.protocol.kind}): {c.protocol.description}")
-    click.echo("classify with: " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in info["protocol"]["classify"].items()))
+    click.echo(f"classify with: {protocol_flags(c.protocol)}")
     click.echo(f"licence: {c.licence}\naccess: {c.access}")
     for k, v in info["options"].items():
         click.echo(f"option {k} (default {v['default']}): {v['help']}")

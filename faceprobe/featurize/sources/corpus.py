@@ -26,7 +26,8 @@ class CorpusSource:
         return self.manifest.folder
 
     def provenance(self) -> dict:
-        return self.manifest.provenance()
+        """What the cache records of the corpus, and the notes of reading it (``notes``)."""
+        return {**self.manifest.provenance(), "notes": list(self.manifest.notes)}
 
 
 def corpus_source(name: str, folder: str, options=()) -> CorpusSource:

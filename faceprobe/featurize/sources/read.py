@@ -108,7 +108,7 @@ def read_source(
     table = _deduplicate(rows)
     table.reader, table.videos = reader, videos
     if hasattr(source, "provenance"):
-        table.provenance = {**source.provenance(), "notes": list(getattr(source.manifest, "notes", ()))}
+        table.provenance = source.provenance()
     if matched is not None:
         table.subject_matches = (sum(bool(e.subject) for e in table.entries), len(table.entries))
     return table
