@@ -18,7 +18,7 @@ from ...errors import OptionError
 __all__ = ["Official", "official_protocol", "PROTOCOLS"]
 
 PROTOCOLS = ("auto", "official", "none")
-_CHOOSERS = ("cv", "holdout", "split_col", "train_where", "test_where")
+_CHOOSERS = ("cv", "holdout", "split_col", "train_where", "test_where", "group")
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,6 @@ class Official:
         return asdict(self)
 
 
-def _given(options, name: str) -> bool:
-    value = getattr(options, name)
-    return value not in (None, (), [], "")
-
-
 def _recorded(cache: str) -> dict:
     if not os.path.exists(cache):
         return {}
@@ -75,7 +70,9 @@ def official_protocol(options):
     if mode == "none":
         return options, None
     corpora = _recorded(options.cache)
-    chosen = [n for n in _CHOOSERS if _given(options, n)] + (["group"] if options.group != "auto" else [])
+    from ..options import CLASSIFY
+
+    chosen = [n for n in _CHOOSERS if CLASSIFY[n].given(getattr(options, n))]
     if mode == "auto" and (len(corpora) != 1 or chosen):
         return options, None
     if len(corpora) != 1:
