@@ -132,9 +132,39 @@ def test_interrupted_run_table_counts_agree_with_stored_rows(image_folder: Path,
     monkeypatch.setattr(compute, "write_part", interrupted)
     cache = tmp_path / "c.h5"
     with pytest.raises(KeyboardInterrupt):
-        _run(image_folder, cache, batch_size=4)
+        _run(image_folder, cache, batch_size=4, journal_seconds=0)
     info = cache_info(str(cache))
-    assert info["status"].get("ok", 0) == info["keys"][0]["rows"] == 4
+    assert info["status"].get("ok", 0) == info["keys"][0]["rows"] == 8  # the interrupted write is retried on the way out
+
+
+def test_batches_share_journal_parts_and_ctrl_c_keeps_those_not_yet_written(image_folder: Path, tmp_path: Path, monkeypatch):
+    from faceprobe.cache.tools import cache_info
+    from faceprobe.featurize import compute
+
+    written = []
+    real_write = compute.write_part
+    monkeypatch.setattr(compute, "write_part", lambda cache, name, part: written.append(len(part.images["path"])) or real_write(cache, name, part))
+    s = _run(image_folder, tmp_path / "whole.h5", batch_size=4)
+    assert written == [s.computed] == [12]  # three batches, one part: a few seconds of work per part
+
+    real_forward, calls = compute._Stream._forward, []
+
+    def forward_then_interrupt(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C during the third batch's forward pass
+        return real_forward(self, *args)
+
+    monkeypatch.setattr(compute._Stream, "_forward", forward_then_interrupt)
+    cache = tmp_path / "c.h5"
+    written.clear()
+    with pytest.raises(KeyboardInterrupt):
+        _run(image_folder, cache, batch_size=4)
+    assert written == [8]  # the two finished batches were written on the way out, in one part
+    assert cache_info(str(cache))["keys"][0]["rows"] == 8  # and committed before the interrupt went on
+    monkeypatch.setattr(compute._Stream, "_forward", real_forward)
+    s = _run(image_folder, cache, batch_size=4)
+    assert s.cached == 8 and s.computed == 4
 
 
 KEY = "toy.none.orig.0000000000"

@@ -133,7 +133,7 @@ def test_real_faces_killed_rank_resumes_and_merge_equals_one_process(real_dir: P
 
     manifest = tmp_path / "m.csv"
     manifest.write_text("\n".join((real_dir / "demo.csv").read_text().splitlines()[:121]) + "\n")
-    common = ["--root", str(real_dir / "images"), *ARGS[:-1], "1"]  # batch 1: many journal parts per rank
+    common = ["--root", str(real_dir / "images"), *ARGS[:-1], "1", "--journal-seconds", "0"]  # batch 1, a part per batch: many parts per rank
     ref = tmp_path / "ref.h5"
     subprocess.run([sys.executable, "-m", "faceprobe.cli", "featurize", str(manifest), "--cache", str(ref), *common],
                    check=True, capture_output=True, timeout=300)

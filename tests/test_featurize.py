@@ -250,3 +250,35 @@ def test_a_read_only_cache_is_refused_for_writing_and_stays_read_only(image_fold
     assert r.exit_code == 1 and "the cache is read-only; make it writable" in r.output and r.output.count("\n") == 1
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o444
     assert invoke("classify", "-c", cache, "--head", "logreg", "--cv", 2, "--group", "none").exit_code == 0  # reading is fine
+
+
+def test_prefetched_keeps_order_raises_where_it_failed_and_stops_its_thread_when_closed():
+    import threading
+
+    from faceprobe.featurize.engine.prefetch import prefetched
+
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    got = prefetched(failing())
+    assert next(got) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(got)
+
+    made = []
+
+    def endless():
+        while True:
+            made.append(1)
+            yield len(made)
+
+    it = prefetched(endless(), depth=2)
+    assert next(it) == 1
+    it.close()  # as when strict stops a run early
+    assert not any(t.name == "faceprobe-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert len(made) <= 4  # at most depth items made ahead, not the endless rest
+    with pytest.raises(ValueError, match="depth"):
+        next(prefetched(iter(()), depth=0))

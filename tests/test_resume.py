@@ -30,7 +30,7 @@ def many_images(tmp_path: Path) -> Path:
 
 def run_cli(source: Path, cache: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "faceprobe.cli", "featurize", str(source), "-b", TINY, "-w", "none",
-           "--cache", str(cache), "--batch-size", "4", "--precision", "fp32", "--workers", "0", "--compile", "none", "-q", *extra]
+           "--cache", str(cache), "--batch-size", "4", "--precision", "fp32", "--workers", "0", "--compile", "none", "--journal-seconds", "0", "-q", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -1,6 +1,7 @@
-"""Crash-safe result parts: each finished batch is one file, written whole or not at all.
+"""Crash-safe result parts: finished batches go to files, each written whole or not at all.
 
-A featurize run appends results here as it goes; :func:`faceprobe.cache.store.commit` folds
+A featurize run appends results here as it goes (a few seconds of batches per part, see
+:func:`merge_parts`); :func:`faceprobe.cache.store.commit` folds
 them into the HDF5 file atomically and then deletes them. A run killed at any moment leaves
 only complete parts, which the next run commits before computing anything.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from .layout import DETECTION_COLUMNS, journal_dir
 
-__all__ = ["Part", "write_part", "read_parts", "part_files", "remove_parts"]
+__all__ = ["Part", "write_part", "read_parts", "part_files", "remove_parts", "merge_parts", "part_rows"]
 
 
 @dataclass
@@ -38,6 +39,31 @@ class Part:
     run: dict
     images: dict = field(default_factory=dict)
     features: dict = field(default_factory=dict)
+
+
+def part_rows(part: Part) -> int:
+    """Image rows a part holds."""
+    return len(next(iter(part.images.values()), ()))
+
+
+def merge_parts(parts: list[Part]) -> Part:
+    """One part holding the rows of several parts of the same run, in order.
+
+    A run journals a few seconds of batches per file rather than one file per batch: on 2 cores
+    a batch of 16 faces takes about 0.15 s, and thousands of small files cost more to write and
+    to commit than the rows in them.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    runs = {part.run["run_id"] for part in parts}
+    if len(runs) != 1:
+        raise ValueError(f"parts of {len(runs)} runs cannot be merged")
+    images = {col: np.concatenate([part.images[col] for part in parts]) for col in parts[0].images}
+    features: dict[str, dict] = {}
+    for key in dict.fromkeys(k for part in parts for k in part.features):
+        held = [part.features[key] for part in parts if key in part.features]
+        features[key] = {"spec": held[0]["spec"], **{col: np.concatenate([h[col] for h in held]) for col in held[0] if col != "spec"}}
+    return Part(parts[0].run, images, features)
 
 
 def part_files(cache: str) -> list[str]:

@@ -14,20 +14,27 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .._version import __version__
-from ..cache.journal import Part, write_part
+from ..cache.journal import Part, merge_parts, part_rows, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
 from .backbones.resolve import key_spec, record_resolution, request_id
 from .engine.cores import share_cores, torch_threads, usable_cores
 from .plan import FeaturizePlan
 from .stages import WORKER_STAGES
+from .first_batch import check_precision, choose_compile_or_runtime
 from .summary import ComputeReport
 
-__all__ = ["ComputeReport", "compute"]
+__all__ = ["ComputeReport", "compute", "PART_ROWS"]
+
+PART_ROWS = 1024
+"""A journal part is written once the batches waiting for it hold this many images, or once the
+oldest of them waited ``journal_seconds``: a killed run loses at most those seconds of work, and
+a long run leaves a few hundred parts instead of one per batch (FER-2013 left 2,243)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,6 @@ class _Models:
 def _run_record(p: FeaturizePlan, m: _Models, report: ComputeReport) -> dict:
     import PIL
     import torch
-    import torchvision
 
     from .engine.device import cpu_info
 
@@ -64,7 +70,7 @@ def _run_record(p: FeaturizePlan, m: _Models, report: ComputeReport) -> dict:
         "faceprobe": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _torchvision_version(),
         "pillow": PIL.__version__,
         "numpy": np.__version__,
         "device": m.plan.device,
@@ -81,6 +87,26 @@ def _run_record(p: FeaturizePlan, m: _Models, report: ComputeReport) -> dict:
         rec["timm"] = timm.__version__
     rec.update(p.request.recipe.cropper.versions())
     return rec
+
+
+def _torchvision_version() -> str:
+    """torchvision's full version (with its build, e.g. ``+cu130``) without importing it: the
+    import costs about 4 s on 2 cores, which runs whose backbones do not need it should not pay."""
+    import re
+    from importlib.metadata import version
+    from importlib.util import find_spec
+
+    if "torchvision" in sys.modules:
+        return sys.modules["torchvision"].__version__
+    spec = find_spec("torchvision")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", (Path(folder) / "version.py").read_text(), re.M)
+        except OSError:
+            continue
+        if found:
+            return found.group(1)
+    return version("torchvision")
 
 
 def _runner_groups(p: FeaturizePlan) -> dict[str, tuple[list[str], str]]:
@@ -206,6 +232,9 @@ class _Stream:
 
     def __init__(self, p: FeaturizePlan, m: _Models, jobs: list, run: dict, report: ComputeReport):
         self.p, self.m, self.jobs, self.run_record, self.report = p, m, jobs, run, report
+        self.pending: list[Part] = []  # batches not yet in a journal part
+        self.pending_since = 0.0
+        self.written = 0
         self.checked = {"precision": p.config.precision != "auto",
                         "compile": p.config.compile == "none" and p.config.runtime in ("torch", "auto")}
 
@@ -213,12 +242,14 @@ class _Stream:
         from tqdm import tqdm
 
         from .engine.dataset import finish_on_device
+        from .engine.prefetch import prefetched
 
-        steady_from, steady_images, seq = None, 0, 0
+        steady_from, steady_images = None, 0
         bar = tqdm(total=len(self.jobs), unit="img", desc="featurize", disable=None if self.p.config.progress else True,
                    dynamic_ncols=True, file=sys.stderr)
+        # without worker processes, a thread decodes the next batches during the forward pass
+        batches = iter(loader) if loader.num_workers else prefetched(loader)
         try:
-            batches = iter(loader)
             while True:
                 with self.report.stages("wait_input"):  # decoding and cropping not hidden behind the forward pass
                     raw = next(batches, None)
@@ -227,8 +258,7 @@ class _Stream:
                 if raw["jpeg"]:
                     raw = finish_on_device(raw, dataset, self.m.plan.device)
                 batch = _Batch(raw["meta"], raw["rows"], raw["tensors"])
-                bad = self._journal(batch, seq)
-                seq += 1
+                bad = self._journal(batch)
                 if steady_from is None:  # loading, checks and compiling end with the first batch
                     steady_from = time.perf_counter()
                     self.report.setup_seconds = round(steady_from - t_setup, 3)
@@ -238,12 +268,15 @@ class _Stream:
                 if bad is not None and self.p.config.strict:
                     raise FaceprobeError(f"{bad[0]}: {bad[1]} (`strict` stops at the first bad image)")
         finally:
+            if hasattr(batches, "close"):
+                batches.close()
+            self._flush()  # a stopped or failed run keeps every batch it computed
             bar.close()
             if steady_from is not None and steady_images:
                 self.report.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)
 
-    def _journal(self, batch: _Batch, seq: int) -> tuple | None:
-        """Forward the batch and write its part; the first bad image (path, reason), if any."""
+    def _journal(self, batch: _Batch) -> tuple | None:
+        """Forward the batch and journal it; the first bad image (path, reason), if any."""
         part = Part(self.run_record)
         part.images, bad = self._image_rows(batch)
         stages = self.report.stages
@@ -253,10 +286,21 @@ class _Stream:
             for rid in self.m.runners:
                 for view in self.p.config.views:
                     self._forward_model(rid, view, batch, part)
-        with stages("journal"):
-            write_part(self.p.config.cache, f"{self.run_record['run_id']}-{seq:06d}", part)
+        if not self.pending:
+            self.pending_since = time.perf_counter()
+        self.pending.append(part)
         self.report.computed += len(batch.usable)
+        if sum(part_rows(q) for q in self.pending) >= PART_ROWS or time.perf_counter() - self.pending_since >= self.p.config.journal_seconds:
+            self._flush()
         return bad
+
+    def _flush(self) -> None:
+        """Write the pending batches as one journal part."""
+        if not self.pending:
+            return
+        with self.report.stages("journal"):
+            write_part(self.p.config.cache, f"{self.run_record['run_id']}-{self.written:06d}", merge_parts(self.pending))
+        self.pending, self.written = [], self.written + 1
 
     def _image_rows(self, batch: _Batch) -> tuple[dict, tuple | None]:
         """The batch's rows of the image table (what the commit writes), and the first bad image."""
@@ -279,7 +323,7 @@ class _Stream:
         if batch.tensors is None:
             return
         if not self.checked["precision"]:
-            _check_precision(self.m, batch.tensors, self.run_record)
+            check_precision(self.m, batch.tensors, self.run_record)
             self.checked["precision"] = True
             precisions = sorted({r.precision for r in self.m.runners.values()})
             self.report.precision = (precisions[0] if len(precisions) == 1
@@ -287,7 +331,7 @@ class _Stream:
             self.report.precision_check = self.run_record["precision_check"]
         if not self.checked["compile"]:
             cfg = self.p.config
-            _choose_compile(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=cfg.runtime,
+            choose_compile_or_runtime(self.m, batch.tensors, self.run_record, cfg.compile, len(self.jobs), self.report, runtime=cfg.runtime,
                             precision=cfg.precision)
             self.checked["compile"] = True
 
@@ -324,69 +368,6 @@ class _Stream:
             vectors[stacked] = runner(x)
             self.report.forward_passes += len(stacked)
         return vectors
-
-
-def _check_precision(m: _Models, tensors, run: dict) -> None:
-    """``precision="auto"``: keep reduced precision per backbone only where it is faithful
-    (every output of it: pooled vector and layers). Runs on the first batch of real images; the
-    outcome is recorded in the run's provenance."""
-    from .engine.choices import precision_key, recall_refusal, remember_refusal
-
-    checks = {}
-    for rid, runner in m.runners.items():
-        batch = tensors[0][m.t_index[rid]][:32]
-        key = precision_key(runner, batch) if runner.precision != "fp32" else None
-        refused = recall_refusal(key) if key else None
-        if refused is not None:  # refused on this machine before: not timed again (a kept one is checked every run)
-            checks[rid] = {"min_cosine_to_fp32": round(refused, 6), "kept": False, "remembered": True}
-            runner.precision = "fp32"
-            continue
-        cos = runner.check_fidelity(batch)
-        if cos is not None:
-            checks[rid] = {"min_cosine_to_fp32": round(cos, 6), "kept": runner.precision != "fp32"}
-            if runner.precision == "fp32":
-                remember_refusal(key, cos)
-    run["precision_check"] = checks
-    run["precision_by_backbone"] = _precisions(m)
-
-
-def _precisions(m: _Models) -> dict:
-    """Each backbone's precision as its runner computes now (a runtime may compute in another than PyTorch's)."""
-    return {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
-
-
-def _choose_compile(m: _Models, tensors, run: dict, mode: str, n_images: int, report: ComputeReport, *, runtime: str = "torch",
-                    precision: str = "auto") -> None:
-    """Pick each backbone's compile mode or runtime on the first batch; record it in the run's provenance."""
-    from .engine.compile import choose_compile
-
-    reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images, runtime=runtime, precision=precision)
-               for rid, r in m.runners.items()}
-    skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
-    if skipped:
-        report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
-    run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
-    run["precision_by_backbone"] = _precisions(m)
-    run["runtime_versions"] = _runtime_versions(reports)
-    run["compile_check"] = reports
-    report.compile.update(run["compile"])
-    for name, rep in reports.items():
-        if runtime not in ("auto", "torch") and rep["mode"].split("-")[0] != runtime:
-            tried = [rep[k] for k in rep if k.split("-")[0] == runtime and isinstance(rep[k], dict)]
-            why = (next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None)
-                   or rep.get("export", {}).get("failed") or rep.get("skipped") or "unknown")
-            report.compile.setdefault("notes", []).append(f"{name}: `runtime={runtime}` not used ({why}); PyTorch instead")
-        elif mode != "auto" and rep["mode"] != mode:  # runtime torch, or auto (an explicit compile is PyTorch's)
-            why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
-            report.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
-
-
-def _runtime_versions(reports: dict) -> dict:
-    """Versions of the runtimes other than PyTorch that a run uses (provenance)."""
-    from .engine.runtimes import RUNTIMES
-
-    used = {rep["mode"].split("-")[0] for rep in reports.values()}
-    return {name: RUNTIMES.get(name).version() for name in sorted(used) if name in RUNTIMES and RUNTIMES.get(name).build}
 
 
 def _feature_rows(need: list, meta: list, jobs: list, vectors: np.ndarray, spec: dict) -> dict:

@@ -40,6 +40,9 @@ class FeaturizeConfig:
     device, precision : str
     batch_size : int or None
         Images per forward pass; None: 16 on CPU (faster than larger batches there), 128 on CUDA.
+    journal_seconds : float
+        Seconds of computed batches per journal part (at most 1,024 images): a killed run
+        loses at most this much work; 0 writes one part per batch.
     workers : int or None
         DataLoader worker processes; None picks from the device and core count.
     seed : int
@@ -93,6 +96,7 @@ class FeaturizeConfig:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int | None = None
+    journal_seconds: float = 5.0
     workers: int | None = None
     seed: int = 0
     strict: bool = False

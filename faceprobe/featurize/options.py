@@ -128,6 +128,9 @@ FEATURIZE = OptionTable("featurize", [
     Option("decode", "str", "auto", _registry_help(".engine.devdecode", "DECODE_MODES", "Where JPEGs are decoded."), _BOTH, _API,
            choices=_names(".engine.devdecode", "DECODE_MODES")),
     Option("batch_size", "int", None, "Images per forward pass (default: 16 on CPU, 128 on CUDA).", _BOTH, _API, low=1),
+    Option("journal_seconds", "float", 5.0, "Seconds of computed batches per crash-safe journal part (or 1,024 images, whichever "
+           "comes first): a killed run loses at most this much work; 0 writes a part per batch.", _BOTH, _API, low=0,
+           metavar="SECONDS"),
     Option("workers", "int", None, "Decode/crop worker processes (default: from device and cores).", _BOTH, _API, low=0),
     Option("cores", "int", None, "CPU cores this run may use (forward threads plus decode workers); default: all cores of the "
            "process's affinity (torchrun ranks on one machine get an equal part each).", (), _API, low=1),

@@ -63,8 +63,10 @@ class FeatureRunner:
             model = self.compiled
             if n < self.pad_to:  # keep the one shape the graph was built for
                 x = torch.cat([x, x[-1:].expand(self.pad_to - n, *x.shape[1:])])
+        if not getattr(model, "host_layout", False):  # PyTorch graphs run channels-last; other runtimes take NCHW as is
+            x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
-            out = model(x.contiguous(memory_format=torch.channels_last))
+            out = model(x)
         return out[:n].float()
 
     def normalise(self, batch_uint8):

@@ -160,6 +160,7 @@ def _ort_build(runner, example, precision: str):
         out = session.run(None, {"input": x.detach().float().contiguous().cpu().numpy()})[0]
         return torch.from_numpy(out).to(x.device)
 
+    run.host_layout = True  # takes the batch in NCHW as normalised (no channels-last copy)
     return run
 
 
@@ -205,6 +206,7 @@ def _ov_build(runner, example, precision: str):
         out = request.infer({0: x.detach().float().contiguous().cpu().numpy()})
         return torch.from_numpy(next(iter(out.values())).copy()).to(x.device)
 
+    run.host_layout = True
     return run
 
 

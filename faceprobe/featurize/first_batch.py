@@ -1,0 +1,73 @@
+"""The checks a featurize run makes on its first batch of real faces: whether reduced precision
+is faithful for each backbone, and which compile mode or runtime computes it (fastest faithful).
+
+``m`` is the run's loaded models (``compute._Models``): its runners, the transform each uses
+and the requests each serves. Outcomes are recorded in the run's provenance record ``run``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["check_precision", "choose_compile_or_runtime"]
+
+
+def check_precision(m, tensors, run: dict) -> None:
+    """``precision="auto"``: keep reduced precision per backbone only where it is faithful
+    (every output of it: pooled vector and layers). Runs on the first batch of real images; the
+    outcome is recorded in the run's provenance."""
+    from .engine.choices import precision_key, recall_refusal, remember_refusal
+
+    checks = {}
+    for rid, runner in m.runners.items():
+        batch = tensors[0][m.t_index[rid]][:32]
+        key = precision_key(runner, batch) if runner.precision != "fp32" else None
+        refused = recall_refusal(key) if key else None
+        if refused is not None:  # refused on this machine before: not timed again (a kept one is checked every run)
+            checks[rid] = {"min_cosine_to_fp32": round(refused, 6), "kept": False, "remembered": True}
+            runner.precision = "fp32"
+            continue
+        cos = runner.check_fidelity(batch)
+        if cos is not None:
+            checks[rid] = {"min_cosine_to_fp32": round(cos, 6), "kept": runner.precision != "fp32"}
+            if runner.precision == "fp32":
+                remember_refusal(key, cos)
+    run["precision_check"] = checks
+    run["precision_by_backbone"] = _precisions(m)
+
+
+def _precisions(m) -> dict:
+    """Each backbone's precision as its runner computes now (a runtime may compute in another than PyTorch's)."""
+    return {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
+
+
+def choose_compile_or_runtime(m, tensors, run: dict, mode: str, n_images: int, report, *, runtime: str = "torch",
+                    precision: str = "auto") -> None:
+    """Pick each backbone's compile mode or runtime on the first batch; record it in the run's provenance."""
+    from .engine.compile import choose_compile
+
+    reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images, runtime=runtime, precision=precision)
+               for rid, r in m.runners.items()}
+    skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
+    if skipped:
+        report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
+    run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
+    run["precision_by_backbone"] = _precisions(m)
+    run["runtime_versions"] = _runtime_versions(reports)
+    run["compile_check"] = reports
+    report.compile.update(run["compile"])
+    for name, rep in reports.items():
+        if runtime not in ("auto", "torch") and rep["mode"].split("-")[0] != runtime:
+            tried = [rep[k] for k in rep if k.split("-")[0] == runtime and isinstance(rep[k], dict)]
+            why = (next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None)
+                   or rep.get("export", {}).get("failed") or rep.get("skipped") or "unknown")
+            report.compile.setdefault("notes", []).append(f"{name}: `runtime={runtime}` not used ({why}); PyTorch instead")
+        elif mode != "auto" and rep["mode"] != mode:  # runtime torch, or auto (an explicit compile is PyTorch's)
+            why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
+            report.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
+
+
+def _runtime_versions(reports: dict) -> dict:
+    """Versions of the runtimes other than PyTorch that a run uses (provenance)."""
+    from .engine.runtimes import RUNTIMES
+
+    used = {rep["mode"].split("-")[0] for rep in reports.values()}
+    return {name: RUNTIMES.get(name).version() for name in sorted(used) if name in RUNTIMES and RUNTIMES.get(name).build}
