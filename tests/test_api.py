@@ -209,3 +209,20 @@ def test_fit_in_the_api_trains_saves_and_predict_reads_it(tiny_cache, tmp_path):
     assert load_model(str(tmp_path / "m.skops"))["key"] == model["key"]
     with pytest.raises(OptionError, match="is not an option of fit"):
         faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "n.skops"), folds=3)
+
+
+def test_a_features_object_honours_min_count_classes_and_where_as_its_cache_does(tiny_cache):
+    feats = faceprobe.load_features(str(tiny_cache))
+    # without subjects 0 and 3 (each holds anger twice): anger 16 rows, happy and neutral 18
+    kw = dict(head="logreg", cv=3, min_count=17, where=["subject!=subj0", "subject!=subj3"], progress=False)
+    from_cache = faceprobe.evaluate(str(tiny_cache), **kw)
+    from_object = faceprobe.evaluate(feats, **kw)
+    assert from_object.raw["classes"] == from_cache.raw["classes"] == ["happy", "neutral"]
+    assert from_object.raw["rows"] == from_cache.raw["rows"] == 36
+    assert any("fewer than 17 rows: anger (16)" in n for n in from_object.raw["notes"])
+    mapped = faceprobe.evaluate(feats, head="logreg", cv=3, classes=["calm=neutral", "happy"], progress=False)
+    assert mapped.raw["classes"] == ["calm", "happy"] and mapped.raw["rows"] == 40
+    from faceprobe.errors import FaceprobeError
+
+    with pytest.raises(FaceprobeError, match="at least two classes"):
+        faceprobe.evaluate(feats, head="logreg", cv=3, min_count=21, progress=False)

@@ -106,3 +106,14 @@ def test_fer_rows_smaller_than_image_files_allow_are_recorded_as_bad(tmp_path):
     reasons = [r.fingerprint().error for r in refs]
     assert reasons[0] == "line 2: image is 1x1 pixels, smaller than the 16-pixel minimum"
     assert reasons[1] == "line 3: image is 4x4 pixels, smaller than the 16-pixel minimum" and reasons[2] == ""
+
+
+@pytest.mark.parametrize("text, reason", [("1 2 x 4", "pixels are not integers"), ("7.5 " + "7 " * 255, "pixels are not integers"),
+                                          ("1e3 " + "7 " * 255, "pixels are not integers"), ("   ", "0 pixel values do not make a square"),
+                                          ("7 " * 257, "257 pixel values do not make a square"), ("-1 " + "7 " * 255, "pixel values outside 0-255")])
+def test_fer_pixel_strings_the_fast_parser_cannot_read_get_the_exact_reason(text, reason):
+    from faceprobe.featurize.sources.pixels import _pixels
+
+    assert _pixels(text)[2].startswith(reason)
+    values, side, error = _pixels("\t".join(["9"] * 256))  # tabs separate as spaces do
+    assert side == 16 and error == "" and set(values) == {9}

@@ -120,3 +120,24 @@ def test_a_changed_sidecar_gives_a_new_feature_key(image_folder, exported, tmp_p
     s = _featurize(invoke, image_folder, tmp_path / "c.h5", "-b", f"onnx:{folder / 'r18.onnx'}")
     assert r.exit_code == 0 and s.exit_code == 0 and "featurized 12 images" in s.output  # recomputed under a new key
     assert len(list_keys(str(tmp_path / "c.h5"))) == 2
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"input_size": 160}, r"the graph's input is \[.*\], sides .*; the preprocessing's input_size is 160: set input_size"),
+    ({"input_size": -3}, r"'input_size' is -3; it must be a whole number"),
+    ({"input_size": "224"}, r"'input_size' is '224'; it must be a whole number"),
+    ({"resize": 200}, r"'resize' is 200; it must be a whole number >= input_size"),
+    ({"channels": "grey"}, r"1 channels where|3 channels where layout NCHW and channels grey give 1; set channels to RGB or BGR"),
+    ({"layout": "NHWC"}, r"channels where layout NHWC .* give 3; its layout is NCHW"),
+    ({"channel": "BGR"}, r"'channel' is not a field; did you mean 'channels'\?"),
+    ({"std": [0.2, 0, 0.2]}, r"'std' is \[0.2, 0, 0.2\]; it must be three numbers above 0"),
+    ({"interpolation": "lanczos"}, r"'interpolation' is 'lanczos'; it must be one of bilinear, bicubic, nearest"),
+])
+def test_a_sidecar_is_checked_against_its_schema_and_the_graphs_input_before_any_work(exported, tmp_path, change, message):
+    from faceprobe.featurize.backbones import load_backbone
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes((exported / "r18.onnx").read_bytes())
+    (tmp_path / "m.onnx.json").write_text(json.dumps({**SIDECAR, **change}))
+    with pytest.raises(OptionError, match=message):
+        load_backbone(f"onnx:{model}")

@@ -133,7 +133,11 @@ def test_bad_targets_are_refused_before_work_naming_the_row_or_the_fold(tiny_tar
     r = invoke("classify", "-c", c, "--target", "nope", "-q")
     assert r.exit_code == 1 and "--target nope: not a column" in r.output
     r = invoke("classify", "-c", c, "--target", "pain", "--bins", "0,1", "-q")
-    assert r.exit_code == 1 and "--bins 0,1: expected at least three increasing edges" in r.output
+    assert r.exit_code == 1 and "--bins 0,1: 2 edges make fewer than two bins; give at least three edges" in r.output
+    r = invoke("classify", "-c", c, "--target", "pain", "--bins", "0,3,1", "-q")
+    assert r.exit_code == 1 and "--bins 0,3,1: edges must increase" in r.output
+    r = invoke("classify", "-c", c, "--target", "pain", "--bins", "0,nan,9", "-q")
+    assert r.exit_code == 1 and "--bins 0,nan,9: edges must be numbers, finite except the first and last" in r.output
     r = invoke("classify", "-c", c, "--target", "pain", "--bins", "5,6,7", "--cv", 3, "-q")
     assert r.exit_code == 1 and "--bins 5,6,7: row" in r.output and "outside 5..7" in r.output
     for args, want in ((["--bins", "0,1,3"], "--bins 0,1,3: needs --target: bins a continuous target"),
@@ -271,3 +275,12 @@ def test_real_faces_a_target_runs_through_every_protocol(real_targets, protocol)
         assert res.cell("svr")["clips"]["clips"] == 2 * 59
     if "bins" in protocol:
         assert res.cell("svr")["bins"]["classes"] == ["[0,40)", "[40,60)", "[60,100]"]
+
+
+def test_open_outer_bin_edges_make_open_bins():
+    from faceprobe.classify.regression.targets import bin_labels, bin_names, parse_bins
+
+    edges = parse_bins("-inf,8,inf")
+    assert edges == (-np.inf, 8.0, np.inf)
+    assert bin_names(edges) == ["[-inf,8)", "[8,inf]"]
+    assert list(bin_labels(np.array([-1e300, 7.9, 8.0, 1e300]), edges)) == ["[-inf,8)", "[-inf,8)", "[8,inf]", "[8,inf]"]

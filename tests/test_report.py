@@ -163,3 +163,21 @@ def test_markdown_reports_and_tables_escape_html_from_the_data(tmp_path, invoke)
     assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt;" in md and "plain\\|bar" in md
     r = invoke("classify", "-c", cache, "--head", "logreg", "--cv", 3, "-q", "--report", tmp_path / "r.html")
     assert "<script>alert" not in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("cut", ["cells", "folds", "provenance", "notes", "keys", "class_counts", "cells.summary", "cells.confusion"])
+def test_results_with_a_section_missing_are_refused_naming_it_without_a_traceback(tmp_path, synthetic_cache, cut):
+    flat = faceprobe.evaluate(str(synthetic_cache(tmp_path / "c.h5", n_subjects=6)), head="logreg", cv=3, progress=False).raw
+    edited = json.loads(json.dumps(flat, default=str))
+    top, _, field = cut.partition(".")
+    if field:
+        for cell in edited["cells"]:
+            cell.pop(field)
+    else:
+        edited.pop(top)
+    rj = tmp_path / "cut.json"
+    rj.write_text(json.dumps(edited))
+    r = CliRunner().invoke(cli, ["report", str(rj), "-o", str(tmp_path / "x.html")])
+    assert r.exit_code == 1 and isinstance(r.exception, (SystemExit, type(None))), r.exception
+    assert "cut.json: " in r.output and repr(field or top) in r.output and "write them again with classify --json FILE" in r.output
+    assert not (tmp_path / "x.html").exists()

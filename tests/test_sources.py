@@ -115,3 +115,30 @@ def test_a_path_listed_with_two_subjects_is_left_out_and_said(image_folder, tmp_
     r = featurize_cli(tmp_path / "m.csv", tmp_path / "c.h5", "--root", image_folder)
     assert r.exit_code == 0, r.output
     assert "1 listed with different labels or subjects, left out:" in r.output and "subject s0 / subject someone_else" in r.output
+
+
+def test_a_carriage_return_inside_a_field_is_named_not_called_an_empty_cell(tmp_path, invoke):
+    (tmp_path / "m.csv").write_bytes(b"path,label\na.jpg\r,happy\nb.jpg,sad\n")
+    r = invoke("featurize", str(tmp_path / "m.csv"), "-b", "efficientnet_lite0", "-c", str(tmp_path / "c.h5"))
+    assert r.exit_code == 1 and "m.csv, line 2: 1 of the header's 2 fields ('a.jpg')" in r.output
+    assert "carriage returns that end no line" in r.output and "empty" not in r.output and "Traceback" not in r.output
+    (tmp_path / "e.csv").write_text("path,label\na.jpg,\n")
+    r = invoke("featurize", str(tmp_path / "e.csv"), "-b", "efficientnet_lite0", "-c", str(tmp_path / "c.h5"))
+    assert r.exit_code == 1 and "e.csv, line 2: empty 'label'" in r.output
+
+
+def test_a_manifest_read_from_the_wrong_root_is_refused_before_any_model_loads(real_dir, tmp_path, invoke, monkeypatch):
+    from faceprobe.featurize import compute
+
+    monkeypatch.setattr(compute, "compute", lambda *a, **k: pytest.fail("models loaded for a source with no readable image"))
+    r = invoke("featurize", str(real_dir / "demo.csv"), "--root", str(tmp_path), "-b", "efficientnet_lite0", "-c", str(tmp_path / "c.h5"))
+    assert r.exit_code == 1, r.output
+    assert f"--root {tmp_path}: none of the" in r.output and "images demo.csv lists is there" in r.output
+    assert "give the folder its relative paths start from" in r.output and not (tmp_path / "c.h5").exists()
+
+
+def test_a_manifest_whose_files_are_all_elsewhere_names_root_with_the_folder_used(tmp_path, invoke):
+    (tmp_path / "m.csv").write_text("path,label\nimages/a.png,happy\nimages/b.png,sad\n")
+    r = invoke("featurize", str(tmp_path / "m.csv"), "-b", "efficientnet_lite0", "-c", str(tmp_path / "c.h5"))
+    assert r.exit_code == 1 and f"--root {tmp_path}: none of the 2 images m.csv lists is there" in r.output
+    assert f"(first: {tmp_path / 'images' / 'a.png'})" in r.output

@@ -12,7 +12,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import FaceprobeError, OptionError
 from .config import EvalConfig
-from .data.dataset import Dataset, load_dataset
+from .data.dataset import Dataset, load_dataset, select_rows
 from .data.groups import with_groups
 from .evaluate import evaluate
 from .heads.registry import own_grid
@@ -33,8 +33,9 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
     """
     o = plan.options
     load = plan.load_options()
-    if given is not None:
-        datasets = list(given)
+    if given is not None:  # chosen as a cache's rows are when loaded
+        datasets = [select_rows(d, where=load["where"], classes=load["classes"], min_count=load["min_count"],
+                                regression=load["regression"]) for d in given]
     elif plan.study:
         datasets = load_study(o.cache, list(plan.keys), **load)
     else:

@@ -31,14 +31,14 @@ def report_command(results, output, fmt, no_faces):
       faceprobe report results.json -o report.html
     """
     from ..report.render import write_report
+    from ..report.schema import check_results
 
     try:
         with open(results, encoding="utf-8") as handle:
             res = json.load(handle)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FaceprobeError(f"{results}: not a JSON file ({exc})") from None
-    if not isinstance(res, dict) or "heads" not in res or "classes" not in res:
-        raise FaceprobeError(f"{results}: not classify results (write them with classify --json FILE)")
+    check_results(res, results)
     if no_faces:
         res["provenance"] = {**res.get("provenance", {}), "faces": False}
     kind = write_report(res, output, fmt)

@@ -229,6 +229,20 @@ def _source_notes(cfg: FeaturizeConfig, table) -> list[str]:
     return notes
 
 
+def _refuse_a_root_that_finds_nothing(cfg: FeaturizeConfig, entries: list, hashes: list) -> None:
+    """A manifest none of whose files exist is read from the wrong folder: say so before any
+    model loads (not after every image was tried and recorded as unreadable)."""
+    from ..errors import OptionError
+
+    if cfg.corpus or not entries or not os.path.isfile(cfg.source) or os.path.exists(entries[0].path.split("#", 1)[0]):
+        return
+    if any(os.path.exists(e.path.split("#", 1)[0]) for e in entries) or not all(h.error for h in hashes):
+        return
+    base = cfg.root if cfg.root is not None else os.path.dirname(os.path.abspath(cfg.source))
+    raise OptionError("root", base, f"none of the {len(entries)} images {os.path.basename(cfg.source)} lists is there (first: "
+                                    f"{entries[0].path}); give the folder its relative paths start from")
+
+
 def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str] = ()) -> FeaturizePlan:
     """Read the cache once and decide the run (call it holding the cache's writer lock).
 
@@ -253,6 +267,7 @@ def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str]
     old = read_images(cfg.cache) if exists else _empty_table()
     known = {str(p): (str(s), int(b), int(m)) for p, s, b, m in zip(old["path"], old["sha256"], old.get("bytes", []), old.get("mtime_ns", []))}
     hashes = hash_files(table.entries, known)
+    _refuse_a_root_that_finds_nothing(cfg, table.entries, hashes)
     if cfg.strict:
         unreadable = next(((e.path, h.error) for e, h in zip(table.entries, hashes) if h.error), None)
         if unreadable:

@@ -90,7 +90,10 @@ def report_format(out: str, fmt: str | None = None, param: str = "report") -> st
 
 def write_report(res: dict, out: str, fmt: str | None = None) -> str:
     """Write ``out`` as HTML or Markdown (from ``fmt``, else from the file suffix); return the format."""
+    from .schema import check_results
+
     fmt = report_format(out, fmt, "output")
+    check_results(res, "results")
     text = render_markdown(res) if fmt == "md" else render_html(res)
     with open(out, "w", encoding="utf-8") as handle:
         handle.write(text)

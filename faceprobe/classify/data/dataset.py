@@ -14,7 +14,7 @@ from ...errors import FaceprobeError, OptionError
 from .columns import apply_where, image_columns
 from .diskrows import DiskMatrix, MemoryChoice, choose_memory
 
-__all__ = ["Dataset", "load_dataset", "parse_class_map"]
+__all__ = ["Dataset", "load_dataset", "parse_class_map", "select_rows"]
 
 
 @dataclass(frozen=True)
@@ -247,6 +247,33 @@ def _keep_classes(y: np.ndarray, min_count: int, notes: list) -> np.ndarray:
             notes.append("left out classes with fewer than %d rows: %s" % (min_count, ", ".join(f"{c} ({counts[c]})" for c in small)))
             keep &= ~np.isin(y, small)
     return keep
+
+
+def select_rows(ds: Dataset, *, where=(), classes: dict | None = None, min_count: int = 0, regression: bool = False) -> Dataset:
+    """The rows of a dataset made elsewhere (arrays, a :class:`~faceprobe.Features` object) that
+    ``where``, ``classes`` and ``min_count`` keep, as a cache's rows are chosen when loaded.
+
+    Raises
+    ------
+    FaceprobeError
+        When no row, or fewer than two classes, are left.
+    """
+    notes = list(ds.notes)
+    keep = np.ones(len(ds.y), dtype=bool)
+    if where:
+        keep &= apply_where({"subject": ds.groups, **ds.columns}, list(where), notes)
+        if not keep.any():
+            raise FaceprobeError(f"{ds.key}: no rows left after `where`")
+    y = _apply_classes(np.asarray(ds.y, dtype=object), classes or {}, notes) if not regression else np.asarray(ds.y, dtype=object)
+    if not regression:
+        y = np.where(keep, y, "")
+        keep &= _keep_classes(y, min_count, notes)
+    if len(set(y[keep])) < 2 and not regression:
+        raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y[keep]))) or 'none'}")
+    if keep.all() and not classes:
+        return ds if notes == ds.notes else Dataset(**{**ds.__dict__, "notes": notes})
+    out = ds.subset(np.flatnonzero(keep))
+    return Dataset(**{**out.__dict__, "y": y[keep].astype(str), "notes": notes})
 
 
 def _view_keys(reader: CacheReader, spec: dict) -> list[str]:

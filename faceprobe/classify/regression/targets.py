@@ -46,7 +46,8 @@ def parse_bins(bins) -> tuple[float, ...] | None:
     Raises
     ------
     OptionError
-        For fewer than three edges (two bins), a value that is not a number, or edges that do not increase.
+        For fewer than three edges (two bins), a value that is not a number, an infinite inner edge, or edges that do
+        not increase. The outer edges may be infinite (open bins).
     """
     if bins is None or (isinstance(bins, (list, tuple)) and not bins) or bins == "":
         return None
@@ -56,8 +57,13 @@ def parse_bins(bins) -> tuple[float, ...] | None:
         edges = tuple(float(x) for x in items)
     except ValueError:
         raise OptionError("bins", shown, "expected increasing numbers such as 0,1,3,16 (bin edges)") from None
-    if len(edges) < 3 or any(b <= a for a, b in zip(edges, edges[1:])) or not np.isfinite(edges).all():
-        raise OptionError("bins", shown, "expected at least three increasing edges (two bins), such as 0,1,3,16")
+    if np.isnan(edges).any() or not np.isfinite(edges[1:-1]).all():
+        raise OptionError("bins", shown, "edges must be numbers, finite except the first and last (-inf,8,inf makes open bins)")
+    if len(edges) < 3:
+        raise OptionError("bins", shown, f"{len(edges)} edge{'s' if len(edges) != 1 else ''} make{'s' if len(edges) == 1 else ''} "
+                                         "fewer than two bins; give at least three edges, such as 0,1,3,16")
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise OptionError("bins", shown, "edges must increase from left to right, such as 0,1,3,16")
     return edges
 
 

@@ -66,15 +66,70 @@ def read_sidecar(model_path: str) -> dict:
     return spec
 
 
+_FIELDS = {"input_size": "a whole number of pixels (the graph's input side)", "resize": "a whole number >= input_size",
+           "mean": "three numbers", "std": "three numbers above 0", "channels": f"one of {', '.join(_CHANNELS)}",
+           "layout": f"one of {', '.join(_LAYOUTS)}", "interpolation": "one of bilinear, bicubic, nearest",
+           "output": "the name of one of the graph's outputs"}
+"""The sidecar's schema: every field it may hold, and what it must be."""
+
+
+def _bad_field(spec: dict) -> tuple[str, str] | None:
+    """The first field of ``spec`` that breaks the schema, with the reason (None: all good)."""
+    import difflib
+    import numbers
+
+    from ..engine.transform import INTERPOLATIONS
+
+    def whole(v, low):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+
+    def three(v):
+        return isinstance(v, (list, tuple)) and len(v) == 3 and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v)
+
+    for key in spec:
+        if key not in _FIELDS:
+            near = difflib.get_close_matches(str(key), list(_FIELDS), n=1)
+            return key, "is not a field" + (f"; did you mean {near[0]!r}?" if near else f" (fields: {', '.join(_FIELDS)})")
+    checks = {"input_size": lambda: whole(spec["input_size"], 1),  # in order: a later check may rely on an earlier one
+              "resize": lambda: whole(spec["resize"], 1) and spec["resize"] >= spec["input_size"],
+              "mean": lambda: three(spec["mean"]), "std": lambda: three(spec["std"]) and min(spec["std"]) > 0,
+              "channels": lambda: spec["channels"] in _CHANNELS, "layout": lambda: spec["layout"] in _LAYOUTS,
+              "interpolation": lambda: spec["interpolation"] in INTERPOLATIONS,
+              "output": lambda: isinstance(spec.get("output", ""), str)}
+    bad = next((k for k, ok in checks.items() if not ok()), None)
+    return (bad, f"is {spec[bad]!r}; it must be {_FIELDS[bad]}") if bad else None
+
+
 def _with_defaults(name: str, spec: dict) -> dict:
-    """The preprocessing with its defaults, checked (a sidecar's or a zoo entry's alike)."""
-    spec = {"resize": spec["input_size"], "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
-    if spec["channels"] not in _CHANNELS or spec["layout"] not in _LAYOUTS:
-        raise OptionError("backbones", name, f"its preprocessing: channels is one of {', '.join(_CHANNELS)}, layout one of "
-                                             f"{', '.join(_LAYOUTS)}")
-    if len(spec["mean"]) != 3 or len(spec["std"]) != 3 or min(spec["std"]) <= 0:
-        raise OptionError("backbones", name, "its preprocessing: mean and std are three numbers each, std > 0")
+    """The preprocessing with its defaults, checked against the schema (a sidecar's or a zoo entry's alike)."""
+    if not isinstance(spec, dict):
+        raise OptionError("backbones", name, f"its preprocessing is a JSON {type(spec).__name__}, not an object of fields")
+    spec = {"resize": spec.get("input_size"), "channels": "RGB", "layout": "NCHW", "interpolation": "bilinear", **spec}
+    bad = _bad_field(spec)
+    if bad:
+        raise OptionError("backbones", name, f"its preprocessing's {bad[0]!r} {bad[1]}")
     return spec
+
+
+def _check_input(name: str, spec: dict, session) -> None:
+    """Refuse preprocessing the graph's own input does not take (its rank, channels and side)."""
+    shape = list(session.get_inputs()[0].shape)
+    if len(shape) != 4:
+        raise OptionError("backbones", name, f"the graph's input has shape {shape}; faceprobe feeds images (4 axes: batch, "
+                                             "channels and two spatial ones)")
+    channels = 1 if spec["channels"] == "grey" else 3
+    c_axis, sides = (1, shape[2:]) if spec["layout"] == "NCHW" else (3, shape[1:3])
+    other = "NHWC" if spec["layout"] == "NCHW" else "NCHW"
+    if isinstance(shape[c_axis], int) and shape[c_axis] != channels:
+        fits = isinstance(shape[4 - c_axis], int) and shape[4 - c_axis] == channels
+        raise OptionError("backbones", name, f"the graph's input is {shape}: {shape[c_axis]} channels where layout "
+                                             f"{spec['layout']} and channels {spec['channels']} give {channels}"
+                                             + (f"; its layout is {other}" if fits else f"; set channels to {'grey' if shape[c_axis] == 1 else 'RGB or BGR'}"
+                                                if shape[c_axis] in (1, 3) else ""))
+    fixed = [d for d in sides if isinstance(d, int)]
+    if any(d != spec["input_size"] for d in fixed):
+        raise OptionError("backbones", name, f"the graph's input is {shape}, sides {'x'.join(map(str, sides))}; the preprocessing's "
+                                             f"input_size is {spec['input_size']}: set input_size to the graph's side")
 
 
 def _session(path: str, threads: int, cuda: bool):
@@ -155,17 +210,23 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
         raise OptionError("backbones", name, "needs onnxruntime: pip install 'faceprobe[onnx]'") from None
     spec = _with_defaults(name, spec)
     try:
-        outputs = [o.name for o in _session(path, 1, False).get_outputs()]
+        session = _session(path, 1, False)
     except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own types for a bad file
         raise OptionError("backbones", name, f"onnxruntime cannot load it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    _check_input(name, spec, session)
+    outputs = [o.name for o in session.get_outputs()]
     default = spec.get("output", outputs[0])
     if default not in outputs:
         raise OptionError("backbones", name, f"its preprocessing names the output {default!r}; the graph has: {', '.join(outputs)}")
     model = _module(path, spec, outputs, default).eval()
     import torch
 
-    with torch.no_grad():
-        dim = int(model(torch.zeros(1, 3, spec["input_size"], spec["input_size"])).shape[1])
+    try:
+        with torch.no_grad():
+            dim = int(model(torch.zeros(1, 3, spec["input_size"], spec["input_size"])).shape[1])
+    except Exception as exc:  # noqa: BLE001 -- the graph refused an input its declared shape allows
+        raise OptionError("backbones", name, f"onnxruntime could not run it on one {spec['input_size']}-pixel image as the "
+                                             f"preprocessing describes ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
     file_sha = file_sha256(path)
     combined = hashlib.sha256(json.dumps({"file": file_sha, "preprocessing": spec}, sort_keys=True).encode()).hexdigest()
     info = {"arg": "DEFAULT", "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,

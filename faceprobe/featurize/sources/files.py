@@ -53,11 +53,11 @@ def read_manifest(
                     )
             has_subject = subject_col in header
             rows = []
-            for line_no, rec in enumerate(reader, start=2):
+            for rec in reader:
                 raw_path = (rec.get(path_col) or "").strip()
                 label = clean_label(rec.get(label_col) or "")
                 if not raw_path or (labelled and not label):
-                    raise FaceprobeError(f"{manifest}, line {line_no}: empty {path_col!r} or {label_col!r}")
+                    raise FaceprobeError(_empty_cell(manifest, reader, rec, path_col if not raw_path else label_col))
                 subject = (rec.get(subject_col) or "").strip() if has_subject else ""
                 full = os.path.abspath(os.path.join(base, raw_path))
                 extra = {k: (v or "") for k, v in rec.items() if k not in (path_col, label_col, subject_col) and k is not None}
@@ -69,6 +69,21 @@ def read_manifest(
     if not rows:
         raise FaceprobeError(f"{manifest}: the manifest lists no images")
     return rows
+
+
+def _empty_cell(manifest: Path, reader: csv.DictReader, rec: dict, column: str) -> str:
+    """Why a row has no path or label: an empty cell, or a row cut short (by a carriage return
+    inside a field, as a file with mixed line endings has)."""
+    where = f"{manifest}, line {reader.line_num}"
+    given = sum(v is not None for k, v in rec.items() if k is not None)
+    if given < len(reader.fieldnames):
+        with open(manifest, "rb") as handle:
+            data = handle.read()
+        stray = b"\r" in data.replace(b"\r\n", b"")
+        return (f"{where}: {given} of the header's {len(reader.fieldnames)} fields ({', '.join(repr(v) for v in rec.values() if isinstance(v, str))})"
+                + ("; the file has carriage returns that end no line (mixed line endings), which cut rows in two: save it with "
+                   "one kind of line ending" if stray else "; every row needs a value for each header column"))
+    return f"{where}: empty {column!r}; every row needs a value there"
 
 
 def _folder(source, o: SourceOptions) -> list[ImageRef]:
