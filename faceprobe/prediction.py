@@ -61,7 +61,9 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
         One row per listed image: ``path``, ``label`` (the predicted class), ``p_<class>``
         per class, and ``reason`` (why an image has no prediction; empty otherwise). A
         regression model (fitted with ``target``) gives its target's predicted value in a
-        column named after the target instead of ``label`` and ``p_<class>``.
+        column named after the target instead of ``label`` and ``p_<class>``. ``frame.attrs["cache"]``
+        says where the images' vectors were cached (``path``) and how many were computed
+        (``computed``): they stay there, unlabelled, so classify leaves them out.
     """
     import pandas as pd
 
@@ -94,7 +96,9 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
         values = np.full(len(refs), np.nan)
         if ok.any():
             values[ok] = model["pipeline"].predict(vectors[ok])
-        return pd.DataFrame({"path": paths, model["target"]: values, "reason": _reasons(table, paths, ok)})
+        frame = pd.DataFrame({"path": paths, model["target"]: values, "reason": _reasons(table, paths, ok)})
+        frame.attrs["cache"] = {"path": cache, "computed": summary.computed}
+        return frame
     classes = model["classes"]
     proba = np.full((len(refs), len(classes)), np.nan)
     if ok.any():
@@ -104,6 +108,7 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     for j, c in enumerate(classes):
         frame[f"p_{c}"] = proba[:, j]
     frame["reason"] = reasons
+    frame.attrs["cache"] = {"path": cache, "computed": summary.computed}  # where the new images' vectors went (the CLI says so)
     return frame
 
 

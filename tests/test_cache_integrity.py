@@ -251,3 +251,46 @@ def test_a_full_disk_at_the_first_commit_is_one_line_and_a_rerun_after_freeing_s
     key = list_keys(str(tmp_path / "ref.h5"))[0]["key"]
     a, b = read_features(str(mount / "c.h5"), key), read_features(str(tmp_path / "ref.h5"), key)
     np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])
+
+
+def test_verify_during_a_live_run_calls_its_parts_work_in_progress_and_after_a_kill_uncommitted(synthetic_cache, tmp_path, invoke):
+    import os
+
+    from faceprobe.cache.journal import Part, write_part
+    from faceprobe.cache.lock import writer_lock
+
+    cache = synthetic_cache(tmp_path / "c.h5")
+    write_part(str(cache), "run-000000", Part({"run_id": "run"}, {"path": np.array(["/x.jpg"])}, {}))
+    with writer_lock(str(cache)):  # a featurize writing it now
+        r = invoke("cache", "verify", "--cache", cache)
+        assert r.exit_code == 0, r.output
+        assert f"featurize (PID {os.getpid()}) is writing it now; 1 result parts of that run wait to be committed" in r.output
+        assert "interrupted" not in r.output and "ok (as committed so far)" in r.output
+    r = invoke("cache", "verify", "--cache", cache)  # nobody holds the lock: the parts were left by a run that died
+    assert r.exit_code == 1 and "1 uncommitted result parts from an interrupted run" in r.output
+
+
+def test_rows_a_killed_run_left_for_another_source_are_committed_with_a_note_saying_they_are_unlabelled(image_folder, tmp_path,
+                                                                                                          monkeypatch):
+    from faceprobe.cache.journal import part_files
+    from faceprobe.featurize import pipeline
+
+    files = sorted(p for p in image_folder.rglob("*.*"))
+    for name, chosen in (("a.csv", files[:6]), ("b.csv", files[6:])):
+        (tmp_path / name).write_text("path,label\n" + "".join(f"{p},{p.parent.name}\n" for p in chosen))
+    cache = tmp_path / "c.h5"
+
+    def killed(*args):
+        raise KeyboardInterrupt  # dies after journaling, before its commit (as SIGKILL would)
+
+    monkeypatch.setattr(pipeline, "_commit_run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "a.csv", cache)
+    assert part_files(str(cache))
+    monkeypatch.undo()
+    s = _run(tmp_path / "b.csv", cache)
+    assert s.recovered_rows == 6 and s.computed == 6
+    assert any("committed 6 images an interrupted run had computed for a source this one does not list" in n
+               and "unlabelled until that source is featurized again" in n for n in s.notes)
+    s = _run(tmp_path / "a.csv", cache)
+    assert s.computed == 0 and not any("interrupted run" in n for n in s.notes)

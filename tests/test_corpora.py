@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from faceprobe.corpora import CORPORA, corpus_manifest
 from faceprobe.errors import FaceprobeError, OptionError

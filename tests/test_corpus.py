@@ -124,3 +124,22 @@ def test_real_faces_cross_corpus_from_the_cli_and_the_api_agree(two_corpora, inv
     within = res["cells"][0]["within"]["train"]["summary"]["balanced_accuracy"]["mean"]
     across = res["cells"][0]["summary"]["balanced_accuracy"]["mean"]
     assert 0.15 < across < within + 0.15
+
+
+def test_corpora_with_no_class_in_common_are_refused_and_classes_only_in_the_test_corpus_are_noted():
+    from dataclasses import replace
+
+    from faceprobe.classify.run import ClassifyOptions, run_classify
+    from faceprobe.errors import OptionError
+
+    ds, X, y, corpus = _arrays()
+    renamed = replace(ds, y=np.where(corpus == "B", np.char.add("other_", y.astype(str)), y).astype(str))
+    opts = ClassifyOptions(head="logreg", train_where=("corpus=A",), test_where=("corpus=B",), cv=5, engine="sklearn", jobs=1,
+                           progress=False)
+    with pytest.raises(OptionError, match=r"test_where='corpus=B': the test corpus's classes \(other_a, other_b\) share none "
+                                          r"with the training corpus's \(a, b\): every figure would be 0; map both"):
+        run_classify(opts, [renamed])
+    partly = replace(ds, y=np.where((corpus == "B") & (y == "b"), "surprise", y).astype(str))
+    res = run_classify(opts, [partly])
+    assert any("50 test images are of classes the training corpus lacks (surprise): every one of them counts as an error" in n
+               for n in res["notes"])

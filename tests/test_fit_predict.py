@@ -120,3 +120,24 @@ def test_fit_into_a_read_only_folder_is_one_line_before_work(tiny_cache, tmp_pat
     finally:
         os.chmod(folder, 0o755)
     assert r.exit_code == 1 and "is not writable" in r.output and r.output.count("\n") == 1
+
+
+def test_predict_says_where_the_new_images_vectors_went(image_folder: Path, tmp_path: Path, invoke, featurize_cli):
+    import numpy as np
+
+    from .conftest import make_face_like
+
+    cache = tmp_path / "f.h5"
+    assert featurize_cli(image_folder, cache).exit_code == 0
+    model = tmp_path / "m.skops"
+    assert invoke("fit", "--head", "logreg", "--cache", cache, "--cv", 2, "-o", model, "-q").exit_code == 0
+    new = tmp_path / "new"
+    new.mkdir()
+    make_face_like(np.random.default_rng(7), 64).save(new / "unseen.png")
+    shutil.copy(image_folder / "pain" / "s0_20.jpg", new / "seen.jpg")  # already cached: nothing computed for it
+    r = invoke("predict", "--model", model, "--cache", cache, new, "-o", tmp_path / "p.csv", "-q")
+    assert r.exit_code == 0, r.output
+    assert f"note: the 1 new images' vectors were added to {cache}, unlabelled (classify leaves them out" in r.output
+    assert "give another --cache to keep them apart" in r.output
+    r = invoke("predict", "--model", model, "--cache", cache, new, "-o", tmp_path / "p.csv", "-q")
+    assert r.exit_code == 0 and "note:" not in r.output  # a rerun adds nothing

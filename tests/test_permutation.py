@@ -95,3 +95,20 @@ def test_real_faces_permutations_give_a_null_near_chance(real_lite0_eager_cache)
     assert abs(rec["null_mean"] - 0.2) < 0.08  # five balanced classes: chance is 20 %
     observed = res.cell("logreg")["summary"]["balanced_accuracy"]["mean"]
     assert observed > rec["null_mean"] + 0.05 and 1 / 6 <= rec["p"] <= 0.5
+
+
+def test_permutations_say_their_cost_before_they_start_and_show_progress_when_output_is_redirected(tiny_cache, capsys):
+    faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, permutations=4, progress=True)
+    err = capsys.readouterr().err  # pytest's capture is not a terminal: the plain-line form
+    start = err.index("permutations: 4 reruns of the evaluation (3 folds x 1 heads x 1 keys each); the evaluation took")
+    assert "so about" in err[start:] and err.index("permutations: 0/4 permutations") > start
+    assert "permutations: 4/4 permutations in" in err
+    faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, permutations=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("n", [100_001, 10**20])
+def test_a_permutation_count_beyond_any_use_is_refused_before_work_with_the_limit(tiny_cache, invoke, n):
+    r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3, "--permutations", n, "-q")
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
+    assert f"--permutations {n}: {n:,} permutations would cost {n:,} evaluations" in r.output and "give at most 100000" in r.output

@@ -284,3 +284,43 @@ def test_open_outer_bin_edges_make_open_bins():
     assert edges == (-np.inf, 8.0, np.inf)
     assert bin_names(edges) == ["[-inf,8)", "[8,inf]"]
     assert list(bin_labels(np.array([-1e300, 7.9, 8.0, 1e300]), edges)) == ["[-inf,8)", "[-inf,8)", "[8,inf]", "[8,inf]"]
+
+
+def _target_arrays(values, groups=None, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(len(values), 5)) + np.asarray(values, float)[:, None]
+    return X, np.asarray(values, float), groups if groups is not None else np.array([f"s{i % 6}" for i in range(len(values))])
+
+
+@pytest.mark.parametrize("scale, message", [(1e300, r"has 1e\+300: beyond 1e\+100 squared errors overflow"),
+                                            (1e-300, r"its values span only .*e-29\d: below 1e-100 variances underflow")])
+def test_a_target_on_a_scale_that_overflows_or_underflows_is_refused_before_any_fold(scale, message):
+    from faceprobe.errors import OptionError
+
+    X, values, groups = _target_arrays(np.arange(24) % 5 + 1)
+    with pytest.raises(OptionError, match=message):
+        faceprobe.evaluate(X, y=values * scale, groups=groups, target="pain", head="ridge", cv=3, progress=False)
+
+
+def test_figures_of_a_small_scale_target_show_significant_digits_not_zeros():
+    from faceprobe.report.regression import _n, _v
+
+    assert _n(2.5e-5) == "2.5e-05" and _n(0.0451) == "0.045" and _n(0) == "0.000" and _n(3.2e7) == "3.2e+07"
+    assert _v({"mean": 2e-5, "std": 1e-6}) == "2e-05 ± 1e-06"
+
+
+def test_under_loso_a_target_constant_within_each_subject_gives_no_fold_agreement_figures_and_says_why():
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"s{i}" for i in range(6)], 5)
+    values = np.repeat(np.arange(6, dtype=float), 5)  # each person has one value
+    X = rng.normal(size=(30, 4)) + values[:, None]
+    res = faceprobe.evaluate(X, y=values, groups=groups, target="pain", head="ridge", cv="loso", progress=False).raw
+    cell = res["cells"][0]
+    for m in ("ccc", "icc_3_1", "pearson_r", "spearman_rho"):
+        assert cell["summary"][m] is None  # not 0.000 ± 0.000
+    assert cell["pooled"]["ccc"] is not None and cell["summary"]["mae"]["mean"] > 0
+    assert any("in 6 of 6 test folds every row has the same pain" in n and "not given" in n for n in res["notes"])
+    from faceprobe.classify.regression.metrics import ccc, icc_3_1
+
+    assert np.isnan(ccc(np.ones(4), np.array([0.9, 1.1, 1.0, 1.2]))) and np.isnan(icc_3_1(np.column_stack([np.ones(4), np.arange(4.0)])))
+    assert ccc(np.arange(4.0), np.arange(4.0)) == pytest.approx(1.0)

@@ -179,5 +179,38 @@ def test_results_with_a_section_missing_are_refused_naming_it_without_a_tracebac
     rj.write_text(json.dumps(edited))
     r = CliRunner().invoke(cli, ["report", str(rj), "-o", str(tmp_path / "x.html")])
     assert r.exit_code == 1 and isinstance(r.exception, (SystemExit, type(None))), r.exception
-    assert "cut.json: " in r.output and repr(field or top) in r.output and "write them again with classify --json FILE" in r.output
+    assert "cut.json: " in r.output and repr(field or top) in r.output and "run classify again to write them" in r.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_51_class_report_with_long_labels_stays_small_and_readable(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    classes = [f"expression number {i:02d} with a long descriptive name from the annotation manual" for i in range(51)]
+    y = np.repeat(classes, 6)
+    X = rng.normal(size=(len(y), 12)) + np.repeat(np.eye(51, 12) * 3, 6, axis=0)
+    res = faceprobe.evaluate(X, y=y, head="logreg", cv=3, predictions=True, progress=False)
+    out = tmp_path / "r.html"
+    res.report(str(out))
+    page = out.read_text()
+    assert out.stat().st_size < 3e6
+    sides = [Image.open(io.BytesIO(base64.b64decode(b))).size for b in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)]
+    assert sides and max(max(s) for s in sides) <= 1600, sides
+    assert "classes by number: 1 = expression number 00" in page
+    text = res.format()
+    assert max(len(line) for line in text.splitlines()) < 400
+    assert "confusion matrix (rows true, columns predicted, by class number)" in text
+
+
+def test_faces_left_out_of_a_report_are_said_to_be_gone_rows_or_unreadable_not_remote(tmp_path):
+    from faceprobe.report.insight import _missing_words
+
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    words = _missing_words([str(tmp_path / "deleted.jpg"), str(tmp_path / "fer2013.csv#12"), str(tmp_path / "broken.jpg")])
+    assert words == (" (not shown: 1 no longer at their path (moved or deleted since the run, e.g. deleted.jpg); "
+                     "1 rows of a CSV or video, not image files; 1 unreadable as images)")
+    assert _missing_words([]) == ""

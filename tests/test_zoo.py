@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from faceprobe.errors import OptionError
-from faceprobe.featurize.backbones.zoo import ZOO, ZooEntry, fetch
+from faceprobe.featurize.backbones.zoo import ZOO, ZooEntry, fetch, record_pin
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -72,10 +72,13 @@ def test_a_zoo_network_downloads_once_records_its_hash_and_says_its_licence(serv
 def test_a_changed_file_is_refused_and_offline_the_message_names_url_and_path(served, tmp_path, monkeypatch):
     entry, server, site = served
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
-    path = fetch("face/test_tiny", entry)
+    path, to_pin = fetch("face/test_tiny", entry)
+    assert to_pin is not None and not (tmp_path / "home" / "zoo" / "pins.json").exists()  # pinned only once it loads
+    record_pin(entry, to_pin)
+    assert fetch("face/test_tiny", entry) == (path, None)
     with open(path, "ab") as handle:
         handle.write(b"tampered")
-    with pytest.raises(OptionError, match="not the hash recorded at its first download"):
+    with pytest.raises(OptionError, match="not the hash recorded when it first loaded"):
         fetch("face/test_tiny", entry)
     pinned = ZooEntry(entry.url, "other.onnx", entry.licence, entry.preprocessing, sha256="0" * 64)
     with pytest.raises(OptionError, match="not the publisher's pin 000000000000"):
@@ -88,6 +91,35 @@ def test_a_changed_file_is_refused_and_offline_the_message_names_url_and_path(se
     where = str(tmp_path / "home" / "zoo" / "gone.onnx")
     assert f"cannot download {entry.url}" in str(e.value) and f"place it at {where}" in str(e.value)
     assert not (tmp_path / "home" / "zoo" / "gone.onnx.part").exists()
+
+
+def test_a_wrong_file_at_the_zoo_path_is_never_pinned_and_deleting_it_lets_the_right_one_in(served, image_folder, tmp_path, invoke,
+                                                                                              monkeypatch):
+    entry, server, site = served
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    zoo = tmp_path / "home" / "zoo"
+    zoo.mkdir(parents=True)
+    (zoo / "tiny.onnx").write_bytes(b"<html>a login page saved by hand, not the network</html>")
+    args = ("featurize", image_folder, "-b", "face/test_tiny", "-q", "--workers", 0, "--accept-licence", "face/test_tiny")
+    r = invoke(*args, "-c", tmp_path / "c.h5")
+    assert r.exit_code == 1 and r.output.count("\n") == 1, r.output
+    assert f"{zoo / 'tiny.onnx'} does not load as its onnx network" in r.output and "delete it to download it again" in r.output
+    assert not (zoo / "pins.json").exists() or "tiny.onnx" not in json.loads((zoo / "pins.json").read_text())
+    (zoo / "tiny.onnx").unlink()  # what the message says to do
+    r = invoke(*args, "-c", tmp_path / "c.h5")
+    assert r.exit_code == 0, r.output
+    assert json.loads((zoo / "pins.json").read_text())["tiny.onnx"] == hashlib.sha256((site / "tiny.onnx").read_bytes()).hexdigest()
+
+
+def test_a_pin_recorded_for_a_deleted_file_is_forgotten_with_it(served, tmp_path, monkeypatch):
+    entry, server, site = served
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    zoo = tmp_path / "home" / "zoo"
+    zoo.mkdir(parents=True)
+    (zoo / "pins.json").write_text(json.dumps({"tiny.onnx": "f" * 64}))  # recorded for a wrong file by an older faceprobe
+    path, to_pin = fetch("face/test_tiny", entry)  # the file is not there: downloaded, checked again before it is pinned
+    assert to_pin == hashlib.sha256((site / "tiny.onnx").read_bytes()).hexdigest()
+    assert "tiny.onnx" not in json.loads((zoo / "pins.json").read_text())
 
 
 def test_the_zoo_lists_its_published_networks_with_licences(invoke):

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from ..errors import FaceprobeError
 from .layout import lock_path, real_cache
 
-__all__ = ["writer_lock"]
+__all__ = ["writer_lock", "lock_holder"]
 
 
 @contextmanager
@@ -48,3 +48,23 @@ def writer_lock(cache: str):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def lock_holder(cache: str) -> str | None:
+    """The PID of the live process writing ``cache`` now (None: no writer). Takes the lock for
+    an instant to test it, never waits."""
+    path = lock_path(cache)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+

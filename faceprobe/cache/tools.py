@@ -12,8 +12,9 @@ import numpy as np
 from ..errors import FaceprobeError, OptionError
 from ..outputs import csv_safe
 from .journal import part_files
-from .layout import IMAGE_COLUMNS, key_stem, open_cache
+from .layout import IMAGE_COLUMNS, open_cache
 from .reader import extra_columns, list_keys, read_features, read_images, read_table, resolve_key
+from .lock import lock_holder
 from .store import stale_copies
 
 __all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
@@ -128,7 +129,7 @@ def verify_cache(path: str) -> list[str]:
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         problems.append(f"unreadable data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     parts = part_files(path)
-    if parts:
+    if parts and lock_holder(path) is None:  # a live writer's parts are its work in progress, not a problem
         problems.append(f"{len(parts)} uncommitted result parts from an interrupted run; run featurize again to commit them")
     stale = stale_copies(path)
     if stale:

@@ -100,11 +100,13 @@ def curve_splits(outer: list, groups: np.ndarray, spec: CurveSpec, size: int | N
 def learning_curve(ds, cfg, spec: CurveSpec, metric: str, run_eval, outer: list) -> dict:
     """Per head: the metric's mean and std over folds and draws at each size (``run_eval(dataset, cfg)``
     is the run's evaluation of one dataset)."""
+    from ..progress import progress
     from .protocols.splits import SplitSpec
 
     out: dict = {}
     notes = []
-    for i, size in enumerate(spec.sizes):
+    sizes = list(enumerate(spec.sizes))
+    for i, size in progress(sizes, len(sizes), f"learning curve ({ds.key})", "size", cfg.progress):
         pairs, short = curve_splits(outer, ds.groups, spec, size, cfg.split.seed + 1000 * i)
         label = "all" if size is None else size
         if short:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -219,10 +218,11 @@ def run_fold_tasks(tasks: list, train_sizes: list[int], ds, cfg: EvalConfig, des
     """Run delayed fold tasks (largest training folds first, so no worker idles on the last, longest
     one) on ``workers`` processes or Dask, with a progress bar; results come back in task order."""
     from joblib import Parallel
-    from tqdm import tqdm
+
+    from ..progress import progress
 
     def run(stream):
-        return list(tqdm(stream, total=len(tasks), unit="fold", desc=desc, disable=None if cfg.progress else True, file=sys.stderr))
+        return list(progress(stream, len(tasks), desc, "fold", cfg.progress))
 
     order = sorted(range(len(tasks)), key=lambda i: -train_sizes[i])
     ordered = [tasks[i] for i in order]

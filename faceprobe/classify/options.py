@@ -16,6 +16,17 @@ GROUPS = ("auto", "subject", "none")
 BALANCE = ("none", "undersample", "class-weight")
 BACKENDS = ("local", "dask")
 
+MAX_PERMUTATIONS = 100_000
+"""More permutations than this resolve a p-value below 1e-5, finer than any threshold in use, at the cost of as many evaluations."""
+
+
+def _permutation_count(n) -> str | None:
+    if n > MAX_PERMUTATIONS:
+        return (f"{n:,} permutations would cost {n:,} evaluations to resolve p down to 1/{n + 1:,}; {MAX_PERMUTATIONS:,} already "
+                f"resolve p = 1e-5, finer than any threshold in use: give at most {MAX_PERMUTATIONS}")
+    return None
+
+
 _BOTH = ("classify", "fit")
 _ONE_FIT = "a fixed split is one fit"
 _CORPUS = "a cross-corpus run is one fit; `cv` sets the folds of each corpus's own cross-validation"
@@ -178,8 +189,8 @@ CLASSIFY = OptionTable("classify", [
            "images=N1,...) of each training fold, 3 draws each; mean ± std per size.", ("classify",), ("evaluate",),
            metavar="subjects=N1,N2,...,all"),
     Option("permutations", "int", 0, "Rerun the evaluation on N label permutations (labels moved between subjects when splits "
-           "are grouped) for each cell's p-value against chance; costs N evaluations.", ("classify",), ("evaluate",), low=0,
-           metavar="N"),
+           "are grouped) for each cell's p-value against chance; costs N evaluations (the run says how long before it starts; "
+           "at most 100,000).", ("classify",), ("evaluate",), low=0, metavar="N", check=_permutation_count),
     Option("predictions", "bool", False, "Keep every test prediction (path, true and predicted label, scores) in the results "
            "(a report keeps them for its ROC curves).", ("classify",), ("evaluate",)),
     Option("insight", "str", None, "pca or tsne: 1-NN probes of identity and label and a 2-D map of the vectors, for reports "

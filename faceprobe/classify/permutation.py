@@ -17,11 +17,9 @@ per permutation, so both draw the same permutations from the same seed).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-__all__ = ["permuted_values", "null_scores", "permutation_record", "scheme_of", "add_permutations", "with_chance"]
+__all__ = ["permuted_values", "null_scores", "cost_line", "permutation_record", "scheme_of", "add_permutations", "with_chance"]
 
 
 def permuted_values(values: np.ndarray, groups: np.ndarray | None, rng: np.random.RandomState) -> np.ndarray:
@@ -39,10 +37,21 @@ def permuted_values(values: np.ndarray, groups: np.ndarray | None, rng: np.rando
     return out
 
 
-def null_scores(run_one, values: np.ndarray, groups: np.ndarray | None, n: int, seed: int) -> list[dict]:
-    """``run_one(permuted_values)`` for ``n`` permutations drawn from ``seed``; each returns {head: score or None}."""
+def null_scores(run_one, values: np.ndarray, groups: np.ndarray | None, n: int, seed: int, show: bool = False) -> list[dict]:
+    """``run_one(permuted_values)`` for ``n`` permutations drawn from ``seed``; each returns {head: score or None}.
+    ``show``: progress on stderr (:func:`faceprobe.progress.progress`)."""
+    from ..progress import progress
+
     rng = np.random.RandomState(seed)
-    return [run_one(permuted_values(values, groups, rng)) for _ in range(n)]
+    return [run_one(permuted_values(values, groups, rng)) for _ in progress(range(n), n, "permutations", "permutation", show)]
+
+
+def cost_line(n: int, seconds_each: float, folds: int, heads: int, keys: int) -> str:
+    """What ``n`` permutations will cost, said before they start."""
+    from ..progress import duration
+
+    return (f"permutations: {n:,} reruns of the evaluation ({folds} folds x {heads} heads x {keys} keys each); the evaluation took "
+            f"{duration(seconds_each)}, so about {duration(n * seconds_each)} in all")
 
 
 def permutation_record(observed: float | None, null: list, lower_is_better: bool, scheme: str) -> dict | None:
@@ -62,13 +71,19 @@ def scheme_of(grouped: bool) -> str:
 
 
 def add_permutations(per_key: dict, datasets: list, cfg, *, metric: str, values: np.ndarray, n: int, seed: int, score,
-                     lower_is_better: bool = False) -> None:
+                     lower_is_better: bool = False, seconds_each: float | None = None) -> None:
     """Each cell's p-value against ``n`` permutations of ``values`` (``permutation`` in its record).
 
     ``score(dataset, permuted_values)`` reruns the evaluation of one dataset and returns its results
     (``heads`` with ``summary``), or None when that permutation gave none. Every key gets the same
-    permutations, so keys stay paired.
+    permutations, so keys stay paired. ``seconds_each``: what the evaluation took, for the cost
+    said before the permutations start (with ``cfg.progress``).
     """
+    from ..progress import announce
+
+    if seconds_each is not None:
+        folds = max((len(r.get("folds", ())) for res in per_key.values() for r in res["heads"].values()), default=0)
+        announce(cost_line(n, seconds_each, folds, len(cfg.heads), len(datasets)), cfg.progress)
     def run_one(permuted):
         out = {}
         for d in datasets:
@@ -78,7 +93,7 @@ def add_permutations(per_key: dict, datasets: list, cfg, *, metric: str, values:
                 out[(d.key, h)] = None if s is None else s["mean"]
         return out
 
-    nulls = null_scores(run_one, values, datasets[0].groups if cfg.split.group else None, n, seed)
+    nulls = null_scores(run_one, values, datasets[0].groups if cfg.split.group else None, n, seed, cfg.progress)
     for key, res in per_key.items():
         for head, r in res["heads"].items():
             s = r["summary"].get(metric) if "error" not in r else None

@@ -219,7 +219,9 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
         res["provenance"] = _provenance(plan, datasets, cfg, engines, time.perf_counter() - t0)
         return res
     cfg = prepare_config(replace(plan.eval, split=split))
+    t_eval = time.perf_counter()
     per_key = {d.key: evaluate(d, cfg) for d in datasets}
+    t_eval = time.perf_counter() - t_eval
     failed = [(k, h, r["error"]) for k, res in per_key.items() for h, r in res["heads"].items() if "error" in r]
     if len(failed) == len(per_key) * len(cfg.heads):
         key, head, why = failed[0]
@@ -234,7 +236,7 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
 
         quiet = replace(cfg, progress=False)
         add_permutations(per_key, datasets, cfg, metric=plan.metric, values=datasets[0].y, n=o.permutations, seed=o.seed,
-                         score=lambda d, y: evaluate(replace(d, y=y, notes=[]), quiet))
+                         score=lambda d, y: evaluate(replace(d, y=y, notes=[]), quiet), seconds_each=t_eval)
     if o.train_where:
         from .protocols.corpus import add_within_corpus
 

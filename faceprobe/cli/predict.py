@@ -38,3 +38,7 @@ def predict_command(source, model_path, output, cache, **options):
     frame.to_csv(output, index=False, float_format="%.6f")
     done = int((frame["reason"] == "").sum())
     click.echo(f"wrote {done} predictions to {output}" + (f" ({len(frame) - done} images without one: see the reason column)" if done < len(frame) else ""))
+    cached = frame.attrs.get("cache", {})
+    if cached.get("computed"):
+        click.echo(f"note: the {cached['computed']} new images' vectors were added to {cached['path']}, unlabelled (classify leaves "
+                   "them out; cache info counts them); give another --cache to keep them apart")

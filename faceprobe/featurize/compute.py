@@ -239,14 +239,13 @@ class _Stream:
                         "compile": p.config.compile == "none" and p.config.runtime in ("torch", "auto")}
 
     def run(self, loader, dataset, t_setup: float) -> None:
-        from tqdm import tqdm
+        from ..progress import Meter
 
         from .engine.dataset import finish_on_device
         from .engine.prefetch import prefetched
 
         steady_from, steady_images = None, 0
-        bar = tqdm(total=len(self.jobs), unit="img", desc="featurize", disable=None if self.p.config.progress else True,
-                   dynamic_ncols=True, file=sys.stderr)
+        bar = Meter(len(self.jobs), "featurize", "image", self.p.config.progress)
         # without worker processes, a thread decodes the next batches during the forward pass
         batches = iter(loader) if loader.num_workers else prefetched(loader)
         try:

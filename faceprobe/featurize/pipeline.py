@@ -27,16 +27,23 @@ from .sources.read import read_source
 __all__ = ["FeaturizeConfig", "FeaturizeSummary", "featurize"]
 
 
-def _recover(cache: str) -> tuple[int, list[str]]:
-    """Commit results a killed run left in the journal; remove copies an interrupted commit left."""
+def _recover(cache: str, listed: set) -> tuple[int, list[str]]:
+    """Commit results a killed run left in the journal; remove copies an interrupted commit left.
+    ``listed``: the paths this run's source lists (recovered rows of other paths are noted)."""
     notes = []
     stale, stale_bytes = remove_stale_copies(cache)
     if stale:
         notes.append(f"removed {stale} temporary copies ({stale_bytes / 1e6:.1f} MB) left by an interrupted commit")
     if not part_files(cache):
         return 0, notes
-    added = commit(cache, parts=read_parts(cache))
+    parts = read_parts(cache)
+    added = commit(cache, parts=parts)
     remove_parts(cache)
+    other = sorted({str(p) for part in parts for p in part.images.get("path", ())} - listed)
+    if other:
+        notes.append(f"committed {len(other)} images an interrupted run had computed for a source this one does not list (e.g. "
+                     f"{other[0]}): their vectors are kept, unlabelled until that source is featurized again (which computes "
+                     "nothing twice)")
     return added, notes
 
 
@@ -81,7 +88,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     report = None
     with writer_lock(cfg.cache):
         with clock("plan"):
-            recovered, notes = _recover(cfg.cache)
+            recovered, notes = _recover(cfg.cache, {e.path for e in table.entries})
             plan = make_plan(cfg, request, table, notes)
         try:
             if plan.todo:

@@ -51,7 +51,11 @@ def curve_png(cells: dict, title: str) -> bytes | None:
         s = np.array([p["std"] or 0.0 for p in pts])
         ax.plot(x, m, marker="o", label=h)
         ax.fill_between(x, m - s, m + s, alpha=0.15)
-    ax.set_xlabel(f"training {first['unit']}" + (" (last point: all)" if "all" in first["sizes"] else ""))
+    xs = [x for line in ax.get_lines() for x in line.get_xdata()]
+    if xs and min(xs) > 0 and max(xs) / min(xs) > 8:  # "all" (every training subject) far past the subsets: a log axis
+        ax.set_xscale("log")
+    ax.set_xlabel(f"training {first['unit']}" + (" (last point: all)" if "all" in first["sizes"] else "")
+                  + (", log scale" if ax.get_xscale() == "log" else ""))
     ax.set_ylabel(first["metric"])
     ax.set_title(title)
     ax.legend(fontsize=8)

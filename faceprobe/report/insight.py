@@ -42,6 +42,20 @@ def thumbnail(path: str, box: list | None = None) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _missing_words(paths: list[str]) -> str:
+    """Why faces are not shown: files no longer there, unreadable, or rows that are not files
+    (a FER-2013 row, a video frame)."""
+    if not paths:
+        return ""
+    frames = [p for p in paths if "#" in os.path.basename(p)]
+    gone = [p for p in paths if p not in frames and not os.path.exists(p)]
+    other = len(paths) - len(frames) - len(gone)
+    words = [f"{len(gone)} no longer at their path (moved or deleted since the run, e.g. {os.path.basename(gone[0])})" if gone else "",
+             f"{len(frames)} rows of a CSV or video, not image files" if frames else "",
+             f"{other} unreadable as images" if other else ""]
+    return " (not shown: " + "; ".join(w for w in words if w) + ")"
+
+
 def wrong_faces(folds: list[dict], classes: list[str]) -> list[tuple[str, str, int, list[tuple[str, float]]]]:
     """Per confused pair (true, predicted), most frequent first: its count and the test paths with
     the largest score margin of the predicted over the true class (most confidently wrong first)."""
@@ -55,7 +69,9 @@ def wrong_faces(folds: list[dict], classes: list[str]) -> list[tuple[str, str, i
     return [(t, p, len(v), sorted(v, key=lambda x: -x[1])[:PER_PAIR]) for (t, p), v in ranked]
 
 
-def _map_png(coords, colour_by: list[str], title: str, most: int = 10) -> bytes:
+def _map_png(coords, colour_by: list[str], title: str, method: str = "", most: int = 10) -> bytes:
+    """A 2-D map of the vectors coloured by ``colour_by``; the frame holds the central 98 % of the
+    points on each axis (a few outliers would squash the rest into a corner), the rest are counted."""
     from .plots import figure_canvas, png_bytes
 
     xy = np.asarray(coords, float)
@@ -69,24 +85,44 @@ def _map_png(coords, colour_by: list[str], title: str, most: int = 10) -> bytes:
     for name in shown:
         m = values == name
         ax.scatter(xy[m, 0], xy[m, 1], s=7, label=str(name)[:18])
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    outside = _frame(ax, xy)
+    ax.set_title(title + (f" ({outside} points beyond the frame)" if outside else ""), fontsize=9)
+    axis = {"pca": "PC", "tsne": "t-SNE"}.get(method, method or "axis")
+    ax.set_xlabel(f"{axis} 1")
+    ax.set_ylabel(f"{axis} 2")
+    ax.tick_params(labelsize=6)
     ax.legend(fontsize=6, markerscale=1.5, loc="best")
     return png_bytes(fig)
 
 
+def _frame(ax, xy: np.ndarray) -> int:
+    """Limit the axes to the 1st-99th percentiles (padded); how many points fall outside."""
+    if len(xy) < 20:
+        return 0
+    lo, hi = np.percentile(xy, 1, axis=0), np.percentile(xy, 99, axis=0)
+    pad = (hi - lo) * 0.08 + 1e-12
+    lo, hi = lo - pad, hi + pad
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    return int(((xy < lo) | (xy > hi)).any(axis=1).sum())
+
+
 def _accuracy_png(per_subject: dict, title: str, most: int = 40) -> bytes:
+    """The people the head got most wrong, as bars in %; each bar's value is written on it, so a
+    row of people who all scored 0 reads as that, not as an empty chart."""
     from .plots import figure_canvas, png_bytes
 
     items = sorted(per_subject.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["n"]))[:most]
     fig, ax = figure_canvas((max(4.0, 0.22 * len(items) + 1.5), 3.4))
     x = np.arange(len(items))
-    ax.bar(x, [v["accuracy"] for _, v in items], color="tab:green")
-    ax.set_xticks(x, [f"{k} ({v['n']})" for k, v in items], rotation=90, fontsize=6)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
+    values = [100 * v["accuracy"] for _, v in items]
+    ax.bar(x, values, color="tab:green")
+    for xi, v in zip(x, values):
+        ax.text(xi, v + 2, f"{v:.0f}", ha="center", va="bottom", fontsize=5, rotation=90)
+    ax.set_xticks(x, [f"{str(k)[:20]} ({v['n']})" for k, v in items], rotation=90, fontsize=6)
+    ax.set_ylim(0, 112)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title + (" (all shown scored 0 %)" if values and max(values) == 0 else ""), fontsize=9)
     return png_bytes(fig)
 
 
@@ -126,8 +162,7 @@ def _faces_html(view: dict, heads: list[str], faces: bool, boxes: dict) -> list[
             thumbs = [(path, thumbnail(path, boxes.get(path)), margin) for path, margin in worst]
             cells = "".join(f"<figure class='face'>{_img(uri, os.path.basename(path))}<figcaption>{margin:.2f}</figcaption></figure>"
                             for path, uri, margin in thumbs if uri)
-            missing = sum(1 for _, uri, _ in thumbs if not uri)
-            note = f" ({missing} not local files)" if missing else ""
+            note = _missing_words([path for path, uri, _ in thumbs if not uri])
             rows.append(f"<div class='pair'><p>{html.escape(t)} taken for {html.escape(p)}: {n} test faces{note}</p>{cells}</div>")
         if rows:
             parts.append(f"<h3>{html.escape(h)}: most confidently wrong faces (score margin of the wrong class)</h3>" + "".join(rows))
@@ -144,8 +179,8 @@ def insight_sections(res: dict) -> list[str]:
         parts.append(f"<h3>{html.escape(key)}: what the vectors encode</h3><p class='probes'>{html.escape(probe_words(ins))}</p>")
         maps = []
         for name, coords in ins["map"].items():
-            maps.append(_img(_map_png(coords, ins["labels"], f"{name.upper()}: by label"), f"{name} map by label"))
-            maps.append(_img(_map_png(coords, ins["subjects"], f"{name.upper()}: by subject (10 largest)"), f"{name} map by subject"))
+            maps.append(_img(_map_png(coords, ins["labels"], f"{name.upper()}: by label", name), f"{name} map by label"))
+            maps.append(_img(_map_png(coords, ins["subjects"], f"{name.upper()}: by subject (10 largest)", name), f"{name} map by subject"))
         parts.append("<div class='plots'>" + "".join(maps) + "</div>")
     if res.get("task") != "regression":
         view = layout_view(res)

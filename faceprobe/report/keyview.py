@@ -27,7 +27,7 @@ def _pooled(res: dict, head: str) -> tuple[list, list]:
 
 def key_sections(res: dict, level: int = 2) -> list[str]:
     """One key's metrics table, then per head its per-class table, confusion heatmap and ROC curves."""
-    from .plots import confusion_png, roc_png
+    from .plots import class_codes, confusion_png, roc_png
 
     heads, classes = list(res["heads"]), res["classes"]
     img = lambda png, alt: f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
@@ -65,6 +65,9 @@ def key_sections(res: dict, level: int = 2) -> list[str]:
         if y:
             parts.append(img(roc_png(y, s, classes, f"{h}: ROC one-vs-rest (pooled)"), f"{h} ROC curves"))
         parts.append("</div>")
+        if class_codes(classes)[1]:
+            parts.append("<p class='legend'>classes by number: " + "; ".join(f"{i + 1} = {html.escape(str(c))}" for i, c in enumerate(classes))
+                         + "</p>")
     return parts
 
 

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-__all__ = ["confusion_png", "roc_png", "scatter_png", "subject_error_png", "figure_canvas", "png_bytes"]
+__all__ = ["class_codes", "MAX_SIDE_PX", "confusion_png", "roc_png", "scatter_png", "subject_error_png", "figure_canvas", "png_bytes"]
 
 
 def png_bytes(fig) -> bytes:
@@ -27,22 +27,42 @@ def figure_canvas(size):
     return fig, fig.subplots()
 
 
+MAX_SIDE_PX = 1600
+"""No figure of a report is wider or taller than this (at the 110 dpi of :func:`png_bytes`)."""
+LABEL_CHARS = 16
+
+
+def class_codes(classes: list[str]) -> tuple[list[str], bool]:
+    """Axis labels for ``classes``: the names, or numbers (``1``, ``2``, ...) when there are more
+    than 20 classes or a name is longer than 16 characters; True when numbers stand in (the
+    report prints the legend)."""
+    coded = len(classes) > 20 or any(len(str(c)) > LABEL_CHARS for c in classes)
+    return ([str(i + 1) for i in range(len(classes))] if coded else [str(c) for c in classes]), coded
+
+
 def confusion_png(confusion: list[list[int]], classes: list[str], title: str) -> bytes:
-    """Heatmap of a confusion matrix normalised by row (true class), with counts written in."""
+    """Heatmap of a confusion matrix normalised by row (true class), with counts written in (up to
+    30 classes). Bounded to :data:`MAX_SIDE_PX` a side; many or long class names become numbers
+    (:func:`class_codes`)."""
     cm = np.asarray(confusion, dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     n = len(classes)
-    fig, ax = figure_canvas((1.2 + 0.75 * n, 1.0 + 0.7 * n))
+    labels, _ = class_codes(classes)
+    side = (MAX_SIDE_PX / 110) * 0.85  # inches, leaving room for the colour bar and the tight box
+    cell = min(0.75, (side - 1.2) / max(n, 1))
+    fig, ax = figure_canvas((1.2 + cell * n, 1.0 + cell * 0.93 * n))
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
+    font = max(4, min(9, int(cell * 14)))
+    ax.set_xticks(range(n), labels, rotation=45 if n <= 20 else 90, ha="right" if n <= 20 else "center", fontsize=font)
+    ax.set_yticks(range(n), labels, fontsize=font)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if frac[i, j] > 0.5 else "black", fontsize=8)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="white" if frac[i, j] > 0.5 else "black", fontsize=min(8, font))
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     return png_bytes(fig)
 
@@ -54,17 +74,21 @@ def roc_png(y_true: list[str], scores: list[list[float]], classes: list[str], ti
     y = np.asarray(y_true)
     s = np.asarray(scores, dtype=float)
     fig, ax = figure_canvas((5, 4.2))
+    labels, _ = class_codes(classes)
     for j, c in enumerate(classes):
         pos = y == c
         if pos.all() or not pos.any():
             continue
         fpr, tpr, _ = roc_curve(pos, s[:, j])
-        ax.plot(fpr, tpr, label=f"{c} (AUC {auc(fpr, tpr):.2f})")
+        ax.plot(fpr, tpr, label=f"{labels[j]} (AUC {auc(fpr, tpr):.2f})", linewidth=1 if len(classes) > 12 else 1.5)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    if len(classes) > 12:  # many classes: the legend goes below the plot, in columns
+        ax.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4)
+    else:
+        ax.legend(fontsize=8, loc="lower right")
     return png_bytes(fig)
 
 

@@ -20,12 +20,18 @@ FIGURES = [("mae", "MAE"), ("rmse", "RMSE"), ("pearson_r", "Pearson r"), ("spear
 _BINS = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("f1_macro", "F1 (macro)")]
 
 
+def _n(x: float) -> str:
+    """Three decimals where they show the figure; three significant digits for a target on a very
+    small or very large scale (an MAE of 2e-5 is not 0.000)."""
+    return f"{x:.3f}" if x == 0 or 1e-3 <= abs(x) < 1e6 else f"{x:.3g}"
+
+
 def _v(v) -> str:
     if v is None:
         return "-"
     if "ci" in v:
-        return f"{v['mean']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]"
-    return f"{v['mean']:.3f} ± {v['std']:.3f}"
+        return f"{_n(v['mean'])} [{_n(v['ci'][0])}, {_n(v['ci'][1])}]"
+    return f"{_n(v['mean'])} ± {_n(v['std'])}"
 
 
 def headline(res: dict) -> str:
@@ -50,7 +56,7 @@ def _figure_rows(cells: dict, part: str) -> list[list[str]]:
     heads = list(cells)
     if part == "summary":
         return [[label] + [_v(cells[h]["summary"].get(name)) if "error" not in cells[h] else "-" for h in heads] for name, label in FIGURES]
-    return [[label] + ["-" if cells[h].get("pooled", {}).get(name) is None else f"{cells[h]['pooled'][name]:.3f}" for h in heads]
+    return [[label] + ["-" if cells[h].get("pooled", {}).get(name) is None else _n(cells[h]['pooled'][name]) for h in heads]
             for name, label in FIGURES]
 
 

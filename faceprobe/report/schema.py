@@ -32,7 +32,7 @@ def check_results(res, name: str) -> None:
     FaceprobeError
         Naming the file and the first section missing or malformed.
     """
-    again = "write them again with classify --json FILE"
+    again = "run classify again to write them"
     if not isinstance(res, dict) or not any(section in res for section in SECTIONS):
         raise FaceprobeError(f"{name}: not classify results ({again})")
     if isinstance(res.get("heads"), dict) and "cells" not in res:  # the nested view evaluate() makes in process

@@ -81,10 +81,22 @@ def _format(res: dict) -> str:
         pc = [[c, f"{100 * v['precision']:.1f}", _pct(v["recall"]), _pct(v["specificity"]), _pct(v["f1"]), str(v["support"])]
               for c, v in r["per_class"].items()]
         lines += _table(["class", "precision", "recall/sens.", "specificity", "F1", "n"], pc)
-        lines += ["", f"{h}: confusion matrix (rows true, columns predicted)"]
-        classes = res["classes"]
-        lines += _table(["true \\ pred"] + classes, [[c] + [str(v) for v in row] for c, row in zip(classes, r["confusion"])])
+        lines += _confusion_lines(h, res["classes"], r["confusion"])
     return "\n".join(lines)
+
+
+def _confusion_lines(head: str, classes: list[str], confusion: list) -> list[str]:
+    """The confusion matrix as a text table: class numbers head the columns when the names are
+    many or long (:func:`~faceprobe.report.plots.class_codes`), so a line stays readable."""
+    from .plots import class_codes
+
+    codes, coded = class_codes(classes)
+    def short(name: str) -> str:
+        return name if len(name) <= 32 else name[:31] + "…"
+
+    rows = [[f"{code} {short(c)}" if coded else c] + [str(v) for v in row] for code, c, row in zip(codes, classes, confusion)]
+    title = f"{head}: confusion matrix (rows true, columns predicted" + (", by class number)" if coded else ")")
+    return ["", title] + _table(["true \\ pred"] + codes, rows)
 
 
 def extra_tables(res: dict, heads: list[str]) -> list[tuple[str, list[list[str]]]]:

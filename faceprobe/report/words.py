@@ -54,13 +54,18 @@ def protocol_words(split: dict, group: str = "subject") -> str:
 
 
 def chance_line(cells: dict, metric: str) -> str:
-    """``against chance (100 permutations, labels moved between subjects): svm p = 0.010 (null 0.21 ± 0.02); ...``,
+    """``against chance (100 permutations, labels moved between subjects): svm p = 0.010 (null 21.0 ± 2.0 %); ...``,
     or "" when no cell has a permutation test."""
     recs = {h: c.get("permutation") for h, c in cells.items() if c.get("permutation")}
     if not recs:
         return ""
+    from ..classify.regression.metrics import REGRESSION_METRICS
+
     first = next(iter(recs.values()))
-    parts = [f"{h} p = {r['p']:.3g} (null {r['null_mean']:.3g} ± {r['null_std']:.3g})" for h, r in recs.items()]
+    if metric in REGRESSION_METRICS:  # in the target's own units, as its table shows it
+        parts = [f"{h} p = {r['p']:.3g} (null {r['null_mean']:.3g} ± {r['null_std']:.3g})" for h, r in recs.items()]
+    else:  # a fraction, shown in % as every table shows it
+        parts = [f"{h} p = {r['p']:.3g} (null {100 * r['null_mean']:.1f} ± {100 * r['null_std']:.1f} %)" for h, r in recs.items()]
     return f"{metric} against chance ({first['permutations']} permutations, {first['scheme']}): " + "; ".join(parts)
 
 

@@ -51,8 +51,27 @@ def clip_figures(head_result: dict, clip_of: dict, classes: list[str], repeats: 
         summary[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                          "over": "repeats" if repeats > 1 else "folds"}
     cm = np.sum([c for _, c, _, _ in per_fold], axis=0)
+    if len(folds) == 1:  # one split (fixed, cross-corpus): an interval over clips, not the std of one value
+        for name, ci in _clip_intervals(cm, classes).items():
+            summary[name] = {**summary[name], "over": "test clips", "ci": ci}
     return {"summary": summary, "confusion": cm.tolist(), "clips": int(sum(n for *_, n, _ in per_fold)),
             "mixed_label_clips": int(sum(m for *_, m in per_fold))}
+
+
+def _clip_intervals(cm: np.ndarray, classes: list[str], rounds: int = 1000, seed: int = 0) -> dict:
+    """Percentile 95 % intervals of the clip-level figures over resamples of the test clips (each
+    clip a (true, predicted) pair, as the confusion matrix counts them)."""
+    k = len(classes)
+    pairs = np.repeat(np.arange(k * k), np.asarray(cm).ravel())
+    rng = np.random.default_rng(seed)
+    names = [m for m in SUMMARY_METRICS if m != "roc_auc_ovr"]
+    draws = {m: [] for m in names}
+    for _ in range(rounds):
+        pick = pairs[rng.integers(0, len(pairs), len(pairs))]
+        met = confusion_metrics(np.bincount(pick, minlength=k * k).reshape(k, k), classes)
+        for m in names:
+            draws[m].append(met[m])
+    return {m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for m, v in draws.items()}
 
 
 def _straddling(res: dict, clip_of: dict) -> int:

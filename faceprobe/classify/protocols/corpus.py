@@ -59,9 +59,20 @@ class CorpusSplit:
                                                                           "also selected by `train_where`; the corpora must not share rows")
         return train, test
 
+    def _class_check(self, ds, train: np.ndarray, test: np.ndarray) -> list[str]:
+        """The test corpus's classes the training corpus lacks; refuses corpora with no class in common."""
+        trained, tested = set(ds.y[train]) - {""}, set(ds.y[test]) - {""}
+        if trained and tested and not trained & tested:
+            raise OptionError("test_where", " ".join(map(str, self.test)),
+                              f"the test corpus's classes ({', '.join(sorted(tested)[:8])}) share none with the training corpus's "
+                              f"({', '.join(sorted(trained)[:8])}): every figure would be 0; map both to common names with "
+                              "`classes` (e.g. happy=happy,happiness)")
+        return sorted(tested - trained)
+
     def rows(self, ds, images: dict | None) -> FixedRows:
         """The two corpora among ``ds``'s rows; near twins across them (pixel hashes) when the image table is at hand."""
         train, test = self.masks(ds)
+        only_test = self._class_check(ds, train, test)
         rows = FixedRows(np.flatnonzero(train), np.flatnonzero(test), np.zeros(0, int), np.zeros(int(test.sum()), bool))
         rows.near = np.zeros(int(test.sum()), bool)
         if images is not None:
@@ -69,6 +80,10 @@ class CorpusSplit:
         shared = sorted(set(ds.groups[train]) & set(ds.groups[test]) - {""})
         rows.notes.append(f"{self.describe()}: {len(rows.train)} training and {len(rows.test)} test images; "
                           f"{int(rows.near.sum())} test images are near twins of training images (figures given with and without them)")
+        if only_test:
+            n = int(np.isin(ds.y[test], only_test).sum())
+            rows.notes.append(f"{n} test images are of classes the training corpus lacks ({', '.join(only_test)}): every one of "
+                              "them counts as an error; map them to a trained class or leave them out with `classes`")
         if shared:
             rows.notes.append(f"{len(shared)} subjects are in both corpora (e.g. {shared[0]}): those people are not new to the "
                               "model, so the figures are not purely cross-person")

@@ -166,14 +166,32 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], see
     return {m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for m, v in draws.items()}
 
 
+def auc_ci(y_true: np.ndarray, scores: np.ndarray, classes: list[str], seed: int, rounds: int = 200) -> list[float] | None:
+    """Percentile 95 % interval of ROC AUC over ``rounds`` resamples of the test rows (fewer rounds
+    than the confusion figures: each costs a full AUC; resamples with one class only are skipped)."""
+    from ..metrics import fold_metrics
+
+    rng = np.random.default_rng(seed)
+    got = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(y_true), len(y_true))
+        v = fold_metrics(y_true[pick], y_true[pick], classes, scores[pick]).get("roc_auc_ovr")
+        if v is not None:
+            got.append(v)
+    return [float(np.percentile(got, 2.5)), float(np.percentile(got, 97.5))] if len(got) >= rounds // 2 else None
+
+
 def fixed_figures(head_result: dict, rows: FixedRows, classes: list[str], seed: int) -> dict:
     """Add bootstrap intervals to a head's summary, and the figures without the twins."""
     if "error" in head_result:
         return head_result
     (fold,) = head_result["folds"]
     y_true, y_pred = np.asarray(fold["y_true"]), np.asarray(fold["y_pred"])
-    for name, ci in bootstrap_ci(y_true, y_pred, classes, seed).items():
-        if head_result["summary"].get(name):
+    intervals = bootstrap_ci(y_true, y_pred, classes, seed)
+    if fold.get("scores") is not None and head_result["summary"].get("roc_auc_ovr"):
+        intervals["roc_auc_ovr"] = auc_ci(y_true, np.asarray(fold["scores"], float), classes, seed)
+    for name, ci in intervals.items():
+        if head_result["summary"].get(name) and ci is not None:
             head_result["summary"][name] = {**head_result["summary"][name], "over": "test images", "ci": ci}
     keep = ~rows.twins
     if keep.all() or not keep.any():

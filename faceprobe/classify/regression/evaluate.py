@@ -232,5 +232,21 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
     notes = list(ds.notes) + (list(fixed.notes) if fixed is not None else [])
     notes += [f"{n} ({fold_notes.count(n)} of {len(splits)} folds)" for n in sorted(set(fold_notes))]
     notes += [f"{h}: no results: {r['error']}" for h, r in heads.items() if "error" in r]
+    notes += _constant_fold_note(ds, target, splits)
     return {"classes": [], "rows": int(len(ds.y)), "subjects": int(len(set(ds.groups))) if ds.has_subjects else None,
             "class_counts": {}, "splits": len(splits), "notes": notes, "heads": heads}
+
+
+def _constant_fold_note(ds, target, splits: list) -> list[str]:
+    """Say when test folds hold one true value only (LOSO with a target constant within each
+    subject): agreement and correlation are undefined there, so the fold means leave them out."""
+    values = ds.columns[target.column].astype(float) if target.column in ds.columns else None
+    if values is None:
+        return []
+    flat = sum(1 for _, _, test in splits if len(test) and np.ptp(values[test]) == 0)
+    if not flat:
+        return []
+    return [f"in {flat} of {len(splits)} test folds every row has the same {target.column}: Pearson, Spearman, ICC(3,1) and CCC "
+            "are undefined there (they measure agreement across varied values), so their fold means leave those folds out"
+            + (" and are not given" if flat == len(splits) else "") + "; the pooled figures use every fold's predictions"]
+

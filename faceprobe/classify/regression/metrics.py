@@ -31,11 +31,11 @@ def icc_3_1(ratings: np.ndarray) -> float:
     -------
     float
         ``(MS_rows - MS_error) / (MS_rows + (k - 1) MS_error)``; NaN when undefined (fewer than
-        two targets, or no variance at all).
+        two targets, or a rater whose values are all alike: a test fold of one true value).
     """
     x = np.asarray(ratings, dtype=np.float64)
     n, k = x.shape
-    if n < 2 or k < 2:
+    if n < 2 or k < 2 or (np.ptp(x, axis=0) == 0).any():  # a constant rater: consistency is not defined
         return float("nan")
     grand = x.mean()
     ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
@@ -48,9 +48,11 @@ def icc_3_1(ratings: np.ndarray) -> float:
 
 def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Lin's concordance correlation coefficient (population moments):
-    ``2 cov / (var_true + var_pred + (mean_true - mean_pred)^2)``; NaN when undefined."""
+    ``2 cov / (var_true + var_pred + (mean_true - mean_pred)^2)``; NaN when undefined (fewer
+    than two values, or a side whose values are all alike: the coefficient is then 0 whatever the
+    other side holds)."""
     a, b = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-    if len(a) < 2:
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:  # one side constant: 0 whatever the predictions, so undefined
         return float("nan")
     cov = ((a - a.mean()) * (b - b.mean())).mean()
     denom = a.var() + b.var() + (a.mean() - b.mean()) ** 2

@@ -3,6 +3,8 @@ metric's direction; flat records with a ``target`` field (classify's shape other
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import replace
 
 import numpy as np
@@ -33,7 +35,7 @@ def _clips(per_key: dict, datasets: list, column: str, repeats: int) -> None:
                     per_key[d.key]["notes"].append(note)
 
 
-def _permutations(per_key: dict, datasets: list, cfg, target: TargetSpec, o) -> None:
+def _permutations(per_key: dict, datasets: list, cfg, target: TargetSpec, o, seconds_each: float) -> None:
     """Each cell's p-value against ``o.permutations`` permutations of the target (between subjects when grouped)."""
     from ..permutation import add_permutations
 
@@ -46,12 +48,14 @@ def _permutations(per_key: dict, datasets: list, cfg, target: TargetSpec, o) -> 
             return None
 
     add_permutations(per_key, datasets, cfg, metric=target.metric, values=target.values, n=o.permutations, seed=o.seed,
-                     score=score, lower_is_better=target.lower_is_better)
+                     score=score, lower_is_better=target.lower_is_better, seconds_each=seconds_each)
 
 
 def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
     o = plan.options
+    t_eval = time.perf_counter()
     per_key = {d.key: evaluate_target(d, cfg, target) for d in datasets}
+    t_eval = time.perf_counter() - t_eval
     failed = [(k, h, r["error"]) for k, res in per_key.items() for h, r in res["heads"].items() if "error" in r]
     if len(failed) == len(per_key) * len(cfg.heads):
         key, head, why = failed[0]
@@ -59,7 +63,7 @@ def _one_target(plan, datasets: list, cfg, target: TargetSpec) -> dict:
     if o.aggregate:
         _clips(per_key, datasets, o.aggregate, cfg.split.repeats)
     if o.permutations:
-        _permutations(per_key, datasets, cfg, target, o)
+        _permutations(per_key, datasets, cfg, target, o, t_eval)
     if o.train_where:
         from ..protocols.corpus import add_within_corpus
 

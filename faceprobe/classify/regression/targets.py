@@ -37,7 +37,30 @@ def target_values(ds, column: str) -> np.ndarray:
         shown = "is missing" if not raw[first].strip() else f"is {str(raw[first])!r}, not a number"
         raise OptionError("target", column, f"row {ds.paths[first]}: the value {shown} ({len(bad)} of {len(raw)} rows are so); "
                                             f"fix the manifest, or leave those rows out with `where`")
+    _check_scale(ds, column, values)
     return values
+
+
+TARGET_SCALE = (1e-100, 1e100)
+"""The magnitudes a target's values and spread must stay within: beyond 1e100 squared errors
+overflow float64 (RMSE, ridge and SVR fail, an MAE prints as hundreds of digits); below 1e-100
+variances underflow (no correlation, MAE 0)."""
+
+
+def _check_scale(ds, column: str, values: np.ndarray) -> None:
+    """Refuse a target whose scale makes every figure an artefact of floating point, before any fold runs."""
+    low, high = TARGET_SCALE
+    big = np.flatnonzero(np.abs(values) > high)
+    if len(big):
+        i = big[np.argmax(np.abs(values[big]))]
+        raise OptionError("target", column, f"row {ds.paths[i]} has {values[i]:.3g}: beyond {high:.0e} squared errors overflow, so "
+                                            f"no figure would mean anything ({len(big)} rows are so large); rescale the column "
+                                            f"(e.g. divide it by 1e{int(np.floor(np.log10(np.abs(values[i]))))})")
+    spread = float(np.ptp(values)) if len(values) else 0.0
+    if 0 < spread < low:
+        raise OptionError("target", column, f"its values span only {spread:.3g}: below {low:.0e} variances underflow, so no "
+                                            "correlation and no error can be computed; rescale the column (e.g. multiply it by "
+                                            f"1e{-int(np.floor(np.log10(spread)))})")
 
 
 def parse_bins(bins) -> tuple[float, ...] | None:

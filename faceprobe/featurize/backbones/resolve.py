@@ -16,7 +16,6 @@ from ..._version import __version__
 from .base import LoadedBackbone, Output
 from ..faces.crop import CropSpec
 from .layers import POOLS, parse_request
-from ..engine.transform import TransformSpec
 from ..faces.views import view_params
 
 __all__ = ["request_id", "record_resolution", "cached_resolution", "key_spec"]

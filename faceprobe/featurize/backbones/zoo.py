@@ -3,7 +3,8 @@ its sha256, licence, preprocessing, which output to keep and what it was trained
 
 Files are downloaded on first use into ``$FACEPROBE_HOME/zoo`` (default: the user cache folder)
 and checked against their sha256: the publisher's pin where there is one; otherwise the hash
-recorded at the first download (``pins.json`` there), which every later use must match. Offline,
+recorded the first time the file loaded as its network (``pins.json`` there), which every later
+use must match (a file that does not load is never pinned; deleting the file forgets its pin). Offline,
 one line names the URL and the path to place the file at. Entries are ONNX files run by the
 ``onnx`` family, or PyTorch state dicts of an architecture faceprobe defines (``ARCHITECTURES``:
 FaceNet's Inception-ResNet-v1), read with ``weights_only`` after their hash was checked, so no
@@ -27,7 +28,7 @@ from .base import FAMILIES, BackboneFamily, LoadedBackbone
 from .facenet import LAYERS as FACENET_LAYERS
 from .onnx import output_layers
 
-__all__ = ["ZooEntry", "ZOO", "ARCHITECTURES", "zoo_dir", "fetch", "licence_to_accept"]
+__all__ = ["ZooEntry", "ZOO", "ARCHITECTURES", "zoo_dir", "fetch", "record_pin", "licence_to_accept"]
 
 
 def _onnx(*args):
@@ -121,46 +122,75 @@ def zoo_dir() -> str:
 
 def _pins(folder: str) -> dict:
     path = os.path.join(folder, "pins.json")
-    return json.loads(open(path, encoding="utf-8").read()) if os.path.isfile(path) else {}
+    try:
+        pins = json.loads(open(path, encoding="utf-8").read()) if os.path.isfile(path) else {}
+    except (OSError, ValueError):
+        return {}
+    return pins if isinstance(pins, dict) else {}
 
 
-def fetch(name: str, entry: ZooEntry) -> str:
-    """The entry's file, downloaded on first use, its sha256 checked; returns its path.
+def _write_pins(folder: str, pins: dict) -> None:
+    path = os.path.join(folder, "pins.json")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(pins, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def fetch(name: str, entry: ZooEntry) -> tuple[str, str | None]:
+    """The entry's file, downloaded on first use, its sha256 checked: ``(path, to_pin)``.
+
+    ``to_pin`` is the file's sha256 when it has no pin yet (no published hash, none recorded):
+    the caller records it with :func:`record_pin` once the file has loaded as the entry's
+    network, so a file that is not the network is never pinned. A recorded pin belongs to the
+    file it was recorded for: deleting the file forgets it.
 
     Raises
     ------
     OptionError
         Offline (naming the URL and the path to place the file at), or for a file whose sha256
-        differs from the pin (the publisher's, or the one recorded at its first download).
+        differs from the pin (the publisher's, or the one recorded when it first loaded).
     """
     folder = zoo_dir()
     path = os.path.join(folder, entry.file)
     if not os.path.isfile(path):
         os.makedirs(folder, exist_ok=True)
-        part = path + ".part"
-        try:
-            with urllib.request.urlopen(entry.url, timeout=60) as response, open(part, "wb") as out:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-        except (urllib.error.URLError, OSError) as exc:
-            if os.path.exists(part):
-                os.remove(part)
-            why = getattr(exc, "reason", exc)
-            raise OptionError("backbones", name, f"cannot download {entry.url} ({why}); offline, download it on a connected "
-                                                 f"machine and place it at {path}") from None
-        os.replace(part, path)
+        pins = _pins(folder)
+        if pins.pop(entry.file, None) is not None:  # the file it was recorded for is gone
+            _write_pins(folder, pins)
+        _download(name, entry, path)
     got = file_sha256(path)
-    pins = _pins(folder)
-    pin = entry.sha256 or pins.get(entry.file)
-    if pin is None:  # first use of a file without a published hash: record it, check it from now on
-        pins[entry.file] = got
-        with open(os.path.join(folder, "pins.json"), "w", encoding="utf-8") as handle:
-            json.dump(pins, handle, indent=1, sort_keys=True)
-    elif got != pin:
-        whose = "the publisher's pin" if entry.sha256 else "the hash recorded at its first download"
-        raise OptionError("backbones", name, f"{path} has sha256 {got[:12]}..., not {whose} {pin[:12]}...; remove it to "
+    pin = entry.sha256 or _pins(folder).get(entry.file)
+    if pin is None:
+        return path, got
+    if got != pin:
+        whose = "the publisher's pin" if entry.sha256 else "the hash recorded when it first loaded"
+        raise OptionError("backbones", name, f"{path} has sha256 {got[:12]}..., not {whose} {pin[:12]}...; delete it to "
                                              "download it again, or check where it came from")
-    return path
+    return path, None
+
+
+def record_pin(entry: ZooEntry, sha256: str) -> None:
+    """Record the hash of an entry's file that loaded as its network; later uses must match it."""
+    folder = zoo_dir()
+    pins = _pins(folder)
+    pins[entry.file] = sha256
+    _write_pins(folder, pins)
+
+
+def _download(name: str, entry: ZooEntry, path: str) -> None:
+    part = path + ".part"
+    try:
+        with urllib.request.urlopen(entry.url, timeout=60) as response, open(part, "wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+    except (urllib.error.URLError, OSError) as exc:
+        if os.path.exists(part):
+            os.remove(part)
+        why = getattr(exc, "reason", exc)
+        raise OptionError("backbones", name, f"cannot download {entry.url} ({why}); offline, download it on a connected "
+                                             f"machine and place it at {path}") from None
+    os.replace(part, path)
 
 
 def licence_to_accept(name: str) -> str | None:
@@ -181,10 +211,18 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     if entry.architecture not in ARCHITECTURES:
         raise OptionError("backbones", name, f"its entry names the architecture {entry.architecture!r}; known: "
                                              f"{', '.join(ARCHITECTURES)}")
-    path = fetch(name, entry)
+    path, to_pin = fetch(name, entry)
     extra = {"url": entry.url, "licence": entry.licence, "trained_on": entry.trained_on,
              **({"licence_restricts": entry.restricts} if entry.restricts else {})}
-    return ARCHITECTURES[entry.architecture](name, path, dict(entry.preprocessing), extra)
+    try:
+        loaded = ARCHITECTURES[entry.architecture](name, path, dict(entry.preprocessing), extra)
+    except Exception as exc:  # noqa: BLE001 -- whatever the architecture's reader raises, the file is not the network
+        why = exc.why if isinstance(exc, OptionError) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        raise OptionError("backbones", name, f"{path} does not load as its {entry.architecture} network ({why[:300]}); delete "
+                                             "it to download it again, or place the published file there") from None
+    if to_pin is not None:
+        record_pin(entry, to_pin)
+    return loaded
 
 
 def _layers(model) -> dict:
