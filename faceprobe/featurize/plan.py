@@ -234,7 +234,8 @@ def _refuse_a_root_that_finds_nothing(cfg: FeaturizeConfig, entries: list, hashe
     model loads (not after every image was tried and recorded as unreadable)."""
     from ..errors import OptionError
 
-    if cfg.corpus or not entries or not os.path.isfile(cfg.source) or os.path.exists(entries[0].path.split("#", 1)[0]):
+    if cfg.corpus or not entries or not isinstance(cfg.source, (str, os.PathLike)) or not os.path.isfile(cfg.source) \
+            or os.path.exists(entries[0].path.split("#", 1)[0]):
         return
     if any(os.path.exists(e.path.split("#", 1)[0]) for e in entries) or not all(h.error for h in hashes):
         return

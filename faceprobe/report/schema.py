@@ -15,7 +15,8 @@ SECTIONS = {"heads": list, "keys": list, "classes": list, "cells": list, "folds"
 """Top-level sections of classify's results and their JSON types."""
 REGRESSION_SECTIONS = {"targets": list, "target_summary": dict}
 CELL_FIELDS = {"head": str, "key": str, "summary": dict, "confusion": list, "per_class": (dict, list)}
-"""Fields of every cell (one head on one key)."""
+"""Fields of every cell (one head on one key) of a classification."""
+REGRESSION_CELL_FIELDS = {"head": str, "key": str, "summary": dict, "target": str}
 
 
 def _type_words(kind) -> str:
@@ -45,10 +46,13 @@ def check_results(res, name: str) -> None:
             raise FaceprobeError(f"{name}: the {section!r} section is {type(res[section]).__name__}, not {_type_words(kind)}; {again}")
     if not res["cells"]:
         raise FaceprobeError(f"{name}: the 'cells' section is empty (no head was evaluated); {again}")
+    fields = REGRESSION_CELL_FIELDS if res.get("task") == "regression" else CELL_FIELDS
     for i, cell in enumerate(res["cells"]):
         if not isinstance(cell, dict):
             raise FaceprobeError(f"{name}: cell {i} is {type(cell).__name__}, not an object; {again}")
-        for field, kind in CELL_FIELDS.items():
+        if "error" in cell and isinstance(cell.get("head"), str):  # a head that failed: its error is what is shown
+            continue
+        for field, kind in fields.items():
             if not isinstance(cell.get(field), kind):
                 what = "lacks" if field not in cell else f"has a {type(cell[field]).__name__} for"
                 raise FaceprobeError(f"{name}: cell {i} ({cell.get('head', '?')}) {what} its {field!r} ({_type_words(kind)}); {again}")
