@@ -171,10 +171,11 @@ def test_rows_of_paths_read_without_root_do_not_stay_behind(image_folder, tmp_pa
     manifest.write_text("path,label\nHappy/s0_00.jpg,happy\nneutral/s0_10.jpg,neutral\n")
     cache = tmp_path / "c.h5"
     args = ["-b", "mobilenet_v3_small", "-w", "none", "--precision", "fp32", "--workers", 0, "-q", "--cache", cache]
-    first = invoke("featurize", manifest, *args)  # relative to the manifest's folder: wrong
-    assert first.exit_code == 1 and "no image could be featurized" in first.output
+    first = invoke("featurize", manifest, *args)  # relative to the manifest's folder: wrong, refused before any row is kept
+    assert first.exit_code == 1 and f"--root {tmp_path}: none of the 2 images m.csv lists is there" in first.output
+    assert not cache.exists()
     second = invoke("featurize", manifest, "--root", image_folder, *args)
-    assert second.exit_code == 0 and "forgot 2 unusable rows of files that no longer exist" in second.output
+    assert second.exit_code == 0, second.output
     info = json.loads(invoke("cache", "info", "--cache", cache, "--json").output)
     assert info["status"] == {"ok": 2} and info["bad"] == []
 
