@@ -112,3 +112,10 @@ def test_a_permutation_count_beyond_any_use_is_refused_before_work_with_the_limi
     r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3, "--permutations", n, "-q")
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
     assert f"--permutations {n}: {n:,} permutations would cost {n:,} evaluations" in r.output and "give at most 100000" in r.output
+
+
+def test_a_permutation_count_given_as_text_is_one_refusal_naming_the_option(tiny_cache):
+    from faceprobe.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"permutations='5': expected a whole number, got str"):
+        faceprobe.evaluate(str(tiny_cache), head="logreg", permutations="5")
