@@ -100,7 +100,7 @@ def test_real_faces_permutations_give_a_null_near_chance(real_lite0_eager_cache)
 def test_permutations_say_their_cost_before_they_start_and_show_progress_when_output_is_redirected(tiny_cache, capsys):
     faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, permutations=4, progress=True)
     err = capsys.readouterr().err  # pytest's capture is not a terminal: the plain-line form
-    start = err.index("permutations: 4 reruns of the evaluation (3 folds x 1 heads x 1 keys each); the evaluation took")
+    start = err.index("permutations: 4 reruns of the evaluation (3 folds x 1 head x 1 key each); the evaluation took")
     assert "so about" in err[start:] and err.index("permutations: 0/4 permutations") > start
     assert "permutations: 4/4 permutations in" in err
     faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, permutations=2, progress=False)

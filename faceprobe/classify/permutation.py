@@ -50,8 +50,11 @@ def cost_line(n: int, seconds_each: float, folds: int, heads: int, keys: int) ->
     """What ``n`` permutations will cost, said before they start."""
     from ..progress import duration
 
-    return (f"permutations: {n:,} reruns of the evaluation ({folds} folds x {heads} heads x {keys} keys each); the evaluation took "
-            f"{duration(seconds_each)}, so about {duration(n * seconds_each)} in all")
+    def count(k: int, word: str) -> str:
+        return f"{k} {word}{'' if k == 1 else 's'}"
+
+    return (f"permutations: {n:,} reruns of the evaluation ({count(folds, 'fold')} x {count(heads, 'head')} x {count(keys, 'key')} "
+            f"each); the evaluation took {duration(seconds_each)}, so about {duration(n * seconds_each)} in all")
 
 
 def permutation_record(observed: float | None, null: list, lower_is_better: bool, scheme: str) -> dict | None:

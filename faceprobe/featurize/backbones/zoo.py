@@ -211,17 +211,23 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     if entry.architecture not in ARCHITECTURES:
         raise OptionError("backbones", name, f"its entry names the architecture {entry.architecture!r}; known: "
                                              f"{', '.join(ARCHITECTURES)}")
+    if entry.architecture == "onnx":  # a missing runtime is not the file's fault: said before the file is judged
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise OptionError("backbones", name, "needs onnxruntime: pip install 'faceprobe[onnx]'") from None
     path, to_pin = fetch(name, entry)
     extra = {"url": entry.url, "licence": entry.licence, "trained_on": entry.trained_on,
              **({"licence_restricts": entry.restricts} if entry.restricts else {})}
+    if to_pin is None:  # the file matches its pin: it is the network, so any error is not about the file
+        return ARCHITECTURES[entry.architecture](name, path, dict(entry.preprocessing), extra)
     try:
         loaded = ARCHITECTURES[entry.architecture](name, path, dict(entry.preprocessing), extra)
-    except Exception as exc:  # noqa: BLE001 -- whatever the architecture's reader raises, the file is not the network
+    except Exception as exc:  # noqa: BLE001 -- whatever the architecture's reader raises, an unpinned file is not the network
         why = exc.why if isinstance(exc, OptionError) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         raise OptionError("backbones", name, f"{path} does not load as its {entry.architecture} network ({why[:300]}); delete "
                                              "it to download it again, or place the published file there") from None
-    if to_pin is not None:
-        record_pin(entry, to_pin)
+    record_pin(entry, to_pin)
     return loaded
 
 
