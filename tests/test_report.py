@@ -214,3 +214,26 @@ def test_faces_left_out_of_a_report_are_said_to_be_gone_rows_or_unreadable_not_r
     assert words == (" (not shown: 1 no longer at their path (moved or deleted since the run, e.g. deleted.jpg); "
                      "1 rows of a CSV or video, not image files; 1 unreadable as images)")
     assert _missing_words([]) == ""
+
+
+def test_report_figures_say_what_they_show_null_in_percent_zero_bars_labelled_axes_and_far_points(monkeypatch):
+    from faceprobe.report import plots
+    from faceprobe.report.curves import curve_png
+    from faceprobe.report.insight import _accuracy_png, _map_png
+    from faceprobe.report.words import chance_line
+
+    rec = {"p": 0.01, "null_mean": 0.21, "null_std": 0.02, "permutations": 99, "scheme": "rows permuted"}
+    assert "svm p = 0.01 (null 21.0 ± 2.0 %)" in chance_line({"svm": {"permutation": rec}}, "balanced_accuracy")
+    assert "svm p = 0.01 (null 0.21 ± 0.02)" in chance_line({"svm": {"permutation": rec}}, "mae")
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)  # keep the figure to look at it
+    ax = _accuracy_png({f"p{i}": {"accuracy": 0.0, "n": 3} for i in range(5)}, "svm: accuracy per person").axes[0]
+    assert ax.get_title().endswith("(all shown scored 0 %)") and ax.get_ylabel() == "accuracy (%)" and len(ax.texts) == 5
+    rng = np.random.default_rng(0)
+    xy = np.vstack([rng.normal(size=(300, 2)), [[500.0, 500.0]]])
+    ax = _map_png(xy, ["a", "b", "c"] * 100 + ["a"], "PCA: by label", "pca").axes[0]
+    assert ax.get_xlabel() == "PC 1" and ax.get_ylabel() == "PC 2" and "beyond the frame" in ax.get_title()
+    assert ax.get_xlim()[1] < 100  # the outlier does not squash the rest into a corner
+    points = [{"size": s, "mean": 0.5, "std": 0.01} for s in (5, 10, 20)] + [{"size": "all", "mean": 0.6, "std": 0.01, "all_units": 900}]
+    fig = curve_png({"svm": {"curve": {"points": points, "unit": "subjects", "sizes": [5, 10, 20, "all"], "metric": "balanced_accuracy"}}},
+                    "curve")
+    assert fig.axes[0].get_xscale() == "log" and "log scale" in fig.axes[0].get_xlabel()
