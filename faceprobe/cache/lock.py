@@ -37,7 +37,7 @@ def writer_lock(cache: str):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = _pid_in(fd)
             raise FaceprobeError(f"{cache}: locked by PID {holder}, another featurize is writing it; wait for it to finish") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -48,6 +48,11 @@ def writer_lock(cache: str):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _pid_in(fd: int) -> str:
+    """The PID the lock's holder wrote into the lock file."""
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
 
 
 def lock_holder(cache: str) -> str | None:
@@ -62,7 +67,7 @@ def lock_holder(cache: str) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            return _pid_in(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

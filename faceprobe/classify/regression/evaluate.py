@@ -240,10 +240,7 @@ def evaluate_target(ds, cfg: EvalConfig, target: TargetSpec) -> dict:
 def _constant_fold_note(ds, target, splits: list) -> list[str]:
     """Say when test folds hold one true value only (LOSO with a target constant within each
     subject): agreement and correlation are undefined there, so the fold means leave them out."""
-    values = ds.columns[target.column].astype(float) if target.column in ds.columns else None
-    if values is None:
-        return []
-    flat = sum(1 for _, _, test in splits if len(test) and np.ptp(values[test]) == 0)
+    flat = sum(1 for _, _, test in splits if len(test) and np.ptp(target.values[test]) == 0)
     if not flat:
         return []
     return [f"in {flat} of {len(splits)} test folds every row has the same {target.column}: Pearson, Spearman, ICC(3,1) and CCC "
