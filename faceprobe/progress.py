@@ -4,7 +4,8 @@ tqdm turns itself off when stderr is not a terminal, so a run whose output goes 
 job log said nothing until the end (a leave-one-subject-out run over 981 people: 32 minutes of
 silence). Here a redirected run gets one line when the work starts, then one at most every
 ``every`` seconds with the count, the share done, the time so far and an estimate of what is
-left, and one at the end. ``enabled=False`` (``progress=False``, ``-q``) says nothing.
+left (the first of them as soon as the first piece of work is done, for an estimate up front),
+and one at the end. ``enabled=False`` (``progress=False``, ``-q``) says nothing.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Meter:
             self.bar.update(n)
             return
         now = time.perf_counter()
-        if self.plain and now - self.last >= self.every and self.done < self.total:
+        first = self.done == n  # the first work done gives the first estimate, however soon
+        if self.plain and (first or now - self.last >= self.every) and self.done < self.total:
             self.last = now
             left = (now - self.t0) / self.done * (self.total - self.done)
             print(f"{self.desc}: {self.done}/{self.total} {self.unit}s ({100 * self.done / self.total:.0f} %), "

@@ -177,9 +177,12 @@ def featurize_cli():
 
 @pytest.fixture(autouse=True)
 def _isolated_torch_home(tmp_path_factory, monkeypatch):
-    """Never touch the user's torch hub folder; weights downloads fail fast offline."""
+    """Never touch the user's torch hub folder or engine timings; weights downloads fail fast offline."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch-home"))
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # engine=auto's timings of this session's tests stay in the session (never in the user's cache)
+    memo = tmp_path_factory.getbasetemp() / "engines.json"
+    monkeypatch.setattr("faceprobe.classify.engines.calibrate.calibrations_path", lambda: memo)
 
 
 def write_video(path, frames, fps=10.0, fourcc="FFV1"):

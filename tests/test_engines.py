@@ -33,7 +33,7 @@ def _blobs(n=900, d=40, k=5, seed=0, spread=1.0):
 
 # --- choosing and refusing -------------------------------------------------------------------------------
 
-def test_auto_takes_the_highest_ranked_usable_engine_the_params_allow():
+def test_auto_without_a_calibration_takes_the_highest_ranked_usable_engine_the_params_allow():
     svm = HEADS.get("svm")
     status = {"sklearn": ("1", None), "onedal": ("2", None), "cuml": (None, "no CUDA device")}
     p = svm.merged({})
@@ -323,7 +323,7 @@ def test_cuml_path_codes_labels_and_records_the_engine(fake_cuml, tmp_path):
     assert engine_status("cuml") == ("99.0-mock", None)
     cache = _fixed_split_cache(tmp_path, n=400)
     res = faceprobe.evaluate(str(cache), head=["svm", "knn", "logreg", "mlp"], split_col="Usage", train="Training",
-                             test="PrivateTest", engine="auto", predictions=True).raw
+                             test="PrivateTest", engine="cuml", predictions=True).raw
     for h in ("svm", "knn", "logreg"):
         assert cell(res, h)["engine"] == ["cuml"]
         assert set(fold_records(res, h)[0]["y_pred"]) <= set(res["classes"])
@@ -421,3 +421,132 @@ def test_a_model_fitted_on_onedal_names_the_extra_where_it_is_missing(tmp_path, 
     with pytest.raises(OptionError) as e:
         load_model(str(out), allow_pickle=True)
     assert "onedal engine" in str(e.value) and "faceprobe[fast]" in str(e.value)
+
+
+# --- auto by calibration -------------------------------------------------------------------------------
+
+from faceprobe.classify.engines import calibrate  # noqa: E402
+
+FAKE_STATUS = {"sklearn": ("1", None), "onedal": ("2", None), "cuml": (None, "no CUDA device")}
+
+
+def _planned(tmp_path, monkeypatch, law, n=1200, heads=("svm",), grid=None, train_share=0.75, memo=None):
+    """plan_engines on a fixed split of ``n`` rows with the timed work replaced by ``law(engine, rows)``
+    seconds and oneDAL taken as usable, decisions remembered in ``memo`` (default: in ``tmp_path``);
+    returns (decisions, calls made as (engine, rows))."""
+    from dataclasses import replace
+
+    from faceprobe.classify.config import EvalConfig
+    from faceprobe.classify.data.dataset import load_dataset
+    from faceprobe.classify.evaluate import prepare_config
+
+    calls = []
+
+    def fake(ds, cfg, head, engine, train, test, seed):
+        calls.append((engine, len(train)))
+        return law(engine, len(train))
+
+    monkeypatch.setattr(calibrate, "_time", fake)
+    monkeypatch.setattr(calibrate, "calibrations_path", lambda: memo or tmp_path / "engines.json")
+    tmp_path.mkdir(exist_ok=True)
+    ds = load_dataset(str(_fixed_split_cache(tmp_path, n=n, d=8)))
+    cut = int(n * train_share)
+    cfg = replace(prepare_config(EvalConfig(heads=list(heads), grid=grid or {})), engine_status=FAKE_STATUS)
+    cfg, decisions = calibrate.plan_engines(ds, cfg, [(0, np.arange(cut), np.arange(cut, n))])
+    assert cfg.engine_plan == {h: d.engine for h, d in decisions.items()}
+    return decisions, calls
+
+
+def test_auto_picks_an_engine_that_gains_with_size_from_samples_smaller_than_the_run(tmp_path, monkeypatch):
+    """scikit-learn grows as n^2, the other engine as n^1.5: 1.25x slower at 256 rows, faster from 512."""
+    law = {"sklearn": lambda m: 1e-5 * m ** 2, "onedal": lambda m: 2e-4 * m ** 1.5}
+    decisions, calls = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=6000)
+    d = decisions["svm"]
+    assert d.engine == "onedal" and d.rows == 4500
+    assert max(m for _, m in calls) < 4500  # decided on samples, within the budget
+    assert "faster than scikit-learn" in d.reason and "predicted" in d.reason
+    assert d.predicted["onedal"] < calibrate.MARGIN * d.predicted["sklearn"]
+
+
+def test_auto_never_takes_an_engine_slower_where_it_was_timed_though_predicted_faster(tmp_path, monkeypatch):
+    law = {"sklearn": lambda m: 1e-5 * m ** 2, "onedal": lambda m: 4e-4 * m ** 1.5}  # 2.5x slower at 256, 1.8x at 512
+    decisions, _ = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=6000)
+    assert decisions["svm"].engine == "sklearn"
+    assert "slower than scikit-learn" in decisions["svm"].reason
+
+
+def test_auto_stops_timing_once_no_size_could_change_the_answer(tmp_path, monkeypatch):
+    """10x slower at 256 rows cannot become faster by 900 rows under the widest growth gap: one size timed."""
+    law = {"sklearn": lambda m: 1e-4 * m ** 2, "onedal": lambda m: 1e-3 * m ** 2}
+    decisions, calls = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=1200)
+    assert decisions["svm"].engine == "sklearn"
+    assert {m for _, m in calls} == {256}
+
+
+def test_auto_times_nothing_else_when_the_work_is_small(tmp_path, monkeypatch):
+    decisions, calls = _planned(tmp_path, monkeypatch, lambda e, m: 1e-9 * m ** 2, n=1200)
+    assert decisions["svm"].engine == "sklearn" and decisions["svm"].reason.startswith("small work")
+    assert [e for e, _ in calls] == ["sklearn"]
+
+
+def test_a_calibration_is_remembered_per_shape_and_made_again_for_another_grid(tmp_path, monkeypatch):
+    law = {"sklearn": lambda m: 1e-5 * m ** 2, "onedal": lambda m: 2e-4 * m ** 1.5}
+    memo = tmp_path / "memo.json"
+    first, calls = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=3000, memo=memo)
+    again, calls_again = _planned(tmp_path / "2", monkeypatch, lambda e, m: law[e](m), n=3000, memo=memo)
+    assert calls and not calls_again
+    assert again["svm"].remembered and again["svm"].engine == first["svm"].engine and again["svm"].seconds == 0
+    other, calls_other = _planned(tmp_path / "3", monkeypatch, lambda e, m: law[e](m), n=3000, grid={"svm.C": [1, 10]}, memo=memo)
+    assert calls_other and not other["svm"].remembered
+
+
+def test_a_head_with_a_plan_is_not_timed_again(tmp_path, monkeypatch):
+    """Permutations evaluate the same rows with the run's plan: no head is timed twice."""
+    from dataclasses import replace
+
+    from faceprobe.classify.config import EvalConfig
+    from faceprobe.classify.data.dataset import load_dataset
+    from faceprobe.classify.evaluate import prepare_config
+
+    monkeypatch.setattr(calibrate, "_time", lambda *a: pytest.fail("timed again"))
+    ds = load_dataset(str(_fixed_split_cache(tmp_path, n=400, d=8)))
+    cfg = replace(prepare_config(EvalConfig(heads=["svm"])), engine_status=FAKE_STATUS, engine_plan={"svm": "onedal"})
+    cfg, decisions = calibrate.plan_engines(ds, cfg, [(0, np.arange(300), np.arange(300, 400))])
+    assert decisions == {} and cfg.engine_for(HEADS.get("svm"), HEADS.get("svm").merged({})).name == "onedal"
+
+
+@needs_onedal
+def test_auto_runs_each_head_on_the_engine_its_calibration_chose_with_that_engines_numbers(tmp_path):
+    """Real timings (no stand-ins): the results record the decision, the folds ran on it, and the
+    predictions are those of the same engine asked for by name."""
+    import faceprobe
+
+    cache = _fixed_split_cache(tmp_path, n=2400, d=48)
+    kw = dict(head=["svm", "logreg"], split_col="Usage", train="Training", test="PrivateTest", predictions=True)
+    res = faceprobe.evaluate(str(cache), engine="auto", **kw).raw
+    plan = res["provenance"]["engine_plan"]["toy.none.orig.0000000000"]
+    for head in ("svm", "logreg"):
+        chosen = plan[head]["engine"]
+        assert cell(res, head)["engine"] == [chosen]
+        assert any(n.startswith(f"engine auto: {head} on {chosen}") for n in res["notes"])
+        same = faceprobe.evaluate(str(cache), engine=chosen, **kw).raw
+        assert fold_records(res, head)[0]["y_pred"] == fold_records(same, head)[0]["y_pred"]
+        timed = plan[head]["timed"]
+        if "onedal" in timed:  # timed: the choice was not slower where both ran
+            at = {e: dict(map(tuple, pts)) for e, pts in timed.items()}
+            size = max(at["sklearn"])
+            assert at[chosen][size] <= at["sklearn" if chosen == "onedal" else "onedal"][size] * (1 / calibrate.MARGIN)
+
+
+def test_on_the_dev_faces_auto_keeps_small_work_on_scikit_learn_with_its_numbers(real_lite0_cache):
+    import faceprobe
+
+    kw = dict(head=["svm", "knn", "logreg"], cv=3, min_count=5, predictions=True)
+    res = faceprobe.evaluate(str(real_lite0_cache), engine="auto", **kw).raw
+    ref = faceprobe.evaluate(str(real_lite0_cache), engine="sklearn", **kw).raw
+    for head in ("svm", "knn", "logreg"):
+        assert cell(res, head)["engine"] == ["sklearn"]
+        assert [f["y_pred"] for f in fold_records(res, head)] == [f["y_pred"] for f in fold_records(ref, head)]
+    if HAS_ONEDAL:
+        plan = next(iter(res["provenance"]["engine_plan"].values()))
+        assert all(d["reason"].startswith("small work") for d in plan.values())

@@ -50,13 +50,18 @@ class EvalConfig:
     scheduler : str or None
         Dask scheduler address; None starts a local cluster with ``jobs`` workers.
     engine : str
-        ``auto`` (the fastest usable engine each head and its parameters accept), ``sklearn``,
-        ``onedal`` or ``cuml`` (:mod:`~faceprobe.classify.engines`).
+        ``auto`` (per head, the engine timed fastest on this machine for work of the run's
+        shape: :mod:`~faceprobe.classify.engines.calibrate`), ``sklearn``, ``onedal`` or
+        ``cuml`` (:mod:`~faceprobe.classify.engines`).
     cores : int
         Threads one fold's fits may use (set by :func:`~faceprobe.classify.evaluate.evaluate`
         from ``jobs`` and the number of fold processes); results do not depend on it.
     engine_status : dict of str -> (version, why)
         Every engine's status, read once when evaluation starts.
+    engine_plan : dict of str -> str
+        With ``engine="auto"``: per head, the engine its calibration chose for the dataset being
+        evaluated (set by :func:`~faceprobe.classify.engines.calibrate.plan_engines`); a head
+        not in it takes the highest-ranked engine it accepts.
     specs : dict of str -> HeadSpec
         The heads' registry entries, taken when evaluation starts (:meth:`spec`), so that
         worker processes use the same heads, also ones registered in this process only.
@@ -76,13 +81,15 @@ class EvalConfig:
     engine: str = "auto"
     cores: int = 1
     engine_status: dict = field(default_factory=dict)
+    engine_plan: dict = field(default_factory=dict)
     specs: dict = field(default_factory=dict)
 
     def engine_for(self, spec, params: dict):
         """The :class:`~faceprobe.classify.engines.EngineChoice` of a head with ``params`` (defaults merged)."""
         from .engines import choose_engine
 
-        return choose_engine(self.engine, spec, params, self.engine_status)
+        requested = self.engine_plan.get(spec.name, self.engine) if self.engine == "auto" else self.engine
+        return choose_engine(requested, spec, params, self.engine_status)
 
     def spec(self, head: str):
         """The head's entry: as taken into ``specs``, else from the registry."""

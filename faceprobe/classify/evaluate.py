@@ -261,6 +261,29 @@ def run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
             cluster.close()
 
 
+def _timed_enough(decision) -> bool:
+    """The chosen engine was timed at the run's size, or at two sizes to grow from."""
+    points = decision.timed.get(decision.engine, [])
+    return len(points) >= 2 or (len(points) == 1 and points[0][0] >= decision.rows)
+
+
+def _plan_engines(ds: Dataset, cfg: EvalConfig, splits: list, workers: int):
+    """``auto``'s engine per head (timed, or remembered), announced with the run's size and its estimate."""
+    from ..progress import announce, duration
+    from .engines.calibrate import plan_engines
+
+    cfg, decisions = plan_engines(ds, cfg, splits, workers)
+    size = f"{len(splits)} folds x {len(cfg.heads)} heads on {workers} process{'es' if workers > 1 else ''}"
+    known = {h: d.predicted[d.engine] for h, d in decisions.items() if d.predicted and _timed_enough(d)}
+    if known:
+        rest = [h for h in cfg.heads if h not in known]
+        guess = f"; about {duration(sum(known.values()))} for {', '.join(known)}" + (f" ({', '.join(rest)} not timed)" if rest else "")
+    else:
+        guess = "; an estimate after the first fold"
+    announce(f"classify {ds.key}: {size}{guess}", cfg.progress)
+    return cfg, decisions
+
+
 def _aggregate(folds: list[dict], classes: list[str], repeats: int) -> dict:
     failed = [f for f in folds if "error" in f]
     if failed:  # no figures from a subset of folds: they would not be comparable
@@ -337,7 +360,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
             break
     per_repeat: dict[int, int] = {}
     workers, cores = _fold_threads(cfg, len(splits))
-    cfg = replace(cfg, cores=cores)
+    cfg, decisions = _plan_engines(ds, replace(cfg, cores=cores), splits, workers)
     tasks = []
     for r, train, test in splits:
         fold = per_repeat.get(r, 0)
@@ -357,6 +380,7 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]
     notes += [f"{n} ({fold_notes.count(n)} of {len(splits)} folds)" for n in sorted(set(fold_notes))]
     notes += [f"{h}: no results: {r['error']}" for h, r in heads.items() if "error" in r]
+    notes += [d.line for d in decisions.values()]
     return {
         "classes": classes,
         "rows": int(len(ds.y)),
@@ -365,4 +389,5 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
         "splits": len(splits),
         "notes": notes,
         "heads": heads,
+        "engine_plan": {h: d.as_dict() for h, d in decisions.items()},
     }

@@ -320,10 +320,12 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
 
     from .config import cores_of
     from .engines import check_engine
+    from .engines.calibrate import plan_engines
 
     check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
     status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)}, dict(HEADS.items()))
     cfg = replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
+    cfg, _ = plan_engines(ds, cfg, [(0, np.arange(len(ds.y)), np.arange(0))])
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
     return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params)

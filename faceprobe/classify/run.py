@@ -235,8 +235,10 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
         from .permutation import add_permutations
 
         quiet = replace(cfg, progress=False)
+        plans = {k: {h: d["engine"] for h, d in r["engine_plan"].items()} for k, r in per_key.items()}  # the same rows: no new timing
         add_permutations(per_key, datasets, cfg, metric=plan.metric, values=datasets[0].y, n=o.permutations, seed=o.seed,
-                         score=lambda d, y: evaluate(replace(d, y=y, notes=[]), quiet), seconds_each=t_eval)
+                         score=lambda d, y: evaluate(replace(d, y=y, notes=[]), replace(quiet, engine_plan=plans[d.key])),
+                         seconds_each=t_eval)
     if o.train_where:
         from .protocols.corpus import add_within_corpus
 
@@ -257,4 +259,5 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
 
         add_insight(res, datasets, o.insight, o.seed, source)
     res.update(grid=grid, metric=plan.metric, provenance=_provenance(plan, datasets, cfg, engines, time.perf_counter() - t0))
+    res["provenance"]["engine_plan"] = {k: r["engine_plan"] for k, r in per_key.items()}
     return res

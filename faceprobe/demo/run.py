@@ -16,12 +16,9 @@ def demo_data() -> Path:
 
 def demo_home() -> Path:
     """Where the demo keeps its cache: ``$FACEPROBE_HOME`` or the user's cache folder."""
-    env = os.environ.get("FACEPROBE_HOME")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
+    from ..machine import home_dir
 
-    return Path(user_cache_dir("faceprobe"))
+    return home_dir()
 
 
 def run_demo(*, progress: bool = True, jobs: int | None = None) -> tuple[dict, dict]:

@@ -112,12 +112,9 @@ ZOO.register("face/facenet_vggface2", ZooEntry(
 
 def zoo_dir() -> str:
     """Where zoo files are kept: ``$FACEPROBE_HOME/zoo``, else the user cache folder's ``zoo``."""
-    home = os.environ.get("FACEPROBE_HOME")
-    if home:
-        return os.path.join(home, "zoo")
-    from platformdirs import user_cache_dir
+    from ...machine import home_dir
 
-    return os.path.join(user_cache_dir("faceprobe"), "zoo")
+    return str(home_dir("zoo"))
 
 
 def _pins(folder: str) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 __all__ = ["choice_key", "recall_choice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
@@ -44,7 +43,7 @@ def _identity(runner, batch) -> dict:
     """What every remembered decision about a backbone on this machine depends on."""
     import torch
 
-    from .device import cpu_info
+    from ...machine import cpu_info
 
     b = runner.backbone
     return {"backbone": b.name, "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
@@ -65,12 +64,9 @@ def choice_key(runner, batch, mode: str, runtime: str, precision: str) -> str:
 
 
 def _read() -> dict:
-    try:
-        with open(choices_path(), encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    from ...machine import read_memo
+
+    return read_memo(choices_path())
 
 
 def recall_choice(key: str, batches: int) -> str | None:
@@ -88,16 +84,9 @@ def recall_choice(key: str, batches: int) -> str | None:
 
 def _write(key: str, value: dict) -> None:
     """Set ``key`` in the file (written atomically; a file that cannot be written is left alone)."""
-    path = choices_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = _read()
-        data[key] = value
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    from ...machine import write_memo
+
+    write_memo(choices_path(), key, value)
 
 
 def remember_choice(key: str, candidates: dict) -> None:

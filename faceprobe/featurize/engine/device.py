@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass
 
 from ...errors import OptionError
+from ...machine import cpu_info
 from ...registry import Choice, Registry
 
 __all__ = ["PRECISIONS", "DeviceSetup", "cpu_info", "device_setup"]
@@ -16,26 +16,6 @@ PRECISIONS.register("auto", Choice("fp16 on CUDA, bf16 on CPUs with native bf16 
 PRECISIONS.register("fp32", Choice("full precision"))
 PRECISIONS.register("bf16", Choice("bfloat16 autocast (CUDA with bf16 support, or CPU)"))
 PRECISIONS.register("fp16", Choice("float16 autocast (CUDA only)"))
-_NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-def cpu_info() -> dict:
-    """CPU model name and the flags that matter for inference speed (Linux ``/proc/cpuinfo``)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model in ("", platform.machine(), platform.processor()):
-                    model = value.strip()
-                elif key == "flags":
-                    flags = set(value.split())
-                    break
-    except OSError:
-        pass
-    wanted = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")))
-    return {"model": model, "flags": wanted, "native_bf16": any(f in flags for f in _NATIVE_BF16_FLAGS)}
 
 
 @dataclass(frozen=True)

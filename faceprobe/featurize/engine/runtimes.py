@@ -66,12 +66,9 @@ RUNTIMES: Registry[Runtime] = Registry("runtime", "runtime")
 
 def export_dir() -> Path:
     """Where exported graphs are kept: ``$FACEPROBE_HOME/exports`` or the user's cache folder."""
-    env = os.environ.get("FACEPROBE_HOME")
-    if env:
-        return Path(env) / "exports"
-    from platformdirs import user_cache_dir
+    from ...machine import home_dir
 
-    return Path(user_cache_dir("faceprobe")) / "exports"
+    return home_dir("exports")
 
 
 def _weights_digest(backbone) -> str:

@@ -1,0 +1,319 @@
+"""``engine="auto"``: each head runs on the engine measured fastest on this machine for work of the run's shape.
+
+A fixed rank (oneDAL before scikit-learn) was right on the Intel AMX machine where oneDAL was
+benchmarked and 5.5x slower than faceprobe's own scikit-learn engine on an AMD EPYC: there the
+nested svm grid shares each gamma's kernel across C values on scikit-learn, while oneDAL's svm
+(float64 rows at tol 1e-5, for fidelity) refits from scratch, and oneDAL's logreg has more
+per-call overhead than lbfgs on a few thousand rows. Which engine wins depends on the CPU, the
+libraries, the head, its grid and the problem's size, so it is measured:
+
+* The unit timed is one outer fold's work for the head, exactly as the run does it (inner-CV
+  grid included, every fit and prediction) on a stratified sample of the run's own training
+  rows, on the cores one fold gets.
+* Samples grow from 256 rows, doubling up to the run's training rows. scikit-learn is timed
+  first at each size; when its time for the whole run is under :data:`SMALL_WORK_S`, no other
+  engine is timed (nothing to gain that would pay for timing it). Growth stops at the run's
+  size; when no ratio can cross the choice by the run's size, taking engines' growth exponents
+  to differ by at most :data:`GAP`; or when the next size would exceed the budget
+  (:data:`BUDGET_SHARE` of scikit-learn's predicted time for the run, within
+  :data:`BUDGET_S`). Beyond the largest size timed, each engine's time is extrapolated as
+  ``t = a n^b`` from its last two sizes, its ratio kept within what :data:`GAP` allows.
+* A candidate is chosen only when it was not slower at the largest size timed and is predicted
+  to take at most :data:`MARGIN` of scikit-learn's time at the run's size: ``auto`` never trades
+  a measured loss for a predicted gain.
+
+Decisions are remembered in ``$FACEPROBE_HOME/engines.json`` keyed by everything they depend on
+(CPU model and flags, cores per fold, library versions, head, grid, inner CV, PCA, balance,
+features, classes and the training rows rounded to half powers of two), so a rerun, a study
+over keys of one size, permutations and repeated runs time nothing. Delete the file to time
+again. The results record each head's decision, its timings and its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+__all__ = ["EngineDecision", "plan_engines", "calibrations_path", "SMALL_WORK_S", "MARGIN", "BUDGET_SHARE", "BUDGET_S",
+           "FIRST_ROWS", "GAP", "candidates_of"]
+
+FIRST_ROWS = 256
+"""Rows of the first (smallest) sample timed."""
+SMALL_WORK_S = 2.0
+"""scikit-learn's predicted head time for the whole run under which no other engine is timed."""
+MARGIN = 0.9
+"""A candidate must be predicted to take at most this share of scikit-learn's time (timing noise)."""
+BUDGET_SHARE = 0.05
+"""Share of scikit-learn's predicted time for the run that calibration may spend per head ..."""
+BUDGET_S = (5.0, 60.0)
+"""... kept within these seconds."""
+GAP = 0.5
+"""The most an engine's growth exponent is taken to differ from scikit-learn's (the widest seen: svm,
+plain scikit-learn n^1.97 against oneDAL n^1.55 on an Intel Xeon): a ratio timed at m rows can move
+by at most (n / m) ** GAP by n rows. It settles a choice early and bounds an extrapolation."""
+_EXPONENT = (0.5, 2.5)
+"""Growth exponents outside this range (noise on small samples) are clipped."""
+
+
+@dataclass(frozen=True)
+class EngineDecision:
+    """The engine ``auto`` chose for one head on one dataset, and why.
+
+    Attributes
+    ----------
+    head, engine : str
+    reason : str
+        One line: the measured and predicted ratios, or why nothing else was timed.
+    rows : int
+        Training rows of the run's largest outer fold (the size the prediction is for).
+    timed : dict of str -> list of [rows, seconds]
+        Each engine's time for one fold's work of the head, per sample size.
+    predicted : dict of str -> float
+        Each timed engine's predicted seconds for the run's work of the head (every fold).
+    seconds : float
+        Time spent calibrating (0 when remembered).
+    remembered : bool
+        Taken from an earlier calibration on this machine.
+    """
+
+    head: str
+    engine: str
+    reason: str
+    rows: int
+    timed: dict = field(default_factory=dict)
+    predicted: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    remembered: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def line(self) -> str:
+        """``svm on sklearn: onedal 6.1x slower ...`` (a note of the results)."""
+        return f"engine auto: {self.head} on {self.engine}: {self.reason}" + (" (remembered)" if self.remembered else "")
+
+
+def calibrations_path():
+    """Where decisions are remembered: ``$FACEPROBE_HOME/engines.json``."""
+    from ...machine import home_dir
+
+    return home_dir("engines.json")
+
+
+def _versions(engines: list[str]) -> dict:
+    import numpy
+    import scipy
+    import sklearn
+
+    from .registry import engine_status
+
+    return {"numpy": numpy.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
+            **{e: engine_status(e)[0] for e in engines}}
+
+
+def _key(cfg, head: str, candidates: list[str], rows: int, features: int, classes: int, fits: int) -> str:
+    from ...machine import cpu_info
+    from ..heads.registry import own_grid
+
+    cpu = cpu_info()
+    parts = {"cpu": cpu["model"], "flags": cpu["flags"], "cores": cfg.cores, "versions": _versions(candidates),
+             "head": head, "grid": json.dumps(own_grid(cfg.spec(head), cfg.grid), sort_keys=True, default=str),
+             "inner_cv": cfg.inner_cv, "group": cfg.split.group, "balance": cfg.balance, "features": features,
+             "classes": classes, "rows": round(2 * math.log2(max(rows, 1))) / 2, "fits": fits}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _sample(y: np.ndarray, rows: np.ndarray, m: int, rng: np.random.Generator, least: int) -> np.ndarray:
+    """About ``m`` of ``rows``, each class in its share and with at least ``least`` rows (or all it has)."""
+    if m >= len(rows):
+        return rows
+    out = []
+    for c in np.unique(y[rows]):
+        mine = rows[y[rows] == c]
+        take = min(len(mine), max(least, round(m * len(mine) / len(rows))))
+        out.append(rng.choice(mine, size=take, replace=False))
+    return np.sort(np.concatenate(out))
+
+
+def _time(ds, cfg, head: str, engine: str, train: np.ndarray, test: np.ndarray, seed: int) -> float:
+    """Seconds of one fold's work of ``head`` on ``engine``: inner-CV grid, fit and prediction."""
+    from threadpoolctl import threadpool_limits
+
+    from ..folds import choose_params, make_fold
+
+    cfg = replace(cfg, engine=engine, engine_plan={}, heads=[head], progress=False)
+    with threadpool_limits(limits=1):
+        fold = make_fold(ds, train, test, cfg, seed)
+        t0 = time.perf_counter()
+        params, _ = choose_params(head, cfg, fold, seed)
+        fold.fit_predict(head, params, np.arange(len(fold.ytr)), None, fold.ytr)
+        return time.perf_counter() - t0
+
+
+def _at(points: list, n: int) -> float:
+    """Seconds at ``n`` rows from ``[(rows, seconds), ...]``: the last point grown as the last two grew
+    (quadratically from a single point)."""
+    (m1, t1), exponent = points[-1], 2.0
+    if len(points) > 1 and points[-2][0] < m1:
+        m0, t0 = points[-2]
+        exponent = math.log(max(t1, 1e-6) / max(t0, 1e-6)) / math.log(m1 / m0)
+    exponent = min(max(exponent, _EXPONENT[0]), _EXPONENT[1])
+    return t1 * (n / m1) ** exponent if n > m1 else t1
+
+
+@dataclass
+class _Ladder:
+    """The timings of one head's calibration as it grows."""
+
+    n: int
+    fits: float
+    timed: dict
+    spent: float = 0.0
+
+    def total(self, engine: str) -> float:
+        """Predicted seconds of the run's work of the head on ``engine``."""
+        return _at(self.timed[engine], self.n) * self.fits
+
+    def spread(self) -> float:
+        """How far a ratio timed on the largest sample may move by the run's size (:data:`GAP`)."""
+        return (self.n / self.timed["sklearn"][-1][0]) ** GAP
+
+    def ratios(self, engine: str) -> tuple[float, float]:
+        """(at the largest size timed, predicted at the run's size) of ``engine`` to scikit-learn; the
+        prediction grows each as it grew over its last two sizes, kept within :meth:`spread`."""
+        here = self.timed[engine][-1][1] / max(self.timed["sklearn"][-1][1], 1e-6)
+        there = self.total(engine) / max(self.total("sklearn"), 1e-9)
+        return here, min(max(there, here / self.spread()), here * self.spread())
+
+    def settled(self, candidates: list[str]) -> bool:
+        """No candidate's choice can change by the run's size: timed at it, or every ratio moved by the
+        widest gap (:meth:`spread`) stays on one side of the choice."""
+        if self.timed["sklearn"][-1][0] >= self.n:
+            return True
+        spread = self.spread()
+        return all(here / spread > MARGIN or (here <= 1.0 and here * spread <= MARGIN)
+                   for here, _ in map(self.ratios, candidates))
+
+
+def _sizes(n: int) -> list[int]:
+    sizes = [min(n, FIRST_ROWS)]
+    while sizes[-1] < n:
+        sizes.append(min(n, 2 * sizes[-1]))
+    return sizes
+
+
+def _measure(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fits: float, seed: int) -> _Ladder | str:
+    """Time scikit-learn and the candidates on growing samples; a string when the work is too small to time others."""
+    train_rows, test_rows = rows
+    rng = np.random.default_rng(seed)
+    ladder = _Ladder(n, fits, {e: [] for e in ["sklearn", *candidates]})
+    for m in _sizes(n):
+        train = _sample(ds.y, train_rows, m, rng, cfg.inner_cv + 1)
+        test = rng.choice(test_rows, size=min(len(test_rows), max(20, round(m * len(test_rows) / max(len(train_rows), 1)))),
+                          replace=False)
+        ladder.timed["sklearn"].append([len(train), _time(ds, cfg, head, "sklearn", train, test, seed)])
+        if len(ladder.timed["sklearn"]) == 1 and ladder.total("sklearn") < SMALL_WORK_S:  # grown quadratically, as svm grows
+            return f"small work: about {ladder.total('sklearn'):.1f} s on scikit-learn for the run; no other engine timed"
+        for c in candidates:
+            ladder.timed[c].append([len(train), _time(ds, cfg, head, c, train, test, seed)])
+        ladder.spent = sum(sec for points in ladder.timed.values() for _, sec in points)
+        budget = min(max(BUDGET_SHARE * ladder.total("sklearn"), BUDGET_S[0]), BUDGET_S[1])
+        next_cost = sum(_at(ladder.timed[e], min(n, 2 * m)) for e in ladder.timed)
+        if ladder.settled(candidates) or ladder.spent + next_cost > budget:
+            break
+    return ladder
+
+
+def _words(r: float) -> str:
+    return f"{1 / r:.1f}x faster" if r < 1 else f"{r:.1f}x slower"
+
+
+def _decide(ladder: _Ladder, candidates: list[str]) -> tuple[str, str]:
+    """(engine, reason) from the timings: the candidate predicted fastest, when it was not slower where timed."""
+    size = ladder.timed["sklearn"][-1][0]
+    best = min(candidates, key=lambda c: ladder.ratios(c)[1])
+    here, there = ladder.ratios(best)
+    said = f"{best} {_words(here)} than scikit-learn at {size:,} rows"
+    if size < ladder.n:
+        said += f", predicted {_words(there)} at the run's {ladder.n:,}"
+    if here <= 1.0 and there <= MARGIN:
+        return best, said
+    if here <= 1.0:
+        return "sklearn", f"{said}: within the {100 * (1 - MARGIN):.0f} % margin, kept on scikit-learn"
+    return "sklearn", said
+
+
+def _calibrate(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fits: float, seed: int) -> EngineDecision:
+    t0 = time.perf_counter()
+    try:
+        got = _measure(ds, cfg, head, candidates, rows, n, fits, seed)
+    except Exception as exc:  # noqa: BLE001 - a candidate that cannot run the work here is not chosen
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return EngineDecision(head, "sklearn", f"calibration failed ({why}); kept on scikit-learn", n,
+                              seconds=round(time.perf_counter() - t0, 3))
+    if isinstance(got, str):
+        return EngineDecision(head, "sklearn", got, n, seconds=round(time.perf_counter() - t0, 3))
+    engine, reason = _decide(got, candidates)
+    timed = {e: [[m, round(s, 4)] for m, s in pts] for e, pts in got.timed.items() if pts}
+    predicted = {e: round(got.total(e), 3) for e in timed}
+    return EngineDecision(head, engine, reason, n, timed, predicted, round(time.perf_counter() - t0, 3))
+
+
+def candidates_of(cfg, head: str) -> list[str]:
+    """The usable engines other than scikit-learn that ``head`` runs on for some combination of its grid."""
+    from ..heads.registry import head_grid
+
+    spec = cfg.spec(head)
+    combos = [spec.merged(p) for p in head_grid(spec, cfg.grid)]
+    return [name for name, build in spec.engines.items()
+            if not cfg.engine_status.get(name, (None, "unknown"))[1] and any(build.accepts(p) is None for p in combos)]
+
+
+def plan_engines(ds, cfg, splits: list, workers: int = 1) -> tuple:
+    """Decide, for ``engine="auto"``, each head's engine for this dataset and split.
+
+    Parameters
+    ----------
+    ds : Dataset
+    cfg : EvalConfig
+        Prepared (engine status taken) with ``cores`` set to the threads one fold gets.
+    splits : list of (repeat, train, test)
+        The outer folds (the largest training fold is the size decided for).
+    workers : int
+        Folds run at once (to predict the run's wall time).
+
+    Returns
+    -------
+    cfg, decisions : EvalConfig, dict of str -> EngineDecision
+        ``cfg`` with ``engine_plan`` set; a head with no other usable engine, or already in
+        ``cfg.engine_plan``, has no decision.
+    """
+    from ...machine import read_memo, write_memo
+
+    if cfg.engine != "auto" or (ds.memory is not None and not ds.memory.in_memory):
+        return cfg, {}
+    _, train, test = max(splits, key=lambda s: len(s[1]))
+    test = test if len(test) else np.arange(len(ds.y))
+    n, fits = len(train), len(splits) / max(1, workers)
+    features, classes = cfg.pca or ds.X.shape[1], len(np.unique(ds.y[train]))
+    decisions, memo = {}, read_memo(calibrations_path())
+    for head in (h for h in cfg.heads if h not in cfg.engine_plan):  # a plan given (permutations of the same rows) stands
+        candidates = candidates_of(cfg, head)
+        if not candidates:
+            continue
+        key = _key(cfg, head, candidates, n, features, classes, len(splits))
+        if isinstance(memo.get(key), dict):
+            try:
+                decisions[head] = replace(EngineDecision(**memo[key]), seconds=0.0, remembered=True)
+                continue
+            except TypeError:  # written by another version: time again
+                pass
+        decisions[head] = _calibrate(ds, cfg, head, candidates, (train, test), n, fits, 0)
+        write_memo(calibrations_path(), key, decisions[head].as_dict())
+    return replace(cfg, engine_plan={**cfg.engine_plan, **{h: d.engine for h, d in decisions.items()}}), decisions

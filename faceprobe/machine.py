@@ -1,0 +1,77 @@
+"""What this machine is (CPU model and the instruction sets that matter for speed) and where
+faceprobe keeps what it learns about it (``$FACEPROBE_HOME``, else the user's cache folder).
+
+Featurize and classify both read it; it imports neither torch nor scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+__all__ = ["cpu_info", "home_dir", "NATIVE_BF16_FLAGS", "read_memo", "write_memo"]
+
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_info() -> dict:
+    """CPU model name and the flags that matter for speed (Linux ``/proc/cpuinfo``).
+
+    Returns
+    -------
+    dict
+        ``model`` (str), ``flags`` (sorted avx*, amx*, fma*, f16c flags) and ``native_bf16``
+        (AMX or AVX512-BF16 present).
+    """
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    wanted = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")))
+    return {"model": model, "flags": wanted, "native_bf16": any(f in flags for f in NATIVE_BF16_FLAGS)}
+
+
+def home_dir(*parts: str) -> Path:
+    """``$FACEPROBE_HOME/parts...``, else the user cache folder's ``faceprobe/parts...`` (not created)."""
+    env = os.environ.get("FACEPROBE_HOME")
+    if env:
+        return Path(env).joinpath(*parts)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("faceprobe")).joinpath(*parts)
+
+
+def read_memo(path: Path) -> dict:
+    """A JSON object of remembered decisions (empty when the file is missing or unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_memo(path: Path, key: str, value) -> bool:
+    """Set ``key`` in the JSON object at ``path``, written atomically. A file that cannot be written
+    is left alone (a decision that is not remembered is made again next time): returns False."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = read_memo(path)
+        data[key] = value
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        return False
