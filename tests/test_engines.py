@@ -443,7 +443,8 @@ def _planned(tmp_path, monkeypatch, law, n=1200, heads=("svm",), grid=None, trai
     calls = []
 
     def fake(ds, cfg, head, engine, train, test, seed):
-        calls.append((engine, len(train)))
+        if len(train) > 2 * calibrate.WARM_UP_ROWS:  # not the untimed warm-up runs
+            calls.append((engine, len(train)))
         return law(engine, len(train))
 
     monkeypatch.setattr(calibrate, "_time", fake)
@@ -468,11 +469,33 @@ def test_auto_picks_an_engine_that_gains_with_size_from_samples_smaller_than_the
     assert d.predicted["onedal"] < calibrate.MARGIN * d.predicted["sklearn"]
 
 
-def test_auto_never_takes_an_engine_slower_where_it_was_timed_though_predicted_faster(tmp_path, monkeypatch):
-    law = {"sklearn": lambda m: 1e-5 * m ** 2, "onedal": lambda m: 4e-4 * m ** 1.5}  # 2.5x slower at 256, 1.8x at 512
-    decisions, _ = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=6000)
-    assert decisions["svm"].engine == "sklearn"
-    assert "slower than scikit-learn" in decisions["svm"].reason
+def _ratio_law(ratio):
+    """scikit-learn's seconds grow as 1e-6 m^2; the other engine's are ``ratio(m)`` times those."""
+    return lambda e, m: 1e-6 * m ** 2 * (ratio(m) if e == "onedal" else 1.0)
+
+
+def test_auto_times_a_predicted_crossing_on_larger_samples_and_keeps_scikit_learn_when_it_fades(tmp_path, monkeypatch):
+    """3x slower at 256 rows, 2x at 512 (a crossing predicted), then flattening: 1.125x at 4,096 of 9,000."""
+    decisions, calls = _planned(tmp_path, monkeypatch, _ratio_law(lambda m: 1.0 + 2.0 * 256 / m), n=12000)
+    d = decisions["svm"]
+    assert d.engine == "sklearn" and "slower than scikit-learn at 4,096 rows" in d.reason
+    assert max(m for _, m in calls) * calibrate.TRUST >= 9000  # timed up to a quarter of the run before deciding
+
+
+def test_auto_takes_an_engine_slower_on_small_samples_when_a_quarter_of_the_run_predicts_it_faster(tmp_path, monkeypatch):
+    """3.5x slower at 256 rows, falling as m^-0.4: 1.16x slower at 4,096, predicted 1.2x faster at the run's 9,000."""
+    decisions, calls = _planned(tmp_path, monkeypatch, _ratio_law(lambda m: 3.5 * (m / 256) ** -0.4), n=12000)
+    d = decisions["svm"]
+    assert d.engine == "onedal" and "slower than scikit-learn at 4,096 rows, predicted" in d.reason and "faster at the run's" in d.reason
+
+
+def test_auto_never_acts_on_a_crossing_predicted_from_samples_far_smaller_than_the_run(tmp_path, monkeypatch):
+    """The same fall, but the largest budget ends the samples far below a quarter of 45,000 rows."""
+    law = _ratio_law(lambda m: 3.5 * (m / 256) ** -0.4)
+    decisions, calls = _planned(tmp_path, monkeypatch, lambda e, m: 30 * law(e, m), n=60000)
+    d = decisions["svm"]
+    assert max(m for _, m in calls) * calibrate.TRUST < 45000
+    assert d.engine == "sklearn" and "not seen on a sample of at least 1/4" in d.reason
 
 
 def test_auto_stops_timing_once_no_size_could_change_the_answer(tmp_path, monkeypatch):
@@ -480,7 +503,7 @@ def test_auto_stops_timing_once_no_size_could_change_the_answer(tmp_path, monkey
     law = {"sklearn": lambda m: 1e-4 * m ** 2, "onedal": lambda m: 1e-3 * m ** 2}
     decisions, calls = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=1200)
     assert decisions["svm"].engine == "sklearn"
-    assert {m for _, m in calls} == {256}
+    assert len({m for _, m in calls}) == 1 and max(m for _, m in calls) <= calibrate.FIRST_ROWS
 
 
 def test_auto_times_nothing_else_when_the_work_is_small(tmp_path, monkeypatch):
@@ -521,7 +544,7 @@ def test_auto_runs_each_head_on_the_engine_its_calibration_chose_with_that_engin
     predictions are those of the same engine asked for by name."""
     import faceprobe
 
-    cache = _fixed_split_cache(tmp_path, n=2400, d=48)
+    cache = _fixed_split_cache(tmp_path, n=1400, d=32)
     kw = dict(head=["svm", "logreg"], split_col="Usage", train="Training", test="PrivateTest", predictions=True)
     res = faceprobe.evaluate(str(cache), engine="auto", **kw).raw
     plan = res["provenance"]["engine_plan"]["toy.none.orig.0000000000"]
@@ -550,3 +573,37 @@ def test_on_the_dev_faces_auto_keeps_small_work_on_scikit_learn_with_its_numbers
     if HAS_ONEDAL:
         plan = next(iter(res["provenance"]["engine_plan"].values()))
         assert all(d["reason"].startswith("small work") for d in plan.values())
+
+
+def test_a_calibration_sample_takes_the_code_path_and_kernel_cache_pressure_of_the_run_it_stands_for(tmp_path):
+    """300 rows standing for a 30,000-row fold: no precomputed 300 x 300 kernel (the run's fold is too
+    large for one), and libsvm's cache shrunk by (300 / 30,000)^2 as the run's kernel outgrows it."""
+    from dataclasses import replace
+
+    from faceprobe.classify.config import EvalConfig
+    from faceprobe.classify.data.dataset import load_dataset
+    from faceprobe.classify.evaluate import prepare_config
+    from faceprobe.classify.folds import make_fold
+
+    ds = load_dataset(str(_fixed_split_cache(tmp_path, n=400, d=8)))
+    cfg = prepare_config(EvalConfig(heads=["svm"], engine="sklearn"))
+
+    def fitted(c):
+        fold = make_fold(ds, np.arange(300), np.arange(300, 400), c, 0)
+        return fold.fit_predict("svm", {}, np.arange(300), None, fold.ytr)[0]
+
+    assert fitted(cfg).kernel == "precomputed"
+    standing = fitted(replace(cfg, as_rows=30000))
+    assert standing.kernel == "rbf" and standing.cache_size == pytest.approx(200 * (300 / 30000) ** 2)
+
+
+def test_a_failed_calibration_keeps_scikit_learn_and_is_not_remembered(tmp_path, monkeypatch):
+    def law(e, m):
+        if e == "onedal":
+            raise RuntimeError("oneDAL: out of memory")
+        return 1e-5 * m ** 2
+
+    first, _ = _planned(tmp_path, monkeypatch, law, n=3000)
+    assert first["svm"].engine == "sklearn" and "calibration failed (RuntimeError: oneDAL: out of memory)" in first["svm"].reason
+    again, calls = _planned(tmp_path / "2", monkeypatch, law, n=3000, memo=tmp_path / "engines.json")
+    assert calls and not again["svm"].remembered

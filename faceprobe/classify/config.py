@@ -62,6 +62,12 @@ class EvalConfig:
         With ``engine="auto"``: per head, the engine its calibration chose for the dataset being
         evaluated (set by :func:`~faceprobe.classify.engines.calibrate.plan_engines`); a head
         not in it takes the highest-ranked engine it accepts.
+    as_rows : int or None
+        None in every evaluation. ``auto``'s calibration (:mod:`~faceprobe.classify.engines.calibrate`)
+        times samples of m training rows standing for the run's folds of ``as_rows``: choices that
+        depend on size (the precomputed-kernel path, which kernels are kept) are made as for the
+        run's fold, and kernel caches (libsvm's and oneDAL's ``cache_size``) get (m / as_rows)^2
+        of their size, so that a sample's kernel outgrows its cache as the run's does.
     specs : dict of str -> HeadSpec
         The heads' registry entries, taken when evaluation starts (:meth:`spec`), so that
         worker processes use the same heads, also ones registered in this process only.
@@ -82,6 +88,7 @@ class EvalConfig:
     cores: int = 1
     engine_status: dict = field(default_factory=dict)
     engine_plan: dict = field(default_factory=dict)
+    as_rows: int | None = None
     specs: dict = field(default_factory=dict)
 
     def engine_for(self, spec, params: dict):

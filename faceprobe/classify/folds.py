@@ -114,8 +114,19 @@ def _balance_args(spec: HeadSpec, balance: str, y_fit: np.ndarray) -> tuple[dict
     return {"sample_weight": compute_sample_weight("balanced", y_fit)}, {}
 
 
+MIN_CACHE_MB = 0.01
+"""The smallest kernel cache a scaled estimator gets (libsvm keeps at least two columns anyway)."""
+
+
+def _scale_cache(est, scale: float) -> None:
+    """Give an estimator with a kernel cache (``cache_size``, in MB) ``scale`` of it (see ``EvalConfig.cache_scale``)."""
+    inner = getattr(est, "estimator", est)
+    if scale != 1.0 and "cache_size" in inner.get_params(deep=False):
+        inner.set_params(cache_size=max(MIN_CACHE_MB, float(inner.get_params(deep=False)["cache_size"]) * scale))
+
+
 def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict,
-         notes: set, *, run: tuple = ("sklearn", 1)):
+         notes: set, *, run: tuple = ("sklearn", 1), cache_scale: float = 1.0):
     """Build the head on the engine ``run[0]`` with ``run[1]`` threads and fit it; where oneDAL
     fell back to scikit-learn inside the fit, a note says so."""
     from .engines import watch_fallback
@@ -125,6 +136,7 @@ def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, 
         est = spec.build(params, seed)
         if est_params:
             est.set_params(**est_params)
+        _scale_cache(est, cache_scale)
         if spec.prepare is not None:
             note = spec.prepare(est, y)
             if note:
@@ -135,6 +147,7 @@ def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, 
         est = spec.engines[engine].build(params, seed, cores)
         if est_params:
             est.set_params(**est_params)
+        _scale_cache(est, cache_scale)
     with warnings.catch_warnings(), watch_fallback(engine) as fell:
         for category in spec.warnings():
             warnings.simplefilter("ignore", category)
@@ -178,7 +191,8 @@ class InMemory:
             Xtr, Xte = steps[1][1].transform(Xtr), None if Xte is None else steps[1][1].transform(Xte)
         Xtr = Xtr.astype(np.float32, copy=False)
         Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32, copy=False)
-        m = FoldMatrices(Xtr, Xte)
+        grow = cfg.as_rows / len(Xtr) if cfg.as_rows and len(Xtr) else 1.0  # a calibration sample: the run's fold it stands for
+        m = FoldMatrices(Xtr, Xte, stands_for=round((len(Xtr) + len(Xte)) * grow))
         test_pos = np.arange(m.n_train, len(m))
         notes: set = set()
 
@@ -191,7 +205,8 @@ class InMemory:
                 got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params, cores=cores)
                 if got is not None:
                     return got
-            est = _fit(spec, p, m.rows(tr), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores))
+            est = _fit(spec, p, m.rows(tr), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores),
+                       cache_scale=min(1.0, 1.0 / grow ** 2))
             pred, scores = _scores_and_pred(spec, est, m.rows(te), engine, notes)
             return est, pred, scores
 
@@ -313,8 +328,9 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
 
     Returns
     -------
-    pipeline, params, inner_scores, n_rows, engine
-        ``engine``: the :class:`~faceprobe.classify.engines.EngineChoice` the pipeline's head ran on.
+    pipeline, params, inner_scores, n_rows, engine, decision
+        ``engine``: the :class:`~faceprobe.classify.engines.EngineChoice` the pipeline's head ran on;
+        ``decision``: ``auto``'s :class:`~faceprobe.classify.engines.calibrate.EngineDecision`, or None.
     """
     from dataclasses import replace
 
@@ -325,7 +341,7 @@ def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
     check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
     status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)}, dict(HEADS.items()))
     cfg = replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
-    cfg, _ = plan_engines(ds, cfg, [(0, np.arange(len(ds.y)), np.arange(0))])
+    cfg, decisions = plan_engines(ds, cfg, [(0, np.arange(len(ds.y)), np.arange(0))])
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
-    return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params)
+    return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params), decisions.get(head)

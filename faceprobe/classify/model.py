@@ -49,7 +49,7 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         raise FaceprobeError(f"fit trains one head; got {', '.join(cfg.heads)}")
     head = cfg.heads[0]
     metrics = evaluate(ds, cfg) if cv_results else None
-    pipeline, params, inner, n_rows, engine = fit_all(ds, cfg, head, cfg.split.seed)
+    pipeline, params, inner, n_rows, engine, decision = fit_all(ds, cfg, head, cfg.split.seed)
     import sklearn
 
     return {
@@ -63,6 +63,7 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         "params": cfg.spec(head).merged(params),
         "inner_scores": inner,
         "engine": engine_provenance(engine),
+        "engine_decision": None if decision is None else decision.as_dict(),
         "pipeline": pipeline,
         "cv": _cv_record(metrics, head),
         "trained_rows": n_rows,

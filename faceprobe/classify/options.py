@@ -108,9 +108,10 @@ def _param_help() -> str:
 def _engine_help() -> str:
     from .engines import ENGINES
 
-    return ("Implementation of the heads: auto (the fastest installed engine that each head and its parameters were shown "
-            "faithful on, else scikit-learn); " + "; ".join(f"{n}: {e.description}" for n, e in ENGINES.items())
-            + ". The engine used is in the notes and the JSON.")
+    return ("Implementation of the heads: auto (per head, the installed engine timed fastest against scikit-learn on this "
+            "machine for work of the run's size, among those the head and its parameters were shown faithful on; the timing is "
+            "remembered per machine); " + "; ".join(f"{n}: {e.description}" for n, e in ENGINES.items())
+            + ". The engine used, and why, is in the notes and the JSON.")
 
 
 CLASSIFY = OptionTable("classify", [

@@ -5,7 +5,9 @@ scikit-learn is the reference and always there. An accelerated engine is an extr
 on a CUDA GPU). A head declares, in its registry entry (``engines``), an :class:`EngineBuild`
 per accelerated engine it may run on, with the parameter values that engine was tested
 faithful for (``accepts``); any other head or parameter value stays on scikit-learn, and the
-results say so. ``auto`` takes the fastest usable engine a head and its parameters accept.
+results say so. ``auto`` takes, per head, the engine its calibration on this machine timed
+fastest (:mod:`.calibrate`); without a calibration (a head evaluated outside
+:func:`~faceprobe.classify.evaluate.evaluate` or ``fit``), the highest-ranked usable one.
 
 Nothing here imports an engine's package until an engine is asked about; classify never
 imports torch.

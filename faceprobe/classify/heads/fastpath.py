@@ -29,11 +29,16 @@ class FoldMatrices:
     Parameters
     ----------
     Xtr, Xte : ndarray of shape (n_train, d), (n_test, d)
+    stands_for : int, optional
+        The fold size whose choices these rows make (which matrices are kept): a calibration
+        sample of a larger run's fold takes the paths that fold takes. 0: its own size.
     """
 
-    def __init__(self, Xtr: np.ndarray, Xte: np.ndarray):
+    def __init__(self, Xtr: np.ndarray, Xte: np.ndarray, stands_for: int = 0):
         import threading
 
+        self.size = max(len(Xtr) + len(Xte), stands_for)
+        """Rows the size-dependent choices are made for."""
         self.Xtr, self.Xte = Xtr.astype(np.float32, copy=False), Xte.astype(np.float32, copy=False)
         self.n_train = len(Xtr)
         self._cache: dict[str, np.ndarray] = {}
@@ -60,7 +65,7 @@ class FoldMatrices:
 
     @property
     def enabled(self) -> bool:
-        return len(self) <= MAX_ROWS
+        return self.size <= MAX_ROWS
 
     def gram(self) -> np.ndarray:
         with self._lock:
@@ -86,7 +91,7 @@ class FoldMatrices:
     def rbf(self, gamma: float) -> np.ndarray | None:
         """``exp(-gamma * sqdist)`` over all rows, kept for the few most recent gammas so that every C
         and inner-CV split of a fold reads it; None for folds too large to keep such copies."""
-        if len(self) > RBF_CACHE_ROWS:
+        if self.size > RBF_CACHE_ROWS:
             return None
         with self._lock:
             cache = self._cache.setdefault("rbf", {})
