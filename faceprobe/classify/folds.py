@@ -23,7 +23,7 @@ from .heads.fastpath import FoldMatrices
 from .heads.registry import HEADS, HeadSpec, head_grid
 from .engines.threads import thread_map
 
-__all__ = ["Fold", "make_fold", "choose_params", "fit_all", "check_heads", "training_rows", "undersample", "storage"]
+__all__ = ["Fold", "make_fold", "choose_params", "fit_all", "fit_config", "check_heads", "training_rows", "undersample", "storage"]
 
 
 @dataclass
@@ -323,25 +323,28 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
     return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
 
 
-def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
-    """Scaler, optional PCA and ``head`` fitted on every row (balanced and with views as in a fold).
-
-    Returns
-    -------
-    pipeline, params, inner_scores, n_rows, engine, decision
-        ``engine``: the :class:`~faceprobe.classify.engines.EngineChoice` the pipeline's head ran on;
-        ``decision``: ``auto``'s :class:`~faceprobe.classify.engines.calibrate.EngineDecision`, or None.
-    """
+def fit_config(ds, cfg: EvalConfig, head: str) -> EvalConfig:
+    """The configuration of one fit of ``head`` on every row: checked, engines' status taken, every core."""
     from dataclasses import replace
 
     from .config import cores_of
     from .engines import check_engine
-    from .engines.calibrate import plan_engines
 
     check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
     status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)}, dict(HEADS.items()))
-    cfg = replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
-    cfg, decisions = plan_engines(ds, cfg, [(0, np.arange(len(ds.y)), np.arange(0))])
+    return replace(cfg, cores=cores_of(cfg.jobs), engine_status=status)  # one fit: every core
+
+
+def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
+    """Scaler, optional PCA and ``head`` fitted on every row (balanced and with views as in a fold).
+
+    ``cfg`` as :func:`fit_config` makes it (with ``auto``'s plan, where one was made).
+
+    Returns
+    -------
+    pipeline, params, inner_scores, n_rows, engine
+        ``engine``: the :class:`~faceprobe.classify.engines.EngineChoice` the pipeline's head ran on.
+    """
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
-    return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params), decisions.get(head)
+    return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params)

@@ -21,7 +21,8 @@ from .config import EvalConfig
 from .data.dataset import Dataset
 from .engines import engine_provenance
 from .evaluate import evaluate
-from .folds import fit_all
+from .engines.calibrate import plan_engines
+from .folds import fit_all, fit_config
 
 __all__ = ["MODEL_FORMAT", "MODEL_FORMATS", "TRUSTED_MODULES", "fit_model", "model_format", "save_model", "load_model"]
 
@@ -49,7 +50,10 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
         raise FaceprobeError(f"fit trains one head; got {', '.join(cfg.heads)}")
     head = cfg.heads[0]
     metrics = evaluate(ds, cfg) if cv_results else None
-    pipeline, params, inner, n_rows, engine, decision = fit_all(ds, cfg, head, cfg.split.seed)
+    cfg = fit_config(ds, cfg, head)
+    cfg, decisions = plan_engines(ds, cfg, [(0, np.arange(len(ds.y)), np.arange(0))])
+    pipeline, params, inner, n_rows, engine = fit_all(ds, cfg, head, cfg.split.seed)
+    decision = decisions.get(head)
     import sklearn
 
     return {
