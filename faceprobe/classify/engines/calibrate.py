@@ -22,8 +22,9 @@ libraries, the head, its grid and the problem's size, so it is measured:
   size; when no ratio can cross the choice by the run's size, taking engines' growth exponents
   to differ by at most :data:`GAP`; or when the next size would exceed the budget
   (:data:`BUDGET_SHARE` of scikit-learn's predicted time for the run, within
-  :data:`BUDGET_S`). Each engine first makes one untimed run on a few rows (imports, set-up). Beyond the largest size timed, each engine's time is extrapolated as
-  ``t = a n^b`` from its last two sizes, its ratio kept within what :data:`GAP` allows.
+  :data:`BUDGET_S`). Each engine first makes one untimed run on a few rows (imports, set-up).
+  Beyond the largest size timed, each engine's time is extrapolated as ``t = a n^b`` from its
+  last two sizes, its ratio kept within what :data:`GAP` allows.
 * The decision: on a sample of at least 1/:data:`TRUST` of the run's rows, a candidate is chosen
   when it is predicted to take at most :data:`MARGIN` of scikit-learn's time at the run's size;
   on smaller samples, when it took at most that on the largest one (growth exponents read off
