@@ -224,5 +224,6 @@ def test_a_features_object_honours_min_count_classes_and_where_as_its_cache_does
     assert mapped.raw["classes"] == ["calm", "happy"] and mapped.raw["rows"] == 40
     from faceprobe.errors import FaceprobeError
 
-    with pytest.raises(FaceprobeError, match="at least two classes"):
-        faceprobe.evaluate(feats, head="logreg", cv=3, min_count=21, progress=False)
+    for data in (feats, str(tiny_cache)):  # the same refusal, naming the option and the value that works
+        with pytest.raises(FaceprobeError, match="min_count=21: leaves no class, .*at least two classes.*give at most 20"):
+            faceprobe.evaluate(data, head="logreg", cv=3, min_count=21, progress=False)

@@ -183,10 +183,8 @@ def _joined(cache: str, key: str, fm, reader: CacheReader, images: dict, views: 
     if not len(img_idx):
         raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after `where`" if where else ""))
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
-    keep = np.ones(len(y), dtype=bool) if regression else _keep_classes(y, min_count, notes)  # a target needs no label
+    keep = _classes_kept(y, min_count, notes, regression)  # a target needs no label
     img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
-    if len(set(y)) < 2 and not regression:
-        raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y))) or 'none'}")
     X = reader.vectors_at(key, rows) if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
     if not plan.in_memory:
         notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
@@ -249,6 +247,23 @@ def _keep_classes(y: np.ndarray, min_count: int, notes: list) -> np.ndarray:
     return keep
 
 
+def _classes_kept(y: np.ndarray, min_count: int, notes: list, regression: bool) -> np.ndarray:
+    """Rows whose class ``min_count`` keeps (every row for a regression target), refusing fewer than
+    two classes: naming ``min_count`` with the largest value that keeps two, where it is the cause."""
+    if regression:
+        return np.ones(len(y), dtype=bool)
+    keep = _keep_classes(y, min_count, notes)
+    left = sorted(set(y[keep]))
+    if len(left) >= 2:
+        return keep
+    counts = sorted(Counter(y[y != ""]).values(), reverse=True)
+    if min_count and len(counts) >= 2 and counts[1] < min_count:
+        what = f"one class ({left[0]})" if left else "no class"
+        raise OptionError("min_count", min_count, f"leaves {what}, and at least two classes are needed to classify; the two "
+                          f"largest have {counts[0]} and {counts[1]} rows: give at most {counts[1]}")
+    raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(left) or 'none'}")
+
+
 def select_rows(ds: Dataset, *, where=(), classes: dict | None = None, min_count: int = 0, regression: bool = False) -> Dataset:
     """The rows of a dataset made elsewhere (arrays, a :class:`~faceprobe.Features` object) that
     ``where``, ``classes`` and ``min_count`` keep, as a cache's rows are chosen when loaded.
@@ -267,9 +282,7 @@ def select_rows(ds: Dataset, *, where=(), classes: dict | None = None, min_count
     y = _apply_classes(np.asarray(ds.y, dtype=object), classes or {}, notes) if not regression else np.asarray(ds.y, dtype=object)
     if not regression:
         y = np.where(keep, y, "")
-        keep &= _keep_classes(y, min_count, notes)
-    if len(set(y[keep])) < 2 and not regression:
-        raise FaceprobeError(f"need at least two classes to classify, got: {', '.join(sorted(set(y[keep]))) or 'none'}")
+        keep &= _classes_kept(y, min_count, notes, False)
     if keep.all() and not classes:
         return ds if notes == ds.notes else Dataset(**{**ds.__dict__, "notes": notes})
     out = ds.subset(np.flatnonzero(keep))
