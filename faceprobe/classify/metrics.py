@@ -62,23 +62,31 @@ def fold_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], sco
         support) and ``confusion`` (rows true, columns predicted). Macro averages run over
         the classes present in the fold's test set; precision of a never-predicted class is 0.
     """
-    from sklearn.metrics import confusion_matrix, roc_auc_score
+    from sklearn.metrics import confusion_matrix
 
     out = confusion_metrics(confusion_matrix(y_true, y_pred, labels=classes), classes)
-    present = np.asarray([c not in out["missing_in_test"] for c in classes])
-    if scores is not None and present.sum() >= 2:
-        cols = np.flatnonzero(present)
-        s = scores[:, cols]
-        try:
-            if len(cols) == 2:
-                out["roc_auc_ovr"] = float(roc_auc_score(y_true == classes[cols[1]], s[:, 1] - s[:, 0]))
-            else:
-                s = np.exp(s - s.max(axis=1, keepdims=True))
-                s /= s.sum(axis=1, keepdims=True)
-                out["roc_auc_ovr"] = float(roc_auc_score(y_true, s, labels=[classes[c] for c in cols], multi_class="ovr", average="macro"))
-        except ValueError:
-            out["roc_auc_ovr"] = None
+    if scores is not None:
+        out["roc_auc_ovr"] = roc_auc(y_true, scores, classes)
     return out
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray, classes: list[str]) -> float | None:
+    """Macro one-vs-rest ROC AUC over the classes present in ``y_true`` (scores in ``classes`` order;
+    several classes: softmax of the columns present). None with fewer than two classes present."""
+    from sklearn.metrics import roc_auc_score
+
+    cols = np.flatnonzero(np.isin(np.asarray(classes, dtype=object), np.asarray(y_true, dtype=object)))
+    if len(cols) < 2:
+        return None
+    s = scores[:, cols]
+    try:
+        if len(cols) == 2:
+            return float(roc_auc_score(y_true == classes[cols[1]], s[:, 1] - s[:, 0]))
+        s = np.exp(s - s.max(axis=1, keepdims=True))
+        s /= s.sum(axis=1, keepdims=True)
+        return float(roc_auc_score(y_true, s, labels=[classes[c] for c in cols], multi_class="ovr", average="macro"))
+    except ValueError:
+        return None
 
 
 def _f(v) -> float | None:

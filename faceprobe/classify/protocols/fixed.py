@@ -169,13 +169,13 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], see
 def auc_ci(y_true: np.ndarray, scores: np.ndarray, classes: list[str], seed: int, rounds: int = 200) -> list[float] | None:
     """Percentile 95 % interval of ROC AUC over ``rounds`` resamples of the test rows (fewer rounds
     than the confusion figures: each costs a full AUC; resamples with one class only are skipped)."""
-    from ..metrics import fold_metrics
+    from ..metrics import roc_auc
 
     rng = np.random.default_rng(seed)
     got = []
     for _ in range(rounds):
         pick = rng.integers(0, len(y_true), len(y_true))
-        v = fold_metrics(y_true[pick], y_true[pick], classes, scores[pick]).get("roc_auc_ovr")
+        v = roc_auc(y_true[pick], scores[pick], classes)
         if v is not None:
             got.append(v)
     return [float(np.percentile(got, 2.5)), float(np.percentile(got, 97.5))] if len(got) >= rounds // 2 else None
