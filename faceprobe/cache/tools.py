@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from .reader import extra_columns, list_keys, read_features, read_images, read_t
 from .lock import lock_holder
 from .store import stale_copies
 
-__all__ = ["list_keys", "cache_info", "verify_cache", "export_key", "resolve_key"]
+__all__ = ["list_keys", "cache_info", "verify", "Verdict", "verify_cache", "export_key", "resolve_key"]
 
 
 INFO_VALUES = 12
@@ -112,11 +113,33 @@ def _verify_table(f) -> list[str]:
     return problems
 
 
-def verify_cache(path: str) -> list[str]:
-    """Check a cache thoroughly; return the problems found (empty when it is sound).
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`verify` found: ``problems`` (empty when sound), the PID of a featurize writing the
+    cache now (``writer``, None when none) and how many of its result parts wait to be committed."""
 
-    Never raises for a damaged file: an unreadable file is itself reported as a problem.
+    problems: list
+    writer: int | None = None
+    waiting_parts: int = 0
+
+
+def verify(path: str) -> Verdict:
+    """Check a cache thoroughly, reading once whether a featurize is writing it now.
+
+    Never raises for a damaged file: an unreadable file is itself reported as a problem. A live
+    writer's result parts are its work in progress, not a problem.
     """
+    writer = lock_holder(path)
+    problems = _problems(path, writer)
+    return Verdict(problems, writer, len(part_files(path)) if writer is not None else 0)
+
+
+def verify_cache(path: str) -> list[str]:
+    """Check a cache thoroughly; return the problems found (empty when it is sound; see :func:`verify`)."""
+    return verify(path).problems
+
+
+def _problems(path: str, writer: int | None) -> list[str]:
     problems: list[str] = []
     try:
         with open_cache(path) as f:
@@ -129,7 +152,7 @@ def verify_cache(path: str) -> list[str]:
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         problems.append(f"unreadable data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     parts = part_files(path)
-    if parts and lock_holder(path) is None:  # a live writer's parts are its work in progress, not a problem
+    if parts and writer is None:
         problems.append(f"{len(parts)} uncommitted result parts from an interrupted run; run featurize again to commit them")
     stale = stale_copies(path)
     if stale:

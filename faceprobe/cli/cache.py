@@ -79,21 +79,18 @@ def verify_command(cache):
     Example:
       faceprobe cache verify --cache features.h5
     """
-    from ..cache.journal import part_files
-    from ..cache.lock import lock_holder
-    from ..cache.tools import verify_cache
+    from ..cache.tools import verify
 
-    problems = verify_cache(cache)
-    writer = lock_holder(cache)
-    if writer is not None:
-        parts = len(part_files(cache))
-        click.echo(f"{cache}: featurize (PID {writer}) is writing it now" + (f"; {parts} result parts of that run wait to be committed "
-                                                                             "when it ends" if parts else ""), err=True)
-    if problems:
-        for p in problems:
+    found = verify(cache)
+    if found.writer is not None:
+        parts = found.waiting_parts
+        click.echo(f"{cache}: featurize (PID {found.writer}) is writing it now" + (f"; {parts} result parts of that run wait to be "
+                                                                                   "committed when it ends" if parts else ""), err=True)
+    if found.problems:
+        for p in found.problems:
             click.echo(f"{cache}: {p}", err=True)
         raise SystemExit(1)
-    click.echo(f"{cache}: ok" + (" (as committed so far)" if writer is not None else ""))
+    click.echo(f"{cache}: ok" + (" (as committed so far)" if found.writer is not None else ""))
 
 
 @cache_group.command("export")
