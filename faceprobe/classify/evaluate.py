@@ -261,15 +261,6 @@ def run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
             cluster.close()
 
 
-def _timed_enough(decision) -> bool:
-    """The chosen engine was timed on a sample close enough to the run's size to estimate from (small
-    samples misjudged a 28,000-row svm by 70x: their fixed costs hide how the work grows)."""
-    from .engines.calibrate import TRUST
-
-    points = decision.timed.get(decision.engine, [])
-    return bool(points) and points[-1][0] * TRUST >= decision.rows
-
-
 def _plan_engines(ds: Dataset, cfg: EvalConfig, splits: list, workers: int):
     """``auto``'s engine per head (timed, or remembered), announced with the run's size and its estimate."""
     from ..progress import announce, duration
@@ -277,7 +268,7 @@ def _plan_engines(ds: Dataset, cfg: EvalConfig, splits: list, workers: int):
 
     cfg, decisions = plan_engines(ds, cfg, splits, workers)
     size = f"{len(splits)} folds x {len(cfg.heads)} heads on {workers} process{'es' if workers > 1 else ''}"
-    known = {h: d.predicted[d.engine] for h, d in decisions.items() if d.predicted and _timed_enough(d)}
+    known = {h: d.estimate() for h, d in decisions.items() if d.estimate() is not None}
     if known:
         rest = [h for h in cfg.heads if h not in known]
         guess = f"; about {duration(sum(known.values()))} for {', '.join(known)}" + (f" ({', '.join(rest)} not timed)" if rest else "")

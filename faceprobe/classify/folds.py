@@ -119,7 +119,7 @@ MIN_CACHE_MB = 0.01
 
 
 def _scale_cache(est, scale: float) -> None:
-    """Give an estimator with a kernel cache (``cache_size``, in MB) ``scale`` of it (see ``EvalConfig.cache_scale``)."""
+    """Give an estimator with a kernel cache (``cache_size``, in MB) ``scale`` of it (see ``EvalConfig.as_rows``)."""
     inner = getattr(est, "estimator", est)
     if scale != 1.0 and "cache_size" in inner.get_params(deep=False):
         inner.set_params(cache_size=max(MIN_CACHE_MB, float(inner.get_params(deep=False)["cache_size"]) * scale))
@@ -338,13 +338,14 @@ def fit_config(ds, cfg: EvalConfig, head: str) -> EvalConfig:
 def fit_all(ds, cfg: EvalConfig, head: str, seed: int):
     """Scaler, optional PCA and ``head`` fitted on every row (balanced and with views as in a fold).
 
-    ``cfg`` as :func:`fit_config` makes it (with ``auto``'s plan, where one was made).
+    ``cfg`` is made ready by :func:`fit_config` (it keeps ``auto``'s plan, where the caller made one).
 
     Returns
     -------
     pipeline, params, inner_scores, n_rows, engine
         ``engine``: the :class:`~faceprobe.classify.engines.EngineChoice` the pipeline's head ran on.
     """
+    cfg = fit_config(ds, cfg, head)
     fold = make_fold(ds, np.arange(len(ds.y)), np.arange(0), cfg, seed)
     params, inner = choose_params(head, cfg, fold, seed)
     return fold.pipeline(head, params), params, inner, int(len(fold.ytr)), fold.engine_for(head, params)

@@ -112,6 +112,13 @@ class EngineDecision:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def estimate(self) -> float | None:
+        """Predicted seconds of the run's work of the head on the chosen engine, where it was timed on a
+        sample of at least 1/:data:`TRUST` of the run's rows (small samples misjudged a 28,000-row svm by
+        70x: their fixed costs hide how the work grows); else None."""
+        points = self.timed.get(self.engine, [])
+        return self.predicted.get(self.engine) if points and points[-1][0] * TRUST >= self.rows else None
+
     @property
     def line(self) -> str:
         """``svm on sklearn: onedal 6.1x slower ...`` (a note of the results)."""
@@ -125,24 +132,23 @@ def calibrations_path():
     return home_dir("engines.json")
 
 
-def _versions(engines: list[str]) -> dict:
+def _machine(cfg) -> dict:
+    """What every decision on this machine depends on: the CPU, the cores one fold gets, the versions."""
     import numpy
     import scipy
-    import sklearn
 
-    from .registry import engine_status
-
-    return {"numpy": numpy.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
-            **{e: engine_status(e)[0] for e in engines}}
-
-
-def _key(cfg, head: str, candidates: list[str], rows: int, features: int, classes: int, fits: tuple) -> str:
     from ...machine import cpu_info
-    from ..heads.registry import own_grid
 
     cpu = cpu_info()
-    parts = {"cpu": cpu["model"], "flags": cpu["flags"], "cores": cfg.cores, "versions": _versions(candidates),
-             "head": head, "grid": json.dumps(own_grid(cfg.spec(head), cfg.grid), sort_keys=True, default=str),
+    versions = {"numpy": numpy.__version__, "scipy": scipy.__version__,
+                **{e: status[0] for e, status in sorted(cfg.engine_status.items())}}
+    return {"cpu": cpu["model"], "flags": cpu["flags"], "cores": cfg.cores, "versions": versions}
+
+
+def _key(machine: dict, cfg, head: str, rows: int, features: int, classes: int, fits: tuple) -> str:
+    from ..heads.registry import own_grid
+
+    parts = {**machine, "head": head, "grid": json.dumps(own_grid(cfg.spec(head), cfg.grid), sort_keys=True, default=str),
              "inner_cv": cfg.inner_cv, "group": cfg.split.group, "balance": cfg.balance, "features": features,
              "classes": classes, "rows": round(2 * math.log2(max(rows, 1))) / 2, "fits": fits}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -193,7 +199,11 @@ class _Ladder:
     n: int
     fits: float
     timed: dict
-    spent: float = 0.0
+
+    @property
+    def spent(self) -> float:
+        """Seconds timed so far."""
+        return sum(sec for points in self.timed.values() for _, sec in points)
 
     def total(self, engine: str) -> float:
         """Predicted seconds of the run's work of the head on ``engine``."""
@@ -253,11 +263,11 @@ def _measure(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fit
     rng = np.random.default_rng(seed)
     ladder = _Ladder(n, fits, {e: [] for e in ["sklearn", *candidates]})
     _warm_up(ds, cfg, head, ["sklearn"], train_rows, test_rows, seed)
+    at = replace(cfg, as_rows=n)  # samples take the run's size-dependent paths and meet its kernel caches' pressure
     for m in _sizes(n):
         train = _sample(ds.y, train_rows, m, rng, cfg.inner_cv + 1)
         test = rng.choice(test_rows, size=min(len(test_rows), max(20, round(m * len(test_rows) / max(len(train_rows), 1)))),
                           replace=False)
-        at = replace(cfg, as_rows=n)  # the sample takes the run's size-dependent paths and meets its kernel caches' pressure
         ladder.timed["sklearn"].append([len(train), _time(ds, at, head, "sklearn", train, test, seed)])
         if len(ladder.timed["sklearn"]) == 1 and ladder.total("sklearn") < SMALL_WORK_S:  # grown quadratically, as svm grows
             return f"small work: about {ladder.total('sklearn'):.1f} s on scikit-learn for the run; no other engine timed"
@@ -265,7 +275,6 @@ def _measure(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fit
             _warm_up(ds, cfg, head, candidates, train_rows, test_rows, seed)
         for c in candidates:
             ladder.timed[c].append([len(train), _time(ds, at, head, c, train, test, seed)])
-        ladder.spent = sum(sec for points in ladder.timed.values() for _, sec in points)
         budget = BUDGET_S[1] if ladder.crossing(candidates) else min(max(BUDGET_SHARE * ladder.total("sklearn"), BUDGET_S[0]),
                                                                      BUDGET_S[1])
         next_cost = sum(_at(ladder.timed[e], min(n, 2 * m)) for e in ladder.timed)
@@ -356,12 +365,12 @@ def plan_engines(ds, cfg, splits: list, workers: int = 1) -> tuple:
     test = test if len(test) else np.arange(len(ds.y))
     n, fits = len(train), len(splits) / max(1, workers)
     features, classes = cfg.pca or ds.X.shape[1], len(np.unique(ds.y[train]))
-    decisions, memo = {}, read_memo(calibrations_path())
+    decisions, memo, machine = {}, read_memo(calibrations_path()), _machine(cfg)
     for head in (h for h in cfg.heads if h not in cfg.engine_plan):  # a plan given (permutations of the same rows) stands
         candidates = candidates_of(cfg, head)
         if not candidates:
             continue
-        key = _key(cfg, head, candidates, n, features, classes, (len(splits), workers))
+        key = _key(machine, cfg, head, n, features, classes, (len(splits), workers))
         if isinstance(memo.get(key), dict):
             try:
                 decisions[head] = replace(EngineDecision(**memo[key]), seconds=0.0, remembered=True)
