@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from ..errors import FaceprobeError
 
 __all__ = [
+    "no_face_rows",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "IMAGE_COLUMNS",
@@ -52,6 +53,17 @@ of the row as a JSON object ("" when none); ``dhash`` the decoded image's 64-bit
 (16 hex digits; near-identical pictures differ in few bits), "" when not computed. Caches
 written before a column existed read it as "".
 """
+
+
+def no_face_rows(spec: dict) -> str:
+    """Why a key's rows may hold NaN with ``face`` 0 ("" when they may not): the cropper found no
+    face and ``no_face`` is ``skip``, or the backbone finds the face itself (geometry keys) and
+    found none."""
+    if spec.get("detects"):
+        return f"{spec['backbone']} found no face"
+    if spec.get("crop", {}).get("no_face") == "skip":
+        return "the cropper found no face (`no_face=skip`)"
+    return ""
 
 
 def feature_key(spec: dict) -> str:

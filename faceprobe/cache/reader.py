@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FaceprobeError, OptionError
-from .layout import DETECTION_COLUMNS, IMAGE_COLUMNS, key_stem, open_cache
+from .layout import DETECTION_COLUMNS, IMAGE_COLUMNS, key_stem, no_face_rows, open_cache
 
 __all__ = ["CacheReader", "FeatureMatrix", "STATUSES", "read_images", "read_table", "read_feature_hashes", "read_features",
            "read_root_attrs", "table_digest", "extra_columns", "list_keys", "resolve_key"]
@@ -186,7 +186,8 @@ def _keys(f) -> list[dict]:
         spec = json.loads(g.attrs["spec"])
         runs = json.loads(g.attrs["runs"])
         n = g["vectors"].shape[0]
-        skipped = int(np.count_nonzero(g["face"][()] == 0)) if spec["crop"].get("no_face") == "skip" else 0
+        why = no_face_rows(spec)
+        skipped = int(np.count_nonzero(g["face"][()] == 0)) if why else 0
         out.append({
             "key": key,
             "backbone": spec["backbone"],
@@ -194,6 +195,7 @@ def _keys(f) -> list[dict]:
             "crop": spec["crop"]["method"],
             "rows": n - skipped,
             "skipped_no_face": skipped,
+            **({"no_face_reason": why} if skipped else {}),
             "dim": int(g.attrs["feature_dim"]),
             "precision": sorted({r.get("precision_by_backbone", {}).get(spec["backbone"], r.get("precision", "?")) for r in runs}),
             "devices": sorted({r.get("device", "?") for r in runs}),

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import FaceprobeError, OptionError
 from ..outputs import csv_safe
 from .journal import part_files
-from .layout import IMAGE_COLUMNS, open_cache
+from .layout import IMAGE_COLUMNS, no_face_rows, open_cache
 from .reader import extra_columns, list_keys, read_features, read_images, read_table, resolve_key
 from .lock import lock_holder
 from .store import stale_copies
@@ -89,7 +89,7 @@ def _verify_key(key: str, g, known: set) -> list[str]:
     if n and int(data["run"].max()) >= len(runs):
         problems.append(f"{key}: rows point to unknown runs")
     bad_rows = ~np.isfinite(data["vectors"]).all(axis=1)
-    allowed = data["face"] == 0 if spec["crop"].get("no_face") == "skip" else np.zeros(n, bool)
+    allowed = data["face"] == 0 if no_face_rows(spec) else np.zeros(n, bool)
     if np.any(bad_rows & ~allowed):
         problems.append(f"{key}: {int(np.sum(bad_rows & ~allowed))} rows with NaN or infinite values")
     return problems
@@ -181,7 +181,8 @@ def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> 
     images = read_images(path)
     row_of = {s: i for i, s in enumerate(fm.sha256)}
     sel = [(i, row_of[s]) for i, (s, st) in enumerate(zip(images["sha256"], images["status"])) if st == "ok" and s in row_of]
-    sel = [(i, r) for i, r in sel if np.isfinite(fm.vectors[r]).all()]
+    finite = [(i, r) for i, r in sel if np.isfinite(fm.vectors[r]).all()]
+    no_vector, sel = len(sel) - len(finite), finite
     img_idx = np.asarray([i for i, _ in sel], dtype=int)
     rows = np.asarray([r for _, r in sel], dtype=int)
     X = fm.vectors[rows] if len(rows) else np.zeros((0, fm.vectors.shape[1]), np.float32)
@@ -200,4 +201,5 @@ def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> 
                             *(f"{v:.8g}" for v in X[j])])
     else:
         raise OptionError("format", fmt, "choose from: npz, csv")
-    return {"key": key, "rows": int(len(rows)), "dim": int(X.shape[1]), "out": out}
+    return {"key": key, "rows": int(len(rows)), "dim": int(X.shape[1]), "out": out, "no_vector": no_vector,
+            **({"no_vector_reason": no_face_rows(fm.spec) or "non-finite values"} if no_vector else {})}

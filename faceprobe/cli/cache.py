@@ -64,7 +64,9 @@ def info_command(cache, as_json):
     for name, values in info["columns"].items():
         click.echo(f"column {name}: " + ", ".join(f"{k or '(empty)'} {v}" for k, v in values.items()))
     for r in info["keys"]:
-        click.echo(f"key {r['key']}: {r['rows']} rows x {r['dim']} ({','.join(r['precision'])} on {','.join(r['devices'])})")
+        click.echo(f"key {r['key']}: {r['rows']} rows x {r['dim']} ({','.join(r['precision'])} on {','.join(r['devices'])})"
+                   + (f"; no face in {r['skipped_no_face']} more ({r['no_face_reason']}; rows kept without a vector)"
+                      if r['skipped_no_face'] else ""))
     if info["journal_parts"]:
         click.echo(f"{info['journal_parts']} uncommitted parts from an interrupted run: run featurize again")
 
@@ -109,7 +111,8 @@ def export_command(cache, key, fmt, output):
     from ..cache.tools import export_key
 
     res = export_key(cache, key, output, fmt)
-    click.echo(f"wrote {res['rows']} rows x {res['dim']} of {res['key']} to {res['out']}")
+    click.echo(f"wrote {res['rows']} rows x {res['dim']} of {res['key']} to {res['out']}"
+               + (f"; left out {res['no_vector']} images without a vector ({res['no_vector_reason']})" if res["no_vector"] else ""))
 
 
 @cache_group.command("merge")

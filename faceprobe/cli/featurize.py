@@ -38,6 +38,13 @@ def _report(s: dict) -> None:
         click.echo(f"committed {s['recovered_rows']} rows left by an interrupted run")
     if s['no_face']:
         click.echo(f"no face found in {s['no_face']} images (recorded per image)")
+    by_count: dict = {}
+    for name, count in s['no_face_by_key'].items():
+        if count:
+            by_count.setdefault(count, []).append(name)
+    for count, names in by_count.items():
+        click.echo(f"{', '.join(names)}: no face found in {count} images (rows kept without a vector; classify leaves "
+                   "them out and says so)")
     if s['repeats']:
         click.echo(f"{s['repeats']} paths listed more than once with the same label were counted once")
     if s['duplicates_by_content']:

@@ -112,9 +112,11 @@ def _torchvision_version() -> str:
 def _runner_groups(p: FeaturizePlan) -> dict[str, tuple[list[str], str]]:
     """Runner id -> (the requests one forward pass serves, their weights): the requests of one
     backbone with the same weights share a model."""
+    from .backbones.load import family_of
+
     by_model: dict[tuple[str, str], list[str]] = {}
     for r, w in zip(p.request.requests, p.request.weights):
-        by_model.setdefault((r.base, w), []).append(r.name)
+        by_model.setdefault((family_of(r.base).runner(r.base), w), []).append(r.name)
     bases = [b for b, _ in by_model]
     return {(b if bases.count(b) == 1 else f"{b} ({w})"): (names, w) for (b, w), names in by_model.items()}
 
@@ -140,7 +142,8 @@ def _load_models(p: FeaturizePlan, report: ComputeReport) -> _Models:
         w = loaded[rid].weights
         if w.get("licence_restricts"):
             report.notes.append(f"{rid}: licence {w.get('licence')}: {w['licence_restricts']}")
-        if runners[rid].precision != plan.precision:
+    for rid, runner in runners.items():  # said where the precision was asked for, or where other backbones take it
+        if runner.precision != plan.precision and (cfg.precision != "auto" or any(lb.graph for lb in loaded.values())):
             report.notes.append(f"{rid} computes in float32 (not a PyTorch graph); `precision={plan.precision}` applies to the others")
     # backbones that resize and crop alike share one array; normalisation happens on the device
     geometry = {rid: (lb.transform.resize, lb.transform.crop, lb.transform.interpolation, lb.transform.mode) for rid, lb in loaded.items()}
@@ -194,10 +197,14 @@ def compute(p: FeaturizePlan) -> ComputeReport:
     )
     run = _run_record(p, m, report)
     run["workers"] = cores.workers
-    with torch_threads(cores.torch_threads) as threads:
-        run["torch_threads"] = threads
-        _choose_decoder(p, dataset, m, cores.workers, run, report)
-        _Stream(p, m, jobs, run, report).run(loader, dataset, t_setup)
+    try:
+        with torch_threads(cores.torch_threads) as threads:
+            run["torch_threads"] = threads
+            _choose_decoder(p, dataset, m, cores.workers, run, report)
+            _Stream(p, m, jobs, run, report).run(loader, dataset, t_setup)
+    finally:
+        for loaded in m.loaded.values():  # what a model holds outside Python (a MediaPipe graph) is released now
+            loaded.close()
     return report
 
 
@@ -351,7 +358,10 @@ class _Stream:
             if need:
                 key = m.keys[(name, view)]
                 lo, hi = m.columns[name]
-                part.features[key] = _feature_rows(need, batch.meta, self.jobs, vectors[[at[i] for i in need], lo:hi], m.specs[key])
+                rows = _feature_rows(need, batch.meta, self.jobs, vectors[[at[i] for i in need], lo:hi], m.specs[key])
+                part.features[key] = rows
+                if "detects" in m.specs[key]:
+                    self.report.no_face_by_key[name] = self.report.no_face_by_key.get(name, 0) + int(np.sum(rows["face"] == 0))
 
     def _forward(self, need: list, batch: _Batch, batch_x, runner) -> np.ndarray:
         """All outputs of one model for the batch items ``need`` (one forward pass); NaN rows for
@@ -371,12 +381,16 @@ class _Stream:
 
 def _feature_rows(need: list, meta: list, jobs: list, vectors: np.ndarray, spec: dict) -> dict:
     """One feature key's rows for the batch items ``need`` (with the detector's score and
-    landmarks when the cropper gives them)."""
+    landmarks when the cropper gives them); for a backbone that finds the face itself, ``face``
+    says whether it found one."""
+    face = np.asarray([meta[i]["face"] for i in need], dtype=np.int8)
+    if "detects" in spec:  # the backbone's own detection: no face where its row is NaN
+        face = np.where(np.isnan(vectors).any(axis=1) if vectors.size else np.zeros(len(need), bool), 0, np.maximum(face, 1)).astype(np.int8)
     rows = {
         "spec": spec,
         "sha256": np.asarray([jobs[meta[i]["index"]].sha256 for i in need]),
         "vectors": np.ascontiguousarray(vectors),
-        "face": np.asarray([meta[i]["face"] for i in need], dtype=np.int8),
+        "face": face,
         "box": np.asarray([meta[i]["box"] for i in need], dtype=np.int32).reshape(-1, 4),
     }
     if need and "landmarks" in meta[need[0]]:

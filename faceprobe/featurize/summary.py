@@ -24,6 +24,9 @@ class ComputeReport:
     cached : int
         Contents held under every key (known once the backbones were loaded).
     computed, forward_passes, no_face : int
+    no_face_by_key : dict of str -> int
+        Per geometry key (a backbone that finds the face itself), the images computed in this
+        run where it found none (their rows are kept, with NaN).
     device, precision, decode : str
     precision_check, compile : dict
     notes : list of str
@@ -38,6 +41,7 @@ class ComputeReport:
     computed: int = 0
     forward_passes: int = 0
     no_face: int = 0
+    no_face_by_key: dict = field(default_factory=dict)
     device: str = ""
     precision: str = ""
     decode: str = ""
@@ -63,6 +67,7 @@ class FeaturizeSummary:
     forward_passes: int = 0
     bad: list = field(default_factory=list)
     no_face: int = 0
+    no_face_by_key: dict = field(default_factory=dict)
     recovered_rows: int = 0
     keys: list = field(default_factory=list)
     device: str = ""
@@ -104,7 +109,7 @@ def summarize(plan, report: ComputeReport | None, rows: dict, recovered: int, se
     return FeaturizeSummary(
         cache=os.path.abspath(cfg.cache), images=plan.images, conflicts=list(plan.conflicts), repeats=plan.repeats,
         duplicates_by_content=plan.duplicates_by_content, cached=r.cached, computed=r.computed,
-        forward_passes=r.forward_passes, bad=bad, no_face=r.no_face, recovered_rows=recovered, keys=list(r.keys),
+        forward_passes=r.forward_passes, bad=bad, no_face=r.no_face, no_face_by_key=dict(r.no_face_by_key), recovered_rows=recovered, keys=list(r.keys),
         device=r.device, precision=r.precision, precision_check=r.precision_check, compile=r.compile, decode=r.decode,
         notes=[*plan.notes, *r.notes], seconds=seconds, images_per_second=round(r.computed / seconds, 2) if seconds else 0.0,
         setup_seconds=r.setup_seconds, steady_images_per_second=r.steady_images_per_second,

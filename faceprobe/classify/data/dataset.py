@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...cache.join import image_rows
+from ...cache.layout import no_face_rows
 from ...cache.reader import CacheReader
 from ...errors import FaceprobeError, OptionError
 from .columns import apply_where, image_columns
@@ -175,7 +176,7 @@ def _joined(cache: str, key: str, fm, reader: CacheReader, images: dict, views: 
     if conflicted:
         ok = ~np.isin(np.asarray(images["sha256"][img_idx]).astype(str), list(conflicted))
         img_idx, rows = img_idx[ok], rows[ok]
-    _note_unused(images, fm.sha256, finite, key, notes)
+    _note_unused(images, fm.sha256, finite, key, notes, no_face_rows(fm.spec))
     columns = image_columns(images, img_idx)
     if where:
         kept = apply_where(columns, where, notes)
@@ -212,7 +213,7 @@ def _conflicting_contents(images: dict, notes: list) -> set[str]:
     return conflicted
 
 
-def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: list) -> None:
+def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: list, no_face: str = "") -> None:
     """Say how many labelled images the key cannot serve: never featurized under it, or no usable vector."""
     rows = {str(s): i for i, s in enumerate(key_sha256)}
     labelled = {str(s) for s, lab, st in zip(images["sha256"], images["label"], images["status"]) if st == "ok" and lab}
@@ -221,7 +222,8 @@ def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: 
     if missing:
         notes.append(f"left out {missing} labelled images that have no vector under {key} (featurize them with its backbone and settings)")
     if unusable:
-        notes.append(f"left out {unusable} images without a usable vector (no face found with `no_face=skip`, or non-finite values)")
+        why = f"{no_face}, the row kept without a vector" if no_face else "non-finite values"
+        notes.append(f"left out {unusable} images without a usable vector under {key} ({why})")
 
 
 def _finite_rows(cache: str, fm, reader: CacheReader, plan: MemoryChoice) -> np.ndarray:

@@ -46,12 +46,16 @@ class Output:
     pool : str
         How a layer's map is pooled: ``avg``, ``max`` or ``avgmax`` (both, concatenated).
     dim : int
+    what : str
+        What the vector is, recorded in its feature key, when the backbone's outputs are not
+        layers (a geometry key); empty for the pooled vector and layers.
     """
 
     name: str
     layer: str | None
     pool: str
     dim: int
+    what: str = ""
 
 
 @dataclass
@@ -79,6 +83,9 @@ class LoadedBackbone:
     output : str
         What the vector is, recorded in the feature key, when it is not the pooled penultimate
         layer (empty).
+    detects : bool
+        The model finds the face itself and gives a row of NaN where it finds none (geometry
+        keys): such rows are stored with ``face`` 0 and counted as faces not found.
     """
 
     name: str
@@ -89,6 +96,13 @@ class LoadedBackbone:
     outputs: list = field(default_factory=list)
     graph: bool = True
     output: str = ""
+    detects: bool = False
+
+    def close(self) -> None:
+        """Release what the model holds outside Python (a MediaPipe graph); a no-op for PyTorch models."""
+        close = getattr(self.model, "close", None)
+        if callable(close):
+            close()
 
     def output_list(self) -> list[Output]:
         return self.outputs or [Output(self.name, None, "avg", self.feature_dim)]
@@ -126,6 +140,11 @@ class BackboneFamily:
         List the family as one summary line unless its names are asked for (large families).
     layers : bool
         Its backbones have layers to tap (``NAME@LAYER``).
+    runner_of : callable (name) -> str, optional
+        The model that computes a name: names of one model share one forward pass (the geometry
+        keys share one landmarker pass). Default: each name is its own model.
+    load_group : callable (names, weights, seed) -> LoadedBackbone, optional
+        Loads one model computing several of the family's names (with ``runner_of``).
     """
 
     names: Callable[[], list[str]]
@@ -137,6 +156,12 @@ class BackboneFamily:
     layer_modules: Callable | None = None
     summary_only: bool = False
     layers: bool = True
+    runner_of: Callable[[str], str] | None = None
+    load_group: Callable | None = None
+
+    def runner(self, name: str) -> str:
+        """The model that computes ``name`` (see ``runner_of``)."""
+        return self.runner_of(name) if self.runner_of is not None else name
 
     def provides(self, name: str) -> bool:
         if self.provides_fn is not None:

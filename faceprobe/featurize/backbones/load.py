@@ -91,12 +91,15 @@ def load_outputs(names: list[str], weights: str = "DEFAULT", *, seed: int = 0) -
         For a layer the backbone does not have, or one whose output cannot be pooled.
     """
     requests = [parse_request(n) for n in names]
-    bases = {r.base for r in requests}
-    if len(bases) != 1:
-        raise FaceprobeError(f"load_outputs takes requests of one backbone, not {', '.join(sorted(bases))}")
     base = requests[0].base
     family = family_of(base)
-    _check_has_layers(family, base, requests)
+    for r in requests:
+        _check_has_layers(family, r.base, [r])
+    runners = {family.runner(r.base) if family.provides(r.base) else r.base for r in requests}
+    if len(runners) != 1:
+        raise FaceprobeError(f"load_outputs takes requests of one backbone, not {', '.join(sorted(runners))}")
+    if family.load_group is not None:
+        return _frozen(family.load_group([r.name for r in requests], weights, seed))
     loaded = family.load(base, weights, seed)
     if all(r.layer is None for r in requests):
         return _frozen(loaded)

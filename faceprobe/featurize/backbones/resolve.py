@@ -28,6 +28,11 @@ def _version(dist: str) -> str:
         return ""
 
 
+_LIBRARIES = {"timm/": "timm", "mediapipe/": "mediapipe"}
+"""Backbone name prefix -> the library whose version a cached resolution is tied to (timm's model
+code and data configs, MediaPipe's graphs, change between releases)."""
+
+
 def request_id(name: str, weights: str, seed: int) -> str:
     """A string that identifies a backbone request under the installed library versions."""
     if weights not in ("DEFAULT", "none") and os.path.exists(weights):
@@ -40,8 +45,9 @@ def request_id(name: str, weights: str, seed: int) -> str:
         "torch": _version("torch"),
         "torchvision": _version("torchvision"),
     }
-    if name.startswith("timm/"):  # timm's model code and data configs change between releases
-        req["timm"] = _version("timm")
+    for prefix, dist in _LIBRARIES.items():  # libraries whose releases change the numbers
+        if name.startswith(prefix):
+            req[dist] = _version(dist)
     return json.dumps(req, sort_keys=True)
 
 
@@ -67,7 +73,9 @@ def record_resolution(loaded: LoadedBackbone, output: Output | None = None) -> d
         "transform": loaded.transform.as_dict(),
         "weights": loaded.weights,
         "file_identity": _file_identity(loaded.weights.get("file"), tuple(loaded.weights.get("depends_on", ()))),
-        **({"output": loaded.output} if loaded.output else {}),
+        **({"output": output.what if output is not None and output.what else loaded.output}
+           if loaded.output or (output is not None and output.what) else {}),
+        **({"detects": True} if loaded.detects else {}),
     }
 
 
@@ -100,4 +108,6 @@ def key_spec(name: str, rec: dict, crop: CropSpec, view: str) -> dict:
         "crop": crop.as_dict(),
         "view": view,
         "view_params": view_params(view),
+        # only for backbones that find the face themselves, so the keys of all others stay the same
+        **({"detects": "rows where the backbone finds no face hold NaN, with face 0"} if rec.get("detects") else {}),
     }
