@@ -180,15 +180,22 @@ class InMemory:
     @staticmethod
     def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
         from sklearn.decomposition import PCA
-        from sklearn.preprocessing import StandardScaler
+
+        from .data.blocks import fitted_scaler
 
         Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)  # a copy of the rows: scaled in place below
-        steps = [("scale", StandardScaler().fit(Xtr))]
         Xte = ds.X[test] if len(test) else None  # fit: no test rows
-        Xtr, Xte = steps[0][1].transform(Xtr, copy=False), None if Xte is None else steps[0][1].transform(Xte, copy=False)
+        steps = []
+        if np.isnan(Xtr).any() or (Xte is not None and np.isnan(Xte).any()):  # `missing=impute`: the training fold's means
+            from sklearn.impute import SimpleImputer
+
+            steps.append(("impute", SimpleImputer(strategy="mean", keep_empty_features=True).fit(Xtr)))
+            Xtr, Xte = steps[-1][1].transform(Xtr), None if Xte is None else steps[-1][1].transform(Xte)
+        steps.append(("scale", fitted_scaler(Xtr, ds.spec.get("blocks"))))
+        Xtr, Xte = steps[-1][1].transform(Xtr, copy=False), None if Xte is None else steps[-1][1].transform(Xte, copy=False)
         if cfg.pca:
             steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)))
-            Xtr, Xte = steps[1][1].transform(Xtr), None if Xte is None else steps[1][1].transform(Xte)
+            Xtr, Xte = steps[-1][1].transform(Xtr), None if Xte is None else steps[-1][1].transform(Xte)
         Xtr = Xtr.astype(np.float32, copy=False)
         Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32, copy=False)
         grow = cfg.as_rows / len(Xtr) if cfg.as_rows and len(Xtr) else 1.0  # a calibration sample: the run's fold it stands for

@@ -137,6 +137,10 @@ CLASSIFY = OptionTable("classify", [
     Option("classes", "values", (), "Select or merge labels: NEW=old1,old2 (repeat); rest=* for one-vs-rest.",
            _BOTH, ("evaluate", "fit")),
     Option("min_count", "int", 0, "Leave out classes with fewer images.", _BOTH, ("evaluate", "fit"), low=0),
+    Option("missing", "str", "common", "When the keys of a study or fusion do not all hold a row (a geometry key where no face "
+           "was found): common: evaluate on the rows every key holds (a note gives what each key lacks); impute: keep every "
+           "row, a key's missing vector filled with its training-fold mean.", _BOTH, ("evaluate", "fit"),
+           choices=("common", "impute")),
     Option("augmented", "bool", False, "Add training images' augmented views (featurize's `augment`) to training folds.",
            _BOTH, ("evaluate", "fit")),
     Option("params", "object", (), _param_help, _BOTH, ("evaluate", "fit"), flag="param", check=strings_or_dict("expected NAME=V1,V2 strings or a dict of name -> value(s)"), repeat=True,

@@ -157,7 +157,10 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
     curve = parse_curve(o.curve)
     if curve is not None and curve.unit == "subjects" and o.group == "none":
         raise OptionError("curve", o.curve, "counts subjects: it needs splits grouped by subject (leave `group` auto), or count images")
-    return ClassifyPlan(options=o, keys=_keys(o.key), where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg,
+    keys = _keys(o.key)
+    if o.missing != "common" and len(keys) < 2 and "+" not in (keys[0] or ""):
+        raise OptionError("missing", o.missing, "fills the rows one key lacks that others hold: give several keys or a fusion (A+B)")
+    return ClassifyPlan(options=o, keys=keys, where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg,
                         metric=metric, targets=targets, bins=bins, curve=curve)
 
 

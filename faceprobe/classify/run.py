@@ -37,7 +37,7 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
         datasets = [select_rows(d, where=load["where"], classes=load["classes"], min_count=load["min_count"],
                                 regression=load["regression"]) for d in given]
     elif plan.study:
-        datasets = load_study(o.cache, list(plan.keys), **load)
+        datasets = load_study(o.cache, list(plan.keys), missing=o.missing, **load)
     else:
         datasets = [load_dataset(o.cache, plan.keys[0], **load)]
     if o.normalize != "none":

@@ -3,7 +3,9 @@ folds, and each cell tested against the best one.
 
 Rows are the images present under every key, in one order, so every key sees the same splits
 and the comparisons are paired. ``A+B`` is the fusion of two keys: their vectors side by side,
-scaled (and reduced) inside the training folds like any other key.
+scaled (and reduced) inside the training folds like any other key, each key weighted as a block
+of unit total variance (:mod:`~faceprobe.classify.data.blocks`), so a wide key does not drown a
+narrow one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import OptionError
+from .data.blocks import WEIGHTING
 from .data.dataset import Dataset, load_dataset
 from .significance import corrected_t_test, holm, mcnemar_test, wilcoxon_errors
 
@@ -26,18 +29,23 @@ def _fuse(parts: list[Dataset], name: str) -> Dataset:
     if any(not isinstance(p.X, np.ndarray) for p in parts):
         raise OptionError("key", name, "a fusion needs its keys' matrices in memory; raise `max_memory`")
     base = parts[0]
+    spec = {"fusion": [p.spec for p in parts], "blocks": [int(p.X.shape[1]) for p in parts], "block_weighting": WEIGHTING}
     return Dataset(name, np.hstack([p.X for p in parts]), base.y, base.groups, base.sha256, base.paths,
-                   {"fusion": [p.spec for p in parts]}, {}, list(base.notes), base.memory, base.columns)
+                   spec, {}, list(base.notes), base.memory, base.columns)
 
 
-def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:
-    """One dataset per key (``A+B`` fused), restricted to the images every key holds, in one order.
+def load_study(cache: str, keys: list[str], *, missing: str = "common", **load) -> list[Dataset]:
+    """One dataset per key (``A+B`` fused), over the same rows in one order.
 
     Parameters
     ----------
     cache : str
     keys : list of str
         Feature keys or backbone prefixes; ``A+B`` fuses two.
+    missing : {"common", "impute"}, default="common"
+        Rows some key lacks (a geometry key where no face was found): ``common`` leaves them
+        out; ``impute`` keeps every row any key holds, with NaN where a key lacks it, filled
+        inside each training fold with that fold's means. Either way a note says what each key lacks.
     **load
         :func:`~faceprobe.classify.data.dataset.load_dataset` options (classes, min_count, views, memory).
     """
@@ -48,27 +56,65 @@ def load_study(cache: str, keys: list[str], **load) -> list[Dataset]:
         for part in name.split("+"):
             if part not in loaded:
                 loaded[part] = load_dataset(cache, part, **load)
+    every = sorted(set().union(*(set(d.sha256) for d in loaded.values())))
     common = set.intersection(*(set(d.sha256) for d in loaded.values()))
-    if not common:
+    if not common and missing == "common":
         raise OptionError("key", ",".join(keys), "these keys hold no image in common (nothing to compare or fuse); featurize "
-                                                 "the same images with each")
-    out = []
-    for name in keys:
-        parts = []
-        for part in name.split("+"):
-            d = loaded[part]
-            parts.append(d.subset(np.flatnonzero(np.isin(d.sha256, list(common)))))
-        out.append(parts[0] if len(parts) == 1 else _fuse(parts, " + ".join(p.key for p in parts)))
-    dropped = max(len(d.sha256) for d in loaded.values()) - len(common)
-    if dropped:
-        note = f"{dropped} images are not held by every key and are left out, so all comparisons are paired"
+                                                 "the same images with each, or give `missing=impute`")
+    first = next(iter(loaded.values()))
+    if missing == "impute":  # in path order, as a loaded key's rows are
+        path_of = {s: p for d in loaded.values() for s, p in zip(d.sha256, d.paths)}
+        rows = sorted(every, key=lambda s: (path_of[s], s))
+    else:
+        rows = [s for s in first.sha256 if s in common]
+    aligned = {part: _on_rows(d, rows, loaded) for part, d in loaded.items()}
+    out = [aligned[name] if "+" not in name else _fuse([aligned[p] for p in name.split("+")], " + ".join(aligned[p].key for p in name.split("+")))
+           for name in keys]
+    note = _lacking_note(loaded, len(every), len(common), missing)
+    if note:
         out[0] = replace(out[0], notes=[*out[0].notes, note])
     names = [d.key for d in out]
     if len(set(names)) < len(names):
         raise OptionError("key", ",".join(keys), "the same feature key is given twice")
-    if not all(np.array_equal(d.sha256, out[0].sha256) for d in out):  # one order for all: same splits
-        raise AssertionError("study rows differ between keys")
     return out
+
+
+def _on_rows(d: Dataset, rows: list, loaded: dict) -> Dataset:
+    """``d`` over the contents ``rows`` in that order; rows it lacks (``missing=impute``) take
+    their labels and columns from a key that holds them, and NaN vectors."""
+    at = {s: i for i, s in enumerate(d.sha256)}
+    if all(s in at for s in rows):
+        return d.subset(np.asarray([at[s] for s in rows], dtype=np.int64))
+    if not isinstance(d.X, np.ndarray):
+        raise OptionError("missing", "impute", "needs the keys' matrices in memory; raise `max_memory`")
+    holder = {}
+    for other in loaded.values():
+        for i, s in enumerate(other.sha256):
+            holder.setdefault(s, (other, i))
+    src = [holder[s] for s in rows]
+    X = np.full((len(rows), d.X.shape[1]), np.nan, dtype=np.float32)
+    own = [j for j, s in enumerate(rows) if s in at]
+    X[own] = d.X[[at[rows[j]] for j in own]]
+
+    def pick(attr):
+        return np.asarray([getattr(o, attr)[i] for o, i in src])
+
+    columns = {c: np.asarray([o.columns.get(c, np.full(len(o.y), ""))[i] for o, i in src]) for c in d.columns}
+    return Dataset(d.key, X, pick("y"), pick("groups"), np.asarray(rows), pick("paths"), {**d.spec, "imputed": len(rows) - len(own)},
+                   {}, list(d.notes), d.memory, columns)
+
+
+def _lacking_note(loaded: dict, every: int, common: int, missing: str) -> str:
+    """What each key lacks of the rows the keys hold together, and what was done about it."""
+    lacks = {d.key: every - len(d.sha256) for d in loaded.values()}
+    if not any(lacks.values()):
+        return ""
+    said = ", ".join(f"{k} lacks {n}" for k, n in lacks.items() if n)
+    if missing == "impute":
+        return (f"of {every} images the keys hold: {said}; kept, each key's missing vector filled with its training-fold "
+                "means (`missing=impute`)")
+    return (f"of {every} images the keys hold: {said}; evaluated on the {common} every key holds, so all comparisons are "
+            "paired (`missing=impute` keeps the others)")
 
 
 def _fold_scores(head_result: dict, metric: str) -> np.ndarray:

@@ -69,14 +69,22 @@ def fit_head(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes:
     return est
 
 
-def prep_steps(cfg: EvalConfig, X: np.ndarray, seed: int):
-    """The scaler (and PCA) fitted on training rows ``X``, as a list of (name, fitted step)."""
+def prep_steps(cfg: EvalConfig, X: np.ndarray, seed: int, blocks=None):
+    """The scaler (and PCA) fitted on training rows ``X``, as a list of (name, fitted step);
+    ``blocks``: the widths of fused keys, weighted as blocks (:mod:`~faceprobe.classify.data.blocks`)."""
     from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
 
-    steps = [("scale", StandardScaler().fit(X))]
+    from ..data.blocks import fitted_scaler
+
+    steps = []
+    if np.isnan(X).any():  # `missing=impute`: the training rows' means
+        from sklearn.impute import SimpleImputer
+
+        steps.append(("impute", SimpleImputer(strategy="mean", keep_empty_features=True).fit(X)))
+        X = steps[-1][1].transform(X)
+    steps.append(("scale", fitted_scaler(X, blocks)))
     if cfg.pca:
-        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(steps[0][1].transform(X))))
+        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(steps[-1][1].transform(X))))
     return steps
 
 
@@ -87,7 +95,7 @@ def _apply(steps, X: np.ndarray) -> np.ndarray:
 
 
 def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: np.ndarray, g: np.ndarray, seed: int,
-                  notes: set) -> tuple[dict, dict]:
+                  notes: set, blocks=None) -> tuple[dict, dict]:
     """The grid combination with the best mean inner-CV score (grouped by subject when splits are)."""
     from sklearn.model_selection import KFold, StratifiedGroupKFold
 
@@ -103,7 +111,7 @@ def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: n
         inner = list(KFold(n_splits=k, shuffle=True, random_state=seed).split(X))
     folds = []
     for tr, te in inner:  # each inner fold's scaler and PCA fitted once, for every candidate
-        steps = prep_steps(cfg, X[tr], seed)
+        steps = prep_steps(cfg, X[tr], seed, blocks)
         folds.append((_apply(steps, X[tr]), y[tr], _apply(steps, X[te]), y[te]))
     scores = [float(np.mean([_score(target, yte, fit_head(spec, params, Xtr, ytr, seed, notes).predict(Xte))
                              for Xtr, ytr, Xte, yte in folds])) for params in cands]
@@ -126,7 +134,7 @@ def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[d
 
 def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[dict]:
     Xtr, ytr, gtr = fit_rows(ds, task.train, target.values, cfg.augmented)
-    steps = prep_steps(cfg, Xtr, task.seed)
+    steps = prep_steps(cfg, Xtr, task.seed, ds.spec.get("blocks"))
     Xtr_t, Xte = _apply(steps, Xtr), _apply(steps, ds.X[task.test])
     notes: set = set()
     out = []
@@ -139,7 +147,7 @@ def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list
                     val = (_apply(steps, ds.X[task.val]), target.values[task.val])
                     params, inner = _choose_on_val(spec, cfg, target, (Xtr_t, ytr), val, task.seed, notes)
                 else:
-                    params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes)
+                    params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes, ds.spec.get("blocks"))
                 pred = fit_head(spec, params, Xtr_t, ytr, task.seed, notes).predict(Xte).astype(float)
         except MemoryError:
             raise
