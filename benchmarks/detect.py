@@ -3,12 +3,12 @@
 Measured in one run, on the same machine:
 
 * **detection alone**, one thread, on the same decoded images: faces found and images/s for
-  ``haar``, ``yunet`` and, when the dlib extra is installed, ``dlib`` (HOG) and ``dlib_mmod``
+  ``haar``, ``yunet``, ``mediapipe`` (with the geometry extra) and, when the dlib extra is installed, ``dlib`` (HOG) and ``dlib_mmod``
   (the CNN detector, on the first ``MMOD_IMAGES`` images only: about a second per image);
 * **end to end** ``featurize -b efficientnet_lite0`` on a fresh cache, each in a fresh process
   with the default cores and ``--compile auto``: ``--crop none``, ``haar``, ``yunet``,
   ``yunet --align``, ``yunet --align --preprocess clahe`` (and ``dlib --align``): total seconds
-  and images/s; with the dlib extra also ``-b dlib/face_resnet --crop yunet --align`` (the face
+  and images/s; with the geometry extra ``mediapipe --align``; with the dlib extra also ``-b dlib/face_resnet --crop yunet --align`` (the face
   descriptor, for the study);
 * **determinism**: ``--crop yunet --align`` with 0 and 2 workers gives identical vectors,
   landmarks and scores (asserted).
@@ -47,6 +47,7 @@ DLIB_CONFIGS = {
     "dlib_align": ["--crop", "dlib", "--align"],
     "face_resnet_yunet_align": ["-b", "dlib/face_resnet", "--crop", "yunet", "--align"],
 }
+MEDIAPIPE_CONFIGS = {"mediapipe_align": ["--crop", "mediapipe", "--align"]}
 MMOD_IMAGES = 100
 
 
@@ -55,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--keep", type=Path, default=None, help="folder for the caches (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--detection-only", action="store_true", help="only the one-thread detection comparison")
     return ap
 
 
@@ -69,6 +71,10 @@ def detection_alone(data: Path) -> dict:
     entries = read_source(data / "manifest.csv", root=data / "images").entries
     images = [decode_image(e.path) for e in entries]
     specs = {"haar": (CropSpec("haar"), images), "yunet": (CropSpec("yunet"), images)}
+    from faceprobe.featurize.faces import landmarker
+
+    if landmarker.available():
+        specs["mediapipe"] = (CropSpec("mediapipe"), images)
     if dlib_models.available():
         specs["dlib"] = (CropSpec("dlib"), images)
         specs["dlib_mmod"] = (CropSpec("dlib", params=(("detector", "mmod"),)), images[:MMOD_IMAGES])
@@ -119,9 +125,13 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "detect", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_info(),
               "cores": len(os.sched_getaffinity(0)), "detection_one_thread": detection_alone(args.data)}
-    from faceprobe.featurize.faces import dlib_models
+    from faceprobe.featurize.faces import dlib_models, landmarker
 
-    configs = {**CONFIGS, **(DLIB_CONFIGS if dlib_models.available() else {})}
+    if args.detection_only:
+        print(json.dumps(result, indent=2))
+        return
+    configs = {**CONFIGS, **(DLIB_CONFIGS if dlib_models.available() else {}),
+               **(MEDIAPIPE_CONFIGS if landmarker.available() else {})}
     e2e = {name: featurize_run(args.data, folder / f"{name}.h5", extra) for name, extra in configs.items()}
     e2e["yunet_align_vs_haar_img_s"] = round(e2e["yunet_align"]["img_s"] / e2e["haar"]["img_s"], 3)
     result["end_to_end"] = e2e

@@ -47,7 +47,8 @@ def test_grid_of_two_keys_is_paired_and_marks_the_noise_key_worse(two_key_cache,
     r = invoke("classify", "-c", two_key_cache, "-b", "toy", "-b", "noise", "--head", "logreg,knn", "--cv", 5, "-q", "--predictions",
                "--json", tmp_path / "r.json", "--table", tmp_path / "g.csv")
     assert r.exit_code == 0, r.output
-    assert "note: 1 images are not held by every key and are left out, so all comparisons are paired" in r.output
+    assert (f"note: of 60 images the keys hold: {NOISE} lacks 1; evaluated on the 59 every key holds, so all comparisons are "
+            "paired (--missing impute keeps the others)") in r.output
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["rows"] == 59 and res["keys"] == [GOOD, NOISE]
     folds = {k: [f["test_paths"] for f in fold_records(res, "logreg", k)] for k in res["keys"]}

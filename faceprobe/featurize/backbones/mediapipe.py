@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -94,10 +93,10 @@ def _module(names: list[str], path: str):
             self.names = list(names)
             self.canonical = geometry.canonical_face(path)
             self.landmarker = landmarker.open_landmarker(path, blendshapes="mediapipe/blendshapes" in names)
-            self._closer = weakref.finalize(self, self.landmarker.close)
+            landmarker.close_at_exit(self.landmarker)
 
         def close(self) -> None:
-            self._closer()
+            self.landmarker.close()
 
         def forward(self, x):
             pixels = x.detach().float().round().clamp(0, 255).to("cpu", torch.uint8)

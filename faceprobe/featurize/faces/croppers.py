@@ -1,5 +1,6 @@
 """The croppers: ``none`` (the whole image), ``haar`` (Viola-Jones), ``yunet`` (YuNet with five
-landmarks) and ``dlib`` (dlib's HOG or MMOD detector with its 5-point landmarks; the dlib extra).
+landmarks), ``dlib`` (dlib's HOG or MMOD detector with its 5-point landmarks; the dlib extra) and
+``mediapipe`` (MediaPipe's Face Landmarker: the box of its mesh and five points from it; the geometry extra).
 
 Each is one ``CROPPERS.register`` with its function, parameters and capabilities (see
 :class:`~faceprobe.featurize.faces.base.Cropper`).
@@ -15,7 +16,7 @@ from PIL import Image
 
 from .base import CROPPERS, NO_BOX, Cropper, CropResult, CropSpec
 
-__all__ = ["detect_largest_face", "HAAR_PARAMS", "YUNET_PARAMS", "DLIB_PARAMS"]
+__all__ = ["detect_largest_face", "HAAR_PARAMS", "YUNET_PARAMS", "DLIB_PARAMS", "MEDIAPIPE_PARAMS", "FIVE_POINTS"]
 
 
 def _crop_none(img: Image.Image, spec: CropSpec, params: dict) -> CropResult:
@@ -187,3 +188,59 @@ CROPPERS.register("dlib", Cropper(_landmark_crop(_dlib_detect),
                                   DLIB_PARAMS, "dlib HOG or MMOD detector with dlib's 5-point landmarks, largest face (dlib extra)",
                                   detector=True, versions=_dlib_versions, landmarks=True, extra="dlib", available=_dlib_available,
                                   choices={"pick": ("largest", "score"), "detector": ("hog", "mmod")}))
+
+
+@functools.lru_cache(maxsize=None)
+def _landmarker():
+    """One MediaPipe landmarker per process (landmarks only), closed at interpreter exit before
+    MediaPipe's own modules are torn down (letting the collector do it prints a traceback)."""
+    from .landmarker import close_at_exit, model_path, open_landmarker
+
+    found = open_landmarker(model_path("crop", "mediapipe"), blendshapes=False)
+    close_at_exit(found)
+    return found
+
+
+FIVE_POINTS = ((33, 133), (362, 263), (1,), (61,), (291,))
+"""Mesh points averaged into the five landmarks: the two eyes' corners, the nose tip, the mouth corners."""
+
+
+def _mediapipe_detect(img: Image.Image, params: dict):
+    """(score NaN: the landmarker gives none, box of the 478 points, five landmarks) in original pixels, or None."""
+    from .landmarker import measure_face
+
+    small, scale = _shrunk(img.convert("RGB"), params["detect_side"])
+    found = measure_face(_landmarker(), np.asarray(small))
+    if found is None:
+        return None
+    xy = found.landmarks[:, :2] / scale
+    lo, hi = xy.min(0), xy.max(0)
+    box = (int(round(lo[0])), int(round(lo[1])), max(1, int(round(hi[0] - lo[0]))), max(1, int(round(hi[1] - lo[1]))))
+    eyes = sorted((xy[list(p)].mean(0) for p in FIVE_POINTS[:2]), key=lambda p: p[0])
+    mouth = sorted((xy[p[0]] for p in FIVE_POINTS[3:]), key=lambda p: p[0])
+    points = [*eyes, xy[1], *mouth]
+    return float("nan"), box, tuple(round(float(v), 2) for p in points for v in p)
+
+
+def _mediapipe_versions() -> dict:
+    from .landmarker import MODEL_SHA256, versions
+
+    return {**versions(), "face_landmarker_sha256": MODEL_SHA256}
+
+
+def _mediapipe_available() -> bool:
+    from .landmarker import available
+
+    return available()
+
+
+MEDIAPIPE_PARAMS = {"detect_side": 640}
+"""MediaPipe's Face Landmarker (its BlazeFace detector, then the 478-point mesh) on an RGB copy whose
+longer side is at most ``detect_side``; the box holds every mesh point, the five landmarks are the
+eye centres (mean of each eye's corners), the nose tip and the mouth corners. No face on the image
+as given: once more on it with a grey border (as for the geometry keys)."""
+
+CROPPERS.register("mediapipe", Cropper(_landmark_crop(_mediapipe_detect), MEDIAPIPE_PARAMS,
+                                       "MediaPipe Face Landmarker: the box of its 478-point mesh, five landmarks from it (geometry extra)",
+                                       detector=True, versions=_mediapipe_versions, landmarks=True, fork_safe=False, extra="geometry",
+                                       available=_mediapipe_available))

@@ -26,7 +26,7 @@ from ...errors import OptionError
 from ...hashes import file_sha256
 
 __all__ = ["MODEL_FILE", "MODEL_URL", "MODEL_SHA256", "MODEL_LICENCE", "RETRY_PAD", "LANDMARKER_OPTIONS", "FaceMeasure",
-           "available", "require", "model_path", "model_status", "open_landmarker", "measure_face", "versions"]
+           "available", "require", "model_path", "model_status", "open_landmarker", "close_at_exit", "measure_face", "versions"]
 
 MODEL_FILE = "face_landmarker.task"
 MODEL_URL = "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
@@ -167,6 +167,27 @@ def open_landmarker(path: str, blendshapes: bool = True):
         landmarker = vision.FaceLandmarker.create_from_options(options)
         landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
     return landmarker
+
+
+def close_at_exit(landmarker_) -> None:
+    """Close ``landmarker_`` when the interpreter exits, if nothing closed it before.
+
+    MediaPipe closes through a thread pool that Python shuts down before ``atexit`` hooks and
+    finalizers run, so those print a traceback; hooks registered with threading's own exit list
+    run before that pool's shutdown (they run newest first).
+    """
+    import threading
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(landmarker_.close)
+            return
+    except RuntimeError:  # already shutting down
+        pass
+    import weakref
+
+    weakref.finalize(landmarker_, landmarker_.close)
 
 
 @dataclass(frozen=True)
