@@ -248,3 +248,27 @@ def test_missing_impute_keeps_every_row_and_needs_several_keys(geometry_cache, r
     assert "filled with its training-fold means" in impute.output
     alone = invoke("classify", "-c", cache, "-b", "mediapipe/blendshapes", "--missing", "impute", "-q")
     assert alone.exit_code != 0 and "--missing impute" in alone.output and "several keys or a fusion" in alone.output
+
+
+def test_separating_columns_name_the_action_that_marks_each_class():
+    from faceprobe.classify.insight import separating_columns
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0, 0.2, size=(120, 4))
+    y = np.array(["happy"] * 40 + ["surprise"] * 40 + ["neutral"] * 40)
+    X[:40, 1] += 0.6  # smiles
+    X[40:80, 3] += 0.5  # open jaws
+    got = separating_columns(X, y, ("_neutral", "mouthSmileLeft", "browDownLeft", "jawOpen"), most=2)
+    assert got["happy"][0][0] == "mouthSmileLeft" and got["happy"][0][1] > 2
+    assert got["surprise"][0][0] == "jawOpen" and got["neutral"][0][1] < 0
+
+
+def test_a_blendshape_report_names_the_facial_actions(geometry_cache, invoke, tmp_path):
+    cache, _, _ = geometry_cache
+    r = invoke("classify", "-c", cache, "-b", "mediapipe/blendshapes", "--head", "logreg", "--cv", 3, "--group", "none", "-q",
+               "--report", tmp_path / "r.html", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    actions = next(iter(json.loads((tmp_path / "r.json").read_text())["insight"].values()))["actions"]
+    assert set(actions) == {"anger", "happiness", "neutral", "sadness", "surprise"}
+    assert all(name in geometry.BLENDSHAPES for cols in actions.values() for name, *_ in cols)
+    assert "Facial actions that most separate each class" in (tmp_path / "r.html").read_text()

@@ -6,6 +6,10 @@
 * ``label_other_people``: leave-one-out 1-NN label accuracy when the neighbour must be another
   person (what transfers to new people); ``label_any``: when it may be the same person. A large
   gap, with a high identity figure, is the leak risk a random split would turn into a score.
+* ``actions``: for keys whose columns are named (MediaPipe's blendshapes and head pose), the
+  columns that most separate each class from the rest (standardised mean difference over all
+  rows: descriptive, never used by the evaluation), with their names and means, so a reader sees
+  which facial actions go with each expression.
 * ``map``: 2-D PCA (and t-SNE for up to ``TSNE_MAX`` rows) of the standardised vectors, with
   each point's label and subject, for the report's scatter plots.
 
@@ -17,7 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["feature_insight", "add_insight", "face_boxes", "TSNE_MAX", "PROBE_MAX", "MAPS"]
+from ..facial_actions import NAMED_COLUMNS
+
+__all__ = ["feature_insight", "add_insight", "face_boxes", "separating_columns", "TSNE_MAX", "PROBE_MAX", "MAPS", "ACTIONS_SHOWN"]
+
+ACTIONS_SHOWN = 5
+"""Named columns shown per class: the most separating ones."""
 
 MAPS = ("pca", "tsne")
 """``insight`` values: a PCA map, or PCA and t-SNE (slower: about 7 s per 600 faces on 2 cores)."""
@@ -75,6 +84,26 @@ def feature_insight(ds, seed: int = 0, tsne: bool = True) -> dict:
                               max_iter=500).fit_transform(reduced)
     out["map"] = {name: np.round(c, 3).tolist() for name, c in coords.items()}
     out["labels"], out["subjects"] = y.tolist(), g.tolist()
+    names = NAMED_COLUMNS.get(ds.spec.get("backbone", ""))
+    if names is not None and len(names) == ds.X.shape[1]:
+        out["actions"] = separating_columns(np.asarray(ds.X[rows], dtype=np.float64), y, names)
+    return out
+
+
+def separating_columns(X: np.ndarray, y: np.ndarray, names, most: int = ACTIONS_SHOWN) -> dict:
+    """Per class, the ``most`` columns whose class mean differs most from the other rows' mean,
+    in pooled standard deviations (Cohen's d), as ``[name, d, class mean, rest mean]`` rows."""
+    out = {}
+    for c in sorted(set(y)):
+        inside, rest = X[y == c], X[y != c]
+        if len(inside) < 2 or len(rest) < 2:
+            continue
+        pooled = np.sqrt(((len(inside) - 1) * inside.var(0, ddof=1) + (len(rest) - 1) * rest.var(0, ddof=1))
+                         / (len(inside) + len(rest) - 2))
+        d = (inside.mean(0) - rest.mean(0)) / np.maximum(pooled, 1e-12)
+        top = np.argsort(-np.abs(d), kind="stable")[:most]
+        out[c] = [[names[j], round(float(d[j]), 3), round(float(inside[:, j].mean()), 4), round(float(rest[:, j].mean()), 4)]
+                  for j in top]
     return out
 
 

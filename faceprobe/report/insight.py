@@ -182,6 +182,7 @@ def insight_sections(res: dict) -> list[str]:
             maps.append(_img(_map_png(coords, ins["labels"], f"{name.upper()}: by label", name), f"{name} map by label"))
             maps.append(_img(_map_png(coords, ins["subjects"], f"{name.upper()}: by subject (10 largest)", name), f"{name} map by subject"))
         parts.append("<div class='plots'>" + "".join(maps) + "</div>")
+        parts += _actions_html(ins.get("actions"))
     if res.get("task") != "regression":
         view = layout_view(res)
         per_key = view.get("per_key") or {view.get("provenance", {}).get("key", ""): view}
@@ -196,9 +197,23 @@ def insight_sections(res: dict) -> list[str]:
     return ["<h2>Faces and features</h2>" + ("" if faces else "<p>Face thumbnails left out (asked for a report without faces).</p>")] + parts
 
 
+def _actions_html(actions: dict | None) -> list[str]:
+    """The named columns (blendshapes) that most separate each class, as one table."""
+    if not actions:
+        return []
+    rows = "".join(f"<tr><td>{html.escape(c)}</td><td>" + "; ".join(
+        f"{html.escape(n)} {'+' if d > 0 else ''}{d:.2f} ({m:.3g} vs {r:.3g})" for n, d, m, r in cols) + "</td></tr>"
+        for c, cols in actions.items())
+    return ["<p>Facial actions that most separate each class from the others (Cohen's d of the class mean against the "
+            "other rows' mean, over all rows; descriptive, not used by the evaluation; in brackets the two means):</p>"
+            f"<table><tr><th>class</th><th>actions</th></tr>{rows}</table>"]
+
+
 def insight_markdown(res: dict) -> list[str]:
-    """Markdown: the probes per key (no images)."""
+    """Markdown: the probes per key, and the facial actions of each class where the columns are named (no images)."""
     out = []
     for key, ins in (res.get("insight") or {}).items():
         out += [f"- {key}: {probe_words(ins)}"]
+        for c, cols in (ins.get("actions") or {}).items():
+            out += [f"  - {c}: " + "; ".join(f"{n} {d:+.2f}" for n, d, _, _ in cols)]
     return (["## Faces and features", ""] + out + [""]) if out else []

@@ -23,31 +23,10 @@ import zipfile
 
 import numpy as np
 
+from ...facial_actions import BLENDSHAPES, POSE_NAMES, PSPI_BLENDSHAPES  # noqa: F401  (re-exported)
+
 __all__ = ["BLENDSHAPES", "DISTANCE_POINTS", "POSE_NAMES", "canonical_face", "procrustes_landmarks", "pose_vector",
            "distance_vector", "PSPI_BLENDSHAPES"]
-
-BLENDSHAPES = (
-    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff",
-    "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
-    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight",
-    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
-    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel", "mouthLeft",
-    "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
-    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
-)
-"""MediaPipe's 52 blendshapes in the model's order (left and right are the person's own)."""
-
-PSPI_BLENDSHAPES = {
-    "AU4 brow lowerer": ("browDownLeft", "browDownRight"),
-    "AU6 cheek raiser / AU7 lid tightener": ("cheekSquintLeft", "cheekSquintRight", "eyeSquintLeft", "eyeSquintRight"),
-    "AU9 nose wrinkler / AU10 upper lip raiser": ("noseSneerLeft", "noseSneerRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
-    "AU43 eye closure": ("eyeBlinkLeft", "eyeBlinkRight"),
-}
-"""The blendshapes nearest to the action units of the Prkachin-Solomon pain intensity (PSPI =
-AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43): a correspondence of meaning, not a calibration."""
-
-POSE_NAMES = ("yaw_deg", "pitch_deg", "roll_deg", "tx_cm", "ty_cm", "tz_cm")
 
 DISTANCE_POINTS = (
     70, 105, 107, 336, 334, 300,  # brows: outer, middle, inner (each side)
