@@ -42,7 +42,7 @@ def test_alignment_puts_the_landmarks_on_the_template_and_levels_the_eyes():
 
 
 def test_align_needs_a_cropper_with_landmarks():
-    with pytest.raises(OptionError, match=r"gives no landmarks for `align`; use `crop=dlib, yunet`"):
+    with pytest.raises(OptionError, match=r"gives no landmarks for `align`; use `crop=dlib, mediapipe, yunet`"):
         CropSpec("haar", align=True)
     assert CropSpec("yunet", align=True).as_dict()["align"] == {"template": "insightface-5pt", "size": 256}
     assert "align" not in CropSpec("yunet").as_dict()
