@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .cache.join import rows_for_paths
+from .cache.layout import no_face_rows
 from .errors import FaceprobeError
 
 __all__ = ["predict", "weights_request"]
@@ -103,7 +104,7 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     proba = np.full((len(refs), len(classes)), np.nan)
     if ok.any():
         proba[ok] = _probabilities(model["pipeline"], vectors[ok])
-    reasons = _reasons(table, paths, ok)
+    reasons = _reasons(table, paths, ok, no_face_rows(spec) or "the cropper found no face")
     frame = pd.DataFrame({"path": paths, "label": [classes[int(np.argmax(p))] if k else "" for p, k in zip(proba, ok)]})
     for j, c in enumerate(classes):
         frame[f"p_{c}"] = proba[:, j]
@@ -112,11 +113,12 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     return frame
 
 
-def _reasons(table: dict, paths: list[str], ok: np.ndarray) -> list[str]:
-    """Why each image without a vector has none (bad file, or no face found with ``--no-face skip``)."""
+def _reasons(table: dict, paths: list[str], ok: np.ndarray, no_face: str) -> list[str]:
+    """Why each image without a vector has none: a bad file, or no face found (``no_face``: by
+    whom, e.g. the cropper with ``no_face=skip``, or a geometry key's own landmarker)."""
     why = {str(p): (str(st), str(r)) for p, st, r in zip(table["path"], table["status"], table["reason"])}
     out = []
     for path, good in zip(paths, ok):
         status, reason = why.get(path, ("", ""))
-        out.append("" if good else (f"unusable image: {reason}" if status == "bad" else "no face found (skipped: `no_face=skip`)"))
+        out.append("" if good else (f"unusable image: {reason}" if status == "bad" else f"no face found ({no_face})"))
     return out

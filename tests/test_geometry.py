@@ -272,3 +272,38 @@ def test_a_blendshape_report_names_the_facial_actions(geometry_cache, invoke, tm
     assert set(actions) == {"anger", "happiness", "neutral", "sadness", "surprise"}
     assert all(name in geometry.BLENDSHAPES for cols in actions.values() for name, *_ in cols)
     assert "Facial actions that most separate each class" in (tmp_path / "r.html").read_text()
+
+
+def test_cache_merge_keeps_geometry_rows_and_their_face_flags(geometry_cache, invoke, tmp_path):
+    cache, _, _ = geometry_cache
+    from faceprobe.cache.reader import list_keys, read_features
+
+    merged = tmp_path / "merged.h5"
+    r = invoke("cache", "merge", cache, cache, "-o", merged)
+    assert r.exit_code == 0, r.output
+    before = {k["key"]: k for k in list_keys(str(cache))}
+    after = {k["key"]: k for k in list_keys(str(merged))}
+    assert before.keys() == after.keys()
+    for key in before:
+        assert after[key]["skipped_no_face"] == before[key]["skipped_no_face"] >= 1
+        a, b = read_features(str(cache), key), read_features(str(merged), key)
+        np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])
+    assert invoke("cache", "verify", "-c", merged).exit_code == 0
+
+
+def test_fit_and_predict_on_blendshapes_say_which_new_image_has_no_face(geometry_cache, real_dir, invoke, tmp_path):
+    cache, _, source = geometry_cache
+    model = tmp_path / "m.skops"
+    r = invoke("fit", "-c", cache, "-b", "mediapipe/blendshapes", "--head", "logreg", "--cv", 3, "--group", "none", "-q", "-o", model)
+    assert r.exit_code == 0, r.output
+    new = tmp_path / "new"
+    new.mkdir()
+    for p in sorted((real_dir / "images").glob("*.jpg"))[:3]:
+        (new / p.name).write_bytes(p.read_bytes())
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(new / "noise.png")
+    r = invoke("predict", "-m", model, new, "-o", tmp_path / "p.csv", "-c", tmp_path / "new.h5")
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "p.csv").read_text()
+    assert text.count("\n") >= 4
+    noise = next(line for line in text.splitlines() if "noise.png" in line)
+    assert noise.endswith("no face found (mediapipe/blendshapes found no face)")
