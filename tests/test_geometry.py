@@ -307,3 +307,25 @@ def test_fit_and_predict_on_blendshapes_say_which_new_image_has_no_face(geometry
     assert text.count("\n") >= 4
     noise = next(line for line in text.splitlines() if "noise.png" in line)
     assert noise.endswith("no face found (mediapipe/blendshapes found no face)")
+
+
+def test_without_mediapipe_the_keys_and_the_cropper_say_how_to_install_it(monkeypatch):
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.faces.crop import CropSpec
+
+    monkeypatch.setattr(landmarker, "available", lambda: False)
+    with pytest.raises(OptionError, match=r"needs mediapipe: pip install 'faceprobe\[geometry\]', then pip install mediapipe"):
+        load_backbone("mediapipe/pose")
+    with pytest.raises(OptionError, match="needs mediapipe"):
+        CropSpec("mediapipe")
+
+
+def test_geometry_keys_refuse_layers_weights_files_and_unknown_views(tmp_path):
+    from faceprobe.featurize.backbones.load import family_of, load_outputs
+
+    with pytest.raises(OptionError, match="no layers to tap"):
+        load_outputs(["mediapipe/pose@x"])
+    with pytest.raises(OptionError, match="leave `weights` as DEFAULT"):
+        load_outputs(["mediapipe/pose"], str(tmp_path / "w.task"))
+    with pytest.raises(Exception, match="did you mean: mediapipe/pose"):
+        family_of("mediapipe/poses")

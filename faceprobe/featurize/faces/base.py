@@ -72,6 +72,8 @@ class Cropper:
         Whether that extra is installed; checked when the crop settings are made.
     choices : dict
         Text parameters that take one of a few values: name -> the allowed values.
+    install : str
+        How to install what it needs, when the extra alone does not (said when it is missing).
     """
 
     crop: Callable
@@ -84,6 +86,7 @@ class Cropper:
     extra: str = ""
     available: Callable[[], bool] = lambda: True
     choices: dict = field(default_factory=dict)
+    install: str = ""
 
 
 CROPPERS: Registry[Cropper] = Registry("cropper", "crop")
@@ -124,7 +127,7 @@ class CropSpec:
     def __post_init__(self):
         cropper = CROPPERS.get(self.method)
         if not cropper.available():
-            raise OptionError("crop", self.method, f"needs the {cropper.extra} extra: pip install 'faceprobe[{cropper.extra}]'")
+            raise OptionError("crop", self.method, cropper.install or f"needs the {cropper.extra} extra: pip install 'faceprobe[{cropper.extra}]'")
         if not 0.0 <= self.margin <= 2.0:
             raise OptionError("margin", self.margin, "must be between 0 and 2")
         if self.no_face not in NO_FACE:

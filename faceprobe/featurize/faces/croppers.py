@@ -234,6 +234,9 @@ def _mediapipe_available() -> bool:
     return available()
 
 
+_MEDIAPIPE_INSTALL = ("needs mediapipe: pip install 'faceprobe[geometry]', then pip install mediapipe with pip's no-deps option "
+                      "(which keeps one OpenCV; the README shows the command)")
+
 MEDIAPIPE_PARAMS = {"detect_side": 640}
 """MediaPipe's Face Landmarker (its BlazeFace detector, then the 478-point mesh) on an RGB copy whose
 longer side is at most ``detect_side``; the box holds every mesh point, the five landmarks are the
@@ -243,4 +246,4 @@ as given: once more on it with a grey border (as for the geometry keys)."""
 CROPPERS.register("mediapipe", Cropper(_landmark_crop(_mediapipe_detect), MEDIAPIPE_PARAMS,
                                        "MediaPipe Face Landmarker: the box of its 478-point mesh, five landmarks from it (geometry extra)",
                                        detector=True, versions=_mediapipe_versions, landmarks=True, fork_safe=False, extra="geometry",
-                                       available=_mediapipe_available))
+                                       available=_mediapipe_available, install=_MEDIAPIPE_INSTALL))
