@@ -128,7 +128,10 @@ def main() -> None:
     from faceprobe.featurize.faces import dlib_models, landmarker
 
     if args.detection_only:
-        print(json.dumps(result, indent=2))
+        text = json.dumps(result, indent=2)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
         return
     configs = {**CONFIGS, **(DLIB_CONFIGS if dlib_models.available() else {}),
                **(MEDIAPIPE_CONFIGS if landmarker.available() else {})}
