@@ -329,3 +329,36 @@ def test_geometry_keys_refuse_layers_weights_files_and_unknown_views(tmp_path):
         load_outputs(["mediapipe/pose"], str(tmp_path / "w.task"))
     with pytest.raises(Exception, match="did you mean: mediapipe/pose"):
         family_of("mediapipe/poses")
+
+
+def test_a_killed_geometry_run_resumes_to_the_same_vectors(geometry_cache, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from faceprobe.cache.journal import part_files
+    from faceprobe.cache.reader import list_keys, read_features
+
+    reference, _, source = geometry_cache
+    cache = tmp_path / "killed.h5"
+    cmd = [sys.executable, "-m", "faceprobe.cli", "featurize", str(source), "-b", "mediapipe/blendshapes", "-b", "mediapipe/pose",
+           "--cache", str(cache), "--batch-size", "4", "--workers", "0", "--journal-seconds", "0", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(part_files(str(cache))) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    killed = proc.poll() is None
+    if killed:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert killed, "the run ended before it could be killed"
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    want = {k["backbone"]: k["key"] for k in list_keys(str(reference))}
+    got = list_keys(str(cache))
+    assert {k["backbone"] for k in got} == {"mediapipe/blendshapes", "mediapipe/pose"}
+    for info in got:
+        a, b = read_features(str(reference), want[info["backbone"]]), read_features(str(cache), info["key"])
+        assert info["key"] == want[info["backbone"]] and len(b.sha256) == len(set(b.sha256)) == 49
+        np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])
