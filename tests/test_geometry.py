@@ -231,9 +231,13 @@ def test_crop_mediapipe_with_align_stores_five_landmarks_inside_the_box(model_fi
 
 
 def test_missing_impute_keeps_every_row_and_needs_several_keys(geometry_cache, real_dir, invoke, tmp_path):
-    cache, _, source = geometry_cache
+    import shutil
+
     from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
 
+    shared, _, source = geometry_cache
+    cache = tmp_path / "geo-and-vit.h5"
+    shutil.copyfile(shared, cache)  # the session's cache stays as it was made
     featurize(FeaturizeConfig(source=str(source), backbones=["timm/test_vit"], weights=["none"], cache=str(cache), progress=False,
                               workers=0, precision="fp32", compile="none"))
     args = ("classify", "-c", cache, "-b", "timm/test_vit", "-b", "timm/test_vit+mediapipe/blendshapes", "--head", "logreg",

@@ -17,12 +17,12 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import FaceprobeError
-from .journal import Part
+from .journal import Part, part_files, read_parts, remove_parts
 from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMNS, open_cache, real_cache
 from .reader import (STATUSES, FeatureMatrix, extra_columns, read_feature_hashes, read_features, read_images,  # noqa: F401
                      read_root_attrs, read_table, table_digest)
 
-__all__ = ["FeatureMatrix", "STATUSES", "commit", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
+__all__ = ["FeatureMatrix", "STATUSES", "commit", "commit_journal", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
            "read_features", "read_root_attrs", "table_digest"]
 
 CHUNK_ROWS = 512
@@ -272,3 +272,28 @@ def commit(path: str, *, images: dict[str, np.ndarray] | None = None, parts: lis
         if os.path.exists(tmp):
             os.remove(tmp)
     return added
+
+
+def commit_journal(path: str, with_parts=None) -> tuple[int, list[Part]]:
+    """Commit the cache's journal and remove it: the one way a run's (or a killed run's) parts
+    reach the cache.
+
+    Parameters
+    ----------
+    path : str
+    with_parts : callable (parts) -> dict, optional
+        What else to commit with these parts (``images``, ``root_attrs``, ``forget``), decided
+        from them (the statuses they learnt). An empty dict with no parts commits nothing.
+
+    Returns
+    -------
+    (int, list of Part)
+        Feature rows added, and the parts committed.
+    """
+    parts = read_parts(path) if part_files(path) else []
+    more = with_parts(parts) if with_parts is not None else {}
+    if not parts and not more:
+        return 0, parts
+    added = commit(path, parts=parts, **more)
+    remove_parts(path)
+    return added, parts

@@ -13,11 +13,11 @@ import glob
 import os
 from dataclasses import replace
 
-from ..cache.journal import part_files, read_parts, remove_parts
+from ..cache.journal import part_files
 from ..cache.layout import journal_dir, lock_path
 from ..cache.lock import writer_lock
 from ..cache.merge import merge_caches
-from ..cache.store import commit
+from ..cache.store import commit_journal
 from .config import FeaturizeConfig
 from .engine.cores import usable_cores
 from .summary import FeaturizeSummary
@@ -45,9 +45,7 @@ def _fold_in_shards(main: str, pattern: str) -> int:
         return 0
     for shard in shards:
         with writer_lock(shard):
-            if part_files(shard):
-                commit(shard, parts=read_parts(shard))
-                remove_parts(shard)
+            commit_journal(shard)
     with writer_lock(main):
         merge_caches([s for s in shards if os.path.isfile(s)], main)
     for shard in shards:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import time
 
-from ..cache.journal import part_files, read_parts, remove_parts
+from ..cache.journal import part_files
 from ..cache.lock import writer_lock
-from ..cache.store import commit, remove_stale_copies
+from ..cache.store import commit_journal, remove_stale_copies
 from .config import FeaturizeConfig
 from .plan import FeaturizePlan, check_request, make_plan
 from .stages import StageClock
@@ -36,9 +36,7 @@ def _recover(cache: str, listed: set) -> tuple[int, list[str]]:
         notes.append(f"removed {stale} temporary copies ({stale_bytes / 1e6:.1f} MB) left by an interrupted commit")
     if not part_files(cache):
         return 0, notes
-    parts = read_parts(cache)
-    added = commit(cache, parts=parts)
-    remove_parts(cache)
+    added, parts = commit_journal(cache)
     other = sorted({str(p) for part in parts for p in part.images.get("path", ())} - listed)
     if other:
         notes.append(f"committed {len(other)} images an interrupted run had computed for a source this one does not list (e.g. "
@@ -138,17 +136,20 @@ def _commit_run(plan: FeaturizePlan, report) -> dict:
     """Commit the journal with the source's rows (statuses learnt applied to every path of a
     content); return the rows as committed."""
     cache = plan.config.cache
-    parts = read_parts(cache)
-    status, resolutions = _learnt(parts)
     rows = {c: list(v) for c, v in plan.rows.items()}
-    for j, sha in enumerate(rows["sha256"]):
-        if sha in status:
-            rows["status"][j], rows["reason"][j], rows["width"][j], rows["height"][j], rows["dhash"][j] = status[sha]
-    resolutions = {**plan.resolutions, **resolutions, **(report.resolutions if report is not None else {})}
-    corpora = _corpora(cache, plan.corpus)
-    if parts or plan.forget or plan.changed or corpora:
-        commit(cache, images=rows, parts=parts, root_attrs={"backbones": resolutions, **corpora}, forget=set(plan.forget))
-        remove_parts(cache)
+
+    def with_parts(parts: list) -> dict:
+        status, resolutions = _learnt(parts)
+        for j, sha in enumerate(rows["sha256"]):
+            if sha in status:
+                rows["status"][j], rows["reason"][j], rows["width"][j], rows["height"][j], rows["dhash"][j] = status[sha]
+        resolutions = {**plan.resolutions, **resolutions, **(report.resolutions if report is not None else {})}
+        corpora = _corpora(cache, plan.corpus)
+        if not (parts or plan.forget or plan.changed or corpora):
+            return {}
+        return {"images": rows, "root_attrs": {"backbones": resolutions, **corpora}, "forget": set(plan.forget)}
+
+    commit_journal(cache, with_parts)
     return rows
 
 
