@@ -93,18 +93,19 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     for pos, block in DiskMatrix(cache, model["key"], disk, fm.dim, 4096).blocks(np.arange(len(refs))):
         vectors[pos] = block
     ok = np.isfinite(vectors).all(axis=1)
+    no_face = no_face_rows(spec) or "the cropper found no face"
     if model.get("task") == "regression":
         values = np.full(len(refs), np.nan)
         if ok.any():
             values[ok] = model["pipeline"].predict(vectors[ok])
-        frame = pd.DataFrame({"path": paths, model["target"]: values, "reason": _reasons(table, paths, ok)})
+        frame = pd.DataFrame({"path": paths, model["target"]: values, "reason": _reasons(table, paths, ok, no_face)})
         frame.attrs["cache"] = {"path": cache, "computed": summary.computed}
         return frame
     classes = model["classes"]
     proba = np.full((len(refs), len(classes)), np.nan)
     if ok.any():
         proba[ok] = _probabilities(model["pipeline"], vectors[ok])
-    reasons = _reasons(table, paths, ok, no_face_rows(spec) or "the cropper found no face")
+    reasons = _reasons(table, paths, ok, no_face)
     frame = pd.DataFrame({"path": paths, "label": [classes[int(np.argmax(p))] if k else "" for p, k in zip(proba, ok)]})
     for j, c in enumerate(classes):
         frame[f"p_{c}"] = proba[:, j]
