@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceprobe.classify.data.blocks import fitted_scaler
+from faceprobe.classify.data.prep import fitted_scaler
 from faceprobe.errors import OptionError
 from faceprobe.featurize.faces import geometry, landmarker
 

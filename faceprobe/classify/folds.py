@@ -181,18 +181,13 @@ class InMemory:
     def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
         from sklearn.decomposition import PCA
 
-        from .data.blocks import fitted_scaler
+        from .data.prep import fitted_prep
 
         Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)  # a copy of the rows: scaled in place below
         Xte = ds.X[test] if len(test) else None  # fit: no test rows
-        steps = []
-        if np.isnan(Xtr).any() or (Xte is not None and np.isnan(Xte).any()):  # `missing=impute`: the training fold's means
-            from sklearn.impute import SimpleImputer
-
-            steps.append(("impute", SimpleImputer(strategy="mean", keep_empty_features=True).fit(Xtr)))
-            Xtr, Xte = steps[-1][1].transform(Xtr), None if Xte is None else steps[-1][1].transform(Xte)
-        steps.append(("scale", fitted_scaler(Xtr, ds.spec.get("blocks"))))
-        Xtr, Xte = steps[-1][1].transform(Xtr, copy=False), None if Xte is None else steps[-1][1].transform(Xte, copy=False)
+        steps, Xtr = fitted_prep(Xtr, ds.spec.get("blocks"), (Xte,))
+        for name, step in steps if Xte is not None else ():  # Xte is a copy (fancy indexing): scaled in place
+            Xte = step.transform(Xte, copy=False) if name == "scale" else step.transform(Xte)
         if cfg.pca:
             steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)))
             Xtr, Xte = steps[-1][1].transform(Xtr), None if Xte is None else steps[-1][1].transform(Xte)

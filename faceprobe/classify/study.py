@@ -4,7 +4,7 @@ folds, and each cell tested against the best one.
 Rows are the images present under every key, in one order, so every key sees the same splits
 and the comparisons are paired. ``A+B`` is the fusion of two keys: their vectors side by side,
 scaled (and reduced) inside the training folds like any other key, each key weighted as a block
-of unit total variance (:mod:`~faceprobe.classify.data.blocks`), so a wide key does not drown a
+of unit total variance (:mod:`~faceprobe.classify.data.prep`), so a wide key does not drown a
 narrow one.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import OptionError
-from .data.blocks import WEIGHTING
+from .data.prep import WEIGHTING
 from .data.dataset import Dataset, load_dataset
 from .significance import corrected_t_test, holm, mcnemar_test, wilcoxon_errors
 
@@ -67,7 +67,11 @@ def load_study(cache: str, keys: list[str], *, missing: str = "common", **load) 
         rows = sorted(every, key=lambda s: (path_of[s], s))
     else:
         rows = [s for s in first.sha256 if s in common]
-    aligned = {part: _on_rows(d, rows, loaded) for part, d in loaded.items()}
+    holder = {}  # each content's first holding key and row there: labels and columns of rows a key lacks
+    for d in loaded.values() if missing == "impute" else ():
+        for i, s in enumerate(d.sha256):
+            holder.setdefault(s, (d, i))
+    aligned = {part: _on_rows(d, rows, holder) for part, d in loaded.items()}
     out = [aligned[name] if "+" not in name else _fuse([aligned[p] for p in name.split("+")], " + ".join(aligned[p].key for p in name.split("+")))
            for name in keys]
     note = _lacking_note(loaded, len(every), len(common), missing)
@@ -79,18 +83,14 @@ def load_study(cache: str, keys: list[str], *, missing: str = "common", **load) 
     return out
 
 
-def _on_rows(d: Dataset, rows: list, loaded: dict) -> Dataset:
+def _on_rows(d: Dataset, rows: list, holder: dict) -> Dataset:
     """``d`` over the contents ``rows`` in that order; rows it lacks (``missing=impute``) take
-    their labels and columns from a key that holds them, and NaN vectors."""
+    their labels and columns from the key ``holder`` names for them, and NaN vectors."""
     at = {s: i for i, s in enumerate(d.sha256)}
     if all(s in at for s in rows):
         return d.subset(np.asarray([at[s] for s in rows], dtype=np.int64))
     if not isinstance(d.X, np.ndarray):
         raise OptionError("missing", "impute", "needs the keys' matrices in memory; raise `max_memory`")
-    holder = {}
-    for other in loaded.values():
-        for i, s in enumerate(other.sha256):
-            holder.setdefault(s, (other, i))
     src = [holder[s] for s in rows]
     X = np.full((len(rows), d.X.shape[1]), np.nan, dtype=np.float32)
     own = [j for j, s in enumerate(rows) if s in at]

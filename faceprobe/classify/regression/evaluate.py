@@ -69,22 +69,17 @@ def fit_head(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes:
     return est
 
 
-def prep_steps(cfg: EvalConfig, X: np.ndarray, seed: int, blocks=None):
-    """The scaler (and PCA) fitted on training rows ``X``, as a list of (name, fitted step);
-    ``blocks``: the widths of fused keys, weighted as blocks (:mod:`~faceprobe.classify.data.blocks`)."""
+def prep_steps(cfg: EvalConfig, X: np.ndarray, seed: int, blocks=None, also=()):
+    """The imputer (where vectors are missing), scaler and PCA fitted on training rows ``X``, as a
+    list of (name, fitted step): :func:`~faceprobe.classify.data.prep.fitted_prep`, which ``also``
+    (the rows the steps will transform) and ``blocks`` (fused keys' widths) go to."""
     from sklearn.decomposition import PCA
 
-    from ..data.blocks import fitted_scaler
+    from ..data.prep import fitted_prep
 
-    steps = []
-    if np.isnan(X).any():  # `missing=impute`: the training rows' means
-        from sklearn.impute import SimpleImputer
-
-        steps.append(("impute", SimpleImputer(strategy="mean", keep_empty_features=True).fit(X)))
-        X = steps[-1][1].transform(X)
-    steps.append(("scale", fitted_scaler(X, blocks)))
+    steps, scaled = fitted_prep(np.array(X, copy=True), blocks, also)
     if cfg.pca:
-        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(steps[-1][1].transform(X))))
+        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(scaled)))
     return steps
 
 
@@ -111,7 +106,7 @@ def choose_params(spec, cfg: EvalConfig, target: TargetSpec, X: np.ndarray, y: n
         inner = list(KFold(n_splits=k, shuffle=True, random_state=seed).split(X))
     folds = []
     for tr, te in inner:  # each inner fold's scaler and PCA fitted once, for every candidate
-        steps = prep_steps(cfg, X[tr], seed, blocks)
+        steps = prep_steps(cfg, X[tr], seed, blocks, (X[te],))
         folds.append((_apply(steps, X[tr]), y[tr], _apply(steps, X[te]), y[te]))
     scores = [float(np.mean([_score(target, yte, fit_head(spec, params, Xtr, ytr, seed, notes).predict(Xte))
                              for Xtr, ytr, Xte, yte in folds])) for params in cands]
@@ -134,7 +129,8 @@ def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[d
 
 def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[dict]:
     Xtr, ytr, gtr = fit_rows(ds, task.train, target.values, cfg.augmented)
-    steps = prep_steps(cfg, Xtr, task.seed, ds.spec.get("blocks"))
+    steps = prep_steps(cfg, Xtr, task.seed, ds.spec.get("blocks"),
+                       (ds.X[task.test], ds.X[task.val] if task.val is not None else None))
     Xtr_t, Xte = _apply(steps, Xtr), _apply(steps, ds.X[task.test])
     notes: set = set()
     out = []
