@@ -61,7 +61,7 @@ def one(cache: str, head: str, impl: str, n: int, cores: int, pred_out: str) -> 
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    from faceprobe.classify.folds import _fit, _scores_and_pred
+    from faceprobe.classify.fitting.folds import _fit, _scores_and_pred
     from faceprobe.classify.heads.registry import HEADS as REGISTRY
     from faceprobe.classify.heads.memory import rss_bytes
 

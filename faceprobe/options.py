@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from .errors import OptionError
+from .params import range_words
 
 __all__ = ["Option", "OptionTable", "KINDS", "strings_or_dict", "parsed_by"]
 
@@ -162,11 +163,7 @@ class Option:
         if not (low_bad or high_bad):
             return None
         also = f" (or {' or '.join(map(str, self.also))})" if self.also else ""
-        if self.low is not None and self.high is not None:
-            return f"must be {'>' if self.open_low else '>='} {self.low:g} and {'<' if self.open_high else '<='} {self.high:g}{also}"
-        if self.low is not None:
-            return f"must be {'>' if self.open_low else '>='} {self.low:g}{also}"
-        return f"must be {'<' if self.open_high else '<='} {self.high:g}{also}"
+        return f"must be {range_words(self.low, self.high, self.open_low, self.open_high)}{also}"
 
 
 def _kind_refusal(kind: str, value) -> str | None:

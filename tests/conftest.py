@@ -182,7 +182,7 @@ def _isolated_torch_home(tmp_path_factory, monkeypatch):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     # engine=auto's timings of this session's tests stay in the session (never in the user's cache)
     memo = tmp_path_factory.getbasetemp() / "engines.json"
-    monkeypatch.setattr("faceprobe.classify.engines.calibrate.calibrations_path", lambda: memo)
+    monkeypatch.setattr("faceprobe.classify.fitting.calibrate.calibrations_path", lambda: memo)
 
 
 def write_video(path, frames, fps=10.0, fourcc="FFV1"):

@@ -10,7 +10,7 @@ import pytest
 from faceprobe.classify.data.dataset import load_dataset, parse_class_map
 from faceprobe.classify.evaluate import EvalConfig, evaluate
 from faceprobe.classify.heads.registry import HEADS
-from faceprobe.classify.folds import make_fold
+from faceprobe.classify.fitting.folds import make_fold
 from faceprobe.classify.metrics import fold_metrics
 from faceprobe.classify.protocols.splits import SplitSpec, make_splits
 from faceprobe.errors import FaceprobeError

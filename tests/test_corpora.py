@@ -163,7 +163,7 @@ def test_kdef_is_frontal_by_default_with_angle_as_a_column(tmp_path):
     assert m.columns["label"] == ["angry", "happy"] and m.columns["subject"] == ["F01", "M02"]
     assert m.columns["angle"] == ["straight", "straight"] and m.columns["sequence"] == ["A", "B"]
     assert len(corpus_manifest("kdef", tmp_path, angles="all").columns["path"]) == 4
-    with pytest.raises(FaceprobeError, match=r"angles='UP': KDEF's angles are FL, HL, S, HR, FR"):
+    with pytest.raises(OptionError, match=r"angles=up'?: the kdef corpus takes S, HL, HR, FL or FR, comma-separated, or all"):
         corpus_manifest("kdef", tmp_path, angles="up")
 
 
@@ -225,7 +225,8 @@ def test_a_folder_of_another_layout_is_one_line_naming_what_was_expected(tmp_pat
         corpus_manifest("fer2013", tmp_path)
     with pytest.raises(OptionError, match=r"corpus='nope'"):
         corpus_manifest("nope", tmp_path)
-    with pytest.raises(OptionError, match=r"corpus_options='neutrl'.*ckplus takes these options: peak_frames, neutral"):
+    with pytest.raises(OptionError, match=r"corpus_options='neutrl'.*not a parameter of the ckplus corpus; did you mean neutral\? "
+                                          r"it takes: peak_frames, neutral"):
         corpus_manifest("ckplus", tmp_path, neutrl=True)
 
 
@@ -313,6 +314,35 @@ def test_featurize_with_a_corpus_records_it_and_classify_runs_its_protocol_with_
     assert "official protocol" not in free.output and "published on" not in free.output
     refused = invoke("classify", "-c", cache, "--head", "logreg", "-q", "--cv", "2", "--protocol", "official")
     assert refused.exit_code != 0 and refused.output.count("\n") == 1 and "--cv 2: chooses its own protocol" in refused.output
+
+
+def test_fit_applies_the_official_protocol_to_its_record_and_says_so_in_the_model(tmp_path, featurize_cli, invoke):
+    from faceprobe.classify.model import load_model
+
+    _jaffe(tmp_path / "jaffe")
+    cache = tmp_path / "c.h5"
+    assert featurize_cli(tmp_path / "jaffe", cache, "--corpus", "jaffe").exit_code == 0
+    r = invoke("fit", "-c", cache, "--head", "logreg", "-o", tmp_path / "m.skops")
+    assert r.exit_code == 0, r.output
+    model = load_model(str(tmp_path / "m.skops"))
+    assert model["protocol"]["corpus"] == "jaffe" and model["protocol"]["options"] == {"cv": "loso"}
+    assert model["cv"]["splits"] == 3  # leave one of the three posers out
+    free = invoke("fit", "-c", cache, "--head", "logreg", "--protocol", "none", "--cv", "2", "-o", tmp_path / "n.skops")
+    assert free.exit_code == 0 and "protocol" not in load_model(str(tmp_path / "n.skops"))
+
+
+def test_a_fixed_split_protocol_is_skipped_by_fit_under_auto_and_refused_under_official(monkeypatch):
+    from faceprobe.classify.options import ClassifyOptions
+    from faceprobe.classify.plan import make_plan
+    from faceprobe.classify.protocols import official
+    from faceprobe.errors import OptionError
+
+    monkeypatch.setattr(official, "_recorded", lambda cache: {"fer2013": {"layout": "csv"}})
+    assert make_plan(ClassifyOptions(), fitting=True).official is None
+    plan = make_plan(ClassifyOptions())
+    assert plan.official.corpus == "fer2013" and plan.options.split_col == "split" and plan.fixed is not None
+    with pytest.raises(OptionError, match="fixed split .* fit trains on every row"):
+        make_plan(ClassifyOptions(protocol="official"), fitting=True)
 
 
 def test_protocol_official_on_a_cache_without_a_corpus_is_one_line(synthetic_cache, tmp_path, invoke):

@@ -46,7 +46,7 @@ def test_face_resnet_has_no_layers_to_tap_or_list():
 @needs_dlib
 def test_dlib_crop_parameters_are_checked_when_the_settings_are_made():
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8))
-    with pytest.raises(OptionError, match=r"detector=banana'?: choose hog or mmod"):
+    with pytest.raises(OptionError, match=r"detector=banana'?: the dlib cropper takes one of hog, mmod"):
         CropSpec("dlib", params=(("detector", "banana"),))
     r = crop_face(noise, CropSpec("dlib", align=True))
     assert r.face == 0 and r.image.size == (160, 120) and r.landmarks is None

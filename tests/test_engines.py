@@ -425,7 +425,7 @@ def test_a_model_fitted_on_onedal_names_the_extra_where_it_is_missing(tmp_path, 
 
 # --- auto by calibration -------------------------------------------------------------------------------
 
-from faceprobe.classify.engines import calibrate  # noqa: E402
+from faceprobe.classify.fitting import calibrate  # noqa: E402
 
 FAKE_STATUS = {"sklearn": ("1", None), "onedal": ("2", None), "cuml": (None, "no CUDA device")}
 
@@ -583,7 +583,7 @@ def test_a_calibration_sample_takes_the_code_path_and_kernel_cache_pressure_of_t
     from faceprobe.classify.config import EvalConfig
     from faceprobe.classify.data.dataset import load_dataset
     from faceprobe.classify.evaluate import prepare_config
-    from faceprobe.classify.folds import make_fold
+    from faceprobe.classify.fitting.folds import make_fold
 
     ds = load_dataset(str(_fixed_split_cache(tmp_path, n=400, d=8)))
     cfg = prepare_config(EvalConfig(heads=["svm"], engine="sklearn"))

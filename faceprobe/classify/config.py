@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .options import BACKENDS, BALANCE
 from .protocols.splits import SplitSpec
 
 __all__ = ["EvalConfig", "BALANCE", "BACKENDS", "cores_of"]
+
+BALANCE = ("none", "undersample", "class-weight")
+BACKENDS = ("local", "dask")
 
 
 def cores_of(jobs: int) -> int:
@@ -51,7 +53,7 @@ class EvalConfig:
         Dask scheduler address; None starts a local cluster with ``jobs`` workers.
     engine : str
         ``auto`` (per head, the engine timed fastest on this machine for work of the run's
-        shape: :mod:`~faceprobe.classify.engines.calibrate`), ``sklearn``, ``onedal`` or
+        shape: :mod:`~faceprobe.classify.fitting.calibrate`), ``sklearn``, ``onedal`` or
         ``cuml`` (:mod:`~faceprobe.classify.engines`).
     cores : int
         Threads one fold's fits may use (set by :func:`~faceprobe.classify.evaluate.evaluate`
@@ -60,10 +62,10 @@ class EvalConfig:
         Every engine's status, read once when evaluation starts.
     engine_plan : dict of str -> str
         With ``engine="auto"``: per head, the engine its calibration chose for the dataset being
-        evaluated (set by :func:`~faceprobe.classify.engines.calibrate.plan_engines`); a head
+        evaluated (set by :func:`~faceprobe.classify.fitting.calibrate.plan_engines`); a head
         not in it takes the highest-ranked engine it accepts.
     as_rows : int or None
-        None in every evaluation. ``auto``'s calibration (:mod:`~faceprobe.classify.engines.calibrate`)
+        None in every evaluation. ``auto``'s calibration (:mod:`~faceprobe.classify.fitting.calibrate`)
         times samples of m training rows standing for the run's folds of ``as_rows``: choices that
         depend on size (the precomputed-kernel path, which kernels are kept) are made as for the
         run's fold, and kernel caches (libsvm's and oneDAL's ``cache_size``) get (m / as_rows)^2

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import FaceprobeError, OptionError
 from .config import BACKENDS, BALANCE, EvalConfig, cores_of
 from .data.dataset import Dataset
-from .folds import check_heads, choose_params, make_fold
+from .fitting.folds import check_heads, choose_params, make_fold
 from .heads.registry import HEADS, head_grid, own_grid
 from .heads.memory import PeakRSS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
@@ -264,7 +264,7 @@ def run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
 def _plan_engines(ds: Dataset, cfg: EvalConfig, splits: list, workers: int):
     """``auto``'s engine per head (timed, or remembered), announced with the run's size and its estimate."""
     from ..progress import announce, duration
-    from .engines.calibrate import plan_engines
+    from .fitting.calibrate import plan_engines
 
     cfg, decisions = plan_engines(ds, cfg, splits, workers)
     size = f"{len(splits)} folds x {len(cfg.heads)} heads on {workers} process{'es' if workers > 1 else ''}"

@@ -21,8 +21,8 @@ from .config import EvalConfig
 from .data.dataset import Dataset
 from .engines import engine_provenance
 from .evaluate import evaluate
-from .engines.calibrate import plan_engines
-from .folds import fit_all, fit_config
+from .fitting.calibrate import plan_engines
+from .fitting.folds import fit_all, fit_config
 
 __all__ = ["MODEL_FORMAT", "MODEL_FORMATS", "TRUSTED_MODULES", "fit_model", "model_format", "save_model", "load_model"]
 

@@ -9,12 +9,11 @@ by :func:`~faceprobe.classify.plan.make_plan`) and the option table of docs/cli.
 from __future__ import annotations
 
 from ..options import Option, OptionTable, parsed_by, strings_or_dict
+from .config import BACKENDS, BALANCE
 
 __all__ = ["CLASSIFY", "ClassifyOptions", "GROUPS", "BALANCE", "BACKENDS"]
 
 GROUPS = ("auto", "subject", "none")
-BALANCE = ("none", "undersample", "class-weight")
-BACKENDS = ("local", "dask")
 
 MAX_PERMUTATIONS = 100_000
 """More permutations than this resolve a p-value below 1e-5, finer than any threshold in use, at the cost of as many evaluations."""
@@ -170,8 +169,9 @@ CLASSIFY = OptionTable("classify", [
            metavar="none|subject|COLUMN"),
     Option("protocol", "str", "auto", "official: the protocol of the corpus the cache was featurized from (featurize with `corpus`: "
            "its published split, subject folds or leave-one-subject-out), with its published figures beside the results; "
-           "auto: the same unless `cv`, `holdout`, `split_col`, `group` or cross-corpus filters choose another; none: never.",
-           ("classify",), ("evaluate",), choices=("auto", "official", "none")),
+           "auto: the same unless `cv`, `holdout`, `split_col`, `group` or cross-corpus filters choose another; none: never. "
+           "fit cross-validates its record so, except for a published fixed split (it trains on every row).",
+           ("classify", "fit"), ("evaluate", "fit"), choices=("auto", "official", "none")),
     Option("split_col", "str", None, "A fixed split by this column's values (e.g. Usage): one fit on `train`, figures on `test` with "
            "bootstrap 95% intervals, with and without test images that also occur in training.", ("classify",), ("evaluate",),
            metavar="COLUMN", conflicts=(("cv", _ONE_FIT), ("holdout", _ONE_FIT), ("repeats", _ONE_FIT))),

@@ -48,6 +48,8 @@ class ClassifyPlan:
         Target columns (empty: classification).
     bins : tuple of float or None
         Bin edges for targets.
+    official : Official or None
+        The corpus's official protocol, where the run applies it (its options are in ``options``).
     eval : EvalConfig
         Heads, grid, balance, PCA, jobs, backend and engine; its ``split`` is set once the
         data says whether splits are grouped (:meth:`split`).
@@ -64,6 +66,7 @@ class ClassifyPlan:
     targets: tuple = ()
     bins: tuple | None = None
     curve: object = None
+    official: object = None
 
     @property
     def study(self) -> bool:
@@ -127,16 +130,19 @@ def _keys(key) -> tuple:
     return tuple(key) or (None,)
 
 
-def make_plan(options: ClassifyOptions) -> ClassifyPlan:
+def make_plan(options: ClassifyOptions, fitting: bool = False) -> ClassifyPlan:
     """Parse and check every option once; refuse bad values and combinations before the cache is read.
+
+    The corpus's official protocol (``protocol``) is applied here, the one place that decides the
+    split: the plan's ``options`` are the options it set. ``fitting``: the plan of ``fit``.
 
     Raises
     ------
     OptionError
         Naming the parameter, the value and the fix.
     """
-    o = options
-    _check_values(o)
+    _check_values(options)
+    o, official = _official(options, fitting)
     fixed = _protocol(o)
     targets = _values(o.target)
     metric = _metric(o.metric, bool(targets))
@@ -161,7 +167,14 @@ def make_plan(options: ClassifyOptions) -> ClassifyPlan:
     if o.missing != "common" and len(keys) < 2 and "+" not in (keys[0] or ""):
         raise OptionError("missing", o.missing, "fills the rows one key lacks that others hold: give several keys or a fusion (A+B)")
     return ClassifyPlan(options=o, keys=keys, where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg,
-                        metric=metric, targets=targets, bins=bins, curve=curve)
+                        metric=metric, targets=targets, bins=bins, curve=curve, official=official)
+
+
+def _official(o: ClassifyOptions, fitting: bool):
+    """The options with the cache's official protocol applied, and that protocol (or None)."""
+    from .protocols.official import CHOOSERS, official_protocol
+
+    return official_protocol(o, [n for n in CHOOSERS if CLASSIFY[n].given(getattr(o, n))], fitting)
 
 
 def _metric(metric: str | None, regression: bool) -> str:

@@ -1,11 +1,13 @@
-"""One classify run: options -> plan -> datasets (built once) -> evaluation -> flat results with provenance."""
+"""One classify run: options -> plan -> datasets (built once) -> tasks (classification, or one
+regression task per target) -> the one run loop, :func:`run_task` -> flat results with provenance."""
 
 from __future__ import annotations
 
 import platform
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -21,7 +23,7 @@ from .protocols.splits import SplitSpec
 from .records import flatten
 from .study import grid_cells, load_study
 
-__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "build_datasets", "run_classify", "run_fit"]
+__all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "build_datasets", "run_classify", "run_fit", "run_task", "Classification"]
 
 
 def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tuple[list[Dataset], SplitSpec]:
@@ -54,16 +56,16 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
     return [first] + [replace(d, groups=first.groups) for d in datasets[1:]], plan.split(grouped)
 
 
-def _plan(options) -> ClassifyPlan:
-    return options if isinstance(options, ClassifyPlan) else make_plan(options)
+def _plan(options, fitting: bool = False) -> ClassifyPlan:
+    return options if isinstance(options, ClassifyPlan) else make_plan(options, fitting)
 
 
 def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     """Cross-validate one head for the record, train it on all rows, save it to ``out``."""
     from ..cache.store import read_features
-    from .model import fit_model, model_format, save_model
+    from .model import model_format, save_model
 
-    plan = _plan(options)
+    plan = _plan(options, fitting=True)
     o = plan.options
     if o.split_col is not None:
         raise OptionError("split_col", o.split_col, f"fit trains on every row; to train on one part use `where={o.split_col}=VALUE` "
@@ -82,6 +84,10 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     from ..outputs import check_writable
 
     check_writable(out, "output")
+    if plan.targets and len(plan.targets) != 1:
+        raise OptionError("target", ",".join(plan.targets), "fit trains one model for one target; give one")
+    if plan.bins is not None:
+        raise OptionError("bins", ",".join(f"{b:g}" for b in plan.bins), "bins are figures of an evaluation; use classify")
     cfg = plan.eval
     if model_format(out) == "skops" and o.engine != "sklearn" and not plan.targets:  # skops holds scikit-learn's own estimators only
         if o.engine != "auto":
@@ -92,10 +98,10 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     ds = datasets[0]
     runs = read_features(o.cache, ds.key, vectors=False).runs  # provenance only: the vectors are in ds
     weights = runs[-1].get("weights", {}).get(ds.spec["backbone"], {})
-    if plan.targets:
-        model = _fit_regressor(plan, ds, replace(cfg, split=split), weights, model_format(out))
-    else:
-        model = fit_model(ds, replace(cfg, split=split), weights)
+    (task,), cfg = _tasks(plan, datasets, replace(cfg, split=split))
+    model = task.fit(ds, cfg, weights, model_format(out))
+    if plan.official is not None:
+        model["protocol"] = plan.official.as_dict()
     model["sha256"] = save_model(model, out)
     return model
 
@@ -107,19 +113,6 @@ def outer_splits(ds: Dataset, cfg: EvalConfig) -> list:
     if cfg.split.fixed is not None:
         return [(0, ds.fixed.train, ds.fixed.test)]
     return make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
-
-
-def _fit_regressor(plan: ClassifyPlan, ds: Dataset, cfg: EvalConfig, weights: dict, fmt: str) -> dict:
-    from .regression.evaluate import TargetSpec
-    from .regression.model import fit_regressor
-    from .regression.targets import target_values
-
-    if len(plan.targets) != 1:
-        raise OptionError("target", ",".join(plan.targets), "fit trains one model for one target; give one")
-    if plan.bins is not None:
-        raise OptionError("bins", ",".join(f"{b:g}" for b in plan.bins), "bins are figures of an evaluation; use classify")
-    column = plan.targets[0]
-    return fit_regressor(ds, cfg, TargetSpec(column, target_values(ds, column), plan.metric), weights, fmt)
 
 
 def _engines_used(per_key: dict, cfg: EvalConfig, status: dict) -> tuple[dict, str]:
@@ -185,42 +178,86 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
         per key and head), ``folds`` (one per key, head, repeat and fold), ``grid``, ``metric``,
         ``classes``, ``rows``, ``notes`` and ``provenance``; the same shape for one key or many.
     """
-    official = None
-    if datasets is None and not isinstance(options, ClassifyPlan):
-        from .protocols.official import official_protocol
-
-        options, official = official_protocol(options)
-    res = _run_plan(_plan(options), datasets)
+    plan = _plan(options)
+    res = _run_plan(plan, datasets)
+    official = plan.official
     if official is not None:
         res["protocol"] = official.as_dict()
         res["notes"].append(f"{official.corpus}'s official protocol: {official.description}")
     return res
 
 
-def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
-    """:func:`run_classify` once its plan is decided."""
+@dataclass(frozen=True)
+class Classification:
+    """The classification task: what one evaluation does for labels (folds fitted and scored by
+    :func:`~faceprobe.classify.evaluate.evaluate`, clips voted by mean scores, labels permuted);
+    :class:`~faceprobe.classify.regression.task.Regression` is its counterpart for a target."""
+
+    metric: str
+    regression: ClassVar[bool] = False
+    lower_is_better: ClassVar[bool] = False
+
+    def values(self, ds) -> np.ndarray:
+        """What a permutation permutes: the labels."""
+        return ds.y
+
+    def evaluate(self, ds, cfg: EvalConfig, values: np.ndarray | None = None) -> dict:
+        """Every head on ``ds`` under ``cfg``'s protocol (``values``: the labels replaced, as a permutation does)."""
+        return evaluate(ds if values is None else replace(ds, y=values), cfg)
+
+    def permuted(self, per_key: dict, cfg: EvalConfig):
+        """``score(dataset, labels)`` of one permutation, on the engines the run chose (the same rows: no new timing)."""
+        quiet = replace(cfg, progress=False)
+        plans = {k: {h: d["engine"] for h, d in r["engine_plan"].items()} for k, r in per_key.items()}
+        return lambda d, y: evaluate(replace(d, y=y, notes=[]), replace(quiet, engine_plan=plans[d.key]))
+
+    def splits(self, ds, cfg: EvalConfig) -> list:
+        return outer_splits(ds, cfg)
+
+    def clip_figures(self, head_result: dict, clip_of: dict, classes: list, repeats: int) -> dict:
+        from .data.aggregate import clip_figures
+
+        return clip_figures(head_result, clip_of, classes, repeats)
+
+    def engines(self, per_key: dict, cfg: EvalConfig) -> tuple[dict, list[str]]:
+        used, note = _engines_used(per_key, cfg, cfg.engine_status)
+        return used, [note]
+
+    def finish(self, res: dict, datasets: list) -> None:
+        """Nothing to add: labels are the records' own."""
+
+    def fit(self, ds, cfg: EvalConfig, weights_info: dict, model_format: str) -> dict:
+        """The model record of ``cfg``'s one head trained on every row (cross-validated first)."""
+        from .model import fit_model
+
+        return fit_model(ds, cfg, weights_info)
+
+
+def _tasks(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig) -> tuple[list, EvalConfig]:
+    """The run's tasks (one per target of a regression run) and the configuration ``cfg`` made
+    ready for them (its split decided)."""
+    if plan.targets:
+        from .regression.task import regression_tasks
+
+        return regression_tasks(plan, datasets), cfg
     from .evaluate import prepare_config
 
+    return [Classification(plan.metric)], prepare_config(cfg)
+
+
+def run_task(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, task) -> tuple[dict, dict]:
+    """One task on every dataset, then the add-ons the plan asks for (clips, permutations,
+    within-corpus figures, learning curves) and the grid of cells: the one run loop of every task.
+
+    Returns
+    -------
+    results, per_key : dict, dict
+        Flat results (:func:`~faceprobe.classify.records.flatten`, with ``grid``), and each key's
+        evaluation as the task returned it.
+    """
     o = plan.options
-    source = "" if datasets is not None else o.cache  # where face boxes are read (none for arrays)
-    datasets, split = build_datasets(plan, datasets)
-    t0 = time.perf_counter()
-    if plan.targets:
-        from .regression.run import regress
-
-        res, cfg = regress(plan, datasets, split)
-        if o.insight:
-            from .insight import add_insight
-
-            add_insight(res, datasets, o.insight, o.seed, source)
-        import sklearn
-
-        engines = {h: [{"engine": "sklearn", "version": sklearn.__version__, "device": "cpu"}] for h in cfg.heads}
-        res["provenance"] = _provenance(plan, datasets, cfg, engines, time.perf_counter() - t0)
-        return res
-    cfg = prepare_config(replace(plan.eval, split=split))
     t_eval = time.perf_counter()
-    per_key = {d.key: evaluate(d, cfg) for d in datasets}
+    per_key = {d.key: task.evaluate(d, cfg) for d in datasets}
     t_eval = time.perf_counter() - t_eval
     failed = [(k, h, r["error"]) for k, res in per_key.items() for h, r in res["heads"].items() if "error" in r]
     if len(failed) == len(per_key) * len(cfg.heads):
@@ -230,34 +267,64 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
         from .data.aggregate import add_clip_figures
 
         for d in datasets:
-            add_clip_figures(per_key[d.key], d, o.aggregate, split.repeats)
+            add_clip_figures(per_key[d.key], d, o.aggregate, cfg.split.repeats, task.clip_figures)
     if o.permutations:
         from .permutation import add_permutations
 
-        quiet = replace(cfg, progress=False)
-        plans = {k: {h: d["engine"] for h, d in r["engine_plan"].items()} for k, r in per_key.items()}  # the same rows: no new timing
-        add_permutations(per_key, datasets, cfg, metric=plan.metric, values=datasets[0].y, n=o.permutations, seed=o.seed,
-                         score=lambda d, y: evaluate(replace(d, y=y, notes=[]), replace(quiet, engine_plan=plans[d.key])),
-                         seconds_each=t_eval)
+        add_permutations(per_key, datasets, cfg, metric=task.metric, values=task.values(datasets[0]), n=o.permutations,
+                         seed=o.seed, score=task.permuted(per_key, cfg), lower_is_better=task.lower_is_better, seconds_each=t_eval)
     if o.train_where:
         from .protocols.corpus import add_within_corpus
 
-        add_within_corpus(per_key, datasets, cfg, o, evaluate)
+        add_within_corpus(per_key, datasets, cfg, o, task.evaluate)
     if plan.curve is not None:
         from .curve import add_curves
 
-        add_curves(per_key, datasets, cfg, plan.curve, plan.metric, evaluate, lambda d: outer_splits(d, cfg))
-    grid = grid_cells(per_key, plan.metric, single_split=split.single)
+        add_curves(per_key, datasets, cfg, plan.curve, task.metric, task.evaluate, lambda d: task.splits(d, cfg))
     from .permutation import with_chance
 
+    grid = grid_cells(per_key, task.metric, single_split=cfg.split.single, lower_is_better=task.lower_is_better,
+                      regression=task.regression)
     with_chance(grid, per_key)
-    engines, note = _engines_used(per_key, cfg, cfg.engine_status)
     res = flatten(per_key, list(cfg.heads), keep_predictions=o.predictions)
-    res["notes"].append(note)
+    res["grid"] = grid
+    task.finish(res, datasets)
+    return res, per_key
+
+
+def _merged(runs: list[tuple[dict, dict]]) -> dict:
+    """The results of several tasks (a regression run's targets) as one: records side by side."""
+    out = runs[0][0]
+    for res, _ in runs[1:]:
+        for field in ("cells", "folds", "grid"):
+            out[field] += res[field]
+        out["target_summary"].update(res["target_summary"])
+        out["notes"] += [n for n in res["notes"] if n not in out["notes"]]
+    return out
+
+
+def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
+    """:func:`run_classify` once its plan is decided."""
+    o = plan.options
+    source = "" if datasets is not None else o.cache  # where face boxes are read (none for arrays)
+    datasets, split = build_datasets(plan, datasets)
+    t0 = time.perf_counter()
+    tasks, cfg = _tasks(plan, datasets, replace(plan.eval, split=split))
+    runs = [run_task(plan, datasets, cfg, task) for task in tasks]
+    res = _merged(runs)
+    engines, notes = tasks[0].engines(runs[0][1], cfg)
+    res["notes"] += notes
+    res["metric"] = plan.metric
+    if plan.targets:
+        from .regression.task import regression_fields
+
+        res.update(regression_fields(plan))
     if o.insight:
         from .insight import add_insight
 
         add_insight(res, datasets, o.insight, o.seed, source)
-    res.update(grid=grid, metric=plan.metric, provenance=_provenance(plan, datasets, cfg, engines, time.perf_counter() - t0))
-    res["provenance"]["engine_plan"] = {k: r["engine_plan"] for k, r in per_key.items()}
+    res["provenance"] = _provenance(plan, datasets, cfg, engines, time.perf_counter() - t0)
+    engine_plan = {k: r["engine_plan"] for k, r in runs[0][1].items() if "engine_plan" in r}
+    if engine_plan:
+        res["provenance"]["engine_plan"] = engine_plan
     return res

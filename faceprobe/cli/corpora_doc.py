@@ -50,7 +50,7 @@ def _corpus(c) -> list[str]:
     flags = protocol_flags(c.protocol)
     out += [f"- protocol ({c.protocol.kind}): {c.protocol.description}; the same as `{flags}`",
             f"- licence: {c.licence}", f"- access: {c.access}"]
-    out += [f"- option `{k}` (default `{d}`): {h}" for k, (d, h) in c.options.items()]
+    out += [f"- option `{k}` (default `{p.default}`): {p.doc}" for k, p in c.options.items()]
     out += [f"- note: {n}" for n in c.notes]
     if c.references:
         out += ["", "| figure | metric | protocol | network | training | source |", "|---|---|---|---|---|---|"]

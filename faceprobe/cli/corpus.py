@@ -66,7 +66,7 @@ def show_command(name, as_json):
                         for lay in c.layouts],
             "protocol": {**asdict(c.protocol), "classify": c.protocol.classify_options()},
             "licence": c.licence, "access": c.access, "references": [asdict(r) for r in c.references],
-            "options": {k: {"default": d, "help": h} for k, (d, h) in c.options.items()}, "notes": list(c.notes)}
+            "options": {k: {"default": p.default, "help": p.doc, "takes": p.describe()} for k, p in c.options.items()}, "notes": list(c.notes)}
     if as_json:
         echo_json(info)
         return
@@ -106,7 +106,7 @@ def manifest_command(name, path, output, options, as_json):
     from ..corpora.manifest import parse_corpus_options
     from ..outputs import check_writable
 
-    given = parse_corpus_options(options, "option")
+    given = parse_corpus_options(options, "option", name)
     check_writable(output, "output")
     m = corpus_manifest(name, path, **given)
     n = write_manifest(m, output)

@@ -39,10 +39,10 @@ def _allowed(o) -> str:
     parts = []
     if o.choices is not None:
         parts.append(" ".join(map(str, o.allowed())))
-    if o.low is not None:
-        parts.append(f"{'>' if o.open_low else '>='} {o.low:g}")
-    if o.high is not None:
-        parts.append(f"{'<' if o.open_high else '<='} {o.high:g}")
+    if o.low is not None or o.high is not None:
+        from ..params import range_words
+
+        parts.append(range_words(o.low, o.high, o.open_low, o.open_high))
     if o.also:
         parts.append("or " + " or ".join(map(str, o.also)))
     return flags_in(", ".join(parts)) if parts else ""

@@ -159,8 +159,8 @@ class Corpus:
     licence, access : str
         The terms, and who may download it (faceprobe never does).
     references : tuple of Reference
-    options : dict
-        Manifest options the corpus takes (name -> (default, help)).
+    options : dict of str -> Param
+        Manifest options the corpus takes (:class:`~faceprobe.params.Param`, with ``doc``).
     notes : tuple of str
     """
 
@@ -175,6 +175,13 @@ class Corpus:
     targets: tuple = ()
     options: dict = field(default_factory=dict)
     notes: tuple = ()
+
+    def __post_init__(self):
+        from ..params import Param
+
+        # a plug-in's (default, help) pair declares an option of its default's kind
+        object.__setattr__(self, "options", {k: v if isinstance(v, Param) else Param.typed(v[0], doc=v[1])
+                                             for k, v in self.options.items()})
 
 
 CORPORA: Registry[Corpus] = Registry("corpus", "corpus")

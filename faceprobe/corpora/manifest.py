@@ -58,40 +58,27 @@ def _digests(path: Path) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
-def _value(text: str):
-    low = text.strip().lower()
-    if low in ("true", "yes"):
-        return True
-    if low in ("false", "no"):
-        return False
-    return int(low) if low.lstrip("-").isdigit() else text.strip()
-
-
-def parse_corpus_options(given, param: str = "corpus_options") -> dict:
-    """``NAME=VALUE`` strings (or a dict) -> corpus options, values read as bool, int or text.
+def parse_corpus_options(given, param: str = "corpus_options", corpus: str | None = None) -> dict:
+    """``NAME=VALUE`` strings (or a dict) -> corpus options, each cast by the corpus's declaration and checked.
 
     Raises
     ------
     OptionError
-        Naming ``param`` for a string without ``=``.
+        Naming ``param``: a string without ``=``, an option ``corpus`` does not take, or a value
+        its declaration refuses. Without ``corpus`` the values are only read (checked when the
+        manifest is made).
     """
-    if isinstance(given, dict):
-        return dict(given)
-    out = {}
-    for text in given or ():
-        name, sep, value = str(text).partition("=")
-        if not sep or not name.strip():
-            raise OptionError(param, text, "expected NAME=VALUE, e.g. neutral=true")
-        out[name.strip()] = _value(value)
-    return out
+    from ..params import read_assignments
+
+    declared = CORPORA.get(corpus).options if corpus else None
+    return read_assignments(given, declared, param=param, owner=f"the {corpus} corpus" if corpus else "the corpus")
 
 
 def _options(corpus: Corpus, given: dict) -> dict:
-    unknown = sorted(set(given) - set(corpus.options))
-    if unknown:
-        have = ", ".join(corpus.options) or "none"
-        raise OptionError("corpus_options", unknown[0], f"{corpus.name} takes these options: {have}")
-    return {name: given.get(name, default) for name, (default, _) in corpus.options.items()}
+    from ..params import read_assignments
+
+    checked = read_assignments(given, corpus.options, param="corpus_options", owner=f"the {corpus.name} corpus")
+    return {name: checked.get(name, p.default) for name, p in corpus.options.items()}
 
 
 def corpus_manifest(name: str, folder: str | Path, **options) -> CorpusManifest:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from ..errors import FaceprobeError
+from ..params import Param
 from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus
 
 __all__ = ["RAFDB", "CKPLUS", "JAFFE", "KDEF", "subject_folds"]
@@ -135,8 +136,8 @@ CKPLUS = register_corpus(Corpus(
     access="request from the University of Pittsburgh (Affect Analysis Group) with a signed agreement",
     references=(Reference(83.3, "mean accuracy over 7 emotions", "leave one subject out", "Lucey et al. 2010, CVPR workshops",
                           "AAM shape and appearance + SVM", "hand-crafted"),),
-    options={"peak_frames": (3, "last frames of each labelled sequence taken as its expression"),
-             "neutral": (False, "also take each labelled sequence's first frame, labelled neutral")},
+    options={"peak_frames": Param(3, int, low=1, doc="last frames of each labelled sequence taken as its expression"),
+             "neutral": Param(False, bool, doc="also take each labelled sequence's first frame, labelled neutral")},
     notes=("the 10-fold assignment is faceprobe's (by subject ID), as papers rarely publish theirs; random splits leak "
            "the same person's frames into test",),
 ))
@@ -214,6 +215,7 @@ KDEF = register_corpus(Corpus(
     access="download from kdef.se after accepting its terms",
     references=(Reference(72.0, "mean hit rate (about)", "490 straight-angle pictures rated by people", "Goeleven et al. "
                           "2008, Cognition and Emotion 22(6)", "human raters", "human"),),
-    options={"angles": ("S", "camera angles to take: S (straight), HL, HR, FL, FR, comma-separated, or all")},
+    options={"angles": Param("S", str, pattern=r"(?i)all|(S|HL|HR|FL|FR)(,(S|HL|HR|FL|FR))*", help="S, HL, HR, FL or FR, "
+                             "comma-separated, or all", doc="camera angles to take: S (straight), HL, HR, FL, FR, comma-separated, or all")},
     notes=("sequence is the session (A or B); angle is a column",),
 ))

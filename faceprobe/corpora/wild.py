@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from ..errors import FaceprobeError
+from ..params import Param
 from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus
 from .posed import subject_folds
 
@@ -103,7 +104,7 @@ AFFECTNET = register_corpus(Corpus(
                           "AlexNet with a weighted loss", "trained"),
                 Reference(0.394, "RMSE (valence)", "validation", "Mollahosseini, Hasani and Mahoor 2017, IEEE TAC",
                           "AlexNet", "trained")),
-    options={"classes": (8, "8 (with contempt) or 7 classes")},
+    options={"classes": Param(8, int, low=7, high=8, doc="8 (with contempt) or 7 classes")},
     notes=("valence and arousal (-1 to 1) are target columns",),
 ))
 

@@ -85,18 +85,23 @@ def _straddling(res: dict, clip_of: dict) -> int:
     return sum(1 for clip, where in seen.items() if clip and len(where) > 1)
 
 
-def add_clip_figures(res: dict, ds, column: str, repeats: int) -> None:
-    """Add ``clips`` figures to every head of a results dict (in place)."""
+def add_clip_figures(res: dict, ds, column: str, repeats: int, figures=clip_figures) -> None:
+    """Add ``clips`` figures to every head of a results dict (in place).
+
+    ``figures(head_result, clip_of, classes, repeats)`` computes one head's clip figures (the
+    task's own: :func:`clip_figures` votes by mean scores; regression averages the predictions),
+    an empty dict where it has none.
+    """
     if column not in ds.columns:
         raise OptionError("aggregate", column, f"no such column; the cache has: {', '.join(ds.columns)}")
     clip_of = dict(zip(ds.paths.tolist(), np.asarray(ds.columns[column]).astype(str).tolist()))
     empty = [p for p, c in clip_of.items() if not c]
     if empty:
         raise OptionError("aggregate", column, f"{len(empty)} images have no {column}; give every image one")
-    for head, r in res["heads"].items():
-        figures = clip_figures(r, clip_of, res["classes"], repeats)
-        if figures:
-            r["clips"] = {"column": column, **figures}
+    for r in res["heads"].values():
+        got = figures(r, clip_of, res["classes"], repeats) if "error" not in r else {}
+        if got:
+            r["clips"] = {"column": column, **got}
     straddling = _straddling(res, clip_of)
     if straddling:
         res["notes"].append(f"{straddling} {column} clips have frames in more than one test fold (the splits are not grouped "

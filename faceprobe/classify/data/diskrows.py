@@ -25,6 +25,9 @@ MIN_BLOCK_ROWS = 64
 MAX_BLOCK_ROWS = 65536
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
+MAX_ROWS = 12000
+"""Largest fold (training + test rows) the in-memory fast path gives an n x n float64 matrix (about 1.1 GB)."""
+
 
 def parse_size(text: str) -> int | None:
     """``"auto"`` -> None; ``"512M"``, ``"1.5G"``, ``"64k"``, ``"1000"`` -> bytes (binary units)."""
@@ -103,8 +106,6 @@ def choose_memory(n: int, d: int, *, views: int = 0, jobs: int = 1, budget: int 
     budget : int or None
         Bytes; None for half of :func:`available_memory`.
     """
-    from ..heads.fastpath import MAX_ROWS
-
     budget = available_memory() // 2 if budget is None else budget
     jobs = max(1, jobs if jobs > 0 else (os.cpu_count() or 1))
     matrix = n * d * 4

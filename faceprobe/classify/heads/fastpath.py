@@ -13,8 +13,7 @@ import numpy as np
 
 __all__ = ["FoldMatrices", "svm_precomputed", "knn_precomputed", "MAX_ROWS"]
 
-MAX_ROWS = 12000
-"""Largest fold (training + test rows) given an n x n float64 matrix (about 1.1 GB)."""
+from ..data.diskrows import MAX_ROWS
 RBF_CACHE_ROWS, RBF_CACHE_SIZE = 4000, 4
 """Folds up to this many rows keep the rbf kernel of their last 4 gammas (at most 4 x 128 MB)."""
 

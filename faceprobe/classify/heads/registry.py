@@ -178,7 +178,7 @@ def register_head(name: str, build: Callable | None = None, *, params: dict | No
     return HEADS.get(name)
 
 
-_POSITIVE = {"low": 0, "low_open": True}
+_POSITIVE = {"low": 0, "open_low": True}
 
 
 @register_head("svm", params={"kernel": Param("rbf", str, choices=("linear", "poly", "rbf", "sigmoid")), "C": Param(1.0, float, **_POSITIVE),
@@ -265,29 +265,16 @@ def head_names(heads) -> list[str]:
     return names
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_params(specs) -> dict[str, list]:
     """``["C=0.1,1,10", "gamma=scale,0.01"]`` -> {"C": [0.1, 1, 10], "gamma": ["scale", 0.01]}.
 
-    A dict passes through with single values made lists: ``{"C": 1}`` -> {"C": [1]}.
+    A dict passes through with single values made lists: ``{"C": 1}`` -> {"C": [1]}. Values are
+    read by :func:`faceprobe.params.read_text`; each head checks its own by its declaration
+    (a name may belong to several heads, so none is refused here).
     """
-    if isinstance(specs, dict):
-        return {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in specs.items()}
-    grid: dict[str, list] = {}
-    for spec in specs:
-        name, eq, values = spec.partition("=")
-        if not eq or not name.strip() or not values.strip():
-            raise OptionError("params", spec, "expected NAME=V1,V2,...")
-        grid[name.strip()] = [_value(v.strip()) for v in values.split(",") if v.strip()]
-    return grid
+    from ...params import read_assignments
+
+    return read_assignments(specs, None, param="params", owner="the heads", lists=True)
 
 
 def own_grid(head: str | HeadSpec, grid: dict) -> dict:

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, replace
 
 from ...errors import OptionError
 
-__all__ = ["Official", "official_protocol", "PROTOCOLS"]
+__all__ = ["Official", "official_protocol", "PROTOCOLS", "CHOOSERS"]
 
 PROTOCOLS = ("auto", "official", "none")
-_CHOOSERS = ("cv", "holdout", "split_col", "train_where", "test_where", "group")
+CHOOSERS = ("cv", "holdout", "split_col", "train_where", "test_where", "group")
+"""Options that choose a protocol themselves: given, they win under ``auto`` and are refused under ``official``."""
 
 
 @dataclass(frozen=True)
@@ -57,22 +58,24 @@ def _recorded(cache: str) -> dict:
     return corpora if isinstance(corpora, dict) else {}
 
 
-def official_protocol(options):
+def official_protocol(options, chosen: list[str], fitting: bool = False):
     """``(options, Official or None)``: the options with the cache's corpus protocol applied.
+
+    Called once, by plan-making (:func:`~faceprobe.classify.plan.make_plan`), for ``classify``,
+    ``fit`` and the API alike. ``chosen``: the names of :data:`CHOOSERS` the user gave.
+    ``fitting``: for ``fit``, whose model learns from every row; a fixed split (train, test) then
+    cannot be its protocol: skipped under ``auto``, refused under ``official``.
 
     Raises
     ------
     OptionError
-        ``protocol=official`` on a cache without exactly one corpus, or with options that
-        choose another protocol.
+        ``protocol=official`` on a cache without exactly one corpus, with options that choose
+        another protocol, or for ``fit`` with a corpus whose protocol is a fixed split.
     """
     mode = options.protocol
     if mode == "none":
         return options, None
     corpora = _recorded(options.cache)
-    from ..options import CLASSIFY
-
-    chosen = [n for n in _CHOOSERS if CLASSIFY[n].given(getattr(options, n))]
     if mode == "auto" and (len(corpora) != 1 or chosen):
         return options, None
     if len(corpora) != 1:
@@ -88,6 +91,11 @@ def official_protocol(options):
     if name not in CORPORA:
         raise OptionError("protocol", mode, f"the cache records corpus {name!r}, which is not registered here (a plug-in?)")
     corpus = CORPORA.get(name)
+    if fitting and corpus.protocol.kind == "fixed":
+        if mode == "auto":
+            return options, None
+        raise OptionError("protocol", mode, f"{name}'s official protocol is a fixed split ({corpus.protocol.description}); fit "
+                                            "trains on every row: evaluate the protocol with classify, or fit with `protocol=none`")
     applied = corpus.protocol.classify_options()
     new = replace(options, **{k: (tuple(v.split(",")) if k in ("train", "test", "val") else v) for k, v in applied.items()})
     return new, Official(name, record.get("layout", ""), corpus.protocol.description, applied,

@@ -12,13 +12,14 @@ import numpy as np
 from ...errors import FaceprobeError, OptionError
 from ..config import EvalConfig
 from ..evaluate import FoldTask, check_grid, fold_workers, row_limits, run_fold_tasks
+from ..fitting.folds import training_rows
 from ..heads.memory import PeakRSS
 from ..heads.registry import head_grid
 from ..protocols.splits import make_splits
 from .metrics import REGRESSION_METRICS, regression_figures
 from .figures import fold_figures, head_figures
 
-__all__ = ["TargetSpec", "evaluate_target", "fit_rows", "fit_head", "prep_steps", "choose_params", "target_splits"]
+__all__ = ["TargetSpec", "evaluate_target", "fit_head", "prep_steps", "choose_params", "target_splits"]
 
 
 @dataclass(frozen=True)
@@ -39,20 +40,6 @@ def _score(target: TargetSpec, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The metric oriented so that higher is better (NaN, an undefined correlation, is the worst)."""
     v = regression_figures(y_true, y_pred)[target.metric]
     return -np.inf if not np.isfinite(v) else (-v if target.lower_is_better else v)
-
-
-def fit_rows(ds, rows: np.ndarray, values: np.ndarray, augmented: bool):
-    """Training matrix, targets and subjects of ``rows``, with their augmented views when asked
-    (a view carries its image's target and subject; views never reach a test fold)."""
-    X, y, g = [ds.X[rows]], [values[rows]], [ds.groups[rows]]
-    if augmented:
-        for view in sorted(ds.views):
-            v = ds.views[view][rows]
-            ok = np.isfinite(v).all(axis=1)
-            X.append(v[ok])
-            y.append(values[rows][ok])
-            g.append(ds.groups[rows][ok])
-    return np.concatenate(X), np.concatenate(y), np.concatenate(g)
 
 
 def fit_head(spec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, notes: set):
@@ -128,7 +115,7 @@ def _run_fold(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[d
 
 
 def _fold_heads(ds, cfg: EvalConfig, target: TargetSpec, task: FoldTask) -> list[dict]:
-    Xtr, ytr, gtr = fit_rows(ds, task.train, target.values, cfg.augmented)
+    Xtr, ytr, gtr = training_rows(ds, task.train, cfg, task.seed, target.values)
     steps = prep_steps(cfg, Xtr, task.seed, ds.spec.get("blocks"),
                        (ds.X[task.test], ds.X[task.val] if task.val is not None else None))
     Xtr_t, Xte = _apply(steps, Xtr), _apply(steps, ds.X[task.test])

@@ -112,9 +112,10 @@ def head_figures(folds: list[dict], repeats: int, edges: tuple | None, fixed_see
     return out
 
 
-def clip_figures(folds: list[dict], clip_of: dict, column: str, repeats: int) -> dict:
+def clip_figures(head_result: dict, clip_of: dict, classes: list, repeats: int) -> dict:
     """Figures of clips: each clip's frames' true and predicted values averaged within its test
-    fold, then pooled per repeat (mean over repeats)."""
+    fold, then pooled per repeat (mean over repeats); ``classes`` is unused (no classes here)."""
+    folds = head_result["folds"]
     per_repeat = {}
     for r in range(repeats):
         t_all, p_all, seen = [], [], set()
@@ -133,4 +134,4 @@ def clip_figures(folds: list[dict], clip_of: dict, column: str, repeats: int) ->
         vals = [v[m] for v in per_repeat.values() if np.isfinite(v[m])]
         summary[m] = None if not vals else {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                                             "over": "repeats" if repeats > 1 else "pooled clips"}
-    return {"column": column, "clips": n_clips, "summary": summary, "split_clips": split}
+    return {"clips": n_clips, "summary": summary, "split_clips": split}

@@ -64,7 +64,7 @@ def _standardised(est):
     return TransformedTargetRegressor(regressor=est, transformer=StandardScaler())
 
 
-_POSITIVE = {"low": 0, "low_open": True}
+_POSITIVE = {"low": 0, "open_low": True}
 
 
 @register_regressor("svr", params={"kernel": Param("rbf", str, choices=("linear", "poly", "rbf", "sigmoid")), "C": Param(1.0, float, **_POSITIVE),

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..._version import __version__
 from ...errors import OptionError
-from .evaluate import TargetSpec, choose_params, evaluate_target, fit_head, fit_rows, prep_steps
+from ..fitting.folds import training_rows
+from .evaluate import TargetSpec, choose_params, evaluate_target, fit_head, prep_steps
 
 __all__ = ["fit_regressor"]
 
@@ -31,7 +32,7 @@ def fit_regressor(ds, cfg, target: TargetSpec, weights_info: dict, model_format:
         raise OptionError("heads", head, "a .skops model holds the registered regressors only; use a .joblib output")
     cv = evaluate_target(ds, cfg, target)
     rows = np.arange(len(ds.y))
-    X, y, g = fit_rows(ds, rows, target.values, cfg.augmented)
+    X, y, g = training_rows(ds, rows, cfg, cfg.split.seed, target.values)
     notes: set = set()
     params, inner = choose_params(spec, cfg, target, X, y, g, cfg.split.seed, notes)
     steps = prep_steps(cfg, X, cfg.split.seed)

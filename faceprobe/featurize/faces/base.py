@@ -22,7 +22,6 @@ from .steps import PREPROCESS
 __all__ = ["CROPPERS", "Cropper", "CropSpec", "CropResult", "NO_BOX", "NO_FACE", "parse_crop_params"]
 
 NO_FACE = ("keep", "skip")
-_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,13 @@ class Cropper:
     choices: dict = field(default_factory=dict)
     install: str = ""
 
+    @property
+    def declared(self) -> dict:
+        """The parameters as :class:`~faceprobe.params.Param` declarations: each of its default's kind, with its choices."""
+        from ...params import Param
+
+        return {k: Param.typed(v, choices=tuple(self.choices.get(k, ()))) for k, v in self.params.items()}
+
 
 CROPPERS: Registry[Cropper] = Registry("cropper", "crop")
 
@@ -132,15 +138,7 @@ class CropSpec:
             raise OptionError("margin", self.margin, "must be between 0 and 2")
         if self.no_face not in NO_FACE:
             raise OptionError("no_face", self.no_face, f"choose from: {', '.join(NO_FACE)}")
-        own = dict(self.params)
-        for name, value in own.items():
-            if name not in cropper.params:
-                taken = ", ".join(sorted(cropper.params)) or "none"
-                raise OptionError("crop_params", name, f"not a parameter of the {self.method} cropper; it takes: {taken}")
-            if not isinstance(value, type(cropper.params[name])):
-                raise OptionError("crop_params", f"{name}={value}", f"expected {_KINDS.get(type(cropper.params[name]), 'text')}")
-            if name in cropper.choices and value not in cropper.choices[name]:
-                raise OptionError("crop_params", f"{name}={value}", f"choose {' or '.join(cropper.choices[name])}")
+        own = _checked_params(self.method, cropper, dict(self.params))
         # defaults are not spelled out, so a key made before a cropper had parameters stays the same
         object.__setattr__(self, "params", tuple(sorted((k, v) for k, v in own.items() if v != cropper.params[k])))
         self._normalise_steps()
@@ -195,26 +193,15 @@ class CropSpec:
         return out
 
 
-def _cast(text: str, like):
-    if isinstance(like, bool):
-        return text.lower() in ("1", "true", "yes")
-    for kind in (int, float):
-        if isinstance(like, kind):
-            try:
-                return kind(text)
-            except ValueError:
-                return text
-    return text
+def _checked_params(method: str, cropper: Cropper, given) -> dict:
+    """A cropper's parameters (texts or values) cast by its declarations and checked; a float
+    parameter's whole number kept a float, so the key is the same however it was written."""
+    from ...params import read_assignments
+
+    own = read_assignments(given, cropper.declared, param="crop_params", owner=f"the {method} cropper")
+    return {k: float(v) if isinstance(cropper.params[k], float) and not isinstance(v, str) else v for k, v in own.items()}
 
 
 def parse_crop_params(method: str, specs) -> tuple:
     """``["min_neighbors=3", "scale_factor=1.05"]`` -> the cropper's typed parameters (checked by CropSpec)."""
-    cropper = CROPPERS.get(method)
-    out = {}
-    for spec in specs:
-        name, eq, value = spec.partition("=")
-        if not eq or not name.strip():
-            raise OptionError("crop_params", spec, "expected NAME=VALUE")
-        name = name.strip()
-        out[name] = _cast(value.strip(), cropper.params.get(name, ""))
-    return tuple(sorted(out.items()))
+    return tuple(sorted(_checked_params(method, CROPPERS.get(method), list(specs)).items()))

@@ -34,7 +34,7 @@ def corpus_source(name: str, folder: str, options=()) -> CorpusSource:
     """Read ``folder`` as corpus ``name`` (see :func:`faceprobe.corpora.corpus_manifest`)."""
     from ...corpora.manifest import corpus_manifest, parse_corpus_options
 
-    return CorpusSource(corpus_manifest(name, folder, **parse_corpus_options(options)))
+    return CorpusSource(corpus_manifest(name, folder, **parse_corpus_options(options, corpus=name)))
 
 
 def _read(source: CorpusSource, o: SourceOptions) -> list[ImageRef]:

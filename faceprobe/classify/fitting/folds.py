@@ -15,13 +15,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import FaceprobeError, OptionError
-from .heads.streamed import fit_prep
-from .config import EvalConfig
-from .data.diskrows import DiskMatrix, RowSet
-from .heads.fastpath import FoldMatrices
-from .heads.registry import HEADS, HeadSpec, head_grid
-from .engines.threads import thread_map
+from ...errors import FaceprobeError, OptionError
+from ..heads.streamed import fit_prep
+from ..config import EvalConfig
+from ..data.diskrows import DiskMatrix, RowSet
+from ..heads.fastpath import FoldMatrices
+from ..heads.registry import HEADS, HeadSpec, head_grid
+from ..engines.threads import thread_map
 
 __all__ = ["Fold", "make_fold", "choose_params", "fit_all", "fit_config", "check_heads", "training_rows", "undersample", "storage"]
 
@@ -65,7 +65,7 @@ class Fold:
 
     def engine_for(self, head: str, params: dict):
         """The :class:`~faceprobe.classify.engines.EngineChoice` a head's fit with ``params`` ran on here."""
-        from .engines import EngineChoice
+        from ..engines import EngineChoice
 
         if not self.engines:
             version = self.cfg.engine_status.get("sklearn", (None, None))[0]
@@ -88,17 +88,19 @@ def _balanced_train(ds, train: np.ndarray, cfg: EvalConfig, seed: int) -> np.nda
     return train
 
 
-def training_rows(ds, train: np.ndarray, cfg: EvalConfig, seed: int):
+def training_rows(ds, train: np.ndarray, cfg: EvalConfig, seed: int, values: np.ndarray | None = None):
     """The rows a model learns from: ``train`` balanced by undersampling when asked, then the
-    training images' augmented views (when ``augmented``), with labels and subjects."""
+    training images' augmented views (when ``augmented``), with their labels (or ``values``, a
+    regression target per row) and subjects. A view carries its image's label and subject."""
     train = _balanced_train(ds, train, cfg, seed)
-    Xtr, ytr, gtr = [ds.X[train]], [ds.y[train]], [ds.groups[train]]
+    y = ds.y if values is None else values
+    Xtr, ytr, gtr = [ds.X[train]], [y[train]], [ds.groups[train]]
     if cfg.augmented:
         for view in sorted(ds.views):
             rows = ds.views[view][train]
             ok = np.isfinite(rows).all(axis=1)
             Xtr.append(rows[ok])
-            ytr.append(ds.y[train][ok])
+            ytr.append(y[train][ok])
             gtr.append(ds.groups[train][ok])
     return np.concatenate(Xtr), np.concatenate(ytr), np.concatenate(gtr)
 
@@ -129,7 +131,7 @@ def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, 
          notes: set, *, run: tuple = ("sklearn", 1), cache_scale: float = 1.0):
     """Build the head on the engine ``run[0]`` with ``run[1]`` threads and fit it; where oneDAL
     fell back to scikit-learn inside the fit, a note says so."""
-    from .engines import watch_fallback
+    from ..engines import watch_fallback
 
     engine, cores = run
     if engine == "sklearn":
@@ -159,7 +161,7 @@ def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, 
 
 def _scores_and_pred(spec: HeadSpec, est, X: np.ndarray, engine: str, notes: set):
     """``(predictions, scores)``: decision values where the estimator has them, else probabilities."""
-    from .engines import watch_fallback
+    from ..engines import watch_fallback
 
     with watch_fallback(engine) as fell:
         scores = est.decision_function(X) if hasattr(est, "decision_function") else est.predict_proba(X)
@@ -181,7 +183,7 @@ class InMemory:
     def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
         from sklearn.decomposition import PCA
 
-        from .data.prep import fitted_prep
+        from ..data.prep import fitted_prep
 
         Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)  # a copy of the rows: scaled in place below
         Xte = ds.X[test] if len(test) else None  # fit: no test rows
@@ -329,8 +331,8 @@ def fit_config(ds, cfg: EvalConfig, head: str) -> EvalConfig:
     """The configuration of one fit of ``head`` on every row: checked, engines' status taken, every core."""
     from dataclasses import replace
 
-    from .config import cores_of
-    from .engines import check_engine
+    from ..config import cores_of
+    from ..engines import check_engine
 
     check_heads(ds, EvalConfig(heads=[head], balance=cfg.balance, specs=cfg.specs), fitting=True)
     status = cfg.engine_status or check_engine(cfg.engine, {head: cfg.spec(head)}, dict(HEADS.items()))

@@ -170,7 +170,7 @@ def _time(ds, cfg, head: str, engine: str, train: np.ndarray, test: np.ndarray, 
     """Seconds of one fold's work of ``head`` on ``engine``: inner-CV grid, fit and prediction."""
     from threadpoolctl import threadpool_limits
 
-    from ..folds import choose_params, make_fold
+    from .folds import choose_params, make_fold
 
     cfg = replace(cfg, engine=engine, engine_plan={}, heads=[head], progress=False)
     with threadpool_limits(limits=1):
