@@ -20,7 +20,11 @@ from typing import Callable, Iterator, Mapping
 from .errors import OptionError
 from .params import range_words
 
-__all__ = ["Option", "OptionTable", "KINDS", "strings_or_dict", "parsed_by"]
+__all__ = ["Option", "OptionTable", "KINDS", "strings_or_dict", "parsed_by", "MAX_SEED"]
+
+MAX_SEED = 2**31 - 1
+"""The largest seed: NumPy's generators take seeds below 2**32, and runs derive more from it
+(seed + repeat, and per learning-curve size), which stay below that."""
 
 KINDS = ("int", "float", "str", "bool", "values", "object")
 """An option's kind: a number, a string, a flag, ``values`` (one string or a sequence of strings;

@@ -24,13 +24,17 @@ BOOL_WORDS = {"true": True, "yes": True, "false": False, "no": False}
 _KIND_WORDS = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
 
 
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 def range_words(low: float | None, high: float | None, open_low: bool = False, open_high: bool = False) -> str:
     """``>= 1 and <= 5``, ``> 0``: a range in words ('' when unbounded)."""
     parts = []
     if low is not None:
-        parts.append(f"{'>' if open_low else '>='} {low:g}")
+        parts.append(f"{'>' if open_low else '>='} {_number(low)}")
     if high is not None:
-        parts.append(f"{'<' if open_high else '<='} {high:g}")
+        parts.append(f"{'<' if open_high else '<='} {_number(high)}")
     return " and ".join(parts)
 
 

@@ -35,9 +35,10 @@ def test_user_errors_are_one_line(image_folder: Path, tmp_path: Path, invoke):
         (("featurize", image_folder, "-b", TINY, "-w", "IMAGENET9K", "--cache", tmp_path / "e.h5"), "--weights IMAGENET9K: not a weights name"),
         (("cache", "info", "--cache", tmp_path / "missing.h5"), "no such cache; run featurize first"),
         (("featurize", image_folder, "-b", TINY, "--crop", "haar", "--crop-param", "min_neigbours=3", "--cache", tmp_path / "f.h5"),
-         "--crop-param min_neigbours: not a parameter of the haar cropper; it takes: detect_side, min_neighbors, min_size, scale_factor"),
+         "--crop-param min_neigbours: not a parameter of the haar cropper; did you mean min_neighbors? it takes: detect_side, scale_factor, "
+         "min_neighbors, min_size"),
         (("featurize", image_folder, "-b", TINY, "--crop", "haar", "--crop-param", "min_neighbors=many", "--cache", tmp_path / "g.h5"),
-         "--crop-param min_neighbors=many: expected an integer"),
+         "--crop-param min_neighbors=many: the haar cropper takes an integer"),
     ]
     for args, message in cases:
         r = invoke(*args)

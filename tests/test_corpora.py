@@ -95,6 +95,21 @@ def test_ferplus_takes_the_majority_and_says_what_it_left_out(tmp_path):
     assert "not a face 1" in note and "tied votes 1" in note and "unknown 1" in note
 
 
+def test_ferplus_manifest_columns_keep_one_order_whatever_the_hash_seed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    test_ferplus_takes_the_majority_and_says_what_it_left_out(tmp_path)  # the miniature FER+ folder
+    headers = set()
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"m{seed}.csv"
+        subprocess.run([sys.executable, "-m", "faceprobe.cli", "corpus", "manifest", "ferplus", str(tmp_path), "-o", str(out)],
+                       check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        headers.add(out.read_text().splitlines()[0])
+    assert len(headers) == 1 and "votes_neutral" in headers.pop()
+
+
 def test_rafdb_decodes_codes_and_prefers_aligned_images(tmp_path):
     (tmp_path / "EmoLabel").mkdir()
     (tmp_path / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5\ntrain_00002.jpg 1\ntest_0001.jpg 7\n")

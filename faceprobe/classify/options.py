@@ -8,7 +8,7 @@ by :func:`~faceprobe.classify.plan.make_plan`) and the option table of docs/cli.
 
 from __future__ import annotations
 
-from ..options import Option, OptionTable, parsed_by, strings_or_dict
+from ..options import MAX_SEED, Option, OptionTable, parsed_by, strings_or_dict
 from .config import BACKENDS, BALANCE
 
 __all__ = ["CLASSIFY", "ClassifyOptions", "GROUPS", "BALANCE", "BACKENDS"]
@@ -145,7 +145,7 @@ CLASSIFY = OptionTable("classify", [
     Option("params", "object", (), _param_help, _BOTH, ("evaluate", "fit"), flag="param", check=strings_or_dict("expected NAME=V1,V2 strings or a dict of name -> value(s)"), repeat=True,
            type_text="dict or sequence of str"),
     Option("pca", "int", None, "PCA components, fitted inside each training fold.", _BOTH, ("evaluate", "fit"), low=1),
-    Option("seed", "int", 0, "Seed of splits, balancing and heads.", _BOTH, ("evaluate", "fit"), low=0),
+    Option("seed", "int", 0, "Seed of splits, balancing and heads.", _BOTH, ("evaluate", "fit"), low=0, high=MAX_SEED),
     Option("jobs", "int", -1, "Parallel folds (joblib processes); -1: all cores. Numbers do not depend on it.",
            _BOTH, ("evaluate", "fit"), short="j", low=1, also=(-1,)),
     Option("backend", "str", "local", "dask: run folds on a dask.distributed cluster (same results).",

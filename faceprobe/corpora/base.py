@@ -108,7 +108,7 @@ class Rows:
     notes: list = field(default_factory=list)
 
     def add(self, **values) -> None:
-        for name in {*self.columns, *values}:
+        for name in [*self.columns, *(v for v in values if v not in self.columns)]:  # a fixed order, whatever the hash seed
             self.columns.setdefault(name, [""] * self.count())
         n = self.count()
         for name, col in self.columns.items():

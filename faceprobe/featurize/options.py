@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from ..options import Option, OptionTable, parsed_by, strings_or_dict
+from ..options import MAX_SEED, Option, OptionTable, parsed_by, strings_or_dict
 
 __all__ = ["FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
 
@@ -138,7 +138,7 @@ FEATURIZE = OptionTable("featurize", [
            "faceprobe cache merge.", _BOTH, _API, check=parsed_by(_shard), metavar="I/N", type_text="str, (int, int) or None"),
     Option("done_in", "values", (), "Other caches (read only) whose rows count as done, e.g. the main cache of a sharded job.",
            (), _API),
-    Option("seed", "int", 0, "Seed of random weights (`weights=none`).", _BOTH, _API, low=0),
+    Option("seed", "int", 0, "Seed of random weights (`weights=none`).", _BOTH, _API, low=0, high=MAX_SEED),
     Option("accept_licences", "values", (), "Accept the restrictive licence of a zoo network (face/NAME), shown when it is first "
            "asked for.", _BOTH, _API, flag="accept-licence", metavar="NAME"),
     Option("strict", "bool", False, "Stop at the first bad image instead of recording and skipping it.", _BOTH, _API),
