@@ -40,10 +40,10 @@ def main() -> None:
 
     cache = args.cache or Path(tempfile.mkdtemp(prefix="faceprobe-bench-")) / "features.h5"
     if not cache.exists():
-        from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+        from faceprobe.featurize.pipeline import featurize
 
-        featurize(FeaturizeConfig(source=str(args.data / "manifest.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
-                                  root=str(args.data / "images"), progress=False))
+        featurize(str(args.data / "manifest.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
+                                  root=str(args.data / "images"), progress=False)
 
     import sklearn
     from sklearn.model_selection import cross_validate

@@ -194,7 +194,8 @@ def child(args) -> dict:
     from faceprobe.featurize.engine.compile import COMPILE_MODES, min_cosine
     from faceprobe.featurize.sources.decode import decode_image
     from faceprobe.featurize.engine.device import device_setup
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.options import FeaturizeOptions, resolve
+    from faceprobe.featurize.pipeline import run_featurize
     from faceprobe.featurize.engine.transform import to_uint8_chw
     from faceprobe.featurize.engine.runner import FeatureRunner
     from faceprobe.featurize.sources.read import read_source
@@ -205,10 +206,10 @@ def child(args) -> dict:
     n = len(entries)
     if kind == "e2e":
         cache = Path(tempfile.mkdtemp(prefix="faceprobe-bench-")) / "f.h5"
-        cfg = FeaturizeConfig(source=str(manifest), backbones=[args.backbone], weights=[args.weights], cache=str(cache), root=str(root),
-                              precision=args.precision, batch_size=args.batch_size, compile=mode, progress=False)
+        cfg = resolve(str(manifest), FeaturizeOptions(backbones=[args.backbone], weights=[args.weights], cache=str(cache), root=str(root),
+                              precision=args.precision, batch_size=args.batch_size, compile=mode, progress=False))
         t0 = time.perf_counter()
-        s = featurize(cfg)
+        s = run_featurize(cfg)
         return {"total_s": round(time.perf_counter() - t0, 2), "setup_s": s.setup_seconds,
                 "chosen": s.compile.get(args.backbone, "none"), "steady_img_s": s.steady_images_per_second}
     loaded = load_backbone(args.backbone, args.weights)

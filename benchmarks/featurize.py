@@ -75,10 +75,10 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def timed_featurize(cfg) -> tuple[float, object]:
-    from faceprobe.featurize.pipeline import featurize
+    from faceprobe.featurize.pipeline import run_featurize
 
     t0 = time.perf_counter()
-    summary = featurize(cfg)
+    summary = run_featurize(cfg)
     return time.perf_counter() - t0, summary
 
 
@@ -96,9 +96,8 @@ def main() -> None:
     import torch
 
     from faceprobe.featurize.backbones.load import load_backbone
-    from faceprobe.featurize.faces.crop import CropSpec
     from faceprobe.featurize.engine.device import cpu_info, device_setup
-    from faceprobe.featurize.pipeline import FeaturizeConfig
+    from faceprobe.featurize.options import FeaturizeOptions, resolve
     from faceprobe.featurize.engine.runner import FeatureRunner
 
     manifest, root = args.data / "manifest.csv", args.data / "images"
@@ -131,7 +130,7 @@ def main() -> None:
         fp32 = FeatureRunner(loaded, device_setup(plan.device, "fp32"))
         low = FeatureRunner(loaded, plan) if plan.precision != "fp32" else None
         cache = work / f"{name}.h5"
-        cfg = FeaturizeConfig(source=str(manifest), backbones=[name], weights=[weights], cache=str(cache), root=str(root), batch_size=args.batch_size, progress=False, compile="none")
+        cfg = resolve(str(manifest), FeaturizeOptions(backbones=[name], weights=[weights], cache=str(cache), root=str(root), batch_size=args.batch_size, progress=False, compile="none"))
         rates: dict[str, list] = {"fp32": [], plan.precision: []}
         firsts, chosen = [], None
         for _ in range(args.repeats):  # interleaved, best of N: the machine is shared and noisy
@@ -186,8 +185,8 @@ def main() -> None:
             path = work / f"two-{crop}-{tag}.h5"
             if path.exists():
                 path.unlink()
-            c = FeaturizeConfig(source=str(sub), backbones=which, weights=[BACKBONES[n] for n in which], cache=str(path), root=str(root),
-                                crop_spec=CropSpec(crop), batch_size=args.batch_size, progress=False, compile="none")
+            c = resolve(str(sub), FeaturizeOptions(backbones=which, weights=[BACKBONES[n] for n in which], cache=str(path), root=str(root),
+                                crop=crop, batch_size=args.batch_size, progress=False, compile="none"))
             return timed_featurize(c)[0]
         if crop == "none":
             separate = sum(first_run_seconds.values())

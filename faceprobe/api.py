@@ -219,13 +219,12 @@ def compute_features(source, backbones, cache: str = "features.h5", *, options=N
     """
     from dataclasses import replace
 
-    from .featurize.options import FEATURIZE, FeaturizeOptions, resolve
+    from .featurize.options import FEATURIZE, FeaturizeOptions
     from .featurize.pipeline import featurize
 
     FEATURIZE.unknown(given, "compute_features")
     base = options if options is not None else FeaturizeOptions()
-    opts = replace(base, **given, backbones=tuple(_listed(backbones)), cache=str(cache))
-    return featurize(resolve(str(source), opts)).as_dict()
+    return featurize(source, replace(base, **given, backbones=tuple(_listed(backbones)), cache=str(cache))).as_dict()
 
 
 def _listed(values) -> list:

@@ -254,9 +254,10 @@ class OptionTable:
         cls.__doc__ = doc + "\n\n" + self.parameters_section(registries=False)
         return cls
 
-    def unknown(self, given: Mapping, function: str) -> None:
-        """Refuse keywords that ``function`` does not take, naming the closest option."""
-        allowed = {o.name for o in self.of_api(function)}
+    def unknown(self, given: Mapping, function: str, every: bool = False) -> None:
+        """Refuse keywords that ``function`` does not take (``every``: that are no option of the
+        table), naming the closest option."""
+        allowed = {o.name for o in (self if every else self.of_api(function))}
         for name in given:
             if name not in allowed:
                 near = difflib.get_close_matches(name, sorted(allowed), n=1)

@@ -72,15 +72,15 @@ def predict(model: dict | str, images, cache: str = "features.h5", *, root: str 
     from .classify.data.diskrows import DiskMatrix
     from .classify.model import load_model
     from .featurize.faces.crop import CropSpec
-    from .featurize.pipeline import FeaturizeConfig, featurize
+    from .featurize.pipeline import featurize
     from .featurize.sources.read import read_source
 
     if isinstance(model, (str, os.PathLike)):
         model = load_model(str(model), allow_pickle=allow_pickle)
     spec = model["feature_spec"]
     weights, seed = weights_request(model["weights"])
-    summary = featurize(FeaturizeConfig(source=images, backbones=[spec["backbone"]], weights=[weights], cache=cache, root=root, path_col=path_col,
-                                        crop_spec=CropSpec.from_dict(spec["crop"]), seed=seed, progress=progress, labelled=False))
+    summary = featurize(images, backbones=[spec["backbone"]], weights=[weights], cache=cache, root=root, path_col=path_col,
+                        seed=seed, progress=progress, labelled=False, **CropSpec.from_dict(spec["crop"]).as_options())
     if model["key"] not in summary.keys:
         raise FaceprobeError(f"these images were featurized as {', '.join(summary.keys)}, but the model was trained on "
                              f"{model['key']} (different weights or preprocessing)")

@@ -74,11 +74,11 @@ def real_subset(real_dir: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_lite0_cache(real_dir: Path, tmp_path_factory) -> Path:
     """efficientnet_lite0 features (genuine ImageNet weights) of the 240 faces in demo.csv."""
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     cache = tmp_path_factory.mktemp("real-lite0") / "real.h5"
-    featurize(FeaturizeConfig(source=str(real_dir / "demo.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
-                              root=str(real_dir / "images"), progress=False, workers=0))
+    featurize(str(real_dir / "demo.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
+                              root=str(real_dir / "images"), progress=False, workers=0)
     return cache
 
 
@@ -86,11 +86,11 @@ def real_lite0_cache(real_dir: Path, tmp_path_factory) -> Path:
 def real_lite0_eager_cache(real_dir: Path, tmp_path_factory) -> Path:
     """Like ``real_lite0_cache`` but fp32 and eager, so the vectors are the same on every run of
     one machine (compiled graphs and bf16 are chosen by timing and CPU)."""
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     cache = tmp_path_factory.mktemp("real-lite0-eager") / "real.h5"
-    featurize(FeaturizeConfig(source=str(real_dir / "demo.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
-                              root=str(real_dir / "images"), progress=False, workers=0, precision="fp32", compile="none"))
+    featurize(str(real_dir / "demo.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
+                              root=str(real_dir / "images"), progress=False, workers=0, precision="fp32", compile="none")
     return cache
 
 

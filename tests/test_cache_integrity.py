@@ -10,7 +10,7 @@ import h5py
 import pytest
 
 from faceprobe.cache.tools import verify_cache
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.pipeline import featurize
 
 from .conftest import TINY
 import numpy as np
@@ -18,8 +18,8 @@ import faceprobe
 
 
 def _run(source, cache, **kw):
-    return featurize(FeaturizeConfig(source=str(source), backbones=[TINY], weights=["none"], cache=str(cache), workers=0, progress=False, precision="fp32",
-                                     compile="none", **kw))
+    return featurize(str(source), backbones=[TINY], weights=["none"], cache=str(cache), workers=0, progress=False, precision="fp32",
+                                     compile="none", **kw)
 
 
 def test_verify_catches_bytes_changed_inside_a_vector_row(image_folder: Path, tmp_path: Path):
@@ -103,9 +103,9 @@ def test_kill_during_commit_leaves_nothing_behind_after_the_next_run(image_folde
             os.kill(os.getpid(), signal.SIGKILL)
 
         shutil.copyfile = copy_then_die  # only in this child process
-        from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
-        featurize(FeaturizeConfig(source={str(image_folder)!r}, backbones=[{TINY!r}], weights=["none"], cache={str(cache)!r}, workers=0, progress=False,
-                                  precision="fp32", compile="none", seed=1))
+        from faceprobe.featurize.pipeline import featurize
+        featurize({str(image_folder)!r}, backbones=[{TINY!r}], weights=["none"], cache={str(cache)!r}, workers=0, progress=False,
+                                  precision="fp32", compile="none", seed=1)
     """)
     killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr

@@ -10,7 +10,8 @@ from faceprobe.cache.store import read_features
 from faceprobe.featurize.engine import compile as fcompile
 from faceprobe.featurize.backbones.load import load_backbone
 from faceprobe.featurize.engine.device import DeviceSetup
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.options import FeaturizeOptions, resolve
+from faceprobe.featurize.pipeline import featurize, run_featurize
 from faceprobe.featurize.engine.runner import FeatureRunner
 
 from .conftest import TINY
@@ -65,13 +66,13 @@ def test_pipeline_records_mode_and_notes(image_folder, tmp_path, replace_mode):
         raise RuntimeError("no tracing today")
 
     replace_mode("freeze", broken)
-    cfg = FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "f.h5"), workers=0, progress=False,
-                          precision="fp32", compile="freeze", batch_size=4)
-    s = featurize(cfg)
+    cfg = resolve(str(image_folder), FeaturizeOptions(backbones=[TINY], weights=["none"], cache=str(tmp_path / "f.h5"), workers=0, progress=False,
+                          precision="fp32", compile="freeze", batch_size=4))
+    s = run_featurize(cfg)
     assert s.compile[TINY] == "none" and "no tracing today" in s.compile["notes"][0]
     run = read_features(str(tmp_path / "f.h5"), s.keys[0]).runs[0]
     assert run["compile"] == {TINY: "none"} and run["compile_check"][TINY]["requested"] == "freeze"
-    few = featurize(FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "g.h5"), workers=0, progress=False))
+    few = featurize(str(image_folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "g.h5"), workers=0, progress=False)
     assert "too few to repay compiling" in few.compile["note"]
 
 

@@ -86,7 +86,7 @@ def two_corpora(real_dir, tmp_path_factory):
     and B), featurized one after the other into one cache (lite0, fp32, eager)."""
     import pandas as pd
 
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     m = pd.read_csv(real_dir / "manifest.csv")
     counts = m["subject"].value_counts()
@@ -97,9 +97,9 @@ def two_corpora(real_dir, tmp_path_factory):
     for name, part in (("A", subjects[::2]), ("B", subjects[1::2])):
         rows = m[m["subject"].isin(part)].assign(corpus=name)
         rows.to_csv(folder / f"{name}.csv", index=False)
-        featurize(FeaturizeConfig(source=str(folder / f"{name}.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"],
+        featurize(str(folder / f"{name}.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"],
                                   cache=str(cache), root=str(real_dir / "images"), progress=False, workers=0, precision="fp32",
-                                  compile="none"))
+                                  compile="none")
     return cache, m, subjects
 
 

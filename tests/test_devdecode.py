@@ -10,7 +10,8 @@ from PIL import Image
 from faceprobe.cache.store import read_features, read_images
 from faceprobe.featurize.engine import devdecode
 from faceprobe.featurize.sources.decode import decode_image
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.options import FeaturizeOptions, resolve
+from faceprobe.featurize.pipeline import run_featurize
 from faceprobe.featurize.engine.transform import TransformSpec, to_uint8_chw
 
 from .conftest import TINY, make_face_like
@@ -70,9 +71,11 @@ def _folder(tmp_path):
 
 
 def _run(root, tmp_path, name, decode, **kw):
-    cfg = FeaturizeConfig(source=str(root), backbones=[TINY], weights=["none"], cache=str(tmp_path / f"{name}.h5"), workers=kw.pop("workers", 0),
-                          progress=False, precision="fp32", compile="none", batch_size=4, decode=decode, **kw)
-    return featurize(cfg), str(tmp_path / f"{name}.h5")
+    if "crop_spec" in kw:
+        kw.update(kw.pop("crop_spec").as_options())
+    cfg = resolve(str(root), FeaturizeOptions(backbones=[TINY], weights=["none"], cache=str(tmp_path / f"{name}.h5"), workers=kw.pop("workers", 0),
+                          progress=False, precision="fp32", compile="none", batch_size=4, decode=decode, **kw))
+    return run_featurize(cfg), str(tmp_path / f"{name}.h5")
 
 
 @pytest.mark.parametrize("workers", [0, 1])

@@ -10,7 +10,7 @@ import pytest
 
 from faceprobe.cache.store import read_features
 from faceprobe.cache.tools import verify_cache
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.pipeline import featurize
 
 from .conftest import TINY, make_face_like
 
@@ -58,12 +58,12 @@ def _json_blocks(text: str):
 
 @pytest.mark.slow
 def test_torchrun_shards_merge_and_relaunch_computes_nothing_twice(folder: Path, tmp_path: Path):
-    ref = featurize(FeaturizeConfig(source=str(folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "ref.h5"), workers=0, progress=False,
-                                    precision="fp32", compile="none"))
+    ref = featurize(str(folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "ref.h5"), workers=0, progress=False,
+                                    precision="fp32", compile="none")
     cache = tmp_path / "f.h5"
     # a leftover shard of an interrupted 2-rank job, holding some of the images
-    featurize(FeaturizeConfig(source=str(folder), backbones=[TINY], weights=["none"], cache=str(cache) + ".rank0-of-2.h5", workers=0, progress=False,
-                              precision="fp32", compile="none", shard=(0, 2)))
+    featurize(str(folder), backbones=[TINY], weights=["none"], cache=str(cache) + ".rank0-of-2.h5", workers=0, progress=False,
+                              precision="fp32", compile="none", shard=(0, 2))
     summaries = torchrun(3, folder, cache)
     assert len(summaries) == 3
     computed = sum(s["computed"] for s in summaries)
@@ -86,11 +86,11 @@ def test_leftover_journal_only_shard_is_folded_in(folder: Path, tmp_path: Path):
     from faceprobe.featurize.distributed import _fold_in_shards
 
     donor = tmp_path / "donor.h5"
-    featurize(FeaturizeConfig(source=str(folder), backbones=[TINY], weights=["none"], cache=str(donor), workers=0, progress=False,
-                              precision="fp32", compile="none", batch_size=4))
+    featurize(str(folder), backbones=[TINY], weights=["none"], cache=str(donor), workers=0, progress=False,
+                              precision="fp32", compile="none", batch_size=4)
     main = tmp_path / "f.h5"
-    featurize(FeaturizeConfig(source=str(folder), backbones=[TINY], weights=["none"], cache=str(main), workers=0, progress=False,
-                              precision="fp32", compile="none", shard=(0, 2)))
+    featurize(str(folder), backbones=[TINY], weights=["none"], cache=str(main), workers=0, progress=False,
+                              precision="fp32", compile="none", shard=(0, 2))
     (key,) = read_feature_hashes(str(donor))
     fm = read_features(str(donor), key)
     block = {"spec": fm.spec, "sha256": fm.sha256.astype(str), "vectors": fm.vectors, "face": fm.face, "box": fm.box}

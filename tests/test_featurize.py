@@ -13,7 +13,8 @@ from faceprobe.cache.store import read_feature_hashes, read_features, read_image
 from faceprobe.cache.tools import verify_cache
 from faceprobe.errors import FaceprobeError
 from faceprobe.featurize.faces.crop import CropSpec
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.options import FeaturizeOptions, resolve
+from faceprobe.featurize.pipeline import run_featurize
 
 from .conftest import TINY
 from .test_decode import bad_corpus
@@ -25,12 +26,16 @@ def config(source, cache, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("workers", 0)
     kw.setdefault("precision", "fp32")
-    return FeaturizeConfig(source=str(source), cache=str(cache), **kw)
+    if "crop_spec" in kw:  # the crop settings as the options that make them
+        kw.update(kw.pop("crop_spec").as_options())
+    if "views" in kw:
+        kw["augment"] = tuple(v for v in kw.pop("views") if v != "orig")
+    return resolve(str(source), FeaturizeOptions(cache=str(cache), **kw))
 
 
 def test_first_run_then_cached_rerun(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    s1 = featurize(config(image_folder, cache))
+    s1 = run_featurize(config(image_folder, cache))
     assert (s1.images, s1.computed, s1.forward_passes, s1.cached) == (12, 12, 12, 0)
     assert len(s1.keys) == 1 and s1.keys[0].startswith(f"{TINY}.none.orig.")
     fm = read_features(str(cache), s1.keys[0])
@@ -40,7 +45,7 @@ def test_first_run_then_cached_rerun(image_folder: Path, tmp_path: Path):
     assert sorted(set(images["label"])) == ["happy", "neutral", "pain"]
     assert set(images["status"]) == {"ok"}
     mtime = cache.stat().st_mtime_ns
-    s2 = featurize(config(image_folder, cache))
+    s2 = run_featurize(config(image_folder, cache))
     assert (s2.computed, s2.forward_passes, s2.cached) == (0, 0, 12)
     assert cache.stat().st_mtime_ns == mtime, "a no-op rerun must not rewrite the cache"
     assert verify_cache(str(cache)) == []
@@ -48,14 +53,14 @@ def test_first_run_then_cached_rerun(image_folder: Path, tmp_path: Path):
 
 def test_only_new_and_changed_images_are_computed(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    key = featurize(config(image_folder, cache)).keys[0]
+    key = run_featurize(config(image_folder, cache)).keys[0]
     before = read_features(str(cache), key)
     old_vec = dict(zip(before.sha256, before.vectors))
     # a new image, a copy under another name (same bytes), and a changed file
     shutil.copy(image_folder / "pain" / "s0_20.jpg", image_folder / "pain" / "copy.jpg")
     Image.new("RGB", (50, 50), (200, 100, 0)).save(image_folder / "Happy" / "new.png")
     Image.new("RGB", (50, 50), (0, 100, 200)).save(image_folder / "neutral" / "s1_11.png")
-    s = featurize(config(image_folder, cache))
+    s = run_featurize(config(image_folder, cache))
     assert (s.images, s.computed) == (14, 2)
     assert s.duplicates_by_content == 1
     after = read_features(str(cache), key)
@@ -68,8 +73,8 @@ def test_only_new_and_changed_images_are_computed(image_folder: Path, tmp_path: 
 
 
 def test_same_numbers_every_time(image_folder: Path, tmp_path: Path):
-    a = featurize(config(image_folder, tmp_path / "a.h5"))
-    b = featurize(config(image_folder, tmp_path / "b.h5", batch_size=5))
+    a = run_featurize(config(image_folder, tmp_path / "a.h5"))
+    b = run_featurize(config(image_folder, tmp_path / "b.h5", batch_size=5))
     assert a.keys == b.keys
     fa, fb = read_features(str(tmp_path / "a.h5"), a.keys[0]), read_features(str(tmp_path / "b.h5"), b.keys[0])
     va = dict(zip(fa.sha256, fa.vectors))
@@ -78,8 +83,8 @@ def test_same_numbers_every_time(image_folder: Path, tmp_path: Path):
 
 
 def test_seed_changes_random_weights_key(image_folder: Path, tmp_path: Path):
-    a = featurize(config(image_folder, tmp_path / "c.h5", seed=0))
-    b = featurize(config(image_folder, tmp_path / "c.h5", seed=1))
+    a = run_featurize(config(image_folder, tmp_path / "c.h5", seed=0))
+    b = run_featurize(config(image_folder, tmp_path / "c.h5", seed=1))
     assert a.keys != b.keys and b.computed == 12
     assert len(read_feature_hashes(str(tmp_path / "c.h5"))) == 2
 
@@ -87,7 +92,7 @@ def test_seed_changes_random_weights_key(image_folder: Path, tmp_path: Path):
 def test_bad_images_recorded_and_skipped(image_folder: Path, tmp_path: Path):
     reasons = bad_corpus(image_folder / "pain")
     cache = tmp_path / "f.h5"
-    s = featurize(config(image_folder, cache))
+    s = run_featurize(config(image_folder, cache))
     assert s.computed == 12
     bad = {Path(p).name: why for p, why in s.bad}
     assert set(bad) == set(reasons)
@@ -97,7 +102,7 @@ def test_bad_images_recorded_and_skipped(image_folder: Path, tmp_path: Path):
     status = {Path(p).name: st for p, st in zip(images["path"], images["status"])}
     assert all(status[n] == "bad" for n in reasons)
     # bad files are not retried while their bytes stay the same
-    again = featurize(config(image_folder, cache))
+    again = run_featurize(config(image_folder, cache))
     assert again.computed == 0 and len(again.bad) == len(reasons)
 
 
@@ -105,7 +110,7 @@ def test_strict_stops_and_keeps_results(image_folder: Path, tmp_path: Path):
     (image_folder / "pain" / "zz_empty.jpg").write_bytes(b"")
     cache = tmp_path / "f.h5"
     with pytest.raises(FaceprobeError, match=r"zz_empty.jpg: empty file \(`strict`"):
-        featurize(config(image_folder, cache, strict=True, batch_size=4))
+        run_featurize(config(image_folder, cache, strict=True, batch_size=4))
     computed = read_feature_hashes(str(cache))
     assert sum(len(v) for v in computed.values()) >= 8  # the batches before the bad one were kept
 
@@ -115,12 +120,12 @@ def test_nothing_usable_is_an_error(tmp_path: Path):
     folder.mkdir(parents=True)
     (folder / "a.jpg").write_bytes(b"")
     with pytest.raises(FaceprobeError, match="no image could be featurized"):
-        featurize(config(tmp_path / "d", tmp_path / "f.h5"))
+        run_featurize(config(tmp_path / "d", tmp_path / "f.h5"))
 
 
 def test_two_backbones_and_views_share_one_pass(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    s = featurize(config(image_folder, cache, backbones=[TINY, "squeezenet1_1", "resnet18"][::2], views=["orig", "hflip", "brightness"]))
+    s = run_featurize(config(image_folder, cache, backbones=[TINY, "squeezenet1_1", "resnet18"][::2], views=["orig", "hflip", "brightness"]))
     assert len(s.keys) == 6 and s.forward_passes == 12 * 6 and s.computed == 12
     by_view = {k.split(".")[2] for k in s.keys}
     assert by_view == {"orig", "hflip", "brightness"}
@@ -129,14 +134,14 @@ def test_two_backbones_and_views_share_one_pass(image_folder: Path, tmp_path: Pa
     assert list(orig.sha256) == list(flip.sha256)  # views are linked to their source image
     assert not np.allclose(orig.vectors, flip.vectors, rtol=1e-3, atol=0)
     # a third backbone later computes only its own rows
-    s2 = featurize(config(image_folder, cache, backbones=[TINY, "resnet18"], views=["orig"]))
+    s2 = run_featurize(config(image_folder, cache, backbones=[TINY, "resnet18"], views=["orig"]))
     assert s2.forward_passes == 0
 
 
 def test_haar_crop_settings_are_part_of_the_key(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    a = featurize(config(image_folder, cache, crop_spec=CropSpec("haar", 0.2, "keep")))
-    b = featurize(config(image_folder, cache, crop_spec=CropSpec("haar", 0.2, "skip")))
+    a = run_featurize(config(image_folder, cache, crop_spec=CropSpec("haar", 0.2, "keep")))
+    b = run_featurize(config(image_folder, cache, crop_spec=CropSpec("haar", 0.2, "skip")))
     assert a.keys != b.keys
     assert a.no_face == 12  # synthetic blobs are not faces: recorded per image
     skipped = read_features(str(cache), b.keys[0])
@@ -147,12 +152,12 @@ def test_haar_crop_settings_are_part_of_the_key(image_folder: Path, tmp_path: Pa
 
 def test_weights_count_must_match(image_folder: Path, tmp_path: Path):
     with pytest.raises(FaceprobeError, match="weights=.none,none.: given 2 times for 3 backbones"):
-        featurize(config(image_folder, tmp_path / "f.h5", backbones=["a", "b", "c"], weights=["none", "none"]))
+        run_featurize(config(image_folder, tmp_path / "f.h5", backbones=["a", "b", "c"], weights=["none", "none"]))
 
 
 def test_offline_default_weights_name_the_file(image_folder: Path, tmp_path: Path):
     with pytest.raises(FaceprobeError) as info:
-        featurize(config(image_folder, tmp_path / "f.h5", backbones=["resnet18"], weights=["DEFAULT"]))
+        run_featurize(config(image_folder, tmp_path / "f.h5", backbones=["resnet18"], weights=["DEFAULT"]))
     msg = str(info.value)
     assert "resnet18-f37072fd.pth" in msg and "hub/checkpoints" in msg and "`weights=FILE`" in msg
 
@@ -164,13 +169,13 @@ def test_weights_file_round_trip(image_folder: Path, tmp_path: Path):
     torch.manual_seed(3)
     path = tmp_path / "w.pth"
     torch.save(get_model(TINY, weights=None).state_dict(), path)
-    s = featurize(config(image_folder, tmp_path / "f.h5", weights=[str(path)]))
+    s = run_featurize(config(image_folder, tmp_path / "f.h5", weights=[str(path)]))
     fm = read_features(str(tmp_path / "f.h5"), s.keys[0])
     assert fm.runs[0]["weights"][TINY]["file"] == str(path)
     bad = tmp_path / "bad.pth"
     bad.write_text("nope")
     with pytest.raises(FaceprobeError, match="cannot load a PyTorch state dict"):
-        featurize(config(image_folder, tmp_path / "g.h5", weights=[str(bad)]))
+        run_featurize(config(image_folder, tmp_path / "g.h5", weights=[str(bad)]))
 
 
 def test_locked_cache_names_the_holder(image_folder: Path, tmp_path: Path):
@@ -182,28 +187,28 @@ def test_locked_cache_names_the_holder(image_folder: Path, tmp_path: Path):
     with writer_lock(str(cache)):
         # flock is per open file description: a second open in this process conflicts too
         with pytest.raises(FaceprobeError, match=f"locked by PID {os.getpid()}"):
-            featurize(config(image_folder, cache))
+            run_featurize(config(image_folder, cache))
 
 
 def test_corrupt_and_foreign_caches_are_refused(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    featurize(config(image_folder, cache))
+    run_featurize(config(image_folder, cache))
     data = cache.read_bytes()
     trunc = tmp_path / "t.h5"
     trunc.write_bytes(data[: len(data) // 3])
     with pytest.raises(FaceprobeError, match="not a readable HDF5 cache"):
-        featurize(config(image_folder, trunc))
+        run_featurize(config(image_folder, trunc))
     assert "not a readable HDF5 cache" in verify_cache(str(trunc))[0]
     foreign = tmp_path / "x.h5"
     with h5py.File(foreign, "w") as f:
         f["a"] = [1, 2]
     with pytest.raises(FaceprobeError, match="not a faceprobe cache"):
-        featurize(config(image_folder, foreign))
+        run_featurize(config(image_folder, foreign))
 
 
 def test_verify_finds_damage(image_folder: Path, tmp_path: Path):
     cache = tmp_path / "f.h5"
-    key = featurize(config(image_folder, cache)).keys[0]
+    key = run_featurize(config(image_folder, cache)).keys[0]
     with h5py.File(cache, "a") as f:
         f["features"][key]["vectors"][3, 5] = np.nan
         f["features"][key]["sha256"][4] = f["features"][key]["sha256"][5]
@@ -214,7 +219,7 @@ def test_verify_finds_damage(image_folder: Path, tmp_path: Path):
 
 def test_real_faces_with_efficientnet_lite0(real_subset: Path, real_dir: Path, tmp_path: Path):
     cache = tmp_path / "real.h5"
-    s = featurize(config(real_subset, cache, backbones=["efficientnet_lite0"], weights=["DEFAULT"], root=str(real_dir / "images"), precision="auto"))
+    s = run_featurize(config(real_subset, cache, backbones=["efficientnet_lite0"], weights=["DEFAULT"], root=str(real_dir / "images"), precision="auto"))
     assert s.computed == 48 and not s.bad
     fm = read_features(str(cache), s.keys[0])
     assert fm.vectors.shape == (48, 1280)

@@ -130,7 +130,7 @@ def geometry_cache(model_file, real_dir, real_subset, tmp_path_factory):
     """The 48 real faces of ``real_subset`` plus one image of noise (no face), featurized under the
     four geometry keys in one run; returns (cache, summary, source)."""
     from faceprobe.api import compute_features  # noqa: F401  (the API is what notebooks call)
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     folder = tmp_path_factory.mktemp("geometry")
     noise = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
@@ -141,8 +141,8 @@ def geometry_cache(model_file, real_dir, real_subset, tmp_path_factory):
     source.write_text("\n".join([lines[0], *rows, f"{folder / 'noise.png'},neutral,noise_person"]) + "\n")
     cache = folder / "geo.h5"
     keys = ["mediapipe/blendshapes", "mediapipe/landmarks", "mediapipe/distances", "mediapipe/pose"]
-    summary = featurize(FeaturizeConfig(source=str(source), backbones=keys, weights=["DEFAULT"], cache=str(cache), progress=False,
-                                        workers=0))
+    summary = featurize(str(source), backbones=keys, weights=["DEFAULT"], cache=str(cache), progress=False,
+                                        workers=0)
     return cache, summary, source
 
 
@@ -185,11 +185,11 @@ def test_the_image_without_a_face_is_a_row_counted_everywhere(geometry_cache, in
 def test_same_command_twice_gives_identical_geometry_vectors(geometry_cache, tmp_path):
     cache, _, source = geometry_cache
     from faceprobe.cache.reader import list_keys, read_features
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     again = tmp_path / "again.h5"
-    featurize(FeaturizeConfig(source=str(source), backbones=["mediapipe/landmarks", "mediapipe/blendshapes"], weights=["DEFAULT"],
-                              cache=str(again), progress=False, workers=0))
+    featurize(str(source), backbones=["mediapipe/landmarks", "mediapipe/blendshapes"], weights=["DEFAULT"],
+                              cache=str(again), progress=False, workers=0)
     first = {k["backbone"]: k["key"] for k in list_keys(str(cache))}
     for info in list_keys(str(again)):
         assert info["key"] == first[info["backbone"]]  # same provenance, same key
@@ -233,13 +233,13 @@ def test_crop_mediapipe_with_align_stores_five_landmarks_inside_the_box(model_fi
 def test_missing_impute_keeps_every_row_and_needs_several_keys(geometry_cache, real_dir, invoke, tmp_path):
     import shutil
 
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     shared, _, source = geometry_cache
     cache = tmp_path / "geo-and-vit.h5"
     shutil.copyfile(shared, cache)  # the session's cache stays as it was made
-    featurize(FeaturizeConfig(source=str(source), backbones=["timm/test_vit"], weights=["none"], cache=str(cache), progress=False,
-                              workers=0, precision="fp32", compile="none"))
+    featurize(str(source), backbones=["timm/test_vit"], weights=["none"], cache=str(cache), progress=False,
+                              workers=0, precision="fp32", compile="none")
     args = ("classify", "-c", cache, "-b", "timm/test_vit", "-b", "timm/test_vit+mediapipe/blendshapes", "--head", "logreg",
             "--cv", 3, "--group", "none", "-q")
     common = invoke(*args, "--json", tmp_path / "c.json")

@@ -12,14 +12,14 @@ from faceprobe.cache.store import read_features, read_images
 from faceprobe.cache.tools import verify_cache
 from faceprobe.cli import cli
 from faceprobe.errors import FaceprobeError
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.pipeline import featurize
 
 from .conftest import TINY, reseal
 
 
 def run(folder, cache, **kw):
-    return featurize(FeaturizeConfig(source=str(folder), backbones=[TINY], weights=["none"], cache=str(cache), workers=0, progress=False,
-                                     precision="fp32", compile="none", **kw))
+    return featurize(str(folder), backbones=[TINY], weights=["none"], cache=str(cache), workers=0, progress=False,
+                                     precision="fp32", compile="none", **kw)
 
 
 def test_shards_merge_to_the_single_run(image_folder: Path, tmp_path: Path, invoke):

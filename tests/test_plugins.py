@@ -13,7 +13,7 @@ from faceprobe.classify.records import cell
 from faceprobe.featurize.faces import CROPPERS, NO_BOX, Cropper, CropResult, CropSpec
 from faceprobe.featurize.faces.steps import PREPROCESS, Step
 from faceprobe.featurize.faces.views import VIEWS, View
-from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+from faceprobe.featurize.pipeline import featurize
 
 TINY = "timm/test_efficientnet.r160_in1k"
 
@@ -51,9 +51,8 @@ def plugin_head():
 
 def _featurize(source, cache, crop, views=("orig",), **kw):
     kw = {"workers": 1, **kw}
-    cfg = FeaturizeConfig(source=str(source), backbones=[TINY], weights=["none"], cache=str(cache), crop_spec=crop, views=views,
-                          progress=False, precision="fp32", compile="none", **kw)
-    return featurize(cfg)
+    return featurize(source, backbones=[TINY], weights=["none"], cache=str(cache), augment=tuple(v for v in views if v != "orig"),
+                     progress=False, precision="fp32", compile="none", **crop.as_options(), **kw)
 
 
 def _vectors(cache):

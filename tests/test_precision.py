@@ -42,9 +42,9 @@ def test_fidelity_check_keeps_or_drops_reduced_precision():
 
 def test_auto_precision_is_recorded(image_folder, tmp_path):
     from faceprobe.cache.store import read_features
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
-    s = featurize(FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "f.h5"), workers=0, progress=False))
+    s = featurize(str(image_folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "f.h5"), workers=0, progress=False)
     run = read_features(str(tmp_path / "f.h5"), s.keys[0]).runs[0]
     assert run["precision_by_backbone"][TINY] in ("fp32", "bf16")
     if run["precision"] != "fp32":

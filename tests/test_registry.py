@@ -34,7 +34,7 @@ def test_registry_refuses_duplicates_and_lists_choices_on_a_bad_lookup():
 def test_a_registered_cropper_with_parameters_reaches_featurize_and_the_key(image_folder: Path, tmp_path: Path):
     from faceprobe.cache.tools import list_keys
     from faceprobe.featurize.faces.crop import CROPPERS, NO_BOX, Cropper, CropResult, CropSpec
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     from .conftest import TINY
 
@@ -50,8 +50,8 @@ def test_a_registered_cropper_with_parameters_reaches_featurize_and_the_key(imag
         with pytest.raises(OptionError, match="not a parameter of the centre_test cropper; it takes: fraction"):
             CropSpec("centre_test", params=(("side", 3),))
         cache = str(tmp_path / "c.h5")
-        s = featurize(FeaturizeConfig(source=str(image_folder), backbones=[TINY], weights=["none"], cache=cache, crop_spec=spec, workers=0, progress=False,
-                                      precision="fp32", compile="none"))
+        s = featurize(str(image_folder), backbones=[TINY], weights=["none"], cache=cache, **spec.as_options(), workers=0, progress=False,
+                                      precision="fp32", compile="none")
         assert s.computed == 12 and list_keys(cache)[0]["crop"] == "centre_test"
 
 
@@ -77,7 +77,7 @@ def test_a_registered_backbone_family_loads_through_family_of():
 
 
 def test_a_registered_source_reader_feeds_featurize(image_folder: Path, tmp_path: Path):
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
     from faceprobe.featurize.sources.read import SOURCE_READERS, ImageRef, Reader
 
     from .conftest import TINY
@@ -91,8 +91,8 @@ def test_a_registered_source_reader_feeds_featurize(image_folder: Path, tmp_path
 
     reader = Reader(lambda s: str(s).endswith(".lst"), read, priority=10, description="path<TAB>label lines")
     with SOURCE_READERS.replaced("tab_list_test", reader):
-        s = featurize(FeaturizeConfig(source=str(listing), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"), workers=0, progress=False,
-                                      precision="fp32", compile="none"))
+        s = featurize(str(listing), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"), workers=0, progress=False,
+                                      precision="fp32", compile="none")
     assert s.images == len(files) == 3 and s.computed == 3
 
 

@@ -99,7 +99,7 @@ def test_arrays_with_several_targets_give_one_cell_per_target_and_frames_with_th
 @pytest.fixture(scope="module")
 def tiny_target_cache(tmp_path_factory):
     """12 synthetic images with a manifest of numeric columns, featurized with a tiny random-weight backbone."""
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     from .conftest import make_face_like
 
@@ -117,8 +117,8 @@ def tiny_target_cache(tmp_path_factory):
         w.writeheader()
         w.writerows(rows)
     cache = root / "c.h5"
-    featurize(FeaturizeConfig(source=str(root / "m.csv"), backbones=[TINY], weights=["none"], cache=str(cache), root=str(root),
-                              progress=False, workers=0, precision="fp32", compile="none"))
+    featurize(str(root / "m.csv"), backbones=[TINY], weights=["none"], cache=str(cache), root=str(root),
+                              progress=False, workers=0, precision="fp32", compile="none")
     return cache
 
 
@@ -229,7 +229,7 @@ def real_targets(real_dir, tmp_path_factory):
     featurized with efficientnet_lite0 (fp32, eager: the same vectors on every run)."""
     import pandas as pd
 
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     m = pd.read_csv(real_dir / "manifest.csv")
     counts = m["subject"].value_counts()
@@ -241,8 +241,8 @@ def real_targets(real_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("real-targets")
     pd.DataFrame(rows).to_csv(folder / "m.csv", index=False)
     cache = folder / "c.h5"
-    featurize(FeaturizeConfig(source=str(folder / "m.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
-                              root=str(real_dir / "images"), progress=False, workers=0, precision="fp32", compile="none"))
+    featurize(str(folder / "m.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
+                              root=str(real_dir / "images"), progress=False, workers=0, precision="fp32", compile="none")
     return cache
 
 

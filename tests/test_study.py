@@ -109,15 +109,15 @@ def test_api_evaluates_several_keys_into_one_grid(two_key_cache):
 @pytest.mark.real
 def test_study_on_real_faces_ranks_imagenet_features_above_random_weights(real_lite0_eager_cache, tmp_path):
     """Three keys on the real faces: genuine ImageNet features, random-weight features, and their fusion."""
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
     from tests.conftest import REAL_DIR, TINY
 
     import shutil
 
     cache = tmp_path / "study.h5"
     shutil.copy(real_lite0_eager_cache, cache)
-    featurize(FeaturizeConfig(source=str(REAL_DIR / "demo.csv"), backbones=[TINY], weights=["none"], cache=str(cache), root=str(REAL_DIR / "images"),
-                              progress=False, workers=0, precision="fp32", compile="none"))
+    featurize(str(REAL_DIR / "demo.csv"), backbones=[TINY], weights=["none"], cache=str(cache), root=str(REAL_DIR / "images"),
+                              progress=False, workers=0, precision="fp32", compile="none")
     res = faceprobe.evaluate(str(cache), ["efficientnet_lite0", TINY, f"efficientnet_lite0+{TINY}"], head=["logreg"], cv=10, jobs=2)
     grid = res.grid().set_index("key")
     assert grid["mean"].idxmax() != grid.index[1]  # random weights are never the best

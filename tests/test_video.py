@@ -148,7 +148,7 @@ def test_frames_with_two_decimal_points_is_one_line():
 
 def test_a_video_frame_the_decoder_read_only_in_part_is_recorded_as_bad(tmp_path):
     pytest.importorskip("cv2")
-    from faceprobe.featurize.pipeline import FeaturizeConfig, featurize
+    from faceprobe.featurize.pipeline import featurize
 
     from .conftest import TINY, video_frames, write_video
 
@@ -156,8 +156,8 @@ def test_a_video_frame_the_decoder_read_only_in_part_is_recorded_as_bad(tmp_path
     whole = write_video(tmp_path / "whole.avi", video_frames(12, 3), fourcc="MJPG")
     data = whole.read_bytes()
     (tmp_path / "clips" / "calm" / "cut.avi").write_bytes(data[: int(len(data) * 0.95)])  # the last frame is cut short
-    s = featurize(FeaturizeConfig(source=str(tmp_path / "clips"), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"),
-                                  workers=0, progress=False, precision="fp32", compile="none", labelled=False))
+    s = featurize(str(tmp_path / "clips"), backbones=[TINY], weights=["none"], cache=str(tmp_path / "c.h5"),
+                                  workers=0, progress=False, precision="fp32", compile="none", labelled=False)
     reasons = {p.rsplit("#", 1)[1]: why for p, why in s.bad}
     assert reasons.get("frame=11", "").startswith("frame 11: the decoder reported damage"), s.bad
     assert s.computed == 11

@@ -76,13 +76,12 @@ def featurize_command(source, as_json, **options):
       featurize -b efficientnet_lite0 manifest.csv --root images/ --crop haar
       torchrun --nproc-per-node 4 -m faceprobe.cli featurize -b resnet50 DATA/
     """
-    from ..featurize.options import FeaturizeOptions, resolve
+    from ..featurize.options import FeaturizeOptions
     from ..featurize.pipeline import featurize
 
     options["backbones"] = tuple(dict.fromkeys(options["backbones"]))  # a backbone named twice is computed once
     options["progress"] = options["progress"] and not as_json
-    cfg = resolve(source, FeaturizeOptions(**options))
-    summary = featurize(cfg)
+    summary = featurize(source, FeaturizeOptions(**options))
     if as_json:
         echo_json(flag_notes(summary.as_dict()))
     else:

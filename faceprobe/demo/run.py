@@ -30,13 +30,13 @@ def run_demo(*, progress: bool = True, jobs: int | None = None) -> tuple[dict, d
         The featurize summary and the classify results (with provenance).
     """
     from ..classify.run import ClassifyOptions, run_classify
-    from ..featurize.pipeline import FeaturizeConfig, featurize
+    from ..featurize.pipeline import featurize
 
     data, home = demo_data(), demo_home()
     home.mkdir(parents=True, exist_ok=True)
     cache = str(home / "demo-features.h5")
-    summary = featurize(FeaturizeConfig(source=str(data / "manifest.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=cache,
-                                        root=str(data / "images"), progress=progress))
+    summary = featurize(data / "manifest.csv", backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=cache,
+                        root=str(data / "images"), progress=progress)
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     res = run_classify(ClassifyOptions(cache=cache, key=summary.keys[0], head="all", cv=5, group="subject", seed=0, jobs=jobs,

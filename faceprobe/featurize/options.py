@@ -4,16 +4,19 @@ The table gives :class:`FeaturizeOptions` (as given: flat, keyword-only, immutab
 and docstrings of :func:`faceprobe.compute_features` and :func:`faceprobe.predict`, the flags of
 ``featurize`` and ``faceprobe predict``, the one validation pass and the option table of
 docs/cli.md. :func:`resolve` turns the options into the run's
-:class:`~faceprobe.featurize.config.FeaturizeConfig` (crop settings, views and shard parsed), once.
+:class:`FeaturizeConfig` (crop settings, views and shard parsed), once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import fields
+
+from ..errors import OptionError
 
 from ..options import MAX_SEED, Option, OptionTable, parsed_by, strings_or_dict
 
-__all__ = ["FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
+__all__ = ["FeaturizeConfig", "RECIPE_OPTIONS", "parse_shard", "FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
 
 START_METHODS = ("auto", "fork", "forkserver", "spawn")
 """How decode/crop workers start; ``auto``: fork where the cropper and every image allow it, else
@@ -69,8 +72,6 @@ def _registry_help(module: str, registry: str, lead: str):
 
 
 def _shard(value):
-    from .config import parse_shard
-
     return parse_shard("/".join(map(str, value)) if isinstance(value, tuple) else value)
 
 
@@ -162,13 +163,14 @@ FeaturizeOptions = FEATURIZE.dataclass(
     "immutable); generated from :data:`FEATURIZE`; :func:`resolve` checks them and makes the run's config.", __name__)
 
 
-def resolve(source: str, options) -> "FeaturizeConfig":  # noqa: F821 - imported below
+def resolve(source: str, options) -> "FeaturizeConfig":
     """Check ``options`` (one validation pass) and resolve them into the run's config, once.
 
     Parameters
     ----------
-    source : str
-        Folder of class folders, CSV manifest, or CSV of pixel strings (FER-2013).
+    source : str or list of str
+        Folder of class folders, CSV manifest, CSV of pixel strings (FER-2013), videos, a corpus
+        folder, or a list of image files.
     options : FeaturizeOptions
 
     Returns
@@ -180,7 +182,6 @@ def resolve(source: str, options) -> "FeaturizeConfig":  # noqa: F821 - imported
     OptionError
         Naming the option, the value and the fix.
     """
-    from .config import FeaturizeConfig
     from .faces.base import CropSpec, parse_crop_params
     from .faces.steps import parse_steps
     from .faces.views import parse_views
@@ -198,4 +199,58 @@ def resolve(source: str, options) -> "FeaturizeConfig":  # noqa: F821 - imported
                     given.pop("align"))
     augment = given.pop("augment")
     views = tuple(parse_views(augment if isinstance(augment, str) else ",".join(augment)))
-    return FeaturizeConfig(source=str(source), crop_spec=crop, views=views, **given)
+    source = list(map(str, source)) if isinstance(source, (list, tuple)) else str(source)  # a list of image files (predict)
+    return FeaturizeConfig(source=source, crop_spec=crop, views=views, **given)
+
+
+RECIPE_OPTIONS = ("crop", "margin", "no_face", "equalize", "crop_params", "preprocess", "align", "augment")
+"""Options that :func:`~faceprobe.featurize.options.resolve` turns into the face recipe
+(``crop_spec``, ``views``) instead of fields of their own."""
+
+_SEQUENCES = ("backbones", "weights", "done_in", "accept_licences", "views")
+
+
+def _post_init(self) -> None:
+    for name in _SEQUENCES:  # immutable sequences
+        object.__setattr__(self, name, tuple(getattr(self, name)))
+    if isinstance(self.shard, str):
+        object.__setattr__(self, "shard", parse_shard(self.shard))
+
+
+def _config_class() -> type:
+    """FeaturizeConfig: one field per featurize option (from the option table, never declared
+    again), the face-recipe options resolved into ``crop_spec`` and ``views``, and ``source``."""
+    declared = [("source", str)] + [(o.name, object) for o in FEATURIZE if o.name not in RECIPE_OPTIONS]
+    declared += [("crop_spec", "CropSpec"), ("views", tuple)]
+    cls = dataclasses.make_dataclass("FeaturizeConfig", declared, frozen=True, kw_only=True, namespace={"__post_init__": _post_init})
+    cls.__module__ = __name__
+    cls.__doc__ = (
+        "Everything a featurize run needs, resolved once from its options (keyword-only, immutable): only "
+        ":func:`~faceprobe.featurize.options.resolve` makes it, after the option table's one validation pass.\n\n"
+        "Attributes\n----------\nsource : str\n    Folder of class folders, CSV manifest, CSV of pixel strings, videos, or "
+        "a corpus folder.\ncrop_spec : CropSpec\n    The face recipe's crop settings (cropper, margin, steps, alignment), "
+        "resolved from ``crop``, ``margin``, ``no_face``, ``equalize``, ``crop_params``, ``preprocess`` and ``align``.\n"
+        "views : tuple of str\n    ``orig`` first, then the augmented views of ``augment``.\n\n"
+        "Every other field is the option of the same name (:data:`~faceprobe.featurize.options.FEATURIZE`), checked; "
+        "``shard`` as ``(i, n)``.")
+    return cls
+
+
+FeaturizeConfig = _config_class()
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/4"`` -> ``(1, 4)``: shard 1 (0-based) of 4.
+
+    Raises
+    ------
+    OptionError
+        When ``text`` is not ``i/n`` with ``0 <= i < n``.
+    """
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise OptionError("shard", text, "expected i/n such as 0/4") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise OptionError("shard", text, "must be i/n with 0 <= i < n")
+    return i, n

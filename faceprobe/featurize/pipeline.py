@@ -24,7 +24,7 @@ from .stages import StageClock
 from .summary import FeaturizeSummary, summarize
 from .sources.read import read_source
 
-__all__ = ["FeaturizeConfig", "FeaturizeSummary", "featurize"]
+__all__ = ["FeaturizeConfig", "FeaturizeSummary", "featurize", "run_featurize"]
 
 
 def _recover(cache: str, listed: set) -> tuple[int, list[str]]:
@@ -45,8 +45,41 @@ def _recover(cache: str, listed: set) -> tuple[int, list[str]]:
     return added, notes
 
 
-def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
-    """Compute and cache the features of every image in ``cfg.source``.
+def featurize(source, options=None, **given) -> FeaturizeSummary:
+    """Compute and cache the features of every image in ``source``: the one entry of the CLI,
+    the API and every other caller. The options are checked and resolved once
+    (:func:`~faceprobe.featurize.options.resolve`), then the run goes as :func:`run_featurize`.
+
+    Parameters
+    ----------
+    source : str or list of str
+        Folder of class folders, CSV manifest, CSV of pixel strings (FER-2013), videos, a corpus
+        folder, or a list of image files.
+    options : FeaturizeOptions, optional
+        The options as one object; keywords given beside it replace its fields.
+    **given
+        Options by name (those of :data:`~faceprobe.featurize.options.FEATURIZE`).
+
+    Returns
+    -------
+    FeaturizeSummary
+
+    Raises
+    ------
+    OptionError
+        For a keyword that is not an option, or a bad value or combination (before any work).
+    """
+    from dataclasses import replace
+
+    from .options import FEATURIZE, FeaturizeOptions, resolve
+
+    FEATURIZE.unknown(given, "featurize", every=True)
+    base = options if options is not None else FeaturizeOptions()
+    return run_featurize(resolve(source, replace(base, **given)))
+
+
+def run_featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
+    """Compute and cache the features of every image in ``cfg.source``, its config resolved.
 
     Images are identified by the sha256 of their bytes: one already held under a feature
     key is not computed again, and a run whose images are all cached does no forward pass
@@ -58,6 +91,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     Parameters
     ----------
     cfg : FeaturizeConfig
+        As :func:`~faceprobe.featurize.options.resolve` made it (checked once there).
 
     Returns
     -------
@@ -72,7 +106,7 @@ def featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     from .distributed import featurize_distributed, torchrun_env
 
     if cfg.distributed == "auto" and cfg.shard is None and torchrun_env():
-        return featurize_distributed(cfg, featurize)
+        return featurize_distributed(cfg, run_featurize)
     t0 = time.perf_counter()
     clock = StageClock()
     request = check_request(cfg)

@@ -22,7 +22,7 @@ from .backbones.layers import Request, parse_request
 from .backbones.resolve import cached_resolution, key_spec
 from .config import FeaturizeConfig
 from .faces.crop import FaceRecipe
-from .options import FEATURIZE, START_METHODS
+from .options import START_METHODS
 from .sources.hashing import hash_files
 
 __all__ = ["Request", "RunRequest", "FeaturizePlan", "check_request", "make_plan", "START_METHODS"]
@@ -126,7 +126,6 @@ def check_request(cfg: FeaturizeConfig) -> RunRequest:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise OptionError("backbones", ",".join(cfg.backbones), f"{twice[0]} is requested twice; give each backbone or layer once")
-    FEATURIZE.validate({name: getattr(cfg, name) for name in FEATURIZE.names() if hasattr(cfg, name)})
     from .backbones.zoo import licence_to_accept
 
     for r in requests:

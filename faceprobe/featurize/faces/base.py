@@ -176,6 +176,12 @@ class CropSpec:
         return cls(**{**d, "params": tuple(sorted(d.get("params", {}).items())), "preprocess": tuple(d.get("preprocess", ())),
                       "align": bool(d.get("align"))})
 
+    def as_options(self) -> dict:
+        """The featurize options that make this spec (``crop``, ``margin``, ...), e.g. to featurize
+        new images as a model's key was made."""
+        return {"crop": self.method, "margin": self.margin, "no_face": self.no_face, "equalize": self.equalize,
+                "crop_params": dict(self.params), "preprocess": tuple(self.preprocess), "align": self.align}
+
     def as_dict(self) -> dict:
         """Plain dict for provenance; margin and no_face are irrelevant without a detector."""
         if self.cropper.detector:
