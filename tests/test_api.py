@@ -227,3 +227,23 @@ def test_a_features_object_honours_min_count_classes_and_where_as_its_cache_does
     for data in (feats, str(tiny_cache)):  # the same refusal, naming the option and the value that works
         with pytest.raises(FaceprobeError, match="min_count=21: leaves no class, .*at least two classes.*give at most 20"):
             faceprobe.evaluate(data, head="logreg", cv=3, min_count=21, progress=False)
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_a_plain_script_without_a_main_guard_runs_with_worker_processes(image_folder, tmp_path, method):
+    """Workers started by a fork server or spawn re-import the main script; faceprobe's workers must
+    not run the user's top-level calls again (they found the cache locked by the script itself)."""
+    from .conftest import TINY
+
+    script = tmp_path / "study.py"
+    script.write_text(textwrap.dedent(f"""
+        import faceprobe
+
+        print("script body runs")
+        s = faceprobe.compute_features({str(image_folder)!r}, {TINY!r}, {str(tmp_path / "f.h5")!r}, weights="none", workers=1,
+                                       start_method={method!r}, progress=False, precision="fp32", compile="none")
+        print("computed", s["computed"])
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("script body runs") == 1 and "computed 12" in r.stdout

@@ -248,13 +248,13 @@ class _Stream:
     def run(self, loader, dataset, t_setup: float) -> None:
         from ..progress import Meter
 
-        from .engine.dataset import finish_on_device
+        from .engine.dataset import finish_on_device, started_workers
         from .engine.prefetch import prefetched
 
         steady_from, steady_images = None, 0
         bar = Meter(len(self.jobs), "featurize", "image", self.p.config.progress)
         # without worker processes, a thread decodes the next batches during the forward pass
-        batches = iter(loader) if loader.num_workers else prefetched(loader)
+        batches = started_workers(loader) if loader.num_workers else prefetched(loader)
         try:
             while True:
                 with self.report.stages("wait_input"):  # decoding and cropping not hidden behind the forward pass

@@ -13,7 +13,7 @@ from ..faces.crop import FaceRecipe
 from ..sources.decode import dhash
 from .transform import TransformSpec, to_uint8_chw
 
-__all__ = ["FaceDataset", "collate", "finish_on_device", "worker_init"]
+__all__ = ["FaceDataset", "collate", "finish_on_device", "worker_init", "started_workers"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,27 @@ def worker_init(_worker_id: int) -> None:
         cv2.setNumThreads(1)
     except ImportError:
         pass
+
+
+def started_workers(loader):
+    """``iter(loader)``: its worker processes started without re-running the user's script.
+
+    Workers started by a fork server or by spawn import the main module again (Python's
+    multiprocessing does so that they find what the script defines), so a plain script that calls
+    faceprobe at its top level, with no ``if __name__ == "__main__":``, would run again in each
+    of them (and find the cache locked by itself). faceprobe's workers need nothing from that
+    script: the face recipe, plug-ins included, travels to them by value. So while they start,
+    multiprocessing is not told the script's path; it is put back at once. A main module run with
+    ``python -m`` is re-imported by name as usual.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    hide = main is not None and getattr(main, "__spec__", None) is None and "__file__" in vars(main)
+    path = vars(main).pop("__file__") if hide else None
+    try:
+        return iter(loader)
+    finally:
+        if hide:
+            main.__file__ = path
+
