@@ -260,7 +260,8 @@ class OptionTable:
         allowed = {o.name for o in (self if every else self.of_api(function))}
         for name in given:
             if name not in allowed:
-                near = difflib.get_close_matches(name, sorted(allowed), n=1)
+                near = difflib.get_close_matches(name, sorted(allowed), n=1) or \
+                    [a for a in sorted(allowed) if name.startswith(a + "_") or a.startswith(name + "_")][:1]  # cv_folds: cv
                 hint = f"did you mean `{near[0]}`?" if near else f"options: {', '.join(sorted(allowed))}"
                 raise OptionError(name, given[name], f"is not an option of {function}; {hint}")
 
@@ -309,9 +310,10 @@ class OptionTable:
 
 
 def _shown(value):
-    """A value as an error message shows it (a sequence joined by commas)."""
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
-        return ",".join(map(str, value))
+    """A value as an error message shows it: a sequence of strings joined by commas (a repeated
+    flag's values); any other value as Python writes it (``[5]`` stays a list, not ``'5'``)."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return ",".join(value)
     return value
 
 

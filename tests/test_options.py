@@ -197,3 +197,23 @@ def test_no_public_function_takes_more_than_12_keywords_without_an_options_objec
         if len(params) > 12 and "options" not in {p.name for p in params}:
             crowded.append(f"{name} ({len(params)})")
     assert not crowded, crowded
+
+
+def test_messages_show_the_value_as_given_and_suggest_the_option_meant(tiny_cache):
+    with pytest.raises(OptionError, match=r"cv=\[5\]: expected a number of folds"):  # a list stays a list, not '5'
+        faceprobe.evaluate(tiny_cache, head="logreg", cv=[5])
+    with pytest.raises(OptionError, match="cv_folds=5: is not an option of evaluate; did you mean `cv`"):
+        faceprobe.evaluate(tiny_cache, head="logreg", cv_folds=5)
+    for seed in (2**31, 2**70):
+        with pytest.raises(OptionError, match=f"seed={seed}: must be >= 0 and <= 2147483647"):
+            faceprobe.evaluate(tiny_cache, head="logreg", seed=seed)
+    with pytest.raises(OptionError, match=r"repeats=1000000000000: must be >= 1 and <= 1000"):
+        faceprobe.evaluate(tiny_cache, head="logreg", repeats=10**12)
+
+
+def test_more_folds_than_any_class_has_rows_is_refused_without_suggesting_to_drop_every_class(tiny_cache):
+    from faceprobe.errors import FaceprobeError
+
+    with pytest.raises(FaceprobeError, match=r"`cv=100000000000000000000`: more folds than the largest class has rows") as exc:
+        faceprobe.evaluate(tiny_cache, head="logreg", cv=10**20, group="none")
+    assert "min_count" not in str(exc.value)

@@ -15,6 +15,9 @@ __all__ = ["CLASSIFY", "ClassifyOptions", "GROUPS", "BALANCE", "BACKENDS"]
 
 GROUPS = ("auto", "subject", "none")
 
+MAX_REPEATS = 1000
+"""More repeats than this narrow no published interval further (papers report 10) and cost as many evaluations."""
+
 MAX_PERMUTATIONS = 100_000
 """More permutations than this resolve a p-value below 1e-5, finer than any threshold in use, at the cost of as many evaluations."""
 
@@ -126,7 +129,7 @@ CLASSIFY = OptionTable("classify", [
     Option("holdout", "float", None, "Single stratified split holding out this fraction (0.5 or 0.2 in published work).",
            _BOTH, ("evaluate", "fit"), low=0, high=1, open_low=True, open_high=True, conflicts=(("cv", "choose one protocol"),)),
     Option("repeats", "int", 1, "Repeat the protocol with seeds seed, seed+1, ...; mean ± std over repeats.",
-           _BOTH, ("evaluate", "fit"), low=1),
+           _BOTH, ("evaluate", "fit"), low=1, high=MAX_REPEATS),
     Option("group", "str", "auto", "auto: group splits by subject when subjects are known; none: random splits; a column "
            "of the image table (e.g. sequence) groups by its values.", _BOTH, ("evaluate", "fit"), check=_not_blank,
            metavar="auto|subject|none|COLUMN"),

@@ -80,6 +80,9 @@ def _check(y: np.ndarray, spec: SplitSpec) -> None:
     if small:
         n, c = small[0]
         hint = f"use `cv={max(2, n)}` or fewer" if spec.cv and n >= 2 else "merge it with `classes`"
+        largest = max(counts.values())
+        if need > largest:  # no class is large enough: dropping small classes would drop them all
+            raise FaceprobeError(f"`cv={need}`: more folds than the largest class has rows ({largest}); use `cv={max(2, n)}` or fewer")
         raise FaceprobeError(f"class {c!r} has {n} rows, fewer than the {need} splits need; {hint}, or drop small classes with `min_count={need}`")
 
 
