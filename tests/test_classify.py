@@ -116,7 +116,7 @@ def test_cli_table_json_and_errors(tmp_path, synthetic_cache, invoke):
     for args, msg in [
         (("--head", "tree"), f"--head tree: unknown head; choose from: {', '.join(HEADS.names())}, all"),
         (("--backbone", "resnet"), "unknown feature key 'resnet'"),
-        (("--cv", 50), "fewer than the 50 splits need"),
+        (("--cv", 50), "--cv 50: more folds than the largest class has rows (20); use --cv 20 or fewer"),
         (("--classes", "pain=grimace"), "--classes grimace: unknown label(s)"),
     ]:
         res = invoke("classify", "--cache", cache, *args)
