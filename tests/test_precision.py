@@ -49,3 +49,18 @@ def test_auto_precision_is_recorded(image_folder, tmp_path):
     assert run["precision_by_backbone"][TINY] in ("fp32", "bf16")
     if run["precision"] != "fp32":
         assert TINY in run["precision_check"] and s.precision_check == run["precision_check"]
+
+
+def test_an_explicit_reduced_precision_is_measured_by_the_same_gate_and_kept_with_a_warning(image_folder, tmp_path, monkeypatch):
+    from faceprobe.cache.store import read_features
+    from faceprobe.featurize.engine import runner
+    from faceprobe.featurize.pipeline import featurize
+
+    monkeypatch.setattr(runner, "FIDELITY_COSINE", 1.01)  # no reduced precision passes: the warning must come
+    s = featurize(str(image_folder), backbones=[TINY], weights=["none"], cache=str(tmp_path / "f.h5"), workers=0, progress=False,
+                  precision="bf16", runtime="torch", compile="none")
+    check = s.precision_check[TINY]
+    assert check["explicit"] and check["kept"] and not check["passes_gate"] and 0.9 < check["min_cosine_to_fp32"] <= 1.0
+    assert any("`precision=bf16` as asked, but its vectors are at cosine" in n for n in s.notes)
+    run = read_features(str(tmp_path / "f.h5"), s.keys[0]).runs[0]
+    assert run["precision_by_backbone"][TINY] == "bf16" and run["precision_check"][TINY] == check

@@ -242,7 +242,7 @@ class _Stream:
         self.pending: list[Part] = []  # batches not yet in a journal part
         self.pending_since = 0.0
         self.written = 0
-        self.checked = {"precision": p.config.precision != "auto",
+        self.checked = {"precision": False,  # every reduced precision is measured; an explicit one is kept, with a warning below the gate
                         "compile": p.config.compile == "none" and p.config.runtime in ("torch", "auto")}
 
     def run(self, loader, dataset, t_setup: float) -> None:
@@ -329,7 +329,7 @@ class _Stream:
         if batch.tensors is None:
             return
         if not self.checked["precision"]:
-            check_precision(self.m, batch.tensors, self.run_record)
+            self.report.notes.extend(check_precision(self.m, batch.tensors, self.run_record, explicit=self.p.config.precision != "auto"))
             self.checked["precision"] = True
             precisions = sorted({r.precision for r in self.m.runners.values()})
             self.report.precision = (precisions[0] if len(precisions) == 1

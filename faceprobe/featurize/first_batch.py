@@ -10,15 +10,26 @@ from __future__ import annotations
 __all__ = ["check_precision", "choose_compile_or_runtime"]
 
 
-def check_precision(m, tensors, run: dict) -> None:
-    """``precision="auto"``: keep reduced precision per backbone only where it is faithful
-    (every output of it: pooled vector and layers). Runs on the first batch of real images; the
-    outcome is recorded in the run's provenance."""
+def check_precision(m, tensors, run: dict, explicit: bool = False) -> list[str]:
+    """Measure every backbone's reduced precision against fp32 on the first batch of real images
+    (every output of it: pooled vector and layers), by one gate (cosine
+    :data:`~faceprobe.featurize.engine.runner.FIDELITY_COSINE`). ``precision="auto"`` keeps it
+    only where it passes; an explicit ``precision`` is what the user asked for, so it is kept,
+    with a warning giving the measured cosine where it fails. The outcome is recorded in the
+    run's provenance; returns the warnings."""
     from .engine.choices import precision_key, recall_refusal, remember_refusal
+    from .engine.runner import FIDELITY_COSINE
 
-    checks = {}
+    checks, warnings = {}, []
     for rid, runner in m.runners.items():
         batch = tensors[0][m.t_index[rid]][:32]
+        if explicit and runner.precision != "fp32":
+            cos = runner.check_fidelity(batch, threshold=-1.0)  # measured, never switched
+            checks[rid] = {"min_cosine_to_fp32": round(cos, 6), "kept": True, "explicit": True, "passes_gate": cos >= FIDELITY_COSINE}
+            if cos < FIDELITY_COSINE:
+                warnings.append(f"{rid}: `precision={runner.precision}` as asked, but its vectors are at cosine {cos:.4f} to fp32 "
+                                f"(the gate is {FIDELITY_COSINE}); `precision=auto` would compute this backbone in fp32")
+            continue
         key = precision_key(runner, batch) if runner.precision != "fp32" else None
         refused = recall_refusal(key) if key else None
         if refused is not None:  # refused on this machine before: not timed again (a kept one is checked every run)
@@ -32,6 +43,7 @@ def check_precision(m, tensors, run: dict) -> None:
                 remember_refusal(key, cos)
     run["precision_check"] = checks
     run["precision_by_backbone"] = _precisions(m)
+    return warnings
 
 
 def _precisions(m) -> dict:
