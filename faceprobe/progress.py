@@ -49,6 +49,7 @@ class Meter:
 
             self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
         self.t0 = self.last = time.perf_counter()
+        self.first = (self.t0, 0)  # when, and after how much work, the steady pace began
         if self.plain:
             print(f"{desc}: 0/{total} {unit}s", file=sys.stderr, flush=True)
 
@@ -58,12 +59,16 @@ class Meter:
             self.bar.update(n)
             return
         now = time.perf_counter()
-        first = self.done == n  # the first work done gives the first estimate, however soon
+        first = self.done == n  # the first work done is shown at once, however soon
+        if first:  # what came before it (imports, loading, choices) is paid once: estimates use the pace after it
+            self.first = (now, self.done)
         if self.plain and (first or now - self.last >= self.every) and self.done < self.total:
             self.last = now
-            left = (now - self.t0) / self.done * (self.total - self.done)
+            t_first, done_first = self.first
+            left = ("time left estimated after the next update" if self.done == done_first else
+                    f"about {duration((now - t_first) / (self.done - done_first) * (self.total - self.done))} left")
             print(f"{self.desc}: {self.done}/{self.total} {self.unit}s ({100 * self.done / self.total:.0f} %), "
-                  f"{duration(now - self.t0)}, about {duration(left)} left", file=sys.stderr, flush=True)
+                  f"{duration(now - self.t0)}, {left}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

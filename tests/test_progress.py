@@ -24,3 +24,17 @@ def test_disabled_progress_prints_nothing_and_still_yields_everything(capsys):
                                             (86400 * 3, "3.0 days")])
 def test_durations_read_as_words(seconds, words):
     assert duration(seconds) == words
+
+
+def test_the_estimate_leaves_out_what_came_before_the_first_work(capsys, monkeypatch):
+    """A run that spends 38 s choosing runtimes and then 0.1 s per image must not be told it has an hour left."""
+    from faceprobe import progress as prog
+
+    clock = iter([0.0, 38.0, 38.1, 38.2, 38.3, 100.0])  # start; then the first image after 38 s of one-time costs
+    monkeypatch.setattr(prog.time, "perf_counter", lambda: next(clock))
+    meter = prog.Meter(1730, "featurize", "image", True, every=0.0)
+    for _ in range(4):
+        meter.update(16)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1] == "featurize: 16/1730 images (1 %), 38 s, time left estimated after the next update"
+    assert lines[2].startswith("featurize: 32/1730 images (2 %), 38 s, about ") and "11 s left" in lines[2]  # 1698 x 0.1 s / 16
