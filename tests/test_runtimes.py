@@ -177,3 +177,24 @@ def test_a_reduced_precision_refused_once_is_not_checked_again_on_this_machine(i
     assert calls == ["bf16"] and first["precision"] == second["precision"] == "fp32"
     (check,) = second["precision_check"].values()
     assert check == {"min_cosine_to_fp32": 0.5, "kept": False, "remembered": True}
+
+
+def test_onedal_still_loads_after_openvino_computed_in_the_same_process(image_folder, tmp_path):
+    """OpenVINO ships an older oneTBB than oneDAL needs; one process holds one: the newer is loaded first."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("openvino") is None or importlib.util.find_spec("sklearnex") is None:
+        pytest.skip("needs OpenVINO and scikit-learn-intelex (the test extra and the fast extra install both)")
+    script = f"""
+import faceprobe
+s = faceprobe.compute_features({str(image_folder)!r}, {TINY!r}, {str(tmp_path / "f.h5")!r}, weights="none", runtime="openvino",
+                               workers=0, progress=False, precision="fp32", compile="none")
+assert s["compile"][{TINY!r}].startswith("openvino") and not s["compile"].get("notes"), s["compile"]
+r = faceprobe.evaluate({str(tmp_path / "f.h5")!r}, head="logreg", engine="onedal", cv=2, group="none", jobs=1, progress=False)
+print("engines", r.raw["provenance"]["engines"]["logreg"][0]["engine"])
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "engines onedal" in r.stdout

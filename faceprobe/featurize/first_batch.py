@@ -72,7 +72,7 @@ def choose_compile_or_runtime(m, tensors, run: dict, mode: str, n_images: int, r
             why = (next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None)
                    or rep.get("export", {}).get("failed") or rep.get("skipped") or "unknown")
             report.compile.setdefault("notes", []).append(f"{name}: `runtime={runtime}` not used ({why}); PyTorch instead")
-        elif mode != "auto" and rep["mode"] != mode:  # runtime torch, or auto (an explicit compile is PyTorch's)
+        elif mode != "auto" and rep["mode"] != mode and rep["mode"].split("-")[0] != runtime:  # an explicit compile is PyTorch's
             why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
             report.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
 

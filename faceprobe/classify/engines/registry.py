@@ -119,8 +119,11 @@ def engine_status(name: str) -> tuple[str | None, str | None]:
     try:
         importlib.import_module(engine.module)
     except Exception as exc:  # noqa: BLE001 - a broken install is as unusable as a missing one
-        kind = "not installed" if isinstance(exc, ImportError) else f"fails to import ({type(exc).__name__}: {exc})"
-        return None, f"{kind}: {engine.install}"
+        if isinstance(exc, ModuleNotFoundError):
+            return None, f"not installed: {engine.install}"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, (f"installed, but it cannot be loaded in this process ({type(exc).__name__}: {first}); another library "
+                      f"loaded first may hold an older copy of a library it needs: run it in a fresh process (to reinstall: {engine.install})")
     why = engine.ready() if engine.ready is not None else None
     if why:
         return None, why

@@ -169,11 +169,45 @@ def _ort_version() -> str:
 
 # ------------------------------------------------------------------ OpenVINO
 
+def _openvino():
+    """``import openvino``, with the newest oneTBB of the environment loaded first.
+
+    OpenVINO's wheel ships its own oneTBB (2021.x), oneDAL (scikit-learn-intelex, ``engine=onedal``)
+    needs the newer one of the ``tbb`` wheel, and one process holds one ``libtbb.so.12``: whichever
+    loads first. After OpenVINO loaded its own, oneDAL could not load in the same process (a
+    notebook that featurizes, then classifies). oneTBB keeps its binary interface within a major
+    version, so the ``tbb`` wheel's library, loaded first, serves both.
+    """
+    import sys
+
+    if "openvino" not in sys.modules:
+        _load_tbb_wheel()
+    import openvino
+
+    return openvino
+
+
+def _load_tbb_wheel() -> None:
+    import ctypes
+    from importlib import metadata
+
+    try:
+        files = metadata.files("tbb") or ()
+    except metadata.PackageNotFoundError:
+        return
+    lib = next((f for f in files if f.name == "libtbb.so.12"), None)
+    if lib is not None and os.path.exists(lib.locate()):
+        try:
+            ctypes.CDLL(str(lib.locate()), mode=ctypes.RTLD_GLOBAL)
+        except OSError:  # a broken tbb wheel: OpenVINO loads its own, as before
+            pass
+
+
 def _ov_missing(device: str) -> str | None:
     if device != "cpu":
         return "runs here on the CPU only"
     try:
-        import openvino  # noqa: F401
+        _openvino()
     except ImportError:
         return "not installed: pip install 'faceprobe[openvino]'"
     return None
@@ -182,15 +216,16 @@ def _ov_missing(device: str) -> str | None:
 def _ov_precisions(device: str) -> tuple:
     if _ov_missing(device):
         return ()
-    import openvino as ov
+    ov = _openvino()
 
     caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return ("fp32", "bf16") if "BF16" in caps else ("fp32",)
 
 
 def _ov_build(runner, example, precision: str):
-    import openvino as ov
     import torch
+
+    ov = _openvino()
 
     path, _ = exported(runner, example)
     core = ov.Core()
@@ -208,9 +243,7 @@ def _ov_build(runner, example, precision: str):
 
 
 def _ov_version() -> str:
-    import openvino
-
-    return openvino.__version__.split("-")[0]
+    return _openvino().__version__.split("-")[0]
 
 
 RUNTIMES.register("auto", Runtime(None, description="the fastest faithful of PyTorch (with `compile`) and the installed runtimes, "
