@@ -75,6 +75,8 @@ def test_fixed_split_is_reproducible(fer_cache):
     (dict(split_col="Usage", train="Training"), r"needs `train` and `test` values"),
     (dict(train="Training"), r"train=.Training.: needs `split_col`"),
     (dict(split_col="Camera", train="a", test="b"), r"split_col=.Camera.: no such column"),
+    (dict(split_col="Usage", train="Training", test="PublicTest", where="Usage=Training"),
+     r"test=.PublicTest.: no row of this run is in this part \(10 images of the cache are\): the row filters"),
 ])
 def test_fixed_split_bad_combinations_are_refused(fer_cache, kwargs, message):
     with pytest.raises(OptionError, match=message):

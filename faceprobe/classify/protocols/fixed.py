@@ -116,6 +116,11 @@ def fixed_rows(ds, images: dict, split: FixedSplit) -> FixedRows:
     sets = [by_content.get(s, set()) for s in ds.sha256]
     part = {name: np.array([bool(v & set(values)) for v in sets]) for name, values in
             (("train", split.train), ("test", split.test), ("val", split.val))}
+    for name, values in (("train", split.train), ("test", split.test), ("val", split.val)):
+        if values and not part[name].any():  # the row filters emptied a part: say so before any fit
+            held = sum(1 for v in by_content.values() if v & set(values))
+            raise OptionError(name, ",".join(values), f"no row of this run is in this part ({held} images of the cache are): "
+                                                      "the row filters (`where`, `classes`, `min_count`) left none of them")
     test = np.flatnonzero(part["test"])
     exact = (part["train"] | part["val"])[test]
     # as the split says: a test image also listed for training is trained on too (the official
