@@ -144,6 +144,25 @@ def test_ckplus_takes_the_last_three_frames_and_the_first_as_neutral_when_asked(
     assert m2.columns["frame"][1] == "1"
 
 
+def test_macos_dot_underscore_copies_are_left_out_and_counted_not_read(tmp_path):
+    _ck_tree(tmp_path)
+    junk = b"\x00\x05\x16\x07Mac OS X        \x00\x02"  # an AppleDouble header, as macOS writes beside each file
+    (tmp_path / "Emotion" / "S005" / "001" / "._S005_001_00000005_emotion.txt").write_bytes(junk)
+    (tmp_path / "cohn-kanade-images" / "S005" / "001" / "._S005_001_00000009.png").write_bytes(junk)
+    m = corpus_manifest("ckplus", tmp_path)
+    assert len(m.columns["path"]) == 9 and not any("._" in p for p in m.columns["path"])
+    (note,) = [n for n in m.notes if n.startswith("left out 2 hidden files")]
+    assert "._ copies macOS writes" in note
+
+
+def test_a_byte_order_mark_does_not_change_the_first_column_name(tmp_path):
+    _fer_csv(tmp_path / "fer2013.csv")
+    text = (tmp_path / "fer2013.csv").read_text()
+    (tmp_path / "fer2013.csv").write_text("\ufeff" + text, encoding="utf-8")
+    m = corpus_manifest("fer2013", tmp_path)
+    assert len(m.columns["path"]) == 8 and m.columns["label"][0]
+
+
 def test_ckplus_48_pixel_class_folder_copy(tmp_path):
     for i, (cls, name) in enumerate([("anger", "S010_004_00000017.png"), ("happy", "S011_006_00000013.png"),
                                      ("contempt", "S012_001_00000010.png"), ("sadness", "S010_002_00000014.png"),

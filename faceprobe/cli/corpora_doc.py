@@ -34,6 +34,13 @@ A label file whose hash differs from the published one is said, not refused (an 
 re-released file gives figures that may not compare). Where no hash is published, faceprobe
 records yours, so two caches can be checked against each other.
 
+Rules every corpus is read by: hidden files (names starting with `.`, such as the `._` copies
+macOS writes beside every file on other disks, and `.DS_Store`) are left out and counted in the
+manifest's notes; a UTF-8 byte-order mark at the start of a label file is not part of its first
+column's name; the column order of a manifest is fixed (the reader's order, whatever Python's hash
+seed); a corpus option is read by its declaration (`--option peak_frames=2.5` is refused: it takes
+an integer >= 1) and named by the flag that gave it.
+
 This page is generated from the registry (`python -m faceprobe.cli.corpora_doc > docs/corpora.md`).
 """
 

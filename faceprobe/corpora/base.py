@@ -102,10 +102,20 @@ class LabelFile:
 
 @dataclass
 class Rows:
-    """What a layout reader found: manifest columns (lists of equal length) and notes."""
+    """What a layout reader found: manifest columns (lists of equal length), notes, and the
+    hidden files it passed over (:meth:`visible`)."""
 
     columns: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    hidden: list = field(default_factory=list)
+
+    def visible(self, paths) -> list:
+        """``paths`` sorted, without hidden files (names starting with ``.``: the ``._`` copies macOS
+        writes beside every file on other disks, ``.DS_Store``); those are kept in ``hidden`` (the
+        manifest's notes count them)."""
+        paths = sorted(paths)
+        self.hidden += [p for p in paths if p.name.startswith(".")]
+        return [p for p in paths if not p.name.startswith(".")]
 
     def add(self, **values) -> None:
         for name in [*self.columns, *(v for v in values if v not in self.columns)]:  # a fixed order, whatever the hash seed

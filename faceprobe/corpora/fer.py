@@ -30,7 +30,7 @@ _FOLDER_CLASSES = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happ
 
 
 def _csv_rows(path: Path) -> tuple[list[str], list[dict]]:
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first name
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader)]
@@ -65,7 +65,7 @@ def _read_folder(folder: Path, options: dict) -> Rows:
             label = _FOLDER_CLASSES.get(cls_dir.name.lower())
             if label is None:
                 raise FaceprobeError(f"{cls_dir}: not a FER-2013 class folder; expected one of {', '.join(sorted(_FOLDER_CLASSES))}")
-            for f in sorted(cls_dir.iterdir()):
+            for f in rows.visible(cls_dir.iterdir()):
                 m = _FOLDER_NAME.match(f.name)
                 if not m:
                     odd.append(f"{part}/{cls_dir.name}/{f.name}")

@@ -130,6 +130,10 @@ def corpus_manifest(name: str, folder: str | Path, **options) -> CorpusManifest:
     n = rows.count()
     columns = {c: rows.columns.get(c, [""] * n) for c in MANIFEST_COLUMNS}
     columns.update({c: v for c, v in rows.columns.items() if c not in columns})
+    if rows.hidden:
+        first = rows.hidden[0].relative_to(root).as_posix() if rows.hidden[0].is_relative_to(root) else rows.hidden[0].name
+        notes.append(f"left out {len(rows.hidden)} hidden files (names starting with '.', such as the ._ copies macOS writes; "
+                     f"e.g. {first})")
     return CorpusManifest(corpus.name, layout.name, str(root), columns, files, used, notes + rows.notes)
 
 

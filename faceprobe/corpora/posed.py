@@ -33,7 +33,7 @@ _RAF_LIST = "EmoLabel/list_patition_label.txt"
 def _read_rafdb(folder: Path, options: dict) -> Rows:
     aligned = (folder / "Image" / "aligned").is_dir()
     rows = Rows()
-    for n, line in enumerate((folder / _RAF_LIST).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate((folder / _RAF_LIST).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()
@@ -69,10 +69,10 @@ _CK = ("neutral", "angry", "contempt", "disgust", "fear", "happy", "sad", "surpr
 _CK_FRAME = re.compile(r"^(S\d+)_(\d+)_(\d+)\.png$", re.I)
 
 
-def _ck_sequences(folder: Path) -> list[tuple[str, str, str]]:
+def _ck_sequences(folder: Path, rows: Rows) -> list[tuple[str, str, str]]:
     """(subject, sequence, emotion code) of every labelled sequence."""
     out = []
-    for f in sorted((folder / "Emotion").glob("*/*/*_emotion.txt")):
+    for f in rows.visible((folder / "Emotion").glob("*/*/*_emotion.txt")):
         text = f.read_text(encoding="ascii", errors="replace").strip()
         try:
             code = int(float(text))
@@ -86,10 +86,11 @@ def _ck_sequences(folder: Path) -> list[tuple[str, str, str]]:
 
 def _read_ck_tree(folder: Path, options: dict) -> Rows:
     peak, neutral = int(options.get("peak_frames", 3)), bool(options.get("neutral", False))
-    rows, seqs = Rows(), _ck_sequences(folder)
+    rows = Rows()
+    seqs = _ck_sequences(folder, rows)
     folds = subject_folds([s for s, _, _ in seqs], 10)
     for subject, seq, label in seqs:
-        frames = sorted(p.name for p in (folder / "cohn-kanade-images" / subject / seq).glob("*.png"))
+        frames = [p.name for p in rows.visible((folder / "cohn-kanade-images" / subject / seq).glob("*.png"))]
         if not frames:
             raise FaceprobeError(f"{folder / 'cohn-kanade-images' / subject / seq}: no frames for a labelled sequence")
         chosen = [(f, label) for f in frames[-peak:]] + ([(frames[0], "neutral")] if neutral else [])
@@ -108,7 +109,7 @@ def _read_ck48(folder: Path, options: dict) -> Rows:
              "sadness": "sad", "surprise": "surprise"}
     files = []
     for cls, label in names.items():
-        for f in sorted((folder / cls).glob("*.png")) if (folder / cls).is_dir() else []:
+        for f in rows.visible((folder / cls).glob("*.png")) if (folder / cls).is_dir() else []:
             m = _CK_FRAME.match(f.name)
             if m is None:
                 raise FaceprobeError(f"{f}: not named like S005_001_00000011.png (subject, sequence, frame)")
@@ -151,7 +152,7 @@ _JAFFE_NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})(\d+)\.(\d+)\.tiff?$", re.I)
 
 def _read_jaffe(folder: Path, options: dict) -> Rows:
     rows, odd = Rows(), []
-    for f in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".tiff", ".tif")):
+    for f in rows.visible(p for p in folder.iterdir() if p.suffix.lower() in (".tiff", ".tif")):
         m = _JAFFE_NAME.match(f.name)
         if m is None or m.group(2).upper() not in _JAFFE:
             odd.append(f.name)
@@ -189,7 +190,7 @@ def _read_kdef(folder: Path, options: dict) -> Rows:
     if bad:
         raise FaceprobeError(f"angles={bad[0]!r}: KDEF's angles are {', '.join(_KDEF_ANGLE)} (or all)")
     rows, skipped = Rows(), 0
-    for f in sorted(folder.rglob("*")):
+    for f in rows.visible(p for p in folder.rglob("*") if p.is_file()):
         m = _KDEF_NAME.match(f.name)
         if m is None or m.group(4).upper() not in _KDEF_EXPR:
             continue

@@ -33,7 +33,7 @@ def _read_affect_csv(folder: Path, options: dict) -> Rows:
     classes = _classes(options)
     rows, left = Rows(), 0
     for name, split in zip(_AFFECT_CSV, ("train", "validation")):
-        with open(folder / name, newline="", encoding="utf-8") as handle:
+        with open(folder / name, newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first name
             reader = csv.DictReader(handle)
             need = ("subDirectory_filePath", "expression", "valence", "arousal")
             missing = [c for c in need if c not in (reader.fieldnames or [])]
@@ -58,7 +58,7 @@ def _read_affect_npy(folder: Path, options: dict) -> Rows:
     rows, left = Rows(), 0
     for part, split in (("train_set", "train"), ("val_set", "validation")):
         images = folder / part / "images"
-        for f in sorted(images.glob("*.jpg"), key=lambda p: (len(p.stem), p.stem)):
+        for f in sorted(rows.visible(images.glob("*.jpg")), key=lambda p: (len(p.stem), p.stem)):
             ann = folder / part / "annotations"
             values = []
             for kind in ("exp", "val", "aro"):
@@ -116,7 +116,7 @@ _UNBC_FRAME = re.compile(r"^(.+?)(\d+)\.png$")
 
 def _read_unbc(folder: Path, options: dict) -> Rows:
     rows, unlabelled = Rows(), 0
-    for f in sorted((folder / "Images").glob("*/*/*.png")):
+    for f in rows.visible((folder / "Images").glob("*/*/*.png")):
         subject, seq = f.parent.parent.name, f.parent.name
         label_file = folder / "Frame_Labels" / "PSPI" / subject / seq / f"{f.stem}_facs.txt"
         if not label_file.is_file():
@@ -173,7 +173,7 @@ def _read_disfa(folder: Path, options: dict) -> Rows:
                 if not frame.isdigit() or value.strip() not in {str(i) for i in range(6)}:
                     raise FaceprobeError(f"{path}: line {n} reads {line!r}; expected 'frame,intensity' with intensity 0-5")
                 labels.setdefault(int(frame), {})[au] = value.strip()
-        frames = sorted((folder / "Images" / subject).glob("*.*")) if (folder / "Images" / subject).is_dir() else []
+        frames = rows.visible((folder / "Images" / subject).glob("*.*")) if (folder / "Images" / subject).is_dir() else []
         for f in frames:
             m = _DISFA_FRAME.search(f.name)
             got = labels.get(int(m.group(1))) if m else None
