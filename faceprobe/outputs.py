@@ -20,6 +20,8 @@ def check_writable(path: str, param: str) -> None:
     if str(path) == "-":
         return
     path = os.fspath(path)
+    if not path.strip():
+        raise OptionError(param, path, "is empty; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise OptionError(param, path, "is a folder; give a file name")
@@ -27,6 +29,20 @@ def check_writable(path: str, param: str) -> None:
         raise OptionError(param, path, f"the folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OptionError(param, path, f"the folder {folder} is not writable")
+    _probe(folder, path, param)
+
+
+def _probe(folder: str, path: str, param: str) -> None:
+    """Create and remove a file in ``folder``: the one test that the folder takes new files
+    (``/proc``, a read-only mount and a full disk pass the permission check above)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".faceprobe-write-test-")
+    except OSError as exc:
+        raise OptionError(param, path, f"cannot create a file in {folder} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def csv_safe(value):

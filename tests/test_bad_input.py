@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import os
+
 import pytest
 
 from .conftest import reseal
@@ -231,3 +233,19 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tiny_cache, tmp_path):
 def test_demo_report_into_a_missing_folder_is_refused_first(tmp_path, invoke):
     r = invoke("demo", "--report", tmp_path / "nowhere" / "demo.html")
     assert r.exit_code == 1 and f"--report {tmp_path / 'nowhere' / 'demo.html'}: the folder {tmp_path / 'nowhere'} does not exist" in r.output
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, a folder that takes no new files")
+@pytest.mark.parametrize("args, said", [
+    (("classify", "--head", "logreg", "--table", "/proc/t.csv"), "--table /proc/t.csv: cannot create a file in /proc"),
+    (("classify", "--head", "logreg", "--json", "/proc/r.json"), "--json /proc/r.json: cannot create a file in /proc"),
+    (("classify", "--head", "logreg", "--report", "/proc/r.html"), "--report /proc/r.html: cannot create a file in /proc"),
+    (("classify", "--head", "logreg", "--json", ""), "--json : is empty; give a file name"),
+    (("fit", "--head", "logreg", "-o", "/proc/m.skops"), "--output /proc/m.skops: cannot create a file in /proc"),
+    (("cache", "export", "-o", "/proc/x.csv"), "--output /proc/x.csv: cannot create a file in /proc"),
+    (("cache", "merge", "CACHE", "-o", "/proc/m.h5"), "--output /proc/m.h5: cannot create a file in /proc"),
+])
+def test_an_output_that_cannot_be_written_is_one_line_before_any_work(tiny_cache, invoke, args, said):
+    args = [str(tiny_cache) if a == "CACHE" else a for a in args]
+    r = invoke(*args) if "merge" in args else invoke(*args[:2 if args[0] == "cache" else 1], "-c", tiny_cache, *args[2 if args[0] == "cache" else 1:])
+    assert r.exit_code != 0 and r.output.count("\n") == 1 and said in r.output, r.output

@@ -68,6 +68,9 @@ def merge_caches(inputs: list[str], output: str) -> dict:
         When an input is not a faceprobe cache, when two caches give one image path
         different contents, labels or subjects, or when one feature key carries different specs.
     """
+    from ..outputs import check_writable
+
+    check_writable(output, "output")
     if not inputs:
         raise FaceprobeError("give at least one cache to merge")
     for path in inputs:

@@ -176,6 +176,9 @@ def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> 
         fmt = suffix
     elif suffix in ("npz", "csv") and suffix != fmt:
         raise OptionError("format", fmt, f"does not match the output {out}; use the same on both")
+    from ..outputs import check_writable
+
+    check_writable(out, "output")
     key = resolve_key(path, key)
     fm = read_features(path, key)
     images = read_images(path)

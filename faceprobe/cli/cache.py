@@ -130,7 +130,9 @@ def merge_command(inputs, output):
     """
     from ..cache.lock import writer_lock
     from ..cache.merge import merge_caches
+    from ..outputs import check_writable
 
+    check_writable(output, "output")  # before the lock file is made beside it
     with writer_lock(output):
         res = merge_caches(list(inputs), output)
     click.echo(f"merged {len(inputs)} caches into {output}: {res['images']} images; "

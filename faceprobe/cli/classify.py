@@ -45,11 +45,11 @@ def classify_command(json_out, report_path, table_path, map_kind, **options):
     from ..classify.run import ClassifyOptions, run_classify
     from ..report.tables import table_format, write_table
 
-    if json_out:
+    if json_out is not None:
         check_writable(json_out, "json")
-    if report_path:
+    if report_path is not None:
         report_format(report_path, None, "report")
-    if table_path:
+    if table_path is not None:
         table_format(table_path)
     options["predictions"] = options["predictions"] or bool(report_path)
     options["insight"] = map_kind if report_path and map_kind != "none" else None

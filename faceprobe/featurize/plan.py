@@ -121,6 +121,9 @@ def check_request(cfg: FeaturizeConfig) -> RunRequest:
     """
     if not cfg.backbones:
         raise OptionError("backbones", [], "give at least one backbone")
+    from ..outputs import check_writable
+
+    check_writable(cfg.cache, "cache")
     requests = tuple(parse_request(b) for b in cfg.backbones)
     names = [r.name for r in requests]
     twice = sorted({n for n in names if names.count(n) > 1})
