@@ -523,6 +523,21 @@ def test_a_calibration_is_remembered_per_shape_and_made_again_for_another_grid(t
     assert calls_other and not other["svm"].remembered
 
 
+def test_a_remembered_decision_of_the_wrong_shape_is_timed_again_and_replaced(tmp_path, monkeypatch):
+    import json
+
+    law = {"sklearn": lambda m: 1e-5 * m ** 2, "onedal": lambda m: 2e-4 * m ** 1.5}
+    memo = tmp_path / "memo.json"
+    first, _ = _planned(tmp_path, monkeypatch, lambda e, m: law[e](m), n=3000, memo=memo)
+    (key,) = json.loads(memo.read_text())
+    for forged in ({**first["svm"].as_dict(), "engine": 5}, {**first["svm"].as_dict(), "engine": "gpu9"},
+                   {**first["svm"].as_dict(), "rows": "many"}, {**first["svm"].as_dict(), "timed": []}, ["svm", "onedal"]):
+        memo.write_text(json.dumps({key: forged}))
+        again, calls = _planned(tmp_path / "again", monkeypatch, lambda e, m: law[e](m), n=3000, memo=memo)
+        assert calls and not again["svm"].remembered and again["svm"].engine == first["svm"].engine
+        assert json.loads(memo.read_text())[key]["engine"] == first["svm"].engine  # the forged entry replaced
+
+
 def test_a_head_with_a_plan_is_not_timed_again(tmp_path, monkeypatch):
     """Permutations evaluate the same rows with the run's plan: no head is timed twice."""
     from dataclasses import replace

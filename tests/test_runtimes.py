@@ -119,6 +119,21 @@ def test_a_remembered_choice_weighs_warm_up_against_the_runs_length(tmp_path, mo
     assert recall_choice("k", 1000) == "inductor"  # 220 s against 300 s and 400 s
 
 
+def test_remembered_choices_of_the_wrong_shape_are_timed_again_not_a_traceback(tmp_path, monkeypatch):
+    import json
+
+    from faceprobe.featurize.engine.choices import choices_path, recall_choice, recall_refusal, remember_choice
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    choices_path().parent.mkdir(parents=True, exist_ok=True)
+    choices_path().write_text(json.dumps({"a": {"candidates": {"none": "fast"}}, "b": {"candidates": {"none": [1]}},
+                                          "c": {"candidates": ["none"]}, "d": {"refused_at": "low"}, "e": {"refused_at": None}}))
+    assert recall_choice("a", 10) is None and recall_choice("b", 10) is None and recall_choice("c", 10) is None
+    assert recall_refusal("d") is None and recall_refusal("e") is None
+    remember_choice("c", {"none": (1.0, 0.0)})  # a list where a mapping was: replaced, not merged into
+    assert recall_choice("c", 10) == "none"
+
+
 def test_a_rerun_builds_only_the_remembered_candidate_and_checks_it_again(image_folder, tmp_path, featurize_cli, monkeypatch):
     import json
 

@@ -338,6 +338,22 @@ def candidates_of(cfg, head: str) -> list[str]:
             if not cfg.engine_status.get(name, (None, "unknown"))[1] and any(build.accepts(p) is None for p in combos)]
 
 
+def _remembered(value, head: str, candidates: list[str]):
+    """The remembered decision for ``head``, or None when there is none or it is not one this run
+    can use (written by another version, edited by hand, or naming an engine not usable now):
+    such an entry is timed again and overwritten, never trusted."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        decision = replace(EngineDecision(**value), seconds=0.0, remembered=True)
+    except TypeError:
+        return None
+    ok = (decision.head == head and decision.engine in ("sklearn", *candidates) and isinstance(decision.reason, str)
+          and isinstance(decision.rows, int) and not isinstance(decision.rows, bool)
+          and isinstance(decision.timed, dict) and isinstance(decision.predicted, dict))
+    return decision if ok else None
+
+
 def plan_engines(ds, cfg, splits: list, workers: int = 1) -> tuple:
     """Decide, for ``engine="auto"``, each head's engine for this dataset and split.
 
@@ -371,12 +387,10 @@ def plan_engines(ds, cfg, splits: list, workers: int = 1) -> tuple:
         if not candidates:
             continue
         key = _key(machine, cfg, head, n, features, classes, (len(splits), workers))
-        if isinstance(memo.get(key), dict):
-            try:
-                decisions[head] = replace(EngineDecision(**memo[key]), seconds=0.0, remembered=True)
-                continue
-            except TypeError:  # written by another version: time again
-                pass
+        held = _remembered(memo.get(key), head, candidates)
+        if held is not None:
+            decisions[head] = held
+            continue
         decisions[head] = _calibrate(ds, cfg, head, candidates, (train, test), n, fits, 0)
         if not decisions[head].reason.startswith(_FAILED):  # a failure is not remembered: the next run tries again
             write_memo(calibrations_path(), key, decisions[head].as_dict())

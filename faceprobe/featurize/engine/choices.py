@@ -78,7 +78,10 @@ def recall_choice(key: str, batches: int) -> str | None:
     value = _read().get(key)
     if not isinstance(value, dict) or not isinstance(value.get("candidates"), dict):
         return None
-    cost = {name: float(w) + batches * float(s) for name, (s, w) in value["candidates"].items()}
+    try:  # an entry of another shape (another version, edited by hand) is not trusted: timed again
+        cost = {str(name): float(w) + batches * float(s) for name, (s, w) in value["candidates"].items()}
+    except (TypeError, ValueError):
+        return None
     return min(cost, key=cost.get) if cost else None
 
 
@@ -92,8 +95,8 @@ def _write(key: str, value: dict) -> None:
 def remember_choice(key: str, candidates: dict) -> None:
     """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged with what was kept."""
     held = _read().get(key)
-    old = held.get("candidates", {}) if isinstance(held, dict) else {}
-    _write(key, {"candidates": {**old, **candidates}})
+    old = held.get("candidates") if isinstance(held, dict) else None
+    _write(key, {"candidates": {**(old if isinstance(old, dict) else {}), **candidates}})
 
 
 def precision_key(runner, batch) -> str:
@@ -104,7 +107,10 @@ def precision_key(runner, batch) -> str:
 def recall_refusal(key: str) -> float | None:
     """The cosine at which this reduced precision was refused here before (None: not refused)."""
     value = _read().get(key)
-    return float(value["refused_at"]) if isinstance(value, dict) and "refused_at" in value else None
+    try:
+        return float(value["refused_at"]) if isinstance(value, dict) and "refused_at" in value else None
+    except (TypeError, ValueError):  # not a number: checked again
+        return None
 
 
 def remember_refusal(key: str, cosine: float) -> None:
