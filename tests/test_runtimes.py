@@ -213,3 +213,21 @@ print("engines", r.raw["provenance"]["engines"]["logreg"][0]["engine"])
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "engines onedal" in r.stdout
+
+
+def test_an_openvino_that_fails_to_load_is_passed_over_by_auto_with_the_reason(image_folder, tmp_path, featurize_cli, monkeypatch):
+    import json
+
+    from faceprobe.featurize.engine import runtimes
+
+    def broken():
+        raise OSError("libopenvino.so: cannot open shared object file")
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(runtimes, "_openvino", broken)
+    assert runtimes.RUNTIMES.get("openvino").missing("cpu").startswith("installed, but it fails to load (OSError: libopenvino.so")
+    r = featurize_cli(image_folder, tmp_path / "f.h5", "--json", "--runtime", "auto")
+    assert r.exit_code == 0, r.output
+    assert not json.loads(r.output)["compile"][TINY].startswith("openvino")
+    refused = featurize_cli(image_folder, tmp_path / "g.h5", "--runtime", "openvino")
+    assert "fails to load" in refused.output

@@ -34,7 +34,7 @@ def _versions() -> dict:
         if rt.build is not None:
             try:
                 out[name] = rt.version()
-            except ImportError:
+            except Exception:  # noqa: BLE001 - not installed, or installed and broken: no version to record
                 out[name] = None
     return out
 

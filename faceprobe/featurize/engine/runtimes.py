@@ -130,8 +130,10 @@ def exported(runner, example) -> tuple[Path, bool]:
 def _ort_missing(device: str) -> str | None:
     try:
         import onnxruntime
-    except ImportError:
+    except ModuleNotFoundError:
         return "not installed: pip install 'faceprobe[onnx]'"
+    except Exception as exc:  # noqa: BLE001 - a broken install (a missing shared library) is as unusable as a missing one
+        return _unloadable(exc)
     if device == "cuda" and len(ort_providers("cuda", onnxruntime.get_available_providers())) == 1:
         return "no CUDA or TensorRT provider in this onnxruntime (pip install onnxruntime-gpu)"
     return None
@@ -208,9 +210,16 @@ def _ov_missing(device: str) -> str | None:
         return "runs here on the CPU only"
     try:
         _openvino()
-    except ImportError:
+    except ModuleNotFoundError:
         return "not installed: pip install 'faceprobe[openvino]'"
+    except Exception as exc:  # noqa: BLE001 - a broken install (OSError from a shared library) is as unusable as a missing one
+        return _unloadable(exc)
     return None
+
+
+def _unloadable(exc: Exception) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"installed, but it fails to load ({type(exc).__name__}: {first}); reinstall it, or choose another runtime"
 
 
 def _ov_precisions(device: str) -> tuple:
