@@ -394,6 +394,25 @@ def test_corpus_options_without_a_corpus_and_a_corpus_with_root_are_refused(tmp_
     assert r.exit_code != 0 and "cannot be combined with" in r.output
 
 
+def test_rereading_a_corpus_with_other_options_drops_the_rows_only_the_earlier_read_listed(tmp_path, featurize_cli):
+    import json
+
+    from faceprobe.cache.store import read_images
+
+    _ck_tree(tmp_path / "ck")
+    cache = tmp_path / "c.h5"
+    assert featurize_cli(tmp_path / "ck", cache, "--corpus", "ckplus", "--corpus-option", "neutral=true").exit_code == 0
+    assert list(read_images(str(cache))["label"]).count("neutral") == 3
+    r = featurize_cli(tmp_path / "ck", cache, "--corpus", "ckplus", "--json")
+    assert r.exit_code == 0, r.output
+    labels = list(read_images(str(cache))["label"])
+    assert len(labels) == 9 and "neutral" not in labels
+    assert any("dropped the 3 rows only that read listed" in n for n in json.loads(r.output)["notes"])
+    _jaffe(tmp_path / "jaffe")
+    r = featurize_cli(tmp_path / "jaffe", cache, "--corpus", "jaffe", "--json")
+    assert any("this cache also holds ckplus" in n for n in json.loads(r.output)["notes"])
+
+
 def test_a_target_only_corpus_keeps_its_unlabelled_frames_and_groups_by_its_folds(tmp_path, featurize_cli, invoke):
     """DISFA's frames have AU intensities and no class: featurize keeps them, and classify's
     regression reads every one (rows without a label are not classes left out)."""

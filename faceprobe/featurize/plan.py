@@ -246,6 +246,32 @@ def _refuse_a_root_that_finds_nothing(cfg: FeaturizeConfig, entries: list, hashe
                                     f"{entries[0].path}); give the folder its relative paths start from")
 
 
+def _corpus_reread(cache: str, exists: bool, corpus: dict, old: dict, listed: set) -> tuple[frozenset, list[str]]:
+    """Rows an earlier read of the same corpus listed that this read (other options, another
+    release) does not: forgotten from the image table (their vectors stay), with a note; and a
+    note when the cache records other corpora too."""
+    if not corpus or not exists:
+        return frozenset(), []
+    from ..cache.store import read_root_attrs
+
+    held = read_root_attrs(cache).get("corpora", {})
+    held = held if isinstance(held, dict) else {}
+    notes = []
+    others = sorted(n for n in held if n != corpus["corpus"])
+    if others:
+        notes.append(f"this cache also holds {', '.join(others)}: classify applies no official protocol to a cache of several "
+                     "corpora; choose one corpus's rows with `where`, or compare them with `train_where` and `test_where`")
+    before = held.get(corpus["corpus"])
+    if not isinstance(before, dict) or before == corpus:
+        return frozenset(), notes
+    folder = os.path.join(os.path.abspath(str(corpus.get("folder", ""))), "")
+    stale = frozenset(str(p) for p in old["path"] if str(p).startswith(folder) and str(p) not in listed)
+    if stale:
+        notes.append(f"{corpus['corpus']} was read before with options {before.get('options')}, now {corpus.get('options')}: "
+                     f"dropped the {len(stale)} rows only that read listed (their vectors stay in the cache)")
+    return stale, notes
+
+
 def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str] = ()) -> FeaturizePlan:
     """Read the cache once and decide the run (call it holding the cache's writer lock).
 
@@ -291,11 +317,15 @@ def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str]
     if forget:
         conflict_notes.append(f"forgot {len(forget)} unusable rows of files that no longer exist and this source does not list "
                               "(e.g. paths read earlier without the right `root`)")
+    corpus = {k: v for k, v in table.provenance.items() if k != "notes"}
+    stale, corpus_notes = _corpus_reread(cfg.cache, exists, corpus, old, listed)
+    forget |= stale
+    conflict_notes += corpus_notes
     return FeaturizePlan(
         config=cfg, request=request, rows=rows, old_paths=frozenset(str(p) for p in old["path"]),
         changed=_rows_changed(rows, old), forget=forget, resolutions=resolutions, have=have,
         refs={s: refs[p] for s, p in first_path.items()}, keys=keys, todo=todo, images=len(table.entries),
         repeats=table.repeats, duplicates_by_content=duplicates, conflicts=tuple(table.conflicts),
         notes=tuple([*notes, *_source_notes(cfg, table), *conflict_notes]),
-        corpus={k: v for k, v in table.provenance.items() if k != "notes"},
+        corpus=corpus,
     )
