@@ -177,7 +177,7 @@ def test_ckplus_48_pixel_class_folder_copy(tmp_path):
 def test_a_bad_ck_emotion_file_is_one_line(tmp_path):
     _ck_tree(tmp_path)
     next((tmp_path / "Emotion").rglob("*_emotion.txt")).write_text("happy\n")
-    with pytest.raises(FaceprobeError, match=r"_emotion.txt: reads 'happy'; a CK\+ emotion file holds one number 0-7"):
+    with pytest.raises(FaceprobeError, match=r"_emotion.txt: reads 'happy'; a CK\+ emotion code is a whole number 0-7"):
         corpus_manifest("ckplus", tmp_path)
 
 
@@ -237,6 +237,59 @@ def test_unbc_frames_carry_pspi_as_a_target_and_subjects_and_sequences(tmp_path)
     m = corpus_manifest("unbc", tmp_path)
     assert m.columns["pspi"] == ["0", "3", "1"] and m.columns["label"] == ["no pain", "pain", "pain"]
     assert m.columns["sequence"][0] == "ll042t1aaaff" and m.columns["frame"] == ["1", "2", "1"]
+
+
+@pytest.mark.parametrize("pspi", ["17", "-1", "2.5", "high"])
+def test_unbc_pspi_outside_whole_0_to_16_is_one_line_naming_the_file(tmp_path, pspi):
+    test_unbc_frames_carry_pspi_as_a_target_and_subjects_and_sequences(tmp_path)
+    next((tmp_path / "Frame_Labels").rglob("*_facs.txt")).write_text(pspi + "\n")
+    with pytest.raises(FaceprobeError, match=rf"_facs.txt: reads '{pspi}'; PSPI is a whole number 0-16"):
+        corpus_manifest("unbc", tmp_path)
+
+
+def test_one_label_rule_for_codes_votes_and_ranges_in_every_corpus(tmp_path):
+    _ck_tree(tmp_path / "ck")
+    next((tmp_path / "ck" / "Emotion").rglob("*_emotion.txt")).write_text("   3.5000000e+00\n")
+    with pytest.raises(FaceprobeError, match=r"reads '3.5000000e\+00'; a CK\+ emotion code is a whole number 0-7"):
+        corpus_manifest("ckplus", tmp_path / "ck")
+    (tmp_path / "an").mkdir()
+    test_affectnet_csv_and_npy_releases_give_labels_valence_and_arousal(tmp_path / "an")
+    for column, value, said in (("valence", "1.7", "valence is a number -1 to 1"),
+                                ("expression", "11", "an AffectNet expression code .* is a whole number 0-10")):
+        path = tmp_path / "an" / "csv" / "training.csv"
+        rows = list(csv.DictReader(open(path)))
+        rows[0][column] = value
+        with open(path, "w", newline="") as handle:
+            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        with pytest.raises(FaceprobeError, match=rf"training.csv: line 2: reads '{value}'; {said}"):
+            corpus_manifest("affectnet", tmp_path / "an" / "csv")
+        rows[0][column] = "0.5" if column == "valence" else "1"
+        with open(path, "w", newline="") as handle:
+            w = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    fp = tmp_path / "fp"
+    fp.mkdir()
+    test_ferplus_takes_the_majority_and_says_what_it_left_out(fp)
+    text = (fp / "fer2013new.csv").read_text().splitlines()
+    text[1] = text[1].replace(",10,", ",7.5,", 1)
+    (fp / "fer2013new.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(FaceprobeError, match=r"fer2013new.csv: line 2: reads '7.5'; a neutral vote count is a whole number"):
+        corpus_manifest("ferplus", fp)
+
+
+def test_an_image_listed_twice_is_read_once_and_with_two_labels_left_out_with_a_note(tmp_path):
+    (tmp_path / "EmoLabel").mkdir()
+    (tmp_path / "EmoLabel" / "list_patition_label.txt").write_text(
+        "train_00001.jpg 1\ntrain_00002.jpg 4\ntrain_00001.jpg 4\ntrain_00003.jpg 2\ntrain_00003.jpg 2\n")
+    for name in ("train_00001", "train_00002", "train_00003"):
+        _img(tmp_path / "Image" / "aligned" / f"{name}_aligned.jpg", 1)
+    m = corpus_manifest("rafdb", tmp_path)
+    assert [p.split("/")[-1] for p in m.columns["path"]] == ["train_00002_aligned.jpg", "train_00003_aligned.jpg"]
+    (note,) = [n for n in m.notes if "listed more than once" in n]
+    assert "2 images are listed more than once" in note and "1 with different codes are left out (e.g. train_00001.jpg: 1, 4)" in note
 
 
 def test_disfa_gives_twelve_au_intensities_and_three_subject_folds(tmp_path):

@@ -34,7 +34,13 @@ A label file whose hash differs from the published one is said, not refused (an 
 re-released file gives figures that may not compare). Where no hash is published, faceprobe
 records yours, so two caches can be checked against each other.
 
-Rules every corpus is read by: hidden files (names starting with `.`, such as the `._` copies
+Rules every corpus is read by. Labels: a code, a vote count or an intensity is a whole number
+in its published range (`3.0000000e+00` is 3; `3.5`, `17` for PSPI or `11` for an AffectNet
+expression are refused, one line naming the file and line); a continuous label (valence,
+arousal) is a number in its published range (-1 to 1); an image a label list names twice is
+read once, and left out, with a note, when the two entries give different labels; images left out
+(codes the corpus excludes, frames without labels, unlabelled sequences) are counted in the
+manifest's notes. Files: hidden files (names starting with `.`, such as the `._` copies
 macOS writes beside every file on other disks, and `.DS_Store`) are left out and counted in the
 manifest's notes; a UTF-8 byte-order mark at the start of a label file is not part of its first
 column's name; the column order of a manifest is fixed (the reader's order, whatever Python's hash

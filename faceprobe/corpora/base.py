@@ -9,10 +9,12 @@ with :func:`register_corpus`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import FaceprobeError
 from ..registry import Registry
 
 __all__ = ["Reference", "Protocol", "LabelFile", "Layout", "Rows", "Corpus", "CORPORA", "register_corpus", "MANIFEST_COLUMNS"]
@@ -98,6 +100,36 @@ class LabelFile:
     path: str
     md5: str = ""
     sha256: str = ""
+
+
+def whole_number(text: str, where: str, what: str, low: int, high: int) -> int:
+    """The integer a label file writes (``3``, ``3.0``, ``3.0000000e+00``), the one rule every corpus
+    reads codes, votes and intensities by.
+
+    Raises
+    ------
+    FaceprobeError
+        One line naming ``where`` (the file, and line), the text, and what is allowed: for text
+        that is no number, a number that is not whole (``3.5``), or one outside ``low``-``high``.
+    """
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise FaceprobeError(f"{where}: reads {str(text)[:40]!r}; {what} is a whole number {low}-{high}") from None
+    if not math.isfinite(value) or value != int(value) or not low <= value <= high:
+        raise FaceprobeError(f"{where}: reads {str(text).strip()[:40]!r}; {what} is a whole number {low}-{high}")
+    return int(value)
+
+
+def number_in(text: str, where: str, what: str, low: float, high: float) -> float:
+    """A continuous label (valence, arousal) within its published range, by the same rule."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise FaceprobeError(f"{where}: reads {str(text)[:40]!r}; {what} is a number {low:g} to {high:g}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise FaceprobeError(f"{where}: reads {str(text).strip()[:40]!r}; {what} is a number {low:g} to {high:g}")
+    return value
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import FaceprobeError
-from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus
+from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus, whole_number
 
 __all__ = ["FER2013", "FERPLUS", "FER_CLASSES"]
 
@@ -119,7 +119,7 @@ def _read_ferplus(folder: Path, options: dict) -> Rows:
         raise FaceprobeError(f"{path}: {len(votes)} rows for fer2013.csv's {base.count()}; FER+ has one row per FER-2013 face")
     rows, dropped = Rows(), Counter()
     for i, rec in enumerate(votes):
-        counts = {n: int(float(rec[n] or 0)) for n in names}
+        counts = {n: whole_number(rec[n] or "0", f"{path}: line {i + 2}", f"a {n} vote count", 0, 1000) for n in names}
         top = max(counts.values())
         winners = [n for n in names if counts[n] == top]
         if not rec["Image name"].strip() or top == 0:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import FaceprobeError
 from ..params import Param
-from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus
+from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus, whole_number
 
 __all__ = ["RAFDB", "CKPLUS", "JAFFE", "KDEF", "subject_folds"]
 
@@ -32,7 +32,7 @@ _RAF_LIST = "EmoLabel/list_patition_label.txt"
 
 def _read_rafdb(folder: Path, options: dict) -> Rows:
     aligned = (folder / "Image" / "aligned").is_dir()
-    rows = Rows()
+    rows, codes = Rows(), {}
     for n, line in enumerate((folder / _RAF_LIST).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
@@ -40,9 +40,18 @@ def _read_rafdb(folder: Path, options: dict) -> Rows:
         if len(parts) != 2 or parts[1] not in _RAF or not parts[0].startswith(("train_", "test_")):
             raise FaceprobeError(f"{folder / _RAF_LIST}: line {n} reads {line.strip()!r}; expected 'train_00001.jpg 5' "
                                  "(a file name and a code 1-7)")
-        name = parts[0]
+        codes.setdefault(parts[0], []).append(parts[1])
+    twice = {name: c for name, c in codes.items() if len(c) > 1}
+    for name, listed in codes.items():
+        if len(set(listed)) > 1:  # one face, two labels: neither is trusted
+            continue
         path = f"Image/aligned/{Path(name).stem}_aligned.jpg" if aligned else f"Image/original/{name}"
-        rows.add(path=path, label=_RAF[parts[1]], split=name.split("_")[0])
+        rows.add(path=path, label=_RAF[listed[0]], split=name.split("_")[0])
+    if twice:
+        clash = [n for n, c in twice.items() if len(set(c)) > 1]
+        rows.notes.append(f"{len(twice)} images are listed more than once: those with one code each are read once; the "
+                          f"{len(clash)} with different codes are left out" + (f" (e.g. {clash[0]}: {', '.join(twice[clash[0]])})"
+                                                                                if clash else ""))
     rows.notes.append("aligned 100 x 100 faces (Image/aligned)" if aligned else "original images (Image/original): crop faces "
                       "with `crop`")
     return rows
@@ -73,13 +82,7 @@ def _ck_sequences(folder: Path, rows: Rows) -> list[tuple[str, str, str]]:
     """(subject, sequence, emotion code) of every labelled sequence."""
     out = []
     for f in rows.visible((folder / "Emotion").glob("*/*/*_emotion.txt")):
-        text = f.read_text(encoding="ascii", errors="replace").strip()
-        try:
-            code = int(float(text))
-        except ValueError:
-            raise FaceprobeError(f"{f}: reads {text[:40]!r}; a CK+ emotion file holds one number 0-7") from None
-        if not 0 <= code <= 7:
-            raise FaceprobeError(f"{f}: code {code}; CK+ emotion codes are 0-7")
+        code = whole_number(f.read_text(encoding="ascii", errors="replace").strip(), str(f), "a CK+ emotion code", 0, 7)
         out.append((f.parent.parent.name, f.parent.name, _CK[code]))
     return out
 

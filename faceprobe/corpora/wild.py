@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import FaceprobeError
 from ..params import Param
-from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, register_corpus
+from .base import Corpus, LabelFile, Layout, Protocol, Reference, Rows, number_in, register_corpus, whole_number
 from .posed import subject_folds
 
 __all__ = ["AFFECTNET", "UNBC", "DISFA", "DISFA_AUS"]
@@ -21,12 +21,10 @@ _AFFECT = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry", "c
 _AFFECT_CSV = ("training.csv", "validation.csv")
 
 
-def _kept(code: str, classes: int) -> str | None:
-    try:
-        c = int(float(code))
-    except ValueError:
-        return None
-    return _AFFECT[c] if 0 <= c < classes else None
+def _kept(code: str, classes: int, where: str) -> str | None:
+    """The label of an AffectNet expression code (0-10, by the corpora's one rule), None for the codes left out."""
+    c = whole_number(code, where, "an AffectNet expression code (0-7 emotions, 8 none, 9 uncertain, 10 no face)", 0, 10)
+    return _AFFECT[c] if c < classes else None
 
 
 def _read_affect_csv(folder: Path, options: dict) -> Rows:
@@ -39,13 +37,15 @@ def _read_affect_csv(folder: Path, options: dict) -> Rows:
             missing = [c for c in need if c not in (reader.fieldnames or [])]
             if missing:
                 raise FaceprobeError(f"{folder / name}: no column {missing[0]!r}; AffectNet's CSV has {', '.join(need)}")
-            for rec in reader:
-                label = _kept(rec["expression"], classes)
+            for line, rec in enumerate(reader, start=2):
+                where = f"{folder / name}: line {line}"
+                label = _kept(rec["expression"], classes, where)
                 if label is None:
                     left += 1
                     continue
                 rows.add(path=f"Manually_Annotated_Images/{rec['subDirectory_filePath']}", label=label, split=split,
-                         valence=rec["valence"], arousal=rec["arousal"])
+                         valence=f"{number_in(rec['valence'], where, 'valence', -1, 1):g}",
+                         arousal=f"{number_in(rec['arousal'], where, 'arousal', -1, 1):g}")
     if left:
         rows.notes.append(f"left out {left} faces coded none, uncertain, no face" + (" or contempt" if classes == 7 else ""))
     return rows
@@ -66,11 +66,14 @@ def _read_affect_npy(folder: Path, options: dict) -> Rows:
                 if not path.is_file():
                     raise FaceprobeError(f"{path}: missing; AffectNet's npy release has N_exp.npy, N_val.npy, N_aro.npy per image")
                 values.append(str(np.load(path, allow_pickle=False).item()))
-            label = _kept(values[0], classes)
+            where = str(ann / f"{f.stem}_exp.npy")
+            label = _kept(values[0], classes, where)
             if label is None:
                 left += 1
                 continue
-            rows.add(path=f"{part}/images/{f.name}", label=label, split=split, valence=values[1], arousal=values[2])
+            rows.add(path=f"{part}/images/{f.name}", label=label, split=split,
+                     valence=f"{number_in(values[1], where.replace('_exp', '_val'), 'valence', -1, 1):g}",
+                     arousal=f"{number_in(values[2], where.replace('_exp', '_aro'), 'arousal', -1, 1):g}")
     if left:
         rows.notes.append(f"left out {left} faces outside the {classes} classes")
     return rows
@@ -122,11 +125,7 @@ def _read_unbc(folder: Path, options: dict) -> Rows:
         if not label_file.is_file():
             unlabelled += 1
             continue
-        text = label_file.read_text(encoding="ascii", errors="replace").strip()
-        try:
-            pspi = float(text)
-        except ValueError:
-            raise FaceprobeError(f"{label_file}: reads {text[:40]!r}; a PSPI file holds one number") from None
+        pspi = whole_number(label_file.read_text(encoding="ascii", errors="replace").strip(), str(label_file), "PSPI", 0, 16)
         m = _UNBC_FRAME.match(f.name)
         rows.add(path=f.relative_to(folder).as_posix(), label="pain" if pspi > 0 else "no pain", subject=subject,
                  sequence=seq, frame=str(int(m.group(2))) if m else "", pspi=f"{pspi:g}")
@@ -161,7 +160,7 @@ _DISFA_FRAME = re.compile(r"(\d+)\.(?:png|jpe?g)$", re.I)
 
 def _read_disfa(folder: Path, options: dict) -> Rows:
     subjects = sorted(p.name for p in (folder / "ActionUnit_Labels").iterdir() if p.is_dir())
-    folds, rows = subject_folds(subjects, 3), Rows()
+    folds, rows, unlabelled = subject_folds(subjects, 3), Rows(), 0
     for subject in subjects:
         labels: dict[int, dict[int, str]] = {}
         for au in DISFA_AUS:
@@ -174,13 +173,18 @@ def _read_disfa(folder: Path, options: dict) -> Rows:
                     raise FaceprobeError(f"{path}: line {n} reads {line!r}; expected 'frame,intensity' with intensity 0-5")
                 labels.setdefault(int(frame), {})[au] = value.strip()
         frames = rows.visible((folder / "Images" / subject).glob("*.*")) if (folder / "Images" / subject).is_dir() else []
+        if not labels:
+            rows.notes.append(f"{subject}: its action-unit files hold no frames, so its {len(frames)} frames are left out")
         for f in frames:
             m = _DISFA_FRAME.search(f.name)
             got = labels.get(int(m.group(1))) if m else None
             if got is None or len(got) != len(DISFA_AUS):
+                unlabelled += 1
                 continue
             rows.add(path=f.relative_to(folder).as_posix(), label="", subject=subject, sequence=subject, frame=str(int(m.group(1))),
                      fold=folds[subject], **{f"au{au}": got[au] for au in DISFA_AUS})
+    if unlabelled:
+        rows.notes.append(f"left out {unlabelled} frames without an intensity for each of the {len(DISFA_AUS)} action units")
     if not rows.count():
         raise FaceprobeError(f"{folder / 'Images'}: no frames; extract each subject's left-camera video to Images/SNxxx/N.png "
                              "(frame numbers as in the label files)")
