@@ -27,6 +27,17 @@ def _kept(code: str, classes: int, where: str) -> str | None:
     return _AFFECT[c] if c < classes else None
 
 
+def _add_face(rows: Rows, classes: int, path: str, split: str, values, where: tuple) -> bool:
+    """Add one AffectNet face from its (expression, valence, arousal) texts, read by the corpora's
+    label rule (``where``: the file of each); False when its code is one left out."""
+    label = _kept(values[0], classes, where[0])
+    if label is None:
+        return False
+    rows.add(path=path, label=label, split=split, valence=f"{number_in(values[1], where[1], 'valence', -1, 1):g}",
+             arousal=f"{number_in(values[2], where[2], 'arousal', -1, 1):g}")
+    return True
+
+
 def _read_affect_csv(folder: Path, options: dict) -> Rows:
     classes = _classes(options)
     rows, left = Rows(), 0
@@ -39,13 +50,8 @@ def _read_affect_csv(folder: Path, options: dict) -> Rows:
                 raise FaceprobeError(f"{folder / name}: no column {missing[0]!r}; AffectNet's CSV has {', '.join(need)}")
             for line, rec in enumerate(reader, start=2):
                 where = f"{folder / name}: line {line}"
-                label = _kept(rec["expression"], classes, where)
-                if label is None:
-                    left += 1
-                    continue
-                rows.add(path=f"Manually_Annotated_Images/{rec['subDirectory_filePath']}", label=label, split=split,
-                         valence=f"{number_in(rec['valence'], where, 'valence', -1, 1):g}",
-                         arousal=f"{number_in(rec['arousal'], where, 'arousal', -1, 1):g}")
+                left += not _add_face(rows, classes, f"Manually_Annotated_Images/{rec['subDirectory_filePath']}", split,
+                                      (rec["expression"], rec["valence"], rec["arousal"]), (where,) * 3)
     if left:
         rows.notes.append(f"left out {left} faces coded none, uncertain, no face" + (" or contempt" if classes == 7 else ""))
     return rows
@@ -66,14 +72,8 @@ def _read_affect_npy(folder: Path, options: dict) -> Rows:
                 if not path.is_file():
                     raise FaceprobeError(f"{path}: missing; AffectNet's npy release has N_exp.npy, N_val.npy, N_aro.npy per image")
                 values.append(str(np.load(path, allow_pickle=False).item()))
-            where = str(ann / f"{f.stem}_exp.npy")
-            label = _kept(values[0], classes, where)
-            if label is None:
-                left += 1
-                continue
-            rows.add(path=f"{part}/images/{f.name}", label=label, split=split,
-                     valence=f"{number_in(values[1], where.replace('_exp', '_val'), 'valence', -1, 1):g}",
-                     arousal=f"{number_in(values[2], where.replace('_exp', '_aro'), 'arousal', -1, 1):g}")
+            where = tuple(str(ann / f"{f.stem}_{kind}.npy") for kind in ("exp", "val", "aro"))
+            left += not _add_face(rows, classes, f"{part}/images/{f.name}", split, values, where)
     if left:
         rows.notes.append(f"left out {left} faces outside the {classes} classes")
     return rows
