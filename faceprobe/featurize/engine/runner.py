@@ -6,7 +6,6 @@ import contextlib
 
 import numpy as np
 
-from ..backbones.base import LoadedBackbone
 from .device import DeviceSetup
 
 __all__ = ["FeatureRunner", "FIDELITY_COSINE"]
@@ -24,10 +23,11 @@ class FeatureRunner:
     Parameters
     ----------
     backbone : LoadedBackbone
+        (:class:`~faceprobe.featurize.backbones.base.LoadedBackbone`; not imported here: the engine sits under the families)
     plan : DeviceSetup
     """
 
-    def __init__(self, backbone: LoadedBackbone, plan: DeviceSetup, pad_to: int = 32):
+    def __init__(self, backbone: "LoadedBackbone", plan: DeviceSetup, pad_to: int = 32):  # noqa: F821 - the engine sits under the families
         import torch
 
         self.backbone = backbone
