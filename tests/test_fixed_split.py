@@ -60,6 +60,7 @@ def test_fixed_split_trains_on_train_reports_test_with_intervals_and_twins(fer_c
     text = res.format()
     assert "fixed split on Usage: train Training, test PrivateTest, validation PublicTest" in text
     assert "without the twins of training images (7 test images left)" in text
+    assert "logreg: hyperparameters chosen on the validation part (Usage PublicTest): C=" in text and "inner CV" not in text
 
 
 def test_fixed_split_is_reproducible(fer_cache):

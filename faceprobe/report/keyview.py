@@ -7,7 +7,7 @@ import html
 
 from .text import ROWS, chosen_params, extra_tables, summary_cell
 from .curves import curve_html, curve_markdown
-from .words import chance_line
+from .words import chance_line, chosen_by
 
 __all__ = ["key_sections", "key_markdown", "pct", "summary_cell"]
 
@@ -53,7 +53,9 @@ def key_sections(res: dict, level: int = 2) -> list[str]:
             parts.append(f"<h{level}>{html.escape(h)}</h{level}><p class='error'>no results: {html.escape(r['error'])}</p>")
             continue
         if chosen_params(r):
-            parts.append(f"<h{level}>{html.escape(h)}</h{level}><p class='chosen'>hyperparameters chosen by inner CV (folds): {html.escape(chosen_params(r))}</p>")
+            by = chosen_by(res.get("provenance", {}).get("split", {}))
+            parts.append(f"<h{level}>{html.escape(h)}</h{level}><p class='chosen'>hyperparameters chosen {html.escape(by)}: "
+                         f"{html.escape(chosen_params(r))}</p>")
         else:
             parts.append(f"<h{level}>{html.escape(h)}</h{level}>")
         parts.append("<table class='per-class'><tr><th>class</th><th>precision</th><th>recall (sensitivity)</th><th>specificity</th><th>F1</th><th>n</th></tr>")
@@ -91,7 +93,7 @@ def key_markdown(res: dict, level: int = 2) -> list[str]:
             out += [f"no results: {r['error']}"]
             continue
         if chosen_params(r):
-            out += [f"Hyperparameters chosen by inner CV (folds): {chosen_params(r)}", ""]
+            out += [f"Hyperparameters chosen {chosen_by(res.get('provenance', {}).get('split', {}))}: {chosen_params(r)}", ""]
         out += ["| class | precision | recall (sensitivity) | specificity | F1 | n |", "|---|---|---|---|---|---|"]
         for c, v in r["per_class"].items():
             out.append(f"| {c} | {pct(v['precision'])} | {pct(v['recall'])} | {pct(v['specificity'])} | {pct(v['f1'])} | {v['support']} |")

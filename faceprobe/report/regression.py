@@ -11,7 +11,7 @@ import html
 from ..classify.records import cell, fold_records
 from ..classify.regression.metrics import REGRESSION_METRICS
 from .tables import grid_lines
-from .words import chance_line, chosen_params, group_column, grouped_words, protocol_words as _protocol, text_table as _table, within_tables
+from .words import chance_line, chosen_by, chosen_params, group_column, grouped_words, protocol_words as _protocol, text_table as _table, within_tables
 
 __all__ = ["format_regression", "regression_sections", "regression_markdown", "FIGURES"]
 
@@ -109,7 +109,7 @@ def format_regression(res: dict) -> str:
                 continue
             chosen = chosen_params({"folds": fold_records(res, h, key, target)})
             if chosen:
-                lines += ["", f"{h}: hyperparameters chosen by inner CV (folds): {chosen}"]
+                lines += ["", f"{h}: hyperparameters chosen {chosen_by(split)}: {chosen}"]
             lines += [f"{h}: largest errors by subject: {_worst(c)}"]
     return "\n".join(lines)
 

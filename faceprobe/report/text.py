@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..classify.records import layout_view
-from .words import chance_line, chosen_params, group_column, grouped_words, protocol_words as _protocol, reference_lines, text_table as _table, within_tables
+from .words import chance_line, chosen_by, chosen_params, group_column, grouped_words, protocol_words as _protocol, reference_lines, text_table as _table, within_tables
 
 __all__ = ["format_results", "chosen_params", "summary_cell", "extra_tables"]
 
@@ -76,7 +76,7 @@ def _format(res: dict) -> str:
             lines += ["", f"{h}: no results: {r['error']}"]
             continue
         if chosen_params(r):
-            lines += ["", f"{h}: hyperparameters chosen by inner CV (folds): {chosen_params(r)}"]
+            lines += ["", f"{h}: hyperparameters chosen {chosen_by(split)}: {chosen_params(r)}"]
         lines += ["", f"{h}: per class (pooled over test folds)"]
         pc = [[c, f"{100 * v['precision']:.1f}", _pct(v["recall"]), _pct(v["specificity"]), _pct(v["f1"]), str(v["support"])]
               for c, v in r["per_class"].items()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["chosen_params", "protocol_words", "chance_line", "within_title", "within_tables", "text_table", "reference_lines", "reference_rows", "grouped_words", "group_column"]
+__all__ = ["chosen_params", "chosen_by", "protocol_words", "chance_line", "within_title", "within_tables", "text_table", "reference_lines", "reference_rows", "grouped_words", "group_column"]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -18,6 +18,14 @@ def chosen_params(head_result: dict) -> str:
 
     picks = Counter(", ".join(f"{k}={v}" for k, v in sorted(f["params"].items())) for f in head_result["folds"] if f.get("params"))
     return "; ".join(f"{p} ({n})" for p, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def chosen_by(split: dict) -> str:
+    """Who chose the hyperparameters: ``inner CV (folds)``, or a fixed split's validation part."""
+    fixed = split.get("fixed") or {}
+    if fixed.get("val"):
+        return f"on the validation part ({fixed.get('column')} {','.join(fixed['val'])})"
+    return "by inner CV (folds)"
 
 
 def group_column(prov: dict) -> str:
