@@ -100,6 +100,7 @@ def test_demo_runs_offline_and_reuses_its_cache(tmp_path, monkeypatch, invoke):
     assert r1.exit_code == 0, r1.output
     assert "featurized 240 demo faces" in r1.output and "240 images, 5 classes, 5-fold CV, grouped by subject" in r1.output
     assert (tmp_path / "home" / "demo-features.h5").exists() and (tmp_path / "demo.html").exists()
+    assert "ROC curves" in (tmp_path / "demo.html").read_text()  # the curves the docs promise: the predictions were kept
     r2 = CliRunner().invoke(cli, ["demo", "-q"], catch_exceptions=False)
     assert "reused the cached features of 240 demo faces" in r2.output
     table = lambda out: out[out.index("metric (%)"):out.index("dnn: per class")]

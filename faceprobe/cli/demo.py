@@ -38,7 +38,7 @@ def demo_command(report_path, quiet, where):
 
         report_format(report_path, None, "report")  # before the work, not after it
     t0 = time.perf_counter()
-    summary, res = run_demo(progress=not quiet)
+    summary, res = run_demo(progress=not quiet, predictions=bool(report_path))  # a report's ROC curves need the predictions
     if summary["computed"]:
         click.echo(f"featurized {summary['computed']} demo faces in {summary['seconds']:.1f} s into {summary['cache']}")
     else:

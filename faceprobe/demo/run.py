@@ -21,8 +21,10 @@ def demo_home() -> Path:
     return home_dir()
 
 
-def run_demo(*, progress: bool = True, jobs: int | None = None) -> tuple[dict, dict]:
+def run_demo(*, progress: bool = True, jobs: int | None = None, predictions: bool = False) -> tuple[dict, dict]:
     """Featurize the demo set with efficientnet_lite0 (cached), then 5-fold subject-grouped CV of all heads.
+
+    ``predictions``: keep the test predictions (a report's ROC curves and faces need them).
 
     Returns
     -------
@@ -40,5 +42,5 @@ def run_demo(*, progress: bool = True, jobs: int | None = None) -> tuple[dict, d
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     res = run_classify(ClassifyOptions(cache=cache, key=summary.keys[0], head="all", cv=5, group="subject", seed=0, jobs=jobs,
-                                       progress=progress))
+                                       progress=progress, predictions=predictions))
     return summary.as_dict(), res
