@@ -47,6 +47,21 @@ def test_the_last_point_equals_the_runs_own_figure_and_more_subjects_help_on_sep
     assert points[0]["fits"] == 5 * CURVE_DRAWS and points[0]["train_images"] == 2 * per
     assert points[0]["mean"] < points[-1]["mean"]
     assert "learning curve: balanced_accuracy (%) by training subjects" in res.format()
+    assert points[0]["train_units"] == 2 and points[-1]["train_units"] == 24  # "all": the 24 training subjects of 5 folds of 30
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # the lines are mocked here
+def test_the_plot_puts_all_at_the_whole_training_folds_size():
+    from unittest import mock
+
+    from faceprobe.report import curves
+
+    pts = [{"size": 2, "mean": 0.4, "std": 0.1, "train_units": 2}, {"size": "all", "mean": 0.7, "std": 0.1, "train_units": 24}]
+    cells = {"logreg": {"curve": {"unit": "subjects", "sizes": [2, "all"], "draws": 3, "metric": "accuracy", "points": pts}}}
+    with mock.patch("matplotlib.axes.Axes.plot", autospec=True) as plot:
+        curves.curve_png(cells, "t")
+    xs = list(plot.call_args[0][1])
+    assert xs == [2.0, 24.0]
 
 
 def test_a_curve_refuses_subjects_without_grouping_and_works_for_a_target(tiny_cache, invoke, tmp_path):

@@ -119,3 +119,13 @@ def test_real_faces_cropped_by_yunet_give_their_boxes_to_the_report(real_dir, re
     res = faceprobe.evaluate(str(cache), head=["logreg"], cv=3, insight="pca", predictions=True, engine="sklearn", jobs=1)
     boxes = next(iter(res.raw["insight"].values()))["boxes"]
     assert len(boxes) >= 40 and all(len(b) == 4 and b[2] > 10 and b[3] > 10 for b in boxes.values())
+
+
+def test_the_per_person_chart_leaves_out_people_with_too_few_test_faces(monkeypatch):
+    from faceprobe.report import insight
+
+    per = {"one_face": {"accuracy": 0.0, "n": 1}, "many": {"accuracy": 0.5, "n": 6}, "more": {"accuracy": 0.9, "n": 10}}
+    seen = {}
+    monkeypatch.setattr("faceprobe.report.plots.png_bytes", lambda fig: seen.setdefault("labels", [t.get_text() for t in fig.axes[0].get_xticklabels()]) and b"")
+    insight._accuracy_png(per, "logreg")
+    assert seen["labels"] == ["many (6)", "more (10)"]

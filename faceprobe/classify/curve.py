@@ -115,6 +115,7 @@ def learning_curve(ds, cfg, spec: CurveSpec, metric: str, run_eval, outer: list)
             for h in cfg.heads:
                 out.setdefault(h, []).append({"size": label, "mean": None, "std": None, "fits": 0})
             continue
+        units = float(np.mean([len(np.unique(ds.groups[tr])) if spec.unit == "subjects" else len(tr) for tr, _ in pairs]))
         split = SplitSpec(cv=None, holdout=None, group=cfg.split.group, seed=cfg.split.seed, splitter=_Splits(pairs))
         try:
             res = run_eval(replace(ds, notes=[], fixed=None), replace(cfg, split=split, progress=False))
@@ -126,7 +127,8 @@ def learning_curve(ds, cfg, spec: CurveSpec, metric: str, run_eval, outer: list)
             n_train = [f["n_train"] for f in res["heads"][h]["folds"] if "n_train" in f]
             out.setdefault(h, []).append({"size": label, "mean": float(np.mean(vals)) if vals else None,
                                           "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else None, "fits": len(vals),
-                                          "train_images": float(np.mean(n_train)) if n_train else None})
+                                          "train_images": float(np.mean(n_train)) if n_train else None,
+                                          "train_units": round(units, 1)})
     return {"heads": out, "notes": notes, **spec.as_dict()}
 
 

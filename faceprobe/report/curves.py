@@ -29,7 +29,8 @@ def curve_table(cells: dict) -> tuple[str, list[str], list[list[str]]] | None:
 
 
 def curve_png(cells: dict, title: str) -> bytes | None:
-    """The heads' curves with their spread as a band (a numeric x axis; ``all`` at the mean training size)."""
+    """The heads' curves with their spread as a band (a numeric x axis; ``all`` at the whole training
+    fold's mean size in the curve's unit, a count of subjects or images)."""
     import numpy as np
 
     from .plots import figure_canvas, png_bytes
@@ -43,8 +44,8 @@ def curve_png(cells: dict, title: str) -> bytes | None:
         pts = [p for p in cur["points"] if p["mean"] is not None]
         if not pts:
             continue
-        x = np.array([p["size"] if p["size"] != "all" else (p.get("all_units") or np.nan) for p in pts], float)
-        if np.isnan(x).any():  # place "all" one step past the largest size
+        x = np.array([p["size"] if p["size"] != "all" else (p.get("train_units") or np.nan) for p in pts], float)
+        if np.isnan(x).any():  # results written before the size was recorded: "all" one step past the largest size
             finite = x[~np.isnan(x)]
             x[np.isnan(x)] = (finite.max() * 1.5) if len(finite) else 1.0
         m = np.array([p["mean"] for p in pts])

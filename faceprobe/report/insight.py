@@ -107,12 +107,20 @@ def _frame(ax, xy: np.ndarray) -> int:
     return int(((xy < lo) | (xy > hi)).any(axis=1).sum())
 
 
+MIN_FACES_SHOWN = 3
+"""People with fewer test faces are left out of the per-person chart when others have more: one
+wrong face is 0 %, and the worst-first chart would be a row of such zeros."""
+
+
 def _accuracy_png(per_subject: dict, title: str, most: int = 40) -> bytes:
-    """The people the head got most wrong, as bars in %; each bar's value is written on it, so a
-    row of people who all scored 0 reads as that, not as an empty chart."""
+    """The people the head got most wrong among those with at least :data:`MIN_FACES_SHOWN` test
+    faces, as bars in %; each bar's value is written on it, so people who all scored 0 read as that."""
     from .plots import figure_canvas, png_bytes
 
-    items = sorted(per_subject.items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["n"]))[:most]
+    enough = {k: v for k, v in per_subject.items() if v["n"] >= MIN_FACES_SHOWN}
+    if enough and len(enough) < len(per_subject):
+        title += f"; people with {MIN_FACES_SHOWN}+ test faces ({len(enough)} of {len(per_subject)})"
+    items = sorted((enough or per_subject).items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["n"]))[:most]
     fig, ax = figure_canvas((max(4.0, 0.22 * len(items) + 1.5), 3.4))
     x = np.arange(len(items))
     values = [100 * v["accuracy"] for _, v in items]
