@@ -41,3 +41,31 @@ def test_every_tour_command_runs_as_printed_on_the_dev_faces(real_dir, tmp_path)
         assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
         assert "Traceback" not in done.stderr, command
     assert (tmp_path / "grid.tex").exists() and (tmp_path / "r.html").exists() and (tmp_path / "predictions.csv").exists()
+
+
+def python_block() -> str:
+    """The README's Python block (the notebook tour)."""
+    text = (ROOT / "README.md").read_text()
+    return text.split("## From Python (a notebook)", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_python_block_defines_every_name_it_uses():
+    import ast
+    import builtins
+
+    tree = ast.parse(python_block())
+    defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    defined |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    defined |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)} | {a.arg for n in ast.walk(tree) if isinstance(n, ast.arg) for a in [n]}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert used - defined - set(dir(builtins)) == set()
+
+
+@pytest.mark.slow
+def test_the_python_block_runs_as_printed_on_the_dev_faces(real_dir, tmp_path):
+    code = python_block().replace('"../shared/data/muxspace-dev"', repr(str(real_dir)))
+    script = tmp_path / "tour.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "report.html").exists() and (tmp_path / "model.skops").exists()
