@@ -231,3 +231,27 @@ def test_an_openvino_that_fails_to_load_is_passed_over_by_auto_with_the_reason(i
     assert not json.loads(r.output)["compile"][TINY].startswith("openvino")
     refused = featurize_cli(image_folder, tmp_path / "g.h5", "--runtime", "openvino")
     assert "fails to load" in refused.output
+
+
+def test_a_damaged_or_unrecorded_export_is_made_again_and_stale_temporaries_removed(image_folder, tmp_path, featurize_cli, monkeypatch):
+    import json
+    import os
+    import time
+
+    from faceprobe.featurize.engine.runtimes import export_dir
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    first = featurize_cli(image_folder, tmp_path / "a.h5", "--json", "--runtime", "onnxruntime")
+    assert first.exit_code == 0, first.output
+    (onnx,) = export_dir().glob("*.onnx")
+    record = json.loads((onnx.parent / (onnx.name + ".sha256")).read_text())
+    assert record["bytes"] == onnx.stat().st_size and len(record["sha256"]) == 64
+    stale = onnx.parent / f"{onnx.name}.12345.tmp"
+    stale.write_bytes(b"half an export")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 2])  # a truncated export, as a full disk leaves it
+    again = featurize_cli(image_folder, tmp_path / "b.h5", "--json", "--runtime", "onnxruntime")
+    out = json.loads(again.output)
+    assert out["compile"][TINY] == "onnxruntime", out["compile"]
+    assert any("ONNX export rebuilt: the kept export was damaged" in n for n in out["compile"].get("notes", []))
+    assert json.loads((onnx.parent / (onnx.name + ".sha256")).read_text()) == record and not stale.exists()

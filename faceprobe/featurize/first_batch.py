@@ -67,6 +67,9 @@ def choose_compile_or_runtime(m, tensors, run: dict, mode: str, n_images: int, r
     run["compile_check"] = reports
     report.compile.update(run["compile"])
     for name, rep in reports.items():
+        rebuilt = rep.get("export", {}).get("reused")
+        if isinstance(rebuilt, str):  # a kept export that no longer matched its record: made again
+            report.compile.setdefault("notes", []).append(f"{name}: ONNX export {rebuilt}; exported again")
         if runtime not in ("auto", "torch") and rep["mode"].split("-")[0] != runtime:
             tried = [rep[k] for k in rep if k.split("-")[0] == runtime and isinstance(rep[k], dict)]
             why = (next((v.get("failed") or v.get("rejected") or v.get("skipped") for v in tried), None)

@@ -233,9 +233,9 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
         trial.report[name] = {"skipped": why}
     if not pairs:
         return
-    from .runtimes import EXPORT_GUESS_S, export_path, exported
+    from .runtimes import EXPORT_GUESS_S, export_path, export_state, exported
 
-    export_guess = 0.0 if export_path(runner, example).exists() else EXPORT_GUESS_S
+    export_guess = 0.0 if export_state(export_path(runner, example)) == "ok" else EXPORT_GUESS_S
     if runtime == "auto" and trial.n_images is not None and all(
             RUNTIMES.get(n).warmup_guess_s + export_guess > trial.eager_total for n, _ in pairs):
         for name, prec in pairs:  # too short a run to repay an export: not even exported

@@ -95,16 +95,60 @@ def export_path(runner, example) -> Path:
     return export_dir() / f"{b.name.replace('/', '_').replace('@', '-')}-{digest}.onnx"
 
 
-def exported(runner, example) -> tuple[Path, bool]:
+STALE_EXPORT_S = 3600.0
+"""A temporary export file older than this was left by a killed run: removed when the next export starts."""
+
+
+def _record(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _file_digest(path: Path) -> dict:
+    from ...hashes import file_sha256
+
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(str(path))}
+
+
+def export_state(path: Path) -> str:
+    """``missing``, ``ok`` (its size and sha256 as recorded when it was written), or why it is not
+    to be used: ``damaged`` (size or hash differ) or ``unrecorded`` (written before exports were
+    recorded, or its record lost): such a file is exported again."""
+    if not path.exists():
+        return "missing"
+    try:
+        want = json.loads(_record(path).read_text())
+    except (OSError, ValueError):
+        return "unrecorded"
+    if not isinstance(want, dict) or want.get("bytes") != path.stat().st_size:
+        return "damaged"
+    return "ok" if want.get("sha256") == _file_digest(path)["sha256"] else "damaged"
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    import time
+
+    for tmp in folder.glob("*.onnx.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > STALE_EXPORT_S:
+                tmp.unlink()
+        except OSError:  # another process's, or already gone
+            pass
+
+
+def exported(runner, example) -> tuple[Path, bool | str]:
     """The runner's network as an ONNX file (float32, dynamic batch): ``(path, reused)``,
-    written once (atomically) at :func:`export_path`."""
+    written once (atomically) at :func:`export_path` with its size and sha256 beside it
+    (``NAME.onnx.sha256``). A kept file is used only when it still matches that record; a damaged
+    or unrecorded one is exported again, and ``reused`` says so (``"rebuilt: damaged"``)."""
     import torch
 
     b = runner.backbone
     path = export_path(runner, example)
-    if path.exists():
+    state = export_state(path)
+    if state == "ok":
         return path, True
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     model = b.model.float().eval()
     x = example.detach().float().cpu().contiguous()
@@ -116,13 +160,15 @@ def exported(runner, example) -> tuple[Path, bool]:
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and constant-folding chatter
             torch.onnx.export(model, x, str(tmp), input_names=["input"], output_names=["features"], opset_version=_OPSET,
                               dynamic_axes={"input": {0: "n"}, "features": {0: "n"}}, dynamo=False)
+        record = _file_digest(tmp)
         os.replace(tmp, path)
+        _record(path).write_text(json.dumps(record))
     finally:
         if device.type != "cpu":
             model.to(device)
         if tmp.exists():
             tmp.unlink()
-    return path, False
+    return path, (False if state == "missing" else f"rebuilt: the kept export was {state}")
 
 
 # ------------------------------------------------------------------ onnxruntime
