@@ -234,7 +234,7 @@ def test_report_figures_say_what_they_show_null_in_percent_zero_bars_labelled_ax
     ax = _map_png(xy, ["a", "b", "c"] * 100 + ["a"], "PCA: by label", "pca").axes[0]
     assert ax.get_xlabel() == "PC 1" and ax.get_ylabel() == "PC 2" and "beyond the frame" in ax.get_title()
     assert ax.get_xlim()[1] < 100  # the outlier does not squash the rest into a corner
-    points = [{"size": s, "mean": 0.5, "std": 0.01} for s in (5, 10, 20)] + [{"size": "all", "mean": 0.6, "std": 0.01, "all_units": 900}]
+    points = [{"size": s, "mean": 0.5, "std": 0.01} for s in (5, 10, 20)] + [{"size": "all", "mean": 0.6, "std": 0.01, "train_units": 900}]
     fig = curve_png({"svm": {"curve": {"points": points, "unit": "subjects", "sizes": [5, 10, 20, "all"], "metric": "balanced_accuracy"}}},
                     "curve")
     assert fig.axes[0].get_xscale() == "log" and "log scale" in fig.axes[0].get_xlabel()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import FaceprobeError, OptionError
-from .config import BACKENDS, BALANCE, EvalConfig, cores_of
+from .config import EvalConfig, cores_of
 from .data.dataset import Dataset
 from .fitting.folds import check_heads, choose_params, make_fold
 from .heads.registry import HEADS, head_grid, own_grid
@@ -22,11 +22,8 @@ __all__ = ["EvalConfig", "FoldTask", "evaluate", "prepare_config", "run_on_dask"
 def prepare_config(cfg: EvalConfig) -> EvalConfig:
     """The config with its heads' registry entries and every engine's status taken once (a study
     evaluates several keys with one config; workers get the entries with their tasks, so heads
-    registered in this process only work there too). Returns ``cfg`` itself when already done."""
-    if cfg.backend not in BACKENDS:
-        raise OptionError("backend", cfg.backend, f"choose from: {', '.join(BACKENDS)}")
-    if cfg.balance not in BALANCE:
-        raise OptionError("balance", cfg.balance, f"choose from: {', '.join(BALANCE)}")
+    registered in this process only work there too). Returns ``cfg`` itself when already done.
+    The values were checked once, by the option table (:func:`~faceprobe.classify.plan.make_plan`)."""
     if cfg.specs and cfg.engine_status:
         return cfg
     from .engines import check_engine
