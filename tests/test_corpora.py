@@ -511,3 +511,13 @@ def test_a_registered_corpus_is_read_like_the_shipped_ones_and_a_taken_name_is_r
             faceprobe.register_corpus(lab)
     finally:
         CORPORA.unregister("lab-set")
+
+
+def test_a_manifest_says_by_role_which_listed_images_the_folder_lacks(tmp_path):
+    (tmp_path / "EmoLabel").mkdir()
+    (tmp_path / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 1\ntrain_00002.jpg 4\ntest_0001.jpg 2\n")
+    _img(tmp_path / "Image" / "aligned" / "train_00001_aligned.jpg", 1)
+    m = corpus_manifest("rafdb", tmp_path)
+    assert len(m.columns["path"]) == 3  # kept: featurize records each as unreadable
+    (note,) = [n for n in m.notes if "name an image the folder lacks" in n]
+    assert note.startswith("2 rows name an image the folder lacks (test 1, train 1; e.g. Image/aligned/train_00002_aligned.jpg")

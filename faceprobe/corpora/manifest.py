@@ -127,6 +127,7 @@ def corpus_manifest(name: str, folder: str | Path, **options) -> CorpusManifest:
     rows = layout.read(root, used)
     if not rows.count():
         raise FaceprobeError(f"{root}: the {corpus.name} {layout.name} layout holds no usable rows")
+    notes += _missing_images(rows, root)
     n = rows.count()
     columns = {c: rows.columns.get(c, [""] * n) for c in MANIFEST_COLUMNS}
     columns.update({c: v for c, v in rows.columns.items() if c not in columns})
@@ -135,6 +136,27 @@ def corpus_manifest(name: str, folder: str | Path, **options) -> CorpusManifest:
         notes.append(f"left out {len(rows.hidden)} hidden files (names starting with '.', such as the ._ copies macOS writes; "
                      f"e.g. {first})")
     return CorpusManifest(corpus.name, layout.name, str(root), columns, files, used, notes + rows.notes)
+
+
+SHOWN = 3
+"""Names a note lists of what it left out."""
+
+
+def _missing_images(rows, root: Path) -> list[str]:
+    """A note counting, by role, the rows whose image the folder lacks (a label file naming a file
+    not there) and naming the first few; the rows stay, so featurize records each as unreadable.
+    Rows of a pixel CSV (``file#line``) have no file of their own."""
+    paths = rows.columns.get("path", [])
+    gone = [i for i, p in enumerate(paths) if "#" not in p and not (root / p).is_file()]
+    if not gone:
+        return []
+    splits = rows.columns.get("split", [""] * len(paths))
+    by_role = {}
+    for i in gone:
+        by_role[splits[i] or "no split"] = by_role.get(splits[i] or "no split", 0) + 1
+    roles = ", ".join(f"{k} {n}" for k, n in sorted(by_role.items()))
+    return [f"{len(gone)} rows name an image the folder lacks ({roles}; e.g. {', '.join(paths[i] for i in gone[:SHOWN])}): "
+            "featurize will record them as unreadable"]
 
 
 def write_manifest(manifest: CorpusManifest, out: str | Path) -> int:
