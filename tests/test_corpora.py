@@ -521,3 +521,23 @@ def test_a_manifest_says_by_role_which_listed_images_the_folder_lacks(tmp_path):
     assert len(m.columns["path"]) == 3  # kept: featurize records each as unreadable
     (note,) = [n for n in m.notes if "name an image the folder lacks" in n]
     assert note.startswith("2 rows name an image the folder lacks (test 1, train 1; e.g. Image/aligned/train_00002_aligned.jpg")
+
+
+def test_affectnet_as_released_file_lists_folder_and_a_headerless_validation_csv(tmp_path):
+    lists = tmp_path / "Manually_Annotated_file_lists"
+    lists.mkdir()
+    header = ["subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "facial_landmarks", "expression", "valence",
+              "arousal"]
+    for name, with_header in (("training.csv", True), ("validation.csv", False)):
+        with open(lists / name, "w", newline="") as handle:
+            w = csv.writer(handle)
+            if with_header:
+                w.writerow(header)
+            for i, code in enumerate((1, 9, 3)):
+                w.writerow([f"{i}/{name[0]}{i}.jpg", 12 + i, 20, 180, 181, "", code, 0.25, -0.5])
+    m = corpus_manifest("affectnet", tmp_path)
+    assert m.layout == "file_lists" and m.columns["label"] == ["happy", "surprise"] * 2
+    assert m.columns["split"] == ["train", "train", "validation", "validation"] and m.columns["face_x"][:2] == ["12", "14"]
+    assert any("validation.csv has no header row" in n for n in m.notes)
+    assert any("face boxes of the label files are kept as columns" in n for n in m.notes)
+    assert [f["path"] for f in m.label_files] == ["Manually_Annotated_file_lists/training.csv", "Manually_Annotated_file_lists/validation.csv"]

@@ -27,34 +27,66 @@ def _kept(code: str, classes: int, where: str) -> str | None:
     return _AFFECT[c] if c < classes else None
 
 
-def _add_face(rows: Rows, classes: int, path: str, split: str, values, where: tuple) -> bool:
+def _add_face(rows: Rows, classes: int, path: str, split: str, values, where: tuple, extra: dict | None = None) -> bool:
     """Add one AffectNet face from its (expression, valence, arousal) texts, read by the corpora's
-    label rule (``where``: the file of each); False when its code is one left out."""
+    label rule (``where``: the file of each), with ``extra`` columns; False when its code is one left out."""
     label = _kept(values[0], classes, where[0])
     if label is None:
         return False
     rows.add(path=path, label=label, split=split, valence=f"{number_in(values[1], where[1], 'valence', -1, 1):g}",
-             arousal=f"{number_in(values[2], where[2], 'arousal', -1, 1):g}")
+             arousal=f"{number_in(values[2], where[2], 'arousal', -1, 1):g}", **(extra or {}))
     return True
 
 
-def _read_affect_csv(folder: Path, options: dict) -> Rows:
+_AFFECT_LISTS = "Manually_Annotated_file_lists"
+"""The folder AffectNet's release keeps its two CSVs in (some copies have them at the top)."""
+_AFFECT_BOX = ("face_x", "face_y", "face_width", "face_height")
+
+
+def _affect_records(path: Path, header: list | None) -> tuple[list, list]:
+    """(columns, rows as dicts) of one AffectNet CSV; a file without a header row (the released
+    validation.csv) is read with ``header`` (training.csv's)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first name
+        records = list(csv.reader(handle))
+    first = [c.strip() for c in records[0]] if records else []
+    if "subDirectory_filePath" in first or header is None:
+        return first, [dict(zip(first, r)) for r in records[1:]]
+    return header, [dict(zip(header, r)) for r in records]
+
+
+def _read_affect_lists(folder: Path, lists: Path, options: dict) -> Rows:
     classes = _classes(options)
-    rows, left = Rows(), 0
+    rows, left, header, headerless = Rows(), 0, None, []
     for name, split in zip(_AFFECT_CSV, ("train", "validation")):
-        with open(folder / name, newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not part of the first name
-            reader = csv.DictReader(handle)
-            need = ("subDirectory_filePath", "expression", "valence", "arousal")
-            missing = [c for c in need if c not in (reader.fieldnames or [])]
-            if missing:
-                raise FaceprobeError(f"{folder / name}: no column {missing[0]!r}; AffectNet's CSV has {', '.join(need)}")
-            for line, rec in enumerate(reader, start=2):
-                where = f"{folder / name}: line {line}"
-                left += not _add_face(rows, classes, f"Manually_Annotated_Images/{rec['subDirectory_filePath']}", split,
-                                      (rec["expression"], rec["valence"], rec["arousal"]), (where,) * 3)
+        columns, records = _affect_records(lists / name, header)
+        need = ("subDirectory_filePath", "expression", "valence", "arousal")
+        missing = [c for c in need if c not in columns]
+        if missing:
+            raise FaceprobeError(f"{lists / name}: no column {missing[0]!r}; AffectNet's CSV has {', '.join(need)}")
+        headed = header is None or columns is not header
+        if not headed:
+            headerless.append(name)
+        header = header or columns
+        for line, rec in enumerate(records, start=2 if headed else 1):
+            where = f"{lists / name}: line {line}"
+            left += not _add_face(rows, classes, f"Manually_Annotated_Images/{rec['subDirectory_filePath']}", split,
+                                  (rec["expression"], rec["valence"], rec["arousal"]), (where,) * 3,
+                                  {c: rec.get(c, "") for c in _AFFECT_BOX})
+    rows.notes.append("the face boxes of the label files are kept as columns face_x, face_y, face_width, face_height; they do "
+                      "not crop (the images are AffectNet's own face crops; give `crop` to find and align faces)")
+    if headerless:
+        rows.notes.append(f"{', '.join(headerless)} has no header row: read with training.csv's columns")
     if left:
         rows.notes.append(f"left out {left} faces coded none, uncertain, no face" + (" or contempt" if classes == 7 else ""))
     return rows
+
+
+def _read_affect_csv(folder: Path, options: dict) -> Rows:
+    return _read_affect_lists(folder, folder, options)
+
+
+def _read_affect_file_lists(folder: Path, options: dict) -> Rows:
+    return _read_affect_lists(folder, folder / _AFFECT_LISTS, options)
 
 
 def _read_affect_npy(folder: Path, options: dict) -> Rows:
@@ -92,6 +124,9 @@ AFFECTNET = register_corpus(Corpus(
     classes=_AFFECT,
     targets=("valence", "arousal"),
     layouts=(
+        Layout("file_lists", f"{_AFFECT_LISTS}/training.csv and validation.csv with Manually_Annotated_Images/ (as released)",
+               lambda d: all((d / _AFFECT_LISTS / n).is_file() for n in _AFFECT_CSV), _read_affect_file_lists,
+               tuple(LabelFile(f"{_AFFECT_LISTS}/{n}") for n in _AFFECT_CSV)),
         Layout("csv", "training.csv and validation.csv with Manually_Annotated_Images/",
                lambda d: all((d / n).is_file() for n in _AFFECT_CSV), _read_affect_csv,
                tuple(LabelFile(n) for n in _AFFECT_CSV)),
