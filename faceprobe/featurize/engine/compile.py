@@ -235,7 +235,8 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
         return
     from .runtimes import EXPORT_GUESS_S, export_path, export_state, exported
 
-    export_guess = 0.0 if export_state(export_path(runner, example)) == "ok" else EXPORT_GUESS_S
+    state = export_state(export_path(runner, example))  # hashed once: exported() is given it
+    export_guess = 0.0 if state == "ok" else EXPORT_GUESS_S
     if runtime == "auto" and trial.n_images is not None and all(
             RUNTIMES.get(n).warmup_guess_s + export_guess > trial.eager_total for n, _ in pairs):
         for name, prec in pairs:  # too short a run to repay an export: not even exported
@@ -243,7 +244,7 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
         return
     t0 = time.perf_counter()  # export once, before any runtime is timed, so no runtime's warm-up carries it
     try:
-        _, reused = exported(runner, example)
+        _, reused = exported(runner, example, state)
         trial.report["export"] = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused}
     except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
         trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}

@@ -135,16 +135,17 @@ def _remove_stale_temps(folder: Path) -> None:
             pass
 
 
-def exported(runner, example) -> tuple[Path, bool | str]:
+def exported(runner, example, state: str | None = None) -> tuple[Path, bool | str]:
     """The runner's network as an ONNX file (float32, dynamic batch): ``(path, reused)``,
     written once (atomically) at :func:`export_path` with its size and sha256 beside it
     (``NAME.onnx.sha256``). A kept file is used only when it still matches that record; a damaged
-    or unrecorded one is exported again, and ``reused`` says so (``"rebuilt: damaged"``)."""
+    or unrecorded one is exported again, and ``reused`` says so (``"rebuilt: damaged"``).
+    ``state``: :func:`export_state` of the file, where the caller has just taken it (not hashed twice)."""
     import torch
 
     b = runner.backbone
     path = export_path(runner, example)
-    state = export_state(path)
+    state = state or export_state(path)
     if state == "ok":
         return path, True
     path.parent.mkdir(parents=True, exist_ok=True)
