@@ -231,12 +231,12 @@ def test_classify_exits_non_zero_when_every_head_failed(synthetic_cache, tmp_pat
 
 
 def test_ctrl_c_in_classify_does_not_claim_results_were_kept(tiny_cache, invoke, monkeypatch):
-    from faceprobe.classify import run
+    from faceprobe.classify import evaluate
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run, "evaluate", interrupted)
+    monkeypatch.setattr(evaluate, "evaluate_task", interrupted)  # the core every task's folds run in
     r = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", 3)
     assert r.exit_code == 130 and "interrupted; nothing was written" in r.output and "kept" not in r.output
 

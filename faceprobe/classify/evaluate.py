@@ -1,22 +1,25 @@
-"""Cross-validate heads on cached features, with everything that learns fitted inside training folds."""
+"""Classification, the task of evaluating heads on labels: its folds fitted and scored, its figures
+summarised, clips voted, labels permuted. The run of folds itself is every task's:
+:func:`~faceprobe.classify.fitting.core.evaluate_task`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
-from ..errors import FaceprobeError, OptionError
-from .config import EvalConfig, cores_of
+from ..errors import FaceprobeError
+from .config import EvalConfig
 from .data.dataset import Dataset
-from .fitting.folds import check_heads, choose_params, make_fold
-from .heads.registry import HEADS, head_grid, own_grid
-from .heads.memory import PeakRSS
+from .fitting.checks import check_options, check_sizes
+from .fitting.core import evaluate_task
+from .fitting.folds import choose_params, make_fold
+from .heads.registry import HEADS, head_grid
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .protocols.splits import make_splits
 
-__all__ = ["EvalConfig", "FoldTask", "evaluate", "prepare_config", "run_on_dask", "run_fold_tasks", "check_grid", "row_limits",
-           "fold_workers"]
+__all__ = ["EvalConfig", "Classification", "evaluate", "prepare_config", "outer_splits"]
 
 
 def prepare_config(cfg: EvalConfig) -> EvalConfig:
@@ -32,86 +35,13 @@ def prepare_config(cfg: EvalConfig) -> EvalConfig:
     return replace(cfg, specs=specs, engine_status=check_engine(cfg.engine, specs, dict(HEADS.items())))
 
 
-def check_grid(cfg: EvalConfig) -> None:
-    """Refuse ``params`` names no selected head takes, and values a head's declaration rejects."""
-    taken = set().union(*(set(cfg.spec(h).params) | {f"{h}.{p}" for p in cfg.spec(h).params} for h in cfg.heads))
-    stray = sorted(set(cfg.grid) - taken)
-    if stray:
-        raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)}); HEAD.NAME sets one head's")
-    for h in cfg.heads:
-        spec = cfg.spec(h)
-        for name, values in own_grid(spec, cfg.grid).items():
-            for v in values:
-                spec.check(name, v)
-
-
-def _check_config(cfg: EvalConfig, ds: Dataset) -> None:
-    check_grid(cfg)
-    if cfg.pca is not None and not 1 <= cfg.pca <= ds.X.shape[1]:
-        raise OptionError("pca", cfg.pca, f"must be between 1 and {ds.X.shape[1]}, the feature size")
-    check_heads(ds, cfg)
-    if cfg.split.group and not ds.has_subjects:
-        raise OptionError("group", "subject", "the cache does not know every image's subject; use none")
-
-
-def _check_sizes(ds: Dataset, cfg: EvalConfig, splits: list) -> dict[str, str]:
-    """Refuse, before any fold runs, PCA components or neighbour counts the smallest training fold
-    cannot hold. A value the caller gave is refused (it names ``params``); a head's own default
-    that does not fit fails that head only: returns head -> why."""
-    sizes = []
-    for _, train, _ in splits:
-        _, counts = np.unique(ds.y[train], return_counts=True)
-        sizes.append(int(counts.min()) * len(counts) if cfg.balance == "undersample" else len(train))
-    n = min(sizes)
-    _check_memory(ds, cfg, splits)
-    if cfg.pca is not None and cfg.pca > n:
-        raise OptionError("pca", cfg.pca, f"more components than the {n} training rows of the smallest fold; use at most {n}")
-    return row_limits(cfg, n)
-
-
-def row_limits(cfg: EvalConfig, n: int) -> dict[str, str]:
-    """Refuse counts (``at_most_rows`` parameters such as knn's ``k``) the given values of which exceed
-    the ``n`` training rows of the smallest fold; a head whose own default does not fit fails alone:
-    returns head -> why."""
-    failed: dict[str, str] = {}
-    for h in cfg.heads:
-        spec = cfg.spec(h)
-        grid = len(head_grid(spec, cfg.grid)) > 1
-        limit = n - -(-n // cfg.inner_cv) if grid else n  # the inner CV trains on about (inner_cv - 1) / inner_cv of it
-        given = own_grid(spec, cfg.grid)
-        for name, param in spec.declared.items():
-            values = given.get(name, [param.default])
-            if param.at_most_rows and max(values) > limit:
-                where = "inner-CV training rows" if grid else "training rows"
-                if name not in given:
-                    failed[h] = (f"its default {name}={param.default} is more than the {limit} {where} of the smallest fold; "
-                                 f"give `params` {h}.{name}={limit} or less")
-                    continue
-                raise OptionError("params", f"{name}={max(values)}", f"{h}: more than the {limit} {where} of the smallest fold; "
-                                  f"use {name} <= {limit}")
-    return failed
-
-
-def _check_memory(ds: Dataset, cfg: EvalConfig, splits: list) -> None:
-    """Refuse, before any fold runs, a head whose largest fold would not fit in the memory budget."""
-    from .data.diskrows import format_size
-    from .heads.memory import head_need
-
-    memory = ds.memory
-    if memory is None or not memory.in_memory:
-        return
-    n = max(len(train) for _, train, _ in splits) * (1 + (len(ds.views) if cfg.augmented else 0))
-    m = max(len(test) for _, _, test in splits)
-    d, k = cfg.pca or ds.X.shape[1], len(ds.classes)
-    workers, cores = _fold_threads(cfg, len(splits))
-    for h in cfg.heads:
-        spec = cfg.spec(h)
-        engine = cfg.engine_for(spec, spec.merged(head_grid(spec, cfg.grid)[0])).name
-        need = memory.need + workers * head_need(h, engine, n, m, d, k, cores)
-        if need > memory.budget:
-            raise OptionError("max_memory", format_size(memory.budget), f"{h} on {engine} needs about {format_size(need)} for "
-                              f"{workers} fold(s) of {n} training rows x {d} at once (features included); give at least that, "
-                              "or fewer parallel folds (jobs)")
+def outer_splits(ds: Dataset, cfg: EvalConfig) -> list:
+    """The outer folds of ``ds`` under ``cfg``'s protocol: (repeat, train, test) triples."""
+    if cfg.split.fixed is not None:
+        if ds.fixed is None:
+            raise FaceprobeError("a fixed split needs the dataset's rows of each part (classify.fixedsplit.fixed_rows)")
+        return [(0, ds.fixed.train, ds.fixed.test)]
+    return make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
 
 
 def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -125,27 +55,35 @@ def _in_class_order(est, raw: np.ndarray, classes: list[str]) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
-class FoldTask:
-    """One outer fold: its place (repeat, fold), its rows, the seed of what it fits, and a fixed
-    split's validation rows (hyperparameters are then chosen on them instead of by inner CV)."""
+class _ClassFold:
+    """One outer fold of a classification: the fold prepared once (and a fixed split's validation
+    rows), every head chosen, fitted and scored on it."""
 
-    fold: int
-    repeat: int
-    train: np.ndarray
-    test: np.ndarray
-    seed: int
-    val: np.ndarray | None = None
+    def __init__(self, ds: Dataset, cfg: EvalConfig, task):
+        self.ds, self.cfg, self.task = ds, cfg, task
+        self.prepared = make_fold(ds, task.train, task.test, cfg, task.seed)
+        self.on_val = make_fold(ds, task.train, task.val, cfg, task.seed) if task.val is not None and len(task.val) else None
+        self.notes = self.prepared.notes
 
+    def choose(self, head: str) -> tuple[dict, dict]:
+        if self.on_val is None:
+            return choose_params(head, self.cfg, self.prepared, self.task.seed)
+        return _choose_on_val(head, self.cfg, self.on_val, self.ds.y[self.task.val])
 
-def _run_fold(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list) -> list[dict]:
-    """One fold, every head. BLAS runs single-threaded, so the numbers do not depend on
-    ``jobs`` or on the machine's core count (iterative solvers such as lbfgs sum in a
-    thread-count-dependent order)."""
-    from threadpoolctl import threadpool_limits
+    def fit(self, head: str, params: dict):
+        return self.prepared.fit_predict(head, params, np.arange(len(self.prepared.ytr)), None, self.prepared.ytr)
 
-    with threadpool_limits(limits=1):
-        return _run_fold_heads(ds, cfg, task, classes)
+    def record(self, head: str, params: dict, fitted) -> dict:
+        ds, test = self.ds, self.task.test
+        est, pred, raw = fitted
+        scores = _in_class_order(est, raw, ds.classes)
+        met = fold_metrics(ds.y[test], pred, ds.classes, scores)
+        choice = self.prepared.engine_for(head, params)
+        if choice.note:
+            self.notes.add(choice.note)
+        return {"engine": choice.name, "cores": self.cfg.cores, "n_train": int(len(self.prepared.ytr)), "n_test": int(len(test)),
+                **met, "test_paths": ds.paths[test].tolist(), "test_subjects": ds.groups[test].tolist(),
+                "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)), "scores": np.round(scores, 6).tolist()}
 
 
 def _choose_on_val(head: str, cfg: EvalConfig, on_val, y_val: np.ndarray) -> tuple[dict, dict]:
@@ -153,109 +91,12 @@ def _choose_on_val(head: str, cfg: EvalConfig, on_val, y_val: np.ndarray) -> tup
     on the training rows only)."""
     from sklearn.metrics import balanced_accuracy_score
 
-    cands = head_grid(cfg.spec(head), cfg.grid)
-    if len(cands) == 1:
-        return cands[0], {}
-    tr = np.arange(len(on_val.ytr))
-    scores = [balanced_accuracy_score(y_val, on_val.fit_predict(head, p, tr, None, on_val.ytr)[1]) for p in cands]
-    best = max(range(len(cands)), key=lambda i: (scores[i], -i))
-    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+    from .fitting.core import pick_params
 
+    def score(params, tr, _):
+        return balanced_accuracy_score(y_val, on_val.fit_predict(head, params, tr, None, on_val.ytr)[1])
 
-def _run_fold_heads(ds: Dataset, cfg: EvalConfig, task: FoldTask, classes: list) -> list[dict]:
-    fold, repeat, train, test, seed, val = task.fold, task.repeat, task.train, task.test, task.seed, task.val
-    prepared = make_fold(ds, train, test, cfg, seed)
-    on_val = make_fold(ds, train, val, cfg, seed) if val is not None and len(val) else None
-    tr = np.arange(len(prepared.ytr))
-    out = []
-    for head in cfg.heads:
-        where = {"head": head, "fold": fold, "repeat": repeat}
-        try:
-            with PeakRSS() as mem:
-                if on_val is not None:
-                    params, inner = _choose_on_val(head, cfg, on_val, ds.y[val])
-                else:
-                    params, inner = choose_params(head, cfg, prepared, seed)
-                est, pred, raw = prepared.fit_predict(head, params, tr, None, prepared.ytr)
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- one head failing (a plug-in may raise anything) must not lose the others
-            out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
-            continue
-        scores = _in_class_order(est, raw, classes)
-        met = fold_metrics(ds.y[test], pred, classes, scores)
-        choice = prepared.engine_for(head, params)
-        if choice.note:
-            prepared.notes.add(choice.note)
-        out.append({**where, "params": params, "inner_scores": inner, "engine": choice.name, "cores": cfg.cores,
-                    "seconds": round(mem.seconds, 3), "peak_rss_bytes": int(mem.peak), "added_rss_bytes": int(mem.added),
-                    "n_train": int(len(prepared.ytr)), "n_test": int(len(test)), **met,
-                    "test_paths": ds.paths[test].tolist(), "test_subjects": ds.groups[test].tolist(),
-                    "y_true": ds.y[test].tolist(), "y_pred": list(map(str, pred)),
-                    "scores": np.round(scores, 6).tolist()})
-    if prepared.notes and out:
-        out[-1]["fold_notes"] = sorted(prepared.notes)
-    return out
-
-
-def fold_workers(jobs: int, tasks: int) -> int:
-    """Processes worth starting: ``jobs`` (-1: the cores this process may use), at most one per task."""
-    return max(1, min(cores_of(jobs), tasks))
-
-
-def _fold_threads(cfg: EvalConfig, tasks: int) -> tuple[int, int]:
-    """(fold processes, threads per fold): the ``jobs`` cores shared out; one thread per Dask task."""
-    if cfg.backend == "dask":
-        return 1, 1
-    workers = fold_workers(cfg.jobs, tasks)
-    return workers, max(1, cores_of(cfg.jobs) // workers)
-
-
-def run_fold_tasks(tasks: list, train_sizes: list[int], ds, cfg: EvalConfig, desc: str, workers: int) -> list:
-    """Run delayed fold tasks (largest training folds first, so no worker idles on the last, longest
-    one) on ``workers`` processes or Dask, with a progress bar; results come back in task order."""
-    from joblib import Parallel
-
-    from ..progress import progress
-
-    def run(stream):
-        return list(progress(stream, len(tasks), desc, "fold", cfg.progress))
-
-    order = sorted(range(len(tasks)), key=lambda i: -train_sizes[i])
-    ordered = [tasks[i] for i in order]
-    if cfg.backend == "dask":
-        results = run_on_dask(ordered, ds, cfg, run)
-    elif workers > 1:
-        results = run(Parallel(n_jobs=workers, return_as="generator")(ordered))
-    else:
-        results = run(t[0](*t[1], **t[2]) for t in ordered)
-    return [r for _, r in sorted(zip(order, results), key=lambda pair: pair[0])]
-
-
-def run_on_dask(tasks, ds: Dataset, cfg: EvalConfig, run):
-    """Run the fold tasks through joblib's Dask backend (the dataset is scattered once)."""
-    from joblib import Parallel, parallel_config
-
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise OptionError("backend", "dask", "needs dask.distributed: pip install 'faceprobe[dask]'") from None
-    cluster = None
-    try:
-        if cfg.scheduler:
-            client = Client(cfg.scheduler, timeout=10)
-        else:
-            workers = cfg.jobs if cfg.jobs > 0 else None
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
-    except OSError as exc:
-        raise OptionError("scheduler", cfg.scheduler, f"cannot reach the Dask scheduler ({exc})") from None
-    try:
-        with client, parallel_config(backend="dask", scatter=[ds]):
-            return run(Parallel(n_jobs=-1, return_as="generator")(tasks))
-    finally:
-        if cluster is not None:
-            cluster.close()
+    return pick_params(head_grid(cfg.spec(head), cfg.grid), [(np.arange(len(on_val.ytr)), None)], score)
 
 
 def _plan_engines(ds: Dataset, cfg: EvalConfig, splits: list, workers: int):
@@ -316,8 +157,104 @@ def _cost(folds: list[dict]) -> dict:
             "peak_rss_bytes": max(f["peak_rss_bytes"] for f in folds), "added_rss_bytes": max(f["added_rss_bytes"] for f in folds)}
 
 
+@dataclass(frozen=True)
+class Classification:
+    """The classification task: what one evaluation does for labels (folds fitted and scored here,
+    clips voted by mean scores, labels permuted); :class:`~faceprobe.classify.regression.task.Regression`
+    is its counterpart for a target. Its folds run in :func:`~faceprobe.classify.fitting.core.evaluate_task`."""
+
+    metric: str = "balanced_accuracy"
+    regression: ClassVar[bool] = False
+    lower_is_better: ClassVar[bool] = False
+    desc: ClassVar[str] = "classify"
+
+    def values(self, ds) -> np.ndarray:
+        """What a permutation permutes: the labels."""
+        return ds.y
+
+    def evaluate(self, ds, cfg: EvalConfig, values: np.ndarray | None = None) -> dict:
+        """Every head on ``ds`` under ``cfg``'s protocol (``values``: the labels replaced, as a permutation does)."""
+        return evaluate_task(ds if values is None else replace(ds, y=values), cfg, self)
+
+    def ready(self, ds, cfg: EvalConfig) -> EvalConfig:
+        cfg = prepare_config(cfg)
+        check_options(ds, cfg)
+        return cfg
+
+    def splits(self, ds, cfg: EvalConfig) -> list:
+        return outer_splits(ds, cfg)
+
+    def check(self, ds, cfg: EvalConfig, splits: list) -> dict[str, str]:
+        return check_sizes(ds, cfg, splits)
+
+    def split_notes(self, ds, splits: list) -> list[str]:
+        for r, _, test in splits:
+            missing = sorted(set(ds.classes) - set(ds.y[test]))
+            if missing:
+                return [f"repeat {r}: a test set has no {', '.join(missing)} rows (macro averages skip them there)"]
+        return []
+
+    def plan_engines(self, ds, cfg: EvalConfig, splits: list, workers: int):
+        return _plan_engines(ds, cfg, splits, workers)
+
+    def fold(self, ds, cfg: EvalConfig, fold_task) -> _ClassFold:
+        return _ClassFold(ds, cfg, fold_task)
+
+    def summarize(self, per_head: dict, ds, cfg: EvalConfig) -> dict:
+        heads = {h: _aggregate(folds, ds.classes, cfg.split.repeats) if not isinstance(folds, str) else
+                 {"summary": {name: None for name in SUMMARY_METRICS}, "per_class": {}, "confusion": None, "folds": [], "engine": [],
+                  "error": folds} for h, folds in per_head.items()}
+        if cfg.split.fixed is not None:
+            from .protocols.fixed import fixed_figures
+
+            heads = {h: fixed_figures(r, ds.fixed, ds.classes, cfg.split.seed) for h, r in heads.items()}
+        return heads
+
+    def after_notes(self, ds, splits: list, decisions: dict) -> list[str]:
+        return [d.line for d in decisions.values()]
+
+    def describe(self, ds) -> dict:
+        return {"classes": ds.classes, "class_counts": {c: int(np.sum(ds.y == c)) for c in ds.classes}}
+
+    def permuted(self, per_key: dict, cfg: EvalConfig):
+        """``score(dataset, labels)`` of one permutation, on the engines the run chose (the same rows: no new timing)."""
+        quiet = replace(cfg, progress=False)
+        plans = {k: {h: d["engine"] for h, d in r["engine_plan"].items()} for k, r in per_key.items()}
+        return lambda d, y: evaluate(replace(d, y=y, notes=[]), replace(quiet, engine_plan=plans[d.key]))
+
+    def clip_figures(self, head_result: dict, clip_of: dict, classes: list, repeats: int) -> dict:
+        from .data.aggregate import clip_figures
+
+        return clip_figures(head_result, clip_of, classes, repeats)
+
+    def engines(self, per_key: dict, cfg: EvalConfig) -> tuple[dict, list[str]]:
+        used, note = _engines_used(per_key, cfg, cfg.engine_status)
+        return used, [note]
+
+    def finish(self, res: dict, datasets: list) -> None:
+        """Nothing to add: labels are the records' own."""
+
+    def fit(self, ds, cfg: EvalConfig, weights_info: dict, model_format: str) -> dict:
+        """The model record of ``cfg``'s one head trained on every row (cross-validated first)."""
+        from .model import fit_model
+
+        return fit_model(ds, cfg, weights_info, metrics=self.evaluate(ds, cfg))
+
+
+def _engines_used(per_key: dict, cfg: EvalConfig, status: dict) -> tuple[dict, str]:
+    """Per head, the engine(s) its fits ran on with their versions and device, and a note saying it."""
+    from .engines import ENGINES
+
+    used = {}
+    for h in cfg.heads:
+        names = sorted({e for r in per_key.values() for e in r["heads"][h].get("engine", [])})
+        used[h] = [{"engine": n, "version": status.get(n, (None, None))[0], "device": ENGINES.get(n).device} for n in names]
+    words = ", ".join(f"{h} on {' + '.join(e['engine'] + ' ' + str(e['version']) for e in v) or 'nothing (failed)'}" for h, v in used.items())
+    return used, f"engines ({cfg.engine}): {words}"
+
+
 def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
-    """Evaluate every head under the split protocol.
+    """Evaluate every head on the labels of ``ds`` under the split protocol.
 
     Parameters
     ----------
@@ -329,56 +266,6 @@ def evaluate(ds: Dataset, cfg: EvalConfig) -> dict:
     dict
         ``heads``: per head the ``summary`` (mean and std of each metric), pooled
         ``per_class`` figures and ``confusion`` (summed over test folds, rows true), and the
-        per-fold results; ``classes``, ``rows``, ``subjects``, ``splits``, ``notes``.
+        per-fold results; ``classes``, ``rows``, ``subjects``, ``splits``, ``notes``, ``engine_plan``.
     """
-    from joblib import delayed
-
-    cfg = prepare_config(cfg)
-    _check_config(cfg, ds)
-    classes = ds.classes
-    fixed = ds.fixed if cfg.split.fixed is not None else None
-    if cfg.split.fixed is not None and fixed is None:
-        raise FaceprobeError("a fixed split needs the dataset's rows of each part (classify.fixedsplit.fixed_rows)")
-    splits = [(0, fixed.train, fixed.test)] if fixed is not None else make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
-    failed = _check_sizes(ds, cfg, splits)
-    heads_given = list(cfg.heads)
-    cfg = replace(cfg, heads=[h for h in cfg.heads if h not in failed])
-    notes = list(ds.notes)
-    for r, train, test in splits:
-        missing = sorted(set(classes) - set(ds.y[test]))
-        if missing:
-            notes.append(f"repeat {r}: a test set has no {', '.join(missing)} rows (macro averages skip them there)")
-            break
-    per_repeat: dict[int, int] = {}
-    workers, cores = _fold_threads(cfg, len(splits))
-    cfg, decisions = _plan_engines(ds, replace(cfg, cores=cores), splits, workers)
-    tasks = []
-    for r, train, test in splits:
-        fold = per_repeat.get(r, 0)
-        per_repeat[r] = fold + 1
-        val = fixed.val if fixed is not None else None
-        tasks.append(delayed(_run_fold)(ds, cfg, FoldTask(fold, r, train, test, cfg.split.seed + r, val), classes))
-    results = run_fold_tasks(tasks, [len(train) for _, train, _ in splits], ds, cfg, "classify", workers)
-    flat = [res for fold in results for res in fold]
-    heads = {h: _aggregate([f for f in flat if f["head"] == h], classes, cfg.split.repeats) if h not in failed else
-             {"summary": {name: None for name in SUMMARY_METRICS}, "per_class": {}, "confusion": None, "folds": [], "engine": [],
-              "error": failed[h]} for h in heads_given}
-    if fixed is not None:
-        from .protocols.fixed import fixed_figures
-
-        heads = {h: fixed_figures(r, fixed, classes, cfg.split.seed) for h, r in heads.items()}
-        notes += fixed.notes
-    fold_notes = [n for f in flat for n in f.pop("fold_notes", [])]
-    notes += [f"{n} ({fold_notes.count(n)} of {len(splits)} folds)" for n in sorted(set(fold_notes))]
-    notes += [f"{h}: no results: {r['error']}" for h, r in heads.items() if "error" in r]
-    notes += [d.line for d in decisions.values()]
-    return {
-        "classes": classes,
-        "rows": int(len(ds.y)),
-        "subjects": int(len(set(ds.groups))) if ds.has_subjects else None,
-        "class_counts": {c: int(np.sum(ds.y == c)) for c in classes},
-        "splits": len(splits),
-        "notes": notes,
-        "heads": heads,
-        "engine_plan": {h: d.as_dict() for h, d in decisions.items()},
-    }
+    return evaluate_task(ds, cfg, Classification())

@@ -10,27 +10,24 @@ model lets :func:`load_model` refuse a file that was changed or truncated after 
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
-from .._version import __version__
 from ..errors import FaceprobeError, OptionError
 from ..hashes import file_sha256
 from .config import EvalConfig
 from .data.dataset import Dataset
 from .engines import engine_provenance
-from .evaluate import evaluate
 from .fitting.calibrate import plan_engines
 from .fitting.folds import fit_all, fit_config
+from .fitting.record import MODEL_FORMAT, model_record
 
 __all__ = ["MODEL_FORMAT", "MODEL_FORMATS", "TRUSTED_MODULES", "fit_model", "model_format", "save_model", "load_model"]
 
-MODEL_FORMAT = "faceprobe-model"
 
 
-def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool = True) -> dict:
-    """Cross-validate (for the record), then fit scaler, optional PCA and the head on all rows.
+def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, metrics: dict | None = None) -> dict:
+    """Fit scaler, optional PCA and the head on all rows (the cross-validated figures given).
 
     Parameters
     ----------
@@ -40,6 +37,9 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
     weights_info : dict
         How featurize resolved the key's backbone weights (``arg``, ``name``, ``file``), so
         ``predict`` can featurize new images the same way.
+    metrics : dict, optional
+        The head's cross-validated result (:func:`~faceprobe.classify.evaluate.evaluate`),
+        recorded with the model; None records none.
 
     Returns
     -------
@@ -49,31 +49,14 @@ def fit_model(ds: Dataset, cfg: EvalConfig, weights_info: dict, cv_results: bool
     if len(cfg.heads) != 1:
         raise FaceprobeError(f"fit trains one head; got {', '.join(cfg.heads)}")
     head = cfg.heads[0]
-    metrics = evaluate(ds, cfg) if cv_results else None
     cfg = fit_config(ds, cfg, head)
     cfg, decisions = plan_engines(ds, cfg, [(0, np.arange(len(ds.y)), np.arange(0))])
     pipeline, params, inner, n_rows, engine = fit_all(ds, cfg, head, cfg.split.seed)
     decision = decisions.get(head)
-    import sklearn
-
-    return {
-        "format": MODEL_FORMAT,
-        "format_version": 1,
-        "key": ds.key,
-        "feature_spec": ds.spec,
-        "weights": weights_info,
-        "classes": [str(c) for c in pipeline[-1].classes_],
-        "head": head,
-        "params": cfg.spec(head).merged(params),
-        "inner_scores": inner,
-        "engine": engine_provenance(engine),
-        "engine_decision": None if decision is None else decision.as_dict(),
-        "pipeline": pipeline,
-        "cv": _cv_record(metrics, head),
-        "trained_rows": n_rows,
-        "versions": {"faceprobe": __version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__},
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    return model_record(ds, weights_info, head=head, params=cfg.spec(head).merged(params), inner=inner,
+                        engine=engine_provenance(engine), engine_decision=None if decision is None else decision.as_dict(),
+                        pipeline=pipeline, cv=_cv_record(metrics, head), trained_rows=n_rows,
+                        classes=[str(c) for c in pipeline[-1].classes_])
 
 
 def _cv_record(metrics: dict | None, head: str) -> dict | None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import dataclass, replace
-from typing import ClassVar
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,7 +15,7 @@ from ..errors import FaceprobeError, OptionError
 from .config import EvalConfig
 from .data.dataset import Dataset, load_dataset, select_rows
 from .data.groups import with_groups
-from .evaluate import evaluate
+from .evaluate import Classification, prepare_config
 from .heads.registry import own_grid
 from .plan import ClassifyOptions, ClassifyPlan, as_list, make_plan
 from .protocols.splits import SplitSpec
@@ -106,27 +105,6 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     return model
 
 
-def outer_splits(ds: Dataset, cfg: EvalConfig) -> list:
-    """The run's outer folds of ``ds``: (repeat, train, test) triples."""
-    from .protocols.splits import make_splits
-
-    if cfg.split.fixed is not None:
-        return [(0, ds.fixed.train, ds.fixed.test)]
-    return make_splits(ds.y, ds.groups if cfg.split.group else None, cfg.split)
-
-
-def _engines_used(per_key: dict, cfg: EvalConfig, status: dict) -> tuple[dict, str]:
-    """Per head, the engine(s) its fits ran on with their versions and device, and a note saying it."""
-    from .engines import ENGINES
-
-    used = {}
-    for h in cfg.heads:
-        names = sorted({e for r in per_key.values() for e in r["heads"][h].get("engine", [])})
-        used[h] = [{"engine": n, "version": status.get(n, (None, None))[0], "device": ENGINES.get(n).device} for n in names]
-    words = ", ".join(f"{h} on {' + '.join(e['engine'] + ' ' + str(e['version']) for e in v) or 'nothing (failed)'}" for h, v in used.items())
-    return used, f"engines ({cfg.engine}): {words}"
-
-
 def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, engines: dict, seconds: float) -> dict:
     import sklearn
 
@@ -187,52 +165,6 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
     return res
 
 
-@dataclass(frozen=True)
-class Classification:
-    """The classification task: what one evaluation does for labels (folds fitted and scored by
-    :func:`~faceprobe.classify.evaluate.evaluate`, clips voted by mean scores, labels permuted);
-    :class:`~faceprobe.classify.regression.task.Regression` is its counterpart for a target."""
-
-    metric: str
-    regression: ClassVar[bool] = False
-    lower_is_better: ClassVar[bool] = False
-
-    def values(self, ds) -> np.ndarray:
-        """What a permutation permutes: the labels."""
-        return ds.y
-
-    def evaluate(self, ds, cfg: EvalConfig, values: np.ndarray | None = None) -> dict:
-        """Every head on ``ds`` under ``cfg``'s protocol (``values``: the labels replaced, as a permutation does)."""
-        return evaluate(ds if values is None else replace(ds, y=values), cfg)
-
-    def permuted(self, per_key: dict, cfg: EvalConfig):
-        """``score(dataset, labels)`` of one permutation, on the engines the run chose (the same rows: no new timing)."""
-        quiet = replace(cfg, progress=False)
-        plans = {k: {h: d["engine"] for h, d in r["engine_plan"].items()} for k, r in per_key.items()}
-        return lambda d, y: evaluate(replace(d, y=y, notes=[]), replace(quiet, engine_plan=plans[d.key]))
-
-    def splits(self, ds, cfg: EvalConfig) -> list:
-        return outer_splits(ds, cfg)
-
-    def clip_figures(self, head_result: dict, clip_of: dict, classes: list, repeats: int) -> dict:
-        from .data.aggregate import clip_figures
-
-        return clip_figures(head_result, clip_of, classes, repeats)
-
-    def engines(self, per_key: dict, cfg: EvalConfig) -> tuple[dict, list[str]]:
-        used, note = _engines_used(per_key, cfg, cfg.engine_status)
-        return used, [note]
-
-    def finish(self, res: dict, datasets: list) -> None:
-        """Nothing to add: labels are the records' own."""
-
-    def fit(self, ds, cfg: EvalConfig, weights_info: dict, model_format: str) -> dict:
-        """The model record of ``cfg``'s one head trained on every row (cross-validated first)."""
-        from .model import fit_model
-
-        return fit_model(ds, cfg, weights_info)
-
-
 def _tasks(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig) -> tuple[list, EvalConfig]:
     """The run's tasks (one per target of a regression run) and the configuration ``cfg`` made
     ready for them (its split decided)."""
@@ -240,8 +172,6 @@ def _tasks(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig) -> tupl
         from .regression.task import regression_tasks
 
         return regression_tasks(plan, datasets), cfg
-    from .evaluate import prepare_config
-
     return [Classification(plan.metric)], prepare_config(cfg)
 
 

@@ -21,9 +21,8 @@ from ..config import EvalConfig
 from ..data.diskrows import DiskMatrix, RowSet
 from ..heads.fastpath import FoldMatrices
 from ..heads.registry import HEADS, HeadSpec, head_grid
-from ..engines.threads import thread_map
 
-__all__ = ["Fold", "make_fold", "choose_params", "fit_all", "fit_config", "check_heads", "training_rows", "undersample", "storage"]
+__all__ = ["Fold", "make_fold", "choose_params", "fit_head", "fitted_steps", "through", "fit_all", "fit_config", "check_heads", "training_rows", "undersample", "storage"]
 
 
 @dataclass
@@ -127,7 +126,7 @@ def _scale_cache(est, scale: float) -> None:
         inner.set_params(cache_size=max(MIN_CACHE_MB, float(inner.get_params(deep=False)["cache_size"]) * scale))
 
 
-def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict,
+def fit_head(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, fit_kwargs: dict, est_params: dict,
          notes: set, *, run: tuple = ("sklearn", 1), cache_scale: float = 1.0):
     """Build the head on the engine ``run[0]`` with ``run[1]`` threads and fit it; where oneDAL
     fell back to scikit-learn inside the fit, a note says so."""
@@ -159,6 +158,29 @@ def _fit(spec: HeadSpec, params: dict, X: np.ndarray, y: np.ndarray, seed: int, 
     return est
 
 
+def fitted_steps(cfg: EvalConfig, Xtr: np.ndarray, seed: int, blocks=None, also=()) -> tuple[list, np.ndarray]:
+    """What is fitted on a fold's training rows before any head: the imputer (where vectors are
+    missing), the scaler (fused keys weighted as blocks; :func:`~faceprobe.classify.data.prep.fitted_prep`)
+    and ``cfg.pca``'s PCA, fitted on ``Xtr`` (a copy: scaled in place); returns the steps and
+    ``Xtr`` through them as float32. ``also``: the other rows the steps will transform."""
+    from sklearn.decomposition import PCA
+
+    from ..data.prep import fitted_prep
+
+    steps, Xtr = fitted_prep(Xtr, blocks, also)
+    if cfg.pca:
+        steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)))
+        Xtr = steps[-1][1].transform(Xtr)
+    return steps, Xtr.astype(np.float32, copy=False)
+
+
+def through(steps: list, X: np.ndarray) -> np.ndarray:
+    """Rows ``X`` (a copy: scaled in place) through fitted steps, as float32."""
+    for name, step in steps:
+        X = step.transform(X, copy=False) if name == "scale" else step.transform(X)
+    return X.astype(np.float32, copy=False)
+
+
 def _scores_and_pred(spec: HeadSpec, est, X: np.ndarray, engine: str, notes: set):
     """``(predictions, scores)``: decision values where the estimator has them, else probabilities."""
     from ..engines import watch_fallback
@@ -181,20 +203,10 @@ class InMemory:
 
     @staticmethod
     def fold(ds, train: np.ndarray, test: np.ndarray, cfg: EvalConfig, seed: int) -> Fold:
-        from sklearn.decomposition import PCA
-
-        from ..data.prep import fitted_prep
-
         Xtr, ytr, gtr = training_rows(ds, train, cfg, seed)  # a copy of the rows: scaled in place below
         Xte = ds.X[test] if len(test) else None  # fit: no test rows
-        steps, Xtr = fitted_prep(Xtr, ds.spec.get("blocks"), (Xte,))
-        for name, step in steps if Xte is not None else ():  # Xte is a copy (fancy indexing): scaled in place
-            Xte = step.transform(Xte, copy=False) if name == "scale" else step.transform(Xte)
-        if cfg.pca:
-            steps.append(("pca", PCA(n_components=cfg.pca, random_state=seed).fit(Xtr)))
-            Xtr, Xte = steps[-1][1].transform(Xtr), None if Xte is None else steps[-1][1].transform(Xte)
-        Xtr = Xtr.astype(np.float32, copy=False)
-        Xte = Xtr[:0] if Xte is None else Xte.astype(np.float32, copy=False)
+        steps, Xtr = fitted_steps(cfg, Xtr, seed, ds.spec.get("blocks"), (Xte,))
+        Xte = Xtr[:0] if Xte is None else through(steps, Xte)
         grow = cfg.as_rows / len(Xtr) if cfg.as_rows and len(Xtr) else 1.0  # a calibration sample: the run's fold it stands for
         m = FoldMatrices(Xtr, Xte, stands_for=round((len(Xtr) + len(Xte)) * grow))
         test_pos = np.arange(m.n_train, len(m))
@@ -209,8 +221,8 @@ class InMemory:
                 got = spec.precomputed(p, m, tr, te, y_fit, seed, fit_kwargs, est_params, cores=cores)
                 if got is not None:
                     return got
-            est = _fit(spec, p, m.rows(tr), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores),
-                       cache_scale=min(1.0, 1.0 / grow ** 2))
+            est = fit_head(spec, p, m.rows(tr), y_fit, seed, fit_kwargs, est_params, notes, run=(engine, cores),
+                           cache_scale=min(1.0, 1.0 / grow ** 2))
             pred, scores = _scores_and_pred(spec, est, m.rows(te), engine, notes)
             return est, pred, scores
 
@@ -221,7 +233,7 @@ class InMemory:
             p = spec.merged(params)
             fit_kwargs, est_params = _balance_args(spec, cfg.balance, ytr)
             run = (cfg.engine_for(spec, p).name, cfg.cores)
-            est = _fit(spec, p, m.Xtr, ytr, seed, fit_kwargs, est_params, notes, run=run)
+            est = fit_head(spec, p, m.Xtr, ytr, seed, fit_kwargs, est_params, notes, run=run)
             return Pipeline(steps + [("head", est)])
 
         return Fold(ytr, gtr, fit_predict, pipeline, Xtr, Xte, notes, cfg=cfg)
@@ -301,6 +313,8 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    from .core import pick_params
+
     cands = head_grid(cfg.spec(head), cfg.grid)
     if len(cands) == 1:
         return cands[0], {}
@@ -316,15 +330,11 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
         else:
             inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(dummy, ytr))
         fold.inner[(k, seed, cfg.split.group)] = inner
-    def score(task):
-        params, (tr, te) = task
+
+    def score(params, tr, te):
         return balanced_accuracy_score(ytr[te], fold.fit_predict(head, params, tr, te, ytr[tr], cores=1)[1])
 
-    tasks = [(params, split) for params in cands for split in inner]
-    vals = thread_map(score, tasks, cfg.cores)  # candidates are independent: the same scores on any number of threads
-    scores = {i: float(np.mean(vals[i * len(inner):(i + 1) * len(inner)])) for i in range(len(cands))}
-    best = max(scores, key=lambda i: (scores[i], -i))
-    return cands[best], {", ".join(f"{k}={v}" for k, v in sorted(c.items())): scores[i] for i, c in enumerate(cands)}
+    return pick_params(cands, inner, score, cfg.cores)
 
 
 def fit_config(ds, cfg: EvalConfig, head: str) -> EvalConfig:

@@ -1,3 +1,4 @@
 """Continuous targets (``target``): regressor heads (``heads.py``), target columns and bins
-(``targets.py``), the fold runner and figures (``evaluate.py``, ``figures.py``) and the run
-(``run.py``); splits, grids, significance and records are classify's own."""
+(``targets.py``), metrics and figures (``metrics.py``, ``figures.py``), and the task
+(``task.py``: how a fold is fitted and scored); splits, the fold run, grids, significance and
+records are classify's own."""
