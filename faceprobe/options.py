@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping
 
 from .errors import OptionError
-from .params import range_words
+from .params import Bounded
 
-__all__ = ["Option", "OptionTable", "KINDS", "strings_or_dict", "parsed_by", "MAX_SEED"]
+__all__ = ["Option", "Cli", "OptionTable", "KINDS", "strings_or_dict", "parsed_by", "MAX_SEED"]
 
 MAX_SEED = 2**31 - 1
 """The largest seed: NumPy's generators take seeds below 2**32, and runs derive more from it
@@ -35,7 +35,37 @@ _TYPE_TEXT = {"int": "int", "float": "float", "str": "str", "bool": "bool", "val
 
 
 @dataclass(frozen=True)
-class Option:
+class Cli:
+    """How an option is presented on the command line, apart from what it is (:class:`Option`).
+
+    Attributes
+    ----------
+    flag, short : str or None
+        The flag without its dashes (default the option's name with dashes: ``max-memory``) and
+        its one-letter short form (``j`` for ``-j``).
+    metavar : str, optional
+        The placeholder for the value.
+    negate : str, optional
+        A flag (without dashes) that sets a ``bool`` option to False (``quiet`` for ``progress``).
+    negate_help : str, optional
+        The help of the ``negate`` flag.
+    repeat : bool
+        The flag may be repeated (always for ``values``).
+    from_text : callable, optional
+        How the flag's text becomes the value (``cv``: ``5`` -> 5, ``loso``).
+    """
+
+    flag: str | None = None
+    short: str | None = None
+    metavar: str | None = None
+    negate: str | None = None
+    negate_help: str | None = None
+    repeat: bool = False
+    from_text: Callable[[str], object] | None = None
+
+
+@dataclass(frozen=True)
+class Option(Bounded):
     """One option of one stage, declared once.
 
     Attributes
@@ -53,13 +83,11 @@ class Option:
         The CLI commands that take it (``classify``, ``fit``).
     api : tuple of str
         The API functions that take it as a keyword (``evaluate``, ``fit``).
-    flag, short : str or None
-        The CLI flag without its dashes (default the name with dashes: ``max-memory``) and its
-        one-letter short form (``j`` for ``-j``).
     choices : tuple or callable, optional
         Allowed values; a callable returns them (a registry's names, read when checked).
-    low, high : float, optional
-        Inclusive bounds of a number; ``open_low``/``open_high`` make them exclusive.
+    low, high, open_low, open_high
+        A number's bounds (keywords; declared by :class:`~faceprobe.params.Bounded`, as a plug-in's
+        parameters' are).
     also : tuple
         Values accepted besides the range or choices (``-1`` for ``jobs``: all cores).
     check : callable, optional
@@ -69,18 +97,10 @@ class Option:
         ``(other, why)``: this option and ``other`` cannot both be given.
     requires : tuple of (str, str)
         ``(other, why)``: this option, given, needs ``other`` given too.
-    metavar : str, optional
-        The CLI's placeholder for the value.
-    negate : str, optional
-        A CLI flag (without dashes) that sets a ``bool`` option to False (``quiet`` for ``progress``).
     type_text : str, optional
         The docstring's type line (default from ``kind`` and ``default``).
-    repeat : bool
-        The CLI flag may be repeated (always for ``values``).
-    negate_help : str, optional
-        The help of the ``negate`` flag.
-    from_text : callable, optional
-        How the CLI turns the flag's text into the value (``cv``: ``5`` -> 5, ``loso``).
+    cli : Cli
+        Its presentation on the command line (flag, short form, placeholder); the library never reads it.
     """
 
     name: str
@@ -89,37 +109,17 @@ class Option:
     help: str | Callable[[], str] = ""
     commands: tuple = ()
     api: tuple = ()
-    flag: str | None = None
-    short: str | None = None
     choices: tuple | Callable[[], tuple] | None = None
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    open_high: bool = False
     also: tuple = ()
     check: Callable[[object], str | None] | None = None
     conflicts: tuple = ()
     requires: tuple = ()
-    metavar: str | None = None
-    negate: str | None = None
     type_text: str | None = None
-    repeat: bool = False
-    negate_help: str | None = None
-    from_text: Callable[[str], object] | None = None
+    cli: Cli = Cli()
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"option {self.name}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-
-    @property
-    def cli_flag(self) -> str:
-        """The flag that sets it on the command line (``flag`` and ``negate`` are declared without dashes)."""
-        return "--" + (self.negate or self.flag or self.name.replace("_", "-"))
-
-    @property
-    def cli_short(self) -> str | None:
-        """The short flag (``-j``), or None."""
-        return "-" + self.short if self.short else None
 
     def help_text(self) -> str:
         return self.help() if callable(self.help) else self.help
@@ -162,12 +162,10 @@ class Option:
     def _range_refusal(self, value) -> str | None:
         if not math.isfinite(value):
             return "must be a finite number"
-        low_bad = self.low is not None and (value <= self.low if self.open_low else value < self.low)
-        high_bad = self.high is not None and (value >= self.high if self.open_high else value > self.high)
-        if not (low_bad or high_bad):
+        if not self.outside(value):
             return None
         also = f" (or {' or '.join(map(str, self.also))})" if self.also else ""
-        return f"must be {range_words(self.low, self.high, self.open_low, self.open_high)}{also}"
+        return f"must be {self.bounds_words()}{also}"
 
 
 def _kind_refusal(kind: str, value) -> str | None:

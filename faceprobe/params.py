@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .errors import OptionError
 
-__all__ = ["Param", "declare", "read_text", "read_assignments", "range_words", "BOOL_WORDS"]
+__all__ = ["Bounded", "Param", "declare", "read_text", "read_assignments", "range_words", "BOOL_WORDS"]
 
 BOOL_WORDS = {"true": True, "yes": True, "false": False, "no": False}
 """The words a true-or-false value is written with (any case); ``1`` and ``0`` too where the parameter is declared a bool."""
@@ -51,8 +51,35 @@ def read_text(text: str):
     return word
 
 
+@dataclass(frozen=True, kw_only=True)
+class Bounded:
+    """The range constraint every declaration shares: an option (:class:`faceprobe.options.Option`)
+    and a plug-in's parameter (:class:`Param`) both derive from it, so a bound is declared, checked
+    and worded one way.
+
+    Attributes
+    ----------
+    low, high : float or None
+        Bounds, inclusive unless ``open_low`` / ``open_high`` (``C > 0``).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def outside(self, value: float) -> bool:
+        """Whether the number ``value`` lies outside the bounds."""
+        return (self.low is not None and (value < self.low or (self.open_low and value == self.low))) or \
+            (self.high is not None and (value > self.high or (self.open_high and value == self.high)))
+
+    def bounds_words(self) -> str:
+        """The bounds in words (``>= 1 and <= 5``; '' when unbounded)."""
+        return range_words(self.low, self.high, self.open_low, self.open_high)
+
+
 @dataclass(frozen=True)
-class Param:
+class Param(Bounded):
     """One parameter of a plug-in: its default and what values it takes.
 
     Attributes
@@ -61,8 +88,8 @@ class Param:
     kind : type or None
         ``bool``, ``int``, ``float`` or ``str``; None leaves values unchecked (and reads text
         with :func:`read_text`).
-    low, high : float or None
-        Bounds, inclusive unless ``open_low`` / ``open_high`` (``C > 0``).
+    low, high, open_low, open_high
+        Bounds (keywords; :class:`Bounded`).
     choices : tuple
         For text: the allowed values. For numbers: words allowed besides them (``scale``).
     pattern : str or None
@@ -78,10 +105,6 @@ class Param:
 
     default: object
     kind: type | None = None
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    open_high: bool = False
     choices: tuple = ()
     pattern: str | None = None
     at_most_rows: bool = False
@@ -103,7 +126,7 @@ class Param:
             return "one of " + ", ".join(map(str, self.choices))
         if self.kind is str and self.pattern:
             return f"text like {self.default}"
-        words = " ".join(w for w in (_KIND_WORDS[self.kind], range_words(self.low, self.high, self.open_low, self.open_high)) if w)
+        words = " ".join(w for w in (_KIND_WORDS[self.kind], self.bounds_words()) if w)
         return words + (f" or {', '.join(map(str, self.choices))}" if self.choices else "")
 
     def check(self, value):
@@ -124,8 +147,7 @@ class Param:
             raise ValueError(f"must be {self.describe()}")
         if self.kind is int and value != int(value):
             raise ValueError(f"must be {self.describe()}")
-        if (self.low is not None and (value < self.low or (self.open_low and value == self.low))) or \
-                (self.high is not None and (value > self.high or (self.open_high and value == self.high))):
+        if self.outside(value):
             raise ValueError(f"must be {self.describe()}")
         return int(value) if self.kind is int else value
 

@@ -49,13 +49,14 @@ def test_each_api_function_takes_its_table_options_as_keywords_with_the_table_de
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_each_command_has_exactly_the_flags_its_table_gives_it(command):
     from faceprobe.cli.main import cli
+    from faceprobe.cli.options import flag_of
 
     table = COMMANDS[command]
     params = {p.name: p for p in cli.commands[command].params}
     for o in table.of_command(command):
         p = params.pop(o.name)
-        assert o.cli_flag in p.opts, (o.name, p.opts)
-        default = () if (o.kind == "values" or o.repeat) and o.default is None else o.default
+        assert flag_of(o) in p.opts, (o.name, p.opts)
+        default = () if (o.kind == "values" or o.cli.repeat) and o.default is None else o.default
         assert p.default == default or (p.multiple and tuple(p.default or ()) == tuple(default or ())), o.name
     assert set(params) <= COMMAND_LOCAL, f"{command} has flags no table declares: {sorted(set(params) - COMMAND_LOCAL)}"
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .protocols.splits import SplitSpec
 
-__all__ = ["EvalConfig", "BALANCE", "BACKENDS", "cores_of"]
+__all__ = ["EvalConfig", "HeadPlan", "head_plans", "BALANCE", "BACKENDS", "cores_of"]
 
 BALANCE = ("none", "undersample", "class-weight")
 BACKENDS = ("local", "dask")
@@ -19,6 +19,36 @@ def cores_of(jobs: int) -> int:
     if jobs > 0:
         return jobs
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class HeadPlan:
+    """One head resolved once, for every consumer (folds, inner CV, checks, calibration, records).
+
+    Attributes
+    ----------
+    spec : HeadSpec
+        Its registry entry (or the entry made for an estimator instance).
+    grid : dict of str -> list
+        The run's ``params`` values this head takes (``NAME`` and ``HEAD.NAME``, the latter winning).
+    candidates : tuple of dict
+        Every combination of ``grid`` (``({},)`` when none): what inner CV chooses among.
+    """
+
+    spec: object
+    grid: dict
+    candidates: tuple
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def head_plans(specs: dict, grid: dict) -> dict[str, HeadPlan]:
+    """Each head's :class:`HeadPlan` from its entry and the run's ``params`` grid."""
+    from .heads.registry import head_grid, own_grid
+
+    return {h: HeadPlan(spec, own_grid(spec, grid), tuple(head_grid(spec, grid))) for h, spec in specs.items()}
 
 
 @dataclass(frozen=True)
@@ -71,8 +101,10 @@ class EvalConfig:
         run's fold, and kernel caches (libsvm's and oneDAL's ``cache_size``) get (m / as_rows)^2
         of their size, so that a sample's kernel outgrows its cache as the run's does.
     specs : dict of str -> HeadSpec
-        The heads' registry entries, taken when evaluation starts (:meth:`spec`), so that
+        The heads' registry entries, taken when the plan is made (:meth:`spec`), so that
         worker processes use the same heads, also ones registered in this process only.
+    plans : dict of str -> HeadPlan
+        Each head resolved once (entry, own grid, candidates) when the plan is made; :meth:`head`.
     """
 
     heads: list[str]
@@ -92,6 +124,7 @@ class EvalConfig:
     engine_plan: dict = field(default_factory=dict)
     as_rows: int | None = None
     specs: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
 
     def engine_for(self, spec, params: dict):
         """The :class:`~faceprobe.classify.engines.EngineChoice` of a head with ``params`` (defaults merged)."""
@@ -100,8 +133,17 @@ class EvalConfig:
         requested = self.engine_plan.get(spec.name, self.engine) if self.engine == "auto" else self.engine
         return choose_engine(requested, spec, params, self.engine_status)
 
+    def head(self, name: str) -> HeadPlan:
+        """The head's :class:`HeadPlan`: as resolved into ``plans``, else resolved now (a config
+        built by hand)."""
+        if name in self.plans:
+            return self.plans[name]
+        return head_plans({name: self.spec(name)}, self.grid)[name]
+
     def spec(self, head: str):
-        """The head's entry: as taken into ``specs``, else from the registry."""
+        """The head's entry: as taken into ``plans`` or ``specs``, else from the registry."""
+        if head in self.plans:
+            return self.plans[head].spec
         if head in self.specs:
             return self.specs[head]
         from .heads.registry import HEADS

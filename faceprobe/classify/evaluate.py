@@ -15,7 +15,7 @@ from .data.dataset import Dataset
 from .fitting.checks import check_options, check_sizes
 from .fitting.core import evaluate_task
 from .fitting.folds import choose_params, make_fold
-from .heads.registry import HEADS, head_grid
+from .heads.registry import HEADS
 from .metrics import SUMMARY_METRICS, confusion_metrics, fold_metrics
 from .protocols.splits import make_splits
 
@@ -27,12 +27,14 @@ def prepare_config(cfg: EvalConfig) -> EvalConfig:
     evaluates several keys with one config; workers get the entries with their tasks, so heads
     registered in this process only work there too). Returns ``cfg`` itself when already done.
     The values were checked once, by the option table (:func:`~faceprobe.classify.plan.make_plan`)."""
-    if cfg.specs and cfg.engine_status:
+    if cfg.plans and cfg.engine_status:
         return cfg
+    from .config import head_plans
     from .engines import check_engine
 
     specs = {h: cfg.specs.get(h) or HEADS.get(h) for h in cfg.heads}
-    return replace(cfg, specs=specs, engine_status=check_engine(cfg.engine, specs, dict(HEADS.items())))
+    return replace(cfg, specs=specs, plans=cfg.plans or head_plans(specs, cfg.grid),
+                   engine_status=cfg.engine_status or check_engine(cfg.engine, specs, dict(HEADS.items())))
 
 
 def outer_splits(ds: Dataset, cfg: EvalConfig) -> list:
@@ -96,7 +98,7 @@ def _choose_on_val(head: str, cfg: EvalConfig, on_val, y_val: np.ndarray) -> tup
     def score(params, tr, _):
         return balanced_accuracy_score(y_val, on_val.fit_predict(head, params, tr, None, on_val.ytr)[1])
 
-    return pick_params(head_grid(cfg.spec(head), cfg.grid), [(np.arange(len(on_val.ytr)), None)], score)
+    return pick_params(cfg.head(head).candidates, [(np.arange(len(on_val.ytr)), None)], score)
 
 
 def _plan_engines(ds: Dataset, cfg: EvalConfig, splits: list, workers: int):

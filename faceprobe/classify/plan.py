@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from ..errors import OptionError
-from .config import EvalConfig
+from .config import EvalConfig, head_plans
 from .data.columns import Where, parse_where
 from .data.dataset import parse_class_map
 from .data.diskrows import parse_size
-from .heads.registry import head_names, parse_params
+from .heads.registry import HEADS, head_names, parse_params
 from .metrics import SUMMARY_METRICS
 from .options import CLASSIFY, GROUPS, ClassifyOptions
 from .protocols.fixed import FixedSplit
@@ -156,8 +156,10 @@ def make_plan(options: ClassifyOptions, fitting: bool = False) -> ClassifyPlan:
     where = tuple(parse_where(as_list(o.where)))
     classes = parse_class_map(list(as_list(o.classes)))
     budget = parse_size(o.max_memory)
+    specs = {h: specs.get(h) or HEADS.get(h) for h in heads}  # every head resolved here, once
     cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
-                     progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs)
+                     progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs,
+                     plans=head_plans(specs, grid))
     from .curve import parse_curve
 
     curve = parse_curve(o.curve)

@@ -16,7 +16,6 @@ from .config import EvalConfig
 from .data.dataset import Dataset, load_dataset, select_rows
 from .data.groups import with_groups
 from .evaluate import Classification, prepare_config
-from .heads.registry import own_grid
 from .plan import ClassifyOptions, ClassifyPlan, as_list, make_plan
 from .protocols.splits import SplitSpec
 from .records import flatten
@@ -105,6 +104,13 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     return model
 
 
+def _not_registered(spec, plan: ClassifyPlan) -> bool:
+    """A regressor, or an estimator given as an instance: its provenance describes the estimator."""
+    from .heads.registry import HEADS
+
+    return bool(plan.targets) or spec.name not in HEADS or HEADS.get(spec.name) is not spec
+
+
 def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, engines: dict, seconds: float) -> dict:
     import sklearn
 
@@ -113,8 +119,9 @@ def _provenance(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, en
         "keys": [d.key for d in datasets],
         "feature_spec": {d.key: d.spec for d in datasets},
         "cache": o.cache,
-        "heads": {h: {**cfg.spec(h).params, "grid": own_grid(cfg.spec(h), cfg.grid),
-                      **({"estimator": cfg.spec(h).description} if h in plan.eval.specs else {})} for h in cfg.heads},
+        "heads": {h: {**cfg.spec(h).params, "grid": cfg.head(h).grid,
+                      **({"estimator": cfg.spec(h).description} if _not_registered(cfg.spec(h), plan) else {})}
+                  for h in cfg.heads},
         "split": cfg.split.as_dict(),
         "balance": o.balance,
         "pca": o.pca,

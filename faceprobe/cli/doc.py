@@ -52,6 +52,7 @@ def option_tables() -> list[str]:
     """The option tables (:mod:`faceprobe.classify.options`, :mod:`faceprobe.featurize.options`) as Markdown."""
     from ..classify.options import CLASSIFY
     from ..featurize.options import FEATURIZE, PREDICT
+    from .options import flag_of, short_of
 
     out = ["# Options, declared once", "",
            "Every option below is declared once, in its stage's table; the flags above, the API's keywords and docstrings, "
@@ -61,7 +62,7 @@ def option_tables() -> list[str]:
         out += [f"## {table.stage}", "", "| option | flag | commands | API | default | allowed | cannot combine with | needs |",
                 "|---|---|---|---|---|---|---|---|"]
         for o in table:
-            flag = f"`{o.cli_flag}`" + (f" `{o.cli_short}`" if o.short else "") if o.commands else "-"
+            flag = f"`{flag_of(o)}`" + (f" `{short_of(o)}`" if o.cli.short else "") if o.commands else "-"
             conflicts = ", ".join(f"`{n}`" for n, _ in o.conflicts)
             needs = ", ".join(f"`{n}`" for n, _ in o.requires)
             out.append(f"| `{o.name}` | {flag} | {', '.join(o.commands) or '-'} | {', '.join(o.api) or '-'} | "

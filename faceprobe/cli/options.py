@@ -2,7 +2,7 @@
 
 Flags keep the library's names as their destinations, so a command passes what it parsed
 straight to the stage's options dataclass; what the CLI turns from text (``--cv loso``) is the
-entry's ``from_text``. Kinds, ranges, choices and combinations are checked by the table's one
+entry's ``cli.from_text``. Kinds, ranges, choices and combinations are checked by the table's one
 validation pass in the library, so the CLI and the API refuse the same values with the same words.
 """
 
@@ -12,13 +12,24 @@ import click
 
 from ..options import Option, OptionTable
 
-__all__ = ["table_options", "option_flags", "flag_map"]
+__all__ = ["table_options", "option_flags", "flag_map", "flag_of", "short_of"]
 
 _CLICK_TYPES = {"int": int, "float": float, "str": str}
 
 
+def flag_of(o: Option) -> str:
+    """The flag that sets ``o`` on the command line (its ``cli.flag`` or ``cli.negate``, else its
+    name with dashes: ``--max-memory``)."""
+    return "--" + (o.cli.negate or o.cli.flag or o.name.replace("_", "-"))
+
+
+def short_of(o: Option) -> str | None:
+    """The short flag (``-j``), or None."""
+    return "-" + o.cli.short if o.cli.short else None
+
+
 def _decls(o: Option) -> list[str]:
-    return [o.cli_flag, *([o.cli_short] if o.short else []), o.name]
+    return [flag_of(o), *([short_of(o)] if o.cli.short else []), o.name]
 
 
 class _LazyHelpOption(click.Option):
@@ -40,14 +51,14 @@ def _click_option(o: Option):
     from ..errors import flags_in
 
     if callable(o.help):
-        kw = {"cls": _LazyHelpOption, "lazy_help": lambda: flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
+        kw = {"cls": _LazyHelpOption, "lazy_help": lambda: flags_in(o.help_text(), flag_map()), "metavar": o.cli.metavar}
     else:
-        kw = {"help": flags_in(o.help_text(), flag_map()), "metavar": o.metavar}
+        kw = {"help": flags_in(o.help_text(), flag_map()), "metavar": o.cli.metavar}
     if o.kind == "bool":
-        if o.negate:
-            return click.option(*_decls(o), is_flag=True, flag_value=False, default=True, help=flags_in(o.negate_help, flag_map()))
+        if o.cli.negate:
+            return click.option(*_decls(o), is_flag=True, flag_value=False, default=True, help=flags_in(o.cli.negate_help, flag_map()))
         return click.option(*_decls(o), is_flag=True, default=o.default, **kw)
-    if o.kind == "values" or o.repeat:
+    if o.kind == "values" or o.cli.repeat:
         return click.option(*_decls(o), multiple=True, default=o.default or (), callback=_repeated(o), **kw)
     choices = o.allowed()
     kind = click.Choice(list(choices)) if choices is not None else _CLICK_TYPES.get(o.kind, str)
@@ -64,7 +75,7 @@ def _repeated(o: Option):
 
 def _converted(o: Option):
     def callback(ctx, param, value):
-        return o.from_text(value) if o.from_text is not None and isinstance(value, str) else value
+        return o.cli.from_text(value) if o.cli.from_text is not None and isinstance(value, str) else value
     return callback
 
 
@@ -79,7 +90,7 @@ def table_options(table: OptionTable, command: str):
 
 def option_flags(*tables: OptionTable) -> dict[str, str]:
     """Library name -> CLI flag, for error messages and notes."""
-    return {o.name: o.cli_flag for t in tables for o in t if o.commands}
+    return {o.name: flag_of(o) for t in tables for o in t if o.commands}
 
 
 def flag_map() -> dict[str, str]:

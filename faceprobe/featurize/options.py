@@ -14,7 +14,7 @@ from dataclasses import fields
 
 from ..errors import OptionError
 
-from ..options import MAX_SEED, Option, OptionTable, parsed_by, strings_or_dict
+from ..options import MAX_SEED, Cli, Option, OptionTable, parsed_by, strings_or_dict
 
 __all__ = ["FeaturizeConfig", "RECIPE_OPTIONS", "parse_shard", "FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
 
@@ -76,48 +76,48 @@ def _shard(value):
 
 
 _CACHE = Option("cache", "str", "features.h5", "HDF5 feature cache (predict: used, and filled, for the new images).",
-                ("featurize", "predict"), (), short="c")
+                ("featurize", "predict"), (), cli=Cli(short="c"))
 _ROOT = Option("root", "str", None, "Folder that relative manifest paths start from (default: the manifest's folder).",
                ("featurize", "predict"), (*_API, "predict"))
 _PATH_COL = Option("path_col", "str", "path", "Manifest column of image paths.", ("featurize", "predict"), (*_API, "predict"))
-_PROGRESS = Option("progress", "bool", True, "Show a progress bar (stderr).", ("featurize", "predict"), (*_API, "predict"), negate_help="No progress bar.",
-                   negate="quiet", short="q")
+_PROGRESS = Option("progress", "bool", True, "Show a progress bar (stderr).", ("featurize", "predict"), (*_API, "predict"),
+                   cli=Cli(negate_help="No progress bar.", negate="quiet", short="q"))
 
 FEATURIZE = OptionTable("featurize", [
     Option("backbones", "values", (), "Backbone requests (efficientnet_lite0, resnet50@layer3, timm/NAME); several in one pass "
-           "(see faceprobe backbones).", _BOTH, (), flag="backbone", short="b"),
+           "(see faceprobe backbones).", _BOTH, (), cli=Cli(flag="backbone", short="b")),
     Option("weights", "values", ("DEFAULT",), "DEFAULT, a weights name (IMAGENET1K_V2), a state-dict FILE, or none (random, "
-           "`seed`); once, or once per backbone.", _BOTH, _API, short="w"),
+           "`seed`); once, or once per backbone.", _BOTH, _API, cli=Cli(short="w")),
     _CACHE, _ROOT, _PATH_COL,
     Option("label_col", "str", "label", "Manifest column of labels.", _BOTH, _API),
     Option("subject_col", "str", "subject", "Manifest column of subjects (optional column).", _BOTH, _API),
     Option("subject_regex", "str", None, "Subjects from file names: the first group of REGEX searched in each file's name, "
            "e.g. '^(S\\d+)_' (CK+) or '^([A-Z]+)\\.' (JAFFE); for folders and manifests without a subject column.",
-           _BOTH, _API, metavar="REGEX"),
+           _BOTH, _API, cli=Cli(metavar="REGEX")),
     Option("corpus", "str", None, "Read SOURCE as the folder of this public corpus, laid out as published (faceprobe corpus "
            "list): labels, subjects, sequences, the official split or folds and targets become columns, and the cache "
            "records the corpus, its layout and its label files' hashes.", _BOTH, _API, choices=_names("..corpora", "CORPORA"),
-           metavar="NAME", conflicts=(("root", "a corpus's paths start at its folder"),
-                                      ("subject_regex", "a corpus's subjects come from its own naming"))),
+           conflicts=(("root", "a corpus's paths start at its folder"),
+                      ("subject_regex", "a corpus's subjects come from its own naming")), cli=Cli(metavar="NAME")),
     Option("corpus_options", "object", (), "A corpus option, NAME=VALUE (faceprobe corpus show NAME lists them; e.g. "
-           "neutral=true for CK+).", _BOTH, _API, flag="corpus-option", repeat=True,
+           "neutral=true for CK+).", _BOTH, _API,
            check=strings_or_dict("expected NAME=VALUE strings or a dict"), type_text="dict or sequence of str",
-           requires=(("corpus", "options of a corpus need the corpus"),)),
+           requires=(("corpus", "options of a corpus need the corpus"),), cli=Cli(flag="corpus-option", repeat=True)),
     Option("frames", "str", None, "Frames of each video (.mp4, .avi, .mov, .mkv) that become rows (default all); subject and "
-           "sequence default to the video.", _BOTH, _API, metavar="all|every:N|fps:F|count:K"),
+           "sequence default to the video.", _BOTH, _API, cli=Cli(metavar="all|every:N|fps:F|count:K")),
     Option("crop", "str", "none", _crop_help, _BOTH, _API, choices=_names(".faces.base", "CROPPERS")),
-    Option("crop_params", "object", (), _crop_param_help, _BOTH, _API, flag="crop-param", repeat=True,
+    Option("crop_params", "object", (), _crop_param_help, _BOTH, _API,
            check=strings_or_dict("expected NAME=VALUE strings or a dict"),
-           type_text="dict or sequence of str"),
+           type_text="dict or sequence of str", cli=Cli(flag="crop-param", repeat=True)),
     Option("margin", "float", 0.2, "Fraction of the face box added on each side.", _BOTH, _API, low=0),
     Option("no_face", "str", "keep", "When no face is found: keep the whole image, or skip it.", _BOTH, _API,
            choices=("keep", "skip")),
     Option("align", "bool", False, _align_help, _BOTH, _API),
     Option("equalize", "bool", False, "Histogram-equalise the face's luminance (the same as `preprocess=equalize`).", _BOTH, _API),
     Option("preprocess", "values", (), _described(".faces.steps", "PREPROCESS", "Preprocessing steps applied to each face in "
-           "this order (a comma list):"), ("featurize",), _API, metavar="STEP[,STEP...]"),
+           "this order (a comma list):"), ("featurize",), _API, cli=Cli(metavar="STEP[,STEP...]")),
     Option("augment", "values", (), _described(".faces.views", "VIEWS", "Augmented views stored under their own keys (a comma "
-           "list):"), ("featurize",), _API, metavar="VIEW[,VIEW...]"),
+           "list):"), ("featurize",), _API, cli=Cli(metavar="VIEW[,VIEW...]")),
     Option("device", "str", "auto", "auto, cpu, cuda or cuda:N.", _BOTH, _API),
     Option("precision", "str", "auto", _registry_help(".engine.device", "PRECISIONS", "Precision of the forward pass (stored "
            "as float32)."), _BOTH, _API, choices=_names(".engine.device", "PRECISIONS")),
@@ -131,17 +131,18 @@ FEATURIZE = OptionTable("featurize", [
     Option("batch_size", "int", None, "Images per forward pass (default: 16 on CPU, 128 on CUDA).", _BOTH, _API, low=1),
     Option("journal_seconds", "float", 5.0, "Seconds of computed batches per crash-safe journal part (or 1,024 images, whichever "
            "comes first): a killed run loses at most this much work; 0 writes a part per batch.", _BOTH, _API, low=0,
-           metavar="SECONDS"),
+           cli=Cli(metavar="SECONDS")),
     Option("workers", "int", None, "Decode/crop worker processes (default: from device and cores).", _BOTH, _API, low=0),
     Option("cores", "int", None, "CPU cores this run may use (forward threads plus decode workers); default: all cores of the "
            "process's affinity (torchrun ranks on one machine get an equal part each).", (), _API, low=1),
     Option("shard", "object", None, "i/n: compute only shard i (0-based) of n, split by content hash; merge shards with "
-           "faceprobe cache merge.", _BOTH, _API, check=parsed_by(_shard), metavar="I/N", type_text="str, (int, int) or None"),
+           "faceprobe cache merge.", _BOTH, _API, check=parsed_by(_shard), type_text="str, (int, int) or None",
+           cli=Cli(metavar="I/N")),
     Option("done_in", "values", (), "Other caches (read only) whose rows count as done, e.g. the main cache of a sharded job.",
            (), _API),
     Option("seed", "int", 0, "Seed of random weights (`weights=none`).", _BOTH, _API, low=0, high=MAX_SEED),
     Option("accept_licences", "values", (), "Accept the restrictive licence of a zoo network (face/NAME), shown when it is first "
-           "asked for.", _BOTH, _API, flag="accept-licence", metavar="NAME"),
+           "asked for.", _BOTH, _API, cli=Cli(flag="accept-licence", metavar="NAME")),
     Option("strict", "bool", False, "Stop at the first bad image instead of recording and skipping it.", _BOTH, _API),
     Option("start_method", "str", "auto", "How decode/crop workers start: auto (fork where the cropper and every image allow "
            "it, else fork server), fork, forkserver or spawn.", (), _API, choices=START_METHODS),

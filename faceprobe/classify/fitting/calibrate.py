@@ -146,9 +146,8 @@ def _machine(cfg) -> dict:
 
 
 def _key(machine: dict, cfg, head: str, rows: int, features: int, classes: int, fits: tuple) -> str:
-    from ..heads.registry import own_grid
 
-    parts = {**machine, "head": head, "grid": json.dumps(own_grid(cfg.spec(head), cfg.grid), sort_keys=True, default=str),
+    parts = {**machine, "head": head, "grid": json.dumps(cfg.head(head).grid, sort_keys=True, default=str),
              "inner_cv": cfg.inner_cv, "group": cfg.split.group, "balance": cfg.balance, "features": features,
              "classes": classes, "rows": round(2 * math.log2(max(rows, 1))) / 2, "fits": fits}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -330,10 +329,9 @@ def _calibrate(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, f
 
 def candidates_of(cfg, head: str) -> list[str]:
     """The usable engines other than scikit-learn that ``head`` runs on for some combination of its grid."""
-    from ..heads.registry import head_grid
 
     spec = cfg.spec(head)
-    combos = [spec.merged(p) for p in head_grid(spec, cfg.grid)]
+    combos = [spec.merged(p) for p in cfg.head(spec.name).candidates]
     return [name for name, build in spec.engines.items()
             if not cfg.engine_status.get(name, (None, "unknown"))[1] and any(build.accepts(p) is None for p in combos)]
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from ...errors import OptionError
 from ..config import EvalConfig
-from ..heads.registry import head_grid, own_grid
 from .folds import check_heads
 from .parallel import fold_threads
 
@@ -23,7 +22,7 @@ def check_grid(cfg: EvalConfig) -> None:
         raise OptionError("params", stray[0], f"no selected head takes it ({', '.join(cfg.heads)}); HEAD.NAME sets one head's")
     for h in cfg.heads:
         spec = cfg.spec(h)
-        for name, values in own_grid(spec, cfg.grid).items():
+        for name, values in cfg.head(spec.name).grid.items():
             for v in values:
                 spec.check(name, v)
 
@@ -60,9 +59,9 @@ def row_limits(cfg: EvalConfig, n: int) -> dict[str, str]:
     failed: dict[str, str] = {}
     for h in cfg.heads:
         spec = cfg.spec(h)
-        grid = len(head_grid(spec, cfg.grid)) > 1
+        grid = len(cfg.head(spec.name).candidates) > 1
         limit = n - -(-n // cfg.inner_cv) if grid else n  # the inner CV trains on about (inner_cv - 1) / inner_cv of it
-        given = own_grid(spec, cfg.grid)
+        given = cfg.head(spec.name).grid
         for name, param in spec.declared.items():
             values = given.get(name, [param.default])
             if param.at_most_rows and max(values) > limit:
@@ -90,7 +89,7 @@ def _check_memory(ds, cfg: EvalConfig, splits: list) -> None:
     workers, cores = fold_threads(cfg, len(splits))
     for h in cfg.heads:
         spec = cfg.spec(h)
-        engine = cfg.engine_for(spec, spec.merged(head_grid(spec, cfg.grid)[0])).name
+        engine = cfg.engine_for(spec, spec.merged(cfg.head(spec.name).candidates[0])).name
         need = memory.need + workers * head_need(h, engine, n, m, d, k, cores)
         if need > memory.budget:
             raise OptionError("max_memory", format_size(memory.budget), f"{h} on {engine} needs about {format_size(need)} for "

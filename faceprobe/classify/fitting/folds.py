@@ -20,7 +20,7 @@ from ..heads.streamed import fit_prep
 from ..config import EvalConfig
 from ..data.diskrows import DiskMatrix, RowSet
 from ..heads.fastpath import FoldMatrices
-from ..heads.registry import HEADS, HeadSpec, head_grid
+from ..heads.registry import HEADS, HeadSpec
 
 __all__ = ["Fold", "make_fold", "choose_params", "fit_head", "fitted_steps", "through", "fit_all", "fit_config", "check_heads", "training_rows", "undersample", "storage"]
 
@@ -315,7 +315,7 @@ def choose_params(head: str, cfg: EvalConfig, fold: Fold, seed: int) -> tuple[di
 
     from .core import pick_params
 
-    cands = head_grid(cfg.spec(head), cfg.grid)
+    cands = cfg.head(head).candidates
     if len(cands) == 1:
         return cands[0], {}
     ytr, gtr = fold.ytr, fold.gtr

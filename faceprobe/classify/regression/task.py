@@ -16,7 +16,6 @@ from ...errors import FaceprobeError, OptionError
 from ..fitting.checks import check_grid, row_limits
 from ..fitting.core import FoldTask, evaluate_task, pick_params
 from ..fitting.folds import fit_head, fitted_steps, through, training_rows
-from ..heads.registry import head_grid
 from ..protocols.splits import make_splits
 from .figures import clip_figures, fold_figures, head_figures
 from .metrics import REGRESSION_METRICS, regression_figures
@@ -47,7 +46,7 @@ class _TargetFold:
         return fit_head(spec, spec.merged(params), X, y, self.fold_task.seed, {}, {}, self.notes).predict(X_new)
 
     def choose(self, head: str) -> tuple[dict, dict]:
-        cands = head_grid(self.cfg.spec(head), self.cfg.grid)
+        cands = self.cfg.head(head).candidates
         if len(cands) == 1:
             return cands[0], {}
         sign = -1 if self.task.lower_is_better else 1
