@@ -39,10 +39,6 @@ class HeadPlan:
     grid: dict
     candidates: tuple
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
 
 def head_plans(specs: dict, grid: dict) -> dict[str, HeadPlan]:
     """Each head's :class:`HeadPlan` from its entry and the run's ``params`` grid."""
