@@ -14,6 +14,7 @@ The Python API (importing it loads neither torch nor scikit-learn)::
     faceprobe.evaluate("features.h5", options=faceprobe.ClassifyOptions(head="svm", cv=5))  # options as one object
     faceprobe.corpus_manifest("ckplus", "~/data/CK+").columns      # a public corpus read as published
     faceprobe.compute_features("~/data/CK+", "efficientnet_lite0", "ck.h5", corpus="ckplus")  # evaluate: its protocol
+    faceprobe.runs(tag="paper")                          # every recorded run's figures (DataFrame)
 
 Everything else is internal: the packages' modules may move between releases (a moved public
 name warns with a DeprecationWarning first).
@@ -22,7 +23,7 @@ name warns with a DeprecationWarning first).
 from ._version import __version__
 
 __all__ = ["__version__", "ClassifyOptions", "FeaturizeOptions", "Features", "Results", "compute_features", "corpus_manifest", "evaluate",
-           "fit", "load_features", "predict", "register_corpus", "register_head"]
+           "fit", "load_features", "predict", "register_corpus", "register_head", "runs"]
 
 
 def __getattr__(name: str):

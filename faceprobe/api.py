@@ -15,7 +15,7 @@ from .featurize.options import FeaturizeOptions
 from .results import Results
 
 __all__ = ["Features", "load_features", "evaluate", "fit", "register_head", "predict", "Results", "compute_features",
-           "ClassifyOptions", "FeaturizeOptions"]
+           "ClassifyOptions", "FeaturizeOptions", "runs"]
 
 
 @dataclass
@@ -256,6 +256,42 @@ def predict(model, images, cache: str = "features.h5", **given):
     PREDICT.unknown(given, "predict")
     PREDICT.validate(given)
     return _predict(model, images, cache, **given)
+
+
+def runs(results_db=None, *, folds: bool = False, corpus=None, key=None, head=None, protocol=None, kind=None, tag=None,
+         since=None, until=None):
+    """Every recorded run's figures as a tidy DataFrame, one row per figure.
+
+    Parameters
+    ----------
+    results_db : str, optional
+        The store (default ``$FACEPROBE_RESULTS_DB``, else ``runs.sqlite`` in ``$FACEPROBE_HOME``).
+    folds : bool
+        Every fold's figures too (``repeat`` and ``fold`` >= 0), not only each cell's aggregate
+        (``repeat = fold = -1``).
+    corpus, key, head, protocol, kind, tag, since, until : str, optional
+        Keep the runs that match (as ``faceprobe runs list`` filters them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run``, ``uid``, ``created``, ``kind``, ``corpus``, ``protocol``, ``official``, ``grouped``,
+        ``key``, ``head``, ``target``, ``metric``, ``repeat``, ``fold``, ``value``, ``std``, ``low``,
+        ``high``, ``over``, ``tags``.
+
+    Examples
+    --------
+    >>> df = faceprobe.runs(tag="paper")                                   # doctest: +SKIP
+    >>> df[df.metric == "balanced_accuracy"].groupby(["key", "head"]).value.max()  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from .ledger.query import RunFilter, figure_rows
+
+    filt = RunFilter(corpus=corpus, key=key, head=head, protocol=protocol, kind=kind, tag=tag, since=since, until=until)
+    columns = ["run", "uid", "created", "kind", "corpus", "protocol", "official", "grouped", "key", "head", "target",
+               "metric", "repeat", "fold", "value", "std", "low", "high", "over", "tags"]
+    return pd.DataFrame(figure_rows(results_db, filt, folds), columns=columns)
 
 
 def _signatures() -> None:

@@ -53,6 +53,8 @@ class Cli:
         The flag may be repeated (always for ``values``).
     from_text : callable, optional
         How the flag's text becomes the value (``cv``: ``5`` -> 5, ``loso``).
+    bare : str, optional
+        The value of the flag given with no value (``--mlflow`` alone); None: a value is required.
     """
 
     flag: str | None = None
@@ -62,6 +64,7 @@ class Cli:
     negate_help: str | None = None
     repeat: bool = False
     from_text: Callable[[str], object] | None = None
+    bare: str | None = None
 
 
 @dataclass(frozen=True)

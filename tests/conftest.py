@@ -17,6 +17,15 @@ TINY = "mobilenet_v3_small"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 """A small torchvision model used with random weights (``--weights none``) in tests."""
 
+# each test process compiles into its own inductor cache: two xdist workers (and the featurize
+# subprocesses they start) building and loading the same compiled kernels at once is a race on
+# shared files that no test is about (read when torch is first imported)
+if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"faceprobe-tests-inductor-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}")
+
 
 def make_face_like(rng: np.random.Generator, size: int = 64, colour: bool = True) -> Image.Image:
     """A random image with a bright ellipse: not a face, but structured enough to differ by seed."""
@@ -183,6 +192,9 @@ def _isolated_torch_home(tmp_path_factory, monkeypatch):
     # engine=auto's timings of this session's tests stay in the session (never in the user's cache)
     memo = tmp_path_factory.getbasetemp() / "engines.json"
     monkeypatch.setattr("faceprobe.classify.fitting.calibrate.calibrations_path", lambda: memo)
+    # runs are recorded into this session's own store, never the user's; MLflow only where a test asks
+    monkeypatch.setenv("FACEPROBE_RESULTS_DB", str(tmp_path_factory.getbasetemp() / "runs.sqlite"))
+    monkeypatch.delenv("FACEPROBE_MLFLOW", raising=False)
 
 
 def write_video(path, frames, fps=10.0, fourcc="FFV1"):

@@ -109,7 +109,8 @@ def test_a_value_of_the_wrong_kind_is_one_line_not_a_traceback():
 
 
 GIVEN = {"cv": 5, "holdout": 0.2, "repeats": 2, "split_col": "Usage", "train_where": ("corpus=a",), "test_where": ("corpus=b",),
-         "balance": "undersample", "target": ("score",), "bins": "0,1", "train": ("Training",), "test": ("Test",), "val": ("Val",)}
+         "balance": "undersample", "target": ("score",), "bins": "0,1", "train": ("Training",), "test": ("Test",), "val": ("Val",),
+         "record": False, "tag": ("paper",), "results_db": "runs.sqlite"}
 
 
 CONFLICTS = [(o.name, other) for o in CLASSIFY for other, _ in o.conflicts]

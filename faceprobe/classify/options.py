@@ -8,6 +8,7 @@ by :func:`~faceprobe.classify.plan.make_plan`) and the option table of docs/cli.
 
 from __future__ import annotations
 
+from ..ledger.options import recording_options
 from ..options import MAX_SEED, Cli, Option, OptionTable, parsed_by, strings_or_dict
 from .config import BACKENDS, BALANCE
 
@@ -213,6 +214,7 @@ CLASSIFY = OptionTable("classify", [
            cli=Cli(negate_help="With `report`: leave face thumbnails out (a report to share).", negate="no-faces")),
     Option("progress", "bool", True, "Show a progress bar over folds (stderr).", _BOTH, ("evaluate", "fit"),
            cli=Cli(negate="quiet", short="q", negate_help="No progress bar.")),
+    *recording_options(_BOTH, ("evaluate", "fit")),
 ])
 
 ClassifyOptions = CLASSIFY.dataclass(

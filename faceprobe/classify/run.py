@@ -55,7 +55,12 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
 
 
 def _plan(options, fitting: bool = False) -> ClassifyPlan:
-    return options if isinstance(options, ClassifyPlan) else make_plan(options, fitting)
+    """The run's plan, and its results store checked before any work (:func:`~faceprobe.ledger.record.check_store`)."""
+    from ..ledger.record import check_store
+
+    plan = options if isinstance(options, ClassifyPlan) else make_plan(options, fitting)
+    check_store(plan.options)
+    return plan
 
 
 def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
@@ -101,7 +106,16 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
     if plan.official is not None:
         model["protocol"] = plan.official.as_dict()
     model["sha256"] = save_model(model, out)
+    _record("fit", {**model, "output": out, "split": split.as_dict()}, o, model)
     return model
+
+
+def _record(kind: str, result: dict, options, into: dict) -> None:
+    from ..ledger.record import record_run
+
+    recorded = record_run(kind, result, options)
+    if recorded is not None:
+        into["recorded"] = recorded
 
 
 def _not_registered(spec, plan: ClassifyPlan) -> bool:
@@ -169,6 +183,7 @@ def run_classify(options: ClassifyOptions | ClassifyPlan, datasets: list[Dataset
     if official is not None:
         res["protocol"] = official.as_dict()
         res["notes"].append(f"{official.corpus}'s official protocol: {official.description}")
+    _record("classify", res, plan.options, res)
     return res
 
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .common import clean_errors, flag_notes
+from .common import clean_errors, echo_recorded, flag_notes
 from .options import table_options
 from ..classify.options import CLASSIFY
 
@@ -68,6 +68,8 @@ def classify_command(json_out, report_path, table_path, map_kind, **options):
         click.echo(f"wrote {kind} report {report_path} ({report_size(report_path)})", err=json_out == "-")
     if table_path:
         click.echo(f"wrote {write_table(res.raw, table_path)} table {table_path}", err=json_out == "-")
+    if json_out != "-":  # on standard output it is in the JSON
+        echo_recorded(res.raw.get("recorded"))
 
 
 @click.command("fit")
@@ -95,10 +97,12 @@ def fit_command(output, **options):
         figure = "-" if v is None else f"{v['mean']:.3f} ± {v['std']:.3f}"
         click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']} to predict {model['target']}; "
                    f"cross-validated {m} {figure}; wrote {output} (sha256 {model['sha256'][:12]})")
+        echo_recorded(model.get("recorded"))
         return
     acc = model["cv"]["summary"]["balanced_accuracy"]
     click.echo(f"trained {head} on {model['trained_rows']} images of {model['key']}; cross-validated balanced accuracy "
                f"{100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} %; wrote {output} (sha256 {model['sha256'][:12]})")
+    echo_recorded(model.get("recorded"))
 
 
 @click.command("engines")

@@ -12,7 +12,7 @@ import click
 from ..errors import FaceprobeError, OptionError, flags_in
 from .options import flag_map
 
-__all__ = ["clean_errors", "echo_json", "flag_notes"]
+__all__ = ["clean_errors", "echo_json", "flag_notes", "echo_recorded"]
 
 
 RESUMABLE = {"featurize_command", "demo_command", "predict_command"}
@@ -60,3 +60,17 @@ def flag_notes(obj, flags: dict | None = None):
     if isinstance(obj, list):
         return [flag_notes(v, flags) for v in obj]
     return obj
+
+
+def echo_recorded(recorded: dict | None) -> None:
+    """Say (on stderr) where the run was recorded, or why it was not."""
+    if not recorded:
+        return
+    if "error" in recorded:
+        click.echo(f"note: {recorded['error']}", err=True)
+    elif "run" in recorded:
+        click.echo(f"recorded as run {recorded['run']} in {recorded['store']} (faceprobe runs show {recorded['run']})", err=True)
+    if "mlflow" in recorded:
+        m = recorded["mlflow"]
+        click.echo(f"logged to MLflow at {m['tracking_uri']}: run {m['run_id']}" + (f" with {len(m['nested'])} nested runs" if m["nested"] else ""),
+                   err=True)

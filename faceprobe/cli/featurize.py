@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import clean_errors, echo_json, flag_notes
+from .common import clean_errors, echo_json, echo_recorded, flag_notes
 from .options import table_options
 from ..errors import FaceprobeError
 from ..featurize.options import FEATURIZE
@@ -86,6 +86,7 @@ def featurize_command(source, as_json, **options):
         echo_json(flag_notes(summary.as_dict()))
     else:
         _report(flag_notes(summary.as_dict()))
+        echo_recorded(summary.recorded)  # with --json it is in the JSON
 
 
 @click.command("backbones")

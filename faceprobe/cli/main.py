@@ -19,6 +19,7 @@ from .classify import classify_command, engines_command, fit_command
 from .predict import predict_command
 from .demo import demo_command
 from .report import report_command
+from .runs import runs_group
 from .featurize import backbones_command, featurize_command
 
 __all__ = ["cli", "main", "featurize_main", "classify_main"]
@@ -48,6 +49,7 @@ cli.add_command(cache_group)
 cli.add_command(corpus_group)
 cli.add_command(backbones_command)
 cli.add_command(engines_command)
+cli.add_command(runs_group)
 
 
 def _with_version(cmd: click.Command) -> None:

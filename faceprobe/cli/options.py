@@ -63,6 +63,8 @@ def _click_option(o: Option):
     choices = o.allowed()
     kind = click.Choice(list(choices)) if choices is not None else _CLICK_TYPES.get(o.kind, str)
     shown = o.default is not None and o.default != ""
+    if o.cli.bare is not None:
+        kw.update(is_flag=False, flag_value=o.cli.bare)
     return click.option(*_decls(o), type=kind, default=o.default, show_default=shown, callback=_converted(o), **kw)
 
 

@@ -14,6 +14,7 @@ from dataclasses import fields
 
 from ..errors import OptionError
 
+from ..ledger.options import recording_options
 from ..options import MAX_SEED, Cli, Option, OptionTable, parsed_by, strings_or_dict
 
 __all__ = ["FeaturizeConfig", "RECIPE_OPTIONS", "parse_shard", "FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
@@ -150,6 +151,7 @@ FEATURIZE = OptionTable("featurize", [
            "rank 0 merges them; none: this process computes everything it is given.", (), _API, choices=("auto", "none")),
     Option("labelled", "bool", True, "Rows need a label (False: new images to predict).", (), ()),
     _PROGRESS,
+    *recording_options(_BOTH, _API),
 ])
 
 PREDICT = OptionTable("predict", [

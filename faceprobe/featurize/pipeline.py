@@ -73,9 +73,16 @@ def featurize(source, options=None, **given) -> FeaturizeSummary:
 
     from .options import FEATURIZE, FeaturizeOptions, resolve
 
+    from ..ledger.record import check_store, record_run
+
     FEATURIZE.unknown(given, "featurize", every=True)
     base = options if options is not None else FeaturizeOptions()
-    return run_featurize(resolve(source, replace(base, **given)))
+    cfg = resolve(source, replace(base, **given))
+    check_store(cfg)
+    summary = run_featurize(cfg)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 records the merged run once
+        summary = replace(summary, recorded=record_run("featurize", summary.as_dict(), cfg) or {})
+    return summary
 
 
 def run_featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:

@@ -82,6 +82,7 @@ class FeaturizeSummary:
     steady_images_per_second: float = 0.0
     stages: dict = field(default_factory=dict)
     stage_shares: dict = field(default_factory=dict)
+    recorded: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,31 @@
+"""The options every recorded stage takes (``classify``, ``fit``, ``featurize``), declared once and
+added to each stage's table."""
+
+from __future__ import annotations
+
+from ..options import Cli, Option
+
+__all__ = ["recording_options", "RECORDING"]
+
+RECORDING = ("record", "results_db", "tag", "mlflow")
+"""The names of the recording options (left out of a run's recorded options: they say where it was recorded)."""
+
+_NOT_RECORDED = "a run that is not recorded keeps no"
+
+
+def recording_options(commands: tuple, api: tuple) -> tuple[Option, ...]:
+    """The recording options for a stage whose commands and API functions are ``commands`` and ``api``."""
+    return (
+        Option("record", "bool", True, "Record the run (what ran, every figure, timings) in the results store, where "
+               "`faceprobe runs` lists, compares and ranks runs.", commands, api,
+               cli=Cli(negate="no-record", negate_help="Do not record this run in the results store.")),
+        Option("results_db", "str", None, "The results store to record into (a SQLite file; a project's own, say); default "
+               "$FACEPROBE_RESULTS_DB, else runs.sqlite in $FACEPROBE_HOME.", commands, api,
+               conflicts=(("record", f"{_NOT_RECORDED} store"),), cli=Cli(metavar="PATH")),
+        Option("tag", "values", (), "Tag the recorded run (repeat for several), so a paper's runs are pulled out together by "
+               "faceprobe runs.", commands, api, conflicts=(("record", f"{_NOT_RECORDED} tags"),),
+               cli=Cli(metavar="TAG")),
+        Option("mlflow", "str", None, "Also log the run to MLflow at this tracking URI (pip install 'faceprobe[mlflow]'); the "
+               "flag alone: $MLFLOW_TRACKING_URI, else MLflow's default; $FACEPROBE_MLFLOW=URI switches it on for every run.",
+               commands, api, cli=Cli(metavar="URI", bare="")),
+    )
