@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # each test process compiles into its own inductor cache: two xdist workers (and the featurize
 # subprocesses they start) building and loading the same compiled kernels at once is a race on
 # shared files that no test is about (read when torch is first imported)
+_PROCESS = f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}"
 if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-    import tempfile
-
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
-        tempfile.gettempdir(), f"faceprobe-tests-inductor-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{os.getpid()}")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"faceprobe-tests-inductor-{_PROCESS}")
+# runs made by session fixtures and the subprocesses tests start are recorded in a store of this
+# process's own, never in the user's (each test gets its session's, below)
+os.environ["FACEPROBE_RESULTS_DB"] = os.path.join(tempfile.gettempdir(), f"faceprobe-tests-runs-{_PROCESS}.sqlite")
 
 
 def make_face_like(rng: np.random.Generator, size: int = 64, colour: bool = True) -> Image.Image:
@@ -225,3 +227,14 @@ def video_folder(tmp_path):
             write_video(root / label / f"p{k}_{label}.mkv", video_frames(12, 10 * c + k))
     (root / "pain" / "broken.mp4").write_bytes(b"not a video at all")
     return root
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this process's own results store (see the top of this file)."""
+    base = os.environ.get("FACEPROBE_RESULTS_DB", "")
+    if os.path.basename(base).startswith("faceprobe-tests-runs-"):
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.remove(base + suffix)
+            except OSError:
+                pass

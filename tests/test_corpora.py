@@ -541,3 +541,27 @@ def test_affectnet_as_released_file_lists_folder_and_a_headerless_validation_csv
     assert any("validation.csv has no header row" in n for n in m.notes)
     assert any("face boxes of the label files are kept as columns" in n for n in m.notes)
     assert [f["path"] for f in m.label_files] == ["Manually_Annotated_file_lists/training.csv", "Manually_Annotated_file_lists/validation.csv"]
+
+
+def test_corpus_commands_name_their_argument_and_option_not_other_commands_flags(invoke, tmp_path):
+    unknown = invoke("corpus", "manifest", "fer2014", tmp_path, "-o", tmp_path / "m.csv")
+    assert unknown.exit_code == 1 and "NAME fer2014: unknown corpus" in unknown.output and "--corpus" not in unknown.output
+    shown = invoke("corpus", "show", "ck+")
+    assert shown.exit_code == 1 and "NAME ck+: unknown corpus" in shown.output
+    typo = invoke("corpus", "manifest", "ckplus", tmp_path, "-o", tmp_path / "m.csv", "--option", "clases=7")
+    assert typo.exit_code == 1 and "--option clases: not a parameter of the ckplus corpus" in typo.output
+    assert "--corpus-option" not in typo.output
+
+
+def test_rafdb_counts_images_that_no_label_line_names(tmp_path):
+    (tmp_path / "EmoLabel").mkdir()
+    (tmp_path / "EmoLabel" / "list_patition_label.txt").write_text("train_00001.jpg 5\ntest_0001.jpg 7\n")
+    aligned = tmp_path / "Image" / "aligned"
+    aligned.mkdir(parents=True)
+    for name in ("train_00001_aligned.jpg", "test_0001_aligned.jpg", "train_00077_aligned.jpg", "test_0099_aligned.jpg",
+                 "._train_00001_aligned.jpg"):
+        (aligned / name).write_bytes(b"x")
+    m = corpus_manifest("rafdb", tmp_path)
+    assert m.columns["label"] == ["sad", "neutral"]
+    note = next(n for n in m.notes if "named by no line" in n)
+    assert note.startswith("2 images in Image/aligned are named by no line of EmoLabel/list_patition_label.txt")

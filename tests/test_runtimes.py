@@ -255,3 +255,33 @@ def test_a_damaged_or_unrecorded_export_is_made_again_and_stale_temporaries_remo
     assert out["compile"][TINY] == "onnxruntime", out["compile"]
     assert any("ONNX export rebuilt: the kept export was damaged" in n for n in out["compile"].get("notes", []))
     assert json.loads((onnx.parent / (onnx.name + ".sha256")).read_text()) == record and not stale.exists()
+
+
+def test_under_an_explicit_reduced_precision_a_runtime_is_held_to_pytorchs_own_cosine(image_folder, tmp_path, featurize_cli,
+                                                                                       monkeypatch):
+    """`precision=bf16` as asked: PyTorch computes in bf16 whatever its cosine to fp32; a runtime in
+    bf16 as close to fp32 as PyTorch's bf16 is not refused in PyTorch's favour (the runtimes' own
+    gate, here set out of reach, binds under `precision=auto` only)."""
+    import json
+
+    import torch
+
+    from faceprobe.featurize.engine import runtimes
+    from faceprobe.machine import cpu_info
+
+    if not cpu_info()["native_bf16"]:
+        pytest.skip("this CPU has no native bf16 (AMX or AVX512-BF16)")
+
+    def as_pytorch_bf16(runner, example, precision):
+        def run(x):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return runner.model(x).float()
+        return run
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
+    monkeypatch.setitem(runtimes.RUNTIME_COSINE, "bf16", 1.0)
+    stand_in = Runtime(as_pytorch_bf16, precisions=lambda device: ("bf16",), description="PyTorch's own bf16, as a runtime")
+    with RUNTIMES.replaced("onnxruntime", stand_in):
+        asked = json.loads(featurize_cli(image_folder, tmp_path / "b.h5", "--runtime", "onnxruntime", "--precision", "bf16",
+                                         "--compile", "none", "--json").output)
+    assert asked["compile"][TINY] == "onnxruntime-bf16", asked["compile"]

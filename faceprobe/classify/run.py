@@ -278,5 +278,26 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
     res["provenance"] = _provenance(plan, datasets, cfg, engines, time.perf_counter() - t0)
     engine_plan = {k: r["engine_plan"] for k, r in runs[0][1].items() if "engine_plan" in r}
     if engine_plan:
-        res["provenance"]["engine_plan"] = engine_plan
+        res["provenance"]["engine_plan"] = _with_actual_times(engine_plan, res["folds"])
     return res
+
+
+def _with_actual_times(engine_plan: dict, folds: list[dict]) -> dict:
+    """Each engine decision with the time its head actually took beside the time predicted for it
+    (every fold's fit, inner CV included), so a calibration that mispredicts is seen."""
+    spent: dict = {}
+    for f in folds:
+        if isinstance(f.get("seconds"), (int, float)):
+            at = (f["key"], f["head"])
+            spent[at] = spent.get(at, 0.0) + f["seconds"]
+    out = {}
+    for key, heads in engine_plan.items():
+        out[key] = {}
+        for head, d in heads.items():
+            actual = spent.get((key, head))
+            predicted = d.get("predicted", {}).get(d.get("engine")) if isinstance(d, dict) else None
+            extra = {} if actual is None else {"actual_seconds": round(actual, 4)}
+            if actual and predicted:
+                extra["predicted_over_actual"] = round(predicted / actual, 3)
+            out[key][head] = {**d, **extra} if isinstance(d, dict) else d
+    return out

@@ -19,17 +19,23 @@ RESUMABLE = {"featurize_command", "demo_command", "predict_command"}
 """Commands whose work is journaled as it goes (featurizing): a Ctrl-C keeps it."""
 
 
-def clean_errors(func):
-    """Turn library errors into one-line click errors (exit 1) naming the flag, Ctrl-C into exit 130."""
+def clean_errors(func=None, *, names: dict | None = None):
+    """Turn library errors into one-line click errors (exit 1) naming the flag, Ctrl-C into exit 130.
+
+    ``names``: how this command spells parameters otherwise (``{"corpus": "NAME"}`` where the
+    corpus is an argument, not the ``--corpus`` flag)."""
+    if func is None:
+        return functools.partial(clean_errors, names=names)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        flags = {**flag_map(), **(names or {})}
         try:
             return func(*args, **kwargs)
         except OptionError as exc:
-            raise click.ClickException(exc.as_flag(flag_map())) from None
+            raise click.ClickException(exc.as_flag(flags)) from None
         except FaceprobeError as exc:
-            raise click.ClickException(flags_in(str(exc), flag_map())) from None
+            raise click.ClickException(flags_in(str(exc), flags)) from None
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise

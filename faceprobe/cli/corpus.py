@@ -50,7 +50,7 @@ def list_command(as_json):
 @corpus_group.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@clean_errors
+@clean_errors(names={"corpus": "NAME"})
 def show_command(name, as_json):
     """Show one corpus: layouts, labels, protocol, terms, label-file hashes and references.
 
@@ -92,7 +92,7 @@ def show_command(name, as_json):
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Manifest CSV to write.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A corpus option (see corpus show NAME).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was read as JSON.")
-@clean_errors
+@clean_errors(names={"corpus": "NAME", "corpus_options": "--option"})
 def manifest_command(name, path, output, options, as_json):
     """Read a corpus folder as published and write its manifest (path, label, subject, sequence,
     frame, split, fold, then the corpus's own columns).

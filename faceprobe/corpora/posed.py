@@ -54,7 +54,19 @@ def _read_rafdb(folder: Path, options: dict) -> Rows:
                                                                                 if clash else ""))
     rows.notes.append("aligned 100 x 100 faces (Image/aligned)" if aligned else "original images (Image/original): crop faces "
                       "with `crop`")
+    _note_unlisted(folder / "Image" / ("aligned" if aligned else "original"), set(rows.columns.get("path", ())), folder, rows)
     return rows
+
+
+def _note_unlisted(images: Path, listed: set, folder: Path, rows: Rows) -> None:
+    """Count the images in the folder that no line of the label file names (left out: no label)."""
+    if not images.is_dir():
+        return
+    present = [p for p in rows.visible(images.iterdir()) if p.is_file()]
+    unlisted = [p for p in present if p.relative_to(folder).as_posix() not in listed]
+    if unlisted:
+        rows.notes.append(f"{len(unlisted)} images in {images.relative_to(folder).as_posix()} are named by no line of "
+                          f"{_RAF_LIST} (e.g. {unlisted[0].name}): left out, having no label")
 
 
 RAFDB = register_corpus(Corpus(

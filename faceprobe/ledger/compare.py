@@ -11,9 +11,11 @@ from .query import get_run
 __all__ = ["compare_runs", "VOLATILE"]
 
 VOLATILE = ("time", "seconds", "argv", "peak_rss_bytes", "added_rss_bytes", "remembered", "timed", "predicted", "cores",
-            "budget_bytes", "stages", "stage_shares", "images_per_second", "steady_images_per_second", "setup_seconds")
+            "budget_bytes", "stages", "stage_shares", "images_per_second", "steady_images_per_second", "setup_seconds",
+            "actual_seconds", "predicted_over_actual", "reason")
 """Provenance fields that change from one run of the same command to the next (clocks, memory,
-timings): never reported as a difference."""
+timings, and the engine decision's reason, which quotes timings; the engine chosen is compared):
+never reported as a difference."""
 
 _TOLERANCE = 1e-12
 

@@ -212,16 +212,25 @@ def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -
         prec = prec or "fp32"
         if base not in RUNTIMES or RUNTIMES.get(base).missing(runner.device.type) or (precision not in ("auto", prec)):
             return False
-        _run_runtime(trial, runner, example, base, prec, 0.0)
+        _run_runtime(trial, runner, example, base, prec, 0.0, explicit=precision != "auto")
     return name in trial.candidates
 
 
-def _run_runtime(trial: "_Trial", runner, example, name: str, precision: str, guess: float) -> None:
-    """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``)."""
+def _run_runtime(trial: "_Trial", runner, example, name: str, precision: str, guess: float, explicit: bool = False) -> None:
+    """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``).
+
+    One fidelity rule for every runtime: vectors are held to eager float32 PyTorch at
+    :data:`~faceprobe.featurize.engine.runtimes.RUNTIME_COSINE`; under a reduced ``precision`` the
+    user asked for (``explicit``), which PyTorch computes whatever its cosine, a runtime computing
+    in that precision is held to no more than PyTorch's own cosine on the same batch, so a runtime
+    closer to float32 than PyTorch at that precision is never refused in PyTorch's favour."""
     from .runtimes import RUNTIME_COSINE, RUNTIMES
 
     label = name if precision == "fp32" else f"{name}-{precision}"
-    trial.run(label, guess, lambda: RUNTIMES.get(name).build(runner, example, precision), RUNTIME_COSINE[precision], precision,
+    threshold = RUNTIME_COSINE[precision]
+    if explicit and precision != "fp32" and runner.precision == precision:
+        threshold = min(threshold, trial.eager_cosine_to_fp32())
+    trial.run(label, guess, lambda: RUNTIMES.get(name).build(runner, example, precision), threshold, precision,
               against_fp32=True)
 
 
@@ -250,7 +259,8 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
         trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
         return
     for name, prec in pairs:  # the export is made: only loading is left to weigh
-        _run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s)
+        _run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s,
+                     explicit=precision != "auto")
 
 
 class _Trial:
@@ -283,6 +293,12 @@ class _Trial:
                 self.runner.precision = kept
         return self._fp32
 
+    def eager_cosine_to_fp32(self) -> float:
+        """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
+        if self.runner.precision == "fp32":
+            return 1.0
+        return min_cosine(self.fp32(), self.eager, self.runner.backbone.bounds())
+
     def run(self, name: str, guess: float, build, threshold: float, precision: str, against_fp32: bool = False) -> None:
         runner = self.runner
         if guess and self.n_images is not None and guess > self.eager_total:
@@ -304,7 +320,8 @@ class _Trial:
         finally:
             runner.set_compiled("none", None)
         cos = min_cosine(self.fp32() if against_fp32 else self.eager, out, runner.backbone.bounds())
-        self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7)}
+        self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7),
+                             "threshold": round(threshold, 7)}
         if cos >= threshold:
             self.candidates[name], self.precision[name] = secs, precision
         else:
