@@ -44,12 +44,12 @@ def _recording_cost(cache: Path, store: Path, rounds: int) -> dict:
     from faceprobe.ledger.entries import classify_entry
     from faceprobe.ledger.record import record_run
 
-    base = dict(cache=str(cache), head=("logreg", "knn"), cv=10, progress=False, engine="sklearn")
+    base = dict(cache=str(cache), head=("logreg", "knn"), cv=10, min_count=10, progress=False, engine="sklearn")
     off, on, step = [], [], []
     for _ in range(rounds):
         for record, times in ((False, off), (True, on)):
             t0 = time.perf_counter()
-            res = run_classify(ClassifyOptions(**base, record=record, results_db=str(store)))
+            res = run_classify(ClassifyOptions(**base, record=record, **({"results_db": str(store)} if record else {})))
             times.append(time.perf_counter() - t0)
         options = ClassifyOptions(**base, results_db=str(store))
         t0 = time.perf_counter()
@@ -132,7 +132,7 @@ def _concurrent(cache: Path, store: Path, n: int) -> dict:
     exe = Path(sys.executable).with_name("faceprobe")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([str(exe), "classify", "-c", str(cache), "--head", "knn", "--cv", "3", "-q", "-j", "1",
+    procs = [subprocess.Popen([str(exe), "classify", "-c", str(cache), "--head", "knn", "--cv", "3", "--min-count", "3", "-q", "-j", "1",
                                "--results-db", str(store), "--tag", f"worker{i}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(n)]
     codes = [p.wait() for p in procs]

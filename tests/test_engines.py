@@ -622,3 +622,24 @@ def test_a_failed_calibration_keeps_scikit_learn_and_is_not_remembered(tmp_path,
     assert first["svm"].engine == "sklearn" and "calibration failed (RuntimeError: oneDAL: out of memory)" in first["svm"].reason
     again, calls = _planned(tmp_path / "2", monkeypatch, law, n=3000, memo=tmp_path / "engines.json")
     assert calls and not again["svm"].remembered
+
+
+def test_small_work_records_its_prediction_and_is_where_no_calibration_can_pay(tmp_path, monkeypatch):
+    """Below SMALL_WORK_S even the smallest calibration would cost more than its share of the run."""
+    assert calibrate.SMALL_WORK_S == calibrate.BUDGET_S[0] / calibrate.BUDGET_SHARE
+    decisions, calls = _planned(tmp_path, monkeypatch, lambda e, m: 1e-6 * m ** 2, n=1200)  # about 0.8 s for the run
+    d = decisions["svm"]
+    assert d.reason.startswith("small work") and [e for e, _ in calls] == ["sklearn"]
+    assert d.predicted["sklearn"] == pytest.approx(1e-6 * 256 ** 2 * (900 / 256) ** 2, rel=1e-3)
+
+
+def test_a_heads_declared_growth_bounds_what_small_samples_show():
+    """logreg's lbfgs grows at least as n^1.5: two samples dominated by fixed costs (n^0.14) do not
+    predict a 10x larger run to take only 1.4x as long."""
+    from faceprobe.classify.heads.registry import HEADS
+
+    points = [(256, 1.0), (512, 1.1)]
+    assert calibrate._at(points, 5120) == pytest.approx(1.1 * 10 ** 0.5)  # the generic floor
+    growth = HEADS.get("logreg").growth
+    assert calibrate._at(points, 5120, growth) == pytest.approx(1.1 * 10 ** growth[0])
+    assert calibrate._at([(256, 1.0)], 2560, growth) == pytest.approx(10 ** growth[1])  # one point: quadratic, within the range

@@ -60,14 +60,17 @@ cache holds the samples' kernels but not the run's) is timed on growing samples 
 rows / TRUST, within the largest budget; the prediction is taken from there, never from smaller."""
 WARM_UP_ROWS = 64
 """Rows of the untimed run each engine makes first."""
-SMALL_WORK_S = 2.0
-"""scikit-learn's predicted head time for the whole run under which no other engine is timed."""
 MARGIN = 0.9
 """A candidate must be predicted to take at most this share of scikit-learn's time (timing noise)."""
 BUDGET_SHARE = 0.05
 """Share of scikit-learn's predicted time for the run that calibration may spend per head ..."""
 BUDGET_S = (1.0, 60.0)
 """... kept within these seconds."""
+SMALL_WORK_S = BUDGET_S[0] / BUDGET_SHARE
+"""scikit-learn's predicted head time for the whole run (20 s) under which no other engine is timed:
+below it even the smallest calibration (:data:`BUDGET_S`) would cost more than its share
+(:data:`BUDGET_SHARE`) of the run, more than choosing could gain (at 2 s, a first logreg run on the
+dev faces took 2.3x scikit-learn's time, calibrating included)."""
 GAP = 0.5
 """The most an engine's growth exponent is taken to differ from scikit-learn's (the widest seen: svm,
 plain scikit-learn n^1.97 against oneDAL n^1.55 on an Intel Xeon): a ratio timed at m rows can move
@@ -180,14 +183,14 @@ def _time(ds, cfg, head: str, engine: str, train: np.ndarray, test: np.ndarray, 
         return time.perf_counter() - t0
 
 
-def _at(points: list, n: int) -> float:
+def _at(points: list, n: int, growth: tuple = _EXPONENT) -> float:
     """Seconds at ``n`` rows from ``[(rows, seconds), ...]``: the last point grown as the last two grew
-    (quadratically from a single point)."""
+    (quadratically from a single point), the exponent kept within the head's ``growth``."""
     (m1, t1), exponent = points[-1], 2.0
     if len(points) > 1 and points[-2][0] < m1:
         m0, t0 = points[-2]
         exponent = math.log(max(t1, 1e-6) / max(t0, 1e-6)) / math.log(m1 / m0)
-    exponent = min(max(exponent, _EXPONENT[0]), _EXPONENT[1])
+    exponent = min(max(exponent, growth[0], _EXPONENT[0]), growth[1], _EXPONENT[1])
     return t1 * (n / m1) ** exponent if n > m1 else t1
 
 
@@ -198,6 +201,7 @@ class _Ladder:
     n: int
     fits: float
     timed: dict
+    growth: tuple = _EXPONENT
 
     @property
     def spent(self) -> float:
@@ -206,7 +210,7 @@ class _Ladder:
 
     def total(self, engine: str) -> float:
         """Predicted seconds of the run's work of the head on ``engine``."""
-        return _at(self.timed[engine], self.n) * self.fits
+        return _at(self.timed[engine], self.n, self.growth) * self.fits
 
     def spread(self) -> float:
         """How far a ratio timed on the largest sample may move by the run's size (:data:`GAP`)."""
@@ -256,11 +260,12 @@ def _warm_up(ds, cfg, head: str, engines: list[str], train_rows: np.ndarray, tes
             pass
 
 
-def _measure(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fits: float, seed: int) -> _Ladder | str:
-    """Time scikit-learn and the candidates on growing samples; a string when the work is too small to time others."""
+def _measure(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fits: float, seed: int) -> _Ladder:
+    """Time scikit-learn and the candidates on growing samples (scikit-learn alone, once, when the
+    work is too small to time others: :data:`SMALL_WORK_S`)."""
     train_rows, test_rows = rows
     rng = np.random.default_rng(seed)
-    ladder = _Ladder(n, fits, {e: [] for e in ["sklearn", *candidates]})
+    ladder = _Ladder(n, fits, {e: [] for e in ["sklearn", *candidates]}, cfg.spec(head).growth)
     _warm_up(ds, cfg, head, ["sklearn"], train_rows, test_rows, seed)
     at = replace(cfg, as_rows=n)  # samples take the run's size-dependent paths and meet its kernel caches' pressure
     for m in _sizes(n):
@@ -269,14 +274,14 @@ def _measure(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, fit
                           replace=False)
         ladder.timed["sklearn"].append([len(train), _time(ds, at, head, "sklearn", train, test, seed)])
         if len(ladder.timed["sklearn"]) == 1 and ladder.total("sklearn") < SMALL_WORK_S:  # grown quadratically, as svm grows
-            return f"small work: about {ladder.total('sklearn'):.1f} s on scikit-learn for the run; no other engine timed"
+            return ladder  # small work: decided by _calibrate from scikit-learn's one timing
         if len(ladder.timed["sklearn"]) == 1:
             _warm_up(ds, cfg, head, candidates, train_rows, test_rows, seed)
         for c in candidates:
             ladder.timed[c].append([len(train), _time(ds, at, head, c, train, test, seed)])
         budget = BUDGET_S[1] if ladder.crossing(candidates) else min(max(BUDGET_SHARE * ladder.total("sklearn"), BUDGET_S[0]),
                                                                      BUDGET_S[1])
-        next_cost = sum(_at(ladder.timed[e], min(n, 2 * m)) for e in ladder.timed)
+        next_cost = sum(_at(ladder.timed[e], min(n, 2 * m), ladder.growth) for e in ladder.timed)
         if ladder.settled(candidates) or ladder.spent + next_cost > budget:
             break
     close = [c for c in candidates if 1 / _CLOSE <= ladder.ratios(c)[0] <= _CLOSE]
@@ -319,10 +324,12 @@ def _calibrate(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, f
         why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return EngineDecision(head, "sklearn", f"{_FAILED} ({why}); kept on scikit-learn", n,
                               seconds=round(time.perf_counter() - t0, 3))
-    if isinstance(got, str):
-        return EngineDecision(head, "sklearn", got, n, seconds=round(time.perf_counter() - t0, 3))
-    engine, reason = _decide(got, candidates)
     timed = {e: [[m, round(s, 4)] for m, s in pts] for e, pts in got.timed.items() if pts}
+    if set(timed) == {"sklearn"}:
+        total = got.total("sklearn")
+        return EngineDecision(head, "sklearn", f"small work: about {total:.1f} s on scikit-learn for the run; no other engine "
+                              "timed", n, timed, {"sklearn": round(total, 3)}, round(time.perf_counter() - t0, 3))
+    engine, reason = _decide(got, candidates)
     predicted = {e: round(got.total(e), 3) for e in timed}
     return EngineDecision(head, engine, reason, n, timed, predicted, round(time.perf_counter() - t0, 3))
 

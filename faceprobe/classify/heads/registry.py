@@ -69,6 +69,13 @@ class HeadSpec:
         The head's predictions as a function of its scores (equal to ``predict``, tested), so
         that they are read off the scores instead of computed a second time: knn's first most
         probable class, svm's libsvm vote recovered from the one-vs-rest decision values.
+    growth : (float, float)
+        The range of the exponent ``b`` in ``seconds ~ rows ** b`` of one fold's work, for
+        ``engine="auto"``'s predictions from samples (a growth read off small samples, where fixed
+        costs weigh most, is kept within it): svm and knn work on n x n matrices (2); logreg's
+        lbfgs runs more iterations as rows grow (1.5 to 1.8: 1.5 on the dev faces from 256 to
+        1,553 rows, 1.8 on FER-2013's 28,709 from 512, where samples of 256 and 512 rows alone
+        had predicted 1.2 s for a 44.7 s fit).
     """
 
     name: str
@@ -86,6 +93,7 @@ class HeadSpec:
     engines: dict = field(default_factory=dict)
     spread: Callable | None = None
     from_scores: Callable | None = None
+    growth: tuple = (0.5, 2.5)
 
     def __post_init__(self):
         if self.balance not in BALANCES:
@@ -126,7 +134,7 @@ HEADS: Registry[HeadSpec] = Registry("head", "head")
 
 
 _CAPABILITIES = ("balance", "probabilities", "precomputed", "streamed", "streamed_pipeline", "ignore_warnings", "prepare",
-                 "engines", "spread", "from_scores")
+                 "engines", "spread", "from_scores", "growth")
 
 
 def register_head(name: str, build: Callable | None = None, *, params: dict | None = None, description: str = "",
@@ -203,7 +211,7 @@ def _knn(p: dict, seed: int):
 
 @register_head("logreg", params={"C": Param(1.0, float, **_POSITIVE), "max_iter": Param(2000, int, low=1), "tol": Param(0.0001, float, **_POSITIVE)}, description="multinomial logistic regression (lbfgs)",
                balance="class_weight", streamed=logreg_streamed, streamed_pipeline=logreg_streamed_pipeline,
-               engines={"onedal": ONEDAL["logreg"], "cuml": CUML["logreg"]})
+               engines={"onedal": ONEDAL["logreg"], "cuml": CUML["logreg"]}, growth=(1.5, 1.8))
 def _logreg(p: dict, seed: int):
     from sklearn.linear_model import LogisticRegression
 
