@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--split-col", default=None)
     ap.add_argument("--heads", default="logreg,svm,knn,mlp,dnn")
+    ap.add_argument("--also", default="", help="other engines to run each head on by name (e.g. onedal), for the fastest measured")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     from faceprobe.machine import cpu_info
@@ -73,7 +74,8 @@ def main() -> None:
             sk_s, _ = _run(cache, head, "sklearn", args)
             predicted = d.get("predicted", {}).get(d.get("engine"))
             actual = d.get("actual_seconds")
-            rows.append({"head": head, "engine": d.get("engine"), "rows": d.get("rows"), "predicted_s": predicted,
+            others = {f"{e}_run_s": round(_run(cache, head, e, args)[0], 2) for e in filter(None, args.also.split(","))}
+            rows.append({"head": head, "engine": d.get("engine"), "rows": d.get("rows"), "predicted_s": predicted, **others,
                          "actual_s": actual, "predicted_over_actual": None if not (predicted and actual) else round(predicted / actual, 3),
                          "calibration_s": d.get("seconds"), "auto_run_s": round(auto_s, 2), "sklearn_run_s": round(sk_s, 2),
                          "auto_over_sklearn_time": round(auto_s / sk_s, 3), "reason": d.get("reason")})
