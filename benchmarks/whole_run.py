@@ -11,7 +11,8 @@ One run, on one machine, in this order:
 2. The whole process: ``featurize`` as a user types it (fresh cache, choice remembered), timed
    from the process's start to its end; its ``stages`` and ``stage_shares`` from ``--json``.
 3. The pure forward pass of the runtime that run chose, in this process: ready normalised
-   batches of the run's batch size, the run's thread count, no decoding, no cache; img/s.
+   batches of the run's batch size, the run's thread count, no decoding, no cache; img/s; and
+   eager PyTorch's the same way (what the first run is held against).
 4. The same command again on the now full cache (the cached rerun), timed the same way.
 
 ``--source dev`` uses the dev faces (``../shared/data/muxspace-dev``, 250 x 250 JPEGs);
@@ -128,15 +129,18 @@ def main() -> None:
         mode = next(iter(whole["compile"].values()), "none")
         batch = 16
         forward = _pure_forward(a.backbone, mode, batch, len(os.sched_getaffinity(0)))
+        eager = forward if mode == "none" else _pure_forward(a.backbone, "none", batch, len(os.sched_getaffinity(0)))
     images = whole["computed"]
     result = {
         "cpu": cpu_info()["model"], "cores": len(os.sched_getaffinity(0)), "faceprobe": faceprobe.__version__,
         "torch": torch.__version__, "source": a.source, "images": n, "backbone": a.backbone, "runtime": mode,
         "first_run": {"images": prime["computed"], "wall_s": round(prime_wall, 2), "checks_s": prime["stages"].get("checks"),
-                      "img_s": round(prime["computed"] / prime_wall, 1)},
+                      "img_s": round(prime["computed"] / prime_wall, 1), "compile": prime["compile"],
+                      "over_eager_pure_forward": round(prime["computed"] / prime_wall / eager, 3)},
         "whole": {"wall_s": round(wall, 2), "img_s": round(images / wall, 1), "in_process_s": whole["seconds"],
                   "stages": whole["stages"], "stage_shares": whole["stage_shares"]},
         "pure_forward_img_s": round(forward, 1),
+        "eager_pure_forward_img_s": round(eager, 1),
         "whole_over_forward": round(images / wall / forward, 3),
         "cached_rerun": {"wall_s": round(rerun_wall, 2), "share_of_first": round(rerun_wall / wall, 4),
                          "computed": rerun["computed"]},

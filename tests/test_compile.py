@@ -138,3 +138,24 @@ def test_a_compiled_cpu_run_prints_no_cuda_home_warning(image_folder, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "CUDA_HOME" not in out.stderr and "No CUDA runtime" not in out.stderr
+
+
+def test_a_warm_up_longer_than_the_run_on_the_best_candidate_found_is_not_paid():
+    """Eager would take 100 s; a candidate already found runs it in 10 s: a compile whose warm-up
+    alone is 20 s could not repay it even were it instant, though it is shorter than eager's 100 s."""
+    report = {"none": {"seconds_per_batch": 1.0}}
+    trial = fcompile._Trial(None, None, None, 100.0, 400, report)
+    trial.candidates["openvino"] = 0.1
+    assert trial.best_total() == ("openvino", pytest.approx(10.0))
+    trial.run("inductor", 20.0, lambda: pytest.fail("built"), 0.999, "fp32")
+    assert report["inductor"]["skipped"] == "400 images run 10.0 s on openvino, less than the ~20 s warm-up of inductor"
+    assert trial.short
+
+
+def test_runtimes_are_tried_before_compiled_graphs(replace_mode, monkeypatch):
+    order = []
+    monkeypatch.setattr(fcompile, "_try_runtimes", lambda *a: order.append("runtimes"))
+    replace_mode("freeze", lambda runner, example: order.append("freeze") or runner.model, 0.0)
+    replace_mode("inductor", lambda runner, example: order.append("inductor") or runner.model, 0.0)
+    fcompile.choose_compile(runner(), torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8), "auto", runtime="auto")
+    assert order == ["runtimes", "freeze", "inductor"]

@@ -141,7 +141,10 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         ``none``, ``freeze``, ``inductor`` or ``auto`` (PyTorch's compiled graphs).
     n_images : int or None, default=None
         Images the run will forward; with ``auto``, a candidate whose typical warm-up exceeds
-        the eager time for them is not tried. None: try every candidate.
+        the time they take on the fastest faithful candidate found so far (eager at first) is not
+        tried: it could not repay its warm-up even were it instant. Runtimes are tried before
+        PyTorch's compiled graphs (one export serves them all; inductor's compile is the longest
+        warm-up). None: try every candidate.
     runtime : str, default="torch"
         ``torch``, ``onnxruntime``, ``openvino`` or ``auto``
         (:data:`~faceprobe.featurize.engine.runtimes.RUNTIMES`): other runtimes are candidates
@@ -182,11 +185,11 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
         remember_choice(key, trial.timings())  # its warm-up now (an export loaded, not made)
     else:
+        if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
+            _try_runtimes(trial, runner, example, runtime, precision)
         for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
             trial.run(name, COMPILE_MODES.get(name).warmup_guess_s if mode == "auto" else 0.0,
                       lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision)
-        if runtime != "torch":
-            _try_runtimes(trial, runner, example, runtime, precision)
         wanted = mode if runtime == "torch" else runtime
         best = min(trial.candidates, key=trial.candidates.get) if auto else next(
             (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
@@ -247,7 +250,7 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
     state = export_state(export_path(runner, example))  # hashed once: exported() is given it
     export_guess = 0.0 if state == "ok" else EXPORT_GUESS_S
     if runtime == "auto" and trial.n_images is not None and all(
-            RUNTIMES.get(n).warmup_guess_s + export_guess > trial.eager_total for n, _ in pairs):
+            RUNTIMES.get(n).warmup_guess_s + export_guess > trial.best_total()[1] for n, _ in pairs):
         for name, prec in pairs:  # too short a run to repay an export: not even exported
             trial.run(name if prec == "fp32" else f"{name}-{prec}", RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
         return
@@ -293,6 +296,12 @@ class _Trial:
                 self.runner.precision = kept
         return self._fp32
 
+    def best_total(self) -> tuple[str, float]:
+        """The fastest faithful candidate so far (eager at first) and the seconds the run's images
+        take on it: a candidate whose warm-up alone exceeds them cannot repay it."""
+        best = min(self.candidates, key=self.candidates.get)
+        return best, self.eager_total * self.candidates[best] / max(self.candidates["none"], 1e-12)
+
     def eager_cosine_to_fp32(self) -> float:
         """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
         if self.runner.precision == "fp32":
@@ -301,9 +310,10 @@ class _Trial:
 
     def run(self, name: str, guess: float, build, threshold: float, precision: str, against_fp32: bool = False) -> None:
         runner = self.runner
-        if guess and self.n_images is not None and guess > self.eager_total:
-            self.report[name] = {"skipped": f"{self.n_images} images run {self.eager_total:.1f} s eager, less than the "
-                                            f"~{guess:.0f} s warm-up of {name}"}
+        best, best_total = self.best_total()
+        if guess and self.n_images is not None and guess > best_total:  # could not repay even were it instant
+            self.report[name] = {"skipped": f"{self.n_images} images run {best_total:.1f} s "
+                                            f"{'eager' if best == 'none' else 'on ' + best}, less than the ~{guess:.0f} s warm-up of {name}"}
             self.short = True
             return
         t0 = time.perf_counter()
