@@ -152,7 +152,8 @@ def test_a_warm_up_longer_than_the_run_on_the_best_candidate_found_is_not_paid()
     assert trial.short
 
 
-def test_runtimes_are_tried_before_compiled_graphs(replace_mode, monkeypatch):
+def test_runtimes_are_tried_before_compiled_graphs(replace_mode, monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))  # no choice remembered by an earlier test
     order = []
     monkeypatch.setattr(fcompile, "_try_runtimes", lambda *a: order.append("runtimes"))
     replace_mode("freeze", lambda runner, example: order.append("freeze") or runner.model, 0.0)

@@ -218,3 +218,19 @@ def test_real_faces_run_recorded_and_compared_across_keys(real_lite0_eager_cache
     board = leaderboard(store)
     assert {r["grouped"] for r in board} == {"by subject", "NOT grouped (leak-prone)"}
     assert os.path.getsize(store) > 0
+
+
+def test_an_older_store_is_migrated_with_its_records_kept(tmp_path, monkeypatch):
+    from faceprobe.ledger import db
+
+    path = str(tmp_path / "runs.sqlite")
+    _record_many(path, 0, 2)
+    newer = (*db.MIGRATIONS, ("ALTER TABLE runs ADD COLUMN reviewer TEXT", "UPDATE runs SET reviewer = 'nobody'"))
+    monkeypatch.setattr(db, "MIGRATIONS", newer)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", len(newer))
+    res = verify(path)
+    assert res["ok"] and res["runs"] == 2 and res["schema"] == len(newer)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == len(newer)
+    assert con.execute("SELECT DISTINCT reviewer FROM runs").fetchall() == [("nobody",)]
+    con.close()
