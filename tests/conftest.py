@@ -27,6 +27,9 @@ if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
 # runs made by session fixtures and the subprocesses tests start are recorded in a store of this
 # process's own, never in the user's (each test gets its session's, below)
 os.environ["FACEPROBE_RESULTS_DB"] = os.path.join(tempfile.gettempdir(), f"faceprobe-tests-runs-{_PROCESS}.sqlite")
+# likewise what featurize remembers and keeps (runtime choices, exports, zoo files): a choice left
+# by another test process, or by the user's own runs, would skip the trials a test is about
+os.environ["FACEPROBE_HOME"] = os.path.join(tempfile.gettempdir(), f"faceprobe-tests-home-{_PROCESS}")
 
 
 def make_face_like(rng: np.random.Generator, size: int = 64, colour: bool = True) -> Image.Image:
@@ -230,7 +233,9 @@ def video_folder(tmp_path):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Remove this process's own results store (see the top of this file)."""
+    """Remove this process's own results store and home (see the top of this file)."""
+    import shutil
+
     base = os.environ.get("FACEPROBE_RESULTS_DB", "")
     if os.path.basename(base).startswith("faceprobe-tests-runs-"):
         for suffix in ("", "-wal", "-shm"):
@@ -238,3 +243,6 @@ def pytest_sessionfinish(session, exitstatus):
                 os.remove(base + suffix)
             except OSError:
                 pass
+    home = os.environ.get("FACEPROBE_HOME", "")
+    if os.path.basename(home).startswith("faceprobe-tests-home-"):
+        shutil.rmtree(home, ignore_errors=True)
