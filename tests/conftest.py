@@ -233,7 +233,7 @@ def video_folder(tmp_path):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Remove this process's own results store and home (see the top of this file)."""
+    """Remove this process's own results store, home and inductor cache (see the top of this file)."""
     import shutil
 
     base = os.environ.get("FACEPROBE_RESULTS_DB", "")
@@ -243,6 +243,7 @@ def pytest_sessionfinish(session, exitstatus):
                 os.remove(base + suffix)
             except OSError:
                 pass
-    home = os.environ.get("FACEPROBE_HOME", "")
-    if os.path.basename(home).startswith("faceprobe-tests-home-"):
-        shutil.rmtree(home, ignore_errors=True)
+    for folder, prefix in (("FACEPROBE_HOME", "faceprobe-tests-home-"), ("TORCHINDUCTOR_CACHE_DIR", "faceprobe-tests-inductor-")):
+        path = os.environ.get(folder, "")
+        if os.path.basename(path).startswith(prefix):
+            shutil.rmtree(path, ignore_errors=True)
