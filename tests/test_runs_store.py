@@ -176,7 +176,7 @@ def test_runs_cli_lists_shows_compares_ranks_tags_in_every_format(tiny_cache, st
     assert "tags paper, second" in invoke("runs", "tag", "last", "paper").output
     assert invoke("runs", "list", "--tag", "paper", "--format", "csv").output.count("\n") == 2
     bad = invoke("runs", "show", "nosuchrun")
-    assert bad.exit_code == 1 and "no such run" in bad.output
+    assert bad.exit_code == 1 and "RUN nosuchrun: no such run" in bad.output
     assert "ok (schema" in invoke("runs", "verify").output
 
 

@@ -77,7 +77,7 @@ def list_command(results_db, fmt, output, limit, **filters):
 @click.argument("run")
 @_store
 @click.option("--json", "as_json", is_flag=True, help="Print everything recorded, as JSON.")
-@clean_errors
+@clean_errors(names={"run": "RUN"})
 def show_command(run, results_db, as_json):
     """Show one run: what ran and every cell's figures. RUN: its number, id prefix, or last.
 
@@ -108,7 +108,7 @@ def show_command(run, results_db, as_json):
 @click.argument("b")
 @_store
 @_output
-@clean_errors
+@clean_errors(names={"run": "RUN"})
 def compare_command(a, b, results_db, fmt, output):
     """Compare two runs figure by figure, with what differs in what ran.
 
@@ -183,7 +183,7 @@ def figures_command(results_db, fmt, output, folds, **filters):
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove these tags instead.")
 @_store
-@clean_errors
+@clean_errors(names={"run": "RUN"})
 def tag_command(run, tags, remove, results_db):
     """Tag a run (or --remove tags).
 
@@ -201,7 +201,7 @@ def tag_command(run, tags, remove, results_db):
 @click.argument("run")
 @click.argument("text")
 @_store
-@clean_errors
+@clean_errors(names={"run": "RUN"})
 def note_command(run, text, results_db):
     """Set a run's note ("" clears it).
 
