@@ -24,18 +24,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "muxspace-dev"
-
-
-def _cache(args) -> Path:
-    cache = args.cache or Path(tempfile.mkdtemp(prefix="faceprobe-bench-")) / "features.h5"
-    if not cache.exists():
-        from faceprobe.featurize.pipeline import featurize
-
-        featurize(str(args.data / "manifest.csv"), backbones=["efficientnet_lite0"], weights=["DEFAULT"], cache=str(cache),
-                  root=str(args.data / "images"), progress=False, record=False)
-    return cache
+from dev_cache import DEFAULT_DATA, dev_cache
 
 
 def _run(cache: Path, head: str, engine: str, args) -> tuple[float, dict]:
@@ -63,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     from faceprobe.machine import cpu_info
 
-    cache = _cache(args)
+    cache = dev_cache(args.data, args.cache)
     memo = Path(tempfile.mkdtemp(prefix="faceprobe-engines-")) / "engines.json"
     rows = []
     with mock.patch("faceprobe.classify.fitting.calibrate.calibrations_path", lambda: memo):

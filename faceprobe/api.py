@@ -286,12 +286,10 @@ def runs(results_db=None, *, folds: bool = False, corpus=None, key=None, head=No
     """
     import pandas as pd
 
-    from .ledger.query import RunFilter, figure_rows
+    from .ledger.query import FIGURE_ROW_COLUMNS, RunFilter, figure_rows
 
     filt = RunFilter(corpus=corpus, key=key, head=head, protocol=protocol, kind=kind, tag=tag, since=since, until=until)
-    columns = ["run", "uid", "created", "kind", "corpus", "protocol", "official", "grouped", "key", "head", "target",
-               "metric", "repeat", "fold", "value", "std", "low", "high", "over", "tags"]
-    return pd.DataFrame(figure_rows(results_db, filt, folds), columns=columns)
+    return pd.DataFrame(figure_rows(results_db, filt, folds), columns=list(FIGURE_ROW_COLUMNS))
 
 
 def _signatures() -> None:

@@ -293,11 +293,11 @@ def _with_actual_times(engine_plan: dict, folds: list[dict]) -> dict:
     out = {}
     for key, heads in engine_plan.items():
         out[key] = {}
-        for head, d in heads.items():
+        for head, d in heads.items():  # EngineDecision.as_dict()
             actual = spent.get((key, head))
-            predicted = d.get("predicted", {}).get(d.get("engine")) if isinstance(d, dict) else None
+            predicted = d["predicted"].get(d["engine"])
             extra = {} if actual is None else {"actual_seconds": round(actual, 4)}
             if actual and predicted:
                 extra["predicted_over_actual"] = round(predicted / actual, 3)
-            out[key][head] = {**d, **extra} if isinstance(d, dict) else d
+            out[key][head] = {**d, **extra}
     return out

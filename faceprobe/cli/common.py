@@ -27,15 +27,17 @@ def clean_errors(func=None, *, names: dict | None = None):
     if func is None:
         return functools.partial(clean_errors, names=names)
 
+    def flags() -> dict:  # built only for an error: the tables import both stages' option modules
+        return {**flag_map(), **(names or {})}
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        flags = {**flag_map(), **(names or {})}
         try:
             return func(*args, **kwargs)
         except OptionError as exc:
-            raise click.ClickException(exc.as_flag(flags)) from None
+            raise click.ClickException(exc.as_flag(flags())) from None
         except FaceprobeError as exc:
-            raise click.ClickException(flags_in(str(exc), flags)) from None
+            raise click.ClickException(flags_in(str(exc), flags())) from None
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise

@@ -18,6 +18,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .options import RECORDING
+
 __all__ = ["Entry", "classify_entry", "fit_entry", "featurize_entry", "key_identity"]
 
 CELL = -1
@@ -50,7 +52,7 @@ def _given(options) -> dict:
         return {}
     if dataclasses.is_dataclass(options):
         return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
-                if getattr(options, f.name) != f.default and f.name not in ("record", "results_db", "tag", "mlflow")}
+                if getattr(options, f.name) != f.default and f.name not in RECORDING}
     return dict(options)
 
 

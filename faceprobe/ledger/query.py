@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..errors import FaceprobeError, OptionError
 from .db import connect
 
-__all__ = ["RunFilter", "list_runs", "get_run", "figure_rows", "leaderboard", "tag_run", "note_run", "resolve_run"]
+__all__ = ["RunFilter", "FIGURE_ROW_COLUMNS", "list_runs", "get_run", "figure_rows", "leaderboard", "tag_run", "note_run", "resolve_run"]
 
 _RUN_COLUMNS = ("id", "uid", "created", "kind", "corpus", "protocol", "official", "grouped", "metric", "keys", "heads",
                 "seconds", "faceprobe", "note")
@@ -129,6 +129,8 @@ def get_run(path, ref: str) -> dict:
 
 
 _FIGURE_COLUMNS = ("key", "head", "target", "metric", "repeat", "fold", "value", "std", "low", "high", "over")
+FIGURE_ROW_COLUMNS = ("run", "uid", "created", "kind", "corpus", "protocol", "official", "grouped", *_FIGURE_COLUMNS, "tags")
+"""The columns of :func:`figure_rows` (and of :func:`faceprobe.runs`'s DataFrame), in order."""
 
 
 def _figures(con, where: str, args: list) -> list[dict]:
@@ -144,9 +146,8 @@ def figure_rows(path=None, filt: RunFilter = RunFilter(), folds: bool = False) -
     sql = ("SELECT r.id, substr(r.uid, 1, 12), r.created, r.kind, r.corpus, r.protocol, r.official, r.grouped, "
            f"{', '.join('f.' + c for c in _FIGURE_COLUMNS)} FROM runs r JOIN figures f ON f.run = r.id "
            f"WHERE {where}{scope} ORDER BY r.id, f.key, f.head, f.target, f.metric, f.repeat, f.fold")
-    names = ("run", "uid", "created", "kind", "corpus", "protocol", "official", "grouped", *_FIGURE_COLUMNS)
     with connect(path, create=False) as con:
-        rows = [dict(zip(names, r)) for r in con.execute(sql, args)]
+        rows = [dict(zip(FIGURE_ROW_COLUMNS, r)) for r in con.execute(sql, args)]
         tags = {}
         for run_id, tag in con.execute("SELECT run, tag FROM tags ORDER BY tag"):
             tags.setdefault(run_id, []).append(tag)
