@@ -119,6 +119,17 @@ def test_a_remembered_choice_weighs_warm_up_against_the_runs_length(tmp_path, mo
     assert recall_choice("k", 1000) == "inductor"  # 220 s against 300 s and 400 s
 
 
+def test_a_short_runs_choice_is_remembered_until_a_run_could_repay_what_it_skipped(tmp_path, monkeypatch):
+    from faceprobe.featurize.engine.choices import recall_choice, remember_choice
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    remember_choice("k", {"none": (1.0, 0.0), "openvino": (0.1, 1.0)}, {"inductor": 10.0})
+    assert recall_choice("k", 50) == "openvino"  # 50 batches on openvino take 5 s: a 10 s warm-up cannot repay
+    assert recall_choice("k", 200) is None  # 20 s on openvino: inductor could, so every candidate is timed again
+    remember_choice("k", {"inductor": (0.05, 12.0)})  # that longer run timed it: no longer skipped
+    assert recall_choice("k", 200) == "openvino" and recall_choice("k", 1000) == "inductor"
+
+
 def test_remembered_choices_of_the_wrong_shape_are_timed_again_not_a_traceback(tmp_path, monkeypatch):
     import json
 

@@ -7,8 +7,10 @@ depends on: the backbone and its outputs and weights, the batch shape, the reque
 mode, runtime and precision, the device, the CPU model and thread count, and the versions of
 PyTorch and the runtimes. A later run with the same key builds only the candidate with the
 least warm-up plus time for its own number of batches, and still checks its vectors against
-eager PyTorch on its own first batch; if it fails there, every candidate is tried again. A choice made while some candidates were skipped (a short run) is not
-kept. Delete the file to forget every choice.
+eager PyTorch on its own first batch; if it fails there, every candidate is tried again. A
+short run skips candidates whose warm-up it could not repay; its choice is kept with the skipped
+ones and their warm-up guesses, so the next run of that size uses it at once, and only a run long
+enough to repay a skipped candidate times every candidate again. Delete the file to forget every choice.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def choice_key(runner, batch, mode: str, runtime: str, precision: str) -> str:
     import torch
 
     return _digest({**_identity(runner, batch), "batch": runner.pad_to, "mode": mode, "runtime": runtime, "precision": precision,
-                    "run_precision": runner.precision, "threads": torch.get_num_threads(), **_versions()})
+                    "run_precision": runner.precision, "threads": torch.get_num_threads(), **_versions(), "guesses": _guesses()})
+
+
+def _guesses() -> dict:
+    """Every candidate's guessed warm-up, by which a short run skipped some: other guesses, other skips."""
+    from .compile import COMPILE_MODES
+    from .runtimes import EXPORT_GUESS_S, RUNTIMES
+
+    return {"export": EXPORT_GUESS_S, **{n: m.warmup_guess_s for n, m in [*COMPILE_MODES.items(), *RUNTIMES.items()]}}
 
 
 def _read() -> dict:
@@ -70,19 +80,28 @@ def _read() -> dict:
 
 
 def recall_choice(key: str, batches: int) -> str | None:
-    """The candidate to use for ``key`` on a run of ``batches`` batches (None: never timed here).
+    """The candidate to use for ``key`` on a run of ``batches`` batches (None: time them here).
 
     Each faithful candidate timed earlier (eager ``none`` included) is weighed by its warm-up
     plus ``batches`` times its seconds per batch, so a short run does not pay a long compile.
+    None also when a candidate skipped by an earlier, shorter run could repay its warm-up on
+    this one (its guessed warm-up is less than this run's time on the best candidate timed).
     """
     value = _read().get(key)
     if not isinstance(value, dict) or not isinstance(value.get("candidates"), dict):
         return None
     try:  # an entry of another shape (another version, edited by hand) is not trusted: timed again
         cost = {str(name): float(w) + batches * float(s) for name, (s, w) in value["candidates"].items()}
-    except (TypeError, ValueError):
+        per_batch = {str(name): float(s) for name, (s, _) in value["candidates"].items()}
+        skipped = {str(n): float(g) for n, g in (value.get("skipped") or {}).items()}
+    except (TypeError, ValueError, AttributeError):
         return None
-    return min(cost, key=cost.get) if cost else None
+    if not cost:
+        return None
+    best = min(cost, key=cost.get)
+    if any(guess < batches * per_batch[best] for guess in skipped.values()):
+        return None
+    return best
 
 
 def _write(key: str, value: dict) -> None:
@@ -92,11 +111,17 @@ def _write(key: str, value: dict) -> None:
     write_memo(choices_path(), key, value)
 
 
-def remember_choice(key: str, candidates: dict) -> None:
-    """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged with what was kept."""
+def remember_choice(key: str, candidates: dict, skipped: dict | None = None) -> None:
+    """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged
+    with what was kept, and ``skipped``: ``{name: guessed warm-up s}`` of candidates a short run
+    did not try (a candidate timed since is no longer skipped)."""
     held = _read().get(key)
-    old = held.get("candidates") if isinstance(held, dict) else None
-    _write(key, {"candidates": {**(old if isinstance(old, dict) else {}), **candidates}})
+    held = held if isinstance(held, dict) else {}
+    old = held.get("candidates") if isinstance(held.get("candidates"), dict) else {}
+    merged = {**old, **candidates}
+    was = held.get("skipped") if isinstance(held.get("skipped"), dict) else {}
+    left = {n: g for n, g in {**was, **(skipped or {})}.items() if n not in merged}
+    _write(key, {"candidates": merged, **({"skipped": left} if left else {})})
 
 
 def precision_key(runner, batch) -> str:

@@ -193,8 +193,8 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         wanted = mode if runtime == "torch" else runtime
         best = min(trial.candidates, key=trial.candidates.get) if auto else next(
             (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
-        if key and not trial.short:
-            remember_choice(key, trial.timings())  # only a trial of every candidate is worth remembering
+        if key:  # with the candidates a short run skipped: a longer run tries them
+            remember_choice(key, trial.timings(), trial.skipped)
     if best != "none":
         runner.set_compiled(best, trial.built[best])
         runner.precision = trial.precision.get(best, runner.precision)
@@ -274,7 +274,7 @@ class _Trial:
         self.candidates = {"none": report["none"]["seconds_per_batch"]}
         self.built: dict = {}
         self.precision: dict = {}
-        self.short = False  # a candidate was skipped as too slow to warm up for this run
+        self.skipped: dict = {}  # candidate -> its guessed warm-up, skipped as too long for this run
         self._fp32 = None
 
     def timings(self) -> dict:
@@ -314,7 +314,7 @@ class _Trial:
         if guess and self.n_images is not None and guess > best_total:  # could not repay even were it instant
             self.report[name] = {"skipped": f"{self.n_images} images run {best_total:.1f} s "
                                             f"{'eager' if best == 'none' else 'on ' + best}, less than the ~{guess:.0f} s warm-up of {name}"}
-            self.short = True
+            self.skipped[name] = guess
             return
         t0 = time.perf_counter()
         try:
