@@ -160,3 +160,38 @@ def test_runtimes_are_tried_before_compiled_graphs(replace_mode, monkeypatch, tm
     replace_mode("inductor", lambda runner, example: order.append("inductor") or runner.model, 0.0)
     fcompile.choose_compile(runner(), torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8), "auto", runtime="auto")
     assert order == ["runtimes", "freeze", "inductor"]
+
+
+def test_eager_in_slices_gives_the_vectors_of_whole_batches_and_short_batches_stay_whole():
+    r = runner(pad_to=8)
+    x = torch.randint(0, 255, (8, 3, 64, 64), dtype=torch.uint8)
+    whole = r(x)
+    r.chunk = 2
+    np.testing.assert_allclose(r(x), whole, rtol=1e-4, atol=1e-5)
+    assert r(x[:3]).shape == (3, 512)  # 2 + 1
+
+
+class _SlicedClock:
+    """A runner stand-in whose per-image time is set per batch size, and a clock it advances."""
+
+    def __init__(self, per_image: dict):
+        self.per_image, self.now, self.chunk, self.calls = per_image, 0.0, None, []
+
+    def __call__(self, batch):
+        n = batch.shape[0]
+        size = self.chunk if self.chunk and n > self.chunk else n
+        self.calls.append(n)
+        self.now += n * self.per_image[size]
+        return np.zeros((n, 4), np.float32)
+
+
+@pytest.mark.parametrize("per_image, chunk", [({16: 0.02, 8: 0.015, 4: 0.012, 2: 0.0119}, 4),  # 2 is not 5% faster than 4
+                                              ({16: 0.01, 8: 0.012, 4: 0.01, 2: 0.01}, None)])  # whole batches are fastest
+def test_eager_is_sliced_where_slices_run_faster_per_image_measured_on_few_images(monkeypatch, per_image, chunk):
+    fake = _SlicedClock(per_image)
+    monkeypatch.setattr(fcompile.time, "perf_counter", lambda: fake.now)
+    report = {"seconds_per_batch": 16 * per_image[16]}
+    secs = fcompile._slice_eager(fake, np.zeros((16, 3, 2, 2), np.uint8), 16 * per_image[16], report)
+    assert fake.chunk == chunk and report.get("slice") == chunk
+    assert secs == pytest.approx(16 * (per_image[chunk] if chunk else per_image[16]))
+    assert max(fake.calls) <= 8  # each size timed on that many images, never a whole batch again

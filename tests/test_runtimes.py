@@ -130,6 +130,19 @@ def test_a_short_runs_choice_is_remembered_until_a_run_could_repay_what_it_skipp
     assert recall_choice("k", 200) == "openvino" and recall_choice("k", 1000) == "inductor"
 
 
+def test_eagers_fastest_slice_is_remembered_with_the_choice_and_kept_by_a_rerun(tmp_path, monkeypatch):
+    from faceprobe.featurize.engine.choices import recall_slice, remember_choice
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    assert recall_slice("k") is None
+    remember_choice("k", {"none": (1.0, 0.0)}, eager_slice=4)
+    assert recall_slice("k") == 4
+    remember_choice("k", {"openvino": (0.3, 1.0)})  # a rerun that checked its remembered runtime: the slice stays
+    assert recall_slice("k") == 4
+    remember_choice("k", {"none": (1.0, 0.0)}, eager_slice=0)  # timed again, whole batches won
+    assert recall_slice("k") is None
+
+
 def test_remembered_choices_of_the_wrong_shape_are_timed_again_not_a_traceback(tmp_path, monkeypatch):
     import json
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["choice_key", "recall_choice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
+__all__ = ["choice_key", "recall_choice", "recall_slice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
 
 def choices_path():
@@ -111,17 +111,26 @@ def _write(key: str, value: dict) -> None:
     write_memo(choices_path(), key, value)
 
 
-def remember_choice(key: str, candidates: dict, skipped: dict | None = None) -> None:
+def remember_choice(key: str, candidates: dict, skipped: dict | None = None, eager_slice: int | None = None) -> None:
     """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged
     with what was kept, and ``skipped``: ``{name: guessed warm-up s}`` of candidates a short run
-    did not try (a candidate timed since is no longer skipped)."""
+    did not try (a candidate timed since is no longer skipped), and the slice eager PyTorch ran
+    fastest in (0: whole batches; None: not timed now, the kept one stays)."""
     held = _read().get(key)
     held = held if isinstance(held, dict) else {}
     old = held.get("candidates") if isinstance(held.get("candidates"), dict) else {}
     merged = {**old, **candidates}
     was = held.get("skipped") if isinstance(held.get("skipped"), dict) else {}
     left = {n: g for n, g in {**was, **(skipped or {})}.items() if n not in merged}
-    _write(key, {"candidates": merged, **({"skipped": left} if left else {})})
+    eager_slice = held.get("eager_slice") if eager_slice is None else eager_slice  # 0: timed, whole batches won
+    _write(key, {"candidates": merged, **({"skipped": left} if left else {}), **({"eager_slice": eager_slice} if eager_slice else {})})
+
+
+def recall_slice(key: str) -> int | None:
+    """The slice eager PyTorch ran fastest in when ``key`` was timed (None: whole batches)."""
+    value = _read().get(key)
+    got = value.get("eager_slice") if isinstance(value, dict) else None
+    return got if isinstance(got, int) and not isinstance(got, bool) and got > 0 else None
 
 
 def precision_key(runner, batch) -> str:
