@@ -12,7 +12,8 @@ One run, on one machine, in this order:
    from the process's start to its end; its ``stages`` and ``stage_shares`` from ``--json``.
 3. The pure forward pass of the runtime that run chose, in this process: ready normalised
    batches of the run's batch size, the run's thread count, no decoding, no cache; img/s; and
-   eager PyTorch's the same way (what the first run is held against).
+   eager PyTorch's the same way (what the first run is held against), whole and in slices of
+   8, 4 and 2 images (the first run is also held against the fastest of those).
 4. The same command again on the now full cache (the cached rerun), timed the same way.
 
 ``--source dev`` uses the dev faces (``../shared/data/muxspace-dev``, 250 x 250 JPEGs);
@@ -78,8 +79,9 @@ def _featurize(source: Path, flags: list, backbone: str, cache: Path, home: Path
     return json.loads(out.stdout), wall
 
 
-def _pure_forward(backbone: str, mode: str, batch: int, threads: int, seconds: float = 10.0) -> float:
-    """img/s of the run's chosen runtime (or PyTorch mode) on ready normalised batches."""
+def _pure_forward(backbone: str, mode: str, batch: int, threads: int, seconds: float = 10.0, chunk: int | None = None) -> float:
+    """img/s of the run's chosen runtime (or PyTorch mode) on ready normalised batches (eager:
+    forwarded in slices of ``chunk`` where given)."""
     import torch
 
     from faceprobe.featurize.backbones.load import load_outputs
@@ -89,6 +91,7 @@ def _pure_forward(backbone: str, mode: str, batch: int, threads: int, seconds: f
 
     torch.set_num_threads(threads)
     runner = FeatureRunner(load_outputs([backbone], "DEFAULT", seed=0), device_setup("cpu", "fp32"), pad_to=batch)
+    runner.chunk = chunk
     t = runner.backbone.transform
     x = runner.normalise(torch.randint(0, 256, (batch, 3, t.crop, t.crop), dtype=torch.uint8))
     name, _, precision = mode.partition("-")
@@ -129,18 +132,22 @@ def main() -> None:
         mode = next(iter(whole["compile"].values()), "none")
         batch = 16
         forward = _pure_forward(a.backbone, mode, batch, len(os.sched_getaffinity(0)))
-        eager = forward if mode == "none" else _pure_forward(a.backbone, "none", batch, len(os.sched_getaffinity(0)))
+        threads = len(os.sched_getaffinity(0))
+        eager = _pure_forward(a.backbone, "none", batch, threads)
+        sliced = {size: _pure_forward(a.backbone, "none", batch, threads, 5.0, size) for size in (8, 4, 2)}
     images = whole["computed"]
     result = {
         "cpu": cpu_info()["model"], "cores": len(os.sched_getaffinity(0)), "faceprobe": faceprobe.__version__,
         "torch": torch.__version__, "source": a.source, "images": n, "backbone": a.backbone, "runtime": mode,
         "first_run": {"images": prime["computed"], "wall_s": round(prime_wall, 2), "checks_s": prime["stages"].get("checks"),
                       "img_s": round(prime["computed"] / prime_wall, 1), "compile": prime["compile"],
-                      "over_eager_pure_forward": round(prime["computed"] / prime_wall / eager, 3)},
+                      "over_eager_pure_forward": round(prime["computed"] / prime_wall / eager, 3),
+                      "over_eager_best_slice": round(prime["computed"] / prime_wall / max(sliced.values()), 3)},
         "whole": {"wall_s": round(wall, 2), "img_s": round(images / wall, 1), "in_process_s": whole["seconds"],
                   "stages": whole["stages"], "stage_shares": whole["stage_shares"]},
         "pure_forward_img_s": round(forward, 1),
         "eager_pure_forward_img_s": round(eager, 1),
+        "eager_sliced_pure_forward_img_s": {size: round(v, 1) for size, v in sliced.items()},
         "whole_over_forward": round(images / wall / forward, 3),
         "cached_rerun": {"wall_s": round(rerun_wall, 2), "share_of_first": round(rerun_wall / wall, 4),
                          "computed": rerun["computed"]},

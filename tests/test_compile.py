@@ -195,3 +195,17 @@ def test_eager_is_sliced_where_slices_run_faster_per_image_measured_on_few_image
     assert fake.chunk == chunk and report.get("slice") == chunk
     assert secs == pytest.approx(16 * (per_image[chunk] if chunk else per_image[16]))
     assert max(fake.calls) <= 8  # each size timed on that many images, never a whole batch again
+
+
+def test_a_remembered_compiled_choice_is_built_checked_and_used_without_timing_the_others(replace_mode, monkeypatch, tmp_path):
+    from faceprobe.featurize.engine.choices import choice_key, recall_slice, remember_choice
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    replace_mode("inductor", lambda runner, example: pytest.fail("a candidate not remembered was built"), 0.0)
+    remember_choice(choice_key(r, x, "auto", "torch", "auto"), {"none": (1.0, 0.0), "freeze": (0.1, 0.5)}, eager_slice=2)
+    rep = fcompile.choose_compile(r, x, "auto", n_images=400, runtime="torch")
+    assert rep["mode"] == "freeze" and rep["remembered"] is True and r.compile_mode == "freeze"
+    assert rep["freeze"]["min_cosine"] >= fcompile.COMPILE_COSINE and r.chunk == 2
+    assert recall_slice(choice_key(r, x, "auto", "torch", "auto")) == 2
