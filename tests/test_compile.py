@@ -209,3 +209,24 @@ def test_a_remembered_compiled_choice_is_built_checked_and_used_without_timing_t
     assert rep["mode"] == "freeze" and rep["remembered"] is True and r.compile_mode == "freeze"
     assert rep["freeze"]["min_cosine"] >= fcompile.COMPILE_COSINE and r.chunk == 2
     assert recall_slice(choice_key(r, x, "auto", "torch", "auto")) == 2
+
+
+@pytest.mark.parametrize("best_s, tried", [(0.15, False), (0.25, True)])
+def test_a_compiled_mode_is_tried_only_where_twice_the_best_speed_would_repay_its_warm_up(best_s, tried):
+    """100 batches: openvino at 0.15 s a batch runs 15 s, of which inductor at 2x would save 7.5 s,
+    less than its 10 s warm-up; at 0.25 s it would save 12.5 s, so it is built."""
+    report = {"none": {"seconds_per_batch": 1.0}}
+    from types import SimpleNamespace
+
+    trial = fcompile._Trial(SimpleNamespace(set_compiled=lambda *a: None), None, None, 100.0, 1600, report)
+    trial.candidates["openvino"] = best_s
+
+    def build():
+        raise RuntimeError("built")
+
+    trial.run("inductor", 10.0, build, 0.999, "fp32", bound=2.0)
+    assert ("built" in report["inductor"].get("failed", "")) == tried
+    if not tried:
+        assert report["inductor"]["skipped"] == ("1600 images run 15.0 s on openvino; 2x faster would save 7.5 s, "
+                                                 "less than the ~10 s warm-up of inductor")
+        assert trial.skipped == {"inductor": pytest.approx(20.0)}  # a rerun on openvino of 20 s or more tries it

@@ -70,7 +70,8 @@ def _guesses() -> dict:
     from .compile import COMPILE_MODES
     from .runtimes import EXPORT_GUESS_S, RUNTIMES
 
-    return {"export": EXPORT_GUESS_S, **{n: m.warmup_guess_s for n, m in [*COMPILE_MODES.items(), *RUNTIMES.items()]}}
+    return {"export": EXPORT_GUESS_S, **{n: m.warmup_guess_s for n, m in [*COMPILE_MODES.items(), *RUNTIMES.items()]},
+            "bounds": {n: m.speedup_bound for n, m in COMPILE_MODES.items() if m.speedup_bound != float("inf")}}
 
 
 def _read() -> dict:
@@ -85,7 +86,7 @@ def recall_choice(key: str, batches: int) -> str | None:
     Each faithful candidate timed earlier (eager ``none`` included) is weighed by its warm-up
     plus ``batches`` times its seconds per batch, so a short run does not pay a long compile.
     None also when a candidate skipped by an earlier, shorter run could repay its warm-up on
-    this one (its guessed warm-up is less than this run's time on the best candidate timed).
+    this one (this run's time on the best candidate timed reaches the time it was skipped under).
     """
     value = _read().get(key)
     if not isinstance(value, dict) or not isinstance(value.get("candidates"), dict):
@@ -113,7 +114,7 @@ def _write(key: str, value: dict) -> None:
 
 def remember_choice(key: str, candidates: dict, skipped: dict | None = None, eager_slice: int | None = None) -> None:
     """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged
-    with what was kept, and ``skipped``: ``{name: guessed warm-up s}`` of candidates a short run
+    with what was kept, and ``skipped``: ``{name: break-even s}`` of candidates a short run
     did not try (a candidate timed since is no longer skipped), and the slice eager PyTorch ran
     fastest in (0: whole batches; None: not timed now, the kept one stays)."""
     held = _read().get(key)
