@@ -13,7 +13,7 @@ One run, on one machine, in this order:
 3. The pure forward pass of the runtime that run chose, in this process: ready normalised
    batches of the run's batch size, the run's thread count, no decoding, no cache; img/s; and
    eager PyTorch's the same way (what the first run is held against), whole and in slices of
-   8, 4 and 2 images (the first run is also held against the fastest of those).
+   8, 4, 2 and 1 images (the first run is also held against the fastest of those).
 4. The same command again on the now full cache (the cached rerun), timed the same way.
 
 ``--source dev`` uses the dev faces (``../shared/data/muxspace-dev``, 250 x 250 JPEGs);
@@ -134,7 +134,7 @@ def main() -> None:
         forward = _pure_forward(a.backbone, mode, batch, len(os.sched_getaffinity(0)))
         threads = len(os.sched_getaffinity(0))
         eager = _pure_forward(a.backbone, "none", batch, threads)
-        sliced = {size: _pure_forward(a.backbone, "none", batch, threads, 5.0, size) for size in (8, 4, 2)}
+        sliced = {size: _pure_forward(a.backbone, "none", batch, threads, 5.0, size) for size in (8, 4, 2, 1)}
     images = whole["computed"]
     result = {
         "cpu": cpu_info()["model"], "cores": len(os.sched_getaffinity(0)), "faceprobe": faceprobe.__version__,
