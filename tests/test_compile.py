@@ -231,3 +231,20 @@ def test_a_compiled_mode_is_tried_only_where_twice_the_best_speed_would_repay_it
         assert report["inductor"]["skipped"] == ("1600 images run 15.0 s on openvino; 2x faster would save 7.5 s, "
                                                  "less than the ~10 s warm-up of inductor")
         assert trial.skipped == {"inductor": pytest.approx(20.0)}  # a rerun on openvino of 20 s or more tries it
+
+
+def test_eagers_slices_are_timed_only_while_eager_is_the_best_and_the_run_repays_the_timing(monkeypatch):
+    timed = []
+    monkeypatch.setattr(fcompile, "_slice_eager", lambda runner, batch, s, rep: timed.append(s) or s / 2)
+    batch = np.zeros((16, 3, 2, 2), np.uint8)
+    report = {"none": {"seconds_per_batch": 0.32}}
+    faster = fcompile._Trial(None, batch, None, 100.0, 1600, report)
+    faster.candidates["onnxruntime"] = 0.1
+    faster.slice_eager()  # a runtime already beats eager: its slices are not timed
+    short = fcompile._Trial(None, batch, None, 2.0, 32, report)
+    short.slice_eager()  # 0.64 s of eager: less than 4x the ~1.3 s the timing of 4 sizes on 8 images would cost
+    assert timed == [] and not faster.sliced and not short.sliced
+    long = fcompile._Trial(None, batch, None, 100.0, 1600, report)
+    long.slice_eager()
+    long.slice_eager()  # once
+    assert timed == [0.32] and long.candidates["none"] == 0.16 and long.best_total() == ("none", pytest.approx(16.0))

@@ -35,6 +35,8 @@ CLOSE_CALL = 1.15
 call kept); one clearly slower or faster is decided on one call."""
 SLICE_PROBE = 8
 """Images on which eager's slice sizes are timed (each size cuts the same images)."""
+SLICE_REPAY = 4
+"""Eager's slices are timed only for a run of eager at least this many times the timing's cost."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
     if recalled is not None:  # a remembered choice needs eager's vectors on this batch, not its time
         cold_s, eager = _timed(runner, batch_uint8, repeats=1)
         report["none"] = {"seconds_per_batch": round(cold_s, 4), "one_call": True}  # not remembered: no timing
-        trial = _Trial(runner, batch_uint8, eager, 0.0, n_images, report)
+        trial = _Trial(runner, batch_uint8, eager, batches, n_images, report)
         runner.chunk = recall_slice(key)
         if _try_recalled(trial, runner, example, recalled, precision):
             if recalled != "none":  # its warm-up now (an export loaded, not made)
@@ -203,19 +205,20 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
     eager_s, eager = _timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
-    eager_s = _slice_eager(runner, batch_uint8, eager_s, report["none"])
-    trial = _Trial(runner, batch_uint8, eager, eager_s * (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
+    trial = _Trial(runner, batch_uint8, eager, (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
     if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
         _try_runtimes(trial, runner, example, runtime, precision)
+    trial.slice_eager()  # where eager is still the best: what compiled modes must beat, and what eager runs in
     for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
         spec = COMPILE_MODES.get(name)
         trial.run(name, spec.warmup_guess_s if mode == "auto" else 0.0,
                   lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision, bound=spec.speedup_bound)
+    trial.slice_eager()
     wanted = mode if runtime == "torch" else runtime
     best = min(trial.candidates, key=trial.candidates.get) if auto else next(
         (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
     if key:  # with the candidates a short run skipped: a longer run tries them
-        remember_choice(key, trial.timings(), trial.skipped, eager_slice=runner.chunk or 0)
+        remember_choice(key, trial.timings(), trial.skipped, eager_slice=(runner.chunk or 0) if trial.sliced else None)
     return _use(runner, trial, best, report)
 
 
@@ -321,8 +324,9 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
 class _Trial:
     """The candidates of one backbone's choice, timed and checked on the run's first batch."""
 
-    def __init__(self, runner, batch, eager, eager_total: float, n_images, report: dict):
-        self.runner, self.batch, self.eager, self.eager_total, self.n_images, self.report = runner, batch, eager, eager_total, n_images, report
+    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict):
+        self.runner, self.batch, self.eager, self.batches, self.n_images, self.report = runner, batch, eager, batches, n_images, report
+        self.sliced = False  # eager's slices timed
         self.candidates = {"none": report["none"]["seconds_per_batch"]}
         self.built: dict = {}
         self.precision: dict = {}
@@ -352,7 +356,20 @@ class _Trial:
         """The fastest faithful candidate so far (eager at first) and the seconds the run's images
         take on it: a candidate whose warm-up alone exceeds them cannot repay it."""
         best = min(self.candidates, key=self.candidates.get)
-        return best, self.eager_total * self.candidates[best] / max(self.candidates["none"], 1e-12)
+        return best, self.batches * self.candidates[best]
+
+    def slice_eager(self) -> None:
+        """Time eager's slices (once) while eager is the fastest faithful candidate and its run is
+        long enough to repay the timing (``SLICE_REPAY`` times its estimated cost)."""
+        best, total = self.best_total()
+        if self.sliced or best != "none":
+            return
+        n = self.batch.shape[0]
+        cost = 2 * max(1, n.bit_length() - 1) * min(n, SLICE_PROBE) * self.candidates["none"] / max(1, n)
+        if self.n_images is not None and total < SLICE_REPAY * cost:
+            return
+        self.sliced = True
+        self.candidates["none"] = _slice_eager(self.runner, self.batch, self.candidates["none"], self.report["none"])
 
     def eager_cosine_to_fp32(self) -> float:
         """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
