@@ -18,6 +18,7 @@ from .corpus import corpus_group
 from .classify import classify_command, engines_command, fit_command
 from .predict import predict_command
 from .demo import demo_command
+from .ending import run_then_end
 from .report import report_command
 from .runs import runs_group
 from .featurize import backbones_command, featurize_command
@@ -73,19 +74,19 @@ def _plugins() -> None:
 
 def main() -> None:
     _plugins()
-    cli(prog_name="faceprobe")
+    run_then_end(lambda: cli(prog_name="faceprobe"))
 
 
 def featurize_main() -> None:
     _plugins()
     featurize_command.context_settings.update(CONTEXT)
-    featurize_command(prog_name="featurize")
+    run_then_end(lambda: featurize_command(prog_name="featurize"))
 
 
 def classify_main() -> None:
     _plugins()
     classify_command.context_settings.update(CONTEXT)
-    classify_command(prog_name="classify")
+    run_then_end(lambda: classify_command(prog_name="classify"))
 
 
 if __name__ == "__main__":
