@@ -149,6 +149,8 @@ def main() -> None:
         "eager_pure_forward_img_s": round(eager, 1),
         "eager_sliced_pure_forward_img_s": {size: round(v, 1) for size, v in sliced.items()},
         "whole_over_forward": round(images / wall / forward, 3),
+        "steady_img_s": whole.get("steady_images_per_second"),
+        "steady_over_forward": round((whole.get("steady_images_per_second") or 0) / forward, 3),
         "cached_rerun": {"wall_s": round(rerun_wall, 2), "share_of_first": round(rerun_wall / wall, 4),
                          "computed": rerun["computed"]},
     }

@@ -309,3 +309,58 @@ def test_under_an_explicit_reduced_precision_a_runtime_is_held_to_pytorchs_own_c
         asked = json.loads(featurize_cli(image_folder, tmp_path / "b.h5", "--runtime", "onnxruntime", "--precision", "bf16",
                                          "--compile", "none", "--json").output)
     assert asked["compile"][TINY] == "onnxruntime-bf16", asked["compile"]
+
+
+_TWO_BUILDS = """
+import gc, signal, subprocess, sys
+import torch
+signal.signal(signal.SIGCHLD, lambda *a: None)  # as PyTorch's DataLoader does: Python runs it on the alternate stack
+from faceprobe.featurize.backbones.load import load_backbone
+from faceprobe.featurize.engine.device import DeviceSetup
+from faceprobe.featurize.engine.runner import FeatureRunner
+from faceprobe.featurize.engine.runtimes import RUNTIMES
+runner = FeatureRunner(load_backbone(sys.argv[1], "none"), DeviceSetup("cpu", "fp32", False), pad_to=2)
+example = runner.normalise(torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8))
+built = {}
+for precision in ("fp32", "bf16") if "bf16" in RUNTIMES.get("openvino").precisions("cpu") else ("fp32", "fp32"):
+    built[len(built)] = RUNTIMES.get("openvino").build(runner, example, precision)
+    built[len(built) - 1](example)  # the CPU plugin takes its stack at the first inference
+built.clear(); gc.collect()  # destroyed in the order made, as a trial's candidates were
+for _ in range(20):
+    subprocess.run(["true"])  # each exit is a SIGCHLD
+print("survived", flush=True)
+"""
+
+
+def test_openvino_candidates_built_and_dropped_in_any_order_leave_no_freed_signal_stack(tmp_path):
+    """Each OpenVINO Core swapped the thread's alternate signal stack and put back the one it found:
+    two Cores destroyed in the order made left a freed stack, and the next SIGCHLD crashed the process
+    (SIGSEGV, every time). One Core serves the process now."""
+    import os
+    import subprocess
+    import sys
+
+    if RUNTIMES.get("openvino").missing("cpu"):
+        pytest.skip(f"openvino: {RUNTIMES.get('openvino').missing('cpu')}")
+    out = subprocess.run([sys.executable, "-c", _TWO_BUILDS, TINY], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "FACEPROBE_HOME": str(tmp_path)})
+    assert out.returncode == 0 and out.stdout.strip() == "survived", (out.returncode, out.stderr[-2000:])
+
+
+def test_a_threads_roomy_signal_stack_is_its_own_large_and_set_once():
+    import threading
+
+    from faceprobe.featurize.engine import altstack
+
+    seen = []
+
+    def in_a_thread():  # a thread of its own: the test runner's main thread keeps its stack
+        seen.append((altstack.roomy_altstack(), altstack.current()))
+        seen.append((altstack.roomy_altstack(), altstack.current()))
+
+    t = threading.Thread(target=in_a_thread)
+    t.start()
+    t.join()
+    (ok, (sp, size, flags)), (again, second) = seen
+    assert ok and again and sp and size == altstack.ROOM and flags != altstack.SS_DISABLE
+    assert second == (sp, size, flags)  # the same memory on a second call

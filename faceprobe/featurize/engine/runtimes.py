@@ -269,22 +269,40 @@ def _unloadable(exc: Exception) -> str:
     return f"installed, but it fails to load ({type(exc).__name__}: {first}); reinstall it, or choose another runtime"
 
 
+_CORES: dict = {}  # the process's one OpenVINO Core (see _ov_core)
+
+
+def _ov_core():
+    """The process's one OpenVINO ``Core``, with a roomy alternate signal stack on the thread
+    that made it (:mod:`.altstack`).
+
+    One for the process, by necessity: each ``Core`` that first uses the CPU plugin swaps the
+    thread's alternate signal stack for its own and puts the old one back when destroyed, so two
+    whose lives overlap left a freed stack behind, and a later child process's exit crashed the
+    process (a first run that tried OpenVINO in float32 and bf16, then classify with workers).
+    """
+    from .altstack import roomy_altstack
+
+    core = _CORES.get("cpu")
+    if core is None:
+        core = _CORES["cpu"] = _openvino().Core()
+        core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")  # the CPU plugin sets its stack now, once
+        roomy_altstack()
+    return core
+
+
 def _ov_precisions(device: str) -> tuple:
     if _ov_missing(device):
         return ()
-    ov = _openvino()
-
-    caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    caps = _ov_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     return ("fp32", "bf16") if "BF16" in caps else ("fp32",)
 
 
 def _ov_build(runner, example, precision: str):
     import torch
 
-    ov = _openvino()
-
     path, _ = exported(runner, example)
-    core = ov.Core()
+    core = _ov_core()
     config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
               "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()), "PERFORMANCE_HINT": "LATENCY"}
     compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
