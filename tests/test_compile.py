@@ -8,6 +8,7 @@ import torch
 
 from faceprobe.cache.store import read_features
 from faceprobe.featurize.engine import compile as fcompile
+from faceprobe.featurize.engine import timing
 from faceprobe.featurize.backbones.load import load_backbone
 from faceprobe.featurize.engine.device import DeviceSetup
 from faceprobe.featurize.options import FeaturizeOptions, resolve
@@ -190,12 +191,12 @@ class _SlicedClock:
                                               ({16: 0.01, 8: 0.012, 4: 0.01, 2: 0.01}, None)])  # whole batches are fastest
 def test_eager_is_sliced_where_slices_run_faster_per_image_measured_on_few_images(monkeypatch, per_image, chunk):
     fake = _SlicedClock(per_image)
-    monkeypatch.setattr(fcompile.time, "perf_counter", lambda: fake.now)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: fake.now)
     report = {"seconds_per_batch": 16 * per_image[16]}
-    secs = fcompile._slice_eager(fake, np.zeros((16, 3, 2, 2), np.uint8), 16 * per_image[16], report)
+    secs = timing.slice_eager(fake, np.zeros((16, 3, 2, 2), np.uint8), 16 * per_image[16], report)
     assert fake.chunk == chunk and report.get("slice") == chunk
     assert secs == pytest.approx(16 * (per_image[chunk] if chunk else per_image[16]))
-    assert max(fake.calls) <= fcompile.SLICE_PROBE  # timed on the first few images, never a whole batch again
+    assert max(fake.calls) <= timing.SLICE_PROBE  # timed on the first few images, never a whole batch again
 
 
 def test_a_remembered_compiled_choice_is_built_checked_and_used_without_timing_the_others(replace_mode, monkeypatch, tmp_path):
@@ -205,11 +206,12 @@ def test_a_remembered_compiled_choice_is_built_checked_and_used_without_timing_t
     r = runner()
     x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
     replace_mode("inductor", lambda runner, example: pytest.fail("a candidate not remembered was built"), 0.0)
-    remember_choice(choice_key(r, x, "auto", "torch", "auto"), {"none": (1.0, 0.0), "freeze": (0.1, 0.5)}, eager_slice=2)
+    key = choice_key(r, x, "auto", "torch", "auto", fcompile.warmup_guesses())
+    remember_choice(key, {"none": (1.0, 0.0), "freeze": (0.1, 0.5)}, eager_slice=2)
     rep = fcompile.choose_compile(r, x, "auto", n_images=400, runtime="torch")
     assert rep["mode"] == "freeze" and rep["remembered"] is True and r.compile_mode == "freeze"
     assert rep["freeze"]["min_cosine"] >= fcompile.COMPILE_COSINE and r.chunk == 2
-    assert recall_slice(choice_key(r, x, "auto", "torch", "auto")) == 2
+    assert recall_slice(key) == 2
 
 
 @pytest.mark.parametrize("best_s, tried", [(0.15, False), (0.25, True)])
@@ -235,7 +237,7 @@ def test_a_compiled_mode_is_tried_only_where_twice_the_best_speed_would_repay_it
 
 def test_eagers_slices_are_timed_only_while_eager_is_the_best_and_the_run_repays_the_timing(monkeypatch):
     timed = []
-    monkeypatch.setattr(fcompile, "_slice_eager", lambda runner, batch, s, rep: timed.append(s) or s / 2)
+    monkeypatch.setattr(fcompile, "slice_eager", lambda runner, batch, s, rep: timed.append(s) or s / 2)
     batch = np.zeros((16, 3, 2, 2), np.uint8)
     report = {"none": {"seconds_per_batch": 0.32}}
     faster = fcompile._Trial(None, batch, None, 100.0, 1600, report)

@@ -3,12 +3,14 @@
 Tearing down the modules a featurize run imports (PyTorch's CUDA build, onnxruntime, OpenVINO)
 took 0.6 s of a 16 s run on 2 cores: a plain ``import torch`` then exit took 1.87 s, against
 1.23 s when the process ended right after Python's exit handlers. A command's work is done and
-closed by then, so the entry points end it that way: Python's ``atexit`` handlers still run
-(logging, temporary folders, multiprocessing, MLflow), the standard streams are flushed, and the
-process ends with the command's status. The teardown is kept (a normal exit) whenever something
-may still need it: a non-daemon thread still running, or an HDF5 file still open (HDF5 flushes
-open files in its own exit handler). Only the installed entry points do this; ``cli`` called from
-Python (tests, notebooks) returns as before.
+closed by then, so the entry points end it that way, after the steps of Python's own exit that
+matter: threads are waited for as Python waits for them (``threading._shutdown``: idle
+``concurrent.futures`` workers, such as the one OpenVINO's import leaves, are told to stop; other
+non-daemon threads are joined), the ``atexit`` handlers run (logging, temporary folders,
+multiprocessing, MLflow), and the standard streams are flushed; then the process ends with the
+command's status. The teardown is kept (a normal exit) while an HDF5 file is still open (HDF5
+flushes open files in its own exit handler), or where that private function is missing. Only the
+installed entry points do this; ``cli`` called from Python (tests, notebooks) returns as before.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def run_then_end(entry: Callable[[], None]) -> None:
     code = 0 if code is None else code
     if not _may_end_now():
         raise SystemExit(code)
+    threading._shutdown()  # what Python's exit does first (its thread-exit hooks, then joining non-daemon threads)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -48,8 +51,8 @@ def run_then_end(entry: Callable[[], None]) -> None:
 
 
 def _may_end_now() -> bool:
-    """Whether nothing left running needs the interpreter's own teardown."""
-    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon for t in threading.enumerate()):
+    """Whether nothing left needs the interpreter's own teardown (threads are waited for either way)."""
+    if not callable(getattr(threading, "_shutdown", None)):
         return False
     h5py = sys.modules.get("h5py")
     if h5py is not None:

@@ -57,21 +57,13 @@ def _digest(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def choice_key(runner, batch, mode: str, runtime: str, precision: str) -> str:
-    """A digest of what the timed choice depends on."""
+def choice_key(runner, batch, mode: str, runtime: str, precision: str, guesses: dict) -> str:
+    """A digest of what the timed choice depends on; ``guesses``: every candidate's guessed
+    warm-up and speed-up bound, by which a short run skipped some (other guesses, other skips)."""
     import torch
 
     return _digest({**_identity(runner, batch), "batch": runner.pad_to, "mode": mode, "runtime": runtime, "precision": precision,
-                    "run_precision": runner.precision, "threads": torch.get_num_threads(), **_versions(), "guesses": _guesses()})
-
-
-def _guesses() -> dict:
-    """Every candidate's guessed warm-up, by which a short run skipped some: other guesses, other skips."""
-    from .compile import COMPILE_MODES
-    from .runtimes import EXPORT_GUESS_S, RUNTIMES
-
-    return {"export": EXPORT_GUESS_S, **{n: m.warmup_guess_s for n, m in [*COMPILE_MODES.items(), *RUNTIMES.items()]},
-            "bounds": {n: m.speedup_bound for n, m in COMPILE_MODES.items() if m.speedup_bound != float("inf")}}
+                    "run_precision": runner.precision, "threads": torch.get_num_threads(), **_versions(), "guesses": guesses})
 
 
 def _read() -> dict:

@@ -28,15 +28,12 @@ from ...registry import Registry
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
 from .choices import choice_key, recall_choice, recall_slice, remember_choice  # noqa: E402  (the remembered choices)
+from .timing import SLICE_REPAY, slice_cost, slice_eager, timed  # noqa: E402
 
 COMPILE_COSINE = 0.9999
 CLOSE_CALL = 1.15
 """A candidate timed within this factor of the best so far is timed a second time (the faster
 call kept); one clearly slower or faster is decided on one call."""
-SLICE_PROBE = 8
-"""Images on which eager's slice sizes are timed (each size cuts the same images)."""
-SLICE_REPAY = 4
-"""Eager's slices are timed only for a run of eager at least this many times the timing's cost."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +118,14 @@ def _compiled_modes() -> list[str]:
     return [n for n, m in COMPILE_MODES.items() if m.build is not None]
 
 
+def warmup_guesses() -> dict:
+    """Every candidate's guessed warm-up and speed-up bound (what a remembered choice is keyed by)."""
+    from .runtimes import EXPORT_GUESS_S, RUNTIMES
+
+    return {"export": EXPORT_GUESS_S, **{n: m.warmup_guess_s for n, m in [*COMPILE_MODES.items(), *RUNTIMES.items()]},
+            "bounds": {n: m.speedup_bound for n, m in COMPILE_MODES.items() if m.speedup_bound != float("inf")}}
+
+
 def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> float:
     """Smallest row-wise cosine similarity of two feature matrices (1.0 for two zero rows).
 
@@ -132,15 +137,6 @@ def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> floa
     denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     cos = np.where(denom > 0, (a * b).sum(1) / np.maximum(denom, 1e-30), 1.0)
     return float(cos.min())
-
-
-def _timed(runner, batch, repeats: int = 2) -> tuple[float, np.ndarray]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = runner(batch)
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, *, runtime: str = "torch",
@@ -186,14 +182,14 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         report.update(mode="none", **({} if runner.backbone.graph else {"skipped": "not a PyTorch graph"}))
         return report
     auto = runtime == "auto" or (runtime == "torch" and mode == "auto")  # an explicit runtime is honoured
-    key = choice_key(runner, batch_uint8, mode, runtime, precision) if auto else None
+    key = choice_key(runner, batch_uint8, mode, runtime, precision, warmup_guesses()) if auto else None
     batches = -(-(n_images or batch_uint8.shape[0]) // max(1, batch_uint8.shape[0]))
     recalled = recall_choice(key, batches) if key else None
     example = runner.normalise(batch_uint8[: runner.pad_to])
     if example.shape[0] < runner.pad_to:  # trace and compile at the one batch shape used later
         example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
     if recalled is not None:  # a remembered choice needs eager's vectors on this batch, not its time
-        cold_s, eager = _timed(runner, batch_uint8, repeats=1)
+        cold_s, eager = timed(runner, batch_uint8, repeats=1)
         report["none"] = {"seconds_per_batch": round(cold_s, 4), "one_call": True}  # not remembered: no timing
         trial = _Trial(runner, batch_uint8, eager, batches, n_images, report)
         runner.chunk = recall_slice(key)
@@ -203,7 +199,7 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
             report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
             return _use(runner, trial, recalled, report)
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
-    eager_s, eager = _timed(runner, batch_uint8)
+    eager_s, eager = timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
     trial = _Trial(runner, batch_uint8, eager, (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
     if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
@@ -229,32 +225,6 @@ def _use(runner, trial: "_Trial", best: str, report: dict) -> dict:
         runner.precision = trial.precision.get(best, runner.precision)
     report["mode"] = best
     return report
-
-
-def _slice_eager(runner, batch, full_s: float, report: dict) -> float:
-    """Set ``runner.chunk`` to the slice of the batch eager PyTorch forwards fastest; its seconds per batch.
-
-    Each slice size (half the batch, then half again, down to 1) is timed on the batch's first
-    ``SLICE_PROBE`` images (or one slice, where larger) cut into slices of that size (twice, the
-    faster kept), so the small sizes are timed on the same work and the whole costs about a batch. Halving
-    stops at the first size not at least 5% faster per image than the best so far (measured:
-    efficientnet_lite0 on 2 AMD EPYC cores ran 1.4 to 2.2x faster in slices of 2 to 4 than in
-    batches of 16; on a GPU whole batches are the faster)."""
-    n = batch.shape[0]
-    best_per_image, best = full_s / max(1, n), None
-    size = n // 2
-    while size >= 1:
-        probe = batch[:max(size, min(n, SLICE_PROBE))]
-        runner.chunk = size
-        secs, _ = _timed(runner, probe)
-        if secs / probe.shape[0] > 0.95 * best_per_image:
-            break
-        best_per_image, best = secs / probe.shape[0], size
-        size //= 2
-    runner.chunk = best
-    if best:
-        report.update(slice=best, seconds_per_batch_whole=report["seconds_per_batch"], seconds_per_batch=round(best_per_image * n, 4))
-    return best_per_image * n if best else full_s
 
 
 def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -> bool:
@@ -364,12 +334,10 @@ class _Trial:
         best, total = self.best_total()
         if self.sliced or best != "none":
             return
-        n = self.batch.shape[0]
-        cost = 2 * max(1, n.bit_length() - 1) * min(n, SLICE_PROBE) * self.candidates["none"] / max(1, n)
-        if self.n_images is not None and total < SLICE_REPAY * cost:
+        if self.n_images is not None and total < SLICE_REPAY * slice_cost(self.batch.shape[0], self.candidates["none"]):
             return
         self.sliced = True
-        self.candidates["none"] = _slice_eager(self.runner, self.batch, self.candidates["none"], self.report["none"])
+        self.candidates["none"] = slice_eager(self.runner, self.batch, self.candidates["none"], self.report["none"])
 
     def eager_cosine_to_fp32(self) -> float:
         """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
@@ -397,9 +365,9 @@ class _Trial:
             runner.set_compiled(name, self.built[name])
             runner(self.batch)  # the first call compiles (inductor)
             warm = time.perf_counter() - t0
-            secs, out = _timed(runner, self.batch, repeats=1)
+            secs, out = timed(runner, self.batch, repeats=1)
             if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
-                secs = min(secs, _timed(runner, self.batch, repeats=1)[0])
+                secs = min(secs, timed(runner, self.batch, repeats=1)[0])
         except Exception as exc:  # exporting, tracing and compiling fail in many ways; eager still works
             self.report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
             runner.set_compiled("none", None)
