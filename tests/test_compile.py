@@ -250,3 +250,22 @@ def test_eagers_slices_are_timed_only_while_eager_is_the_best_and_the_run_repays
     long.slice_eager()
     long.slice_eager()  # once
     assert timed == [0.32] and long.candidates["none"] == 0.16 and long.best_total() == ("none", pytest.approx(16.0))
+
+
+def test_a_run_long_enough_for_a_skipped_mode_times_only_it_and_the_remembered_best(replace_mode, monkeypatch, tmp_path):
+    """A short run timed eager (0.1 s a batch) and freeze, and skipped inductor (it would repay on
+    6 s of eager); a run of 100 batches times eager and inductor again, and leaves freeze as remembered."""
+    from faceprobe.featurize.engine.choices import choice_key, recall_retry, remember_choice
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    built = []
+    replace_mode("freeze", lambda runner, example: built.append("freeze") or runner.model, 0.0)
+    replace_mode("inductor", lambda runner, example: built.append("inductor") or runner.model, 0.0)
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    key = choice_key(r, x, "auto", "torch", "auto", fcompile.warmup_guesses())
+    remember_choice(key, {"none": (0.1, 0.0), "freeze": (0.2, 0.5)}, {"inductor": 6.0})
+    assert recall_retry(key, 40) is None and recall_retry(key, 100) == {"none", "inductor"}
+    rep = fcompile.choose_compile(r, x, "auto", n_images=400, runtime="torch")
+    assert built == ["inductor"] and rep["retimed"] == ["inductor", "none"] and "freeze" not in rep
+    assert rep["mode"] in ("none", "inductor") and "remembered" not in rep

@@ -9,8 +9,9 @@ PyTorch and the runtimes. A later run with the same key builds only the candidat
 least warm-up plus time for its own number of batches, and still checks its vectors against
 eager PyTorch on its own first batch; if it fails there, every candidate is tried again. A
 short run skips candidates whose warm-up it could not repay; its choice is kept with the skipped
-ones and their warm-up guesses, so the next run of that size uses it at once, and only a run long
-enough to repay a skipped candidate times every candidate again. Delete the file to forget every choice.
+ones and the run time at which each would repay its warm-up, so the next run of that size uses it
+at once, and a run long enough to repay a skipped candidate times it and the best one remembered
+again (not every candidate). Delete the file to forget every choice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["choice_key", "recall_choice", "recall_slice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
+__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
 
 def choices_path():
@@ -72,14 +73,9 @@ def _read() -> dict:
     return read_memo(choices_path())
 
 
-def recall_choice(key: str, batches: int) -> str | None:
-    """The candidate to use for ``key`` on a run of ``batches`` batches (None: time them here).
-
-    Each faithful candidate timed earlier (eager ``none`` included) is weighed by its warm-up
-    plus ``batches`` times its seconds per batch, so a short run does not pay a long compile.
-    None also when a candidate skipped by an earlier, shorter run could repay its warm-up on
-    this one (this run's time on the best candidate timed reaches the time it was skipped under).
-    """
+def _weigh(key: str, batches: int) -> tuple[str, frozenset] | None:
+    """The best timed candidate for a run of ``batches`` batches, and the skipped candidates this
+    run could repay (None: no entry of the expected shape)."""
     value = _read().get(key)
     if not isinstance(value, dict) or not isinstance(value.get("candidates"), dict):
         return None
@@ -92,9 +88,28 @@ def recall_choice(key: str, batches: int) -> str | None:
     if not cost:
         return None
     best = min(cost, key=cost.get)
-    if any(guess < batches * per_batch[best] for guess in skipped.values()):
-        return None
-    return best
+    return best, frozenset(n for n, break_even in skipped.items() if break_even < batches * per_batch[best])
+
+
+def recall_choice(key: str, batches: int) -> str | None:
+    """The candidate to use for ``key`` on a run of ``batches`` batches (None: time them here).
+
+    Each faithful candidate timed earlier (eager ``none`` included) is weighed by its warm-up
+    plus ``batches`` times its seconds per batch, so a short run does not pay a long compile.
+    None also when a candidate skipped by an earlier, shorter run could repay its warm-up on
+    this one (this run's time on the best candidate timed reaches the time it was skipped under):
+    :func:`recall_retry` says which to time.
+    """
+    weighed = _weigh(key, batches)
+    return weighed[0] if weighed and not weighed[1] else None
+
+
+def recall_retry(key: str, batches: int) -> frozenset | None:
+    """What to time on a run long enough to repay candidates an earlier run skipped: the best
+    candidate timed then (checked and timed again) and those skipped ones; None: every candidate
+    (nothing remembered, or nothing skipped that this run could repay)."""
+    weighed = _weigh(key, batches)
+    return frozenset({weighed[0], *weighed[1]}) if weighed and weighed[1] else None
 
 
 def _write(key: str, value: dict) -> None:

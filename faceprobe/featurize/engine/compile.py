@@ -27,7 +27,7 @@ from ...registry import Registry
 
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
-from .choices import choice_key, recall_choice, recall_slice, remember_choice  # noqa: E402  (the remembered choices)
+from .choices import choice_key, recall_choice, recall_retry, recall_slice, remember_choice  # noqa: E402  (the remembered choices)
 from .timing import SLICE_REPAY, slice_cost, slice_eager, timed  # noqa: E402
 
 COMPILE_COSINE = 0.9999
@@ -198,12 +198,27 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
                 remember_choice(key, {recalled: trial.timings()[recalled]})
             report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
             return _use(runner, trial, recalled, report)
+    return _time_candidates(runner, batch_uint8, example, torch_modes, report, mode=mode, runtime=runtime, precision=precision,
+                            key=key, auto=auto, n_images=n_images)
+
+
+def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: dict, *, mode: str, runtime: str, precision: str,
+                     key: str | None, auto: bool, n_images: int | None) -> dict:
+    """Time eager, the runtimes and the compiled modes on the first batch (those a longer run than
+    the one remembered must time again, where ``key`` says so), keep the fastest faithful one
+    (``auto``) or the one asked for, and remember what was timed."""
+    n = max(1, batch_uint8.shape[0])
+    batches = (n_images or 0) / n
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
     eager_s, eager = timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
-    trial = _Trial(runner, batch_uint8, eager, (n_images or 0) / max(1, batch_uint8.shape[0]), n_images, report)
+    trial = _Trial(runner, batch_uint8, eager, batches, n_images, report)
+    only = recall_retry(key, -(-(n_images or n) // n)) if key else None  # a longer run than the one remembered: its best and what it skipped
+    if only is not None:
+        report["retimed"] = sorted(only)  # the others, slower than the best there, as remembered
+        torch_modes = [name for name in torch_modes if name in only]
     if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
-        _try_runtimes(trial, runner, example, runtime, precision)
+        _try_runtimes(trial, runner, example, runtime, precision, only)
     trial.slice_eager()  # where eager is still the best: what compiled modes must beat, and what eager runs in
     for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
         spec = COMPILE_MODES.get(name)
@@ -262,10 +277,12 @@ def _run_runtime(trial: "_Trial", runner, example, name: str, precision: str, gu
               against_fp32=True)
 
 
-def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str) -> None:
+def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str, only: frozenset | None = None) -> None:
     from .runtimes import RUNTIMES, runtime_candidates
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
+    if only is not None:  # labelled as the trial labels them
+        pairs = [(n, p) for n, p in pairs if (n if p == "fp32" else f"{n}-{p}") in only]
     for name, why in skipped.items():
         trial.report[name] = {"skipped": why}
     if not pairs:
