@@ -198,22 +198,21 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
                 remember_choice(key, {recalled: trial.timings()[recalled]})
             report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
             return _use(runner, trial, recalled, report)
+    only = recall_retry(key, batches) if key else None  # a longer run than the one remembered: its best and what it skipped
     return _time_candidates(runner, batch_uint8, example, torch_modes, report, mode=mode, runtime=runtime, precision=precision,
-                            key=key, auto=auto, n_images=n_images)
+                            key=key, auto=auto, n_images=n_images, only=only)
 
 
 def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: dict, *, mode: str, runtime: str, precision: str,
-                     key: str | None, auto: bool, n_images: int | None) -> dict:
-    """Time eager, the runtimes and the compiled modes on the first batch (those a longer run than
-    the one remembered must time again, where ``key`` says so), keep the fastest faithful one
-    (``auto``) or the one asked for, and remember what was timed."""
-    n = max(1, batch_uint8.shape[0])
-    batches = (n_images or 0) / n
+                     key: str | None, auto: bool, n_images: int | None, only: frozenset | None) -> dict:
+    """Time eager, the runtimes and the compiled modes on the first batch (of those, only the
+    names in ``only`` where it is given), keep the fastest faithful one (``auto``) or the one
+    asked for, and remember what was timed under ``key``."""
+    batches = (n_images or 0) / max(1, batch_uint8.shape[0])
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
     eager_s, eager = timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
     trial = _Trial(runner, batch_uint8, eager, batches, n_images, report)
-    only = recall_retry(key, -(-(n_images or n) // n)) if key else None  # a longer run than the one remembered: its best and what it skipped
     if only is not None:
         report["retimed"] = sorted(only)  # the others, slower than the best there, as remembered
         torch_modes = [name for name in torch_modes if name in only]
@@ -224,7 +223,6 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
         spec = COMPILE_MODES.get(name)
         trial.run(name, spec.warmup_guess_s if mode == "auto" else 0.0,
                   lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision, bound=spec.speedup_bound)
-    trial.slice_eager()
     wanted = mode if runtime == "torch" else runtime
     best = min(trial.candidates, key=trial.candidates.get) if auto else next(
         (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
