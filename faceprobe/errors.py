@@ -41,9 +41,10 @@ class OptionError(FaceprobeError, ValueError):
     def as_flag(self, flags: dict[str, str] | None = None) -> str:
         """The message with the CLI flag of ``param`` (``flags`` overrides the derived name)."""
         why = flags_in(self.why, flags)
-        if self.value is None:
+        if self.value is None or isinstance(self.value, bool):  # a flag takes no value: --no-record, --align
             return f"{flag_of(self.param, flags)}: {why}"
         value = self.value if not isinstance(self.value, (list, tuple)) else ",".join(map(str, self.value))
+        value = "''" if value == "" else value  # an empty value, visibly
         return f"{flag_of(self.param, flags)} {value}: {why}"
 
 
@@ -71,6 +72,7 @@ def flags_in(text: str, flags: dict[str, str] | None = None) -> str:
     """
     def flag(m: re.Match) -> str:
         name, value = m.group(1), m.group(2)
-        return flag_of(name, flags) if value is None else f"{flag_of(name, flags)} {value}"
+        bare = value is None or value in ("True", "False")  # a switch is its flag alone
+        return flag_of(name, flags) if bare else f"{flag_of(name, flags)} {value}"
 
     return _REFERENCE.sub(flag, text)

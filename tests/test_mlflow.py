@@ -85,3 +85,38 @@ def test_logging_to_an_mlflow_server_started_here(tiny_cache, tmp_path, monkeypa
     finally:
         server.terminate()
         server.wait(30)
+
+
+@pytest.mark.parametrize("uri, why", [
+    ("foo://bar", r"MLflow tracking URI foo://bar: .*unsupported URI"),
+    ("http://127.0.0.1:9", r"MLflow tracking server http://127.0.0.1:9 cannot be reached"),
+    ("sqlite:///{tmp}/no-such-folder/m.db", r"its file .*no-such-folder/m.db cannot be written"),
+    ("{tmp}/mlruns", r"MLflow tracking URI .*mlruns: The filesystem tracking backend"),
+])
+def test_unusable_tracking_uri_is_one_line_before_any_work_in_seconds(tiny_cache, tmp_path, monkeypatch, uri, why):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEPROBE_RESULTS_DB", str(tmp_path / "runs.sqlite"))
+    t0 = time.perf_counter()
+    with pytest.raises(faceprobe.errors.FaceprobeError, match=why):
+        faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, progress=False, mlflow=uri.format(tmp=tmp_path))
+    assert time.perf_counter() - t0 < 30  # MLflow's own retries took 104 s (sqlite) and 254 s (http)
+    from faceprobe.ledger.db import connect
+
+    with connect(tmp_path / "runs.sqlite") as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0  # refused before the run
+
+
+def test_tracking_server_gone_after_the_check_loses_the_log_not_the_results(tiny_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEPROBE_RESULTS_DB", str(tmp_path / "runs.sqlite"))
+    from faceprobe.ledger import mlflow_log
+
+    def gone(*a, **k):
+        raise mlflow.exceptions.MlflowException("API request to http://x failed. Retries exhausted")
+
+    monkeypatch.setattr(mlflow_log, "log_run", gone)
+    res = faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, progress=False, mlflow=f"sqlite:///{tmp_path / 'm.db'}")
+    assert res.raw["cells"] and res.raw["recorded"]["run"]
+    assert res.raw["recorded"]["mlflow_error"].endswith("API request to http://x failed")

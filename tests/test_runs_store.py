@@ -234,3 +234,39 @@ def test_an_older_store_is_migrated_with_its_records_kept(tmp_path, monkeypatch)
     assert con.execute("PRAGMA user_version").fetchone()[0] == len(newer)
     assert con.execute("SELECT DISTINCT reviewer FROM runs").fetchall() == [("nobody",)]
     con.close()
+
+
+def test_store_that_cannot_be_created_or_is_named_empty_is_one_line_before_work(tiny_cache, store, invoke, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    res = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "-q", "--results-db", blocker / "runs.sqlite")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"results store {blocker / 'runs.sqlite'} cannot be opened for writing" in res.output and "--no-record" in res.output
+    empty = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "-q", "--results-db", "")
+    assert empty.exit_code == 1 and "--results-db '': an empty name is no file" in empty.output
+    assert not store.exists()
+
+
+def test_tags_empty_or_with_commas_are_refused_and_removing_an_absent_tag_is_said(tiny_cache, store, invoke):
+    for bad, why in (("", "a tag is a non-empty word"), ("a,b", "a tag holds no comma"), (" x", "no leading or trailing")):
+        with pytest.raises(OptionError, match=why):
+            _evaluate(tiny_cache, tag=[bad])
+    assert not store.exists()
+    _evaluate(tiny_cache, tag=["paper"])
+    res = invoke("runs", "tag", "last", "")
+    assert res.exit_code == 1 and "TAG '': a tag is a non-empty word" in res.output
+    gone = invoke("runs", "tag", "last", "--remove", "paper", "nosuch")
+    assert gone.exit_code == 0 and "run 1 had no tag nosuch" in gone.output and "run 1: tags -" in gone.output
+    assert "run 1: note cleared" in invoke("runs", "note", "last", "").output
+
+
+def test_run_references_empty_or_beyond_sqlite_integers_are_one_line(tiny_cache, store, invoke):
+    _evaluate(tiny_cache)
+    for ref, why in (("", "give a run's number"), ("9" * 30, "no such run")):
+        res = invoke("runs", "show", ref)
+        assert res.exit_code == 1 and why in res.output and "Traceback" not in res.output
+
+
+def test_switch_flags_are_named_without_a_value_in_conflicts(tiny_cache, store, invoke):
+    res = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "--no-record", "--results-db", "x.sqlite")
+    assert res.exit_code == 1 and "Error: --no-record: cannot be combined with --results-db x.sqlite" in res.output

@@ -78,6 +78,8 @@ def echo_recorded(recorded: dict | None) -> None:
         click.echo(f"note: {recorded['error']}", err=True)
     elif "run" in recorded:
         click.echo(f"recorded as run {recorded['run']} in {recorded['store']} (faceprobe runs show {recorded['run']})", err=True)
+    if "mlflow_error" in recorded:
+        click.echo(f"note: {recorded['mlflow_error']}", err=True)
     if "mlflow" in recorded:
         m = recorded["mlflow"]
         click.echo(f"logged to MLflow at {m['tracking_uri']}: run {m['run_id']}" + (f" with {len(m['nested'])} nested runs" if m["nested"] else ""),

@@ -183,7 +183,7 @@ def figures_command(results_db, fmt, output, folds, **filters):
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove these tags instead.")
 @_store
-@clean_errors(names={"run": "RUN"})
+@clean_errors(names={"run": "RUN", "tag": "TAG"})
 def tag_command(run, tags, remove, results_db):
     """Tag a run (or --remove tags).
 
@@ -193,8 +193,10 @@ def tag_command(run, tags, remove, results_db):
     """
     from ..ledger.query import tag_run
 
-    now = tag_run(results_db, run, () if remove else tags, tags if remove else ())
-    click.echo(f"run {run}: tags {', '.join(now) or '-'}")
+    number, now, absent = tag_run(results_db, run, () if remove else tags, tags if remove else ())
+    if absent:
+        click.echo(f"note: run {number} had no tag {', '.join(absent)}: nothing to remove there", err=True)
+    click.echo(f"run {number}: tags {', '.join(now) or '-'}")
 
 
 @runs_group.command("note")
@@ -211,8 +213,8 @@ def note_command(run, text, results_db):
     """
     from ..ledger.query import note_run
 
-    note_run(results_db, run, text)
-    click.echo(f"run {run}: note set")
+    number = note_run(results_db, run, text)
+    click.echo(f"run {number}: note {'set' if text else 'cleared'}")
 
 
 @runs_group.command("verify")

@@ -96,15 +96,29 @@ def _refuse(path: Path, why: str) -> FaceprobeError:
                           "or choose another with `results_db`")
 
 
+def _unopenable(path: Path, exc: BaseException) -> FaceprobeError:
+    why = getattr(exc, "strerror", None) or str(exc)
+    return FaceprobeError(f"results store {path} cannot be opened for writing ({why}): choose a writable file with "
+                          f"`results_db` or ${ENV}, or skip recording with `record=False`")
+
+
 def _open(path: Path, create: bool) -> sqlite3.Connection:
     if not path.exists():
         if not create:
             raise FaceprobeError(f"results store {path} does not exist: no run was recorded there yet "
                                  f"(choose the store with `results_db` or ${ENV})")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unopenable(path, exc) from None
     elif path.is_dir():
         raise FaceprobeError(f"results store {path} is a folder: give a file path, such as {path / 'runs.sqlite'}")
-    con = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None)
+    if create and not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise _unopenable(path, PermissionError(13, "not writable"))
+    try:
+        con = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None)
+    except sqlite3.OperationalError as exc:
+        raise _unopenable(path, exc) from None
     try:
         con.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
         mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -22,7 +22,7 @@ import warnings
 from ..errors import FaceprobeError
 from .entries import Entry
 
-__all__ = ["require_mlflow", "log_run", "EXPERIMENT"]
+__all__ = ["require_mlflow", "check_tracking", "log_run", "failure_text", "EXPERIMENT"]
 
 EXPERIMENT = "faceprobe"
 """The MLflow experiment runs are logged under."""
@@ -36,6 +36,71 @@ def require_mlflow():
         raise FaceprobeError("MLflow is not installed: pip install 'faceprobe[mlflow]' (or leave out `mlflow` and unset "
                              "$FACEPROBE_MLFLOW)") from None
     return mlflow
+
+
+def failure_text(exc: BaseException) -> str:
+    """An MLflow or connection error in one line: its first sentence, without the library's chained detail."""
+    text = " ".join(str(getattr(exc, "message", None) or exc).split())
+    cut = text.find(". ")
+    text = text[:cut] if 0 < cut < 300 else text
+    return text[:300] or type(exc).__name__
+
+
+def _reach(uri: str) -> None:
+    """A tracking server's socket answers within seconds (MLflow's own client retries for minutes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "localhost", port), timeout=5).close()
+    except OSError as exc:
+        raise FaceprobeError(f"MLflow tracking server {uri} cannot be reached ({exc.strerror or exc}): start it, or give "
+                             "another `mlflow` URI (sqlite:///mlflow.db keeps runs in a local file)") from None
+
+
+def _sqlite_writable(uri: str) -> None:
+    """A ``sqlite:///`` store's file can be created or opened (SQLAlchemy retries an unopenable one for minutes)."""
+    path = uri[len("sqlite:///"):]
+    if not path or path.startswith(":memory:"):
+        return
+    try:
+        if os.path.exists(path):
+            with open(path, "rb+"):
+                pass
+        else:
+            with open(path, "xb"):
+                pass
+            os.unlink(path)
+    except OSError as exc:
+        raise FaceprobeError(f"MLflow tracking URI {uri}: its file {path} cannot be written ({exc.strerror or exc}): give "
+                             "a `mlflow` URI in a writable folder, such as sqlite:///mlflow.db") from None
+
+
+def check_tracking(uri: str) -> None:
+    """Refuse, before a run's work, an MLflow tracking URI that cannot take the run: MLflow missing, a
+    scheme it does not serve, a server that does not answer, a store that cannot be opened.
+
+    Raises
+    ------
+    FaceprobeError
+        Naming the URI, MLflow's reason and the fix.
+    """
+    require_mlflow()
+    resolved = uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if resolved.startswith(("http://", "https://")):
+        _reach(resolved)
+    elif resolved.startswith("sqlite:///"):
+        _sqlite_writable(resolved)
+    try:
+        _client(uri)
+    except FaceprobeError:
+        raise
+    except Exception as exc:  # MLflow raises its own, SQLAlchemy's and OS errors here
+        shown = resolved or "MLflow's default"
+        raise FaceprobeError(f"MLflow tracking URI {shown}: {failure_text(exc)}; give a `mlflow` URI it serves, such as "
+                             "sqlite:///mlflow.db or http://HOST:5000") from None
 
 
 def _name(text: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import FaceprobeError, OptionError
 from .db import connect
+from .options import tag_refusal
 
 __all__ = ["RunFilter", "FIGURE_ROW_COLUMNS", "list_runs", "get_run", "figure_rows", "leaderboard", "tag_run", "note_run", "resolve_run"]
 
@@ -95,13 +96,16 @@ def list_runs(path=None, filt: RunFilter = RunFilter(), limit: int | None = None
 def resolve_run(con, ref: str) -> int:
     """A run's id from ``ref``: its number, a prefix of its uid, or ``last`` (``last~1``: the one before)."""
     text = str(ref).strip()
+    if not text:
+        raise OptionError("run", ref, "give a run's number, a prefix of its id, last or last~N")
     if text.startswith("last"):
         back = text[5:] if text.startswith("last~") else "0"
         if text not in ("last",) and not (text.startswith("last~") and back.isdigit()):
             raise OptionError("run", ref, "give a run's number, a prefix of its id, last or last~N")
         row = con.execute("SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?", (int(back),)).fetchone()
     elif text.isdigit():
-        row = con.execute("SELECT id FROM runs WHERE id = ?", (int(text),)).fetchone()
+        number = int(text)
+        row = con.execute("SELECT id FROM runs WHERE id = ?", (number,)).fetchone() if number < 2 ** 63 else None
     else:
         found = con.execute("SELECT id FROM runs WHERE uid LIKE ? LIMIT 2", (text.lower() + "%",)).fetchall()
         if len(found) > 1:
@@ -178,21 +182,37 @@ def leaderboard(path=None, filt: RunFilter = RunFilter(), metric: str = "balance
     return rows
 
 
-def tag_run(path, ref: str, add: tuple = (), remove: tuple = ()) -> list[str]:
-    """Add and remove tags of a run; returns its tags."""
+def tag_run(path, ref: str, add: tuple = (), remove: tuple = ()) -> tuple[int, list[str], list[str]]:
+    """Add and remove tags of a run.
+
+    Returns
+    -------
+    run : int
+        The run's number.
+    tags : list of str
+        The run's tags now.
+    absent : list of str
+        The tags of ``remove`` the run did not have.
+    """
+    why = tag_refusal(add)
+    if why:
+        raise OptionError("tag", list(add), why)
     with connect(path, create=False) as con:
         run_id = resolve_run(con, ref)
+        had = set(_tags(con, run_id))
+        absent = [t for t in remove if t not in had]
         con.execute("BEGIN IMMEDIATE")
         con.executemany("INSERT OR IGNORE INTO tags (run, tag) VALUES (?, ?)", [(run_id, t) for t in add])
         con.executemany("DELETE FROM tags WHERE run = ? AND tag = ?", [(run_id, t) for t in remove])
         con.execute("COMMIT")
-        return _tags(con, run_id)
+        return run_id, _tags(con, run_id), absent
 
 
-def note_run(path, ref: str, text: str) -> None:
-    """Set a run's note (empty text clears it)."""
+def note_run(path, ref: str, text: str) -> int:
+    """Set a run's note (empty text clears it); returns the run's number."""
     if not isinstance(text, str):
         raise FaceprobeError("a note is text")
     with connect(path, create=False) as con:
         run_id = resolve_run(con, ref)
         con.execute("UPDATE runs SET note = ? WHERE id = ?", (text or None, run_id))
+    return run_id

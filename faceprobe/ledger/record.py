@@ -32,7 +32,8 @@ def _mlflow_uri(options) -> str | None:
 
 def check_store(options) -> None:
     """Open (create, migrate) the store ``options`` records into, so a damaged or foreign file is
-    refused before the run's work; check that MLflow is importable when asked for.
+    refused before the run's work; check that MLflow is installed and its tracking URI answers, when
+    asked for.
 
     Raises
     ------
@@ -41,10 +42,11 @@ def check_store(options) -> None:
     if getattr(options, "record", False):
         with connect(options.results_db):
             pass
-    if _mlflow_uri(options) is not None:
-        from .mlflow_log import require_mlflow
+    uri = _mlflow_uri(options)
+    if uri is not None:
+        from .mlflow_log import check_tracking
 
-        require_mlflow()
+        check_tracking(uri)
 
 
 def write_entry(entry: Entry, path=None) -> dict:
@@ -95,7 +97,10 @@ def record_run(kind: str, result: dict, options) -> dict | None:
         except (FaceprobeError, sqlite3.Error, OSError) as exc:
             out = {"error": f"not recorded in {store_path(options.results_db)}: {exc}"}
     if uri is not None:
-        from .mlflow_log import log_run
+        from .mlflow_log import failure_text, log_run
 
-        out["mlflow"] = log_run(kind, result, entry, uri)
+        try:
+            out["mlflow"] = log_run(kind, result, entry, uri)
+        except Exception as exc:  # a server gone mid-run loses the log, never the run's results
+            out["mlflow_error"] = f"not logged to MLflow at {uri or 'its default URI'}: {failure_text(exc)}"
     return out
