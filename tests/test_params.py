@@ -37,7 +37,7 @@ def test_the_corpus_manifest_command_names_its_own_flag(invoke, tmp_path):
 
 
 def test_crop_parameters_are_cast_by_their_declaration_and_a_whole_float_keeps_one_key():
-    assert parse_crop_params("haar", ["min_neighbors=3", "scale_factor=1"]) == (("min_neighbors", 3), ("scale_factor", 1.0))
+    assert parse_crop_params("haar", ["min_neighbors=3", "scale_factor=2"]) == (("min_neighbors", 3), ("scale_factor", 2.0))
     assert CropSpec("haar", params=(("scale_factor", 2),)) == CropSpec("haar", params=(("scale_factor", 2.0),))
     with pytest.raises(OptionError, match="crop_params='min_neighbors=2.5': the haar cropper takes an integer"):
         parse_crop_params("haar", ["min_neighbors=2.5"])
@@ -60,3 +60,15 @@ def test_a_range_reads_the_same_in_a_plugin_parameter_and_an_option():
         p.check(1.0)
     assert str(exc.value) == "must be a number > 0 and < 1" and o.refusal(1.0) == "must be > 0 and < 1"
     assert read_assignments(["x=0.25"], {"x": p}, param="p", owner="o") == {"x": 0.25}
+
+
+@pytest.mark.parametrize("method, text, why", [
+    ("haar", "detect_side=0", "an integer >= 32"), ("haar", "scale_factor=1", "a number > 1"),
+    ("haar", "min_size=0", "an integer >= 1"), ("haar", "min_neighbors=-1", "an integer >= 0"),
+    ("yunet", "min_score=1.5", "a number >= 0 and <= 1"), ("yunet", "detect_side=-5", "an integer >= 32"),
+    ("mediapipe", "detect_side=31", "an integer >= 32"), ("dlib", "detect_side=8", "an integer >= 32"),
+])
+def test_crop_parameters_outside_their_range_are_refused_before_any_image(method, text, why):
+    # detect_side=0 had run and found no face in any image, without a word
+    with pytest.raises(OptionError, match=f"crop_params='{text}': the {method} cropper takes {why}"):
+        parse_crop_params(method, [text])

@@ -167,3 +167,8 @@ def test_keys_with_no_image_in_common_are_refused_for_a_grid_and_a_fusion(tmp_pa
             faceprobe.evaluate(str(cache), keys, head="logreg", cv=2)
     r = invoke("classify", "-c", cache, "-b", "toy.none.orig.000000000a", "-b", "toy.none.orig.000000000b", "--head", "logreg")
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "hold no image in common" in r.output
+
+
+def test_a_fusion_of_a_key_with_itself_is_refused(two_key_cache, invoke):
+    res = invoke("classify", "-c", two_key_cache, "-b", f"{GOOD}+{GOOD.rsplit('.', 1)[0]}", "--head", "logreg", "--cv", "3")
+    assert res.exit_code == 1 and "with itself (its block would count twice)" in res.output

@@ -71,6 +71,11 @@ def load_study(cache: str, keys: list[str], *, missing: str = "common", **load) 
     for d in loaded.values() if missing == "impute" else ():
         for i, s in enumerate(d.sha256):
             holder.setdefault(s, (d, i))
+    for name in keys:
+        parts = [loaded[p].key for p in name.split("+")]
+        if len(set(parts)) < len(parts):
+            raise OptionError("key", name, f"fuses {next(k for k in parts if parts.count(k) > 1)} with itself (its block would "
+                                           "count twice): fuse different keys")
     aligned = {part: _on_rows(d, rows, holder) for part, d in loaded.items()}
     out = [aligned[name] if "+" not in name else _fuse([aligned[p] for p in name.split("+")], " + ".join(aligned[p].key for p in name.split("+")))
            for name in keys]

@@ -73,6 +73,9 @@ class Cropper:
         Text parameters that take one of a few values: name -> the allowed values.
     install : str
         How to install what it needs, when the extra alone does not (said when it is missing).
+    bounds : dict
+        Numeric parameters' ranges: name -> keywords of :class:`~faceprobe.params.Bounded`
+        (``{"detect_side": {"low": 32}}``), checked with every value given.
     """
 
     crop: Callable
@@ -86,13 +89,14 @@ class Cropper:
     available: Callable[[], bool] = lambda: True
     choices: dict = field(default_factory=dict)
     install: str = ""
+    bounds: dict = field(default_factory=dict)
 
     @property
     def declared(self) -> dict:
         """The parameters as :class:`~faceprobe.params.Param` declarations: each of its default's kind, with its choices."""
         from ...params import Param
 
-        return {k: Param.typed(v, choices=tuple(self.choices.get(k, ()))) for k, v in self.params.items()}
+        return {k: Param.typed(v, choices=tuple(self.choices.get(k, ())), **self.bounds.get(k, {})) for k, v in self.params.items()}
 
 
 CROPPERS: Registry[Cropper] = Registry("cropper", "crop")

@@ -84,8 +84,13 @@ def _opencv_version() -> dict:
 HAAR_PARAMS = {"detect_side": 240, "scale_factor": 1.1, "min_neighbors": 5, "min_size": 24}
 """Detection runs on a grey copy whose longer side is at most ``detect_side`` pixels."""
 
+_DETECT_SIDE = {"detect_side": {"low": 32}}
+"""A detection copy under 32 pixels holds no face any detector here finds."""
+
 CROPPERS.register("haar", Cropper(_crop_haar, HAAR_PARAMS, "Viola-Jones (OpenCV's frontal cascade), largest face",
-                                  detector=True, versions=_opencv_version))
+                                  detector=True, versions=_opencv_version,
+                                  bounds={**_DETECT_SIDE, "scale_factor": {"low": 1.0, "open_low": True}, "min_neighbors": {"low": 0},
+                                          "min_size": {"low": 1}}))
 
 
 def _crop_box(img: Image.Image, box, margin: float) -> Image.Image:
@@ -146,7 +151,8 @@ YUNET_PARAMS = {"detect_side": 240, "min_score": 0.5, "pick": "largest"}
 
 CROPPERS.register("yunet", Cropper(_landmark_crop(_yunet_detect), YUNET_PARAMS, "YuNet CNN detector (yuface) with five landmarks, largest face",
                                    detector=True, versions=_yuface_version, landmarks=True, fork_safe=False,
-                                   choices={"pick": ("largest", "score")}))
+                                   choices={"pick": ("largest", "score")},
+                                   bounds={**_DETECT_SIDE, "min_score": {"low": 0.0, "high": 1.0}}))
 
 
 def _dlib_detect(img: Image.Image, params: dict):
@@ -187,7 +193,7 @@ not have), and ``align`` then places the eyes exactly, level, where the template
 CROPPERS.register("dlib", Cropper(_landmark_crop(_dlib_detect),
                                   DLIB_PARAMS, "dlib HOG or MMOD detector with dlib's 5-point landmarks, largest face (dlib extra)",
                                   detector=True, versions=_dlib_versions, landmarks=True, extra="dlib", available=_dlib_available,
-                                  choices={"pick": ("largest", "score"), "detector": ("hog", "mmod")}))
+                                  choices={"pick": ("largest", "score"), "detector": ("hog", "mmod")}, bounds=_DETECT_SIDE))
 
 
 @functools.lru_cache(maxsize=None)
@@ -246,4 +252,4 @@ as given: once more on it with a grey border (as for the geometry keys)."""
 CROPPERS.register("mediapipe", Cropper(_landmark_crop(_mediapipe_detect), MEDIAPIPE_PARAMS,
                                        "MediaPipe Face Landmarker: the box of its 478-point mesh, five landmarks from it (geometry extra)",
                                        detector=True, versions=_mediapipe_versions, landmarks=True, fork_safe=False, extra="geometry",
-                                       available=_mediapipe_available, install=_MEDIAPIPE_INSTALL))
+                                       available=_mediapipe_available, install=_MEDIAPIPE_INSTALL, bounds=_DETECT_SIDE))
