@@ -11,7 +11,7 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_info", "home_dir", "NATIVE_BF16_FLAGS", "read_memo", "write_memo"]
+__all__ = ["cpu_info", "home_dir", "NATIVE_BF16_FLAGS", "read_memo", "write_memo", "available_memory"]
 
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -75,3 +75,18 @@ def write_memo(path: Path, key: str, value) -> bool:
         return True
     except OSError:
         return False
+
+
+def available_memory() -> int:
+    """Memory available to new allocations (Linux ``MemAvailable``; else free pages; else 4 GiB)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30

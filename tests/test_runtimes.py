@@ -229,7 +229,7 @@ def test_onedal_still_loads_after_openvino_computed_in_the_same_process(image_fo
     script = f"""
 import faceprobe
 s = faceprobe.compute_features({str(image_folder)!r}, {TINY!r}, {str(tmp_path / "f.h5")!r}, weights="none", runtime="openvino",
-                               workers=0, progress=False, precision="fp32", compile="none")
+                               workers=0, progress=False, precision="fp32")
 assert s["compile"][{TINY!r}].startswith("openvino") and not s["compile"].get("notes"), s["compile"]
 r = faceprobe.evaluate({str(tmp_path / "f.h5")!r}, head="logreg", engine="onedal", cv=2, group="none", jobs=1, progress=False)
 print("engines", r.raw["provenance"]["engines"]["logreg"][0]["engine"])
@@ -307,7 +307,7 @@ def test_under_an_explicit_reduced_precision_a_runtime_is_held_to_pytorchs_own_c
     stand_in = Runtime(as_pytorch_bf16, precisions=lambda device: ("bf16",), description="PyTorch's own bf16, as a runtime")
     with RUNTIMES.replaced("onnxruntime", stand_in):
         asked = json.loads(featurize_cli(image_folder, tmp_path / "b.h5", "--runtime", "onnxruntime", "--precision", "bf16",
-                                         "--compile", "none", "--json").output)
+                                         "--json").output)
     assert asked["compile"][TINY] == "onnxruntime-bf16", asked["compile"]
 
 
@@ -364,3 +364,30 @@ def test_a_threads_roomy_signal_stack_is_its_own_large_and_set_once():
     (ok, (sp, size, flags)), (again, second) = seen
     assert ok and again and sp and size == altstack.ROOM and flags != altstack.SS_DISABLE
     assert second == (sp, size, flags)  # the same memory on a second call
+
+
+def test_an_explicit_compile_mode_with_an_exported_runtime_is_refused_not_ignored(image_folder, tmp_path, featurize_cli):
+    # --runtime openvino --compile inductor had run OpenVINO and dropped the compile mode without a word
+    for mode in ("inductor", "none"):
+        res = featurize_cli(image_folder, tmp_path / "f.h5", "--runtime", "openvino", "--compile", mode)
+        assert res.exit_code == 1 and f"--compile {mode}: is PyTorch's graph mode: it cannot be combined with --runtime openvino" in res.output
+    assert featurize_cli(image_folder, tmp_path / "f.h5", "--runtime", "torch", "--compile", "none").exit_code == 0
+
+
+def test_a_batch_larger_than_the_run_is_not_padded_and_one_beyond_memory_is_refused(image_folder, tmp_path, featurize_cli,
+                                                                                     monkeypatch):
+    # a batch of 100,000 padded a 20-image run's first batch to 100,000 images (60 GB): a traceback
+    res = featurize_cli(image_folder, tmp_path / "f.h5", "--runtime", "torch", "--compile", "none", "--batch-size", "100000", "--json")
+    assert res.exit_code == 0, res.output
+    import h5py
+    import json
+
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        runs = [json.loads(g.attrs["runs"]) for g in f["features"].values()][0]
+    assert runs[0]["batch_size"] == 12  # the image folder's 12 images
+    import faceprobe.machine
+
+    monkeypatch.setattr(faceprobe.machine, "available_memory", lambda: 64 << 20)
+    res = featurize_cli(image_folder, tmp_path / "g.h5", "--runtime", "torch", "--compile", "none", "--batch-size", "12")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "--batch-size 12: a batch of 12 images of" in res.output and "0.1 GiB is available: give" in res.output

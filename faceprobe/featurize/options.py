@@ -191,6 +191,10 @@ def resolve(source: str, options) -> "FeaturizeConfig":
 
     given = {f.name: getattr(options, f.name) for f in fields(options)}
     FEATURIZE.validate(given)
+    if given["compile"] != "auto" and given["runtime"] not in ("auto", "torch"):
+        raise OptionError("compile", given["compile"], f"is PyTorch's graph mode: it cannot be combined with "
+                                                       f"`runtime={given['runtime']}`, which runs the exported graph; give "
+                                                       "`runtime=torch` for a PyTorch graph, or leave `compile` out")
     for o in FEATURIZE:  # one string is one value ("none" is not four letters); preprocess and augment take comma lists
         if o.kind == "values" and o.name not in ("preprocess", "augment") and isinstance(given[o.name], str):
             given[o.name] = (given[o.name],)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...cache.layout import open_cache
 from ...errors import OptionError
+from ...machine import available_memory
 
 __all__ = ["DiskMatrix", "RowSet", "MemoryChoice", "parse_size", "format_size", "choose_memory", "available_memory"]
 
@@ -46,21 +47,6 @@ def format_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
-
-
-def available_memory() -> int:
-    """Memory available to new allocations (Linux ``MemAvailable``; else free pages; else 4 GiB)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 4 << 30
 
 
 @dataclass(frozen=True)
