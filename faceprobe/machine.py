@@ -11,7 +11,7 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_info", "home_dir", "NATIVE_BF16_FLAGS", "read_memo", "write_memo", "available_memory"]
+__all__ = ["cpu_info", "home_dir", "check_home", "NATIVE_BF16_FLAGS", "read_memo", "write_memo", "available_memory"]
 
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -50,6 +50,33 @@ def home_dir(*parts: str) -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("faceprobe")).joinpath(*parts)
+
+
+def check_home() -> None:
+    """Refuse a home folder that cannot hold what runs keep there (exports, remembered choices, the
+    zoo's files, the results store): a file, or a folder that cannot be made or written.
+
+    Raises
+    ------
+    FaceprobeError
+        Naming the folder, why, and ``$FACEPROBE_HOME``.
+    """
+    from .errors import FaceprobeError
+
+    home = home_dir()
+    why = None
+    if home.exists() and not home.is_dir():
+        why = "is a file, not a folder"
+    else:
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            if not os.access(home, os.W_OK | os.X_OK):
+                why = "cannot be written"
+        except OSError as exc:
+            why = f"cannot be made ({exc.strerror or exc})"
+    if why:
+        raise FaceprobeError(f"faceprobe's home {home} {why}: it keeps exports, remembered choices and the zoo's files; "
+                             "set $FACEPROBE_HOME to a writable folder")
 
 
 def read_memo(path: Path) -> dict:

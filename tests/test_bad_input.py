@@ -249,3 +249,17 @@ def test_an_output_that_cannot_be_written_is_one_line_before_any_work(tiny_cache
     args = [str(tiny_cache) if a == "CACHE" else a for a in args]
     r = invoke(*args) if "merge" in args else invoke(*args[:2 if args[0] == "cache" else 1], "-c", tiny_cache, *args[2 if args[0] == "cache" else 1:])
     assert r.exit_code != 0 and r.output.count("\n") == 1 and said in r.output, r.output
+
+
+def test_a_home_that_is_a_file_or_cannot_be_made_is_one_line_before_work(tiny_cache, image_folder, tmp_path, monkeypatch, invoke,
+                                                                       featurize_cli):
+    # a file as $FACEPROBE_HOME had run on: no export kept, no choice remembered, nothing said
+    a_file = tmp_path / "home.txt"
+    a_file.write_text("x")
+    for home, why in ((a_file, "is a file, not a folder"), (a_file / "sub", "cannot be made")):
+        monkeypatch.setenv("FACEPROBE_HOME", str(home))
+        res = featurize_cli(image_folder, tmp_path / "f.h5")
+        assert res.exit_code == 1 and f"faceprobe's home {home} {why}" in res.output and "$FACEPROBE_HOME" in res.output
+        assert not (tmp_path / "f.h5").exists()
+        res = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "--no-record")
+        assert res.exit_code == 1 and f"faceprobe's home {home} {why}" in res.output

@@ -31,7 +31,7 @@ def _mlflow_uri(options) -> str | None:
 
 
 def check_store(options) -> None:
-    """Open (create, migrate) the store ``options`` records into, so a damaged or foreign file is
+    """Check faceprobe's home folder (:func:`~faceprobe.machine.check_home`); open (create, migrate) the store ``options`` records into, so a damaged or foreign file is
     refused before the run's work; check that MLflow is installed and its tracking URI answers, when
     asked for.
 
@@ -39,6 +39,9 @@ def check_store(options) -> None:
     ------
     FaceprobeError
     """
+    from ..machine import check_home
+
+    check_home()
     if getattr(options, "record", False):
         with connect(options.results_db):
             pass
