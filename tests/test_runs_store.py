@@ -270,3 +270,21 @@ def test_run_references_empty_or_beyond_sqlite_integers_are_one_line(tiny_cache,
 def test_switch_flags_are_named_without_a_value_in_conflicts(tiny_cache, store, invoke):
     res = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "--no-record", "--results-db", "x.sqlite")
     assert res.exit_code == 1 and "Error: --no-record: cannot be combined with --results-db x.sqlite" in res.output
+
+
+def test_filters_that_cannot_match_and_metrics_no_run_has_are_refused_not_answered_empty(tiny_cache, store, invoke):
+    _evaluate(tiny_cache)
+    with pytest.raises(OptionError, match="kind='bogus': runs are of kind classify, fit, featurize"):
+        faceprobe.runs(kind="bogus")
+    with pytest.raises(OptionError, match="until='2026-01-01': is not after `since=2027-01-01`"):
+        list_runs(store, RunFilter(since="2027-01-01", until="2026-01-01"))
+    with pytest.raises(OptionError, match="metric='bogus': no matching run has it; they have: accuracy, balanced_accuracy"):
+        leaderboard(store, metric="bogus")
+    assert invoke("runs", "list", "--limit", "0").exit_code == 2
+
+
+def test_a_featurize_run_is_not_compared_with_a_classify_run(tiny_cache, store, image_folder, tmp_path, featurize_cli):
+    assert featurize_cli(image_folder, tmp_path / "f.h5").exit_code == 0
+    _evaluate(tiny_cache)
+    with pytest.raises(OptionError, match="run 2 is a classify run and run 1 a featurize run"):
+        compare_runs(store, "1", "2")

@@ -59,7 +59,7 @@ def runs_group():
 @_filters
 @_output
 @_store
-@click.option("--limit", type=int, default=None, help="At most this many, newest first.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many, newest first.")
 @clean_errors
 def list_command(results_db, fmt, output, limit, **filters):
     """List recorded runs, newest first.

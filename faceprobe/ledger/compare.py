@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+from ..errors import OptionError
 from .query import get_run
 
 __all__ = ["compare_runs", "VOLATILE"]
@@ -91,6 +92,9 @@ def compare_runs(path, a: str, b: str) -> dict:
         options, versions, data identity, key identities, CPU, the rest of the provenance).
     """
     ra, rb = get_run(path, a), get_run(path, b)
+    if "featurize" in (ra["kind"], rb["kind"]) and ra["kind"] != rb["kind"]:
+        raise OptionError("run", b, f"run {rb['id']} is a {rb['kind']} run and run {ra['id']} a {ra['kind']} run: their figures "
+                                    "are of different things; compare two featurize runs, or two classify or fit runs")
     ca, cb, fa, fb = _cells(ra), _cells(rb), _folds(ra), _folds(rb)
     same_images = ra["dataset"] is not None and ra["dataset"] == rb["dataset"] and \
         ra["provenance"].get("split") == rb["provenance"].get("split")

@@ -16,6 +16,10 @@ _RUN_COLUMNS = ("id", "uid", "created", "kind", "corpus", "protocol", "official"
                 "seconds", "faceprobe", "note")
 
 
+KINDS = ("classify", "fit", "featurize")
+"""The kinds of recorded runs."""
+
+
 @dataclass(frozen=True)
 class RunFilter:
     """Which runs: every field given must match (``key`` and ``head`` as one of the run's; ``since``
@@ -29,6 +33,12 @@ class RunFilter:
     tag: str | None = None
     since: str | None = None
     until: str | None = None
+
+    def __post_init__(self):
+        if self.kind is not None and self.kind not in KINDS:
+            raise OptionError("kind", self.kind, f"runs are of kind {', '.join(KINDS)}")
+        if self.since is not None and self.until is not None and _date(self.until, "until") <= _date(self.since, "since"):
+            raise OptionError("until", self.until, f"is not after `since={self.since}`: no run can match")
 
     def where(self) -> tuple[str, list]:
         """The SQL condition on ``runs`` (aliased ``r``) and its parameters."""
@@ -167,7 +177,13 @@ def leaderboard(path=None, filt: RunFilter = RunFilter(), metric: str = "balance
     marking official protocols and runs that did not group by subject (leak-prone)."""
     lower = metric in _LOWER_IS_BETTER
     best: dict = {}
-    for r in figure_rows(path, filt):
+    rows = figure_rows(path, filt)
+    known = sorted({r["metric"] for r in rows if r["kind"] != "featurize"})
+    if rows and not known:
+        raise OptionError("kind", filt.kind, "featurize runs have no cell figures to rank: rank classify or fit runs")
+    if rows and metric not in known:
+        raise OptionError("metric", metric, f"no matching run has it; they have: {', '.join(known)}")
+    for r in rows:
         if r["metric"] != metric or r["value"] is None:
             continue
         at = (r["corpus"] or "-", r["protocol"] or "-")
