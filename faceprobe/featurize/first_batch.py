@@ -59,8 +59,9 @@ def choose_compile_or_runtime(m, tensors, run: dict, mode: str, n_images: int, r
     reports = {rid: choose_compile(r, tensors[0][m.t_index[rid]], mode, n_images, runtime=runtime, precision=precision)
                for rid, r in m.runners.items()}
     skipped = [name for name, rep in reports.items() if mode == "auto" and all("skipped" in rep.get(kind, {}) for kind in ("freeze", "inductor"))]
-    if skipped:
-        report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling {', '.join(skipped)}; eager"
+    if skipped:  # said with what each computed instead: a runtime may have been chosen all the same
+        used = ", ".join(f"{name} on {'eager PyTorch' if reports[name]['mode'] == 'none' else reports[name]['mode']}" for name in skipped)
+        report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling a PyTorch graph; {used}"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
     run["precision_by_backbone"] = _precisions(m)
     run["runtime_versions"] = _runtime_versions(reports)
