@@ -120,3 +120,18 @@ def test_tracking_server_gone_after_the_check_loses_the_log_not_the_results(tiny
     res = faceprobe.evaluate(str(tiny_cache), head="logreg", cv=3, progress=False, mlflow=f"sqlite:///{tmp_path / 'm.db'}")
     assert res.raw["cells"] and res.raw["recorded"]["run"]
     assert res.raw["recorded"]["mlflow_error"].endswith("API request to http://x failed")
+
+
+def test_featurize_and_fit_runs_log_their_figures_under_names_mlflow_accepts(tiny_cache, image_folder, tmp_path, monkeypatch,
+                                                                            featurize_cli):
+    # featurize's own figures have no key or head: they were logged as '//images', which MLflow refuses
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEPROBE_RESULTS_DB", str(tmp_path / "runs.sqlite"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    res = featurize_cli(image_folder, tmp_path / "f.h5", "--mlflow", uri)
+    assert res.exit_code == 0 and "logged to MLflow" in res.output and "not logged" not in res.output
+    fitted = faceprobe.fit(str(tiny_cache), "logreg", str(tmp_path / "m.skops"), progress=False, cv=3, mlflow=uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    runs = {r.data.tags["faceprobe.kind"]: r for r in client.search_runs([client.get_experiment_by_name("faceprobe").experiment_id])}
+    assert runs["featurize"].data.metrics["images"] == 12 and "seconds" in runs["featurize"].data.metrics
+    assert any(name.endswith("/logreg/balanced_accuracy") for name in runs["fit"].data.metrics), fitted["recorded"]

@@ -209,7 +209,7 @@ def log_run(kind: str, result: dict, entry: Entry, uri: str) -> dict:
         _batch(client, parent, params=_params(entry))
         _dataset(client, parent, entry)
         cells = [f for f in entry.figures if f[4] == -1]
-        _batch(client, parent, [(f"{f[0]}/{f[1]}/{f[2] + '/' if f[2] else ''}{f[3]}", f[6], 0) for f in cells])
+        _batch(client, parent, [("/".join(part for part in (f[0], f[1], f[2], f[3]) if part), f[6], 0) for f in cells])  # a run's own figures (featurize: images) have no key or head
         nested = _cell_runs(client, experiment, parent, result, entry) if kind == "classify" else []
         _artifacts(client, parent, kind, result)
     except BaseException:
