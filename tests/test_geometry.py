@@ -366,3 +366,19 @@ def test_a_killed_geometry_run_resumes_to_the_same_vectors(geometry_cache, tmp_p
         a, b = read_features(str(reference), want[info["backbone"]]), read_features(str(cache), info["key"])
         assert info["key"] == want[info["backbone"]] and len(b.sha256) == len(set(b.sha256)) == 49
         np.testing.assert_array_equal(a.vectors[np.argsort(a.sha256)], b.vectors[np.argsort(b.sha256)])
+
+
+def test_cache_export_names_blendshape_and_pose_columns_by_their_meaning(geometry_cache, invoke, tmp_path):
+    # they were exported as f0..f51 and f0..f5
+    import csv
+
+    cache, _, _ = geometry_cache
+    for key, first in (("mediapipe-pose", ["yaw_deg", "pitch_deg", "roll_deg"]), ("mediapipe-blendshapes", ["_neutral", "browDownLeft"]),
+                       ("mediapipe-landmarks", ["f0", "f1"])):
+        out = tmp_path / f"{key}.csv"
+        assert invoke("cache", "export", "-c", cache, "-k", key, "-o", out).exit_code == 0
+        header = next(csv.reader(out.open()))
+        assert header[4:4 + len(first)] == first
+    assert invoke("cache", "export", "-c", cache, "-k", "mediapipe-pose", "-o", tmp_path / "pose.npz").exit_code == 0
+    npz = np.load(tmp_path / "pose.npz")
+    assert list(npz["columns"])[-1] == "tz_cm" and npz["X"].shape[1] == 6

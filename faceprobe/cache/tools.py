@@ -167,7 +167,8 @@ def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> 
 
     Rows are the images with status ok that the key holds a vector for, sorted by path; an
     image listed under several paths appears once per path. ``fmt`` None: from the suffix of
-    ``out``. Text cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``) get a ``'``.
+    ``out``. Columns are ``f0``, ``f1``... except where a key's columns have names (a geometry
+    key's blendshapes and pose: ``jawOpen``, ``yaw_deg``); ``.npz`` holds them as ``columns``. Text cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``) get a ``'``.
     """
     suffix = os.path.splitext(str(out))[1].lower().lstrip(".")
     if fmt is None:
@@ -191,13 +192,17 @@ def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> 
     X = fm.vectors[rows] if len(rows) else np.zeros((0, fm.vectors.shape[1]), np.float32)
     cols = {c: np.asarray(images[c][img_idx]).astype(str) for c in ("path", "label", "subject", "sha256")}
     extra = {n: v for n, v in extra_columns(images, img_idx).items() if n not in cols and n != "X"}
+    from ..facial_actions import NAMED_COLUMNS
+
+    named = NAMED_COLUMNS.get(fm.spec.get("backbone", ""), ())  # a geometry key's columns by their meaning (yaw_deg, jawOpen)
+    names = list(named) if len(named) == X.shape[1] else [f"f{j}" for j in range(X.shape[1])]
     if fmt == "npz":
-        np.savez_compressed(out, X=X, key=np.array(key), spec=np.array(json.dumps(fm.spec)), **cols,
+        np.savez_compressed(out, X=X, key=np.array(key), spec=np.array(json.dumps(fm.spec)), columns=np.array(names), **cols,
                             **({"extra_columns": np.array(list(extra)), **{f"extra.{n}": v for n, v in extra.items()}} if extra else {}))
     elif fmt == "csv":
         with open(out, "w", newline="", encoding="utf-8") as handle:
             w = csv.writer(handle)
-            w.writerow(["path", "label", "subject", "sha256", *map(csv_safe, extra), *[f"f{j}" for j in range(X.shape[1])]])
+            w.writerow(["path", "label", "subject", "sha256", *map(csv_safe, extra), *map(csv_safe, names)])
             for j in range(len(rows)):
                 text = [cols["path"][j], cols["label"][j], cols["subject"][j], cols["sha256"][j], *(v[j] for v in extra.values())]
                 w.writerow([*map(csv_safe, text),
