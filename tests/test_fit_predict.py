@@ -141,3 +141,14 @@ def test_predict_says_where_the_new_images_vectors_went(image_folder: Path, tmp_
     assert "give another --cache to keep them apart" in r.output
     r = invoke("predict", "--model", model, "--cache", cache, new, "-o", tmp_path / "p.csv", "-q")
     assert r.exit_code == 0 and "note:" not in r.output  # a rerun adds nothing
+
+
+def test_predict_into_an_unwritable_place_is_one_line_before_any_image(tiny_cache, image_folder, tmp_path, invoke):
+    # it featurized the images, then ended in a pandas traceback
+    model = tmp_path / "m.skops"
+    assert invoke("fit", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "-o", model).exit_code == 0
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    res = invoke("predict", "-m", model, image_folder, "-c", tmp_path / "new.h5", "-o", blocker / "p.csv")
+    assert res.exit_code == 1 and "Traceback" not in res.output and f"--output {blocker / 'p.csv'}" in res.output
+    assert not (tmp_path / "new.h5").exists()

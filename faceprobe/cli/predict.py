@@ -28,10 +28,11 @@ def predict_command(source, model_path, output, cache, **options):
     Example:
       faceprobe predict --model model.skops new_faces/ -o predictions.csv
     """
+    from ..outputs import check_writable, csv_safe
     from ..prediction import predict
 
+    check_writable(output, "output")  # before any image is featurized
     frame = predict(model_path, source, cache, **options)
-    from ..outputs import csv_safe
 
     text = frame.select_dtypes(include=["object", "string"]).columns
     frame[text] = frame[text].map(csv_safe)
