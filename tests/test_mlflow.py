@@ -135,3 +135,12 @@ def test_featurize_and_fit_runs_log_their_figures_under_names_mlflow_accepts(tin
     runs = {r.data.tags["faceprobe.kind"]: r for r in client.search_runs([client.get_experiment_by_name("faceprobe").experiment_id])}
     assert runs["featurize"].data.metrics["images"] == 12 and "seconds" in runs["featurize"].data.metrics
     assert any(name.endswith("/logreg/balanced_accuracy") for name in runs["fit"].data.metrics), fitted["recorded"]
+
+
+def test_a_parameter_longer_than_mlflow_takes_is_cut_with_a_mark_not_silently():
+    from faceprobe.ledger.mlflow_log import _fits
+
+    long = "k" * 7000
+    assert _fits("short") == "short"
+    cut = _fits(long)
+    assert len(cut) == 6000 and cut.endswith("(cut: the whole is in the run's JSON artifact)")

@@ -115,7 +115,17 @@ def _params(entry: Entry) -> dict:
     params.update({"kind": run["kind"], "faceprobe": run["faceprobe"], "protocol": run.get("protocol") or "-",
                    "corpus": run.get("corpus") or "-", "grouped": str(run.get("grouped")), "cpu": run.get("cpu") or "-",
                    "faceprobe.run": run["uid"][:12]})
-    return {_name(k): str(v)[:6000] for k, v in params.items()}
+    return {_name(k): _fits(str(v)) for k, v in params.items()}
+
+
+_PARAM_CHARS = 6000
+"""MLflow's longest parameter value."""
+
+
+def _fits(text: str) -> str:
+    """``text`` as an MLflow parameter value: a longer one is cut with a mark saying where the whole is."""
+    mark = " ... (cut: the whole is in the run's JSON artifact)"
+    return text if len(text) <= _PARAM_CHARS else text[:_PARAM_CHARS - len(mark)] + mark
 
 
 def _client(uri: str):
