@@ -240,7 +240,7 @@ def test_demo_report_into_a_missing_folder_is_refused_first(tmp_path, invoke):
     (("classify", "--head", "logreg", "--table", "/proc/t.csv"), "--table /proc/t.csv: cannot create a file in /proc"),
     (("classify", "--head", "logreg", "--json", "/proc/r.json"), "--json /proc/r.json: cannot create a file in /proc"),
     (("classify", "--head", "logreg", "--report", "/proc/r.html"), "--report /proc/r.html: cannot create a file in /proc"),
-    (("classify", "--head", "logreg", "--json", ""), "--json : is empty; give a file name"),
+    (("classify", "--head", "logreg", "--json", ""), "--json '': is empty; give a file name"),
     (("fit", "--head", "logreg", "-o", "/proc/m.skops"), "--output /proc/m.skops: cannot create a file in /proc"),
     (("cache", "export", "-o", "/proc/x.csv"), "--output /proc/x.csv: cannot create a file in /proc"),
     (("cache", "merge", "CACHE", "-o", "/proc/m.h5"), "--output /proc/m.h5: cannot create a file in /proc"),
