@@ -8,6 +8,7 @@ import torch
 
 from faceprobe.cache.store import read_features
 from faceprobe.featurize.engine import compile as fcompile
+from faceprobe.featurize.engine import trial as ftrial
 from faceprobe.featurize.engine import timing
 from faceprobe.featurize.backbones.load import load_backbone
 from faceprobe.featurize.engine.device import DeviceSetup
@@ -147,7 +148,7 @@ def test_a_warm_up_longer_than_the_run_on_the_best_candidate_found_is_not_paid()
     """Eager would take 100 s; a candidate already found runs it in 10 s: a compile whose warm-up
     alone is 20 s could not repay it even were it instant, though it is shorter than eager's 100 s."""
     report = {"none": {"seconds_per_batch": 1.0}}
-    trial = fcompile._Trial(None, None, None, 100.0, 400, report)
+    trial = ftrial.Trial(None, None, None, 100.0, 400, report)
     trial.candidates["openvino"] = 0.1
     assert trial.best_total() == ("openvino", pytest.approx(10.0))
     trial.run("inductor", 20.0, lambda: pytest.fail("built"), 0.999, "fp32")
@@ -223,7 +224,7 @@ def test_a_compiled_mode_is_tried_only_where_twice_the_best_speed_would_repay_it
     report = {"none": {"seconds_per_batch": 1.0}}
     from types import SimpleNamespace
 
-    trial = fcompile._Trial(SimpleNamespace(set_compiled=lambda *a: None), None, None, 100.0, 1600, report)
+    trial = ftrial.Trial(SimpleNamespace(set_compiled=lambda *a: None), None, None, 100.0, 1600, report)
     trial.candidates["openvino"] = best_s
 
     def build():
@@ -239,16 +240,16 @@ def test_a_compiled_mode_is_tried_only_where_twice_the_best_speed_would_repay_it
 
 def test_eagers_slices_are_timed_only_while_eager_is_the_best_and_the_run_repays_the_timing(monkeypatch):
     timed = []
-    monkeypatch.setattr(fcompile, "slice_eager", lambda runner, batch, s, rep: timed.append(s) or s / 2)
+    monkeypatch.setattr(ftrial, "slice_eager", lambda runner, batch, s, rep: timed.append(s) or s / 2)
     batch = np.zeros((16, 3, 2, 2), np.uint8)
     report = {"none": {"seconds_per_batch": 0.32}}
-    faster = fcompile._Trial(None, batch, None, 100.0, 1600, report)
+    faster = ftrial.Trial(None, batch, None, 100.0, 1600, report)
     faster.candidates["onnxruntime"] = 0.1
     faster.slice_eager()  # a runtime already beats eager: its slices are not timed
-    short = fcompile._Trial(None, batch, None, 2.0, 32, report)
+    short = ftrial.Trial(None, batch, None, 2.0, 32, report)
     short.slice_eager()  # 0.64 s of eager: less than 4x the ~1.3 s the timing of 4 sizes on 8 images would cost
     assert timed == [] and not faster.sliced and not short.sliced
-    long = fcompile._Trial(None, batch, None, 100.0, 1600, report)
+    long = ftrial.Trial(None, batch, None, 100.0, 1600, report)
     long.slice_eager()
     long.slice_eager()  # once
     assert timed == [0.32] and long.candidates["none"] == 0.16 and long.best_total() == ("none", pytest.approx(16.0))
@@ -271,3 +272,19 @@ def test_a_run_long_enough_for_a_skipped_mode_times_only_it_and_the_remembered_b
     rep = fcompile.choose_compile(r, x, "auto", n_images=400, runtime="torch")
     assert built == ["inductor"] and rep["retimed"] == ["inductor", "none"] and "freeze" not in rep
     assert rep["mode"] in ("none", "inductor") and "remembered" not in rep
+
+
+def test_a_compiled_mode_is_not_tried_where_the_best_is_already_beyond_its_reach_over_eager():
+    # freeze (at most ~2x eager) was traced and timed on every first run, though onnxruntime ran 3.5x eager
+    from faceprobe.featurize.engine.compile import COMPILE_MODES
+    from faceprobe.featurize.engine.trial import Trial
+
+    report = {"none": {"seconds_per_batch": 0.30}}
+    trial = Trial(None, None, None, 100, 1600, report)
+    trial.candidates["onnxruntime"] = 0.09
+    assert trial.beyond_reach("freeze", COMPILE_MODES.get("freeze").eager_bound)
+    assert report["freeze"]["skipped"] == "at most 2.5x eager (0.120 s a batch): not faster than onnxruntime (0.090 s)"
+    trial.candidates["onnxruntime"] = 0.2  # a runtime only 1.5x eager: a compiled graph may still win
+    assert not trial.beyond_reach("inductor", COMPILE_MODES.get("inductor").eager_bound)
+    sliced = Trial(None, None, None, 100, 1600, {"none": {"seconds_per_batch": 0.18, "seconds_per_batch_whole": 0.30}})
+    assert not sliced.beyond_reach("freeze", 2.5)  # judged against eager's whole batches, not its faster slices

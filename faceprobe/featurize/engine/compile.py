@@ -10,7 +10,8 @@ A mode is only used when, on the run's first batch of real images, every feature
 within cosine 0.9999 of the eager model's, so rows of any mode can share a feature key.
 ``auto`` tries the runtimes first, then a mode only when, at twice the speed of the best
 candidate so far (``speedup_bound``), the run's images would save more than the mode's typical
-warm-up (``warmup_guess_s``); it times each candidate that passes and keeps the fastest.
+warm-up (``warmup_guess_s``), and only while the best so far is slower than the most the mode is
+expected to beat eager by (``eager_bound``); it times each candidate that passes and keeps the fastest.
 """
 
 from __future__ import annotations
@@ -28,12 +29,10 @@ from ...registry import Registry
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
 from .choices import choice_key, recall_choice, recall_retry, recall_slice, remember_choice  # noqa: E402  (the remembered choices)
-from .timing import SLICE_REPAY, slice_cost, slice_eager, timed  # noqa: E402
+from .timing import timed  # noqa: E402
+from .trial import Trial, min_cosine  # noqa: E402  (timing and checking one choice's candidates)
 
 COMPILE_COSINE = 0.9999
-CLOSE_CALL = 1.15
-"""A candidate timed within this factor of the best so far is timed a second time (the faster
-call kept); one clearly slower or faster is decided on one call."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +54,17 @@ class CompileMode:
         efficientnet_lite0: freeze 1.6x and inductor 1.8x eager in whole batches, both slower than
         eager in slices and than onnxruntime and OpenVINO; no measurement here has shown either
         twice as fast as the best candidate before it). An explicit ``compile`` is always tried.
+    eager_bound : float
+        The most it is expected to beat eager PyTorch in whole batches: ``auto`` skips it where the
+        best candidate so far is already faster than that (a runtime three times eager's speed
+        leaves a compiled graph nothing to win). Both compiled modes: 2.5 (measured: 1.6x and 1.8x).
     """
 
     build: Callable | None
     warmup_guess_s: float = 0.0
     description: str = ""
     speedup_bound: float = float("inf")
+    eager_bound: float = float("inf")
 
 
 COMPILE_MODES: Registry[CompileMode] = Registry("compile mode", "compile")
@@ -110,8 +114,10 @@ def _quiet_cuda_home():
         log.setLevel(level)
 
 
-COMPILE_MODES.register("freeze", CompileMode(_freeze, 2.0, "torch.jit.trace + torch.jit.freeze", speedup_bound=2.0))
-COMPILE_MODES.register("inductor", CompileMode(_inductor, 10.0, "torch.compile with inductor's freezing", speedup_bound=2.0))
+COMPILE_MODES.register("freeze", CompileMode(_freeze, 2.0, "torch.jit.trace + torch.jit.freeze", speedup_bound=2.0,
+                                                     eager_bound=2.5))
+COMPILE_MODES.register("inductor", CompileMode(_inductor, 10.0, "torch.compile with inductor's freezing",
+                                                         speedup_bound=2.0, eager_bound=2.5))
 
 
 def _compiled_modes() -> list[str]:
@@ -123,20 +129,8 @@ def warmup_guesses() -> dict:
     from .runtimes import EXPORT_GUESS_S, RUNTIMES
 
     return {"export": EXPORT_GUESS_S, **{n: m.warmup_guess_s for n, m in [*COMPILE_MODES.items(), *RUNTIMES.items()]},
-            "bounds": {n: m.speedup_bound for n, m in COMPILE_MODES.items() if m.speedup_bound != float("inf")}}
-
-
-def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> float:
-    """Smallest row-wise cosine similarity of two feature matrices (1.0 for two zero rows).
-
-    With ``bounds`` (column ranges of the outputs of one model: its pooled vector and layers),
-    the smallest over every output's own cosine, so each layer is held to the threshold.
-    """
-    if bounds and len(bounds) > 1:
-        return min(min_cosine(a[:, lo:hi], b[:, lo:hi]) for lo, hi in bounds)
-    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cos = np.where(denom > 0, (a * b).sum(1) / np.maximum(denom, 1e-30), 1.0)
-    return float(cos.min())
+            "bounds": {n: m.speedup_bound for n, m in COMPILE_MODES.items() if m.speedup_bound != float("inf")},
+            "eager_bounds": {n: m.eager_bound for n, m in COMPILE_MODES.items() if m.eager_bound != float("inf")}}
 
 
 def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, *, runtime: str = "torch",
@@ -192,7 +186,7 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         runner.chunk = recall_slice(key)  # in eager's remembered slices: 1.6x faster than whole here
         cold_s, eager = timed(runner, batch_uint8, repeats=1)
         report["none"] = {"seconds_per_batch": round(cold_s, 4), "one_call": True}  # not remembered: no timing
-        trial = _Trial(runner, batch_uint8, eager, batches, n_images, report)
+        trial = Trial(runner, batch_uint8, eager, batches, n_images, report)
         if _try_recalled(trial, runner, example, recalled, precision):
             if recalled != "none":  # its warm-up now (an export loaded, not made)
                 remember_choice(key, {recalled: trial.timings()[recalled]})
@@ -212,7 +206,7 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
     eager_s, eager = timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
-    trial = _Trial(runner, batch_uint8, eager, batches, n_images, report)
+    trial = Trial(runner, batch_uint8, eager, batches, n_images, report)
     if only is not None:
         report["retimed"] = sorted(only)  # the others, slower than the best there, as remembered
         torch_modes = [name for name in torch_modes if name in only]
@@ -221,6 +215,8 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     trial.slice_eager()  # where eager is still the best: what compiled modes must beat, and what eager runs in
     for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
         spec = COMPILE_MODES.get(name)
+        if mode == "auto" and trial.beyond_reach(name, spec.eager_bound):
+            continue
         trial.run(name, spec.warmup_guess_s if mode == "auto" else 0.0,
                   lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision, bound=spec.speedup_bound)
     wanted = mode if runtime == "torch" else runtime
@@ -231,7 +227,7 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     return _use(runner, trial, best, report)
 
 
-def _use(runner, trial: "_Trial", best: str, report: dict) -> dict:
+def _use(runner, trial: "Trial", best: str, report: dict) -> dict:
     """Set the runner to the chosen candidate (eager: as it is); the report, with ``mode`` said."""
     if best != "none":
         runner.set_compiled(best, trial.built[best])
@@ -240,7 +236,7 @@ def _use(runner, trial: "_Trial", best: str, report: dict) -> dict:
     return report
 
 
-def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -> bool:
+def _try_recalled(trial: "Trial", runner, example, name: str, precision: str) -> bool:
     """Build and check only the remembered candidate; whether it is faithful on this batch."""
     if name == "none":
         return True
@@ -257,7 +253,7 @@ def _try_recalled(trial: "_Trial", runner, example, name: str, precision: str) -
     return name in trial.candidates
 
 
-def _run_runtime(trial: "_Trial", runner, example, name: str, precision: str, guess: float, explicit: bool = False) -> None:
+def _run_runtime(trial: "Trial", runner, example, name: str, precision: str, guess: float, explicit: bool = False) -> None:
     """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``).
 
     One fidelity rule for every runtime: vectors are held to eager float32 PyTorch at
@@ -275,7 +271,7 @@ def _run_runtime(trial: "_Trial", runner, example, name: str, precision: str, gu
               against_fp32=True)
 
 
-def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str, only: frozenset | None = None) -> None:
+def _try_runtimes(trial: "Trial", runner, example, runtime: str, precision: str, only: frozenset | None = None) -> None:
     from .runtimes import RUNTIMES, runtime_candidates
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
@@ -304,96 +300,3 @@ def _try_runtimes(trial: "_Trial", runner, example, runtime: str, precision: str
     for name, prec in pairs:  # the export is made: only loading is left to weigh
         _run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s,
                      explicit=precision != "auto")
-
-
-class _Trial:
-    """The candidates of one backbone's choice, timed and checked on the run's first batch."""
-
-    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict):
-        self.runner, self.batch, self.eager, self.batches, self.n_images, self.report = runner, batch, eager, batches, n_images, report
-        self.sliced = False  # eager's slices timed
-        self.candidates = {"none": report["none"]["seconds_per_batch"]}
-        self.built: dict = {}
-        self.precision: dict = {}
-        self.skipped: dict = {}  # candidate skipped as too long to warm up -> the run time on the best at which it would repay
-        self._fp32 = None
-
-    def timings(self) -> dict:
-        """``{candidate: (seconds_per_batch, warmup_s)}`` of the faithful candidates tried (eager: no warm-up)."""
-        out = {}
-        for name in self.candidates:
-            rep = self.report.get(name, {})
-            out[name] = (rep.get("seconds_per_batch", self.candidates[name]), rep.get("warmup_s", 0.0))
-        return out
-
-    def fp32(self):
-        """Eager PyTorch in float32 on the batch (what runtimes are held to)."""
-        if self._fp32 is None:
-            if self.runner.precision == "fp32":
-                self._fp32 = self.eager
-            else:
-                kept, self.runner.precision = self.runner.precision, "fp32"
-                self._fp32 = self.runner(self.batch)
-                self.runner.precision = kept
-        return self._fp32
-
-    def best_total(self) -> tuple[str, float]:
-        """The fastest faithful candidate so far (eager at first) and the seconds the run's images
-        take on it: a candidate whose warm-up alone exceeds them cannot repay it."""
-        best = min(self.candidates, key=self.candidates.get)
-        return best, self.batches * self.candidates[best]
-
-    def slice_eager(self) -> None:
-        """Time eager's slices (once) while eager is the fastest faithful candidate and its run is
-        long enough to repay the timing (``SLICE_REPAY`` times its estimated cost)."""
-        best, total = self.best_total()
-        if self.sliced or best != "none":
-            return
-        if self.n_images is not None and total < SLICE_REPAY * slice_cost(self.batch.shape[0], self.candidates["none"]):
-            return
-        self.sliced = True
-        self.candidates["none"] = slice_eager(self.runner, self.batch, self.candidates["none"], self.report["none"])
-
-    def eager_cosine_to_fp32(self) -> float:
-        """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
-        if self.runner.precision == "fp32":
-            return 1.0
-        return min_cosine(self.fp32(), self.eager, self.runner.backbone.bounds())
-
-    def run(self, name: str, guess: float, build, threshold: float, precision: str, against_fp32: bool = False,
-            bound: float = float("inf")) -> None:
-        """Build, time and check one candidate, unless its warm-up ``guess`` exceeds what it could
-        save at ``bound`` times the speed of the best so far (``inf``: were it instant)."""
-        runner = self.runner
-        best, best_total = self.best_total()
-        break_even = guess / (1.0 - 1.0 / bound)  # the run time on the best so far at which it would repay
-        if guess and self.n_images is not None and break_even > best_total:
-            on = "eager" if best == "none" else "on " + best
-            could = "" if bound == float("inf") else f"; {bound:g}x faster would save {best_total * (1 - 1 / bound):.1f} s, less than"
-            self.report[name] = {"skipped": f"{self.n_images} images run {best_total:.1f} s {on}{could or ', less than'} "
-                                            f"the ~{guess:.0f} s warm-up of {name}"}
-            self.skipped[name] = break_even
-            return
-        t0 = time.perf_counter()
-        try:
-            self.built[name] = build()
-            runner.set_compiled(name, self.built[name])
-            runner(self.batch)  # the first call compiles (inductor)
-            warm = time.perf_counter() - t0
-            secs, out = timed(runner, self.batch, repeats=1)
-            if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
-                secs = min(secs, timed(runner, self.batch, repeats=1)[0])
-        except Exception as exc:  # exporting, tracing and compiling fail in many ways; eager still works
-            self.report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
-            runner.set_compiled("none", None)
-            return
-        finally:
-            runner.set_compiled("none", None)
-        cos = min_cosine(self.fp32() if against_fp32 else self.eager, out, runner.backbone.bounds())
-        self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7),
-                             "threshold": round(threshold, 7)}
-        if cos >= threshold:
-            self.candidates[name], self.precision[name] = secs, precision
-        else:
-            what = "eager float32" if against_fp32 else "eager"
-            self.report[name]["rejected"] = f"features differ from {what} (cosine {cos:.6f} < {threshold})"

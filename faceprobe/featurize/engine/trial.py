@@ -1,0 +1,133 @@
+"""The candidates of one backbone's compile or runtime choice, timed and checked on the run's first batch."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .timing import SLICE_REPAY, slice_cost, slice_eager, timed
+
+__all__ = ["Trial", "min_cosine", "CLOSE_CALL"]
+
+CLOSE_CALL = 1.15
+"""A candidate timed within this factor of the best so far is timed a second time (the faster
+call kept); one clearly slower or faster is decided on one call."""
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> float:
+    """Smallest row-wise cosine similarity of two feature matrices (1.0 for two zero rows).
+
+    With ``bounds`` (column ranges of the outputs of one model: its pooled vector and layers),
+    the smallest over every output's own cosine, so each layer is held to the threshold.
+    """
+    if bounds and len(bounds) > 1:
+        return min(min_cosine(a[:, lo:hi], b[:, lo:hi]) for lo, hi in bounds)
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(denom > 0, (a * b).sum(1) / np.maximum(denom, 1e-30), 1.0)
+    return float(cos.min())
+
+
+class Trial:
+    """The candidates of one backbone's choice, timed and checked on the run's first batch."""
+
+    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict):
+        self.runner, self.batch, self.eager, self.batches, self.n_images, self.report = runner, batch, eager, batches, n_images, report
+        self.sliced = False  # eager's slices timed
+        self.candidates = {"none": report["none"]["seconds_per_batch"]}
+        self.built: dict = {}
+        self.precision: dict = {}
+        self.skipped: dict = {}  # candidate skipped as too long to warm up -> the run time on the best at which it would repay
+        self._fp32 = None
+
+    def timings(self) -> dict:
+        """``{candidate: (seconds_per_batch, warmup_s)}`` of the faithful candidates tried (eager: no warm-up)."""
+        out = {}
+        for name in self.candidates:
+            rep = self.report.get(name, {})
+            out[name] = (rep.get("seconds_per_batch", self.candidates[name]), rep.get("warmup_s", 0.0))
+        return out
+
+    def fp32(self):
+        """Eager PyTorch in float32 on the batch (what runtimes are held to)."""
+        if self._fp32 is None:
+            if self.runner.precision == "fp32":
+                self._fp32 = self.eager
+            else:
+                kept, self.runner.precision = self.runner.precision, "fp32"
+                self._fp32 = self.runner(self.batch)
+                self.runner.precision = kept
+        return self._fp32
+
+    def best_total(self) -> tuple[str, float]:
+        """The fastest faithful candidate so far (eager at first) and the seconds the run's images
+        take on it: a candidate whose warm-up alone exceeds them cannot repay it."""
+        best = min(self.candidates, key=self.candidates.get)
+        return best, self.batches * self.candidates[best]
+
+    def beyond_reach(self, name: str, eager_bound: float) -> bool:
+        """Whether ``name``, at ``eager_bound`` times eager's whole-batch speed, would still be no faster
+        than the best so far; if so the report says why and it is not tried (by any run: no length repays it)."""
+        best = min(self.candidates, key=self.candidates.get)
+        whole = self.report["none"].get("seconds_per_batch_whole", self.report["none"]["seconds_per_batch"])
+        if whole / eager_bound < self.candidates[best]:
+            return False
+        on = "eager in slices" if best == "none" else best
+        self.report[name] = {"skipped": f"at most {eager_bound:g}x eager ({whole / eager_bound:.3f} s a batch): not faster than "
+                                        f"{on} ({self.candidates[best]:.3f} s)"}
+        return True
+
+    def slice_eager(self) -> None:
+        """Time eager's slices (once) while eager is the fastest faithful candidate and its run is
+        long enough to repay the timing (``SLICE_REPAY`` times its estimated cost)."""
+        best, total = self.best_total()
+        if self.sliced or best != "none":
+            return
+        if self.n_images is not None and total < SLICE_REPAY * slice_cost(self.batch.shape[0], self.candidates["none"]):
+            return
+        self.sliced = True
+        self.candidates["none"] = slice_eager(self.runner, self.batch, self.candidates["none"], self.report["none"])
+
+    def eager_cosine_to_fp32(self) -> float:
+        """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
+        if self.runner.precision == "fp32":
+            return 1.0
+        return min_cosine(self.fp32(), self.eager, self.runner.backbone.bounds())
+
+    def run(self, name: str, guess: float, build, threshold: float, precision: str, against_fp32: bool = False,
+            bound: float = float("inf")) -> None:
+        """Build, time and check one candidate, unless its warm-up ``guess`` exceeds what it could
+        save at ``bound`` times the speed of the best so far (``inf``: were it instant)."""
+        runner = self.runner
+        best, best_total = self.best_total()
+        break_even = guess / (1.0 - 1.0 / bound)  # the run time on the best so far at which it would repay
+        if guess and self.n_images is not None and break_even > best_total:
+            on = "eager" if best == "none" else "on " + best
+            could = "" if bound == float("inf") else f"; {bound:g}x faster would save {best_total * (1 - 1 / bound):.1f} s, less than"
+            self.report[name] = {"skipped": f"{self.n_images} images run {best_total:.1f} s {on}{could or ', less than'} "
+                                            f"the ~{guess:.0f} s warm-up of {name}"}
+            self.skipped[name] = break_even
+            return
+        t0 = time.perf_counter()
+        try:
+            self.built[name] = build()
+            runner.set_compiled(name, self.built[name])
+            runner(self.batch)  # the first call compiles (inductor)
+            warm = time.perf_counter() - t0
+            secs, out = timed(runner, self.batch, repeats=1)
+            if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
+                secs = min(secs, timed(runner, self.batch, repeats=1)[0])
+        except Exception as exc:  # exporting, tracing and compiling fail in many ways; eager still works
+            self.report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+            runner.set_compiled("none", None)
+            return
+        finally:
+            runner.set_compiled("none", None)
+        cos = min_cosine(self.fp32() if against_fp32 else self.eager, out, runner.backbone.bounds())
+        self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7),
+                             "threshold": round(threshold, 7)}
+        if cos >= threshold:
+            self.candidates[name], self.precision[name] = secs, precision
+        else:
+            what = "eager float32" if against_fp32 else "eager"
+            self.report[name]["rejected"] = f"features differ from {what} (cosine {cos:.6f} < {threshold})"
