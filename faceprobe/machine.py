@@ -53,8 +53,9 @@ def home_dir(*parts: str) -> Path:
 
 
 def check_home() -> None:
-    """Refuse a home folder that cannot hold what runs keep there (exports, remembered choices, the
-    zoo's files, the results store): a file, or a folder that cannot be made or written.
+    """Refuse a ``$FACEPROBE_HOME`` that cannot hold what runs keep there (exports, remembered
+    choices, the zoo's files, the results store): a file, or a folder that cannot be made or written.
+    The default (the user cache folder) is not checked: a read-only one only means nothing is kept.
 
     Raises
     ------
@@ -63,6 +64,8 @@ def check_home() -> None:
     """
     from .errors import FaceprobeError
 
+    if not os.environ.get("FACEPROBE_HOME"):  # the user cache folder: a run that cannot keep anything there still runs
+        return
     home = home_dir()
     why = None
     if home.exists() and not home.is_dir():
