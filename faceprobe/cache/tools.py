@@ -168,7 +168,8 @@ def export_key(path: str, key: str | None, out: str, fmt: str | None = None) -> 
     Rows are the images with status ok that the key holds a vector for, sorted by path; an
     image listed under several paths appears once per path. ``fmt`` None: from the suffix of
     ``out``. Columns are ``f0``, ``f1``... except where a key's columns have names (a geometry
-    key's blendshapes and pose: ``jawOpen``, ``yaw_deg``); ``.npz`` holds them as ``columns``. Text cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``) get a ``'``.
+    key's blendshapes and pose: ``jawOpen``, ``yaw_deg``); ``.npz`` holds them as ``columns``.
+    Text cells a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@``) get a ``'``.
     """
     suffix = os.path.splitext(str(out))[1].lower().lstrip(".")
     if fmt is None:

@@ -129,11 +129,13 @@ available is refused before the first batch: a batch of 1,730 was killed for mem
 
 
 def _check_batch_memory(asked: int | None, batch: int, side: int) -> None:
+    if not asked:  # the default batch is sized for the device
+        return
     from ..machine import available_memory
 
     need = batch * 3 * side * side * 4 * _BATCH_MEMORY_FACTOR
     have = available_memory()
-    if asked and need > have:
+    if need > have:
         fits = max(1, batch * have // need)
         raise OptionError("batch_size", asked, f"a batch of {batch} images of {side}x{side} pixels needs about {need / 2**30:.1f} GiB; "
                                                f"{have / 2**30:.1f} GiB is available: give {fits} or less (or leave it out)")

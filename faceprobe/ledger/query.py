@@ -215,9 +215,9 @@ def tag_run(path, ref: str, add: tuple = (), remove: tuple = ()) -> tuple[int, l
         raise OptionError("tag", list(add), why)
     with connect(path, create=False) as con:
         run_id = resolve_run(con, ref)
-        had = set(_tags(con, run_id))
-        absent = [t for t in remove if t not in had]
         con.execute("BEGIN IMMEDIATE")
+        had = set(_tags(con, run_id))  # read inside the transaction that removes
+        absent = [t for t in remove if t not in had]
         con.executemany("INSERT OR IGNORE INTO tags (run, tag) VALUES (?, ?)", [(run_id, t) for t in add])
         con.executemany("DELETE FROM tags WHERE run = ? AND tag = ?", [(run_id, t) for t in remove])
         con.execute("COMMIT")

@@ -31,9 +31,9 @@ def _mlflow_uri(options) -> str | None:
 
 
 def check_store(options) -> None:
-    """Check faceprobe's home folder (:func:`~faceprobe.machine.check_home`); open (create, migrate) the store ``options`` records into, so a damaged or foreign file is
-    refused before the run's work; check that MLflow is installed and its tracking URI answers, when
-    asked for.
+    """Before the run's work: check faceprobe's home folder (:func:`~faceprobe.machine.check_home`);
+    open (create, migrate) the store ``options`` records into, so a damaged or foreign file is
+    refused; check that MLflow is installed and its tracking URI answers, when asked for.
 
     Raises
     ------
