@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import os
 
 from .errors import OptionError
 
-__all__ = ["check_writable", "csv_safe", "CSV_TRIGGERS"]
+__all__ = ["check_writable", "csv_safe", "md_text", "CSV_TRIGGERS"]
 
 CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet evaluate a cell as a formula (OWASP, CSV injection)."""
@@ -56,3 +57,8 @@ def csv_safe(value):
         return value
     except ValueError:
         return "'" + value
+
+
+def md_text(text: str) -> str:
+    """Text from the data as Markdown shows it, not runs it: HTML escaped, table bars escaped."""
+    return html.escape(text, quote=False).replace("|", "\\|")

@@ -34,6 +34,11 @@ def test_study_of_3_keys_x_4_heads_logs_one_parent_and_12_nested_runs_with_fold_
 
     assert parent.inputs.dataset_inputs[0].dataset.digest == get_run(None, "last")["dataset"]
     assert {a.path for a in client.list_artifacts(logged["run_id"])} >= {"classify.json", "grid.md", "grid.csv", "confusion.json"}
+    import csv
+
+    grid = list(csv.DictReader(open(client.download_artifacts(logged["run_id"], "grid.csv", str(tmp_path)), encoding="utf-8")))
+    assert {(r["key"], r["head"]) for r in grid} == {(c["key"], c["head"]) for c in res.raw["grid"]}
+    assert all(float(r["mean"]) == pytest.approx(c["mean"]) for r, c in zip(grid, res.raw["grid"]))
 
 
 def test_mlflow_missing_is_a_one_line_error_before_any_work(tiny_cache, monkeypatch, tmp_path):

@@ -162,7 +162,7 @@ def test_fixed_splits_clips_and_bins_work_for_a_target(tiny_target_cache, invoke
     assert ridge["bins"]["classes"] == ["[0,2)", "[2,4)", "[4,11]"] and np.sum(ridge["bins"]["confusion"]) == 4
     assert "value [95% CI]" in r.output
     other = next(g for g in res["grid"] if not g["best"])  # one split: Wilcoxon's test on the paired absolute errors
-    from faceprobe.classify.significance import wilcoxon_errors
+    from faceprobe.significance import wilcoxon_errors
 
     errors = {x["head"]: np.abs(np.subtract(x["y_pred"], x["y_true"])) for x in _with_predictions(c, tmp_path)}
     best = next(g["head"] for g in res["grid"] if g["best"])

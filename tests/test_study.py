@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import faceprobe
-from faceprobe.classify.significance import corrected_t_test, holm, mcnemar_test
+from faceprobe.significance import corrected_t_test, holm, mcnemar_test
 from faceprobe.classify.records import cell, fold_records
 from faceprobe.errors import OptionError
 

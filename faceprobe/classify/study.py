@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import OptionError
 from .data.prep import WEIGHTING
 from .data.dataset import Dataset, load_dataset
-from .significance import corrected_t_test, holm, mcnemar_test, wilcoxon_errors
+from ..significance import corrected_t_test, holm, mcnemar_test, wilcoxon_errors
 
 __all__ = ["load_study", "grid_cells", "ALPHA"]
 

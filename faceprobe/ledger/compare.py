@@ -60,7 +60,7 @@ def _paired_p(a: dict, b: dict, ratio: float | None) -> float | None:
         return None
     import numpy as np
 
-    from ..classify.significance import corrected_t_test
+    from ..significance import corrected_t_test
 
     order = sorted(a)
     x, y = np.array([a[k] for k in order], float), np.array([b[k] for k in order], float)

@@ -7,6 +7,7 @@ import io
 import json
 
 from ..errors import OptionError
+from ..outputs import md_text
 
 __all__ = ["FORMATS", "render", "write_rows"]
 
@@ -30,8 +31,6 @@ def _text(rows: list[dict], columns: list[str]) -> str:
 
 
 def _md(rows: list[dict], columns: list[str]) -> str:
-    from ..report.tables import md_text
-
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(md_text(_cell(r.get(c))) for c in columns) + " |" for r in rows]
     return "\n".join(lines)

@@ -21,8 +21,12 @@ import warnings
 
 from ..errors import FaceprobeError
 from .entries import Entry
+from .formats import write_rows
 
 __all__ = ["require_mlflow", "check_tracking", "log_run", "failure_text", "EXPERIMENT"]
+
+GRID_COLUMNS = ("key", "head", "target", "mean", "std", "folds", "p_vs_best", "p_holm", "tied", "p_permutation")
+"""The grid's columns an MLflow run keeps as ``grid.md`` and ``grid.csv`` (those the grid has)."""
 
 EXPERIMENT = "faceprobe"
 """The MLflow experiment runs are logged under."""
@@ -191,10 +195,10 @@ def _artifacts(client, run_id: str, kind: str, result: dict) -> None:
         with open(os.path.join(folder, f"{kind}.json"), "w", encoding="utf-8") as handle:
             json.dump({k: v for k, v in result.items() if k not in ("pipeline",)}, handle, indent=1, default=str)
         if kind == "classify" and result.get("cells"):
-            from ..report.tables import write_table
-
-            write_table(result, os.path.join(folder, "grid.md"))
-            write_table(result, os.path.join(folder, "grid.csv"))
+            grid = result.get("grid") or []
+            columns = [c for c in GRID_COLUMNS if any(c in cell for cell in grid)]
+            for fmt in ("md", "csv"):
+                write_rows(grid, fmt, os.path.join(folder, f"grid.{fmt}"), columns)
             confusion = {f"{c['key']} x {c['head']}": c.get("confusion") for c in result["cells"] if c.get("confusion")}
             if confusion:
                 with open(os.path.join(folder, "confusion.json"), "w", encoding="utf-8") as handle:

@@ -12,7 +12,7 @@ from .text import format_results
 from ..errors import OptionError
 from .keyview import key_markdown, key_sections
 from .study import study_markdown, study_sections
-from .tables import md_text
+from ..outputs import md_text
 
 __all__ = ["render_html", "render_markdown", "write_report"]
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import html
 import os
 
 from ..errors import OptionError
-from ..outputs import csv_safe
+from ..outputs import csv_safe, md_text
 
-__all__ = ["md_references", "md_text", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text",
+__all__ = ["md_references", "TABLE_SUFFIXES", "grid_lines", "write_table", "table_format", "grid_at", "grid_rows", "cell_text",
            "figure", "metric_title"]
 
 TABLE_SUFFIXES = {".csv": "csv", ".tex": "tex", ".md": "md"}
@@ -34,11 +33,6 @@ def metric_title(metric: str) -> str:
 
         return f"{metric} ({REGRESSION_METRICS[metric]} is better)"
     return f"{metric} (%)"
-
-
-def md_text(text: str) -> str:
-    """Text from the data as Markdown shows it, not runs it: HTML escaped, table bars escaped."""
-    return html.escape(text, quote=False).replace("|", "\\|")
 
 
 def table_format(path: str) -> str:
