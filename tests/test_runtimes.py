@@ -391,3 +391,93 @@ def test_a_batch_larger_than_the_run_is_not_padded_and_one_beyond_memory_is_refu
     res = featurize_cli(image_folder, tmp_path / "g.h5", "--runtime", "torch", "--compile", "none", "--batch-size", "12")
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "--batch-size 12: a batch of 12 images of" in res.output and "0.1 GiB is available: give" in res.output
+
+
+def _conv_onnx(path) -> str:
+    """A tiny ONNX graph (conv, ReLU, global average pool) with a free batch dimension."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"]), helper.make_node("Flatten", ["p"], ["y"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def _openvino_streams(tmp_path, threads: int = 2):
+    if RUNTIMES.get("openvino").missing("cpu"):
+        pytest.skip(f"openvino: {RUNTIMES.get('openvino').missing('cpu')}")
+    from faceprobe.featurize.engine.runtimes import _ov_core
+    from faceprobe.featurize.engine.streams import StreamedRun, stream_config
+
+    core = _ov_core()
+    model = core.read_model(_conv_onnx(tmp_path / "tiny.onnx"))
+    return core, model, StreamedRun(core.compile_model(model, "CPU", stream_config(threads, "f32")))
+
+
+def test_openvino_streams_give_the_whole_batchs_vectors_in_every_slice(tmp_path):
+    core, model, run = _openvino_streams(tmp_path)
+    x = np.random.default_rng(1).normal(size=(10, 3, 16, 16)).astype(np.float32)
+    whole = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request().infer({0: x})
+    ref = next(iter(whole.values()))
+    for size in (None, 1, 3, 4, 10, 64):  # uneven last slices, more slices than requests, a slice beyond the batch
+        run.slice = size
+        out = run.forward(x)
+        assert out.shape == (10, 8) and np.allclose(out, ref, rtol=1e-5, atol=1e-6), size
+    assert run.details == {"streams": run.streams, "requests": run.requests, "slice": 64}
+
+
+def test_a_streamed_runs_slice_is_chosen_by_timing_halving_from_a_requests_share(tmp_path):
+    _, _, run = _openvino_streams(tmp_path)
+    x = np.random.default_rng(2).normal(size=(16, 3, 16, 16)).astype(np.float32)
+    timed = run.choose_slice(x, repeats=1)
+    if run.requests < 2:
+        assert timed == {} and run.slice is None  # one stream: one request of the whole batch
+        return
+    halvings = [16 // run.requests >> k for k in range(5) if 16 // run.requests >> k >= 2]
+    sizes = sorted((s for s in timed if s), reverse=True)
+    assert 0 in timed and sizes == halvings[:len(sizes)] and sizes  # whole, then a request's share halved in turn
+    assert run.slice is None or run.slice in sizes
+    assert timed[run.slice or 0] <= min(timed.values()) / 0.95  # the kept size: no other timed size 5% faster
+
+
+def test_a_one_thread_run_compiles_for_latency_and_times_no_slices(tmp_path):
+    from faceprobe.featurize.engine.streams import stream_config
+
+    assert stream_config(1, "f32")["PERFORMANCE_HINT"] == "LATENCY"
+    assert stream_config(2, "bf16") == {"INFERENCE_PRECISION_HINT": "bf16", "INFERENCE_NUM_THREADS": 2, "PERFORMANCE_HINT": "THROUGHPUT"}
+    _, _, run = _openvino_streams(tmp_path, threads=1)
+    assert run.choose_slice(np.zeros((16, 3, 16, 16), np.float32)) == {} and run.slice is None
+
+
+def test_a_runtimes_slice_is_remembered_with_the_choice_and_recalled_without_timing(tmp_path, monkeypatch):
+    import json
+
+    from faceprobe.featurize.engine.choices import choices_path, recall_slices, remember_choice
+    from faceprobe.featurize.engine.trial import Trial
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    assert recall_slices("k") == {} and recall_slices(None) == {}
+    remember_choice("k", {"openvino": (0.1, 1.0)}, slices={"openvino": 4})
+    remember_choice("k", {"none": (1.0, 0.0)}, slices={"openvino-bf16": 0})  # merged: whole batches won for bf16
+    assert recall_slices("k") == {"openvino": 4, "openvino-bf16": 0}
+    held = json.loads(choices_path().read_text())
+    held["k"]["slices"] = {"openvino": "4", "onnxruntime": -1, "x": True}
+    choices_path().write_text(json.dumps(held))
+    assert recall_slices("k") == {}  # wrong types: chosen again, not a traceback
+
+    class Streamed:
+        slice = None
+
+        def choose_slice(self, x, repeats=2):
+            raise AssertionError("a remembered slice is not timed again")
+
+    trial = Trial(runner=None, batch=None, eager=None, batches=1, n_images=1, report={"none": {"seconds_per_batch": 1.0}},
+                  slices={"openvino": 4, "openvino-bf16": 0})
+    trial.built = {"openvino": Streamed(), "openvino-bf16": Streamed(), "inductor": object()}
+    for name in trial.built:
+        trial._slice(name)
+    assert trial.built["openvino"].slice == 4 and trial.built["openvino-bf16"].slice is None

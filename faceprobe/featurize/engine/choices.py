@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
+__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "recall_slices", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
 
 def choices_path():
@@ -119,11 +119,13 @@ def _write(key: str, value: dict) -> None:
     write_memo(choices_path(), key, value)
 
 
-def remember_choice(key: str, candidates: dict, skipped: dict | None = None, eager_slice: int | None = None) -> None:
+def remember_choice(key: str, candidates: dict, skipped: dict | None = None, eager_slice: int | None = None,
+                    slices: dict | None = None) -> None:
     """Keep the faithful candidates' ``{name: (seconds_per_batch, warmup_s)}`` for ``key``, merged
     with what was kept, and ``skipped``: ``{name: break-even s}`` of candidates a short run
-    did not try (a candidate timed since is no longer skipped), and the slice eager PyTorch ran
-    fastest in (0: whole batches; None: not timed now, the kept one stays)."""
+    did not try (a candidate timed since is no longer skipped), the slice eager PyTorch ran
+    fastest in (0: whole batches; None: not timed now, the kept one stays), and ``slices``:
+    ``{candidate: slice}`` of runtimes that run a batch in slices (0: whole), merged likewise."""
     held = _read().get(key)
     held = held if isinstance(held, dict) else {}
     old = held.get("candidates") if isinstance(held.get("candidates"), dict) else {}
@@ -131,7 +133,16 @@ def remember_choice(key: str, candidates: dict, skipped: dict | None = None, eag
     was = held.get("skipped") if isinstance(held.get("skipped"), dict) else {}
     left = {n: g for n, g in {**was, **(skipped or {})}.items() if n not in merged}
     eager_slice = held.get("eager_slice") if eager_slice is None else eager_slice  # 0: timed, whole batches won
-    _write(key, {"candidates": merged, **({"skipped": left} if left else {}), **({"eager_slice": eager_slice} if eager_slice else {})})
+    kept = {**_slices(held), **(slices or {})}
+    _write(key, {"candidates": merged, **({"skipped": left} if left else {}), **({"eager_slice": eager_slice} if eager_slice else {}),
+                 **({"slices": kept} if kept else {})})
+
+
+def _slices(value) -> dict:
+    got = value.get("slices") if isinstance(value, dict) else None
+    if not isinstance(got, dict):
+        return {}
+    return {n: s for n, s in got.items() if isinstance(s, int) and not isinstance(s, bool) and s >= 0}
 
 
 def recall_slice(key: str) -> int | None:
@@ -139,6 +150,12 @@ def recall_slice(key: str) -> int | None:
     value = _read().get(key)
     got = value.get("eager_slice") if isinstance(value, dict) else None
     return got if isinstance(got, int) and not isinstance(got, bool) and got > 0 else None
+
+
+def recall_slices(key: str | None) -> dict:
+    """``{candidate: slice}`` (0: whole batches) of the runtimes timed in slices under ``key``
+    (a value of the wrong type is not recalled: the slice is chosen again)."""
+    return _slices(_read().get(key)) if key else {}
 
 
 def precision_key(runner, batch) -> str:

@@ -26,7 +26,7 @@ from ...registry import Registry
 
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
-from .choices import choice_key, recall_choice, recall_retry, recall_slice, remember_choice  # noqa: E402  (the remembered choices)
+from .choices import choice_key, recall_choice, recall_retry, recall_slice, recall_slices, remember_choice  # noqa: E402  (the remembered choices)
 from .timing import timed  # noqa: E402
 from .trial import Trial, min_cosine  # noqa: E402  (timing and checking one choice's candidates)
 
@@ -184,10 +184,10 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         runner.chunk = recall_slice(key)  # in eager's remembered slices: 1.6x faster than whole here
         cold_s, eager = timed(runner, batch_uint8, repeats=1)
         report["none"] = {"seconds_per_batch": round(cold_s, 4), "one_call": True}  # not remembered: no timing
-        trial = Trial(runner, batch_uint8, eager, batches, n_images, report)
+        trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
         if _try_recalled(trial, runner, example, recalled, precision):
             if recalled != "none":  # its warm-up now (an export loaded, not made)
-                remember_choice(key, {recalled: trial.timings()[recalled]})
+                remember_choice(key, {recalled: trial.timings()[recalled]}, slices=trial.slices)
             report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
             return _use(runner, trial, recalled, report)
     only = recall_retry(key, batches) if key else None  # a longer run than the one remembered: its best and what it skipped
@@ -204,7 +204,7 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
     eager_s, eager = timed(runner, batch_uint8)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
-    trial = Trial(runner, batch_uint8, eager, batches, n_images, report)
+    trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
     if only is not None:
         report["retimed"] = sorted(only)  # the others, slower than the best there, as remembered
         torch_modes = [name for name in torch_modes if name in only]
@@ -221,7 +221,8 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     best = min(trial.candidates, key=trial.candidates.get) if auto else next(
         (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
     if key:  # with the candidates a short run skipped: a longer run tries them
-        remember_choice(key, trial.timings(), trial.skipped, eager_slice=(runner.chunk or 0) if trial.sliced else None)
+        remember_choice(key, trial.timings(), trial.skipped, eager_slice=(runner.chunk or 0) if trial.sliced else None,
+                        slices=trial.slices)
     return _use(runner, trial, best, report)
 
 

@@ -299,21 +299,16 @@ def _ov_precisions(device: str) -> tuple:
 
 
 def _ov_build(runner, example, precision: str):
+    """A throughput-compiled model run in streams (:class:`~faceprobe.featurize.engine.streams.StreamedRun`;
+    the trial chooses its slice of the batch on the run's first batch, or recalls it)."""
     import torch
+
+    from .streams import StreamedRun, stream_config
 
     path, _ = exported(runner, example)
     core = _ov_core()
-    config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-              "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()), "PERFORMANCE_HINT": "LATENCY"}
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-    request = compiled.create_infer_request()
-
-    def run(x):
-        out = request.infer({0: x.detach().float().contiguous().cpu().numpy()})
-        return torch.from_numpy(next(iter(out.values())).copy()).to(x.device)
-
-    run.host_layout = True
-    return run
+    config = stream_config(torch.get_num_threads(), "bf16" if precision == "bf16" else "f32")
+    return StreamedRun(core.compile_model(core.read_model(str(path)), "CPU", config))
 
 
 def _ov_version() -> str:

@@ -31,8 +31,9 @@ def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> floa
 class Trial:
     """The candidates of one backbone's choice, timed and checked on the run's first batch."""
 
-    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict):
+    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict, slices: dict | None = None):
         self.runner, self.batch, self.eager, self.batches, self.n_images, self.report = runner, batch, eager, batches, n_images, report
+        self.slices = dict(slices or {})  # candidate run in slices -> its slice (0: whole batches), remembered or chosen here
         self.sliced = False  # eager's slices timed
         self.candidates = {"none": report["none"]["seconds_per_batch"]}
         self.built: dict = {}
@@ -88,6 +89,18 @@ class Trial:
         self.sliced = True
         self.candidates["none"] = slice_eager(self.runner, self.batch, self.candidates["none"], self.report["none"])
 
+    def _slice(self, name: str) -> None:
+        """A candidate that runs a batch in slices (OpenVINO's streams) takes its remembered
+        slice, or has it chosen on the batch now (timed into its warm-up)."""
+        built = self.built[name]
+        if not hasattr(built, "choose_slice"):
+            return
+        if name in self.slices:
+            built.slice = self.slices[name] or None
+        else:
+            built.choose_slice(self.runner.normalise(self.batch).numpy(), repeats=1)
+            self.slices[name] = built.slice or 0
+
     def eager_cosine_to_fp32(self) -> float:
         """Eager PyTorch's own cosine to float32 on the batch, in the precision it computes now."""
         if self.runner.precision == "fp32":
@@ -113,6 +126,7 @@ class Trial:
             self.built[name] = build()
             runner.set_compiled(name, self.built[name])
             runner(self.batch)  # the first call compiles (inductor)
+            self._slice(name)
             warm = time.perf_counter() - t0
             secs, out = timed(runner, self.batch, repeats=1)
             if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
@@ -125,7 +139,7 @@ class Trial:
             runner.set_compiled("none", None)
         cos = min_cosine(self.fp32() if against_fp32 else self.eager, out, runner.backbone.bounds())
         self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7),
-                             "threshold": round(threshold, 7)}
+                             "threshold": round(threshold, 7), **getattr(self.built[name], "details", {})}
         if cos >= threshold:
             self.candidates[name], self.precision[name] = secs, precision
         else:
