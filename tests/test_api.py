@@ -39,6 +39,14 @@ def test_import_faceprobe_loads_neither_torch_sklearn_nor_pandas():
     assert set(faceprobe.__all__) >= {"load_features", "evaluate", "register_head", "predict", "Results", "Features"}
 
 
+def test_the_api_with_its_signatures_loads_no_scikit_learn_until_a_head_is_built():
+    code = ("import sys, inspect, faceprobe; inspect.signature(faceprobe.compute_features); inspect.signature(faceprobe.evaluate); "
+            "assert 'head' in faceprobe.evaluate.__doc__ and 'svm' in faceprobe.evaluate.__doc__; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # the heads' registry is read for the docs, scikit-learn is not imported (1.1 s)
+
+
 def test_load_features_gives_matrix_and_obs_table(tiny_cache):
     feats = faceprobe.load_features(str(tiny_cache))
     assert feats.X.dtype == np.float32 and feats.X.shape == (60, 8)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from faceprobe.classify.engines.builds import Coded, RowBlocks
+from faceprobe.classify.engines.wrappers import Coded, RowBlocks
 from faceprobe.classify.engines import ENGINES, check_engine, choose_engine, engine_status
 from faceprobe.classify.heads.registry import HEADS
 from faceprobe.classify.engines.pairwise import PairwiseSVC
@@ -139,6 +139,24 @@ def test_row_blocks_predict_as_the_plain_estimator():
     blocks = RowBlocks(KNeighborsClassifier(7), n_jobs=2).fit(X[:1000], y[:1000])
     np.testing.assert_array_equal(blocks.predict(X[1000:]), plain.predict(X[1000:]))
     np.testing.assert_array_equal(blocks.predict_proba(X[1000:]), plain.predict_proba(X[1000:]))
+
+
+def test_a_model_saved_when_the_wrappers_lived_in_builds_still_loads(tmp_path, monkeypatch):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from faceprobe.classify.model import _load_skops
+    from faceprobe.classify.engines import wrappers
+
+    sio = pytest.importorskip("skops.io")
+    X, y = _blobs(n=300)
+    model = RowBlocks(KNeighborsClassifier(5), n_jobs=2).fit(X[:200], y[:200])
+    monkeypatch.setattr(wrappers.RowBlocks, "__module__", "faceprobe.classify.engines.builds")
+    sio.dump({"model": model}, tmp_path / "old.skops")
+    monkeypatch.undo()
+    assert "faceprobe.classify.engines.builds.RowBlocks" in sio.get_untrusted_types(file=tmp_path / "old.skops")
+    loaded = _load_skops(str(tmp_path / "old.skops"))["model"]
+    assert type(loaded) is wrappers.RowBlocks
+    np.testing.assert_array_equal(loaded.predict(X[200:]), model.predict(X[200:]))
 
 
 def _fixed_split_cache(tmp_path, n=1200, d=24, k=5, seed=0):

@@ -152,7 +152,7 @@ def knn_precomputed(p: dict, m: FoldMatrices, tr: np.ndarray, te: np.ndarray, y_
     """knn on precomputed euclidean or cosine distances; None where that does not apply."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    from ..engines.builds import RowBlocks
+    from ..engines.wrappers import RowBlocks
     from .votes import first_most_probable
 
     if not m.enabled or p["metric"] not in ("euclidean", "cosine"):
