@@ -82,6 +82,17 @@ def test_models_are_skops_files_that_load_without_running_code(tiny_cache, tmp_p
     assert wrong.exit_code == 1 and "a model file ends in .skops" in wrong.output
 
 
+def test_a_fresh_process_loads_a_model_first_thing_without_torch(tiny_cache, tmp_path, invoke):
+    import subprocess
+    import sys
+
+    assert invoke("fit", "-c", tiny_cache, "--head", "knn", "--cv", 3, "-o", tmp_path / "m.skops").exit_code == 0
+    code = ("import sys; from faceprobe.classify.model import load_model; "
+            f"m = load_model({str(tmp_path / 'm.skops')!r}); print(m['head'], 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["knn", "False"], done.stderr[-1500:]
+
+
 class Payload:
     """What a hostile pickle runs when loaded."""
 

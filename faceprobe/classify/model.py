@@ -120,6 +120,7 @@ def _skops_io():
         import skops.io
 
         return skops.io
+    import sklearn.base  # noqa: F401 -- imported in the normal world: scipy's import-time checks read sys.modules["torch"]
     sys.modules["torch"] = None  # an import of torch now raises ImportError
     try:
         import skops.io
