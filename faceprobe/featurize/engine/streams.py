@@ -1,11 +1,13 @@
 """OpenVINO's forward pass in streams: a batch cut into slices, run by asynchronous inference
 requests on the streams of a throughput-compiled model, the slice size chosen by measurement.
 
-Measured on 2 AMD EPYC cores (efficientnet_lite0, batches of 32; docs/benchmarks.md): one
-synchronous request on a latency-compiled model ran 306 images/s; two streams running slices
-of 4 ran 359 (1.17x), slices of 16 (one a stream) 324. Small slices keep both streams busy to
-the end of a batch; too small ones pay a request's overhead. On one thread there is one stream,
-and this is one synchronous request in effect.
+Measured on 2 AMD EPYC cores in float32 (efficientnet_lite0, batches of 16; docs/benchmarks.md):
+two streams in slices of 4 ran 1.09x one synchronous request of the whole batch on a
+latency-compiled model, and 1.19x beside a thread decoding JPEGs; in a whole featurize run of
+8,000 faces the forward pass was 1.10x faster. Small slices keep both streams busy to the end
+of a batch; too small ones pay a request's overhead. A batch is never one request on a model of
+several streams (it would run on one stream's threads); on one thread there is one stream, and
+this is one request of the whole batch.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class StreamedRun:
     requests : int
         Inference requests (OpenVINO's optimal number for the compiled model's streams).
     slice : int or None
-        Images per request; None: the whole batch in one request (until :meth:`choose_slice`).
+        Images per request; None: a request's share of the batch (until :meth:`choose_slice`;
+        one request of the whole batch on one thread's single stream).
     details : dict
         What the run's report records of it (streams, requests, slice).
     """
@@ -60,12 +63,13 @@ class StreamedRun:
         return {"streams": self.streams, "requests": self.requests, "slice": self.slice}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``x`` (float32 NCHW) through the model, in slices of ``self.slice`` images, each slice on
-        the next free request. No Python callback runs on OpenVINO's threads: a callback waits
-        for the GIL, which the run's decoding thread holds, and stalls the stream (measured: the
-        forward pass of 8,000 48 x 48 faces took twice as long with an AsyncInferQueue callback)."""
+        """``x`` (float32 NCHW) through the model, in slices of ``self.slice`` images (None: a
+        request's share of the batch), each slice on the next free request. No Python callback
+        runs on OpenVINO's threads: a callback waits for the GIL, which the run's decoding thread
+        holds, and stalls the stream (measured: the forward pass of 8,000 48 x 48 faces took
+        twice as long with an AsyncInferQueue callback)."""
         n = x.shape[0]
-        step = min(self.slice or n, n)
+        step = min(self.slice or -(-n // self.requests), n)
         starts = range(0, n, step)
         out: list = [None] * len(starts)
         busy: dict = {}  # request -> the slice it runs
@@ -87,17 +91,18 @@ class StreamedRun:
         return torch.from_numpy(self.forward(x.detach().float().contiguous().cpu().numpy())).to(x.device)
 
     def choose_slice(self, x: np.ndarray, repeats: int = 2) -> dict:
-        """Time the batch ``x`` whole, then in slices of a request's share of it halved down to
-        :data:`STREAM_SLICE_MIN`, stopping at the first size not faster; keep the fastest.
+        """Time the batch ``x`` in a request's share each, then in slices halved down to
+        :data:`STREAM_SLICE_MIN` while each size is at least 5% faster; keep the fastest.
 
-        Returns the seconds per batch of each size tried (0: whole)."""
-        if self.requests < 2 or x.shape[0] < 2 * STREAM_SLICE_MIN:
+        Returns the seconds per batch of each size tried (the first: a request's share)."""
+        share = -(-x.shape[0] // self.requests)
+        self.slice = None
+        if self.requests < 2 or share < 2 * STREAM_SLICE_MIN:
             return {}
         self.forward(x)  # the first inference warms the requests up
-        timed: dict = {}
         best_s, best = self._time(x, None, repeats), None
-        timed[0] = round(best_s, 4)
-        size = x.shape[0] // self.requests
+        timed = {share: round(best_s, 4)}
+        size = share // 2
         while size >= STREAM_SLICE_MIN:
             secs = self._time(x, size, repeats)
             timed[size] = round(secs, 4)
