@@ -103,16 +103,17 @@ def evaluate(data, key=None, *, y=None, groups=None, options=None, **given) -> R
     -------
     Results
     """
-    from dataclasses import replace
+    from .options import with_values
 
     from .classify.options import CLASSIFY, ClassifyOptions
     from .classify.run import run_classify
 
     given = _renamed(given, "evaluate")
     CLASSIFY.unknown(given, "evaluate")
-    base = options if options is not None else ClassifyOptions()
-    cache, datasets, target = _data_source(data, key, y, groups, given.pop("target", base.target) or None)
-    opts = replace(base, **given, cache=cache, key=key if key is not None else base.key, target=target or ())
+    if options is None:
+        options = ClassifyOptions()
+    cache, datasets, target = _data_source(data, key, y, groups, given.pop("target", options.target) or None)
+    opts = with_values(options, **given, cache=cache, key=key if key is not None else options.key, target=target or ())
     return Results(run_classify(opts, datasets))
 
 
@@ -187,14 +188,15 @@ def fit(cache: str, head: str, output: str, key: str | None = None, *, options=N
         The model record: ``key``, ``head``, ``params``, ``classes``, ``cv`` (the
         cross-validated figures), ``trained_rows``, ``engine``, ``sha256`` of the file.
     """
-    from dataclasses import replace
+    from .options import with_values
 
     from .classify.options import CLASSIFY, ClassifyOptions
     from .classify.run import run_fit
 
     CLASSIFY.unknown(given, "fit")
-    base = options if options is not None else ClassifyOptions()
-    return run_fit(replace(base, **given, cache=str(cache), head=head, key=key if key is not None else base.key), str(output))
+    if options is None:
+        options = ClassifyOptions()
+    return run_fit(with_values(options, **given, cache=str(cache), head=head, key=key if key is not None else options.key), str(output))
 
 
 def compute_features(source, backbones, cache: str = "features.h5", *, options=None, **given) -> dict:
@@ -217,14 +219,15 @@ def compute_features(source, backbones, cache: str = "features.h5", *, options=N
     dict
         What ``featurize --json`` prints: images, computed, cached, bad, keys, notes, timings.
     """
-    from dataclasses import replace
+    from .options import with_values
 
     from .featurize.options import FEATURIZE, FeaturizeOptions
     from .featurize.pipeline import featurize
 
     FEATURIZE.unknown(given, "compute_features")
-    base = options if options is not None else FeaturizeOptions()
-    return featurize(source, replace(base, **given, backbones=tuple(_listed(backbones)), cache=str(cache))).as_dict()
+    if options is None:
+        options = FeaturizeOptions()
+    return featurize(source, with_values(options, **given, backbones=tuple(_listed(backbones)), cache=str(cache))).as_dict()
 
 
 def _listed(values) -> list:

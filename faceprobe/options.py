@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Mapping
 from .errors import OptionError
 from .params import Bounded
 
-__all__ = ["Option", "Cli", "OptionTable", "KINDS", "strings_or_dict", "parsed_by", "MAX_SEED"]
+__all__ = ["option_values", "with_values", "Option", "Cli", "OptionTable", "KINDS", "strings_or_dict", "parsed_by", "MAX_SEED"]
 
 MAX_SEED = 2**31 - 1
 """The largest seed: NumPy's generators take seeds below 2**32, and runs derive more from it
@@ -308,6 +308,17 @@ class OptionTable:
         tail = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default)
                 for o in self.of_api(function) if o.name not in taken]
         return inspect.Signature(leading + tail)
+
+
+def option_values(options) -> dict:
+    """``{name: value}`` of an options object made by :meth:`OptionTable.dataclass`: the one
+    place options are read by reflection, so every reader after it names what it takes."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+
+
+def with_values(options, **given):
+    """A copy of the options object ``options`` with the ``given`` values (checked later, once)."""
+    return dataclasses.replace(options, **given)
 
 
 def _shown(value):

@@ -8,9 +8,10 @@ decided once when the datasets are built (:func:`faceprobe.classify.run.build_da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from ..errors import OptionError
+from ..options import option_values
 from .config import EvalConfig, head_plans
 from .data.columns import Where, parse_where
 from .data.dataset import parse_class_map
@@ -98,7 +99,7 @@ def _values(v) -> tuple[str, ...]:
 
 def _check_values(o: ClassifyOptions) -> None:
     """The one validation pass of the option table (kinds, ranges, choices, combinations)."""
-    CLASSIFY.validate({f.name: getattr(o, f.name) for f in fields(o)})
+    CLASSIFY.validate(option_values(o))
 
 
 def is_splitter(cv) -> bool:

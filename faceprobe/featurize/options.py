@@ -10,12 +10,11 @@ docs/cli.md. :func:`resolve` turns the options into the run's
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import fields
 
 from ..errors import OptionError
 
 from ..ledger.options import recording_options
-from ..options import MAX_SEED, Cli, Option, OptionTable, parsed_by, strings_or_dict
+from ..options import MAX_SEED, Cli, Option, OptionTable, option_values, parsed_by, strings_or_dict
 
 __all__ = ["FeaturizeConfig", "RECIPE_OPTIONS", "parse_shard", "FEATURIZE", "PREDICT", "FeaturizeOptions", "resolve", "START_METHODS"]
 
@@ -189,7 +188,7 @@ def resolve(source: str, options) -> "FeaturizeConfig":
     from .faces.steps import parse_steps
     from .faces.views import parse_views
 
-    given = {f.name: getattr(options, f.name) for f in fields(options)}
+    given = option_values(options)
     FEATURIZE.validate(given)
     if given["compile"] != "auto" and given["runtime"] not in ("auto", "torch"):
         raise OptionError("compile", given["compile"], f"is PyTorch's graph mode: it cannot be combined with "

@@ -71,13 +71,15 @@ def featurize(source, options=None, **given) -> FeaturizeSummary:
     """
     from dataclasses import replace
 
+    from ..options import with_values
     from .options import FEATURIZE, FeaturizeOptions, resolve
 
     from ..ledger.record import check_store, record_run
 
     FEATURIZE.unknown(given, "featurize", every=True)
-    base = options if options is not None else FeaturizeOptions()
-    cfg = resolve(source, replace(base, **given))
+    if options is None:
+        options = FeaturizeOptions()
+    cfg = resolve(source, with_values(options, **given))
     check_store(cfg)
     summary = run_featurize(cfg)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 records the merged run once
