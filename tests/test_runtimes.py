@@ -446,6 +446,18 @@ def test_a_streamed_runs_slice_is_chosen_by_timing_halving_from_a_requests_share
     assert timed[run.slice or share] <= min(timed.values()) / 0.95  # the kept size: no other timed size 5% faster
 
 
+def test_a_large_batchs_slice_is_timed_on_a_probe_and_kept_as_a_size(tmp_path):
+    from faceprobe.featurize.engine.streams import STREAM_PROBE
+
+    _, _, run = _openvino_streams(tmp_path)
+    if run.requests < 2:
+        pytest.skip("one stream here: no slices to time")
+    x = np.random.default_rng(3).normal(size=(STREAM_PROBE * 4, 3, 16, 16)).astype(np.float32)
+    timed = run.choose_slice(x, repeats=1)
+    assert max(timed) == -(-STREAM_PROBE // run.requests)  # timed on the probe's share, not the batch's
+    assert run.slice in timed  # a size, even where the probe's share won: the batch's own share was never timed
+
+
 def test_a_one_thread_run_compiles_for_latency_and_times_no_slices(tmp_path):
     from faceprobe.featurize.engine.streams import stream_config
 

@@ -16,10 +16,13 @@ import time
 
 import numpy as np
 
-__all__ = ["StreamedRun", "STREAM_SLICE_MIN", "stream_config"]
+__all__ = ["StreamedRun", "STREAM_SLICE_MIN", "STREAM_PROBE", "stream_config"]
 
 STREAM_SLICE_MIN = 2
 """Smallest slice timed (a request per image costs more than it balances)."""
+STREAM_PROBE = 32
+"""Images of the first batch the slice sizes are timed on: a batch of 256 timed whole at every
+size would cost seconds (1.5 s a call for efficientnet_lite0 on 2 cores)."""
 _BETTER = 0.95
 """Halving the slice goes on while each size is at least 5% faster than the best so far."""
 
@@ -91,26 +94,28 @@ class StreamedRun:
         return torch.from_numpy(self.forward(x.detach().float().contiguous().cpu().numpy())).to(x.device)
 
     def choose_slice(self, x: np.ndarray, repeats: int = 2) -> dict:
-        """Time the batch ``x`` in a request's share each, then in slices halved down to
-        :data:`STREAM_SLICE_MIN` while each size is at least 5% faster; keep the fastest.
+        """Time the batch ``x`` (its first :data:`STREAM_PROBE` images) in a request's share each,
+        then in slices halved down to :data:`STREAM_SLICE_MIN` while each size is at least 5%
+        faster; keep the fastest (a batch larger than the probe keeps the probe's share when that won).
 
-        Returns the seconds per batch of each size tried (the first: a request's share)."""
-        share = -(-x.shape[0] // self.requests)
+        Returns the seconds per probe of each size tried (the first: a request's share)."""
+        probe = x[:STREAM_PROBE]
+        share = -(-probe.shape[0] // self.requests)
         self.slice = None
         if self.requests < 2 or share < 2 * STREAM_SLICE_MIN:
             return {}
-        self.forward(x)  # the first inference warms the requests up
-        best_s, best = self._time(x, None, repeats), None
+        self.forward(probe)  # the first inference warms the requests up
+        best_s, best = self._time(probe, None, repeats), None
         timed = {share: round(best_s, 4)}
         size = share // 2
         while size >= STREAM_SLICE_MIN:
-            secs = self._time(x, size, repeats)
+            secs = self._time(probe, size, repeats)
             timed[size] = round(secs, 4)
             if secs > _BETTER * best_s:
                 break
             best_s, best = secs, size
             size //= 2
-        self.slice = best
+        self.slice = best or (share if x.shape[0] > probe.shape[0] else None)
         return timed
 
     def _time(self, x: np.ndarray, size: int | None, repeats: int) -> float:
