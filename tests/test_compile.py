@@ -288,3 +288,23 @@ def test_a_compiled_mode_is_not_tried_where_the_best_is_already_beyond_its_reach
     assert not trial.beyond_reach("inductor", COMPILE_MODES.get("inductor").eager_bound)
     sliced = Trial(None, None, None, 100, 1600, {"none": {"seconds_per_batch": 0.18, "seconds_per_batch_whole": 0.30}})
     assert not sliced.beyond_reach("freeze", 2.5)  # judged against eager's whole batches, not its faster slices
+
+
+def test_a_long_timed_call_is_taken_as_it_is_and_a_short_one_repeated(monkeypatch):
+    import numpy as np
+
+    from faceprobe.featurize.engine import timing
+
+    calls = []
+
+    def runner(batch):
+        calls.append(batch)
+        return np.zeros(1)
+
+    monkeypatch.setattr(timing, "LONG_CALL_S", 0.0)  # every call counts as long
+    secs, out = timing.timed(runner, "b", repeats=3)
+    assert calls == ["b"] and secs >= 0 and out.shape == (1,)
+    monkeypatch.setattr(timing, "LONG_CALL_S", 60.0)
+    calls.clear()
+    timing.timed(runner, "b", repeats=3)
+    assert len(calls) == 3

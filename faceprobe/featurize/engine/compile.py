@@ -202,7 +202,7 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     asked for, and remember what was timed under ``key``."""
     batches = (n_images or 0) / max(1, batch_uint8.shape[0])
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
-    eager_s, eager = timed(runner, batch_uint8)
+    eager_s, eager = timed(runner, batch_uint8, repeats=2 if auto else 1)  # an explicit choice needs eager's vectors, not its time
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
     trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
     if only is not None:
