@@ -75,18 +75,21 @@ class StreamedRun:
         step = min(self.slice or -(-n // self.requests), n)
         starts = range(0, n, step)
         out: list = [None] * len(starts)
-        busy: dict = {}  # request -> the slice it runs
+        busy: dict = {}  # request's number -> the slice it runs
         for index, i in enumerate(starts):
-            request = self._requests[index % self.requests]
-            if request in busy:
-                request.wait()
-                out[busy[request]] = request.get_output_tensor(0).data.copy()
-            request.start_async({0: x[i:i + step]})
-            busy[request] = index
-        for request, index in busy.items():
-            request.wait()
-            out[index] = request.get_output_tensor(0).data.copy()
+            r = index % self.requests
+            if r in busy:
+                self._collect(r, busy.pop(r), out)
+            self._requests[r].start_async({0: x[i:i + step]})  # the slice is copied in: x may go
+            busy[r] = index
+        for r, index in busy.items():
+            self._collect(r, index, out)
         return (out[0] if len(out) == 1 else np.concatenate(out)).reshape(n, -1)
+
+    def _collect(self, r: int, index: int, out: list) -> None:
+        request = self._requests[r]
+        request.wait()
+        out[index] = request.get_output_tensor(0).data.copy()
 
     def __call__(self, x):
         import torch
