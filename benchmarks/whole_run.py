@@ -96,7 +96,10 @@ def _pure_forward(backbone: str, mode: str, batch: int, threads: int, seconds: f
     x = runner.normalise(torch.randint(0, 256, (batch, 3, t.crop, t.crop), dtype=torch.uint8))
     name, _, precision = mode.partition("-")
     if name in RUNTIMES and RUNTIMES.get(name).build is not None:
-        runner.set_compiled(mode, RUNTIMES.get(name).build(runner, x, precision or "fp32"))
+        built = RUNTIMES.get(name).build(runner, x, precision or "fp32")
+        if hasattr(built, "choose_slice"):  # OpenVINO's streams: in the slice a run would choose
+            built.choose_slice(x.numpy())
+        runner.set_compiled(mode, built)
     elif mode != "none":
         raise SystemExit(f"pure forward of PyTorch mode {mode!r} is measured by benchmarks/compile.py")
     for _ in range(3):
