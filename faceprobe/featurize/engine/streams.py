@@ -12,9 +12,9 @@ this is one request of the whole batch.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+
+from .timing import halve_while_faster, timed
 
 __all__ = ["StreamedRun", "STREAM_SLICE_MIN", "STREAM_PROBE", "stream_config"]
 
@@ -23,8 +23,6 @@ STREAM_SLICE_MIN = 2
 STREAM_PROBE = 32
 """Images of the first batch the slice sizes are timed on: a batch of 256 timed whole at every
 size would cost seconds (1.5 s a call for efficientnet_lite0 on 2 cores)."""
-_BETTER = 0.95
-"""Halving the slice goes on while each size is at least 5% faster than the best so far."""
 
 
 def stream_config(threads: int, precision_hint: str) -> dict:
@@ -108,24 +106,11 @@ class StreamedRun:
         if self.requests < 2 or share < 2 * STREAM_SLICE_MIN:
             return {}
         self.forward(probe)  # the first inference warms the requests up
-        best_s, best = self._time(probe, None, repeats), None
-        timed = {share: round(best_s, 4)}
-        size = share // 2
-        while size >= STREAM_SLICE_MIN:
-            secs = self._time(probe, size, repeats)
-            timed[size] = round(secs, 4)
-            if secs > _BETTER * best_s:
-                break
-            best_s, best = secs, size
-            size //= 2
+        first = self._time(probe, None, repeats)
+        best, _, tried = halve_while_faster(lambda size: self._time(probe, size, repeats), share // 2, STREAM_SLICE_MIN, first)
         self.slice = best or (share if x.shape[0] > probe.shape[0] else None)
-        return timed
+        return {share: round(first, 4), **{size: round(secs, 4) for size, secs in tried.items()}}
 
     def _time(self, x: np.ndarray, size: int | None, repeats: int) -> float:
         self.slice = size
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            self.forward(x)
-            best = min(best, time.perf_counter() - t0)
-        return best
+        return timed(self.forward, x, repeats)[0]

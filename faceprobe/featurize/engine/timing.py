@@ -6,12 +6,14 @@ import time
 
 import numpy as np
 
-__all__ = ["timed", "slice_eager", "slice_cost", "SLICE_PROBE", "SLICE_REPAY", "LONG_CALL_S"]
+__all__ = ["timed", "slice_eager", "slice_cost", "halve_while_faster", "SLICE_PROBE", "SLICE_REPAY", "LONG_CALL_S", "FASTER"]
 
 SLICE_PROBE = 8
 """Images on which eager's slice sizes are timed (each size cuts the same images)."""
 SLICE_REPAY = 4
 """Eager's slices are timed only for a run of eager at least this many times the timing's cost."""
+FASTER = 0.95
+"""A smaller slice is kept only where it costs at most this share of the best so far (5% faster)."""
 LONG_CALL_S = 1.0
 """A timed call at least this long is taken as it is, not repeated."""
 
@@ -30,6 +32,22 @@ def timed(runner, batch, repeats: int = 2) -> tuple[float, np.ndarray]:
     return best, out
 
 
+def halve_while_faster(cost, start: int, smallest: int, best: float) -> tuple[int | None, float, dict]:
+    """Time sizes ``start``, half of it, and so on down to ``smallest`` by ``cost(size)`` (lower is
+    faster, comparable with ``best``, the cost of what runs now), going on while each size is at
+    least 5% below the best so far.
+
+    Returns the fastest size (None: none beat ``best``), its cost and every tried size's cost."""
+    chosen, tried, size = None, {}, start
+    while size >= smallest:
+        tried[size] = c = cost(size)
+        if c > FASTER * best:
+            break
+        chosen, best = size, c
+        size //= 2
+    return chosen, best, tried
+
+
 def slice_cost(n: int, seconds_per_batch: float) -> float:
     """What :func:`slice_eager` may cost at most for batches of ``n`` taking ``seconds_per_batch``
     whole: every size down to 1, each timed twice on ``SLICE_PROBE`` images."""
@@ -46,16 +64,13 @@ def slice_eager(runner, batch, full_s: float, report: dict) -> float:
     efficientnet_lite0 on 2 AMD EPYC cores ran 1.4 to 2.2x faster in slices of 2 to 4 than in
     batches of 16; on a GPU whole batches are the faster)."""
     n = batch.shape[0]
-    best_per_image, best = full_s / max(1, n), None
-    size = n // 2
-    while size >= 1:
+
+    def per_image(size: int) -> float:
         probe = batch[:max(size, min(n, SLICE_PROBE))]
         runner.chunk = size
-        secs, _ = timed(runner, probe)
-        if secs / probe.shape[0] > 0.95 * best_per_image:
-            break
-        best_per_image, best = secs / probe.shape[0], size
-        size //= 2
+        return timed(runner, probe)[0] / probe.shape[0]
+
+    best, best_per_image, _ = halve_while_faster(per_image, n // 2, 1, full_s / max(1, n))
     runner.chunk = best
     if best:
         report.update(slice=best, seconds_per_batch_whole=report["seconds_per_batch"], seconds_per_batch=round(best_per_image * n, 4))
