@@ -308,3 +308,31 @@ def test_a_long_timed_call_is_taken_as_it_is_and_a_short_one_repeated(monkeypatc
     calls.clear()
     timing.timed(runner, "b", repeats=3)
     assert len(calls) == 3
+
+
+def test_a_remembered_run_keeps_the_recalled_speed_timed_beside_the_others_and_updates_its_warm_up(replace_mode, monkeypatch, tmp_path):
+    """One cold call on a remembered run is not weighed against the others' speeds timed together:
+    only the warm-up it measured replaces the kept one, so the next run recalls the same choice."""
+    from faceprobe.featurize.engine import choices
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    replace_mode("inductor", lambda runner, example: pytest.fail("a candidate not remembered was built"), 0.0)
+    key = choices.choice_key(r, x, "auto", "torch", "auto", fcompile.warmup_guesses())
+    choices.remember_choice(key, {"none": (1.0, 0.0), "freeze": (1e-6, 99.0)})
+    rep = fcompile.choose_compile(r, x, "auto", n_images=400, runtime="torch")
+    held = choices._read()[key]["candidates"]
+    assert rep["mode"] == "freeze" and rep["freeze"]["seconds_per_batch"] > 1e-6
+    assert held["freeze"][0] == 1e-6 and held["freeze"][1] == rep["freeze"]["warmup_s"] != 99.0
+    assert held["none"] == [1.0, 0.0] and choices.recall_choice(key, 100) == "freeze"
+
+
+def test_a_warm_up_is_not_remembered_for_a_candidate_held_in_another_shape(monkeypatch, tmp_path):
+    from faceprobe.featurize.engine import choices
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    choices._write("k", {"candidates": {"none": [1.0, 0.0], "openvino": "fast"}})
+    choices.remember_warmup("k", "openvino", 0.4)
+    choices.remember_warmup("k", "onnxruntime", 0.4)
+    assert choices._read()["k"] == {"candidates": {"none": [1.0, 0.0], "openvino": "fast"}}

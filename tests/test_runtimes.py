@@ -495,3 +495,29 @@ def test_a_runtimes_slice_is_remembered_with_the_choice_and_recalled_without_tim
     for name in trial.built:
         trial._slice(name)
     assert trial.built["openvino"].slice == 4 and trial.built["openvino-bf16"].slice is None
+
+
+def test_a_runtimes_version_is_read_from_its_metadata_without_importing_it_and_else_from_the_module():
+    """The remembered choice is keyed by every runtime's version: reading them must not import
+    OpenVINO (0.23 s) on a run that recalls another runtime."""
+    import subprocess
+    import sys
+
+    from faceprobe.featurize.engine.runtimes import installed_version
+
+    assert installed_version(("no-such-distribution-here",), lambda: "9.9") == "9.9"
+    script = """
+import sys
+from faceprobe.featurize.engine.choices import _versions
+from importlib.metadata import version
+v = _versions()
+assert "openvino" not in sys.modules and "onnxruntime" not in sys.modules, sorted(m for m in sys.modules if "openvino" in m)
+for name, dist in (("openvino", "openvino"), ("onnxruntime", "onnxruntime")):
+    try:
+        assert v[name] == version(dist).split("-")[0], v
+    except ImportError:
+        assert v[name] is None, v
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

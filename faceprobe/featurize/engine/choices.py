@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "recall_slices", "remember_choice", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
+__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "recall_slices", "remember_choice", "remember_warmup", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
 
 
 def choices_path():
@@ -136,6 +136,21 @@ def remember_choice(key: str, candidates: dict, skipped: dict | None = None, eag
     kept = {**_slices(held), **(slices or {})}
     _write(key, {"candidates": merged, **({"skipped": left} if left else {}), **({"eager_slice": eager_slice} if eager_slice else {}),
                  **({"slices": kept} if kept else {})})
+
+
+def remember_warmup(key: str, name: str, warmup_s: float, slices: dict | None = None) -> None:
+    """A remembered run's warm-up of the candidate it recalled (an export loaded, not made); its
+    seconds per batch stay those timed beside the other candidates. A remembered run times it
+    once, cold, beside the decoding thread: taken as its speed, that one call (0.18 s a batch
+    against 0.12 s timed beside the others) made the next run choose another runtime, and the run
+    after that choose back."""
+    held = _read().get(key)
+    old = held.get("candidates") if isinstance(held, dict) and isinstance(held.get("candidates"), dict) else {}
+    try:
+        seconds = float(old[name][0])
+    except (KeyError, TypeError, ValueError, IndexError):  # not held in the expected shape: nothing to keep
+        return
+    remember_choice(key, {name: (seconds, warmup_s)}, slices=slices)
 
 
 def _slices(value) -> dict:

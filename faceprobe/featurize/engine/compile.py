@@ -26,7 +26,7 @@ from ...registry import Registry
 
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
 
-from .choices import choice_key, recall_choice, recall_retry, recall_slice, recall_slices, remember_choice  # noqa: E402  (the remembered choices)
+from .choices import choice_key, recall_choice, recall_retry, recall_slice, recall_slices, remember_choice, remember_warmup  # noqa: E402  (the remembered choices)
 from .timing import timed  # noqa: E402
 from .trial import Trial, min_cosine  # noqa: E402  (timing and checking one choice's candidates)
 
@@ -186,8 +186,8 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
         report["none"] = {"seconds_per_batch": round(cold_s, 4), "one_call": True}  # not remembered: no timing
         trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
         if _try_recalled(trial, runner, example, recalled, precision):
-            if recalled != "none":  # its warm-up now (an export loaded, not made)
-                remember_choice(key, {recalled: trial.timings()[recalled]}, slices=trial.slices)
+            if recalled != "none":  # its warm-up now (an export loaded, not made); its speed as timed beside the others
+                remember_warmup(key, recalled, trial.timings()[recalled][1], slices=trial.slices)
             report["remembered"] = True  # the choice timed on an earlier run here, checked again on this batch
             return _use(runner, trial, recalled, report)
     only = recall_retry(key, batches) if key else None  # a longer run than the one remembered: its best and what it skipped
