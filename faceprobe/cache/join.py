@@ -2,9 +2,58 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["row_of", "image_rows", "rows_for_paths"]
+from .layout import no_face_rows
+
+__all__ = ["row_of", "image_rows", "rows_for_paths", "KeyJoin", "join_key"]
+
+
+@dataclass(frozen=True)
+class KeyJoin:
+    """What a load reads of one key from the open cache, before any row is chosen by labels.
+
+    Attributes
+    ----------
+    key : str
+        The resolved feature key.
+    fm : FeatureMatrix
+        Its rows without the vectors (``dim`` given).
+    images : dict of column -> ndarray
+        The image table.
+    finite : ndarray of bool
+        Per row of the key: a usable vector (False for the NaN rows of faces not found).
+    img_idx, rows : ndarray of int
+        The usable images the key holds (:func:`image_rows`, one per content), in path order.
+    views : list of FeatureMatrix
+        The key's augmented views (same backbone, weights and preprocessing), without vectors.
+    no_face : str
+        Why a row may be kept without a vector (:func:`~faceprobe.cache.layout.no_face_rows`), or "".
+    """
+
+    key: str
+    fm: object
+    images: dict
+    finite: np.ndarray
+    img_idx: np.ndarray
+    rows: np.ndarray
+    views: list
+    no_face: str
+
+
+def join_key(reader, key: str | None, *, views: bool = False, labelled: bool = True) -> KeyJoin:
+    """Resolve ``key`` in the open cache (a :class:`~faceprobe.cache.reader.CacheReader`) and join
+    its rows with the image table: everything a load needs of the file but the vectors, which are
+    read once the rows are chosen (``reader.vectors_at``). ``labelled``: only labelled images."""
+    key = reader.resolve_key(key)
+    fm = reader.features(key, vectors=False)
+    images = reader.images()
+    finite = reader.finite(key)  # in spans: the matrix is never held whole
+    img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=labelled, one_per_content=True)
+    siblings = [reader.features(k, vectors=False) for k in reader.view_keys(fm.spec)] if views else []
+    return KeyJoin(key, fm, images, finite, img_idx, rows, siblings, no_face_rows(fm.spec))
 
 
 def row_of(key_sha256) -> dict[str, int]:

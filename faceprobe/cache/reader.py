@@ -287,6 +287,14 @@ class CacheReader:
         """The key's spec (what produced its numbers), without reading its rows."""
         return json.loads(_group(self._file, self.path, key).attrs["spec"])
 
+    def view_keys(self, spec: dict) -> list[str]:
+        """Keys of the augmented views made with the same backbone, weights and preprocessing as ``spec``."""
+        def base(s: dict) -> dict:
+            return {k: v for k, v in s.items() if k not in ("view", "view_params")}
+
+        return [info["key"] for info in self.keys()
+                if info["view"] != "orig" and info["backbone"] == spec["backbone"] and base(self.spec(info["key"])) == base(spec)]
+
     def vectors(self, key: str) -> np.ndarray:
         """The key's vectors alone, as float32."""
         return _group(self._file, self.path, key)["vectors"][()].astype(np.float32, copy=False)

@@ -35,12 +35,18 @@ _ONE_FIT = "a fixed split is one fit"
 _CORPUS = "a cross-corpus run is one fit; `cv` sets the folds of each corpus's own cross-validation"
 
 
-def _is_splitter(value) -> bool:
+def is_splitter(value) -> bool:
+    """A scikit-learn splitter object (``split`` and ``get_n_splits``), not a number of folds."""
     return hasattr(value, "split") and hasattr(value, "get_n_splits")
 
 
+def as_list(values) -> list:
+    """A value or a sequence of values as a list (``"Training"`` is one value, not eight letters)."""
+    return [values] if isinstance(values, str) else list(values or [])
+
+
 def _cv(value) -> str | None:
-    if value == "loso" or _is_splitter(value):
+    if value == "loso" or is_splitter(value):
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         return "expected a number of folds, loso (leave one subject out) or a scikit-learn splitter"

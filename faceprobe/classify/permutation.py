@@ -37,11 +37,15 @@ def permuted_values(values: np.ndarray, groups: np.ndarray | None, rng: np.rando
     return out
 
 
-def null_scores(run_one, values: np.ndarray, groups: np.ndarray | None, n: int, seed: int, show: bool = False) -> list[dict]:
+def null_scores(run_one, values: np.ndarray, groups: np.ndarray | None, n: int, seed: int, show: bool = False,
+                cost: str | None = None) -> list[dict]:
     """``run_one(permuted_values)`` for ``n`` permutations drawn from ``seed``; each returns {head: score or None}.
-    ``show``: progress on stderr (:func:`faceprobe.progress.progress`)."""
-    from ..progress import progress
+    ``show``: progress on stderr (:func:`faceprobe.progress.progress`), after ``cost`` (what they
+    will cost, :func:`cost_line`) where it is given."""
+    from ..progress import announce, progress
 
+    if cost is not None:
+        announce(cost, show)
     rng = np.random.RandomState(seed)
     return [run_one(permuted_values(values, groups, rng)) for _ in progress(range(n), n, "permutations", "permutation", show)]
 
@@ -82,11 +86,11 @@ def add_permutations(per_key: dict, datasets: list, cfg, *, metric: str, values:
     permutations, so keys stay paired. ``seconds_each``: what the evaluation took, for the cost
     said before the permutations start (with ``cfg.progress``).
     """
-    from ..progress import announce
-
+    cost = None
     if seconds_each is not None:
         folds = max((len(r.get("folds", ())) for res in per_key.values() for r in res["heads"].values()), default=0)
-        announce(cost_line(n, seconds_each, folds, len(cfg.heads), len(datasets)), cfg.progress)
+        cost = cost_line(n, seconds_each, folds, len(cfg.heads), len(datasets))
+
     def run_one(permuted):
         out = {}
         for d in datasets:
@@ -96,7 +100,7 @@ def add_permutations(per_key: dict, datasets: list, cfg, *, metric: str, values:
                 out[(d.key, h)] = None if s is None else s["mean"]
         return out
 
-    nulls = null_scores(run_one, values, datasets[0].groups if cfg.split.group else None, n, seed, cfg.progress)
+    nulls = null_scores(run_one, values, datasets[0].groups if cfg.split.group else None, n, seed, cfg.progress, cost)
     for key, res in per_key.items():
         for head, r in res["heads"].items():
             s = r["summary"].get(metric) if "error" not in r else None

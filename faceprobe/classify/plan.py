@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from ..errors import OptionError
 from ..options import option_values
 from .config import EvalConfig, head_plans
+from .engines import check_engine
 from .data.columns import Where, parse_where
 from .data.dataset import parse_class_map
 from .data.diskrows import parse_size
 from .heads.registry import HEADS, head_names, parse_params
 from .metrics import SUMMARY_METRICS
-from .options import CLASSIFY, GROUPS, ClassifyOptions
-from .protocols.fixed import FixedSplit
+from .options import CLASSIFY, GROUPS, ClassifyOptions, as_list, is_splitter
+from .protocols.resolve import resolve_protocol, split_values
 from .protocols.splits import SplitSpec
 
 __all__ = ["ClassifyOptions", "ClassifyPlan", "make_plan", "as_list", "is_splitter", "GROUPS"]
+
 
 @dataclass(frozen=True)
 class ClassifyPlan:
@@ -53,7 +55,15 @@ class ClassifyPlan:
         The corpus's official protocol, where the run applies it (its options are in ``options``).
     eval : EvalConfig
         Heads, grid, balance, PCA, jobs, backend and engine; its ``split`` is set once the
-        data says whether splits are grouped (:meth:`split`).
+        data says whether splits are grouped (:func:`~faceprobe.classify.run.build_datasets`).
+    load : dict
+        What :func:`~faceprobe.classify.data.dataset.load_dataset` takes besides cache and key, resolved.
+    reported : dict
+        What the results say of the run beside the records: the metric, and for targets the task,
+        the targets, the metric's direction and the bins.
+    splits : SplitSpec
+        The split protocol, resolved; a fixed split is never grouped, any other is grouped as
+        the data decides (:func:`~faceprobe.classify.run.build_datasets`).
     """
 
     options: ClassifyOptions
@@ -68,61 +78,19 @@ class ClassifyPlan:
     bins: tuple | None = None
     curve: object = None
     official: object = None
+    load: dict = field(default_factory=dict)
+    splits: SplitSpec | None = None
+    reported: dict = field(default_factory=dict)
 
     @property
     def study(self) -> bool:
         """Several keys (or a fusion) on the same folds."""
         return len(self.keys) > 1 or "+" in (self.keys[0] or "")
 
-    def load_options(self) -> dict:
-        """What :func:`~faceprobe.classify.data.dataset.load_dataset` takes besides cache and key."""
-        o = self.options
-        return dict(classes=self.classes, min_count=o.min_count, with_views=o.augmented, max_memory=self.max_memory,
-                    jobs=o.jobs, where=list(self.where), regression=bool(self.targets))
-
-    def split(self, grouped: bool) -> SplitSpec:
-        """The protocol, grouped or not (the data decides; see :func:`~faceprobe.classify.run.build_datasets`)."""
-        o = self.options
-        if self.fixed is not None:
-            return SplitSpec(cv=None, holdout=None, repeats=1, group=False, seed=o.seed, fixed=self.fixed.as_dict())
-        if is_splitter(o.cv):
-            return SplitSpec(cv=None, holdout=None, repeats=o.repeats, group=grouped, seed=o.seed, splitter=o.cv)
-        loso = o.cv == "loso"
-        cv = 10 if o.cv is None and o.holdout is None else (None if loso else o.cv)
-        return SplitSpec(cv=cv, holdout=o.holdout, repeats=o.repeats, group=grouped, seed=o.seed, loso=loso)
-
-
-def _values(v) -> tuple[str, ...]:
-    items = [v] if isinstance(v, str) else list(v or [])
-    return tuple(x.strip() for item in items for x in str(item).split(",") if x.strip())
-
 
 def _check_values(o: ClassifyOptions) -> None:
     """The one validation pass of the option table (kinds, ranges, choices, combinations)."""
     CLASSIFY.validate(option_values(o))
-
-
-def is_splitter(cv) -> bool:
-    """A scikit-learn splitter object (``split`` and ``get_n_splits``), not a number of folds."""
-    return hasattr(cv, "split") and hasattr(cv, "get_n_splits")
-
-
-def _protocol(o: ClassifyOptions):
-    """Check the one-protocol rule (once, here); return the fixed split or the cross-corpus split, if any."""
-    from .protocols.corpus import parse_corpus
-
-    corpus = parse_corpus(as_list(o.train_where), as_list(o.test_where))
-    if corpus is not None:
-        if is_splitter(o.cv):
-            raise OptionError("cv", repr(o.cv), "a cross-corpus run takes a number of folds or loso for each corpus's own CV")
-        return corpus
-    if o.cv == "loso" and o.group == "none":
-        raise OptionError("cv", "loso", "leaves one subject out: it cannot be combined with `group=none`")
-    if o.split_col is None:
-        return None
-    if o.group not in ("auto", "none"):
-        raise OptionError("group", o.group, "cannot be combined with a fixed split: the split is given, not drawn")
-    return FixedSplit(o.split_col, _values(o.train), _values(o.test), _values(o.val))
 
 
 def _keys(key) -> tuple:
@@ -134,8 +102,9 @@ def _keys(key) -> tuple:
 def make_plan(options: ClassifyOptions, fitting: bool = False) -> ClassifyPlan:
     """Parse and check every option once; refuse bad values and combinations before the cache is read.
 
-    The corpus's official protocol (``protocol``) is applied here, the one place that decides the
-    split: the plan's ``options`` are the options it set. ``fitting``: the plan of ``fit``.
+    The split protocol is decided here, once (:func:`~faceprobe.classify.protocols.resolve.resolve_protocol`,
+    the corpus's official protocol included): the plan's ``options`` are the options it set.
+    ``fitting``: the plan of ``fit``.
 
     Raises
     ------
@@ -143,10 +112,13 @@ def make_plan(options: ClassifyOptions, fitting: bool = False) -> ClassifyPlan:
         Naming the parameter, the value and the fix.
     """
     _check_values(options)
-    o, official = _official(options, fitting)
-    fixed = _protocol(o)
-    targets = _values(o.target)
-    metric = _metric(o.metric, bool(targets))
+    targets = split_values(options.target)  # what the protocol leaves as given: the targets, metric and keys
+    metric = _metric(options.metric, bool(targets))
+    keys = _keys(options.key)
+    if options.missing != "common" and len(keys) < 2 and "+" not in (keys[0] or ""):
+        raise OptionError("missing", options.missing, "fills the rows one key lacks that others hold: give several keys or a fusion (A+B)")
+    protocol = resolve_protocol(options, fitting)
+    o = protocol.options
     if targets:
         bins = _regression_checks(o)
         heads, specs = _heads(o.head, regression=True)
@@ -160,24 +132,17 @@ def make_plan(options: ClassifyOptions, fitting: bool = False) -> ClassifyPlan:
     specs = {h: specs.get(h) or HEADS.get(h) for h in heads}  # every head resolved here, once
     cfg = EvalConfig(heads=heads, grid=grid, balance=o.balance, pca=o.pca, augmented=o.augmented, jobs=o.jobs,
                      progress=o.progress, backend=o.backend, scheduler=o.scheduler, engine=o.engine, specs=specs,
-                     plans=head_plans(specs, grid))
+                     plans=head_plans(specs, grid), engine_status={} if targets else check_engine(o.engine, specs, dict(HEADS.items())))
     from .curve import parse_curve
 
     curve = parse_curve(o.curve)
     if curve is not None and curve.unit == "subjects" and o.group == "none":
         raise OptionError("curve", o.curve, "counts subjects: it needs splits grouped by subject (leave `group` auto), or count images")
-    keys = _keys(o.key)
-    if o.missing != "common" and len(keys) < 2 and "+" not in (keys[0] or ""):
-        raise OptionError("missing", o.missing, "fills the rows one key lacks that others hold: give several keys or a fusion (A+B)")
-    return ClassifyPlan(options=o, keys=keys, where=where, classes=classes, max_memory=budget, fixed=fixed, eval=cfg,
-                        metric=metric, targets=targets, bins=bins, curve=curve, official=official)
-
-
-def _official(o: ClassifyOptions, fitting: bool):
-    """The options with the cache's official protocol applied, and that protocol (or None)."""
-    from .protocols.official import CHOOSERS, official_protocol
-
-    return official_protocol(o, [n for n in CHOOSERS if CLASSIFY[n].given(getattr(o, n))], fitting)
+    load = dict(classes=classes, min_count=o.min_count, with_views=o.augmented, max_memory=budget, jobs=o.jobs, where=list(where),
+                regression=bool(targets))
+    return ClassifyPlan(options=o, keys=keys, where=where, classes=classes, max_memory=budget, fixed=protocol.fixed, eval=cfg,
+                        metric=metric, targets=targets, bins=bins, curve=curve, official=protocol.official, load=load,
+                        splits=protocol.splits, reported=_reported(metric, targets, bins))
 
 
 def _metric(metric: str | None, regression: bool) -> str:
@@ -191,6 +156,16 @@ def _metric(metric: str | None, regression: bool) -> str:
             if metric in other else "choose"
         raise OptionError("metric", metric, f"{why} from: {', '.join(allowed)}")
     return metric
+
+
+def _reported(metric: str, targets: tuple, bins: tuple | None) -> dict:
+    """What a run's results say beside the records (for targets: the task, targets, the metric's direction, bins)."""
+    if not targets:
+        return {"metric": metric}
+    from .regression.metrics import REGRESSION_METRICS
+
+    return {"metric": metric, "task": "regression", "targets": list(targets), "direction": REGRESSION_METRICS[metric],
+            "bins": None if bins is None else list(bins)}
 
 
 def _regression_checks(o: ClassifyOptions) -> tuple | None:
@@ -244,8 +219,3 @@ def _heads(head, regression: bool = False) -> tuple[list[str], dict]:
         specs[name] = HeadSpec(name, _Clone(h), description=repr(h), probabilities=hasattr(h, "predict_proba"))
         names.append(name)
     return names, specs
-
-
-def as_list(values) -> list:
-    """A value or a sequence of values as a list (``"Training"`` is one value, not eight letters)."""
-    return [values] if isinstance(values, str) else list(values or [])

@@ -15,7 +15,7 @@ from ..errors import FaceprobeError, OptionError
 from .config import EvalConfig
 from .data.dataset import Dataset, load_dataset, select_rows
 from .data.groups import with_groups
-from .evaluate import Classification, prepare_config
+from .evaluate import Classification
 from .plan import ClassifyOptions, ClassifyPlan, as_list, make_plan
 from .protocols.splits import SplitSpec
 from .records import flatten
@@ -32,14 +32,14 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
     arrays (:func:`~faceprobe.classify.data.arrays.dataset_from_arrays`) instead of the cache.
     """
     o = plan.options
-    load = plan.load_options()
+    load = plan.load
     if given is not None:  # chosen as a cache's rows are when loaded
         datasets = [select_rows(d, where=load["where"], classes=load["classes"], min_count=load["min_count"],
                                 regression=load["regression"]) for d in given]
-    elif plan.study:
-        datasets = load_study(o.cache, list(plan.keys), missing=o.missing, **load)
-    else:
+    elif not plan.study:
         datasets = [load_dataset(o.cache, plan.keys[0], **load)]
+    else:
+        datasets = load_study(o.cache, list(plan.keys), missing=o.missing, **load)
     if o.normalize != "none":
         from .data.normalize import normalize_within
 
@@ -48,10 +48,10 @@ def build_datasets(plan: ClassifyPlan, given: list[Dataset] | None = None) -> tu
         from ..cache.store import read_images
 
         rows = plan.fixed.rows(datasets[0], read_images(o.cache) if given is None else None)
-        return [replace(d, fixed=rows) for d in datasets], plan.split(False)
+        return [replace(d, fixed=rows) for d in datasets], plan.splits
     first, grouped = with_groups(datasets[0], o.group)
     # one row order for all keys: the same groups, so the same folds
-    return [first] + [replace(d, groups=first.groups) for d in datasets[1:]], plan.split(grouped)
+    return [first] + [replace(d, groups=first.groups) for d in datasets[1:]], replace(plan.splits, group=grouped)
 
 
 def _plan(options, fitting: bool = False) -> ClassifyPlan:
@@ -96,7 +96,9 @@ def run_fit(options: ClassifyOptions | ClassifyPlan, out: str) -> dict:
         if o.engine != "auto":
             raise OptionError("engine", o.engine, f"a .skops model holds scikit-learn estimators; use `engine=sklearn`, or "
                                                   f"a .joblib output (a pickle) for a model fitted on {o.engine}")
-        cfg = replace(cfg, engine="sklearn")
+        from .engines import check_engine
+
+        cfg = replace(cfg, engine="sklearn", engine_status=check_engine("sklearn", cfg.specs))
     datasets, split = build_datasets(plan)
     ds = datasets[0]
     runs = read_features(o.cache, ds.key, vectors=False).runs  # provenance only: the vectors are in ds
@@ -194,7 +196,7 @@ def _tasks(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig) -> tupl
         from .regression.task import regression_tasks
 
         return regression_tasks(plan, datasets), cfg
-    return [Classification(plan.metric)], prepare_config(cfg)
+    return [Classification(plan.metric)], cfg  # the plan took every head's entry and engine status once
 
 
 def run_task(plan: ClassifyPlan, datasets: list[Dataset], cfg: EvalConfig, task) -> tuple[dict, dict]:
@@ -266,11 +268,7 @@ def _run_plan(plan: ClassifyPlan, datasets: list[Dataset] | None) -> dict:
     res = _merged(runs)
     engines, notes = tasks[0].engines(runs[0][1], cfg)
     res["notes"] += notes
-    res["metric"] = plan.metric
-    if plan.targets:
-        from .regression.task import regression_fields
-
-        res.update(regression_fields(plan))
+    res.update(plan.reported)
     if o.insight:
         from .insight import add_insight
 

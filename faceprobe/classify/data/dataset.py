@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...cache.join import image_rows
-from ...cache.layout import no_face_rows
+from ...cache.join import KeyJoin, join_key
 from ...cache.reader import CacheReader
 from ...errors import FaceprobeError, OptionError
 from .columns import apply_where, image_columns
@@ -152,51 +151,58 @@ def load_dataset(cache: str, key: str | None = None, *, classes: dict[str, str] 
         under several paths appear once, so no copy of a test image can sit in training.
     """
     with CacheReader(cache) as reader:  # one open of the cache for the whole load
-        key = reader.resolve_key(key)
-        fm = reader.features(key, vectors=False)
-        view_keys = _view_keys(reader, fm.spec) if with_views else []
-        plan = choose_memory(len(fm.sha256), fm.dim, views=len(view_keys), jobs=jobs, budget=max_memory)
-        images = reader.images()
-        views = _load_views(reader, view_keys, plan) if with_views else []
-        return _joined(cache, key, fm, reader, images, views, plan, where=where, classes=classes, min_count=min_count,
-                       regression=regression, with_views=with_views)
+        joined = join_key(reader, key, views=with_views, labelled=not regression)
+        plan = choose_memory(len(joined.fm.sha256), joined.fm.dim, views=len(joined.views), jobs=jobs, budget=max_memory)
+        if with_views and not joined.views:
+            raise OptionError("augmented", True, f"the cache holds no augmented views for {joined.key}; featurize with `augment=hflip,...`")
+        img_idx, rows, y, columns, notes = _chosen(cache, joined, where=where, classes=classes, min_count=min_count, regression=regression)
+        return _read_rows(reader, joined, rows, plan, Dataset(
+            key=joined.key, X=None, y=y.astype(str), groups=np.asarray(joined.images["subject"][img_idx]).astype(str),
+            sha256=np.asarray(joined.fm.sha256[rows]).astype(str), paths=np.asarray(joined.images["path"][img_idx]).astype(str),
+            spec=joined.fm.spec, notes=notes, memory=plan, columns=columns))
 
 
-def _joined(cache: str, key: str, fm, reader: CacheReader, images: dict, views: list, plan: MemoryChoice, *, where, classes, min_count,
-            regression: bool, with_views: bool) -> Dataset:
-    """The dataset of one key: the image table joined with the key's rows, filtered, classes mapped.
-
-    In memory, the key's vectors are read in spans twice (finite rows, then the rows kept), so
-    the matrix is never held whole next to the dataset's copy of it.
-    """
-    finite = _finite_rows(cache, fm, reader, plan)
+def _chosen(cache: str, joined: KeyJoin, *, where, classes, min_count, regression: bool) -> tuple:
+    """The rows of the joined key that the labels, ``where``, ``classes`` and ``min_count`` keep:
+    image-table index, feature row, label, columns and the notes of what was left out."""
     notes: list[str] = []
+    images, img_idx, rows = joined.images, joined.img_idx, joined.rows
     conflicted = _conflicting_contents(images, notes)
-    img_idx, rows = image_rows(images, fm.sha256, usable=finite, labelled=not regression, one_per_content=True)
     if conflicted:
         ok = ~np.isin(np.asarray(images["sha256"][img_idx]).astype(str), list(conflicted))
         img_idx, rows = img_idx[ok], rows[ok]
-    _note_unused(images, fm.sha256, finite, key, notes, no_face_rows(fm.spec))
+    _note_unused(images, joined.fm.sha256, joined.finite, joined.key, notes, joined.no_face)
     columns = image_columns(images, img_idx)
     if where:
         kept = apply_where(columns, where, notes)
         img_idx, rows, columns = img_idx[kept], rows[kept], {c: v[kept] for c, v in columns.items()}
     if not len(img_idx):
-        raise FaceprobeError(f"{cache}: feature key {key} has no usable rows" + (" after `where`" if where else ""))
+        raise FaceprobeError(f"{cache}: feature key {joined.key} has no usable rows" + (" after `where`" if where else ""))
     y = _apply_classes(np.asarray(images["label"][img_idx], dtype=object), classes or {}, notes)
     keep = _classes_kept(y, min_count, notes, regression)  # a target needs no label
-    img_idx, rows, y, columns = img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}
-    X = reader.vectors_at(key, rows) if plan.in_memory else DiskMatrix(cache, key, rows, fm.dim, plan.block_rows)
-    if not plan.in_memory:
-        notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(len(fm.sha256), fm.dim)}")
-    sha256 = np.asarray(fm.sha256[rows]).astype(str)
-    if with_views and not views:
-        raise OptionError("augmented", True, f"the cache holds no augmented views for {key}; featurize with `augment=hflip,...`")
-    return Dataset(
-        key=key, X=X, y=y.astype(str), groups=np.asarray(images["subject"][img_idx]).astype(str),
-        sha256=sha256, paths=np.asarray(images["path"][img_idx]).astype(str), spec=fm.spec,
-        views=_aligned_views(cache, views, sha256, plan), notes=notes, memory=plan, columns=columns,
-    )
+    return img_idx[keep], rows[keep], y[keep], {c: v[keep] for c, v in columns.items()}, notes
+
+
+def _read_rows(reader: CacheReader, joined: KeyJoin, rows: np.ndarray, plan: MemoryChoice, ds: Dataset) -> Dataset:
+    """``ds`` with its vectors and views: read now at the chosen rows (in memory, in spans, so the
+    matrix is never held whole next to the dataset's copy of it), or left on disk (``plan``)."""
+    cache, n, dim = reader.path, len(joined.fm.sha256), joined.fm.dim
+    if plan.in_memory:
+        X = reader.vectors_at(joined.key, rows)
+    else:
+        X = DiskMatrix(cache, joined.key, rows, dim, plan.block_rows)
+        ds.notes.append(f"features read from disk in blocks of {plan.block_rows} rows: {plan.describe(n, dim)}")
+    views = {}
+    for vm in joined.views:  # each view aligned with the rows: NaN, or disk row -1, where it is missing
+        row_of = {s: i for i, s in enumerate(vm.sha256)}
+        disk = np.array([row_of.get(s, -1) for s in ds.sha256], dtype=np.int64)
+        if plan.in_memory:
+            m = np.full((len(disk), vm.dim), np.nan, dtype=np.float32)
+            m[disk >= 0] = reader.vectors_at(vm.key, disk[disk >= 0])
+        else:
+            m = DiskMatrix(cache, vm.key, disk, vm.dim, plan.block_rows)
+        views[vm.spec["view"]] = m
+    return Dataset(**{**ds.__dict__, "X": X, "views": views})
 
 
 def _conflicting_contents(images: dict, notes: list) -> set[str]:
@@ -224,17 +230,6 @@ def _note_unused(images: dict, key_sha256, finite: np.ndarray, key: str, notes: 
     if unusable:
         why = f"{no_face}, the row kept without a vector" if no_face else "non-finite values"
         notes.append(f"left out {unusable} images without a usable vector under {key} ({why})")
-
-
-def _finite_rows(cache: str, fm, reader: CacheReader, plan: MemoryChoice) -> np.ndarray:
-    """Per row of the key: finite (False for the NaN rows of faces not found)."""
-    if plan.in_memory:
-        return reader.finite(fm.key)
-    everything = DiskMatrix(cache, fm.key, np.arange(len(fm.sha256)), fm.dim, plan.block_rows)
-    finite = np.zeros(len(fm.sha256), dtype=bool)
-    for pos, _ in everything.blocks(everything.rows):
-        finite[pos] = True
-    return finite
 
 
 def _keep_classes(y: np.ndarray, min_count: int, notes: list) -> np.ndarray:
@@ -289,32 +284,3 @@ def select_rows(ds: Dataset, *, where=(), classes: dict | None = None, min_count
         return ds if notes == ds.notes else Dataset(**{**ds.__dict__, "notes": notes})
     out = ds.subset(np.flatnonzero(keep))
     return Dataset(**{**out.__dict__, "y": y[keep].astype(str), "notes": notes})
-
-
-def _view_keys(reader: CacheReader, spec: dict) -> list[str]:
-    """Keys of the augmented views made with the same backbone, weights and preprocessing as ``spec``."""
-    def base(s: dict) -> dict:
-        return {k: v for k, v in s.items() if k not in ("view", "view_params")}
-
-    return [info["key"] for info in reader.keys()
-            if info["view"] != "orig" and info["backbone"] == spec["backbone"] and base(reader.spec(info["key"])) == base(spec)]
-
-
-def _load_views(reader: CacheReader, keys: list[str], plan: MemoryChoice) -> list:
-    """Each view key's rows (and vectors, when in memory), read from the open cache."""
-    return [(reader.features(k, vectors=False), reader.vectors(k) if plan.in_memory else None) for k in keys]
-
-
-def _aligned_views(cache: str, views: list, sha: np.ndarray, plan: MemoryChoice) -> dict:
-    """Each view's vectors aligned with the dataset's rows (NaN, or disk row -1, where a view is missing)."""
-    out = {}
-    for vm, vectors in views:
-        row_of = {s: i for i, s in enumerate(vm.sha256)}
-        disk = np.array([row_of.get(s, -1) for s in sha], dtype=np.int64)
-        if plan.in_memory:
-            m = np.full((len(sha), vm.dim), np.nan, dtype=np.float32)
-            m[disk >= 0] = vectors[disk[disk >= 0]]
-        else:
-            m = DiskMatrix(cache, vm.key, disk, vm.dim, plan.block_rows)
-        out[vm.spec["view"]] = m
-    return out

@@ -21,7 +21,7 @@ from .figures import clip_figures, fold_figures, head_figures
 from .metrics import REGRESSION_METRICS, regression_figures
 from .targets import check_in_bins, target_values
 
-__all__ = ["Regression", "regression_tasks", "regression_fields"]
+__all__ = ["Regression", "regression_tasks"]
 
 
 class _TargetFold:
@@ -259,9 +259,3 @@ def regression_tasks(plan, datasets: list) -> list[Regression]:
             check_in_bins(datasets[0], values, plan.bins, column)
         tasks.append(Regression(column, plan.metric, plan.bins))
     return tasks
-
-
-def regression_fields(plan) -> dict:
-    """What a regression run's results say beside the records: the task, targets, metric and its direction, bins."""
-    return {"task": "regression", "targets": list(plan.targets), "metric": plan.metric,
-            "direction": REGRESSION_METRICS[plan.metric], "bins": None if plan.bins is None else list(plan.bins)}
