@@ -22,7 +22,7 @@ from .layout import DETECTION_COLUMNS, FORMAT_NAME, FORMAT_VERSION, IMAGE_COLUMN
 from .reader import (STATUSES, FeatureMatrix, extra_columns, read_feature_hashes, read_features, read_images,  # noqa: F401
                      read_root_attrs, read_table, table_digest)
 
-__all__ = ["FeatureMatrix", "STATUSES", "commit", "commit_journal", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
+__all__ = ["FeatureMatrix", "STATUSES", "commit", "commit_journal", "recover_journal", "stale_copies", "remove_stale_copies", "read_images", "read_table", "read_feature_hashes",
            "read_features", "read_root_attrs", "table_digest"]
 
 CHUNK_ROWS = 512
@@ -297,3 +297,22 @@ def commit_journal(path: str, with_parts=None) -> tuple[int, list[Part]]:
     added = commit(path, parts=parts, **more)
     remove_parts(path)
     return added, parts
+
+
+def recover_journal(path: str, listed: set) -> tuple[int, list[str]]:
+    """Before a run plans: commit what a killed run left in the journal and remove the copies an
+    interrupted commit left; return the feature rows added and what was done, as notes.
+    ``listed``: the paths the new run's source lists (recovered rows of other paths are noted)."""
+    notes = []
+    stale, stale_bytes = remove_stale_copies(path)
+    if stale:
+        notes.append(f"removed {stale} temporary copies ({stale_bytes / 1e6:.1f} MB) left by an interrupted commit")
+    if not part_files(path):
+        return 0, notes
+    added, parts = commit_journal(path)
+    other = sorted({str(p) for part in parts for p in part.images.get("path", ())} - listed)
+    if other:
+        notes.append(f"committed {len(other)} images an interrupted run had computed for a source this one does not list (e.g. "
+                     f"{other[0]}): their vectors are kept, unlabelled until that source is featurized again (which computes "
+                     "nothing twice)")
+    return added, notes

@@ -21,7 +21,7 @@ import numpy as np
 from .._version import __version__
 from ..cache.journal import Part, merge_parts, part_rows, write_part
 from ..cache.layout import feature_key
-from ..errors import FaceprobeError, OptionError
+from ..errors import FaceprobeError
 from .backbones.resolve import key_spec, record_resolution, request_id
 from .engine.cores import share_cores, torch_threads, usable_cores
 from .plan import FeaturizePlan
@@ -85,8 +85,7 @@ def _run_record(p: FeaturizePlan, m: _Models, report: ComputeReport) -> dict:
         import timm
 
         rec["timm"] = timm.__version__
-    rec.update(p.request.recipe.cropper.versions())
-    return rec
+    return {**rec, **p.request.recipe.cropper.versions()}
 
 
 def _torchvision_version() -> str:
@@ -121,45 +120,26 @@ def _runner_groups(p: FeaturizePlan) -> dict[str, tuple[list[str], str]]:
     return {(b if bases.count(b) == 1 else f"{b} ({w})"): (names, w) for (b, w), names in by_model.items()}
 
 
-_BATCH_MEMORY_FACTOR = 48
-"""Peak memory of a batch per byte of its float input, measured: efficientnet_lite0 at 224 pixels took
-12 MB an image more in eager PyTorch (20x its 0.6 MB input) and 30 MB (49x) while ``auto`` timed the
-runtimes on it (batches of 16 to 256, 288 dev faces, peak RSS). A batch asked for beyond what is
-available is refused before the first batch: a batch of 1,730 was killed for memory after 4 minutes."""
-
-
-def _check_batch_memory(asked: int | None, batch: int, side: int) -> None:
-    if not asked:  # the default batch is sized for the device
-        return
-    from ..machine import available_memory
-
-    need = batch * 3 * side * side * 4 * _BATCH_MEMORY_FACTOR
-    have = available_memory()
-    if need > have:
-        fits = max(1, batch * have // need)
-        raise OptionError("batch_size", asked, f"a batch of {batch} images of {side}x{side} pixels needs about {need / 2**30:.1f} GiB; "
-                                               f"{have / 2**30:.1f} GiB is available: give {fits} or less (or leave it out)")
-
-
 def _load_models(p: FeaturizePlan, report: ComputeReport) -> _Models:
     from .backbones.load import load_outputs
     from .engine.device import device_setup
     from .engine.runner import FeatureRunner
 
     cfg = p.config
+    groups = _runner_groups(p)
     plan = device_setup(cfg.device, cfg.precision)
     report.device, report.precision = plan.device, plan.precision
     batch_size = min(cfg.batch_size or plan.default_batch_size, max(1, len(p.todo)))  # never padded past the run's images
-    loaded, runners, recs, members, columns = {}, {}, {}, {}, {}
-    for rid, (names, w) in _runner_groups(p).items():
+    loaded, runners, recs, members, columns, specs = {}, {}, {}, {}, {}, {}
+    for rid, (names, w) in groups.items():
         loaded[rid] = load_outputs(names, w, seed=cfg.seed)
         members[rid] = [o.name for o in loaded[rid].output_list()]
         for o, bounds in zip(loaded[rid].output_list(), loaded[rid].bounds()):
             recs[o.name] = record_resolution(loaded[rid], o)
             report.resolutions[request_id(o.name, w, cfg.seed)] = recs[o.name]
+            specs |= {(o.name, view): key_spec(o.name, recs[o.name], cfg.crop_spec, view) for view in cfg.views}
             columns[o.name] = bounds
-        _check_batch_memory(cfg.batch_size, batch_size, loaded[rid].transform.crop or 224)
-        runners[rid] = FeatureRunner(loaded[rid], plan, pad_to=batch_size)
+        runners[rid] = FeatureRunner(loaded[rid], plan, pad_to=batch_size, asked=cfg.batch_size)
         w = loaded[rid].weights
         if w.get("licence_restricts"):
             report.notes.append(f"{rid}: licence {w.get('licence')}: {w['licence_restricts']}")
@@ -171,7 +151,6 @@ def _load_models(p: FeaturizePlan, report: ComputeReport) -> _Models:
     shapes = sorted(set(geometry.values()))
     transforms = [next(loaded[r].transform for r in loaded if geometry[r] == g) for g in shapes]
     t_index = {rid: shapes.index(geometry[rid]) for rid in loaded}
-    specs = {(name, view): key_spec(name, recs[name], cfg.crop_spec, view) for name in recs for view in cfg.views}
     keys = {nv: feature_key(spec) for nv, spec in specs.items()}
     report.keys = tuple(sorted(set(keys.values())))
     return _Models(plan, batch_size, loaded, runners, transforms, t_index, keys, {keys[nv]: s for nv, s in specs.items()}, members, columns)
@@ -201,6 +180,7 @@ def compute(p: FeaturizePlan) -> ComputeReport:
         from torch.utils.data import DataLoader
 
         from .engine.dataset import FaceDataset, Job, collate, worker_init
+        from .engine.devdecode import choose_decoder
 
         m = _load_models(p, report)
     todo = [s for s in p.todo if any(s not in p.have.get(k, ()) for k in m.keys.values())]
@@ -208,37 +188,30 @@ def compute(p: FeaturizePlan) -> ComputeReport:
     if not todo:
         return report
     jobs = [Job(i, p.refs[s], s) for i, s in enumerate(todo)]
+    run = _run_record(p, m, report)
+    start_method = _start_method(p, jobs)
     dataset = FaceDataset(jobs, p.request.recipe, m.transforms)
     cores = share_cores(m.plan.is_cuda, p.request.recipe.cropper.detector, p.config.cores or usable_cores(), p.config.workers)
     loader = DataLoader(
         dataset, batch_size=m.batch_size, shuffle=False, num_workers=cores.workers, collate_fn=collate,
         pin_memory=m.plan.pin_memory, worker_init_fn=worker_init if cores.workers else None,
-        prefetch_factor=4 if cores.workers else None,
-        multiprocessing_context=_start_method(p, jobs) if cores.workers else None,
+        prefetch_factor=4 if cores.workers else None, multiprocessing_context=start_method if cores.workers else None,
     )
-    run = _run_record(p, m, report)
     run["workers"] = cores.workers
     try:
         with torch_threads(cores.torch_threads) as threads:
             run["torch_threads"] = threads
-            _choose_decoder(p, dataset, m, cores.workers, run, report)
+            # where JPEGs are decoded (``decode``), in the run's provenance
+            choice = choose_decoder(p.config.decode, dataset, m.runners, m.t_index, m.plan.device, cores.workers, m.plan.is_cuda)
+            run["decode"], report.decode = choice, choice["decode"]
+            dataset.on_device = choice["decode"] == "device"
+            if p.config.decode == "device" and not dataset.on_device:
+                report.notes.append(f"`decode=device` not used ({choice.get('reason', 'unknown')}); CPU decoding instead")
             _Stream(p, m, jobs, run, report).run(loader, dataset, t_setup)
     finally:
         for loaded in m.loaded.values():  # what a model holds outside Python (a MediaPipe graph) is released now
             loaded.close()
     return report
-
-
-def _choose_decoder(p: FeaturizePlan, dataset, m: _Models, workers: int, run: dict, report: ComputeReport) -> None:
-    """Decide where JPEGs are decoded (``decode``); record it in the run's provenance."""
-    from .engine.devdecode import choose_decoder
-
-    choice = choose_decoder(p.config.decode, dataset, m.runners, m.t_index, m.plan.device, workers, m.plan.is_cuda)
-    run["decode"] = choice
-    dataset.on_device = choice["decode"] == "device"
-    report.decode = choice["decode"]
-    if p.config.decode == "device" and not dataset.on_device:
-        report.notes.append(f"`decode=device` not used ({choice.get('reason', 'unknown')}); CPU decoding instead")
 
 
 @dataclass

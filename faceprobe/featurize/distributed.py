@@ -60,8 +60,9 @@ def _fold_in_shards(main: str, pattern: str) -> int:
 def featurize_distributed(cfg: FeaturizeConfig, run) -> FeaturizeSummary:
     """Run this rank's share of a featurize job launched by torchrun (gloo for coordination).
 
-    :func:`faceprobe.featurize.pipeline.run_featurize` calls it (with itself as ``run``, which
-    computes one shard) whenever torchrun started several ranks, from the CLI or the API.
+    :func:`faceprobe.featurize.pipeline.featurize` calls it (with ``run``:
+    :func:`~faceprobe.featurize.pipeline.run_featurize`, which computes one shard) whenever
+    torchrun started several ranks, from the CLI or the API.
 
     Returns
     -------

@@ -187,6 +187,7 @@ def resolve(source: str, options) -> "FeaturizeConfig":
     from .faces.base import CropSpec, parse_crop_params
     from .faces.steps import parse_steps
     from .faces.views import parse_views
+    from .request import check_request
 
     given = option_values(options)
     FEATURIZE.validate(given)
@@ -206,7 +207,8 @@ def resolve(source: str, options) -> "FeaturizeConfig":
     augment = given.pop("augment")
     views = tuple(parse_views(augment if isinstance(augment, str) else ",".join(augment)))
     source = list(map(str, source)) if isinstance(source, (list, tuple)) else str(source)  # a list of image files (predict)
-    return FeaturizeConfig(source=source, crop_spec=crop, views=views, **given)
+    cfg = FeaturizeConfig(source=source, crop_spec=crop, views=views, **given)
+    return dataclasses.replace(cfg, request=check_request(cfg))
 
 
 RECIPE_OPTIONS = ("crop", "margin", "no_face", "equalize", "crop_params", "preprocess", "align", "augment")
@@ -227,7 +229,8 @@ def _config_class() -> type:
     """FeaturizeConfig: one field per featurize option (from the option table, never declared
     again), the face-recipe options resolved into ``crop_spec`` and ``views``, and ``source``."""
     declared = [("source", str)] + [(o.name, object) for o in FEATURIZE if o.name not in RECIPE_OPTIONS]
-    declared += [("crop_spec", "CropSpec"), ("views", tuple)]
+    declared += [("crop_spec", "CropSpec"), ("views", tuple),
+                 ("request", "RunRequest", dataclasses.field(default=None, repr=False, metadata={"resolved": True}))]
     cls = dataclasses.make_dataclass("FeaturizeConfig", declared, frozen=True, kw_only=True, namespace={"__post_init__": _post_init})
     cls.__module__ = __name__
     cls.__doc__ = (
@@ -236,7 +239,8 @@ def _config_class() -> type:
         "Attributes\n----------\nsource : str\n    Folder of class folders, CSV manifest, CSV of pixel strings, videos, or "
         "a corpus folder.\ncrop_spec : CropSpec\n    The face recipe's crop settings (cropper, margin, steps, alignment), "
         "resolved from ``crop``, ``margin``, ``no_face``, ``equalize``, ``crop_params``, ``preprocess`` and ``align``.\n"
-        "views : tuple of str\n    ``orig`` first, then the augmented views of ``augment``.\n\n"
+        "views : tuple of str\n    ``orig`` first, then the augmented views of ``augment``.\nrequest : RunRequest\n    The backbone requests "
+        "parsed, their weights and the face recipe, checked once (:func:`~faceprobe.featurize.request.check_request`).\n\n"
         "Every other field is the option of the same name (:data:`~faceprobe.featurize.options.FEATURIZE`), checked; "
         "``shard`` as ``(i, n)``.")
     return cls

@@ -1,7 +1,7 @@
 """featurize: every image through each frozen backbone once, into the HDF5 cache.
 
-One run reads top to bottom, no step reaching back up: check the options
-(:func:`~faceprobe.featurize.plan.check_request`) -> read the source's rows -> under the cache's
+One run reads top to bottom, no step reaching back up: the options checked and resolved once
+(:func:`~faceprobe.featurize.options.resolve`, the requests included) -> read the source's rows -> under the cache's
 writer lock, commit what an interrupted run left and read the cache's state once into a plan
 (:func:`~faceprobe.featurize.plan.make_plan`) -> compute (:func:`~faceprobe.featurize.compute.compute`,
 which journals every batch and returns what it did) -> commit the journal -> the summary,
@@ -15,34 +15,15 @@ from __future__ import annotations
 import os
 import time
 
-from ..cache.journal import part_files
 from ..cache.lock import writer_lock
-from ..cache.store import commit_journal, remove_stale_copies
+from ..cache.store import commit_journal, recover_journal
 from .config import FeaturizeConfig
-from .plan import FeaturizePlan, check_request, make_plan
+from .plan import FeaturizePlan, make_plan
 from .stages import StageClock
 from .summary import FeaturizeSummary, summarize
 from .sources.read import read_source
 
 __all__ = ["FeaturizeConfig", "FeaturizeSummary", "featurize", "run_featurize"]
-
-
-def _recover(cache: str, listed: set) -> tuple[int, list[str]]:
-    """Commit results a killed run left in the journal; remove copies an interrupted commit left.
-    ``listed``: the paths this run's source lists (recovered rows of other paths are noted)."""
-    notes = []
-    stale, stale_bytes = remove_stale_copies(cache)
-    if stale:
-        notes.append(f"removed {stale} temporary copies ({stale_bytes / 1e6:.1f} MB) left by an interrupted commit")
-    if not part_files(cache):
-        return 0, notes
-    added, parts = commit_journal(cache)
-    other = sorted({str(p) for part in parts for p in part.images.get("path", ())} - listed)
-    if other:
-        notes.append(f"committed {len(other)} images an interrupted run had computed for a source this one does not list (e.g. "
-                     f"{other[0]}): their vectors are kept, unlabelled until that source is featurized again (which computes "
-                     "nothing twice)")
-    return added, notes
 
 
 def featurize(source, options=None, **given) -> FeaturizeSummary:
@@ -79,9 +60,14 @@ def featurize(source, options=None, **given) -> FeaturizeSummary:
     FEATURIZE.unknown(given, "featurize", every=True)
     if options is None:
         options = FeaturizeOptions()
+    from .distributed import featurize_distributed, torchrun_env
+
     cfg = resolve(source, with_values(options, **given))
     check_store(cfg)
-    summary = run_featurize(cfg)
+    if cfg.distributed == "auto" and cfg.shard is None and torchrun_env():  # each rank one shard, rank 0 merges
+        summary = featurize_distributed(cfg, run_featurize)
+    else:
+        summary = run_featurize(cfg)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 records the merged run once
         summary = replace(summary, recorded=record_run("featurize", summary.as_dict(), cfg) or {})
     return summary
@@ -94,8 +80,9 @@ def run_featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     key is not computed again, and a run whose images are all cached does no forward pass
     (and does not even import torch when the backbones were resolved before). Results go to
     a journal batch by batch and are committed atomically at the end; a killed run's
-    journal is committed by the next run, which then computes only what is missing. Under
-    torchrun with several ranks (``distributed="auto"``) each rank computes one shard.
+    journal is committed by the next run, which then computes only what is missing. This is
+    one process's run (one rank's shard under torchrun: :func:`featurize` hands a job of
+    several ranks to :mod:`faceprobe.featurize.distributed`, which calls this for each).
 
     Parameters
     ----------
@@ -112,25 +99,15 @@ def run_featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
         For bad options or sources, an unusable cache, a locked cache, ``strict`` and a bad
         image, or when no image at all could be featurized.
     """
-    from .distributed import featurize_distributed, torchrun_env
-
-    if cfg.distributed == "auto" and cfg.shard is None and torchrun_env():
-        return featurize_distributed(cfg, run_featurize)
     t0 = time.perf_counter()
     clock = StageClock()
-    request = check_request(cfg)
-    source = cfg.source
     with clock("read_source"):
-        if cfg.corpus is not None:
-            from .sources.corpus import corpus_source
-
-            source = corpus_source(cfg.corpus, cfg.source, cfg.corpus_options)
-        table = _read(source, cfg)
+        table = _read(cfg)
     report = None
     with writer_lock(cfg.cache):
         with clock("plan"):
-            recovered, notes = _recover(cfg.cache, {e.path for e in table.entries})
-            plan = make_plan(cfg, request, table, notes)
+            recovered, notes = recover_journal(cfg.cache, {e.path for e in table.entries})
+            plan = make_plan(cfg, table, notes)
         try:
             if plan.todo:
                 from .compute import compute
@@ -143,8 +120,14 @@ def run_featurize(cfg: FeaturizeConfig) -> FeaturizeSummary:
     return summarize(plan, report, rows, recovered, time.perf_counter() - t0, clock)
 
 
-def _read(source, cfg: FeaturizeConfig):
-    """The source's rows (:func:`read_source` with the config's column and frame options)."""
+def _read(cfg: FeaturizeConfig):
+    """The source's rows (:func:`read_source` with the config's column and frame options; a
+    corpus read as its manifest)."""
+    source = cfg.source
+    if cfg.corpus is not None:
+        from .sources.corpus import corpus_source
+
+        source = corpus_source(cfg.corpus, cfg.source, cfg.corpus_options)
     return read_source(source, root=cfg.root, path_col=cfg.path_col, label_col=cfg.label_col, subject_col=cfg.subject_col,
                        labelled=cfg.labelled, subject_regex=cfg.subject_regex, frames=cfg.frames)
 

@@ -1,8 +1,9 @@
 """featurize decided once: the source's rows, the cache's state, the requests, their weights and
 feature keys, and what is still to compute, read and decided into one immutable plan.
 
-:func:`check_request` refuses bad options before any file is read; :func:`make_plan` reads the
-cache once (under the writer lock) and decides everything else. Compute
+The options were checked and the requests parsed once, by :func:`~faceprobe.featurize.options.resolve`
+(the config's ``request``); :func:`make_plan` reads the cache once (under the writer lock) and
+decides everything else. Compute
 (:mod:`faceprobe.featurize.compute`) takes the plan and returns what it computed; the pipeline
 (:mod:`faceprobe.featurize.pipeline`) commits and assembles the summary in one place.
 """
@@ -18,40 +19,17 @@ import numpy as np
 from ..cache.layout import feature_key
 from ..cache.store import read_feature_hashes, read_images, read_root_attrs
 from ..errors import OptionError
-from .backbones.layers import Request, parse_request
+from .backbones.layers import Request
 from .backbones.resolve import cached_resolution, key_spec
 from .config import FeaturizeConfig
-from .faces.crop import FaceRecipe
 from .options import START_METHODS
+from .request import RunRequest
 from .sources.hashing import hash_files
 
-__all__ = ["Request", "RunRequest", "FeaturizePlan", "check_request", "make_plan", "START_METHODS"]
+__all__ = ["Request", "RunRequest", "FeaturizePlan", "make_plan", "START_METHODS"]
 
 
 _COLUMNS = ("path", "sha256", "label", "subject", "width", "height", "bytes", "mtime_ns", "status", "reason", "extra", "dhash")
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What the options ask for, checked before any file is read.
-
-    Attributes
-    ----------
-    requests : tuple of Request
-        The backbone requests, parsed once and normalised (``resnet50@layer3:avg`` is ``resnet50@layer3``).
-    weights : tuple of str
-        The weights of each request.
-    recipe : FaceRecipe
-        The crop settings with cropper, steps and views resolved.
-    """
-
-    requests: tuple
-    weights: tuple
-    recipe: FaceRecipe
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.requests)
 
 
 @dataclass(frozen=True)
@@ -109,37 +87,6 @@ class FeaturizePlan:
     conflicts: tuple
     notes: tuple
     corpus: dict
-
-
-def check_request(cfg: FeaturizeConfig) -> RunRequest:
-    """Refuse bad options before any work; parse each backbone request once.
-
-    Raises
-    ------
-    OptionError
-        Naming the parameter, the value and the fix.
-    """
-    if not cfg.backbones:
-        raise OptionError("backbones", [], "give at least one backbone")
-    from ..outputs import check_writable
-
-    check_writable(cfg.cache, "cache")
-    requests = tuple(parse_request(b) for b in cfg.backbones)
-    names = [r.name for r in requests]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise OptionError("backbones", ",".join(cfg.backbones), f"{twice[0]} is requested twice; give each backbone or layer once")
-    from .backbones.zoo import licence_to_accept
-
-    for r in requests:
-        why = licence_to_accept(r.base)
-        if why and r.base not in cfg.accept_licences:
-            raise OptionError("backbones", r.base, f"{why}; to use it, accept that with `accept_licences={r.base}`")
-    if len(cfg.weights) not in (1, len(requests)):
-        raise OptionError("weights", ",".join(cfg.weights), f"given {len(cfg.weights)} times for {len(requests)} backbones; give it once "
-                                                           "or once per `backbones`")
-    weights = tuple(cfg.weights) * len(requests) if len(cfg.weights) == 1 else tuple(cfg.weights)
-    return RunRequest(requests, weights, FaceRecipe.of(cfg.crop_spec, cfg.views))
 
 
 def _empty_table() -> dict:
@@ -272,14 +219,13 @@ def _corpus_reread(cache: str, exists: bool, corpus: dict, old: dict, listed: se
     return stale, notes
 
 
-def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str] = ()) -> FeaturizePlan:
+def make_plan(cfg: FeaturizeConfig, table, notes: list[str] = ()) -> FeaturizePlan:
     """Read the cache once and decide the run (call it holding the cache's writer lock).
 
     Parameters
     ----------
     cfg : FeaturizeConfig
-    request : RunRequest
-        From :func:`check_request`.
+        As :func:`~faceprobe.featurize.options.resolve` made it (its ``request`` checked there).
     table : SourceTable
         The source's rows (:func:`~faceprobe.featurize.sources.read_source`).
     notes : sequence of str
@@ -291,6 +237,8 @@ def make_plan(cfg: FeaturizeConfig, request: RunRequest, table, notes: list[str]
         With ``strict``, at the first file that cannot be read.
     """
     from ..errors import FaceprobeError
+
+    request = cfg.request
 
     exists = os.path.exists(cfg.cache)
     old = read_images(cfg.cache) if exists else _empty_table()

@@ -51,8 +51,8 @@ def _given(options) -> dict:
     if options is None:
         return {}
     if dataclasses.is_dataclass(options):
-        return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
-                if getattr(options, f.name) != f.default and f.name not in RECORDING}
+        return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)  # what resolve derived is not typed
+                if getattr(options, f.name) != f.default and f.name not in RECORDING and not f.metadata.get("resolved")}
     return dict(options)
 
 
