@@ -76,7 +76,7 @@ def load_study(cache: str, keys: list[str], *, missing: str = "common", **load) 
         if len(set(parts)) < len(parts):
             raise OptionError("key", name, f"fuses {next(k for k in parts if parts.count(k) > 1)} with itself (its block would "
                                            "count twice): fuse different keys")
-    aligned = {part: _on_rows(d, rows, holder) for part, d in loaded.items()}
+    aligned = {part: d.on_contents(rows, holder) for part, d in loaded.items()}
     out = [aligned[name] if "+" not in name else _fuse([aligned[p] for p in name.split("+")], " + ".join(aligned[p].key for p in name.split("+")))
            for name in keys]
     note = _lacking_note(loaded, len(every), len(common), missing)
@@ -86,27 +86,6 @@ def load_study(cache: str, keys: list[str], *, missing: str = "common", **load) 
     if len(set(names)) < len(names):
         raise OptionError("key", ",".join(keys), "the same feature key is given twice")
     return out
-
-
-def _on_rows(d: Dataset, rows: list, holder: dict) -> Dataset:
-    """``d`` over the contents ``rows`` in that order; rows it lacks (``missing=impute``) take
-    their labels and columns from the key ``holder`` names for them, and NaN vectors."""
-    at = {s: i for i, s in enumerate(d.sha256)}
-    if all(s in at for s in rows):
-        return d.subset(np.asarray([at[s] for s in rows], dtype=np.int64))
-    if not isinstance(d.X, np.ndarray):
-        raise OptionError("missing", "impute", "needs the keys' matrices in memory; raise `max_memory`")
-    src = [holder[s] for s in rows]
-    X = np.full((len(rows), d.X.shape[1]), np.nan, dtype=np.float32)
-    own = [j for j, s in enumerate(rows) if s in at]
-    X[own] = d.X[[at[rows[j]] for j in own]]
-
-    def pick(attr):
-        return np.asarray([getattr(o, attr)[i] for o, i in src])
-
-    columns = {c: np.asarray([o.columns.get(c, np.full(len(o.y), ""))[i] for o, i in src]) for c in d.columns}
-    return Dataset(d.key, X, pick("y"), pick("groups"), np.asarray(rows), pick("paths"), {**d.spec, "imputed": len(rows) - len(own)},
-                   {}, list(d.notes), d.memory, columns)
 
 
 def _lacking_note(loaded: dict, every: int, common: int, missing: str) -> str:

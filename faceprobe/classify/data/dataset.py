@@ -77,6 +77,27 @@ class Dataset:
                        {v: take(m) for v, m in self.views.items()}, list(self.notes), self.memory,
                        {c: v[idx] for c, v in self.columns.items()})
 
+    def on_contents(self, rows: list, holder: dict) -> "Dataset":
+        """This dataset over the contents (sha256) ``rows`` in that order (a study's one row order
+        for every key); contents it lacks (``missing=impute``) take their labels and columns from
+        the dataset and row ``holder`` names for them, and NaN vectors."""
+        at = {s: i for i, s in enumerate(self.sha256)}
+        if all(s in at for s in rows):
+            return self.subset(np.asarray([at[s] for s in rows], dtype=np.int64))
+        if not isinstance(self.X, np.ndarray):
+            raise OptionError("missing", "impute", "needs the keys' matrices in memory; raise `max_memory`")
+        src = [holder[s] for s in rows]
+        X = np.full((len(rows), self.X.shape[1]), np.nan, dtype=np.float32)
+        own = [j for j, s in enumerate(rows) if s in at]
+        X[own] = self.X[[at[rows[j]] for j in own]]
+
+        def pick(attr):
+            return np.asarray([getattr(o, attr)[i] for o, i in src])
+
+        columns = {c: np.asarray([o.columns.get(c, np.full(len(o.y), ""))[i] for o, i in src]) for c in self.columns}
+        return Dataset(self.key, X, pick("y"), pick("groups"), np.asarray(rows), pick("paths"), {**self.spec, "imputed": len(rows) - len(own)},
+                       {}, list(self.notes), self.memory, columns)
+
 
 def parse_class_map(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``["pain=pain,grimace", "nopain=neutral"]`` -> {"pain": "pain", "grimace": "pain", "neutral": "nopain"}.
