@@ -230,7 +230,7 @@ def _config_class() -> type:
     again), the face-recipe options resolved into ``crop_spec`` and ``views``, and ``source``."""
     declared = [("source", str)] + [(o.name, object) for o in FEATURIZE if o.name not in RECIPE_OPTIONS]
     declared += [("crop_spec", "CropSpec"), ("views", tuple),
-                 ("request", "RunRequest", dataclasses.field(default=None, repr=False, metadata={"resolved": True}))]
+                 ("request", "RunRequest", dataclasses.field(default=None, repr=False, compare=False, metadata={"resolved": True}))]
     cls = dataclasses.make_dataclass("FeaturizeConfig", declared, frozen=True, kw_only=True, namespace={"__post_init__": _post_init})
     cls.__module__ = __name__
     cls.__doc__ = (
