@@ -159,7 +159,7 @@ def test_a_warm_up_longer_than_the_run_on_the_best_candidate_found_is_not_paid()
 def test_runtimes_are_tried_before_compiled_graphs(replace_mode, monkeypatch, tmp_path):
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))  # no choice remembered by an earlier test
     order = []
-    monkeypatch.setattr(fcompile, "_try_runtimes", lambda *a: order.append("runtimes"))
+    monkeypatch.setattr(fcompile, "_try_runtimes", lambda *a, **k: order.append("runtimes") and None)
     replace_mode("freeze", lambda runner, example: order.append("freeze") or runner.model, 0.0)
     replace_mode("inductor", lambda runner, example: order.append("inductor") or runner.model, 0.0)
     fcompile.choose_compile(runner(), torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8), "auto", runtime="auto")

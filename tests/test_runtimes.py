@@ -521,3 +521,28 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_an_export_traced_on_two_images_gives_the_vectors_of_one_traced_on_the_whole_batch(tmp_path, monkeypatch):
+    if RUNTIMES.get("onnxruntime").missing("cpu"):
+        pytest.skip("onnxruntime is not installed")
+    import onnxruntime as ort
+    import torch
+
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.engine import runtimes
+    from faceprobe.featurize.engine.device import DeviceSetup
+    from faceprobe.featurize.engine.runner import FeatureRunner
+
+    torch.manual_seed(0)
+    r = FeatureRunner(load_backbone(TINY, "none"), DeviceSetup("cpu", "fp32", False), pad_to=16)
+    x = r.normalise((torch.rand(16, 3, 224, 224) * 255).to(torch.uint8))
+    out = {}
+    for images in (16, runtimes.TRACE_IMAGES):
+        monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / str(images)))
+        monkeypatch.setattr(runtimes, "TRACE_IMAGES", images)
+        path, reused = runtimes.exported(r, x)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        out[images] = session.run(None, {"input": x.numpy()})[0]
+    assert reused is False and out[16].shape == (16, r.backbone.feature_dim)
+    assert np.array_equal(out[16], out[2])  # the batch axis is dynamic: the same graph, the same bytes

@@ -9,16 +9,11 @@ interrupted run loses nothing that was journaled.
 
 from __future__ import annotations
 
-import platform
-import sys
 import time
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
 from ..cache.journal import Part, merge_parts, part_rows, write_part
 from ..cache.layout import feature_key
 from ..errors import FaceprobeError
@@ -26,7 +21,8 @@ from .backbones.resolve import key_spec, record_resolution, request_id
 from .engine.cores import share_cores, torch_threads, usable_cores
 from .plan import FeaturizePlan
 from .stages import WORKER_STAGES
-from .first_batch import check_precision, choose_compile_or_runtime
+from .first_batch import check_precision, choose_compile_or_runtime, never_prepared, prepared, switch_to_prepared
+from .run_record import run_record
 from .summary import ComputeReport
 
 __all__ = ["ComputeReport", "compute", "PART_ROWS"]
@@ -56,56 +52,6 @@ class _Models:
     specs: dict
     members: dict
     columns: dict
-
-
-def _run_record(p: FeaturizePlan, m: _Models, report: ComputeReport) -> dict:
-    import PIL
-    import torch
-
-    from .engine.device import cpu_info
-
-    rec = {
-        "run_id": uuid.uuid4().hex,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "faceprobe": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": _torchvision_version(),
-        "pillow": PIL.__version__,
-        "numpy": np.__version__,
-        "device": m.plan.device,
-        "device_name": torch.cuda.get_device_name(m.plan.device) if m.plan.is_cuda else cpu_info()["model"],
-        "precision": m.plan.precision,
-        "weights": {name: m.loaded[rid].weights for rid, names in m.members.items() for name in names},
-        "resolutions": dict(report.resolutions),
-        "batch_size": m.batch_size,
-        "argv": sys.argv[1:],
-    }
-    if any(name.startswith("timm/") for name in m.loaded):
-        import timm
-
-        rec["timm"] = timm.__version__
-    return {**rec, **p.request.recipe.cropper.versions()}
-
-
-def _torchvision_version() -> str:
-    """torchvision's full version (with its build, e.g. ``+cu130``) without importing it: the
-    import costs about 4 s on 2 cores, which runs whose backbones do not need it should not pay."""
-    import re
-    from importlib.metadata import version
-    from importlib.util import find_spec
-
-    if "torchvision" in sys.modules:
-        return sys.modules["torchvision"].__version__
-    spec = find_spec("torchvision")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        try:
-            found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", (Path(folder) / "version.py").read_text(), re.M)
-        except OSError:
-            continue
-        if found:
-            return found.group(1)
-    return version("torchvision")
 
 
 def _runner_groups(p: FeaturizePlan) -> dict[str, tuple[list[str], str]]:
@@ -188,7 +134,7 @@ def compute(p: FeaturizePlan) -> ComputeReport:
     if not todo:
         return report
     jobs = [Job(i, p.refs[s], s) for i, s in enumerate(todo)]
-    run = _run_record(p, m, report)
+    run = run_record(p, m, report)
     start_method = _start_method(p, jobs)
     dataset = FaceDataset(jobs, p.request.recipe, m.transforms)
     cores = share_cores(m.plan.is_cuda, p.request.recipe.cropper.detector, p.config.cores or usable_cores(), p.config.workers)
@@ -236,6 +182,7 @@ class _Stream:
         self.pending: list[Part] = []  # batches not yet in a journal part
         self.pending_since = 0.0
         self.written = 0
+        self.seen = 0  # images the loader has given
         self.checked = {"precision": False,  # every reduced precision is measured; an explicit one is kept, with a warning below the gate
                         "compile": p.config.compile == "none" and p.config.runtime in ("torch", "auto")}
 
@@ -271,17 +218,23 @@ class _Stream:
             if hasattr(batches, "close"):
                 batches.close()
             self._flush()  # a stopped or failed run keeps every batch it computed
+            never_prepared(self.m, self.report)
             bar.close()
             if steady_from is not None and steady_images:
                 self.report.steady_images_per_second = round(steady_images / (time.perf_counter() - steady_from), 2)
 
     def _journal(self, batch: _Batch) -> tuple | None:
         """Forward the batch and journal it; the first bad image (path, reason), if any."""
-        part = Part(self.run_record)
-        part.images, bad = self._image_rows(batch)
         stages = self.report.stages
         with stages("checks"):
+            if batch.tensors is not None and prepared(self.m, batch.tensors):  # the rows from here on get a record of their own
+                self._flush()
+                self.run_record = switch_to_prepared(self.m, batch.tensors, self.run_record, self.report, done=self.report.computed,
+                                                     left=len(self.jobs) - self.seen)
             self._first_batch_checks(batch)
+        part = Part(self.run_record)
+        part.images, bad = self._image_rows(batch)
+        self.seen += len(batch.meta)
         with stages("forward"):
             for rid in self.m.runners:
                 for view in self.p.config.views:
@@ -299,7 +252,9 @@ class _Stream:
         if not self.pending:
             return
         with self.report.stages("journal"):
-            write_part(self.p.config.cache, f"{self.run_record['run_id']}-{self.written:06d}", merge_parts(self.pending))
+            # named by the run's first record: parts are committed in name order, a switch's included
+            write_part(self.p.config.cache, f"{self.run_record.get('continues_run', self.run_record['run_id'])}-{self.written:06d}",
+                       merge_parts(self.pending))
         self.pending, self.written = [], self.written + 1
 
     def _image_rows(self, batch: _Batch) -> tuple[dict, tuple | None]:

@@ -7,7 +7,9 @@ and the requests each serves. Outcomes are recorded in the run's provenance reco
 
 from __future__ import annotations
 
-__all__ = ["check_precision", "choose_compile_or_runtime"]
+import uuid
+
+__all__ = ["check_precision", "choose_compile_or_runtime", "prepared", "switch_to_prepared", "never_prepared"]
 
 
 def check_precision(m, tensors, run: dict, explicit: bool = False) -> list[str]:
@@ -79,6 +81,48 @@ def choose_compile_or_runtime(m, tensors, run: dict, mode: str, n_images: int, r
         elif mode != "auto" and rep["mode"] != mode and rep["mode"].split("-")[0] != runtime:  # an explicit compile is PyTorch's
             why = rep.get(mode, {}).get("failed") or rep.get(mode, {}).get("rejected") or rep.get("skipped") or "unknown"
             report.compile.setdefault("notes", []).append(f"{name}: `compile={mode}` not used ({why}); eager instead")
+
+
+def prepared(m, tensors) -> bool:
+    """Whether a runner's runtimes, prepared beside the run, are ready to be chosen on this batch."""
+    return any(r.preparing is not None and r.preparing.ready(tensors[0][m.t_index[rid]]) for rid, r in m.runners.items())
+
+
+def switch_to_prepared(m, tensors, run: dict, report, *, done: int, left: int) -> dict:
+    """Conclude every choice whose runtimes are ready on this batch (``done`` images computed
+    before it on eager, ``left`` to come with it) and switch those runners.
+
+    Returns the run record of the rows from this batch on: a copy of ``run`` with its own
+    ``run_id`` and ``continues_run`` naming the run's first, so every cached row's record says
+    which runtime computed it."""
+    from .engine.compile import finish_prepared
+
+    new = {**run, "run_id": uuid.uuid4().hex, "continues_run": run.get("continues_run", run["run_id"]),
+           "compile": dict(run["compile"]), "compile_check": dict(run["compile_check"])}
+    for rid, runner in m.runners.items():
+        rep = finish_prepared(runner, tensors[0][m.t_index[rid]], left)
+        if rep is None:
+            continue
+        rep["switched_after_images"] = done
+        new["compile"][rid] = report.compile[rid] = rep["mode"]
+        new["compile_check"][rid] = rep
+        on = "eager PyTorch" if rep["mode"] == "none" else rep["mode"]
+        report.compile.setdefault("notes", []).append(f"{rid}: eager PyTorch computed the first {done} images while "
+                                                      f"{', '.join(rep['prepared_beside'])} were prepared beside the run; "
+                                                      f"{on} from then on")
+    new["precision_by_backbone"] = _precisions(m)
+    new["runtime_versions"] = _runtime_versions(new["compile_check"])
+    return new
+
+
+def never_prepared(m, report) -> None:
+    """Say which runners the run ended on eager before their runtimes, prepared beside it, were
+    ready (nothing is remembered: the next run chooses, its export kept)."""
+    for rid, runner in m.runners.items():
+        if runner.preparing is not None:
+            report.compile.setdefault("notes", []).append(f"{rid}: the run ended before {', '.join(runner.preparing.labels())} "
+                                                          "were ready; eager PyTorch computed every image")
+            runner.preparing = None
 
 
 def _runtime_versions(reports: dict) -> dict:

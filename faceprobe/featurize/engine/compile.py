@@ -24,13 +24,17 @@ from typing import Callable
 
 from ...registry import Registry
 
-__all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "min_cosine"]
+__all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "finish_prepared", "min_cosine"]
 
 from .choices import choice_key, recall_choice, recall_retry, recall_slice, recall_slices, remember_choice, remember_warmup  # noqa: E402  (the remembered choices)
 from .timing import timed  # noqa: E402
 from .trial import Trial, min_cosine  # noqa: E402  (timing and checking one choice's candidates)
 
 COMPILE_COSINE = 0.9999
+BESIDE_BATCHES = 4
+"""A first ``auto`` run prepares its runtimes beside the run (:mod:`.beside`) only where it has at
+least this many batches: one for the first-batch checks, then enough for the preparation to finish
+before the run does."""
 
 
 @dataclass(frozen=True)
@@ -195,11 +199,27 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
                             key=key, auto=auto, n_images=n_images, only=only)
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What one backbone's choice was asked, kept for its conclusion (on a later batch where the
+    runtimes are prepared beside the run)."""
+
+    example: object
+    torch_modes: tuple
+    mode: str
+    runtime: str
+    precision: str
+    key: str | None
+    auto: bool
+
+
 def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: dict, *, mode: str, runtime: str, precision: str,
                      key: str | None, auto: bool, n_images: int | None, only: frozenset | None) -> dict:
     """Time eager, the runtimes and the compiled modes on the first batch (of those, only the
     names in ``only`` where it is given), keep the fastest faithful one (``auto``) or the one
-    asked for, and remember what was timed under ``key``."""
+    asked for, and remember what was timed under ``key``. A first ``auto`` run on the CPU that
+    must export starts on eager instead, the runtimes prepared beside it (``runner.preparing``;
+    :func:`finish_prepared` concludes)."""
     batches = (n_images or 0) / max(1, batch_uint8.shape[0])
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
     eager_s, eager = timed(runner, batch_uint8, repeats=2 if auto else 1)  # an explicit choice needs eager's vectors, not its time
@@ -208,22 +228,66 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     if only is not None:
         report["retimed"] = sorted(only)  # the others, slower than the best there, as remembered
         torch_modes = [name for name in torch_modes if name in only]
+    asked = _Asked(example, tuple(torch_modes), mode, runtime, precision, key, auto)
     if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
-        _try_runtimes(trial, runner, example, runtime, precision, only)
+        beside = auto and only is None and runner.device.type == "cpu" and batches >= BESIDE_BATCHES
+        prepared = _try_runtimes(trial, runner, example, runtime, precision, only, beside=beside)
+        if prepared is not None:
+            from .beside import Pending
+
+            runner.preparing = Pending(prepared, trial, asked)
+            report["preparing"] = runner.preparing.labels()
+            return _use(runner, trial, "none", report)
+    return _conclude(runner, trial, asked)
+
+
+def _conclude(runner, trial: "Trial", asked: _Asked) -> dict:
+    """After the runtimes: eager's slices and the compiled modes where they could still win, then
+    the fastest faithful candidate (``auto``) or the one asked for, remembered under the key."""
     trial.slice_eager()  # where eager is still the best: what compiled modes must beat, and what eager runs in
-    for name in torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
+    for name in asked.torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
         spec = COMPILE_MODES.get(name)
-        if mode == "auto" and trial.beyond_reach(name, spec.eager_bound):
+        if asked.mode == "auto" and trial.beyond_reach(name, spec.eager_bound):
             continue
-        trial.run(name, spec.warmup_guess_s if mode == "auto" else 0.0,
-                  lambda n=name: COMPILE_MODES.get(n).build(runner, example), COMPILE_COSINE, runner.precision, bound=spec.speedup_bound)
-    wanted = mode if runtime == "torch" else runtime
-    best = min(trial.candidates, key=trial.candidates.get) if auto else next(
+        trial.run(name, spec.warmup_guess_s if asked.mode == "auto" else 0.0,
+                  lambda n=name: COMPILE_MODES.get(n).build(runner, asked.example), COMPILE_COSINE, runner.precision,
+                  bound=spec.speedup_bound)
+    wanted = asked.mode if asked.runtime == "torch" else asked.runtime
+    best = min(trial.candidates, key=trial.candidates.get) if asked.auto else next(
         (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
-    if key:  # with the candidates a short run skipped: a longer run tries them
-        remember_choice(key, trial.timings(), trial.skipped, eager_slice=(runner.chunk or 0) if trial.sliced else None,
+    if asked.key:  # with the candidates a short run skipped: a longer run tries them
+        remember_choice(asked.key, trial.timings(), trial.skipped, eager_slice=(runner.chunk or 0) if trial.sliced else None,
                         slices=trial.slices)
-    return _use(runner, trial, best, report)
+    return _use(runner, trial, best, trial.report)
+
+
+def finish_prepared(runner, batch_uint8, images_left: int) -> dict | None:
+    """Conclude a choice whose runtimes were prepared beside the run, on ``batch_uint8`` (a whole
+    batch of real faces), once they are ready: eager's vectors of the batch are the reference and
+    its second timing, each runtime is timed and held to the fidelity gate as on a first batch,
+    then the choice concludes as there (:func:`_conclude`) for the ``images_left``. Returns the
+    choice's report (a copy; ``mode`` the one used from now on), or None while not ready."""
+    import copy
+
+    pending = runner.preparing
+    if pending is None or not pending.ready(batch_uint8):
+        return None
+    runner.preparing = None
+    report, asked, prep = copy.deepcopy(pending.trial.report), pending.context, pending.preparation
+    eager_s, eager = timed(runner, batch_uint8, repeats=1)  # eager's vectors of this batch: what the runtimes are held to
+    report["none"]["seconds_per_batch"] = round(min(report["none"]["seconds_per_batch"], eager_s), 4)
+    trial = Trial(runner, batch_uint8, eager, images_left / batch_uint8.shape[0], images_left, report, slices=pending.trial.slices)
+    report["export"] = prep.export
+    for (name, prec), (built, how) in prep.built.items():
+        label = name if prec == "fp32" else f"{name}-{prec}"
+        if built is None:
+            report[label] = {"failed": how}
+            continue
+        _run_runtime(trial, runner, asked.example, name, prec, 0.0, explicit=asked.precision != "auto", built=built)
+        report[label]["built_beside_s"] = how
+    report.pop("preparing", None)
+    report["prepared_beside"] = pending.labels()
+    return _conclude(runner, trial, asked)
 
 
 def _use(runner, trial: "Trial", best: str, report: dict) -> dict:
@@ -252,25 +316,30 @@ def _try_recalled(trial: "Trial", runner, example, name: str, precision: str) ->
     return name in trial.candidates
 
 
-def _run_runtime(trial: "Trial", runner, example, name: str, precision: str, guess: float, explicit: bool = False) -> None:
+def _run_runtime(trial: "Trial", runner, example, name: str, precision: str, guess: float, explicit: bool = False,
+                 built=None) -> None:
     """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``).
 
     One fidelity rule for every runtime: vectors are held to eager float32 PyTorch at
     :data:`~faceprobe.featurize.engine.runtimes.RUNTIME_COSINE`; under a reduced ``precision`` the
     user asked for (``explicit``), which PyTorch computes whatever its cosine, a runtime computing
     in that precision is held to no more than PyTorch's own cosine on the same batch, so a runtime
-    closer to float32 than PyTorch at that precision is never refused in PyTorch's favour."""
+    closer to float32 than PyTorch at that precision is never refused in PyTorch's favour.
+    ``built``: the runtime as already built (beside the run), else it is built here."""
     from .runtimes import RUNTIME_COSINE, RUNTIMES
 
     label = name if precision == "fp32" else f"{name}-{precision}"
     threshold = RUNTIME_COSINE[precision]
     if explicit and precision != "fp32" and runner.precision == precision:
         threshold = min(threshold, trial.eager_cosine_to_fp32())
-    trial.run(label, guess, lambda: RUNTIMES.get(name).build(runner, example, precision), threshold, precision,
-              against_fp32=True)
+    build = (lambda: built) if built is not None else (lambda: RUNTIMES.get(name).build(runner, example, precision))
+    trial.run(label, guess, build, threshold, precision, against_fp32=True)
 
 
-def _try_runtimes(trial: "Trial", runner, example, runtime: str, precision: str, only: frozenset | None = None) -> None:
+def _try_runtimes(trial: "Trial", runner, example, runtime: str, precision: str, only: frozenset | None = None,
+                  beside: bool = False) -> "Preparation | None":  # noqa: F821 - imported where it is made
+    """Export once, then build, time and check every runtime candidate; or, with ``beside`` and an
+    export to make, start preparing them on a thread and return that :class:`~.beside.Preparation`."""
     from .runtimes import RUNTIMES, runtime_candidates
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
@@ -279,7 +348,7 @@ def _try_runtimes(trial: "Trial", runner, example, runtime: str, precision: str,
     for name, why in skipped.items():
         trial.report[name] = {"skipped": why}
     if not pairs:
-        return
+        return None
     from .runtimes import EXPORT_GUESS_S, export_path, export_state, exported
 
     state = export_state(export_path(runner, example))  # hashed once: exported() is given it
@@ -288,14 +357,19 @@ def _try_runtimes(trial: "Trial", runner, example, runtime: str, precision: str,
             RUNTIMES.get(n).warmup_guess_s + export_guess > trial.best_total()[1] for n, _ in pairs):
         for name, prec in pairs:  # too short a run to repay an export: not even exported
             trial.run(name if prec == "fp32" else f"{name}-{prec}", RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
-        return
+        return None
+    if beside and state != "ok":
+        from .beside import Preparation
+
+        return Preparation(runner, example, pairs, state)
     t0 = time.perf_counter()  # export once, before any runtime is timed, so no runtime's warm-up carries it
     try:
         _, reused = exported(runner, example, state)
         trial.report["export"] = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused}
     except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
         trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
-        return
+        return None
     for name, prec in pairs:  # the export is made: only loading is left to weigh
         _run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s,
                      explicit=precision != "auto")
+    return None

@@ -66,6 +66,7 @@ class FeatureRunner:
         self.compile_mode = "none"
         self.compiled = None
         self.chunk = None  # eager PyTorch forwards a batch in slices of this many images (None: whole), chosen by measurement
+        self.preparing = None  # a choice waiting for runtimes prepared beside the run (engine.beside.Pending)
         self.model = backbone.model.to(self.device).eval().to(memory_format=torch.channels_last)
         t = backbone.transform
         self.mean = torch.tensor(t.mean, device=self.device).view(1, 3, 1, 1) * 255.0

@@ -95,6 +95,13 @@ def export_path(runner, example) -> Path:
     return export_dir() / f"{b.name.replace('/', '_').replace('@', '-')}-{digest}.onnx"
 
 
+TRACE_IMAGES = 2
+"""Images the export traces the network on. The batch axis is dynamic, so the graph is the same as
+traced on the run's batch (measured: ONNX files of the same size, identical onnxruntime vectors on
+a batch of 16, for efficientnet_lite0, resnet18, densenet121, mobilenet_v2 and a layer), and the
+trace, a forward pass, costs a fraction of a batch of 16 (resnet18 0.41 s against 0.75 s,
+densenet121 0.73 s against 1.47 s on 2 cores). Not one image: a ``squeeze`` would drop the batch axis."""
+
 STALE_EXPORT_S = 3600.0
 """A temporary export file older than this was left by a killed run: removed when the next export starts."""
 
@@ -151,8 +158,12 @@ def exported(runner, example, state: str | None = None) -> tuple[Path, bool | st
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path.parent)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    model = b.model.float().eval()
-    x = example.detach().float().cpu().contiguous()
+    model = b.model  # converted only where needed: with the runtimes prepared beside the run, eager runs it meanwhile
+    if any(t.dtype != torch.float32 for t in model.parameters()):
+        model = model.float()
+    if model.training:
+        model.eval()
+    x = example[:TRACE_IMAGES].detach().float().cpu().contiguous()
     device = next(model.parameters(), torch.zeros(0)).device
     if device.type != "cpu":
         model = model.cpu()
