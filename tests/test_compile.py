@@ -336,3 +336,19 @@ def test_a_warm_up_is_not_remembered_for_a_candidate_held_in_another_shape(monke
     choices.remember_warmup("k", "openvino", 0.4)
     choices.remember_warmup("k", "onnxruntime", 0.4)
     assert choices._read()["k"] == {"candidates": {"none": [1.0, 0.0], "openvino": "fast"}}
+
+
+@pytest.mark.parametrize("eager_s, best_s, second_s, kept", [(0.33, 0.084, 0.30, 0.33),  # a runtime 3.9x faster: one call decides
+                                                             (0.10, 0.095, 0.09, 0.09),  # within 15 %: a second call, the faster kept
+                                                             (0.05, 0.095, 0.07, 0.05)])  # eager the best: the faster of two
+def test_eager_is_timed_again_only_where_its_one_call_comes_close_to_the_best(monkeypatch, eager_s, best_s, second_s, kept):
+    from types import SimpleNamespace
+
+    calls = []
+    monkeypatch.setattr(ftrial, "timed", lambda runner, batch, repeats=2: calls.append(runner.compiled) or (second_s, None))
+    fake = SimpleNamespace(compiled="openvino", set_compiled=lambda mode, module: setattr(fake, "compiled", module))
+    trial = ftrial.Trial(fake, torch.zeros(16, 3, 8, 8), None, 100, 1600, {"none": {"seconds_per_batch": eager_s}})
+    trial.candidates["onnxruntime"] = best_s
+    trial.recheck_eager()
+    assert trial.candidates["none"] == kept and trial.report["none"]["seconds_per_batch"] == kept
+    assert calls == ([] if eager_s >= 1.15 * min(best_s, eager_s) else [None])  # timed on eager, not on the last candidate built

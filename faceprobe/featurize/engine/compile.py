@@ -222,7 +222,7 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     :func:`finish_prepared` concludes)."""
     batches = (n_images or 0) / max(1, batch_uint8.shape[0])
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
-    eager_s, eager = timed(runner, batch_uint8, repeats=2 if auto else 1)  # an explicit choice needs eager's vectors, not its time
+    eager_s, eager = timed(runner, batch_uint8, repeats=1)  # a second call only where eager comes close (Trial.recheck_eager)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
     trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
     if only is not None:
@@ -244,6 +244,8 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
 def _conclude(runner, trial: "Trial", asked: _Asked) -> dict:
     """After the runtimes: eager's slices and the compiled modes where they could still win, then
     the fastest faithful candidate (``auto``) or the one asked for, remembered under the key."""
+    if asked.auto:
+        trial.recheck_eager()
     trial.slice_eager()  # where eager is still the best: what compiled modes must beat, and what eager runs in
     for name in asked.torch_modes:  # only auto weighs a warm-up against the run; an explicit choice is tried
         spec = COMPILE_MODES.get(name)
