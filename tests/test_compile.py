@@ -159,7 +159,7 @@ def test_a_warm_up_longer_than_the_run_on_the_best_candidate_found_is_not_paid()
 def test_runtimes_are_tried_before_compiled_graphs(replace_mode, monkeypatch, tmp_path):
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))  # no choice remembered by an earlier test
     order = []
-    monkeypatch.setattr(fcompile, "_try_runtimes", lambda *a, **k: order.append("runtimes") and None)
+    monkeypatch.setattr(fcompile, "try_runtimes", lambda *a, **k: order.append("runtimes") and None)
     replace_mode("freeze", lambda runner, example: order.append("freeze") or runner.model, 0.0)
     replace_mode("inductor", lambda runner, example: order.append("inductor") or runner.model, 0.0)
     fcompile.choose_compile(runner(), torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8), "auto", runtime="auto")
@@ -352,3 +352,41 @@ def test_eager_is_timed_again_only_where_its_one_call_comes_close_to_the_best(mo
     trial.recheck_eager()
     assert trial.candidates["none"] == kept and trial.report["none"]["seconds_per_batch"] == kept
     assert calls == ([] if eager_s >= 1.15 * min(best_s, eager_s) else [None])  # timed on eager, not on the last candidate built
+
+
+def test_auto_holds_a_compiled_mode_to_the_speed_up_it_measured_on_this_machine(replace_mode, monkeypatch, tmp_path):
+    """Every call timed at 0.01 s: freeze ties eager (1.0x), remembered for the machine. A later
+    choice (another key) of 500 batches (5 s) then holds freeze to 1.5x, not the declared 2x: at
+    1.5x it would save 1.7 s, less than its 2 s warm-up, so it is skipped, saying why."""
+    from faceprobe.featurize.engine.choices import recall_speedups
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    fixed = lambda runner, batch, repeats=2: (0.01, runner(batch))  # noqa: E731
+    monkeypatch.setattr(fcompile, "timed", fixed)
+    monkeypatch.setattr(ftrial, "timed", fixed)
+    monkeypatch.setattr(ftrial, "slice_eager", lambda runner, batch, s, rep: s)
+    replace_mode("freeze", lambda runner, example: runner.model, 2.0)
+    replace_mode("inductor", lambda runner, example: runner.model, 1000.0)  # never repaid here
+    r, batch = runner(), torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    assert fcompile.learned_bound(r, "freeze", 2.0) == (2.0, "")  # nothing measured here yet: the declared bound
+    first = fcompile.choose_compile(r, batch, "auto", 2000, runtime="torch")
+    assert "seconds_per_batch" in first["freeze"] and "bound" not in first["freeze"]
+    assert recall_speedups(r, "freeze") == {"resnet18": 1.0} and recall_speedups(r, "inductor") == {}
+    second = fcompile.choose_compile(r, batch, "auto", 2000, runtime="torch", precision="fp32")  # another key: chosen again
+    assert second["freeze"]["skipped"] == ("2000 images run 5.0 s eager; 1.5x faster would save 1.7 s, "
+                                           "less than the ~2 s warm-up of freeze")
+    assert second["freeze"]["bound"] == ("1.50x: 1.5 times the best freeze measured on this machine "
+                                         "(1.00x the best other candidate, resnet18; 1 backbone)")
+    longer = fcompile.choose_compile(r, batch, "auto", 4000, runtime="torch", precision="bf16")  # 10 s: repaid at 1.5x
+    assert "seconds_per_batch" in longer["freeze"]
+
+
+def test_a_learned_bound_stays_between_its_floor_and_the_declared_one(monkeypatch, tmp_path):
+    from faceprobe.featurize.engine.choices import remember_speedups
+
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    r = runner()
+    remember_speedups(r, {"inductor": 0.3})
+    assert fcompile.learned_bound(r, "inductor", 2.0)[0] == fcompile.LEARNED_FLOOR  # lost everywhere: still tried on long runs
+    remember_speedups(r, {"inductor": 1.9})  # the same backbone measured again: the newer figure
+    assert fcompile.learned_bound(r, "inductor", 2.0)[0] == 2.0  # 2.85 capped at the declared bound

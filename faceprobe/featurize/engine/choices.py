@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "recall_slices", "remember_choice", "remember_warmup", "choices_path", "precision_key", "recall_refusal", "remember_refusal"]
+__all__ = ["choice_key", "recall_choice", "recall_retry", "recall_slice", "recall_slices", "remember_choice", "remember_warmup", "choices_path", "precision_key", "recall_refusal", "remember_refusal",
+           "remember_speedups", "recall_speedups"]
 
 
 def choices_path():
@@ -190,3 +191,36 @@ def recall_refusal(key: str) -> float | None:
 def remember_refusal(key: str, cosine: float) -> None:
     """Keep that a reduced precision was refused (only refusals are kept: a kept precision is checked on every run)."""
     _write(key, {"refused_at": cosine})
+
+
+def _machine_key(runner) -> str:
+    """A digest of the machine a compiled mode's speed-ups were measured on (not the backbone)."""
+    import torch
+
+    from ...machine import cpu_info
+
+    return _digest({"measured": "compiled modes against the best other candidate", "device": str(runner.device),
+                    "cpu": cpu_info()["model"], "threads": torch.get_num_threads(), "torch": torch.__version__})
+
+
+def recall_speedups(runner, mode: str) -> dict:
+    """``{backbone: speed-up}`` of compiled ``mode`` over the best other candidate, as measured
+    on this machine by earlier choices (values of the wrong type are left out)."""
+    held = _read().get(_machine_key(runner))
+    got = held.get(mode) if isinstance(held, dict) else None
+    if not isinstance(got, dict):
+        return {}
+    return {str(b): float(v) for b, v in got.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0}
+
+
+def remember_speedups(runner, measured: dict) -> None:
+    """Keep ``{mode: speed-up}`` measured for this runner's backbone (a compiled mode's seconds
+    per batch against the best other candidate's), merged with what this machine measured before."""
+    if not measured:
+        return
+    key = _machine_key(runner)
+    held = _read().get(key)
+    held = held if isinstance(held, dict) else {}
+    name = runner.backbone.name
+    _write(key, {**held, **{mode: {**(held.get(mode) if isinstance(held.get(mode), dict) else {}), name: round(v, 4)}
+                            for mode, v in measured.items()}})

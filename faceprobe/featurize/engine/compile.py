@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,11 +25,19 @@ from ...registry import Registry
 
 __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "finish_prepared", "min_cosine"]
 
-from .choices import choice_key, recall_choice, recall_retry, recall_slice, recall_slices, remember_choice, remember_warmup  # noqa: E402  (the remembered choices)
+from .choices import (choice_key, recall_choice, recall_retry, recall_slice, recall_slices, recall_speedups,  # noqa: E402  (the remembered choices)
+                      remember_choice, remember_speedups, remember_warmup)
 from .timing import timed  # noqa: E402
-from .trial import Trial, min_cosine  # noqa: E402  (timing and checking one choice's candidates)
+from .trial import Trial, min_cosine, run_runtime, try_runtimes  # noqa: E402  (timing and checking one choice's candidates)
 
 COMPILE_COSINE = 0.9999
+LEARNED_MARGIN = 1.5
+"""A compiled mode is expected to beat the best other candidate by at most this many times the
+best speed-up it showed on this machine before (on any backbone): measured on 2 AMD EPYC cores,
+inductor ran at 0.94x OpenVINO bf16 for resnet50 after a 10 s compile, freeze at 0.78x."""
+LEARNED_FLOOR = 1.1
+"""The least such bound: a mode that lost everywhere measured is still tried on a run long enough
+(ten times its warm-up or more) to repay it at 1.1x."""
 BESIDE_BATCHES = 4
 """A first ``auto`` run prepares its runtimes beside the run (:mod:`.beside`) only where it has at
 least this many batches: one for the first-batch checks, then enough for the preparation to finish
@@ -231,7 +238,7 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     asked = _Asked(example, tuple(torch_modes), mode, runtime, precision, key, auto)
     if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
         beside = auto and only is None and runner.device.type == "cpu" and batches >= BESIDE_BATCHES
-        prepared = _try_runtimes(trial, runner, example, runtime, precision, only, beside=beside)
+        prepared = try_runtimes(trial, runner, example, runtime, precision, only, beside=beside)
         if prepared is not None:
             from .beside import Pending
 
@@ -251,9 +258,13 @@ def _conclude(runner, trial: "Trial", asked: _Asked) -> dict:
         spec = COMPILE_MODES.get(name)
         if asked.mode == "auto" and trial.beyond_reach(name, spec.eager_bound):
             continue
+        bound, why = learned_bound(runner, name, spec.speedup_bound) if asked.mode == "auto" else (spec.speedup_bound, "")
         trial.run(name, spec.warmup_guess_s if asked.mode == "auto" else 0.0,
-                  lambda n=name: COMPILE_MODES.get(n).build(runner, asked.example), COMPILE_COSINE, runner.precision,
-                  bound=spec.speedup_bound)
+                  lambda n=name: COMPILE_MODES.get(n).build(runner, asked.example), COMPILE_COSINE, runner.precision, bound=bound)
+        if why:
+            trial.report[name]["bound"] = why
+    if asked.mode == "auto":
+        remember_speedups(runner, _speedups(trial))
     wanted = asked.mode if asked.runtime == "torch" else asked.runtime
     best = min(trial.candidates, key=trial.candidates.get) if asked.auto else next(
         (c for c in trial.candidates if c.split("-")[0] == wanted), "none")  # an explicit choice is honoured when it works and is faithful
@@ -261,6 +272,27 @@ def _conclude(runner, trial: "Trial", asked: _Asked) -> dict:
         remember_choice(asked.key, trial.timings(), trial.skipped, eager_slice=(runner.chunk or 0) if trial.sliced else None,
                         slices=trial.slices)
     return _use(runner, trial, best, trial.report)
+
+
+def learned_bound(runner, mode: str, declared: float) -> tuple[float, str]:
+    """The most compiled ``mode`` is expected to beat the best other candidate by, for ``auto``'s
+    warm-up check, and why: ``LEARNED_MARGIN`` times the best speed-up this machine measured for it
+    on any backbone (at least ``LEARNED_FLOOR``, at most ``declared``); ``declared`` ("") where
+    nothing was measured here yet."""
+    seen = recall_speedups(runner, mode)
+    if not seen:
+        return declared, ""
+    backbone = max(seen, key=seen.get)
+    bound = max(LEARNED_FLOOR, min(declared, LEARNED_MARGIN * seen[backbone]))
+    return bound, (f"{bound:.2f}x: {LEARNED_MARGIN:g} times the best {mode} measured on this machine "
+                   f"({seen[backbone]:.2f}x the best other candidate, {backbone}; {len(seen)} backbone{'s' * (len(seen) > 1)})")
+
+
+def _speedups(trial: "Trial") -> dict:
+    """Each faithful compiled mode timed here: the best other candidate's seconds per batch over its own."""
+    compiled = set(_compiled_modes())
+    others = [s for n, s in trial.candidates.items() if n not in compiled]
+    return {n: min(others) / s for n, s in trial.candidates.items() if n in compiled and s > 0 and others}
 
 
 def finish_prepared(runner, batch_uint8, images_left: int) -> dict | None:
@@ -285,7 +317,7 @@ def finish_prepared(runner, batch_uint8, images_left: int) -> dict | None:
         if built is None:
             report[label] = {"failed": how}
             continue
-        _run_runtime(trial, runner, asked.example, name, prec, 0.0, explicit=asked.precision != "auto", built=built)
+        run_runtime(trial, runner, asked.example, name, prec, 0.0, explicit=asked.precision != "auto", built=built)
         report[label]["built_beside_s"] = how
     report.pop("preparing", None)
     report["prepared_beside"] = pending.labels()
@@ -314,64 +346,5 @@ def _try_recalled(trial: "Trial", runner, example, name: str, precision: str) ->
         prec = prec or "fp32"
         if base not in RUNTIMES or RUNTIMES.get(base).missing(runner.device.type) or (precision not in ("auto", prec)):
             return False
-        _run_runtime(trial, runner, example, base, prec, 0.0, explicit=precision != "auto")
+        run_runtime(trial, runner, example, base, prec, 0.0, explicit=precision != "auto")
     return name in trial.candidates
-
-
-def _run_runtime(trial: "Trial", runner, example, name: str, precision: str, guess: float, explicit: bool = False,
-                 built=None) -> None:
-    """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``).
-
-    One fidelity rule for every runtime: vectors are held to eager float32 PyTorch at
-    :data:`~faceprobe.featurize.engine.runtimes.RUNTIME_COSINE`; under a reduced ``precision`` the
-    user asked for (``explicit``), which PyTorch computes whatever its cosine, a runtime computing
-    in that precision is held to no more than PyTorch's own cosine on the same batch, so a runtime
-    closer to float32 than PyTorch at that precision is never refused in PyTorch's favour.
-    ``built``: the runtime as already built (beside the run), else it is built here."""
-    from .runtimes import RUNTIME_COSINE, RUNTIMES
-
-    label = name if precision == "fp32" else f"{name}-{precision}"
-    threshold = RUNTIME_COSINE[precision]
-    if explicit and precision != "fp32" and runner.precision == precision:
-        threshold = min(threshold, trial.eager_cosine_to_fp32())
-    build = (lambda: built) if built is not None else (lambda: RUNTIMES.get(name).build(runner, example, precision))
-    trial.run(label, guess, build, threshold, precision, against_fp32=True)
-
-
-def _try_runtimes(trial: "Trial", runner, example, runtime: str, precision: str, only: frozenset | None = None,
-                  beside: bool = False) -> "Preparation | None":  # noqa: F821 - imported where it is made
-    """Export once, then build, time and check every runtime candidate; or, with ``beside`` and an
-    export to make, start preparing them on a thread and return that :class:`~.beside.Preparation`."""
-    from .runtimes import RUNTIMES, runtime_candidates
-
-    pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
-    if only is not None:  # labelled as the trial labels them
-        pairs = [(n, p) for n, p in pairs if (n if p == "fp32" else f"{n}-{p}") in only]
-    for name, why in skipped.items():
-        trial.report[name] = {"skipped": why}
-    if not pairs:
-        return None
-    from .runtimes import EXPORT_GUESS_S, export_path, export_state, exported
-
-    state = export_state(export_path(runner, example))  # hashed once: exported() is given it
-    export_guess = 0.0 if state == "ok" else EXPORT_GUESS_S
-    if runtime == "auto" and trial.n_images is not None and all(
-            RUNTIMES.get(n).warmup_guess_s + export_guess > trial.best_total()[1] for n, _ in pairs):
-        for name, prec in pairs:  # too short a run to repay an export: not even exported
-            trial.run(name if prec == "fp32" else f"{name}-{prec}", RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
-        return None
-    if beside and state != "ok":
-        from .beside import Preparation
-
-        return Preparation(runner, example, pairs, state)
-    t0 = time.perf_counter()  # export once, before any runtime is timed, so no runtime's warm-up carries it
-    try:
-        _, reused = exported(runner, example, state)
-        trial.report["export"] = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused}
-    except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
-        trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
-        return None
-    for name, prec in pairs:  # the export is made: only loading is left to weigh
-        _run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s,
-                     explicit=precision != "auto")
-    return None

@@ -8,7 +8,7 @@ import numpy as np
 
 from .timing import SLICE_REPAY, slice_cost, slice_eager, timed
 
-__all__ = ["Trial", "min_cosine", "CLOSE_CALL"]
+__all__ = ["Trial", "min_cosine", "CLOSE_CALL", "run_runtime", "try_runtimes"]
 
 CLOSE_CALL = 1.15
 """A candidate timed within this factor of the best so far is timed a second time (the faster
@@ -158,3 +158,62 @@ class Trial:
         else:
             what = "eager float32" if against_fp32 else "eager"
             self.report[name]["rejected"] = f"features differ from {what} (cosine {cos:.6f} < {threshold})"
+
+
+def run_runtime(trial: Trial, runner, example, name: str, precision: str, guess: float, explicit: bool = False,
+                 built=None) -> None:
+    """Build, time and check one runtime in one precision (labelled ``name`` or ``name-bf16``).
+
+    One fidelity rule for every runtime: vectors are held to eager float32 PyTorch at
+    :data:`~faceprobe.featurize.engine.runtimes.RUNTIME_COSINE`; under a reduced ``precision`` the
+    user asked for (``explicit``), which PyTorch computes whatever its cosine, a runtime computing
+    in that precision is held to no more than PyTorch's own cosine on the same batch, so a runtime
+    closer to float32 than PyTorch at that precision is never refused in PyTorch's favour.
+    ``built``: the runtime as already built (beside the run), else it is built here."""
+    from .runtimes import RUNTIME_COSINE, RUNTIMES
+
+    label = name if precision == "fp32" else f"{name}-{precision}"
+    threshold = RUNTIME_COSINE[precision]
+    if explicit and precision != "fp32" and runner.precision == precision:
+        threshold = min(threshold, trial.eager_cosine_to_fp32())
+    build = (lambda: built) if built is not None else (lambda: RUNTIMES.get(name).build(runner, example, precision))
+    trial.run(label, guess, build, threshold, precision, against_fp32=True)
+
+
+def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, only: frozenset | None = None,
+                  beside: bool = False) -> "Preparation | None":  # noqa: F821 - imported where it is made
+    """Export once, then build, time and check every runtime candidate; or, with ``beside`` and an
+    export to make, start preparing them on a thread and return that :class:`~.beside.Preparation`."""
+    from .runtimes import RUNTIMES, runtime_candidates
+
+    pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
+    if only is not None:  # labelled as the trial labels them
+        pairs = [(n, p) for n, p in pairs if (n if p == "fp32" else f"{n}-{p}") in only]
+    for name, why in skipped.items():
+        trial.report[name] = {"skipped": why}
+    if not pairs:
+        return None
+    from .runtimes import EXPORT_GUESS_S, export_path, export_state, exported
+
+    state = export_state(export_path(runner, example))  # hashed once: exported() is given it
+    export_guess = 0.0 if state == "ok" else EXPORT_GUESS_S
+    if runtime == "auto" and trial.n_images is not None and all(
+            RUNTIMES.get(n).warmup_guess_s + export_guess > trial.best_total()[1] for n, _ in pairs):
+        for name, prec in pairs:  # too short a run to repay an export: not even exported
+            trial.run(name if prec == "fp32" else f"{name}-{prec}", RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
+        return None
+    if beside and state != "ok":
+        from .beside import Preparation
+
+        return Preparation(runner, example, pairs, state)
+    t0 = time.perf_counter()  # export once, before any runtime is timed, so no runtime's warm-up carries it
+    try:
+        _, reused = exported(runner, example, state)
+        trial.report["export"] = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused}
+    except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
+        trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+        return None
+    for name, prec in pairs:  # the export is made: only loading is left to weigh
+        run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s,
+                     explicit=precision != "auto")
+    return None
