@@ -85,6 +85,13 @@ def real_subset(real_dir: Path, tmp_path_factory) -> Path:
     return out
 
 
+def real_head(real_dir: Path, n: int, out: Path) -> Path:
+    """Write the first ``n`` rows of the dev faces' manifest (path,label,subject) to ``out``."""
+    lines = (real_dir / "manifest.csv").read_text().splitlines()
+    out.write_text("\n".join(lines[:n + 1]) + "\n")
+    return out
+
+
 @pytest.fixture(scope="session")
 def real_lite0_cache(real_dir: Path, tmp_path_factory) -> Path:
     """efficientnet_lite0 features (genuine ImageNet weights) of the 240 faces in demo.csv."""

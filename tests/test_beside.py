@@ -3,7 +3,6 @@ beside it, then switches to the fastest faithful one; every row's run record say
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 from contextlib import ExitStack
@@ -15,7 +14,7 @@ import pytest
 from faceprobe.featurize.engine import beside, runtimes
 from faceprobe.featurize.engine.runtimes import RUNTIMES
 
-from .conftest import TINY
+from .conftest import TINY, real_head
 
 pytestmark = pytest.mark.skipif(bool(RUNTIMES.get("onnxruntime").missing("cpu")), reason="onnxruntime is not installed")
 
@@ -111,12 +110,7 @@ def test_a_short_or_explicit_run_prepares_nothing_beside_it(image_folder, tmp_pa
 
 @pytest.mark.real
 def test_real_faces_rows_before_the_switch_are_eagers_and_after_it_within_the_gate(real_dir, tmp_path, invoke, prepare_always):
-    rows = list(csv.DictReader(open(real_dir / "manifest.csv")))[:64]
-    manifest = tmp_path / "m.csv"
-    with open(manifest, "w", newline="") as handle:
-        w = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    manifest = real_head(real_dir, 64, tmp_path / "m.csv")
     common = ("featurize", manifest, "--root", real_dir / "images", "-b", "efficientnet_lite0", "--workers", 0, "-q",
               "--precision", "fp32", "--batch-size", 16)
     assert invoke(*common, "-c", tmp_path / "eager.h5", "--runtime", "torch", "--compile", "none").exit_code == 0

@@ -9,7 +9,7 @@ import pytest
 
 from faceprobe.featurize.engine.runtimes import RUNTIMES, Runtime, ort_providers, runtime_candidates
 
-from .conftest import TINY
+from .conftest import TINY, real_head
 
 
 def _vectors(cache) -> tuple[str, np.ndarray]:
@@ -90,15 +90,8 @@ def test_an_unfaithful_runtime_is_refused_with_the_reason_and_pytorch_computes(i
 def test_real_faces_lite0_on_onnxruntime_matches_pytorch(real_dir, tmp_path, featurize_cli, monkeypatch, invoke):
     if RUNTIMES.get("onnxruntime").missing("cpu"):
         pytest.skip("onnxruntime is not installed")
-    import csv
-
     monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path / "home"))
-    rows = list(csv.DictReader(open(real_dir / "manifest.csv")))[:48]
-    manifest = tmp_path / "m.csv"
-    with open(manifest, "w", newline="") as handle:
-        w = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    manifest = real_head(real_dir, 48, tmp_path / "m.csv")
     common = ("featurize", manifest, "--root", real_dir / "images", "-b", "efficientnet_lite0", "--workers", 0, "-q", "--precision", "fp32")
     assert invoke(*common, "-c", tmp_path / "t.h5", "--compile", "none").exit_code == 0
     assert invoke(*common, "-c", tmp_path / "o.h5", "--runtime", "onnxruntime").exit_code == 0
