@@ -129,7 +129,7 @@ class Trial:
         break_even = guess / (1.0 - 1.0 / bound)  # the run time on the best so far at which it would repay
         if guess and self.n_images is not None and break_even > best_total:
             on = "eager" if best == "none" else "on " + best
-            could = "" if bound == float("inf") else f"; {bound:g}x faster would save {best_total * (1 - 1 / bound):.1f} s, less than"
+            could = "" if bound == float("inf") else f"; {bound:.3g}x faster would save {best_total * (1 - 1 / bound):.1f} s, less than"
             self.report[name] = {"skipped": f"{self.n_images} images run {best_total:.1f} s {on}{could or ', less than'} "
                                             f"the ~{guess:.0f} s warm-up of {name}"}
             self.skipped[name] = break_even
