@@ -121,3 +121,31 @@ def test_real_faces_rows_before_the_switch_are_eagers_and_after_it_within_the_ga
     assert runs[1]["compile"]["efficientnet_lite0"] != "none" and list(run_of_row[:17]) == [0] * 16 + [1]
     assert all(np.array_equal(vectors[k], eager[k]) for k in order[:16])  # computed by eager: the same bytes
     assert _cosines({k: vectors[k] for k in order[16:]}, eager).min() >= 0.9999
+
+
+def test_an_export_that_fails_beside_the_run_leaves_eager_computing_and_says_why(image_folder, tmp_path, featurize_cli,
+                                                                                 prepare_always, monkeypatch):
+    def refuse(*a, **k):
+        raise RuntimeError("unsupported operator aten::mystery")
+
+    monkeypatch.setattr(runtimes, "exported", refuse)
+    r = featurize_cli(image_folder, tmp_path / "c.h5", "--batch-size", 2, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["compile"][TINY] == "none" and summary["images"] == 12
+    note = next(n for n in summary["compile"]["notes"] if "beside the run" in n)
+    assert note.endswith("eager PyTorch stays (export: RuntimeError: unsupported operator aten::mystery)")
+    then = _rows(tmp_path / "c.h5")[0][-1]["compile_check"][TINY]
+    assert then["export"]["failed"].startswith("export: RuntimeError") and then["mode"] == "none"
+    assert not any("min_cosine" in then.get(label, {}) for label in then["prepared_beside"])  # nothing built, nothing timed
+
+
+def test_a_batch_that_lost_an_image_to_a_bad_file_is_not_switched_on(image_folder, tmp_path, featurize_cli, prepare_always):
+    (image_folder / "Happy" / "s1_02_bad.jpg").write_bytes(b"not a jpeg")  # the second batch of 2: one image left
+    r = featurize_cli(image_folder, tmp_path / "c.h5", "--batch-size", 2, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output)
+    assert summary["images"] == 13 and len(summary["bad"]) == 1
+    runs, run_of_row, _ = _rows(tmp_path / "c.h5")
+    assert runs[1]["compile_check"][TINY]["switched_after_images"] == 3  # on the third batch, the first whole one after
+    assert list(run_of_row) == [0, 0, 0] + [1] * 9

@@ -106,10 +106,11 @@ def switch_to_prepared(m, tensors, run: dict, report, *, done: int, left: int) -
         rep["switched_after_images"] = done
         new["compile"][rid] = report.compile[rid] = rep["mode"]
         new["compile_check"][rid] = rep
-        on = "eager PyTorch" if rep["mode"] == "none" else rep["mode"]
+        failed = rep.get("export", {}).get("failed")
+        then = (f"{rep['mode']} from then on" if rep["mode"] != "none" else
+                f"eager PyTorch stays ({failed})" if failed else "eager PyTorch stays, the fastest faithful")
         report.compile.setdefault("notes", []).append(f"{rid}: eager PyTorch computed the first {done} images while "
-                                                      f"{', '.join(rep['prepared_beside'])} were prepared beside the run; "
-                                                      f"{on} from then on")
+                                                      f"{', '.join(rep['prepared_beside'])} were prepared beside the run; {then}")
     new["precision_by_backbone"] = _precisions(m)
     new["runtime_versions"] = _runtime_versions(new["compile_check"])
     return new

@@ -74,8 +74,9 @@ class Pending:
         self.preparation, self.trial, self.context = preparation, trial, context
 
     def ready(self, batch) -> bool:
-        """Whether the runtimes are ready and ``batch`` is a whole batch like the first (timed alike)."""
-        return self.preparation.done() and batch.shape[0] == self.trial.batch.shape[0]
+        """Whether the runtimes are ready and ``batch`` is at least as large as the first (a batch
+        that lost images to bad files waits for the next)."""
+        return self.preparation.done() and batch.shape[0] >= self.trial.batch.shape[0]
 
     def labels(self) -> list[str]:
         return [n if p == "fp32" else f"{n}-{p}" for n, p in self.preparation.pairs]
