@@ -390,3 +390,27 @@ def test_a_learned_bound_stays_between_its_floor_and_the_declared_one(monkeypatc
     assert fcompile.learned_bound(r, "inductor", 2.0)[0] == fcompile.LEARNED_FLOOR  # lost everywhere: still tried on long runs
     remember_speedups(r, {"inductor": 1.9})  # the same backbone measured again: the newer figure
     assert fcompile.learned_bound(r, "inductor", 2.0)[0] == 2.0  # 2.85 capped at the declared bound
+
+
+def test_the_precision_checks_passes_serve_the_choice_and_are_not_computed_again(monkeypatch, tmp_path):
+    """bf16 kept after the check: the runtimes are held to the check's float32 vectors (no eager
+    float32 call in the choice), and a remembered choice takes eager's vectors from it too."""
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    torch.manual_seed(0)
+    r = FeatureRunner(load_backbone("resnet18", "none"), DeviceSetup("cpu", "bf16", False), pad_to=4)
+    batch = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    calls = []
+    call = FeatureRunner.__call__
+    monkeypatch.setattr(FeatureRunner, "__call__", lambda self, b: calls.append(self.precision if self.compiled is None else "built") or call(self, b))
+    r.check_fidelity(batch, threshold=-1.0)  # measured, kept whatever its cosine
+    assert calls == ["bf16", "fp32"] and r.precision == "bf16"
+    first = fcompile.choose_compile(r, batch, "auto", None, runtime="auto", precision="auto")
+    assert "fp32" not in calls[2:] and "min_cosine" in first["onnxruntime"]  # held to the check's float32 vectors
+    assert r.checked_on(batch) == {}  # taken once
+    del calls[:]
+    r.check_fidelity(batch, threshold=-1.0)
+    again = fcompile.choose_compile(r, batch, "auto", 64, runtime="auto", precision="auto")
+    assert again.get("remembered") is True and set(calls[2:]) <= {"built"}  # eager's vectors from the check: only the recalled ran
+    other = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    r.check_fidelity(batch, threshold=-1.0)
+    assert r.checked_on(other) == {}  # another batch: nothing taken

@@ -191,11 +191,13 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
     example = runner.normalise(batch_uint8[: runner.pad_to])
     if example.shape[0] < runner.pad_to:  # trace and compile at the one batch shape used later
         example = torch.cat([example, example[-1:].expand(runner.pad_to - example.shape[0], *example.shape[1:])])
-    if recalled is not None:  # a remembered choice needs eager's vectors on this batch, not its time
+    checked = runner.checked_on(batch_uint8)  # the precision check's passes over this batch, where it made them
+    if recalled is not None:  # a remembered choice needs eager's vectors on this batch (the check's, if made), not its time
         runner.chunk = recall_slice(key)  # in eager's remembered slices: 1.6x faster than whole here
-        cold_s, eager = timed(runner, batch_uint8, repeats=1)
+        cold_s, eager = checked.get(runner.precision) or timed(runner, batch_uint8, repeats=1)
         report["none"] = {"seconds_per_batch": round(cold_s, 4), "one_call": True}  # not remembered: no timing
-        trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
+        trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key),
+                      fp32=checked.get("fp32", (0, None))[1])
         if _try_recalled(trial, runner, example, recalled, precision):
             if recalled != "none":  # its warm-up now (an export loaded, not made); its speed as timed beside the others
                 remember_warmup(key, recalled, trial.timings()[recalled][1], slices=trial.slices)
@@ -203,7 +205,7 @@ def choose_compile(runner, batch_uint8, mode: str, n_images: int | None = None, 
             return _use(runner, trial, recalled, report)
     only = recall_retry(key, batches) if key else None  # a longer run than the one remembered: its best and what it skipped
     return _time_candidates(runner, batch_uint8, example, torch_modes, report, mode=mode, runtime=runtime, precision=precision,
-                            key=key, auto=auto, n_images=n_images, only=only)
+                            key=key, auto=auto, n_images=n_images, only=only, checked=checked)
 
 
 @dataclass(frozen=True)
@@ -221,17 +223,22 @@ class _Asked:
 
 
 def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: dict, *, mode: str, runtime: str, precision: str,
-                     key: str | None, auto: bool, n_images: int | None, only: frozenset | None) -> dict:
+                     key: str | None, auto: bool, n_images: int | None, only: frozenset | None, checked: dict | None = None) -> dict:
     """Time eager, the runtimes and the compiled modes on the first batch (of those, only the
     names in ``only`` where it is given), keep the fastest faithful one (``auto``) or the one
     asked for, and remember what was timed under ``key``. A first ``auto`` run on the CPU that
     must export starts on eager instead, the runtimes prepared beside it (``runner.preparing``;
-    :func:`finish_prepared` concludes)."""
+    :func:`finish_prepared` concludes). ``checked``: eager's passes over the batch made by the
+    precision check (``{precision: (seconds, vectors)}``): its float32 vectors are the reference
+    the runtimes are held to, not computed again; eager is still timed here, since the check's
+    calls were the model's first (cold)."""
     batches = (n_images or 0) / max(1, batch_uint8.shape[0])
     runner.chunk = None  # whole batches first (a remembered slice that failed here included)
+    checked = checked or {}
     eager_s, eager = timed(runner, batch_uint8, repeats=1)  # a second call only where eager comes close (Trial.recheck_eager)
     report["none"] = {"seconds_per_batch": round(eager_s, 4)}
-    trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key))
+    trial = Trial(runner, batch_uint8, eager, batches, n_images, report, slices=recall_slices(key),
+                  fp32=checked.get("fp32", (0, None))[1])
     if only is not None:
         report["retimed"] = sorted(only)  # the others, slower than the best there, as remembered
         torch_modes = [name for name in torch_modes if name in only]

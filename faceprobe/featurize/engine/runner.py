@@ -67,6 +67,7 @@ class FeatureRunner:
         self.compiled = None
         self.chunk = None  # eager PyTorch forwards a batch in slices of this many images (None: whole), chosen by measurement
         self.preparing = None  # a choice waiting for runtimes prepared beside the run (engine.beside.Pending)
+        self._checked: tuple | None = None  # (batch, {precision: (seconds, vectors)}) of the precision check (see checked_on)
         self.model = backbone.model.to(self.device).eval().to(memory_format=torch.channels_last)
         t = backbone.transform
         self.mean = torch.tensor(t.mean, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -133,12 +134,29 @@ class FeatureRunner:
         """
         if self.precision == "fp32":
             return None
+        import time
+
         from .compile import min_cosine
 
+        t0 = time.perf_counter()
         low = self(batch_uint8)
+        t1 = time.perf_counter()
         wanted, self.precision = self.precision, "fp32"
         ref = self(batch_uint8)
+        self._checked = (batch_uint8, {wanted: (t1 - t0, low), "fp32": (time.perf_counter() - t1, ref)})
         cos = min_cosine(low, ref, self.backbone.bounds())
         if cos >= threshold:
             self.precision = wanted
         return cos
+
+    def checked_on(self, batch_uint8) -> dict:
+        """What :meth:`check_fidelity` computed on this very batch (the same memory and shape), once:
+        ``{precision: (seconds of one cold call, vectors)}``, or ``{}``. The choice of runtime
+        takes eager's reference vectors from it instead of computing them again (resnet50 on 2
+        cores: 0.4 s in bf16 and 0.9 s in float32 a batch of 16)."""
+        held, self._checked = self._checked, None
+        if held is None:
+            return {}
+        batch, outputs = held
+        same = batch.shape == batch_uint8.shape and batch.data_ptr() == batch_uint8.data_ptr() and batch.dtype == batch_uint8.dtype
+        return outputs if same else {}

@@ -31,7 +31,8 @@ def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> floa
 class Trial:
     """The candidates of one backbone's choice, timed and checked on the run's first batch."""
 
-    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict, slices: dict | None = None):
+    def __init__(self, runner, batch, eager, batches: float, n_images, report: dict, slices: dict | None = None,
+                 fp32=None):
         self.runner, self.batch, self.eager, self.batches, self.n_images, self.report = runner, batch, eager, batches, n_images, report
         self.slices = dict(slices or {})  # candidate run in slices -> its slice (0: whole batches), remembered or chosen here
         self.sliced = False  # eager's slices timed
@@ -39,7 +40,7 @@ class Trial:
         self.built: dict = {}
         self.precision: dict = {}
         self.skipped: dict = {}  # candidate skipped as too long to warm up -> the run time on the best at which it would repay
-        self._fp32 = None
+        self._fp32 = fp32  # eager float32's vectors of the batch where already computed (the precision check)
 
     def timings(self) -> dict:
         """``{candidate: (seconds_per_batch, warmup_s)}`` of the faithful candidates tried (eager: no warm-up)."""
