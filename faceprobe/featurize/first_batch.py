@@ -118,11 +118,14 @@ def switch_to_prepared(m, tensors, run: dict, report, *, done: int, left: int) -
 
 def never_prepared(m, report) -> None:
     """Say which runners the run ended on eager before their runtimes, prepared beside it, were
-    ready (nothing is remembered: the next run chooses, its export kept)."""
+    ready, after waiting for the preparation to end (nothing is remembered: the next run chooses,
+    its export kept)."""
     for rid, runner in m.runners.items():
         if runner.preparing is not None:
+            waited = runner.preparing.preparation.wait()
             report.compile.setdefault("notes", []).append(f"{rid}: the run ended before {', '.join(runner.preparing.labels())} "
-                                                          "were ready; eager PyTorch computed every image")
+                                                          f"were ready (their preparation ended {waited:.1f} s later); "
+                                                          "eager PyTorch computed every image")
             runner.preparing = None
 
 

@@ -65,6 +65,13 @@ class Preparation:
         """Whether the export and every build have finished (each may have failed)."""
         return not self._thread.is_alive()
 
+    def wait(self) -> float:
+        """Wait for the thread to end (a run that ended first: no thread outlives its run, to be
+        running when the process forks workers next, as classify does); the seconds waited."""
+        t0 = time.perf_counter()
+        self._thread.join()
+        return time.perf_counter() - t0
+
 
 class Pending:
     """A runner's choice waiting for its :class:`Preparation`: what the first batch decided

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,11 @@ a batch of 16, for efficientnet_lite0, resnet18, densenet121, mobilenet_v2 and a
 trace, a forward pass, costs a fraction of a batch of 16 (resnet18 0.41 s against 0.75 s,
 densenet121 0.73 s against 1.47 s on 2 cores). Not one image: a ``squeeze`` would drop the batch axis."""
 
+_EXPORTING = threading.Lock()
+"""One export at a time in a process: PyTorch's ONNX exporter keeps its state in module globals
+(the opset, the export flag, the graph passes' settings), and a first run prepares each backbone's
+runtimes on a thread of its own (:mod:`.beside`)."""
+
 STALE_EXPORT_S = 3600.0
 """A temporary export file older than this was left by a killed run: removed when the next export starts."""
 
@@ -168,7 +174,7 @@ def exported(runner, example, state: str | None = None) -> tuple[Path, bool | st
     if device.type != "cpu":
         model = model.cpu()
     try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        with _EXPORTING, torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and constant-folding chatter
             torch.onnx.export(model, x, str(tmp), input_names=["input"], output_names=["features"], opset_version=_OPSET,
                               dynamic_axes={"input": {0: "n"}, "features": {0: "n"}}, dynamo=False)
