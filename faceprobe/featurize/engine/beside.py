@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 import time
 
+from .trial import failure, label
+
 __all__ = ["Preparation", "Pending"]
 
 
@@ -51,7 +53,7 @@ class Preparation:
         try:
             _, reused = exported(runner, example, state)
         except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch, as on a first batch
-            self.export = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+            self.export = {"failed": failure(exc, "export")}
             return
         self.export = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused, "beside_the_run": True}
         for name, prec in self.pairs:
@@ -59,7 +61,7 @@ class Preparation:
             try:
                 self.built[(name, prec)] = (RUNTIMES.get(name).build(runner, example, prec), round(time.perf_counter() - t, 2))
             except Exception as exc:  # noqa: BLE001 -- a runtime that cannot load the graph is left out, with why
-                self.built[(name, prec)] = (None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300])
+                self.built[(name, prec)] = (None, failure(exc))
 
     def done(self) -> bool:
         """Whether the export and every build have finished (each may have failed)."""
@@ -86,4 +88,4 @@ class Pending:
         return self.preparation.done() and batch.shape[0] >= self.trial.batch.shape[0]
 
     def labels(self) -> list[str]:
-        return [n if p == "fp32" else f"{n}-{p}" for n, p in self.preparation.pairs]
+        return [label(n, p) for n, p in self.preparation.pairs]

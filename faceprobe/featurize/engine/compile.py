@@ -28,7 +28,7 @@ __all__ = ["COMPILE_MODES", "CompileMode", "COMPILE_COSINE", "choose_compile", "
 from .choices import (choice_key, recall_choice, recall_retry, recall_slice, recall_slices, recall_speedups,  # noqa: E402  (the remembered choices)
                       remember_choice, remember_speedups, remember_warmup)
 from .timing import timed  # noqa: E402
-from .trial import Trial, min_cosine, run_runtime, try_runtimes  # noqa: E402  (timing and checking one choice's candidates)
+from .trial import Trial, label, min_cosine, run_runtime, try_runtimes  # noqa: E402  (timing and checking one choice's candidates)
 
 COMPILE_COSINE = 0.9999
 LEARNED_MARGIN = 1.5
@@ -321,12 +321,11 @@ def finish_prepared(runner, batch_uint8, images_left: int) -> dict | None:
     trial = Trial(runner, batch_uint8, eager, images_left / batch_uint8.shape[0], images_left, report, slices=pending.trial.slices)
     report["export"] = prep.export
     for (name, prec), (built, how) in prep.built.items():
-        label = name if prec == "fp32" else f"{name}-{prec}"
         if built is None:
-            report[label] = {"failed": how}
+            report[label(name, prec)] = {"failed": how}
             continue
         run_runtime(trial, runner, asked.example, name, prec, 0.0, explicit=asked.precision != "auto", built=built)
-        report[label]["built_beside_s"] = how
+        report[label(name, prec)]["built_beside_s"] = how
     report.pop("preparing", None)
     report["prepared_beside"] = pending.labels()
     return _conclude(runner, trial, asked)

@@ -8,11 +8,22 @@ import numpy as np
 
 from .timing import SLICE_REPAY, slice_cost, slice_eager, timed
 
-__all__ = ["Trial", "min_cosine", "CLOSE_CALL", "run_runtime", "try_runtimes"]
+__all__ = ["Trial", "min_cosine", "CLOSE_CALL", "run_runtime", "try_runtimes", "label", "failure"]
 
 CLOSE_CALL = 1.15
 """A candidate timed within this factor of the best so far is timed a second time (the faster
 call kept); one clearly slower or faster is decided on one call."""
+
+
+def label(name: str, precision: str) -> str:
+    """A candidate's name in reports and remembered choices: the runtime, ``-bf16`` where it computes in bf16."""
+    return name if precision == "fp32" else f"{name}-{precision}"
+
+
+def failure(exc: Exception, what: str = "") -> str:
+    """Why a candidate failed, on one line: ``[what: ]Type: first line of the message`` (300 characters at most)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{what + ': ' if what else ''}{type(exc).__name__}: {first}"[:300]
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> float:
@@ -146,7 +157,7 @@ class Trial:
             if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
                 secs = min(secs, timed(runner, self.batch, repeats=1)[0])
         except Exception as exc:  # exporting, tracing and compiling fail in many ways; eager still works
-            self.report[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+            self.report[name] = {"failed": failure(exc)}
             runner.set_compiled("none", None)
             return
         finally:
@@ -173,12 +184,11 @@ def run_runtime(trial: Trial, runner, example, name: str, precision: str, guess:
     ``built``: the runtime as already built (beside the run), else it is built here."""
     from .runtimes import RUNTIME_COSINE, RUNTIMES
 
-    label = name if precision == "fp32" else f"{name}-{precision}"
     threshold = RUNTIME_COSINE[precision]
     if explicit and precision != "fp32" and runner.precision == precision:
         threshold = min(threshold, trial.eager_cosine_to_fp32())
     build = (lambda: built) if built is not None else (lambda: RUNTIMES.get(name).build(runner, example, precision))
-    trial.run(label, guess, build, threshold, precision, against_fp32=True)
+    trial.run(label(name, precision), guess, build, threshold, precision, against_fp32=True)
 
 
 def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, only: frozenset | None = None,
@@ -189,7 +199,7 @@ def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, on
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
     if only is not None:  # labelled as the trial labels them
-        pairs = [(n, p) for n, p in pairs if (n if p == "fp32" else f"{n}-{p}") in only]
+        pairs = [(n, p) for n, p in pairs if label(n, p) in only]
     for name, why in skipped.items():
         trial.report[name] = {"skipped": why}
     if not pairs:
@@ -201,7 +211,7 @@ def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, on
     if runtime == "auto" and trial.n_images is not None and all(
             RUNTIMES.get(n).warmup_guess_s + export_guess > trial.best_total()[1] for n, _ in pairs):
         for name, prec in pairs:  # too short a run to repay an export: not even exported
-            trial.run(name if prec == "fp32" else f"{name}-{prec}", RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
+            trial.run(label(name, prec), RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
         return None
     if beside and state != "ok":
         from .beside import Preparation
@@ -212,7 +222,7 @@ def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, on
         _, reused = exported(runner, example, state)
         trial.report["export"] = {"seconds": round(time.perf_counter() - t0, 2), "reused": reused}
     except Exception as exc:  # noqa: BLE001 -- an unexportable graph leaves PyTorch
-        trial.report["export"] = {"failed": f"export: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+        trial.report["export"] = {"failed": failure(exc, "export")}
         return None
     for name, prec in pairs:  # the export is made: only loading is left to weigh
         run_runtime(trial, runner, example, name, prec, 0.0 if runtime != "auto" else RUNTIMES.get(name).warmup_guess_s,
