@@ -245,11 +245,11 @@ def _time_candidates(runner, batch_uint8, example, torch_modes: list, report: di
     asked = _Asked(example, tuple(torch_modes), mode, runtime, precision, key, auto)
     if runtime != "torch":  # first: one export serves every runtime, whose warm-ups are the shortest
         beside = auto and only is None and runner.device.type == "cpu" and batches >= BESIDE_BATCHES
-        prepared = try_runtimes(trial, runner, example, runtime, precision, only, beside=beside)
-        if prepared is not None:
-            from .beside import Pending
+        to_prepare = try_runtimes(trial, runner, example, runtime, precision, only, beside=beside)
+        if to_prepare is not None:
+            from .beside import Pending, Preparation
 
-            runner.preparing = Pending(prepared, trial, asked)
+            runner.preparing = Pending(Preparation(runner, example, *to_prepare), trial, asked)
             report["preparing"] = runner.preparing.labels()
             return _use(runner, trial, "none", report)
     return _conclude(runner, trial, asked)

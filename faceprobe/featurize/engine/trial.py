@@ -192,9 +192,10 @@ def run_runtime(trial: Trial, runner, example, name: str, precision: str, guess:
 
 
 def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, only: frozenset | None = None,
-                  beside: bool = False) -> "Preparation | None":  # noqa: F821 - imported where it is made
+                  beside: bool = False) -> tuple[list, str] | None:
     """Export once, then build, time and check every runtime candidate; or, with ``beside`` and an
-    export to make, start preparing them on a thread and return that :class:`~.beside.Preparation`."""
+    export to make, leave them to be prepared beside the run: return the ``(runtime, precision)``
+    pairs and the export's state (:class:`~.beside.Preparation` takes them)."""
     from .runtimes import RUNTIMES, runtime_candidates
 
     pairs, skipped = runtime_candidates(runtime, runner.device.type, precision)
@@ -214,9 +215,7 @@ def try_runtimes(trial: Trial, runner, example, runtime: str, precision: str, on
             trial.run(label(name, prec), RUNTIMES.get(name).warmup_guess_s + export_guess, None, 1.0, prec)
         return None
     if beside and state != "ok":
-        from .beside import Preparation
-
-        return Preparation(runner, example, pairs, state)
+        return pairs, state
     t0 = time.perf_counter()  # export once, before any runtime is timed, so no runtime's warm-up carries it
     try:
         _, reused = exported(runner, example, state)
