@@ -11,9 +11,34 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_info", "home_dir", "check_home", "NATIVE_BF16_FLAGS", "read_memo", "write_memo", "available_memory"]
+__all__ = ["cpu_info", "isa_caps", "onednn_bf16", "home_dir", "check_home", "NATIVE_BF16_FLAGS", "ISA_CAPS", "read_memo",
+           "write_memo", "available_memory"]
 
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+"""Environment variables that cap the instruction sets software uses below what the CPU has:
+PyTorch's own kernels (``ATEN_CPU_CAPABILITY``) and oneDNN, which PyTorch and OpenVINO compute
+convolutions with (``ONEDNN_MAX_CPU_ISA``, formerly ``DNNL_MAX_CPU_ISA``). Set, they are part of
+what the machine is: a run under ``ONEDNN_MAX_CPU_ISA=AVX2`` computes and times as an AVX2 CPU."""
+
+_ONEDNN_NATIVE_BF16 = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "ALL", "DEFAULT")
+"""oneDNN caps (prefixes) that keep bf16 native; below them oneDNN emulates bf16 (``AVX512_CORE``)
+or has none (AVX2 and below: OpenVINO's bf16 convolutions then fail at their first inference)."""
+
+
+def isa_caps() -> dict:
+    """The instruction-set caps set in the environment (see ``ISA_CAPS``), upper-cased."""
+    return {name: os.environ[name].strip().upper() for name in ISA_CAPS if os.environ.get(name, "").strip()}
+
+
+def onednn_bf16(caps: dict) -> str:
+    """What oneDNN can do in bf16 under ``caps``: ``native``, ``emulated`` (an AVX-512 cap below
+    bf16) or ``none`` (a cap below AVX-512)."""
+    cap = caps.get("ONEDNN_MAX_CPU_ISA") or caps.get("DNNL_MAX_CPU_ISA")
+    if cap is None or cap.startswith(_ONEDNN_NATIVE_BF16):
+        return "native"
+    return "emulated" if cap.startswith("AVX512") else "none"
 
 
 def cpu_info() -> dict:
@@ -22,8 +47,10 @@ def cpu_info() -> dict:
     Returns
     -------
     dict
-        ``model`` (str), ``flags`` (sorted avx*, amx*, fma*, f16c flags) and ``native_bf16``
-        (AMX or AVX512-BF16 present).
+        ``model`` (str: the CPU's name, followed by the instruction-set caps in effect, if any, so
+        that what is remembered per machine is remembered per capped machine), ``flags`` (sorted
+        avx*, amx*, fma*, f16c flags), ``native_bf16`` (AMX or AVX512-BF16 present, and oneDNN not
+        capped below it) and ``caps`` (:func:`isa_caps`).
     """
     model, flags = platform.processor() or platform.machine(), set()
     try:
@@ -39,7 +66,11 @@ def cpu_info() -> dict:
     except OSError:
         pass
     wanted = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")))
-    return {"model": model, "flags": wanted, "native_bf16": any(f in flags for f in NATIVE_BF16_FLAGS)}
+    caps = isa_caps()
+    if caps:
+        model = f"{model} ({', '.join(f'{k}={v}' for k, v in caps.items())})"
+    native = any(f in flags for f in NATIVE_BF16_FLAGS) and onednn_bf16(caps) == "native"
+    return {"model": model, "flags": wanted, "native_bf16": native, "caps": caps}
 
 
 def home_dir(*parts: str) -> Path:

@@ -408,8 +408,12 @@ def test_the_precision_checks_passes_serve_the_choice_and_are_not_computed_again
     assert "fp32" not in calls[2:] and "min_cosine" in first["onnxruntime"]  # held to the check's float32 vectors
     assert r.checked_on(batch) == {}  # taken once
     del calls[:]
+    # a later run of the same length, with a runner of its own in bf16 (the first choice leaves this one
+    # in float32 where a float32 runtime won, as on a CPU without bf16 OpenVINO)
+    torch.manual_seed(0)
+    r = FeatureRunner(load_backbone("resnet18", "none"), DeviceSetup("cpu", "bf16", False), pad_to=4)
     r.check_fidelity(batch, threshold=-1.0)
-    again = fcompile.choose_compile(r, batch, "auto", 64, runtime="auto", precision="auto")
+    again = fcompile.choose_compile(r, batch, "auto", None, runtime="auto", precision="auto")
     assert again.get("remembered") is True and set(calls[2:]) <= {"built"}  # eager's vectors from the check: only the recalled ran
     other = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
     r.check_fidelity(batch, threshold=-1.0)

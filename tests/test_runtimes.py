@@ -287,7 +287,7 @@ def test_under_an_explicit_reduced_precision_a_runtime_is_held_to_pytorchs_own_c
     from faceprobe.machine import cpu_info
 
     if not cpu_info()["native_bf16"]:
-        pytest.skip("this CPU has no native bf16 (AMX or AVX512-BF16)")
+        pytest.skip("no native bf16 here (AMX or AVX512-BF16, oneDNN not capped below it)")
 
     def as_pytorch_bf16(runner, example, precision):
         def run(x):
@@ -539,3 +539,39 @@ def test_an_export_traced_on_two_images_gives_the_vectors_of_one_traced_on_the_w
         out[images] = session.run(None, {"input": x.numpy()})[0]
     assert reused is False and out[16].shape == (16, r.backbone.feature_dim)
     assert np.array_equal(out[16], out[2])  # the batch axis is dynamic: the same graph, the same bytes
+
+
+def test_instruction_set_caps_are_part_of_the_machine_and_keep_bf16_where_onednn_has_it(monkeypatch):
+    """A run under ``ONEDNN_MAX_CPU_ISA`` computes as the capped CPU would: its name carries the caps
+    (so choices remembered uncapped are not reused), and native bf16 goes below AVX512_CORE_BF16."""
+    from faceprobe.machine import ISA_CAPS, cpu_info, isa_caps, onednn_bf16
+
+    for name in ISA_CAPS:
+        monkeypatch.delenv(name, raising=False)
+    plain = cpu_info()
+    assert isa_caps() == {} and plain["caps"] == {} and "=" not in plain["model"]
+    assert [onednn_bf16({"ONEDNN_MAX_CPU_ISA": cap}) for cap in ("AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_BF16",
+                                                                  "AVX512_CORE_AMX", "AVX10_1_512", "ALL")] == \
+        ["none", "none", "emulated", "native", "native", "native", "native"]
+    assert onednn_bf16({"DNNL_MAX_CPU_ISA": "AVX2"}) == "none" and onednn_bf16({"ATEN_CPU_CAPABILITY": "AVX2"}) == "native"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", " avx2 ")
+    capped = cpu_info()
+    assert capped["caps"] == {"ATEN_CPU_CAPABILITY": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"} and capped["native_bf16"] is False
+    assert capped["model"] == f"{plain['model']} (ATEN_CPU_CAPABILITY=AVX2, ONEDNN_MAX_CPU_ISA=AVX2)"
+    assert capped["flags"] == plain["flags"]  # what the CPU has is unchanged
+
+
+def test_openvino_offers_no_bf16_where_onednn_is_capped_below_avx512():
+    """OpenVINO's CPU plugin lists BF16 under ``ONEDNN_MAX_CPU_ISA=AVX2`` and its bf16 convolutions then
+    fail at the first inference ("object is not initialized"); faceprobe does not offer it there."""
+    import os
+    import subprocess
+    import sys
+
+    if RUNTIMES.get("openvino").missing("cpu"):
+        pytest.skip(f"openvino: {RUNTIMES.get('openvino').missing('cpu')}")
+    code = "from faceprobe.featurize.engine.runtimes import RUNTIMES; print(RUNTIMES.get('openvino').precisions('cpu'))"
+    got = {cap: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "ONEDNN_MAX_CPU_ISA": cap}).stdout.strip() for cap in ("AVX2", "ALL")}
+    assert got["AVX2"] == "('fp32',)" and got["ALL"] in ("('fp32',)", "('fp32', 'bf16')"), got

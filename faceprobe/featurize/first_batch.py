@@ -107,8 +107,10 @@ def switch_to_prepared(m, tensors, run: dict, report, *, done: int, left: int) -
         new["compile"][rid] = report.compile[rid] = rep["mode"]
         new["compile_check"][rid] = rep
         failed = rep.get("export", {}).get("failed")
-        then = (f"{rep['mode']} from then on" if rep["mode"] != "none" else
-                f"eager PyTorch stays ({failed})" if failed else "eager PyTorch stays, the fastest faithful")
+        if rep["mode"] != "none":  # a runtime, or a compiled mode of PyTorch where no runtime could be used
+            then = f"{rep['mode']} from then on" + (f" (no runtime: {failed})" if failed else "")
+        else:
+            then = f"eager PyTorch stays ({failed})" if failed else "eager PyTorch stays, the fastest faithful"
         report.compile.setdefault("notes", []).append(f"{rid}: eager PyTorch computed the first {done} images while "
                                                       f"{', '.join(rep['prepared_beside'])} were prepared beside the run; {then}")
     new["precision_by_backbone"] = _precisions(m)

@@ -326,10 +326,15 @@ def _ov_core():
 
 
 def _ov_precisions(device: str) -> tuple:
+    """float32, and bf16 where the CPU plugin has it and oneDNN is not capped below AVX-512
+    (``ONEDNN_MAX_CPU_ISA=AVX2``: the plugin still offers bf16, and its convolutions fail at the
+    first inference)."""
+    from ...machine import isa_caps, onednn_bf16
+
     if _ov_missing(device):
         return ()
     caps = _ov_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return ("fp32", "bf16") if "BF16" in caps else ("fp32",)
+    return ("fp32", "bf16") if "BF16" in caps and onednn_bf16(isa_caps()) != "none" else ("fp32",)
 
 
 def _ov_build(runner, example, precision: str):
