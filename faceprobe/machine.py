@@ -22,9 +22,11 @@ PyTorch's own kernels (``ATEN_CPU_CAPABILITY``) and oneDNN, which PyTorch and Op
 convolutions with (``ONEDNN_MAX_CPU_ISA``, formerly ``DNNL_MAX_CPU_ISA``). Set, they are part of
 what the machine is: a run under ``ONEDNN_MAX_CPU_ISA=AVX2`` computes and times as an AVX2 CPU."""
 
-_ONEDNN_NATIVE_BF16 = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX10", "ALL", "DEFAULT")
-"""oneDNN caps (prefixes) that keep bf16 native; below them oneDNN emulates bf16 (``AVX512_CORE``)
-or has none (AVX2 and below: OpenVINO's bf16 convolutions then fail at their first inference)."""
+_ONEDNN_BELOW_BF16 = {"SSE41": "none", "AVX": "none", "AVX2": "none", "AVX2_VNNI": "none", "AVX2_VNNI_2": "none",
+                      "AVX512_MIC": "none", "AVX512_MIC_4OPS": "none", "AVX512_CORE": "emulated", "AVX512_CORE_VNNI": "emulated"}
+"""oneDNN caps below native bf16, and what bf16 is under each: ``emulated`` on AVX-512 cores,
+``none`` below them (OpenVINO's bf16 convolutions then fail at their first inference). Other
+values keep bf16 native: higher caps, and names oneDNN does not know, which it ignores."""
 
 
 def isa_caps() -> dict:
@@ -33,12 +35,10 @@ def isa_caps() -> dict:
 
 
 def onednn_bf16(caps: dict) -> str:
-    """What oneDNN can do in bf16 under ``caps``: ``native``, ``emulated`` (an AVX-512 cap below
-    bf16) or ``none`` (a cap below AVX-512)."""
+    """What oneDNN can do in bf16 under ``caps``: ``native``, ``emulated`` or ``none``
+    (``ONEDNN_MAX_CPU_ISA`` ahead of its former name ``DNNL_MAX_CPU_ISA``, as oneDNN reads them)."""
     cap = caps.get("ONEDNN_MAX_CPU_ISA") or caps.get("DNNL_MAX_CPU_ISA")
-    if cap is None or cap.startswith(_ONEDNN_NATIVE_BF16):
-        return "native"
-    return "emulated" if cap.startswith("AVX512") else "none"
+    return _ONEDNN_BELOW_BF16.get(cap or "", "native")
 
 
 def cpu_info() -> dict:
