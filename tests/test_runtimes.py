@@ -58,6 +58,7 @@ def test_a_runtime_gives_the_torch_features_under_the_same_key_and_exports_once(
 
     run = read_features(str(tmp_path / "rt.h5"), _vectors(tmp_path / "rt.h5")[0], vectors=False).runs[-1]
     assert summary["compile"][TINY] == runtime, run["compile_check"]
+    assert summary["precision"] == run["precision_by_backbone"][TINY] == "fp32"  # what the runtime computed in, not eager's bf16
     (k0, a), (k1, b) = _vectors(tmp_path / "torch.h5"), _vectors(tmp_path / "rt.h5")
     assert k0 == k1 and _min_cos(a, b) >= 0.9999
     exports = list((tmp_path / "home" / "exports").glob("*.onnx"))
@@ -576,3 +577,25 @@ def test_openvino_offers_no_bf16_where_onednn_is_capped_below_avx512():
     got = {cap: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                                env={**os.environ, "ONEDNN_MAX_CPU_ISA": cap}).stdout.strip() for cap in ("AVX2", "ALL")}
     assert got["AVX2"] == "('fp32',)" and got["ALL"] in ("('fp32',)", "('fp32', 'bf16')"), got
+
+
+def test_an_onnxruntime_failure_is_an_exception_without_its_log_on_the_terminal(tmp_path, capfd):
+    """onnxruntime logged a failing node's error in red on standard error (C++ source lines
+    included) before the run said in one line that it fell back; the run's sessions keep quiet."""
+    if RUNTIMES.get("onnxruntime").missing("cpu"):
+        pytest.skip(f"onnxruntime: {RUNTIMES.get('onnxruntime').missing('cpu')}")
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from faceprobe.featurize.engine.runtimes import ort_options
+
+    dims = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", d]) for n, d in (("a", "x"), ("b", "y"), ("c", "z"))]
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["c"])], "add", dims[:2], dims[2:])
+    path = tmp_path / "add.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    session = ort.InferenceSession(str(path), ort_options(1), providers=["CPUExecutionProvider"])
+    capfd.readouterr()
+    with pytest.raises(Exception, match="broadcast"):
+        session.run(None, {"a": np.zeros((2, 3), np.float32), "b": np.zeros((2, 4), np.float32)})
+    assert capfd.readouterr().err == ""

@@ -21,7 +21,7 @@ from .backbones.resolve import key_spec, record_resolution, request_id
 from .engine.cores import share_cores, torch_threads, usable_cores
 from .plan import FeaturizePlan
 from .stages import WORKER_STAGES
-from .first_batch import check_precision, choose_compile_or_runtime, never_prepared, prepared, switch_to_prepared
+from .first_batch import check_precision, choose_compile_or_runtime, never_prepared, prepared, report_precision, switch_to_prepared
 from .run_record import run_record
 from .summary import ComputeReport
 
@@ -280,9 +280,7 @@ class _Stream:
         if not self.checked["precision"]:
             self.report.notes.extend(check_precision(self.m, batch.tensors, self.run_record, explicit=self.p.config.precision != "auto"))
             self.checked["precision"] = True
-            precisions = sorted({r.precision for r in self.m.runners.values()})
-            self.report.precision = (precisions[0] if len(precisions) == 1
-                                     else ",".join(f"{rid}={r.precision}" for rid, r in self.m.runners.items()))
+            report_precision(self.m, self.report)
             self.report.precision_check = self.run_record["precision_check"]
         if not self.checked["compile"]:
             cfg = self.p.config

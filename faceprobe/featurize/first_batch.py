@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-__all__ = ["check_precision", "choose_compile_or_runtime", "prepared", "switch_to_prepared", "never_prepared"]
+__all__ = ["check_precision", "choose_compile_or_runtime", "prepared", "report_precision", "switch_to_prepared", "never_prepared"]
 
 
 def check_precision(m, tensors, run: dict, explicit: bool = False) -> list[str]:
@@ -48,6 +48,13 @@ def check_precision(m, tensors, run: dict, explicit: bool = False) -> list[str]:
     return warnings
 
 
+def report_precision(m, report) -> None:
+    """Set the summary's precision to what the runners compute in now (a runtime chosen may compute
+    in float32 where eager PyTorch would have in bf16): one precision, or each runner's."""
+    precisions = sorted({r.precision for r in m.runners.values()})
+    report.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{rid}={r.precision}" for rid, r in m.runners.items())
+
+
 def _precisions(m) -> dict:
     """Each backbone's precision as its runner computes now (a runtime may compute in another than PyTorch's)."""
     return {name: m.runners[rid].precision for rid, names in m.members.items() for name in names}
@@ -66,6 +73,7 @@ def choose_compile_or_runtime(m, tensors, run: dict, mode: str, n_images: int, r
         report.compile["note"] = f"`compile=auto`: {n_images} images are too few to repay compiling a PyTorch graph; {used}"
     run["compile"] = {name: rep["mode"] for name, rep in reports.items()}
     run["precision_by_backbone"] = _precisions(m)
+    report_precision(m, report)
     run["runtime_versions"] = _runtime_versions(reports)
     run["compile_check"] = reports
     report.compile.update(run["compile"])
@@ -114,6 +122,7 @@ def switch_to_prepared(m, tensors, run: dict, report, *, done: int, left: int) -
         report.compile.setdefault("notes", []).append(f"{rid}: eager PyTorch computed the first {done} images while "
                                                       f"{', '.join(rep['prepared_beside'])} were prepared beside the run; {then}")
     new["precision_by_backbone"] = _precisions(m)
+    report_precision(m, report)
     new["runtime_versions"] = _runtime_versions(new["compile_check"])
     return new
 

@@ -64,7 +64,7 @@ def _same_pad(x, kernel: int, stride: int, value: float = 0.0):
 
     pads = []
     for size in (x.shape[3], x.shape[2]):
-        out = -(-size // stride)
+        out = (size + stride - 1) // stride  # ceil; not -(-size // stride): ONNX's integer Div truncates (onnxruntime padded wrongly)
         total = max((out - 1) * stride + kernel - size, 0)
         pads += [total // 2, total - total // 2]
     return F.pad(x, pads, value=value)
@@ -81,6 +81,8 @@ def build_module(path: str):
     t = {name: {k: torch.from_numpy(v.astype("float32")) for k, v in w.items()} for name, w in weights.items()}
 
     class MiniXception(torch.nn.Module):
+        export_revision = 2  # the exported graph's padding changed (see _same_pad): exports kept from before are made again
+
         def __init__(self):
             super().__init__()
             self.logits = torch.nn.Identity()

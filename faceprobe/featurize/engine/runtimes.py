@@ -86,12 +86,15 @@ def _weights_digest(backbone) -> str:
 
 def export_path(runner, example) -> Path:
     """Where the runner's network is (or will be) exported: one file per backbone, weights hash,
-    outputs, input size, torch version and opset, under :func:`export_dir`."""
+    outputs, input size, torch version, opset and the module's ``export_revision`` (where it
+    declares one), under :func:`export_dir`."""
     import torch
 
     b = runner.backbone
+    revision = getattr(b.model, "export_revision", None)  # a module whose exported graph changed declares it
     key = json.dumps({"backbone": b.name, "weights": _weights_digest(b), "outputs": [getattr(o, "name", str(o)) for o in b.output_list()],
-                      "input": list(example.shape[1:]), "torch": torch.__version__, "opset": _OPSET}, sort_keys=True)
+                      "input": list(example.shape[1:]), "torch": torch.__version__, "opset": _OPSET,
+                      **({"revision": revision} if revision else {})}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return export_dir() / f"{b.name.replace('/', '_').replace('@', '-')}-{digest}.onnx"
 
@@ -210,14 +213,25 @@ def ort_providers(device: str, available: list[str]) -> list[str]:
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
 
 
+def ort_options(threads: int):
+    """onnxruntime's session options for a run: ``threads`` intra-op threads, and its own log
+    quiet below fatal (a failure reaches the run as an exception, said there in one line; the
+    log printed it again, in red, C++ source lines included)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.log_severity_level = 4
+    return options
+
+
 def _ort_build(runner, example, precision: str):
     import onnxruntime as ort
     import torch
 
     path, _ = exported(runner, example)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, torch.get_num_threads())
-    session = ort.InferenceSession(str(path), options, providers=ort_providers(runner.device.type, ort.get_available_providers()))
+    session = ort.InferenceSession(str(path), ort_options(torch.get_num_threads()),
+                                   providers=ort_providers(runner.device.type, ort.get_available_providers()))
 
     def run(x):
         out = session.run(None, {"input": x.detach().float().contiguous().cpu().numpy()})[0]
