@@ -73,6 +73,8 @@ def test_a_first_auto_run_starts_on_eager_and_switches_to_a_runtime_prepared_bes
     assert all("min_cosine" in check[label] for label in check["prepared_beside"])
     assert list(run_of_row) == [0, 0] + [1] * 10  # rows in the run's order: two on eager, then the runtime
     assert then["runtime_versions"][check["mode"].split("-")[0]]
+    was, now = first["precision_by_backbone"][TINY], then["precision_by_backbone"][TINY]  # eager's (bf16 where native), the runtime's
+    assert summary["precision"] == (now if was == now else f"{was}, then {now}")
     note = next(n for n in summary["compile"]["notes"] if "beside the run" in n)
     assert note.startswith(f"{TINY}: eager PyTorch computed the first 2 images while onnxruntime")
     _, _, eager = _rows(tmp_path / "eager.h5")
@@ -153,3 +155,22 @@ def test_a_batch_that_lost_an_image_to_a_bad_file_is_not_switched_on(image_folde
     runs, run_of_row, _ = _rows(tmp_path / "c.h5")
     assert runs[1]["compile_check"][TINY]["switched_after_images"] == 3  # on the third batch, the first whole one after
     assert list(run_of_row) == [0, 0, 0] + [1] * 9
+
+
+def test_the_summarys_precision_says_what_rows_before_and_after_a_switch_were_computed_in():
+    """Eager PyTorch in bf16 before the switch, a float32 runtime after it: both are said, in order;
+    a switch that changes nothing, or a first choice, says one."""
+    from types import SimpleNamespace as NS
+
+    from faceprobe.featurize.first_batch import report_precision
+
+    def said(before: str, runners: dict, switched: bool) -> str:
+        report = NS(precision=before)
+        report_precision(NS(runners={rid: NS(precision=p) for rid, p in runners.items()}), report, switched=switched)
+        return report.precision
+
+    assert said("bf16", {"a": "fp32"}, True) == "bf16, then fp32"
+    assert said("bf16", {"a": "bf16"}, True) == "bf16" and said("bf16", {"a": "fp32"}, False) == "fp32"
+    assert said("bf16, then fp32", {"a": "fp32"}, True) == "bf16, then fp32"  # a second runner's switch to the same
+    assert said("bf16", {"a": "fp32", "b": "bf16"}, True) == "bf16, then a=fp32,b=bf16"
+    assert said("", {"a": "fp32"}, True) == "fp32"

@@ -48,11 +48,18 @@ def check_precision(m, tensors, run: dict, explicit: bool = False) -> list[str]:
     return warnings
 
 
-def report_precision(m, report) -> None:
+def report_precision(m, report, *, switched: bool = False) -> None:
     """Set the summary's precision to what the runners compute in now (a runtime chosen may compute
-    in float32 where eager PyTorch would have in bf16): one precision, or each runner's."""
+    in float32 where eager PyTorch would have in bf16): one precision, or each runner's. After a
+    switch to runtimes prepared beside the run (``switched``), a change keeps what the rows before
+    it were computed in: ``bf16, then fp32``."""
     precisions = sorted({r.precision for r in m.runners.values()})
-    report.precision = precisions[0] if len(precisions) == 1 else ",".join(f"{rid}={r.precision}" for rid, r in m.runners.items())
+    now = precisions[0] if len(precisions) == 1 else ",".join(f"{rid}={r.precision}" for rid, r in m.runners.items())
+    before = report.precision
+    if switched and before:
+        report.precision = before if before.endswith(now) else f"{before}, then {now}"
+    else:
+        report.precision = now
 
 
 def _precisions(m) -> dict:
@@ -122,7 +129,7 @@ def switch_to_prepared(m, tensors, run: dict, report, *, done: int, left: int) -
         report.compile.setdefault("notes", []).append(f"{rid}: eager PyTorch computed the first {done} images while "
                                                       f"{', '.join(rep['prepared_beside'])} were prepared beside the run; {then}")
     new["precision_by_backbone"] = _precisions(m)
-    report_precision(m, report)
+    report_precision(m, report, switched=True)
     new["runtime_versions"] = _runtime_versions(new["compile_check"])
     return new
 
