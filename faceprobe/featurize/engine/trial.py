@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from ..backbones.base import first_line
 from .timing import SLICE_REPAY, slice_cost, slice_eager, timed
 
 __all__ = ["Trial", "min_cosine", "CLOSE_CALL", "run_runtime", "try_runtimes", "label", "failure"]
@@ -22,8 +23,7 @@ def label(name: str, precision: str) -> str:
 
 def failure(exc: Exception, what: str = "") -> str:
     """Why a candidate failed, on one line: ``[what: ]Type: first line of the message`` (300 characters at most)."""
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{what + ': ' if what else ''}{type(exc).__name__}: {first}"[:300]
+    return f"{what + ': ' if what else ''}{first_line(exc)}"[:300]
 
 
 def min_cosine(a: np.ndarray, b: np.ndarray, bounds: list | None = None) -> float:
