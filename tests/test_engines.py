@@ -316,6 +316,14 @@ class _CodesOnly:
         return self.inner.predict_proba(X)
 
 
+class _SvcCodesOnly(_CodesOnly):
+    """cuML's SVC: scores by ``decision_function`` (no ``probability=True``, which scikit-learn 1.9
+    deprecates and 1.11 removes)."""
+
+    def decision_function(self, X):
+        return self.inner.decision_function(X)
+
+
 @pytest.fixture
 def fake_cuml(monkeypatch):
     from sklearn.linear_model import LogisticRegression
@@ -324,7 +332,7 @@ def fake_cuml(monkeypatch):
     cuml = types.ModuleType("cuml")
     cuml.__version__ = "99.0-mock"
     svm, nb, lm = (types.ModuleType(f"cuml.{m}") for m in ("svm", "neighbors", "linear_model"))
-    svm.SVC = lambda kernel, C, gamma, multiclass_strategy, output_type: _CodesOnly(SVC(kernel=kernel, C=C, gamma=gamma, probability=True))
+    svm.SVC = lambda kernel, C, gamma, multiclass_strategy, output_type: _SvcCodesOnly(SVC(kernel=kernel, C=C, gamma=gamma))
     nb.KNeighborsClassifier = lambda n_neighbors, metric, output_type: _CodesOnly(KNeighborsClassifier(n_neighbors, metric=metric))
     lm.LogisticRegression = lambda C, max_iter, tol, output_type: _CodesOnly(LogisticRegression(C=C, max_iter=max_iter, tol=tol))
     cuml.svm, cuml.neighbors, cuml.linear_model = svm, nb, lm
