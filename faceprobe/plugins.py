@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from .errors import FaceprobeError
+from .errors import FaceprobeError, first_line
 
 __all__ = ["load_plugins", "ENV"]
 
@@ -30,5 +30,5 @@ def load_plugins(value: str | None = None) -> list[str]:
         try:
             importlib.import_module(name)
         except Exception as exc:  # a plug-in may fail in any way; say which and why
-            raise FaceprobeError(f"{ENV}: cannot import plug-in {name!r} ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+            raise FaceprobeError(f"{ENV}: cannot import plug-in {name!r} ({first_line(exc)})") from None
     return names

@@ -263,3 +263,48 @@ def test_a_home_that_is_a_file_or_cannot_be_made_is_one_line_before_work(tiny_ca
         assert not (tmp_path / "f.h5").exists()
         res = invoke("classify", "-c", tiny_cache, "--head", "logreg", "--cv", "3", "--no-record")
         assert res.exit_code == 1 and f"faceprobe's home {home} {why}" in res.output
+
+
+def test_first_line_and_message_line_say_an_exception_without_a_message_by_its_type():
+    from faceprobe.errors import first_line, message_line
+
+    assert first_line(RuntimeError()) == "RuntimeError"
+    assert message_line(RuntimeError()) == "RuntimeError"
+    assert first_line(ValueError("bad shape\n  at layer 3")) == "ValueError: bad shape"
+    assert message_line(OSError("checksum\ndetail")) == "checksum"
+    assert first_line(KeyError("")) == "KeyError: ''"  # KeyError's str quotes its key: a line, kept as it is
+
+
+def test_a_plug_in_failing_without_a_message_is_one_line_naming_it(tmp_path, monkeypatch):
+    from faceprobe.errors import FaceprobeError
+    from faceprobe.plugins import load_plugins
+
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError()\n")
+    (tmp_path / "wordy_plugin.py").write_text("raise ImportError('no module x\\n  (detail on a second line)')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(FaceprobeError) as e:
+        load_plugins("broken_plugin")
+    assert str(e.value) == "FACEPROBE_PLUGINS: cannot import plug-in 'broken_plugin' (RuntimeError)"
+    with pytest.raises(FaceprobeError) as e:
+        load_plugins("wordy_plugin")
+    assert str(e.value) == "FACEPROBE_PLUGINS: cannot import plug-in 'wordy_plugin' (ImportError: no module x)"
+
+
+def test_weights_refused_with_an_empty_message_give_one_line_not_a_traceback(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    import torch
+
+    from faceprobe.errors import OptionError
+    from faceprobe.featurize.backbones import lite
+    from faceprobe.featurize.backbones.load import load_outputs
+
+    path = tmp_path / "weights.pth"
+    torch.save({}, path)
+
+    def refuse(*_a, **_k):
+        raise RuntimeError()  # as some loaders do: no message at all
+
+    monkeypatch.setattr(lite, "load_state_file", refuse)
+    with pytest.raises(OptionError) as e:
+        load_outputs(["efficientnet_lite0"], str(path), seed=0)
+    assert f"does not fit efficientnet_lite0 (RuntimeError)" in str(e.value) and "\n" not in str(e.value)

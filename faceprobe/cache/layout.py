@@ -10,7 +10,7 @@ import json
 import os
 from contextlib import contextmanager
 
-from ..errors import FaceprobeError
+from ..errors import FaceprobeError, message_line
 
 __all__ = [
     "no_face_rows",
@@ -124,7 +124,7 @@ def open_cache(path: str | os.PathLike, mode: str = "r"):
     try:
         handle = h5py.File(path, mode)
     except OSError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = message_line(exc)
         raise FaceprobeError(
             f"{path}: not a readable HDF5 cache ({first}); it may be truncated or corrupt: "
             "move it away and featurize again"
@@ -146,6 +146,6 @@ def open_cache(path: str | os.PathLike, mode: str = "r"):
         try:
             yield handle
         except OSError as exc:  # HDF5 read errors: a chunk failing its checksum, a damaged header
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = message_line(exc)
             raise FaceprobeError(f"{path}: damaged data ({first}); faceprobe cache verify lists what is damaged; restore a "
                                  "copy, or featurize again into a new cache") from None

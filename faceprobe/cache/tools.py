@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FaceprobeError, OptionError
+from ..errors import FaceprobeError, OptionError, first_line, message_line
 from ..outputs import csv_safe
 from .journal import part_files
 from .layout import IMAGE_COLUMNS, no_face_rows, open_cache
@@ -75,7 +75,7 @@ def _verify_key(key: str, g, known: set) -> list[str]:
     try:
         data = {d: g[d][()] for d in need}
     except OSError as exc:  # HDF5's Fletcher-32 filter found a chunk whose bytes changed on disk
-        return [f"{key}: stored data fail their checksum ({str(exc).splitlines()[0]}): the file is corrupted; featurize again "
+        return [f"{key}: stored data fail their checksum ({message_line(exc)}): the file is corrupted; featurize again "
                 "into a fresh cache"]
     problems = []
     if not g["vectors"].fletcher32:
@@ -150,7 +150,7 @@ def _problems(path: str, writer: int | None) -> list[str]:
     except FaceprobeError as exc:
         return [str(exc).removeprefix(f"{path}: ")]
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
-        problems.append(f"unreadable data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        problems.append(f"unreadable data: {first_line(exc)}")
     parts = part_files(path)
     if parts and writer is None:
         problems.append(f"{len(parts)} uncommitted result parts from an interrupted run; run featurize again to commit them")

@@ -181,8 +181,6 @@ def _source_notes(cfg: FeaturizeConfig, table) -> list[str]:
 def _refuse_a_root_that_finds_nothing(cfg: FeaturizeConfig, entries: list, hashes: list) -> None:
     """A manifest none of whose files exist is read from the wrong folder: say so before any
     model loads (not after every image was tried and recorded as unreadable)."""
-    from ..errors import OptionError
-
     if cfg.corpus or not entries or not isinstance(cfg.source, (str, os.PathLike)) or not os.path.isfile(cfg.source) \
             or os.path.exists(entries[0].path.split("#", 1)[0]):
         return

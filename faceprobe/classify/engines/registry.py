@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from ...errors import OptionError
+from ...errors import OptionError, first_line
 from ...registry import Registry
 
 __all__ = ["Engine", "EngineBuild", "ENGINES", "ENGINE_CHOICES", "EngineChoice", "engine_status", "choose_engine",
@@ -121,8 +121,7 @@ def engine_status(name: str) -> tuple[str | None, str | None]:
     except Exception as exc:  # noqa: BLE001 - a broken install is as unusable as a missing one
         if isinstance(exc, ModuleNotFoundError):
             return None, f"not installed: {engine.install}"
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return None, (f"installed, but it cannot be loaded in this process ({type(exc).__name__}: {first}); another library "
+        return None, (f"installed, but it cannot be loaded in this process ({first_line(exc)}); another library "
                       f"loaded first may hold an older copy of a library it needs: run it in a fresh process (to reinstall: {engine.install})")
     why = engine.ready() if engine.ready is not None else None
     if why:

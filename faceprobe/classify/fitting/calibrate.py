@@ -49,6 +49,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from ...errors import first_line
+
 __all__ = ["EngineDecision", "plan_engines", "calibrations_path", "SMALL_WORK_S", "MARGIN", "BUDGET_SHARE", "BUDGET_S",
            "FIRST_ROWS", "GAP", "TRUST", "WARM_UP_ROWS", "candidates_of"]
 
@@ -321,8 +323,7 @@ def _calibrate(ds, cfg, head: str, candidates: list[str], rows: tuple, n: int, f
     try:
         got = _measure(ds, cfg, head, candidates, rows, n, fits, seed)
     except Exception as exc:  # noqa: BLE001 - a candidate that cannot run the work here is not chosen
-        why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return EngineDecision(head, "sklearn", f"{_FAILED} ({why}); kept on scikit-learn", n,
+        return EngineDecision(head, "sklearn", f"{_FAILED} ({first_line(exc)}); kept on scikit-learn", n,
                               seconds=round(time.perf_counter() - t0, 3))
     timed = {e: [[m, round(s, 4)] for m, s in pts] for e, pts in got.timed.items() if pts}
     if set(timed) == {"sklearn"}:

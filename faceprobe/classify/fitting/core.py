@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...errors import first_line
 from ..config import EvalConfig
 from ..engines.threads import thread_map
 from ..heads.memory import PeakRSS
@@ -92,7 +93,7 @@ def _fold_heads(ds, cfg: EvalConfig, fold_task: FoldTask, task) -> list[dict]:
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 -- one head failing (a plug-in may raise anything) must not lose the others
-            out.append({**where, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
+            out.append({**where, "error": first_line(exc)})
             continue
         rec = work.record(head, params, fitted)
         out.append({**where, "params": params, "inner_scores": inner, "engine": rec.pop("engine"), "cores": rec.pop("cores"),

@@ -13,24 +13,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ...errors import FaceprobeError, OptionError
+from ...errors import FaceprobeError, OptionError, first_line
 from ...registry import Registry
 from ..engine.transform import TransformSpec
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "Output", "LoadedBackbone", "BackboneFamily", "FAMILIES",
     "state_dict_sha256", "seeded", "load_state_file", "last_linear", "replace_module", "parameters_to_meta",
-    "checkpoint_path", "first_line", "trained_weights_file",
+    "checkpoint_path", "trained_weights_file",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` of an exception, for one-line errors."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import hashlib
 import json
 import os
 
-from ...errors import OptionError
+from ...errors import OptionError, first_line
 from ...hashes import file_sha256
 from ..engine.transform import TransformSpec
-from .base import LoadedBackbone, first_line, load_state_file
+from .base import LoadedBackbone, load_state_file
 
 __all__ = ["inception_resnet_v1", "load_facenet", "LAYERS"]
 

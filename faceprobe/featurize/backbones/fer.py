@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 
-from ...errors import OptionError
+from ...errors import OptionError, message_line
 from ...hashes import file_sha256
 from ..engine.transform import TransformSpec
 from .base import FAMILIES, BackboneFamily, LoadedBackbone, trained_weights_file
@@ -153,7 +153,7 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     try:
         model = build_module(path).eval()
     except (OSError, KeyError, ValueError) as exc:
-        raise OptionError("weights", weights, f"{path} is not a mini-Xception Keras file ({str(exc).splitlines()[0]})") from None
+        raise OptionError("weights", weights, f"{path} is not a mini-Xception Keras file ({message_line(exc)})") from None
     digest = file_sha256(path)
     from importlib import metadata
 

@@ -8,7 +8,7 @@ import importlib
 import importlib.util
 import os
 
-from ...errors import FaceprobeError, OptionError
+from ...errors import FaceprobeError, OptionError, message_line
 from .base import FAMILIES, BackboneFamily, LoadedBackbone, load_state_file, seeded, state_dict_sha256
 from ..engine.transform import TransformSpec
 
@@ -60,7 +60,7 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
         try:
             net.load_state_dict(load_state_file(path), strict=True)
         except RuntimeError as exc:
-            raise OptionError("weights", path, f"does not fit {name} ({str(exc).splitlines()[0]})") from None
+            raise OptionError("weights", path, f"does not fit {name} ({message_line(exc)})") from None
         info.update(name=os.path.basename(path), file=os.path.abspath(path))
     info["sha256"] = state_dict_sha256(net)
     return LoadedBackbone(name, _pooled(net).eval(), 1280, _transform(name), info)

@@ -9,8 +9,8 @@ BackboneFamily(...))`` in one module (here, or a plug-in module named by ``FACEP
 
 from __future__ import annotations
 
-from ...errors import FaceprobeError, OptionError
-from .base import FAMILIES, BackboneFamily, LoadedBackbone, Output, checkpoint_path, first_line, seeded, state_dict_sha256
+from ...errors import FaceprobeError, OptionError, first_line
+from .base import FAMILIES, BackboneFamily, LoadedBackbone, Output, checkpoint_path, seeded, state_dict_sha256
 from .layers import MultiOutput, Request, parse_request, pooled_dims
 
 __all__ = [

@@ -22,7 +22,7 @@ import json
 import os
 import re
 
-from ...errors import OptionError
+from ...errors import OptionError, first_line
 from ...hashes import file_sha256
 from ..engine.transform import TransformSpec
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
@@ -212,7 +212,7 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
     try:
         session = _session(path, 1, False)
     except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own types for a bad file
-        raise OptionError("backbones", name, f"onnxruntime cannot load it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise OptionError("backbones", name, f"onnxruntime cannot load it ({first_line(exc)})") from None
     _check_input(name, spec, session)
     outputs = [o.name for o in session.get_outputs()]
     default = spec.get("output", outputs[0])
@@ -226,7 +226,7 @@ def load_onnx(name: str, path: str, spec: dict, extra: dict | None = None) -> Lo
             dim = int(model(torch.zeros(1, 3, spec["input_size"], spec["input_size"])).shape[1])
     except Exception as exc:  # noqa: BLE001 -- the graph refused an input its declared shape allows
         raise OptionError("backbones", name, f"onnxruntime could not run it on one {spec['input_size']}-pixel image as the "
-                                             f"preprocessing describes ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+                                             f"preprocessing describes ({first_line(exc)[:200]})") from None
     file_sha = file_sha256(path)
     combined = hashlib.sha256(json.dumps({"file": file_sha, "preprocessing": spec}, sort_keys=True).encode()).hexdigest()
     info = {"arg": "DEFAULT", "name": os.path.basename(path), "file": os.path.abspath(path), "sha256": combined,

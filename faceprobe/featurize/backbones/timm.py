@@ -15,13 +15,12 @@ import importlib.util
 import math
 import os
 
-from ...errors import FaceprobeError, OptionError
+from ...errors import FaceprobeError, OptionError, first_line, message_line
 from .base import (
     FAMILIES,
     BackboneFamily,
     LoadedBackbone,
     checkpoint_path,
-    first_line,
     load_state_file,
     seeded,
     state_dict_sha256,
@@ -134,7 +133,7 @@ def _from_file(model_name: str, path: str):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise OptionError("weights", path, f"does not fit timm/{model_name} ({str(exc).splitlines()[0]})") from None
+        raise OptionError("weights", path, f"does not fit timm/{model_name} ({message_line(exc)})") from None
     return model
 
 

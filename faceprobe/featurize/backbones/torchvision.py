@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ...errors import FaceprobeError, OptionError
+from ...errors import FaceprobeError, OptionError, first_line, message_line
 from .base import (
     FAMILIES,
     IMAGENET_MEAN,
@@ -16,7 +16,6 @@ from .base import (
     BackboneFamily,
     LoadedBackbone,
     checkpoint_path,
-    first_line,
     last_linear,
     load_state_file,
     parameters_to_meta,
@@ -83,7 +82,7 @@ def _from_file(name: str, weights: str):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise OptionError("weights", weights, f"does not fit {name} ({str(exc).splitlines()[0]})") from None
+        raise OptionError("weights", weights, f"does not fit {name} ({message_line(exc)})") from None
     return model
 
 

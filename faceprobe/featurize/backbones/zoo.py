@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from ...errors import OptionError
+from ...errors import OptionError, first_line
 from ...hashes import file_sha256
 from ...registry import Registry
 from .base import FAMILIES, BackboneFamily, LoadedBackbone
@@ -221,7 +221,7 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     try:
         loaded = ARCHITECTURES[entry.architecture](name, path, dict(entry.preprocessing), extra)
     except Exception as exc:  # noqa: BLE001 -- whatever the architecture's reader raises, an unpinned file is not the network
-        why = exc.why if isinstance(exc, OptionError) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        why = exc.why if isinstance(exc, OptionError) else first_line(exc)
         raise OptionError("backbones", name, f"{path} does not load as its {entry.architecture} network ({why[:300]}); delete "
                                              "it to download it again, or place the published file there") from None
     record_pin(entry, to_pin)

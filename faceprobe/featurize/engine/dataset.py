@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ...errors import BadImage
+from ...errors import BadImage, first_line
 from ..faces.crop import FaceRecipe
 from ..sources.decode import dhash
 from .transform import TransformSpec, to_uint8_chw
@@ -91,7 +91,7 @@ class FaceDataset:
             item["reason"] = str(exc)
             return item
         except Exception as exc:  # a decoder bug must not stop the run: record it
-            item["reason"] = f"cannot decode: {type(exc).__name__}: {exc}"
+            item["reason"] = f"cannot decode: {first_line(exc)}"
             return item
         item["width"], item["height"] = img.size
         item["dhash"] = dhash(img)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ...errors import first_line
 from ...registry import Registry
 
 __all__ = ["Runtime", "RUNTIMES", "exported", "export_path", "export_dir", "RUNTIME_COSINE", "EXPORT_GUESS_S", "runtime_candidates"]
@@ -313,8 +314,7 @@ def _ov_missing(device: str) -> str | None:
 
 
 def _unloadable(exc: Exception) -> str:
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"installed, but it fails to load ({type(exc).__name__}: {first}); reinstall it, or choose another runtime"
+    return f"installed, but it fails to load ({first_line(exc)}); reinstall it, or choose another runtime"
 
 
 _CORES: dict = {}  # the process's one OpenVINO Core (see _ov_core)

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ..backbones.base import first_line
+from ...errors import first_line
 from .timing import SLICE_REPAY, slice_cost, slice_eager, timed
 
 __all__ = ["Trial", "min_cosine", "CLOSE_CALL", "run_runtime", "try_runtimes", "label", "failure"]

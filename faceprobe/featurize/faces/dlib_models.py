@@ -14,7 +14,7 @@ import importlib.util
 
 import numpy as np
 
-from ...errors import FaceprobeError
+from ...errors import FaceprobeError, message_line
 
 __all__ = ["EXTRA_MODULES", "available", "require", "versions", "model_file", "file_sha256", "detector",
            "shape_predictor", "descriptor", "detect_face", "eye_landmarks"]
@@ -90,7 +90,7 @@ def descriptor(path: str):
     try:
         return dlib.face_recognition_model_v1(path)
     except RuntimeError as exc:
-        raise FaceprobeError(f"{path}: not a dlib face recognition model ({str(exc).splitlines()[0]})") from None
+        raise FaceprobeError(f"{path}: not a dlib face recognition model ({message_line(exc)})") from None
 
 
 def detect_face(rgb: np.ndarray, kind: str, pick: str = "largest"):
