@@ -234,6 +234,23 @@ def test_the_seed_papers_nine_networks_build_with_random_weights_and_give_the_do
         assert [r["feature_dim"] for r in list_backbones([name])] == [dim]
 
 
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_random_weights_of_nets_whose_torchvision_default_init_will_change_are_drawn_as_now_without_a_warning(name):
+    import warnings
+
+    from torchvision.models import get_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # torchvision warns that its default will change
+        loaded = load_backbone(name, "none", seed=3)
+    torch.manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        default = get_model(name, weights=None)  # torchvision's default as it is today
+    ours = loaded.model.state_dict()
+    assert all(torch.equal(v, ours[k]) for k, v in default.state_dict().items() if k in ours and not k.startswith("fc."))
+
+
 def test_real_faces_lite0_blocks_and_pooled_output_in_one_run(real_dir, real_subset, tmp_path, invoke):
     pytest.importorskip("efficientnet_lite_pytorch", reason="the lite extra is not installed")
     both, alone = tmp_path / "both.h5", tmp_path / "alone.h5"

@@ -32,6 +32,12 @@ _FILE_KWARGS = {
     "inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False},
     "googlenet": {"transform_input": True, "aux_logits": False, "init_weights": False},
 }
+_RANDOM_KWARGS = {
+    # the initialisation random weights are drawn by, said rather than left to torchvision's default,
+    # which it warns will change (random-weight vectors would then change with torchvision's version)
+    "inception_v3": {"init_weights": True},
+    "googlenet": {"init_weights": True},
+}
 
 
 def _names() -> list[str]:
@@ -113,7 +119,7 @@ def _load(name: str, weights: str, seed: int) -> LoadedBackbone:
     enum = None
     if weights == "none":
         with seeded(seed):
-            model = get_model(name, weights=None)
+            model = get_model(name, weights=None, **_RANDOM_KWARGS.get(name, {}))
         info.update(name=f"random(seed={seed})", seed=seed)
     elif os.path.exists(weights):
         model = _from_file(name, weights)
@@ -136,10 +142,10 @@ def _meta_model(name: str):
 
     try:
         with torch.device("meta"):
-            return get_model(name, weights=None)
+            return get_model(name, weights=None, **_RANDOM_KWARGS.get(name, {}))
     except NotImplementedError:  # the builder computes with real tensors
         with parameters_to_meta():
-            return get_model(name, weights=None)
+            return get_model(name, weights=None, **_RANDOM_KWARGS.get(name, {}))
 
 
 def _skeleton(name: str):
