@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ...errors import first_line
+from ...machine import cpu_info, home_dir, read_memo, write_memo
 
 __all__ = ["EngineDecision", "plan_engines", "calibrations_path", "SMALL_WORK_S", "MARGIN", "BUDGET_SHARE", "BUDGET_S",
            "FIRST_ROWS", "GAP", "TRUST", "WARM_UP_ROWS", "candidates_of"]
@@ -132,20 +133,15 @@ class EngineDecision:
 
 def calibrations_path():
     """Where decisions are remembered: ``$FACEPROBE_HOME/engines.json``."""
-    from ...machine import home_dir
-
     return home_dir("engines.json")
 
 
 def _machine(cfg) -> dict:
     """What every decision on this machine depends on: the CPU, the cores one fold gets, the versions."""
-    import numpy
     import scipy
 
-    from ...machine import cpu_info
-
     cpu = cpu_info()
-    versions = {"numpy": numpy.__version__, "scipy": scipy.__version__,
+    versions = {"numpy": np.__version__, "scipy": scipy.__version__,
                 **{e: status[0] for e, status in sorted(cfg.engine_status.items())}}
     return {"cpu": cpu["model"], "flags": cpu["flags"], "cores": cfg.cores, "versions": versions}
 
@@ -379,8 +375,6 @@ def plan_engines(ds, cfg, splits: list, workers: int = 1) -> tuple:
         ``cfg`` with ``engine_plan`` set; a head with no other usable engine, or already in
         ``cfg.engine_plan``, has no decision.
     """
-    from ...machine import read_memo, write_memo
-
     if cfg.engine != "auto" or (ds.memory is not None and not ds.memory.in_memory):
         return cfg, {}
     _, train, test = max(splits, key=lambda s: len(s[1]))
