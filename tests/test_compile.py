@@ -63,6 +63,29 @@ def test_failing_or_unfaithful_compilers_fall_back(replace_mode):
     assert rep["mode"] == "none" and "features differ from eager" in rep["freeze"]["rejected"]
 
 
+def test_a_candidate_the_fidelity_gate_refuses_is_checked_on_its_first_call_and_never_timed(replace_mode, monkeypatch):
+    from faceprobe.featurize.engine import trial as ftrial
+
+    r = runner()
+    x = torch.randint(0, 255, (4, 3, 64, 64), dtype=torch.uint8)
+    calls = []
+
+    def wrong(runner, example):
+        def run(t):
+            calls.append(t.shape[0])
+            return runner.model(t) * 0 + 1.0
+        return run
+
+    timed_modes = []
+    real_timed = ftrial.timed
+    monkeypatch.setattr(ftrial, "timed", lambda runner, *a, **k: (timed_modes.append(runner.compile_mode), real_timed(runner, *a, **k))[1])
+    replace_mode("freeze", wrong)
+    rep = fcompile.choose_compile(r, x, "freeze")
+    assert rep["mode"] == "none" and rep["freeze"]["rejected"].endswith("not timed")
+    assert "seconds_per_batch" not in rep["freeze"] and rep["freeze"]["min_cosine"] < fcompile.COMPILE_COSINE
+    assert len(calls) == 1 and "freeze" not in timed_modes  # its one call was the check
+
+
 def test_pipeline_records_mode_and_notes(image_folder, tmp_path, replace_mode):
     def broken(runner, example):
         raise RuntimeError("no tracing today")

@@ -150,26 +150,29 @@ class Trial:
         try:
             self.built[name] = build()
             runner.set_compiled(name, self.built[name])
-            runner(self.batch)  # the first call compiles (inductor)
-            self._slice(name)
+            first = runner(self.batch)  # the first call compiles (inductor); its vectors are checked before any timing
+            cos = min_cosine(self.fp32() if against_fp32 else self.eager, first, runner.backbone.bounds())
+            if cos >= threshold:  # a candidate the gate refuses is never timed: it cannot be chosen
+                self._slice(name)
             warm = time.perf_counter() - t0
-            secs, out = timed(runner, self.batch, repeats=1)
-            if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
-                secs = min(secs, timed(runner, self.batch, repeats=1)[0])
+            if cos >= threshold:
+                secs = timed(runner, self.batch, repeats=1)[0]
+                if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
+                    secs = min(secs, timed(runner, self.batch, repeats=1)[0])
         except Exception as exc:  # exporting, tracing and compiling fail in many ways; eager still works
             self.report[name] = {"failed": failure(exc)}
             runner.set_compiled("none", None)
             return
         finally:
             runner.set_compiled("none", None)
-        cos = min_cosine(self.fp32() if against_fp32 else self.eager, out, runner.backbone.bounds())
-        self.report[name] = {"seconds_per_batch": round(secs, 4), "warmup_s": round(warm, 2), "min_cosine": round(cos, 7),
-                             "threshold": round(threshold, 7), **getattr(self.built[name], "details", {})}
+        self.report[name] = {"warmup_s": round(warm, 2), "min_cosine": round(cos, 7), "threshold": round(threshold, 7),
+                             **getattr(self.built[name], "details", {})}
         if cos >= threshold:
+            self.report[name] = {"seconds_per_batch": round(secs, 4), **self.report[name]}
             self.candidates[name], self.precision[name] = secs, precision
         else:
             what = "eager float32" if against_fp32 else "eager"
-            self.report[name]["rejected"] = f"features differ from {what} (cosine {cos:.6f} < {threshold})"
+            self.report[name]["rejected"] = f"features differ from {what} (cosine {cos:.6f} < {threshold}); not timed"
 
 
 def run_runtime(trial: Trial, runner, example, name: str, precision: str, guess: float, explicit: bool = False,
