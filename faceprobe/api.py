@@ -308,7 +308,8 @@ def _signatures() -> None:
         func.__signature__ = table.signature(name, leading)
         section = table.parameters_section(name, registries=table is CLASSIFY)  # featurize's registries stay unimported
         body = "\n".join("    " + line if line else line for line in section.splitlines())
-        func.__doc__ = func.__doc__.replace("{options}", body)
+        if func.__doc__:  # None under ``python -OO``, which drops docstrings
+            func.__doc__ = func.__doc__.replace("{options}", body)
 
 
 _signatures()

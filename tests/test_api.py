@@ -255,3 +255,11 @@ def test_a_plain_script_without_a_main_guard_runs_with_worker_processes(image_fo
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("script body runs") == 1 and "computed 12" in r.stdout
+
+
+def test_the_api_imports_and_evaluates_under_python_OO_which_drops_docstrings(tiny_cache):
+    code = ("import sys, faceprobe; r = faceprobe.evaluate(sys.argv[1], head='logreg', cv=3); "
+            "print(faceprobe.evaluate.__doc__ is None, 'cv' in str(faceprobe.evaluate.__signature__), r.summary().shape[0] > 0)")
+    out = subprocess.run([sys.executable, "-OO", "-c", code, str(tiny_cache)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-600:]
+    assert out.stdout.split() == ["True", "True", "True"]
