@@ -7,18 +7,23 @@ import re
 __all__ = ["FaceprobeError", "BadImage", "OptionError", "first_line", "message_line", "flag_of", "flags_in"]
 
 
-def message_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type's name where the message is empty
-    (``str(exc).splitlines()[0]`` fails there: ``RuntimeError()`` has no line)."""
+def _message(exc: BaseException) -> str | None:
+    """The first line of an exception's message; None where it has none (``RuntimeError()``:
+    ``str(exc).splitlines()[0]`` fails there)."""
     lines = str(exc).splitlines()
-    return lines[0] if lines and lines[0].strip() else type(exc).__name__
+    return lines[0] if lines and lines[0].strip() else None
+
+
+def message_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name where the message is empty."""
+    return _message(exc) or type(exc).__name__
 
 
 def first_line(exc: BaseException) -> str:
     """``Type: first line of the message`` of an exception (``Type`` alone where the message is
     empty), for one-line errors."""
-    lines = str(exc).splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines and lines[0].strip() else type(exc).__name__
+    message = _message(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 class FaceprobeError(Exception):

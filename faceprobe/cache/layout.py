@@ -124,9 +124,8 @@ def open_cache(path: str | os.PathLike, mode: str = "r"):
     try:
         handle = h5py.File(path, mode)
     except OSError as exc:
-        first = message_line(exc)
         raise FaceprobeError(
-            f"{path}: not a readable HDF5 cache ({first}); it may be truncated or corrupt: "
+            f"{path}: not a readable HDF5 cache ({message_line(exc)}); it may be truncated or corrupt: "
             "move it away and featurize again"
         ) from None
     with handle:
@@ -146,6 +145,5 @@ def open_cache(path: str | os.PathLike, mode: str = "r"):
         try:
             yield handle
         except OSError as exc:  # HDF5 read errors: a chunk failing its checksum, a damaged header
-            first = message_line(exc)
-            raise FaceprobeError(f"{path}: damaged data ({first}); faceprobe cache verify lists what is damaged; restore a "
+            raise FaceprobeError(f"{path}: damaged data ({message_line(exc)}); faceprobe cache verify lists what is damaged; restore a "
                                  "copy, or featurize again into a new cache") from None

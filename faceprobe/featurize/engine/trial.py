@@ -152,10 +152,11 @@ class Trial:
             runner.set_compiled(name, self.built[name])
             first = runner(self.batch)  # the first call compiles (inductor); its vectors are checked before any timing
             cos = min_cosine(self.fp32() if against_fp32 else self.eager, first, runner.backbone.bounds())
-            if cos >= threshold:  # a candidate the gate refuses is never timed: it cannot be chosen
+            faithful = cos >= threshold  # a candidate the gate refuses is never timed: it cannot be chosen
+            if faithful:
                 self._slice(name)
             warm = time.perf_counter() - t0
-            if cos >= threshold:
+            if faithful:
                 secs = timed(runner, self.batch, repeats=1)[0]
                 if secs < CLOSE_CALL * self.candidates[best]:  # near the best so far: the faster of two calls decides
                     secs = min(secs, timed(runner, self.batch, repeats=1)[0])
@@ -165,10 +166,9 @@ class Trial:
             return
         finally:
             runner.set_compiled("none", None)
-        self.report[name] = {"warmup_s": round(warm, 2), "min_cosine": round(cos, 7), "threshold": round(threshold, 7),
-                             **getattr(self.built[name], "details", {})}
-        if cos >= threshold:
-            self.report[name] = {"seconds_per_batch": round(secs, 4), **self.report[name]}
+        self.report[name] = {**({"seconds_per_batch": round(secs, 4)} if faithful else {}), "warmup_s": round(warm, 2),
+                             "min_cosine": round(cos, 7), "threshold": round(threshold, 7), **getattr(self.built[name], "details", {})}
+        if faithful:
             self.candidates[name], self.precision[name] = secs, precision
         else:
             what = "eager float32" if against_fp32 else "eager"
